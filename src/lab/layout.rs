@@ -1,0 +1,155 @@
+//! Where everything of one rehearsal lab lives: paths and ports, derived from
+//! the lab directory and a base port so two labs never collide.
+
+use std::path::{Path, PathBuf};
+
+/// The two Cyrus instances of a lab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Master,
+    Replica,
+}
+
+impl Role {
+    pub const ALL: [Role; 2] = [Role::Master, Role::Replica];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Replica => "replica",
+        }
+    }
+
+    /// Distinct loopback addresses keep the two "hosts" apart.
+    pub fn address(self) -> &'static str {
+        match self {
+            Role::Master => "127.0.0.1",
+            Role::Replica => "127.0.0.2",
+        }
+    }
+
+    fn port_offset(self) -> u16 {
+        match self {
+            Role::Master => 0,
+            Role::Replica => 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub dir: PathBuf,
+    pub base_port: u16,
+}
+
+/// Paths and ports of one Cyrus instance and its sshd.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub role: Role,
+    pub root: PathBuf,
+    pub imapd_conf: PathBuf,
+    pub cyrus_conf: PathBuf,
+    pub config_dir: PathBuf,
+    pub partition: PathBuf,
+    pub run_dir: PathBuf,
+    pub master_pidfile: PathBuf,
+    pub master_stderr: PathBuf,
+    pub imap_port: u16,
+    pub lmtp_port: u16,
+    pub sync_port: u16,
+    pub ssh_port: u16,
+    pub ssh_dir: PathBuf,
+    pub syslog_prefix: String,
+}
+
+impl Instance {
+    pub fn sshd_config(&self) -> PathBuf {
+        self.ssh_dir.join("sshd_config")
+    }
+    pub fn sshd_pidfile(&self) -> PathBuf {
+        self.ssh_dir.join("sshd.pid")
+    }
+    pub fn sshd_log(&self) -> PathBuf {
+        self.ssh_dir.join("sshd.log")
+    }
+    pub fn host_key(&self) -> PathBuf {
+        self.ssh_dir.join("ssh_host_ed25519_key")
+    }
+    pub fn sync_dir(&self) -> PathBuf {
+        self.config_dir.join("sync")
+    }
+    pub fn shutdown_file(&self) -> PathBuf {
+        self.config_dir.join("sync").join("shutdown")
+    }
+    /// The file rsyslog writes this instance's Cyrus lines to.
+    pub fn syslog_file(&self) -> PathBuf {
+        PathBuf::from(SYSLOG_DIR).join(format!("{}.log", self.syslog_prefix))
+    }
+}
+
+/// One receiver serves every lab on the machine (`/dev/log` is a single
+/// socket); each lab's lines are told apart by `syslog_prefix` and land in
+/// their own file here.
+pub const SYSLOG_DIR: &str = "/var/log/cyrdeck-lab";
+
+impl Layout {
+    pub fn new(dir: &Path, base_port: u16) -> Self {
+        Layout {
+            dir: dir.to_path_buf(),
+            base_port,
+        }
+    }
+
+    /// Short id used in syslog prefixes; unique per base port.
+    pub fn lab_id(&self) -> String {
+        format!("cyrlab{}", self.base_port)
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.dir.join("lab.toml")
+    }
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.join("cyrdeck.toml")
+    }
+    pub fn operator_key(&self) -> PathBuf {
+        self.dir.join("ssh").join("operator_ed25519")
+    }
+    pub fn authorized_keys(&self) -> PathBuf {
+        self.dir.join("ssh").join("authorized_keys")
+    }
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.join("ssh").join("known_hosts")
+    }
+    pub fn syslog_conf(&self) -> PathBuf {
+        self.dir.join("syslog").join("rsyslog.conf")
+    }
+    pub fn syslog_pidfile(&self) -> PathBuf {
+        self.dir.join("syslog").join("rsyslogd.pid")
+    }
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+
+    pub fn instance(&self, role: Role) -> Instance {
+        let root = self.dir.join(role.name());
+        let p = self.base_port + role.port_offset();
+        let config_dir = root.join("config");
+        Instance {
+            role,
+            imapd_conf: root.join("imapd.conf"),
+            cyrus_conf: root.join("cyrus.conf"),
+            partition: root.join("spool"),
+            run_dir: root.join("run"),
+            master_pidfile: root.join("run").join("master.pid"),
+            master_stderr: root.join("master.log"),
+            config_dir,
+            imap_port: p,
+            lmtp_port: p + 1,
+            sync_port: p + 2,
+            ssh_port: self.base_port + 20 + role.port_offset() / 10,
+            ssh_dir: self.dir.join("ssh").join(role.name()),
+            syslog_prefix: format!("{}-{}", self.lab_id(), role.name()),
+            root,
+        }
+    }
+}

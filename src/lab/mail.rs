@@ -1,0 +1,136 @@
+//! Minimal blocking IMAP and LMTP clients for seeding the lab and for tests.
+//! Lab-only: plaintext on loopback, any password (`sasl_pwcheck_method: alwaystrue`).
+
+use crate::cyrus::names::to_mutf7;
+use color_eyre::eyre::{bail, eyre, Result};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+fn connect(addr: &str, port: u16) -> Result<(BufReader<TcpStream>, TcpStream)> {
+    let s = TcpStream::connect((addr, port)).map_err(|e| eyre!("connect {addr}:{port}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    Ok((BufReader::new(s.try_clone()?), s))
+}
+
+fn read_line(r: &mut BufReader<TcpStream>) -> Result<String> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        bail!("connection closed");
+    }
+    Ok(line)
+}
+
+pub struct Imap {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+    tag: u32,
+}
+
+/// An IMAP astring for a mailbox name: always a LITERAL+ so quotes,
+/// backslashes and newlines need no escaping.
+fn literal(name: &str) -> String {
+    let enc = to_mutf7(name);
+    format!("{{{}+}}\r\n{}", enc.len(), enc)
+}
+
+impl Imap {
+    pub fn login(addr: &str, port: u16, user: &str) -> Result<Imap> {
+        let (mut r, w) = connect(addr, port)?;
+        read_line(&mut r)?;
+        let mut imap = Imap { r, w, tag: 0 };
+        imap.command(&format!("LOGIN {} secret", literal(user)))?;
+        Ok(imap)
+    }
+
+    /// Run a command; Ok(untagged lines) on OK, Err with the server's text otherwise.
+    pub fn command(&mut self, cmd: &str) -> Result<Vec<String>> {
+        self.tag += 1;
+        let tag = format!("c{}", self.tag);
+        write!(self.w, "{tag} {cmd}\r\n")?;
+        let mut untagged = Vec::new();
+        loop {
+            let line = read_line(&mut self.r)?;
+            if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+                if rest.starts_with("OK") {
+                    return Ok(untagged);
+                }
+                bail!("{}", rest.trim_end());
+            }
+            untagged.push(line);
+        }
+    }
+
+    /// CREATE; an existing mailbox is fine (idempotent seeding).
+    pub fn create(&mut self, name: &str) -> Result<()> {
+        match self.command(&format!("CREATE {}", literal(name))) {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("ALREADYEXISTS") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn append(&mut self, mailbox: &str, message: &str) -> Result<()> {
+        self.command(&format!(
+            "APPEND {} {{{}+}}\r\n{}",
+            literal(mailbox),
+            message.len(),
+            message
+        ))
+        .map(|_| ())
+    }
+
+    pub fn logout(mut self) {
+        let _ = self.command("LOGOUT");
+    }
+}
+
+/// Deliver one message over LMTP to each recipient; Err names the first refusal.
+pub fn lmtp_deliver(addr: &str, port: u16, rcpts: &[&str], message: &str) -> Result<()> {
+    let (mut r, mut w) = connect(addr, port)?;
+    let expect = |r: &mut BufReader<TcpStream>, what: &str| -> Result<()> {
+        loop {
+            let line = read_line(r)?;
+            if line.len() >= 4 && &line[3..4] == "-" {
+                continue;
+            }
+            if !line.starts_with('2') && !line.starts_with('3') {
+                bail!("LMTP {what}: {}", line.trim_end());
+            }
+            return Ok(());
+        }
+    };
+    expect(&mut r, "greeting")?;
+    write!(w, "LHLO cyrdeck-lab\r\n")?;
+    expect(&mut r, "LHLO")?;
+    write!(w, "MAIL FROM:<lab@cyrdeck.invalid>\r\n")?;
+    expect(&mut r, "MAIL")?;
+    for rc in rcpts {
+        write!(w, "RCPT TO:<{rc}>\r\n")?;
+        expect(&mut r, "RCPT")?;
+    }
+    write!(w, "DATA\r\n")?;
+    expect(&mut r, "DATA")?;
+    for line in message.lines() {
+        let l = if line.starts_with('.') {
+            format!(".{line}")
+        } else {
+            line.to_string()
+        };
+        write!(w, "{l}\r\n")?;
+    }
+    write!(w, ".\r\n")?;
+    for rc in rcpts {
+        expect(&mut r, &format!("delivery to {rc}"))?;
+    }
+    let _ = write!(w, "QUIT\r\n");
+    Ok(())
+}
+
+/// A small RFC 5322 message with a given Message-ID.
+pub fn message(msgid: &str, subject: &str, body: &str) -> String {
+    format!(
+        "From: lab <lab@cyrdeck.invalid>\r\nTo: lab@cyrdeck.invalid\r\nSubject: {subject}\r\n\
+         Message-ID: <{msgid}>\r\nDate: Sat, 28 Nov 2026 00:00:00 +0000\r\n\r\n{body}\r\n"
+    )
+}

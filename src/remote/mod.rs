@@ -1,0 +1,3 @@
+//! SSH transport: one connection per host, strict host keys, exec with timeout.
+
+pub mod quote;
