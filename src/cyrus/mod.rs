@@ -1,3 +1,5 @@
 //! Cyrus knowledge: names, the probe script and its parsers, log classification.
 
+pub mod loglines;
 pub mod names;
+pub mod probe;

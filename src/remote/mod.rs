@@ -1,3 +1,10 @@
 //! SSH transport: one connection per host, strict host keys, exec with timeout.
 
+pub mod error;
+pub mod host;
 pub mod quote;
+pub mod session;
+pub mod ssh_config;
+
+pub use error::RemoteError;
+pub use host::{ExecOutput, HostConnection, RemoteCommand, WriteCapability};

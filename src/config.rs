@@ -1,0 +1,482 @@
+//! The console config (TOML): hosts, pairs, SSH and Cyrus paths.
+//! Every error names the file, the line and the key.
+
+use crate::remote::ssh_config;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": key `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    identity: Option<PathBuf>,
+    known_hosts: Option<PathBuf>,
+    ssh_config: Option<PathBuf>,
+    refresh_secs: Option<Spanned<f64>>,
+    exec_timeout_secs: Option<Spanned<u64>>,
+    connect_timeout_secs: Option<Spanned<u64>>,
+    audit_log: Option<PathBuf>,
+    warn_pending: Option<u64>,
+    crit_lag_secs: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    ssh: Spanned<String>,
+    identity: Option<PathBuf>,
+    known_hosts: Option<PathBuf>,
+    imapd_conf: Option<PathBuf>,
+    cyrus_conf: Option<PathBuf>,
+    bin_dir: Option<PathBuf>,
+    syslog_file: Option<PathBuf>,
+    syslog_prefix: Option<String>,
+    #[serde(default)]
+    sudo: bool,
+    sudo_user: Option<String>,
+    #[serde(default)]
+    observe: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReplica {
+    host: Spanned<String>,
+    #[serde(default)]
+    channel: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPair {
+    master: Spanned<String>,
+    replicas: Spanned<Vec<RawReplica>>,
+    #[serde(default)]
+    observe: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    hosts: BTreeMap<String, RawHost>,
+    #[serde(default)]
+    pairs: BTreeMap<String, RawPair>,
+}
+
+/// Where and as whom to reach a host over SSH.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshTarget {
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for SshTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    pub name: String,
+    pub target: SshTarget,
+    /// None: use ssh-agent.
+    pub identity: Option<PathBuf>,
+    pub known_hosts: PathBuf,
+    pub imapd_conf: PathBuf,
+    pub cyrus_conf: PathBuf,
+    pub bin_dir: PathBuf,
+    pub syslog_file: Option<PathBuf>,
+    pub syslog_prefix: Option<String>,
+    /// Run Cyrus tools through `sudo -n -u <sudo_user>`.
+    pub sudo_user: Option<String>,
+    pub observe: bool,
+    pub connect_timeout: Duration,
+    pub exec_timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    pub host: String,
+    /// Sync log channel; "" is the default channel (`sync/log`).
+    pub channel: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct PairConfig {
+    pub name: String,
+    pub master: String,
+    pub replicas: Vec<ReplicaConfig>,
+    pub observe: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    pub warn_pending: u64,
+    pub crit_lag: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub file: PathBuf,
+    pub hosts: BTreeMap<String, HostConfig>,
+    pub pairs: BTreeMap<String, PairConfig>,
+    pub refresh: Duration,
+    pub audit_log: Option<PathBuf>,
+    pub thresholds: Thresholds,
+}
+
+/// `$XDG_CONFIG_HOME/cyrdeck/cyrdeck.toml`.
+pub fn default_path() -> PathBuf {
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("cyrdeck")
+        .join("cyrdeck.toml")
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let ssh_cfg = dirs::home_dir()
+            .unwrap_or_default()
+            .join(".ssh")
+            .join("config");
+        Self::parse(path, &text, &ssh_cfg)
+    }
+
+    /// Parse config text; `ssh_config` resolves Host aliases.
+    pub fn parse(path: &Path, text: &str, ssh_config: &Path) -> Result<Config, ConfigError> {
+        let err = |span: Option<std::ops::Range<usize>>, key: &str, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line: span.map(|s| line_of(text, s.start)),
+            key: key.to_string(),
+            message,
+        };
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| err(e.span(), "", e.message().to_string()))?;
+        let d = raw.defaults;
+        let ssh_config = d
+            .ssh_config
+            .clone()
+            .unwrap_or_else(|| ssh_config.to_path_buf());
+        let secs = |v: &Option<Spanned<u64>>, key: &str, dflt: u64| match v {
+            Some(s) if *s.get_ref() == 0 => {
+                Err(err(Some(s.span()), key, "must be at least 1".into()))
+            }
+            Some(s) => Ok(Duration::from_secs(*s.get_ref())),
+            None => Ok(Duration::from_secs(dflt)),
+        };
+        let exec_timeout = secs(&d.exec_timeout_secs, "defaults.exec_timeout_secs", 10)?;
+        let connect_timeout = secs(&d.connect_timeout_secs, "defaults.connect_timeout_secs", 5)?;
+        let refresh = match &d.refresh_secs {
+            Some(s) if !(0.2..=3600.0).contains(s.get_ref()) => {
+                return Err(err(
+                    Some(s.span()),
+                    "defaults.refresh_secs",
+                    "must be between 0.2 and 3600".into(),
+                ))
+            }
+            Some(s) => Duration::from_secs_f64(*s.get_ref()),
+            None => Duration::from_secs(2),
+        };
+
+        let mut hosts = BTreeMap::new();
+        for (name, h) in raw.hosts {
+            let key = format!("hosts.{name}.ssh");
+            let (target, alias_identity) = parse_destination(h.ssh.get_ref(), &ssh_config)
+                .map_err(|m| err(Some(h.ssh.span()), &key, m))?;
+            let known_hosts = h.known_hosts.or(d.known_hosts.clone()).unwrap_or_else(|| {
+                dirs::home_dir()
+                    .unwrap_or_default()
+                    .join(".ssh/known_hosts")
+            });
+            hosts.insert(
+                name.clone(),
+                HostConfig {
+                    name: name.clone(),
+                    target,
+                    identity: h.identity.or(alias_identity).or(d.identity.clone()),
+                    known_hosts,
+                    imapd_conf: h.imapd_conf.unwrap_or_else(|| "/etc/imapd.conf".into()),
+                    cyrus_conf: h.cyrus_conf.unwrap_or_else(|| "/etc/cyrus.conf".into()),
+                    bin_dir: h.bin_dir.unwrap_or_else(|| "/usr/lib/cyrus/bin".into()),
+                    syslog_file: h.syslog_file,
+                    syslog_prefix: h.syslog_prefix,
+                    sudo_user: h
+                        .sudo
+                        .then(|| h.sudo_user.unwrap_or_else(|| "cyrus".into())),
+                    observe: h.observe,
+                    connect_timeout,
+                    exec_timeout,
+                },
+            );
+        }
+
+        let mut pairs = BTreeMap::new();
+        for (name, p) in raw.pairs {
+            let known = |s: &Spanned<String>, key: &str| {
+                if hosts.contains_key(s.get_ref()) {
+                    Ok(s.get_ref().clone())
+                } else {
+                    Err(err(
+                        Some(s.span()),
+                        key,
+                        format!("no host named {:?} in [hosts]", s.get_ref()),
+                    ))
+                }
+            };
+            let master = known(&p.master, &format!("pairs.{name}.master"))?;
+            if p.replicas.get_ref().is_empty() {
+                return Err(err(
+                    Some(p.replicas.span()),
+                    &format!("pairs.{name}.replicas"),
+                    "a pair needs at least one replica".into(),
+                ));
+            }
+            let mut replicas = Vec::new();
+            for (i, r) in p.replicas.get_ref().iter().enumerate() {
+                let key = format!("pairs.{name}.replicas[{i}].host");
+                let host = known(&r.host, &key)?;
+                if host == master {
+                    return Err(err(
+                        Some(r.host.span()),
+                        &key,
+                        "replica is the master".into(),
+                    ));
+                }
+                if replicas
+                    .iter()
+                    .any(|x: &ReplicaConfig| x.channel == r.channel)
+                {
+                    return Err(err(
+                        Some(r.host.span()),
+                        &format!("pairs.{name}.replicas[{i}].channel"),
+                        format!("channel {:?} used twice", r.channel),
+                    ));
+                }
+                if r.channel.contains(['/', ' ', '.']) {
+                    return Err(err(
+                        Some(r.host.span()),
+                        &format!("pairs.{name}.replicas[{i}].channel"),
+                        "a channel name is a plain word".into(),
+                    ));
+                }
+                replicas.push(ReplicaConfig {
+                    host,
+                    channel: r.channel.clone(),
+                });
+            }
+            pairs.insert(
+                name.clone(),
+                PairConfig {
+                    name,
+                    master,
+                    replicas,
+                    observe: p.observe,
+                },
+            );
+        }
+        if pairs.is_empty() {
+            return Err(err(None, "pairs", "no pairs configured".into()));
+        }
+        Ok(Config {
+            file: path.to_path_buf(),
+            hosts,
+            pairs,
+            refresh,
+            audit_log: d.audit_log,
+            thresholds: Thresholds {
+                warn_pending: d.warn_pending.unwrap_or(1000),
+                crit_lag: Duration::from_secs(d.crit_lag_secs.unwrap_or(300)),
+            },
+        })
+    }
+
+    pub fn host(&self, name: &str) -> &HostConfig {
+        &self.hosts[name]
+    }
+}
+
+/// `user@host:port`, `host:port`, `host`, `[v6]:port`, or a Host alias from
+/// the ssh config (HostName, Port, User, IdentityFile honoured). Explicit
+/// parts of the destination win over the alias.
+pub fn parse_destination(
+    dest: &str,
+    ssh_config: &Path,
+) -> Result<(SshTarget, Option<PathBuf>), String> {
+    if dest.trim().is_empty() || dest.contains(char::is_whitespace) {
+        return Err(format!(
+            "bad SSH destination {dest:?}: expected user@host:port"
+        ));
+    }
+    let (user, hostport) = match dest.rsplit_once('@') {
+        Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
+        Some(_) => return Err(format!("bad SSH destination {dest:?}: empty user")),
+        None => (None, dest),
+    };
+    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("bad SSH destination {dest:?}: unclosed ["))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(format!("bad SSH destination {dest:?}")),
+        };
+        (h.to_string(), port)
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (hostport.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("bad SSH destination {dest:?}: empty host"));
+    }
+    let port = port
+        .map(|p| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| format!("bad SSH destination {dest:?}: port {p:?} is not 1-65535"))
+        })
+        .transpose()?;
+    let alias = ssh_config::resolve(ssh_config, &host);
+    let target = SshTarget {
+        user: user
+            .or(alias.user)
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".into()),
+        host: alias.host_name.unwrap_or(host),
+        port: port.or(alias.port).unwrap_or(22),
+    };
+    Ok((target, alias.identity_file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[defaults]
+known_hosts = "/tmp/kh"
+refresh_secs = 1.5
+
+[hosts.m]
+ssh = "root@127.0.0.1:2201"
+imapd_conf = "/etc/imapd.conf"
+
+[hosts.r]
+ssh = "ops@replica.example:2202"
+sudo = true
+
+[pairs.main]
+master = "m"
+replicas = [ { host = "r" } ]
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("test.toml"), text, Path::new("/nonexistent"))
+    }
+
+    #[test]
+    fn good_config_parses() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.refresh, Duration::from_millis(1500));
+        let r = c.host("r");
+        assert_eq!(r.target.to_string(), "ops@replica.example:2202");
+        assert_eq!(r.sudo_user.as_deref(), Some("cyrus"));
+        assert_eq!(c.pairs["main"].replicas[0].channel, "");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let bad = GOOD.replace("master = \"m\"", "master = \"nosuch\"");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "test.toml:15: key `pairs.main.master`: no host named \"nosuch\" in [hosts]"
+        );
+        let bad = GOOD.replace("root@127.0.0.1:2201", "root@127.0.0.1:99999");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:7: key `hosts.m.ssh`"), "{e}");
+        let bad = GOOD.replace("sudo = true", "sudo = true\nsudoo = 1");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:13") && e.contains("sudoo"), "{e}");
+        let e = parse("[hosts.x\n").unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:1"), "{e}");
+        let bad = GOOD.replace("refresh_secs = 1.5", "refresh_secs = 0");
+        assert!(parse(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("refresh_secs"));
+    }
+
+    #[test]
+    fn destinations() {
+        let none = Path::new("/nonexistent");
+        let (t, _) = parse_destination("a@[::1]:2022", none).unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 2022));
+        let (t, _) = parse_destination("host", none).unwrap();
+        assert_eq!(t.port, 22);
+        for bad in ["", "a@", "@h", "h:x", "h:0", "[::1", "a b"] {
+            assert!(parse_destination(bad, none).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn alias_from_ssh_config() {
+        let dir = std::env::temp_dir().join(format!("cyrdeck-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("config");
+        std::fs::write(
+            &f,
+            "Host rep\n HostName 10.1.2.3\n Port 2222\n User ops\n IdentityFile /k\n",
+        )
+        .unwrap();
+        let (t, id) = parse_destination("rep", &f).unwrap();
+        assert_eq!(t.to_string(), "ops@10.1.2.3:2222");
+        assert_eq!(id, Some(PathBuf::from("/k")));
+        let (t, _) = parse_destination("root@rep:22", &f).unwrap();
+        assert_eq!(t.to_string(), "root@10.1.2.3:22");
+    }
+}

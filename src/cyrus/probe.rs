@@ -1,0 +1,404 @@
+//! The per-host probe: the remote command (one exec per refresh) and the
+//! parser of its output. The parser never panics: garbage or truncated
+//! output is an error naming what was wrong.
+
+use crate::config::HostConfig;
+use crate::remote::RemoteCommand;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const SCRIPT: &str = include_str!("probe_script.sh");
+
+/// Largest syslog chunk fetched per refresh (a hot loop writes MBs a second).
+pub const MAX_LOG_BYTES: u64 = 256 * 1024;
+
+/// Where the previous refresh stopped reading the syslog file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogCursor {
+    pub inode: u64,
+    pub offset: u64,
+}
+
+pub fn command(h: &HostConfig, cursor: LogCursor) -> RemoteCommand {
+    let syslog = h
+        .syslog_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    RemoteCommand::read([
+        "sh".to_string(),
+        "-c".to_string(),
+        SCRIPT.to_string(),
+        "cyrdeck-probe".to_string(),
+        h.imapd_conf.display().to_string(),
+        h.cyrus_conf.display().to_string(),
+        h.bin_dir.display().to_string(),
+        syslog,
+        cursor.offset.to_string(),
+        cursor.inode.to_string(),
+        MAX_LOG_BYTES.to_string(),
+    ])
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Proc {
+    pub pid: u32,
+    pub ppid: u32,
+    pub age_secs: u64,
+    pub args: String,
+}
+
+/// A `name cmd="..." listen="..."` line of cyrus.conf.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServiceEntry {
+    pub section: String,
+    pub name: String,
+    pub cmd: String,
+    pub listen: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SyncFile {
+    /// "" for the default channel.
+    pub channel: String,
+    /// File name inside the channel directory: log, log-run, held-*, ...
+    pub name: String,
+    pub size: u64,
+    pub mtime: u64,
+    /// Birth time when the filesystem records it.
+    pub btime: Option<u64>,
+    pub lines: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SyncServerCheck {
+    pub endpoint: Option<String>,
+    pub answered: bool,
+    pub banner: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogChunk {
+    pub cursor: LogCursor,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ProbeReport {
+    pub now: u64,
+    pub version: Option<String>,
+    pub conf: BTreeMap<String, String>,
+    pub processes: Vec<Proc>,
+    pub listening: Vec<String>,
+    pub services: Vec<ServiceEntry>,
+    pub sync_dir: Option<String>,
+    pub sync_files: Vec<SyncFile>,
+    /// Per channel: the oldest pending entry.
+    pub oldest_entry: BTreeMap<String, String>,
+    /// Per channel: the most frequent pending entries with their counts.
+    pub pending_top: BTreeMap<String, Vec<(u64, String)>>,
+    pub sync_server: Option<SyncServerCheck>,
+    pub log: Option<LogChunk>,
+    pub log_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProbeParseError {
+    #[error("probe output does not start with its header (got {0:?})")]
+    NoHeader(String),
+    #[error("probe output is truncated: {0}")]
+    Truncated(&'static str),
+    #[error("probe output line {line}: {what}: {text:?}")]
+    BadLine {
+        line: usize,
+        what: &'static str,
+        text: String,
+    },
+}
+
+fn bad(line: usize, what: &'static str, text: &str) -> ProbeParseError {
+    ProbeParseError::BadLine {
+        line,
+        what,
+        text: text.chars().take(120).collect(),
+    }
+}
+
+fn parse_proc(l: &str) -> Option<Proc> {
+    let mut it = l.split_whitespace();
+    let pid = it.next()?.parse().ok()?;
+    let ppid = it.next()?.parse().ok()?;
+    let age_secs = it.next()?.parse().ok()?;
+    let args: Vec<&str> = it.collect();
+    (!args.is_empty()).then(|| Proc {
+        pid,
+        ppid,
+        age_secs,
+        args: args.join(" "),
+    })
+}
+
+fn attr(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("{key}="))? + key.len() + 1;
+    let rest = &line[start..];
+    if let Some(q) = rest.strip_prefix('"') {
+        Some(q[..q.find('"')?].to_string())
+    } else {
+        Some(rest.split_whitespace().next()?.to_string())
+    }
+}
+
+fn parse_service(section: &str, l: &str) -> Option<ServiceEntry> {
+    let name = l.split_whitespace().next()?;
+    Some(ServiceEntry {
+        section: section.to_string(),
+        name: name.to_string(),
+        cmd: attr(l, "cmd")?,
+        listen: attr(l, "listen"),
+    })
+}
+
+fn parse_sync_file(n: usize, l: &str) -> Result<SyncFile, ProbeParseError> {
+    let f: Vec<&str> = l.split('\t').collect();
+    let [_, rel, stat, lines] = f[..] else {
+        return Err(bad(n, "sync file", l));
+    };
+    let st: Vec<&str> = stat.split_whitespace().collect();
+    let [size, mtime, btime] = st[..] else {
+        return Err(bad(n, "sync file stat", l));
+    };
+    let num = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| bad(n, "sync file number", l))
+    };
+    let (channel, name) = match rel.rsplit_once('/') {
+        Some((c, f)) => (c.to_string(), f.to_string()),
+        None => (String::new(), rel.to_string()),
+    };
+    let btime = num(btime)?;
+    Ok(SyncFile {
+        channel,
+        name,
+        size: num(size)?,
+        mtime: num(mtime)?,
+        btime: (btime > 0).then_some(btime),
+        lines: num(lines)?,
+    })
+}
+
+/// Parse the probe's output.
+pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
+    let mut r = ProbeReport::default();
+    let mut pos = 0usize;
+    let mut lineno = 0usize;
+    let mut section = String::new();
+    let mut svc_section = String::new();
+    let mut saw_end = false;
+    let next_line = |pos: &mut usize| -> Option<String> {
+        if *pos >= out.len() {
+            return None;
+        }
+        let end = out[*pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| *pos + i)
+            .unwrap_or(out.len());
+        let line = String::from_utf8_lossy(&out[*pos..end]).into_owned();
+        *pos = (end + 1).min(out.len().max(end + 1));
+        Some(line)
+    };
+    match next_line(&mut pos) {
+        Some(h) if h == "@@probe 1" => {}
+        other => return Err(ProbeParseError::NoHeader(other.unwrap_or_default())),
+    }
+    while let Some(line) = next_line(&mut pos) {
+        lineno += 1;
+        let n = lineno + 1;
+        if let Some(head) = line.strip_prefix("@@") {
+            let mut w = head.splitn(2, ' ');
+            let name = w.next().unwrap_or("");
+            let arg = w.next().unwrap_or("");
+            match name {
+                "now" => r.now = arg.trim().parse().map_err(|_| bad(n, "clock", &line))?,
+                "syncdir" => r.sync_dir = Some(arg.to_string()),
+                "syncserver" => r.sync_server = Some(SyncServerCheck::default()),
+                "nolog" => r.log_error = Some(arg.to_string()),
+                "end" => {
+                    saw_end = true;
+                    break;
+                }
+                "log" => {
+                    let v: Vec<u64> = arg
+                        .split_whitespace()
+                        .map(|x| x.parse().map_err(|_| bad(n, "log header", &line)))
+                        .collect::<Result<_, _>>()?;
+                    let [inode, size, start, count] = v[..] else {
+                        return Err(bad(n, "log header", &line));
+                    };
+                    if size < start || count > size - start {
+                        return Err(bad(n, "log header", &line));
+                    }
+                    let count = count as usize;
+                    if out.len() < pos + count {
+                        return Err(ProbeParseError::Truncated(
+                            "syslog chunk shorter than announced",
+                        ));
+                    }
+                    let bytes = &out[pos..pos + count];
+                    pos += count;
+                    r.log = Some(LogChunk {
+                        cursor: LogCursor {
+                            inode,
+                            offset: start + count as u64,
+                        },
+                        text: String::from_utf8_lossy(bytes).into_owned(),
+                    });
+                }
+                _ => {}
+            }
+            section = name.to_string();
+            continue;
+        }
+        match section.as_str() {
+            "version" if r.version.is_none() && line.starts_with("cyrus-imapd") => {
+                r.version = Some(line.trim().to_string());
+            }
+            "conf" => {
+                if let Some((k, v)) = line.split_once(':') {
+                    r.conf.insert(k.trim().to_string(), v.trim().to_string());
+                }
+            }
+            "procs" if !line.trim().is_empty() => {
+                r.processes
+                    .push(parse_proc(&line).ok_or_else(|| bad(n, "process", &line))?);
+            }
+            "listen" if !line.trim().is_empty() => r.listening.push(line.trim().to_string()),
+            "services" => {
+                let t = line.trim();
+                if let Some(s) = t.strip_suffix('{') {
+                    svc_section = s.trim().to_string();
+                } else if t != "}" && !t.is_empty() {
+                    if let Some(s) = parse_service(&svc_section, t) {
+                        r.services.push(s);
+                    }
+                }
+            }
+            "syncdir" => {
+                if line.starts_with("F\t") {
+                    r.sync_files.push(parse_sync_file(n, &line)?);
+                } else if let Some(rest) = line.strip_prefix("H\t") {
+                    let (ch, first) = rest.split_once('\t').ok_or_else(|| bad(n, "head", &line))?;
+                    r.oldest_entry.insert(ch.to_string(), first.to_string());
+                } else if let Some(rest) = line.strip_prefix("T\t") {
+                    let f: Vec<&str> = rest.splitn(3, '\t').collect();
+                    let [ch, count, entry] = f[..] else {
+                        return Err(bad(n, "pending entry", &line));
+                    };
+                    let count = count.parse().map_err(|_| bad(n, "pending count", &line))?;
+                    r.pending_top
+                        .entry(ch.to_string())
+                        .or_default()
+                        .push((count, entry.to_string()));
+                }
+            }
+            "syncserver" => {
+                let c = r.sync_server.get_or_insert_with(Default::default);
+                if let Some(e) = line.strip_prefix("endpoint ") {
+                    c.endpoint = Some(e.to_string());
+                } else if let Some(b) = line.strip_prefix("banner ") {
+                    if b.starts_with("* OK") {
+                        c.answered = true;
+                        c.banner = Some(b.trim().to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !saw_end {
+        return Err(ProbeParseError::Truncated("no @@end marker"));
+    }
+    if r.now == 0 {
+        return Err(ProbeParseError::Truncated("no clock line"));
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MASTER: &[u8] = include_bytes!("../../tests/fixtures/probe_master.txt");
+
+    #[test]
+    fn parses_real_master_output() {
+        let r = parse(MASTER).unwrap();
+        assert!(r
+            .version
+            .as_deref()
+            .unwrap()
+            .starts_with("cyrus-imapd 3.6.1"));
+        assert_eq!(r.conf["sync_log"], "1");
+        assert!(r
+            .processes
+            .iter()
+            .any(|p| p.args.starts_with("sync_client")));
+        assert!(r
+            .services
+            .iter()
+            .any(|s| s.section == "DAEMON" && s.name == "syncclient"));
+        let sc = r.sync_server.as_ref().unwrap();
+        assert!(sc.answered);
+        assert!(r.log.as_ref().unwrap().text.contains("sync_client"));
+        let log = r.sync_files.iter().find(|f| f.name == "log-run").unwrap();
+        assert_eq!(log.channel, "");
+        assert_eq!(log.lines, 12);
+        assert!(!r.pending_top[""].is_empty());
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_or_consistent_never_a_panic() {
+        for cut in 0..MASTER.len() {
+            let _ = parse(&MASTER[..cut]);
+        }
+        assert!(matches!(
+            parse(&MASTER[..MASTER.len() / 2]),
+            Err(ProbeParseError::Truncated(_))
+        ));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(matches!(parse(b""), Err(ProbeParseError::NoHeader(_))));
+        assert!(matches!(
+            parse(b"\xff\xfe garbage"),
+            Err(ProbeParseError::NoHeader(_))
+        ));
+        let bad_log = b"@@probe 1\n@@now 5\n@@log 1 10 0 999\nabc\n@@end\n";
+        assert!(parse(bad_log).is_err());
+        let bad_proc = b"@@probe 1\n@@now 5\n@@procs\nnot a process\n@@end\n";
+        assert!(matches!(
+            parse(bad_proc),
+            Err(ProbeParseError::BadLine { .. })
+        ));
+        let bad_file = b"@@probe 1\n@@now 5\n@@syncdir /x\nF\tlog\t1 2\t3\n@@end\n";
+        assert!(parse(bad_file).is_err());
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        for _ in 0..2000 {
+            let len = (seed % 300) as usize;
+            let mut v = b"@@probe 1\n".to_vec();
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                v.push(b"@\n\t 0123456789logendF:H T"[(seed % 24) as usize]);
+            }
+            let _ = parse(&v);
+        }
+    }
+}

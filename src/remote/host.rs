@@ -1,0 +1,282 @@
+//! One shared SSH connection per host: exec with a timeout that always closes
+//! the channel, exit status and signal captured, reconnect with backoff, and
+//! the observe-mode gate (the ONE place mutating commands are refused).
+
+use super::error::RemoteError;
+use super::quote::command_line;
+use super::session::{self, Handle};
+use crate::config::HostConfig;
+use russh::ChannelMsg;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// Proof that mutating commands are allowed. Only
+/// [`HostConnection::write_capability`] makes one, and not in observe mode.
+#[derive(Debug)]
+pub struct WriteCapability {
+    _private: (),
+}
+
+/// A remote command: an argv (quoted by the one quoting function) and
+/// whether it changes state.
+#[derive(Clone, Debug)]
+pub struct RemoteCommand {
+    argv: Vec<String>,
+    mutating: bool,
+}
+
+impl RemoteCommand {
+    pub fn read<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Self {
+        RemoteCommand {
+            argv: argv.into_iter().map(Into::into).collect(),
+            mutating: false,
+        }
+    }
+    pub fn write<S: Into<String>>(
+        argv: impl IntoIterator<Item = S>,
+        _cap: &WriteCapability,
+    ) -> Self {
+        RemoteCommand {
+            argv: argv.into_iter().map(Into::into).collect(),
+            mutating: true,
+        }
+    }
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+    pub fn is_mutating(&self) -> bool {
+        self.mutating
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_status: Option<u32>,
+    pub exit_signal: Option<String>,
+    pub elapsed: Duration,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.exit_status == Some(0)
+    }
+}
+
+/// Largest output kept from one command; a runaway producer is cut off.
+const MAX_OUTPUT: usize = 64 << 20;
+
+#[derive(Default)]
+struct ConnState {
+    handle: Option<Arc<Handle>>,
+    failures: u32,
+    next_attempt: Option<Instant>,
+    last_error: Option<RemoteError>,
+    connects: u64,
+}
+
+pub struct HostConnection {
+    cfg: HostConfig,
+    observe: bool,
+    state: Mutex<ConnState>,
+}
+
+/// Counters of what the transport did, for benchmarks and status.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct TransportStats {
+    pub connects: u64,
+}
+
+impl HostConnection {
+    pub fn new(cfg: HostConfig, observe: bool) -> Self {
+        HostConnection {
+            observe: observe || cfg.observe,
+            cfg,
+            state: Mutex::new(ConnState::default()),
+        }
+    }
+
+    pub fn config(&self) -> &HostConfig {
+        &self.cfg
+    }
+
+    pub fn observe(&self) -> bool {
+        self.observe
+    }
+
+    pub fn write_capability(&self) -> Option<WriteCapability> {
+        (!self.observe).then_some(WriteCapability { _private: () })
+    }
+
+    pub async fn stats(&self) -> TransportStats {
+        TransportStats {
+            connects: self.state.lock().await.connects,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        self.cfg.target.to_string()
+    }
+
+    /// The live session, connecting if needed (respecting the backoff).
+    async fn handle(&self) -> Result<Arc<Handle>, RemoteError> {
+        let mut st = self.state.lock().await;
+        if let Some(h) = &st.handle {
+            if !h.is_closed() {
+                return Ok(h.clone());
+            }
+            st.handle = None;
+        }
+        if let (Some(at), Some(last)) = (st.next_attempt, &st.last_error) {
+            let now = Instant::now();
+            if at > now {
+                if last.is_host_key() {
+                    return Err(last.clone());
+                }
+                return Err(RemoteError::Backoff {
+                    endpoint: self.endpoint(),
+                    retry_in: at - now,
+                    last: last.to_string(),
+                });
+            }
+        }
+        match session::open(&self.cfg).await {
+            Ok(h) => {
+                let h = Arc::new(h);
+                st.handle = Some(h.clone());
+                st.failures = 0;
+                st.next_attempt = None;
+                st.last_error = None;
+                st.connects += 1;
+                Ok(h)
+            }
+            Err(e) => {
+                st.failures += 1;
+                let backoff = Duration::from_millis(500 * (1u64 << st.failures.min(6)))
+                    .min(Duration::from_secs(30));
+                st.next_attempt = Some(Instant::now() + backoff);
+                st.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    async fn forget(&self, h: &Arc<Handle>) {
+        let mut st = self.state.lock().await;
+        if st.handle.as_ref().is_some_and(|x| Arc::ptr_eq(x, h)) {
+            st.handle = None;
+        }
+    }
+
+    /// Reset the backoff so the next call reconnects at once.
+    pub async fn retry_now(&self) {
+        self.state.lock().await.next_attempt = None;
+    }
+
+    /// Run `cmd` with the host's exec timeout.
+    pub async fn exec(&self, cmd: &RemoteCommand) -> Result<ExecOutput, RemoteError> {
+        self.exec_timeout(cmd, self.cfg.exec_timeout).await
+    }
+
+    pub async fn exec_timeout(
+        &self,
+        cmd: &RemoteCommand,
+        timeout: Duration,
+    ) -> Result<ExecOutput, RemoteError> {
+        if cmd.mutating && self.observe {
+            return Err(RemoteError::ObserveMode {
+                host: self.cfg.name.clone(),
+                argv0: cmd.argv.first().cloned().unwrap_or_default(),
+            });
+        }
+        let line = command_line(&cmd.argv, self.cfg.sudo_user.as_deref());
+        let started = Instant::now();
+        // Nothing has run until the channel opens, so a stale session may be
+        // replaced and the open retried once.
+        let mut attempt = 0;
+        let (handle, mut channel) = loop {
+            let h = self.handle().await?;
+            match tokio::time::timeout(timeout, h.channel_open_session()).await {
+                Ok(Ok(ch)) => break (h, ch),
+                Ok(Err(_)) if attempt == 0 => {
+                    // a stale session after a server restart: reconnect once
+                    attempt += 1;
+                    self.forget(&h).await;
+                }
+                Ok(Err(e)) => {
+                    self.forget(&h).await;
+                    return Err(RemoteError::Disconnected {
+                        endpoint: self.endpoint(),
+                        detail: e.to_string(),
+                    });
+                }
+                Err(_) => {
+                    self.forget(&h).await;
+                    return Err(RemoteError::Timeout {
+                        endpoint: self.endpoint(),
+                        what: "opening a channel".into(),
+                        after: timeout,
+                    });
+                }
+            }
+        };
+        let mut out = ExecOutput::default();
+        let run = async {
+            channel.exec(true, line.as_bytes()).await?;
+            // keep reading after Eof: ExitStatus may follow it
+            while let Some(msg) = channel.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, .. } => out.stderr.extend_from_slice(&data),
+                    ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
+                    ChannelMsg::ExitSignal { signal_name, .. } => {
+                        out.exit_signal = Some(format!("{signal_name:?}"))
+                    }
+                    _ => {}
+                }
+                if out.stdout.len() + out.stderr.len() > MAX_OUTPUT {
+                    break;
+                }
+            }
+            Ok::<(), russh::Error>(())
+        };
+        let result = tokio::time::timeout(timeout, run).await;
+        // always close: a dropped channel sends nothing and sshd's
+        // MaxSessions would run out
+        let _ = tokio::time::timeout(Duration::from_secs(2), channel.close()).await;
+        out.elapsed = started.elapsed();
+        match result {
+            Err(_) => Err(RemoteError::Timeout {
+                endpoint: self.endpoint(),
+                what: format!("`{}`", cmd.argv.first().map(String::as_str).unwrap_or("")),
+                after: timeout,
+            }),
+            Ok(Err(e)) => {
+                self.forget(&handle).await;
+                Err(RemoteError::Disconnected {
+                    endpoint: self.endpoint(),
+                    detail: e.to_string(),
+                })
+            }
+            Ok(Ok(())) if out.stdout.len() + out.stderr.len() > MAX_OUTPUT => {
+                Err(RemoteError::Disconnected {
+                    endpoint: self.endpoint(),
+                    detail: format!("output over {MAX_OUTPUT} bytes; cut off"),
+                })
+            }
+            Ok(Ok(())) if out.exit_status.is_none() && out.exit_signal.is_none() => {
+                if handle.is_closed() {
+                    self.forget(&handle).await;
+                    return Err(RemoteError::Disconnected {
+                        endpoint: self.endpoint(),
+                        detail: "session closed before the command finished".into(),
+                    });
+                }
+                Ok(out)
+            }
+            Ok(Ok(())) => Ok(out),
+        }
+    }
+}
