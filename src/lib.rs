@@ -4,4 +4,7 @@
 pub mod config;
 pub mod cyrus;
 pub mod lab;
+pub mod model;
+pub mod poll;
 pub mod remote;
+pub mod views;

@@ -1,7 +1,10 @@
 use clap::{Parser, Subcommand};
-use color_eyre::eyre::Result;
+use color_eyre::eyre::{bail, Result};
+use cyrdeck::config::{self, Config};
 use cyrdeck::lab::{self, Component, Lab};
+use cyrdeck::poll::Poller;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -10,12 +13,40 @@ use std::path::PathBuf;
     about = "Console for Cyrus IMAP replication"
 )]
 struct Cli {
+    /// Config file (default: $XDG_CONFIG_HOME/cyrdeck/cyrdeck.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Read-only: the transport refuses every mutating command.
+    #[arg(long, global = true)]
+    observe: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Replication health per pair. Exit 0 OK, 1 warning, 2 critical, 3 unknown.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// Refresh every interval until interrupted (or --count refreshes).
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between refreshes (default: the config's refresh_secs).
+        #[arg(long)]
+        interval: Option<f64>,
+        /// With --watch: stop after this many refreshes.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Fetch a host's SSH key, show its fingerprint, and add it to known_hosts
+    /// (trust on first use, only when you say so).
+    Trust {
+        host: String,
+        /// Add without asking (you verified the fingerprint out of band).
+        #[arg(long)]
+        yes: bool,
+    },
     /// The local rehearsal pair (real Cyrus + sshd on loopback).
     Lab {
         #[command(subcommand)]
@@ -68,9 +99,100 @@ enum LabAction {
 fn main() -> Result<()> {
     color_eyre::install()?;
     let cli = Cli::parse();
+    let config_path = cli.config.clone().unwrap_or_else(config::default_path);
     match cli.cmd {
         Cmd::Lab { action } => run_lab(action),
+        Cmd::Status {
+            json,
+            watch,
+            interval,
+            count,
+        } => {
+            let cfg = match Config::load(&config_path) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("UNKNOWN: {e}");
+                    std::process::exit(3);
+                }
+            };
+            let code =
+                runtime()?.block_on(status(cfg, cli.observe, json, watch, interval, count))?;
+            std::process::exit(code);
+        }
+        Cmd::Trust { host, yes } => {
+            let cfg = Config::load(&config_path)?;
+            runtime()?.block_on(trust(&cfg, &host, yes))
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+async fn status(
+    cfg: Config,
+    observe: bool,
+    json: bool,
+    watch: bool,
+    interval: Option<f64>,
+    count: Option<u64>,
+) -> Result<i32> {
+    let every = interval
+        .map(std::time::Duration::from_secs_f64)
+        .unwrap_or(cfg.refresh);
+    let mut poller = Poller::new(Arc::new(cfg), observe);
+    let mut n = 0u64;
+    loop {
+        let started = std::time::Instant::now();
+        let report = poller.refresh().await;
+        n += 1;
+        if json {
+            // one JSON document per line in watch mode (jq-friendly)
+            if watch {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+        } else {
+            if watch {
+                println!("--- {}", report.generated_at);
+            }
+            print!("{}", cyrdeck::views::status_text::render(&report));
+        }
+        if !watch || count.is_some_and(|c| n >= c) {
+            return Ok(report.exit_code);
+        }
+        tokio::time::sleep(every.saturating_sub(started.elapsed())).await;
+    }
+}
+
+async fn trust(cfg: &Config, host: &str, yes: bool) -> Result<()> {
+    let Some(h) = cfg.hosts.get(host) else {
+        bail!("no host named {host:?} in {}", cfg.file.display());
+    };
+    let key = cyrdeck::remote::session::scan_host_key(h).await?;
+    let fp = cyrdeck::remote::session::fingerprint(&key);
+    println!("{} offers {} {fp}", h.target, key.algorithm());
+    if !yes {
+        eprint!("Add it to {}? Type yes: ", h.known_hosts.display());
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            bail!("not trusted");
+        }
+    }
+    russh::keys::known_hosts::learn_known_hosts_path(
+        &h.target.host,
+        h.target.port,
+        &key,
+        &h.known_hosts,
+    )?;
+    println!("added to {}", h.known_hosts.display());
+    Ok(())
 }
 
 fn run_lab(action: LabAction) -> Result<()> {

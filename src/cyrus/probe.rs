@@ -67,6 +67,7 @@ pub struct SyncFile {
     pub mtime: u64,
     /// Birth time when the filesystem records it.
     pub btime: Option<u64>,
+    pub inode: u64,
     pub lines: u64,
 }
 
@@ -79,6 +80,8 @@ pub struct SyncServerCheck {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogChunk {
+    /// Byte offset in the file where `text` starts.
+    pub start: u64,
     pub cursor: LogCursor,
     pub text: String,
 }
@@ -164,7 +167,7 @@ fn parse_sync_file(n: usize, l: &str) -> Result<SyncFile, ProbeParseError> {
         return Err(bad(n, "sync file", l));
     };
     let st: Vec<&str> = stat.split_whitespace().collect();
-    let [size, mtime, btime] = st[..] else {
+    let [size, mtime, btime, inode] = st[..] else {
         return Err(bad(n, "sync file stat", l));
     };
     let num = |s: &str| {
@@ -183,6 +186,7 @@ fn parse_sync_file(n: usize, l: &str) -> Result<SyncFile, ProbeParseError> {
         size: num(size)?,
         mtime: num(mtime)?,
         btime: (btime > 0).then_some(btime),
+        inode: num(inode)?,
         lines: num(lines)?,
     })
 }
@@ -248,6 +252,7 @@ pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
                     let bytes = &out[pos..pos + count];
                     pos += count;
                     r.log = Some(LogChunk {
+                        start,
                         cursor: LogCursor {
                             inode,
                             offset: start + count as u64,
@@ -382,7 +387,7 @@ mod tests {
             parse(bad_proc),
             Err(ProbeParseError::BadLine { .. })
         ));
-        let bad_file = b"@@probe 1\n@@now 5\n@@syncdir /x\nF\tlog\t1 2\t3\n@@end\n";
+        let bad_file = b"@@probe 1\n@@now 5\n@@syncdir /x\nF\tlog\t1 2 3\t3\n@@end\n";
         assert!(parse(bad_file).is_err());
     }
 

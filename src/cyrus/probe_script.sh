@@ -23,7 +23,7 @@ echo "@@syncdir $syncdir"
 if [ -n "$cfgdir" ] && [ -d "$syncdir" ]; then
   find "$syncdir" -maxdepth 2 -type f 2>/dev/null | while IFS= read -r f; do
     rel=${f#"$syncdir"/}
-    st=$(stat -c '%s %Y %W' "$f" 2>/dev/null) || continue
+    st=$(stat -c '%s %Y %W %i' "$f" 2>/dev/null) || continue
     n=$(wc -l < "$f" 2>/dev/null)
     printf 'F\t%s\t%s\t%s\n' "$rel" "$st" "$n"
   done

@@ -1,0 +1,544 @@
+//! Turning probe reports into a verdict per pair and channel. Pure: no I/O.
+//!
+//! Critical is decided from current STATE (processes, whether the replica's
+//! sync_server answers, lag); log lines explain it (backoff, bail-outs) and
+//! only warn on their own while recent, so a healed pair turns OK by itself.
+
+use super::history::{is_queue_file, HostHistory};
+use super::snapshot::*;
+use crate::config::{Config, HostConfig, PairConfig};
+use crate::cyrus::loglines::LineKind;
+use crate::cyrus::probe::{ProbeReport, ServiceEntry, SyncFile};
+
+/// Log lines younger than this count as current.
+pub const RECENT_SECS: i64 = 60;
+/// Bail-outs within RECENT_SECS that mean a hot loop.
+const HOT_LOOP_BAILOUTS: usize = 5;
+
+/// What the poller knows of one host at evaluation time.
+pub struct HostView<'a> {
+    pub cfg: &'a HostConfig,
+    /// This refresh's failure, if it failed.
+    pub error: Option<String>,
+    pub history: &'a HostHistory,
+    pub probe_ms: Option<u64>,
+    pub probe_bytes: Option<usize>,
+}
+
+impl HostView<'_> {
+    fn report(&self) -> Option<&ProbeReport> {
+        self.history.last_report.as_ref().map(|(r, _)| r)
+    }
+    fn age(&self) -> Option<f64> {
+        self.history
+            .last_report
+            .as_ref()
+            .map(|(_, t)| t.elapsed().as_secs_f64())
+    }
+}
+
+/// Does `args` run with this host's imapd.conf? Without `-C` a tool uses
+/// /etc/imapd.conf.
+pub(crate) fn uses_conf(args: &str, conf: &str) -> bool {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    match words.iter().position(|w| *w == "-C") {
+        Some(i) => words.get(i + 1) == Some(&conf),
+        None => conf == "/etc/imapd.conf",
+    }
+}
+
+pub(crate) fn is_program(args: &str, names: &[&str]) -> bool {
+    let first = args.split_whitespace().next().unwrap_or("");
+    let base = first.rsplit('/').next().unwrap_or(first);
+    names.contains(&base)
+}
+
+/// The channel a sync_client command line serves (`-n NAME`; none = "").
+pub(crate) fn client_channel(args: &str) -> String {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    words
+        .iter()
+        .position(|w| *w == "-n")
+        .and_then(|i| words.get(i + 1))
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+fn well_known_port(name: &str) -> Option<u16> {
+    Some(match name {
+        "imap" => 143,
+        "imaps" => 993,
+        "pop3" => 110,
+        "pop3s" => 995,
+        "lmtp" => 24,
+        "sieve" => 4190,
+        "csync" => 2005,
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    })
+}
+
+/// Whether a cyrus.conf `listen=` value is among the listening sockets.
+/// None when it cannot be told (unix socket, unknown service name).
+fn is_listening(listen: &str, sockets: &[String]) -> Option<bool> {
+    if listen.starts_with('/') || sockets.iter().any(|s| s == "?") {
+        return None;
+    }
+    let (addr, port) = match listen.rsplit_once(':') {
+        Some((a, p)) => (Some(a.trim_matches(['[', ']'])), p),
+        None => (None, listen),
+    };
+    let port: u16 = port.parse().ok().or_else(|| well_known_port(port))?;
+    Some(sockets.iter().any(|s| {
+        let Some((sa, sp)) = s.rsplit_once(':') else {
+            return false;
+        };
+        let sa = sa.trim_matches(['[', ']']);
+        sp == port.to_string()
+            && (matches!(sa, "*" | "0.0.0.0" | "::") || addr.is_none_or(|a| a == sa))
+    }))
+}
+
+fn services(r: &ProbeReport) -> Vec<ServiceState> {
+    r.services
+        .iter()
+        .filter(|s: &&ServiceEntry| s.section == "SERVICES")
+        .filter_map(|s| {
+            let listen = s.listen.clone()?;
+            Some(ServiceState {
+                name: s.name.clone(),
+                listening: is_listening(&listen, &r.listening)?,
+                listen,
+            })
+        })
+        .collect()
+}
+
+fn host_status(v: &HostView, role: &'static str) -> HostStatus {
+    let conf = v.cfg.imapd_conf.display().to_string();
+    let r = v.report();
+    let master = r.and_then(|r| {
+        r.processes
+            .iter()
+            .find(|p| is_program(&p.args, &["master", "cyrmaster"]) && uses_conf(&p.args, &conf))
+    });
+    HostStatus {
+        name: v.cfg.name.clone(),
+        role,
+        ssh: v.cfg.target.to_string(),
+        reachable: v.error.is_none() && r.is_some(),
+        error: v.error.clone(),
+        data_age_secs: v.age(),
+        cyrus_version: r.and_then(|r| r.version.clone()),
+        master_running: master.is_some(),
+        master_pid: master.map(|p| p.pid),
+        services: r.map(services).unwrap_or_default(),
+        sync_server: r.and_then(|r| r.sync_server.clone()),
+        probe_ms: v.probe_ms,
+        probe_bytes: v.probe_bytes,
+    }
+}
+
+fn file_status(f: &SyncFile) -> FileStatus {
+    FileStatus {
+        name: f.name.clone(),
+        lines: f.lines,
+        bytes: f.size,
+        mtime: f.mtime,
+    }
+}
+
+fn problem(sev: Health, host: &str, channel: Option<&str>, msg: String) -> Problem {
+    Problem {
+        severity: sev,
+        host: Some(host.to_string()),
+        channel: channel.map(channel_label),
+        message: msg,
+    }
+}
+
+pub fn channel_label(c: &str) -> String {
+    if c.is_empty() {
+        "default".into()
+    } else {
+        c.to_string()
+    }
+}
+
+struct ChannelEval {
+    status: ChannelStatus,
+    problems: Vec<Problem>,
+}
+
+fn channel_status(
+    cfg: &Config,
+    master: &HostView,
+    replica: &HostView,
+    replica_status: &HostStatus,
+    channel: &str,
+) -> ChannelEval {
+    let label = channel_label(channel);
+    let mut problems = Vec::new();
+    let mname = master.cfg.name.as_str();
+    let conf = master.cfg.imapd_conf.display().to_string();
+    let report = master.report();
+    let now = report.map(|r| r.now).unwrap_or(0);
+
+    let clients: Vec<_> = report
+        .map(|r| {
+            r.processes
+                .iter()
+                .filter(|p| {
+                    is_program(&p.args, &["sync_client"])
+                        && uses_conf(&p.args, &conf)
+                        && client_channel(&p.args) == channel
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let client = clients.first();
+
+    // recent sync_client events of this host
+    let recent: Vec<_> = master
+        .history
+        .events
+        .iter()
+        .filter(|e| e.service == "sync_client")
+        .filter(|e| e.time.is_none_or(|t| now as i64 - t <= RECENT_SECS))
+        .collect();
+    let connects: Vec<_> = recent
+        .iter()
+        .filter(|e| e.kind == LineKind::ConnectFailure)
+        .collect();
+    let backoff_secs = match connects.as_slice() {
+        [.., a, b] => match (a.time, b.time) {
+            (Some(x), Some(y)) if y > x => Some((y - x) as u64),
+            _ => None,
+        },
+        _ => None,
+    };
+    let bailouts = recent
+        .iter()
+        .filter(|e| e.kind == LineKind::BailingOut)
+        .count();
+
+    let files: Vec<&SyncFile> = report
+        .map(|r| {
+            r.sync_files
+                .iter()
+                .filter(|f| f.channel == channel)
+                .collect()
+        })
+        .unwrap_or_default();
+    let lines_of = |n: &str| {
+        files
+            .iter()
+            .find(|f| f.name == n)
+            .map(|f| f.lines)
+            .unwrap_or(0)
+    };
+    let (log_lines, log_run_lines) = (lines_of("log"), lines_of("log-run"));
+    let pending = log_lines + log_run_lines;
+    let owned: Vec<SyncFile> = files.iter().map(|f| (*f).clone()).collect();
+    let since = master.history.oldest_pending_since(channel, &owned);
+    let oldest_age = since.map(|s| now.saturating_sub(s));
+    let rate = master.history.drain_rate(channel);
+    let held: Vec<FileStatus> = files
+        .iter()
+        .filter(|f| !is_queue_file(&f.name) && f.name != "shutdown")
+        .map(|f| file_status(f))
+        .collect();
+
+    let restarts = master.history.restarts(channel);
+    let status_client = ClientStatus {
+        running: client.is_some(),
+        pid: client.map(|p| p.pid),
+        age_secs: client.map(|p| p.age_secs),
+        restarts_seen: restarts,
+        backoff_secs,
+        last_connect_failure: connects.last().map(|e| e.text.clone()),
+    };
+
+    if report.is_some() {
+        if client.is_none() {
+            problems.push(problem(
+                Health::Critical,
+                mname,
+                Some(channel),
+                format!("rolling sync_client for channel {label} is not running on {mname}"),
+            ));
+        }
+        if replica_status.reachable && !replica_status.master_running {
+            problems.push(problem(
+                Health::Critical,
+                &replica.cfg.name,
+                Some(channel),
+                format!(
+                    "channel {label}: Cyrus is not running on replica {}; {pending} entries pending",
+                    replica.cfg.name
+                ),
+            ));
+        } else if replica_status.reachable
+            && replica_status
+                .sync_server
+                .as_ref()
+                .is_some_and(|s| !s.answered)
+        {
+            problems.push(problem(
+                Health::Critical,
+                &replica.cfg.name,
+                Some(channel),
+                format!(
+                    "channel {label}: sync_server on replica {} does not answer; {pending} entries pending",
+                    replica.cfg.name
+                ),
+            ));
+        }
+        if !connects.is_empty() {
+            let mut msg = format!(
+                "channel {label}: sync_client cannot connect to the replica ({} failures in {RECENT_SECS}s",
+                connects.len()
+            );
+            if let Some(b) = backoff_secs {
+                msg.push_str(&format!(", retrying every {b}s"));
+            }
+            msg.push(')');
+            problems.push(problem(Health::Warning, mname, Some(channel), msg));
+        }
+        if bailouts >= HOT_LOOP_BAILOUTS {
+            problems.push(problem(
+                Health::Critical,
+                mname,
+                Some(channel),
+                format!("channel {label}: sync_client bailed out {bailouts} times in {RECENT_SECS}s (hot loop: a mailbox may block replication)"),
+            ));
+        } else if bailouts > 0 {
+            problems.push(problem(
+                Health::Warning,
+                mname,
+                Some(channel),
+                format!(
+                    "channel {label}: sync_client bailed out {bailouts} times in {RECENT_SECS}s"
+                ),
+            ));
+        }
+        if let Some(age) = oldest_age {
+            if age >= cfg.thresholds.crit_lag.as_secs() {
+                problems.push(problem(
+                    Health::Critical,
+                    mname,
+                    Some(channel),
+                    format!("channel {label}: oldest pending entry is {age}s old"),
+                ));
+            } else if age >= 60 {
+                problems.push(problem(
+                    Health::Warning,
+                    mname,
+                    Some(channel),
+                    format!("channel {label}: oldest pending entry is {age}s old"),
+                ));
+            }
+        }
+        if pending >= cfg.thresholds.warn_pending {
+            problems.push(problem(
+                Health::Warning,
+                mname,
+                Some(channel),
+                format!("channel {label}: {pending} entries pending"),
+            ));
+        }
+        if !held.is_empty() {
+            let n: u64 = held.iter().map(|h| h.lines).sum();
+            problems.push(problem(
+                Health::Warning,
+                mname,
+                Some(channel),
+                format!(
+                    "channel {label}: {} held file(s) with {n} entries set aside",
+                    held.len()
+                ),
+            ));
+        }
+    }
+    let health = problems
+        .iter()
+        .fold(Health::Ok, |h, p| Health::worst(h, p.severity));
+    let top = report
+        .and_then(|r| r.pending_top.get(channel))
+        .map(|v| {
+            v.iter()
+                .map(|(c, e)| PendingEntry {
+                    count: *c,
+                    entry: e.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ChannelEval {
+        status: ChannelStatus {
+            channel: channel.to_string(),
+            master: mname.to_string(),
+            replica: replica.cfg.name.clone(),
+            health,
+            client: status_client,
+            queue: QueueStatus {
+                pending,
+                log_lines,
+                log_run_lines,
+                files: files
+                    .iter()
+                    .filter(|f| is_queue_file(&f.name))
+                    .map(|f| file_status(f))
+                    .collect(),
+                held,
+                oldest_entry: report.and_then(|r| r.oldest_entry.get(channel).cloned()),
+                oldest_pending_age_secs: oldest_age,
+                drain_rate_per_sec: rate,
+                time_to_drain_secs: rate.filter(|r| *r > 0.0).map(|r| pending as f64 / r),
+                top,
+            },
+        },
+        problems,
+    }
+}
+
+fn host_problems(h: &HostStatus, is_master: bool) -> Vec<Problem> {
+    let mut p = Vec::new();
+    if !h.reachable {
+        let age = h
+            .data_age_secs
+            .map(|a| format!(" (last data {a:.0}s old)"))
+            .unwrap_or_default();
+        p.push(problem(
+            Health::Critical,
+            &h.name,
+            None,
+            format!(
+                "{} is unreachable: {}{age}",
+                h.name,
+                h.error.as_deref().unwrap_or("no data")
+            ),
+        ));
+        return p;
+    }
+    if !h.master_running {
+        p.push(problem(
+            Health::Critical,
+            &h.name,
+            None,
+            format!("Cyrus master process is not running on {}", h.name),
+        ));
+    }
+    for s in h.services.iter().filter(|s| !s.listening) {
+        let sev = if is_master || s.name.contains("sync") {
+            Health::Critical
+        } else {
+            Health::Warning
+        };
+        p.push(problem(
+            sev,
+            &h.name,
+            None,
+            format!(
+                "service {} on {} is not listening on {}",
+                s.name, h.name, s.listen
+            ),
+        ));
+    }
+    p
+}
+
+/// The verdict for one pair.
+pub fn evaluate_pair<'a>(
+    cfg: &Config,
+    pair: &PairConfig,
+    view: &dyn Fn(&str) -> HostView<'a>,
+) -> PairStatus {
+    let mv = view(&pair.master);
+    let mut hosts = vec![host_status(&mv, "master")];
+    let mut problems = host_problems(&hosts[0], true);
+    let mut channels = Vec::new();
+    for r in &pair.replicas {
+        let rv = view(&r.host);
+        let rs = host_status(&rv, "replica");
+        problems.extend(host_problems(&rs, false));
+        let ce = channel_status(cfg, &mv, &rv, &rs, &r.channel);
+        problems.extend(ce.problems);
+        channels.push(ce.status);
+        hosts.push(rs);
+    }
+    problems.sort_by_key(|p| std::cmp::Reverse(severity_rank(p.severity)));
+    let health = problems
+        .iter()
+        .fold(Health::Ok, |h, p| Health::worst(h, p.severity));
+    let mut events = Vec::new();
+    for h in std::iter::once(&pair.master).chain(pair.replicas.iter().map(|r| &r.host)) {
+        let v = view(h);
+        events.extend(
+            v.history
+                .events
+                .iter()
+                .rev()
+                .take(200)
+                .rev()
+                .map(|e| HostEvent {
+                    host: h.clone(),
+                    event: e.clone(),
+                }),
+        );
+    }
+    events.sort_by_key(|e| e.event.time.unwrap_or(0));
+    PairStatus {
+        name: pair.name.clone(),
+        health,
+        hosts,
+        channels,
+        problems,
+        events,
+    }
+}
+
+fn severity_rank(h: Health) -> u8 {
+    match h {
+        Health::Ok => 0,
+        Health::Warning => 1,
+        Health::Unknown => 2,
+        Health::Critical => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conf_matching() {
+        assert!(uses_conf(
+            "sync_client -C /x/imapd.conf -R",
+            "/x/imapd.conf"
+        ));
+        assert!(!uses_conf(
+            "sync_client -C /y/imapd.conf -R",
+            "/x/imapd.conf"
+        ));
+        assert!(uses_conf("/usr/sbin/cyrmaster -d", "/etc/imapd.conf"));
+        assert_eq!(client_channel("sync_client -C c -n r2 -R"), "r2");
+        assert_eq!(client_channel("sync_client -C c -R"), "");
+    }
+
+    #[test]
+    fn listening_checks() {
+        let s = vec![
+            "127.0.0.1:24100".to_string(),
+            "0.0.0.0:143".into(),
+            "[::]:993".into(),
+        ];
+        assert_eq!(is_listening("127.0.0.1:24100", &s), Some(true));
+        assert_eq!(is_listening("127.0.0.2:24100", &s), Some(false));
+        assert_eq!(is_listening("imap", &s), Some(true));
+        assert_eq!(is_listening("imaps", &s), Some(true));
+        assert_eq!(is_listening("/run/lmtp", &s), None);
+        assert_eq!(is_listening("weird", &s), None);
+    }
+}

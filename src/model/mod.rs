@@ -1,0 +1,6 @@
+//! Snapshots the UI and status show (plain data, serde), the history that
+//! successive refreshes build, and the health verdict.
+
+pub mod health;
+pub mod history;
+pub mod snapshot;

@@ -1,0 +1,169 @@
+//! What status shows: plain data, serialised as the `status --json` shape
+//! documented in README.md.
+
+use crate::cyrus::loglines::LogEvent;
+use crate::cyrus::probe::SyncServerCheck;
+use serde::Serialize;
+
+/// Monitoring-plugin convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Ok,
+    Warning,
+    Unknown,
+    Critical,
+}
+
+impl Health {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Health::Ok => 0,
+            Health::Warning => 1,
+            Health::Critical => 2,
+            Health::Unknown => 3,
+        }
+    }
+    fn rank(self) -> u8 {
+        match self {
+            Health::Ok => 0,
+            Health::Warning => 1,
+            Health::Unknown => 2,
+            Health::Critical => 3,
+        }
+    }
+    pub fn worst(a: Health, b: Health) -> Health {
+        if b.rank() > a.rank() {
+            b
+        } else {
+            a
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::Ok => "OK",
+            Health::Warning => "WARNING",
+            Health::Unknown => "UNKNOWN",
+            Health::Critical => "CRITICAL",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    pub severity: Health,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceState {
+    pub name: String,
+    pub listen: String,
+    pub listening: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HostStatus {
+    pub name: String,
+    pub role: &'static str,
+    pub ssh: String,
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Seconds since the data shown was read (it stays visible while a host
+    /// is unreachable).
+    pub data_age_secs: Option<f64>,
+    pub cyrus_version: Option<String>,
+    pub master_running: bool,
+    pub master_pid: Option<u32>,
+    pub services: Vec<ServiceState>,
+    pub sync_server: Option<SyncServerCheck>,
+    pub probe_ms: Option<u64>,
+    pub probe_bytes: Option<usize>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ClientStatus {
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub age_secs: Option<u64>,
+    /// Distinct client processes seen minus one (master restarts it on exit).
+    pub restarts_seen: usize,
+    /// Seconds between the latest connect failures, when backing off.
+    pub backoff_secs: Option<u64>,
+    pub last_connect_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FileStatus {
+    pub name: String,
+    pub lines: u64,
+    pub bytes: u64,
+    pub mtime: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingEntry {
+    pub count: u64,
+    pub entry: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QueueStatus {
+    pub pending: u64,
+    pub log_lines: u64,
+    pub log_run_lines: u64,
+    pub files: Vec<FileStatus>,
+    /// held-* / aside files: entries taken out of the queue.
+    pub held: Vec<FileStatus>,
+    pub oldest_entry: Option<String>,
+    /// Estimated lag: age of the oldest pending entry (its file's birth).
+    pub oldest_pending_age_secs: Option<u64>,
+    /// Entries drained per second between the last two refreshes (a lower
+    /// bound: entries appended and drained in between are not seen).
+    pub drain_rate_per_sec: Option<f64>,
+    pub time_to_drain_secs: Option<f64>,
+    pub top: Vec<PendingEntry>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChannelStatus {
+    /// "" is the default channel.
+    pub channel: String,
+    pub master: String,
+    pub replica: String,
+    pub health: Health,
+    pub client: ClientStatus,
+    pub queue: QueueStatus,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HostEvent {
+    pub host: String,
+    #[serde(flatten)]
+    pub event: LogEvent,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PairStatus {
+    pub name: String,
+    pub health: Health,
+    pub hosts: Vec<HostStatus>,
+    pub channels: Vec<ChannelStatus>,
+    /// Worst first.
+    pub problems: Vec<Problem>,
+    /// Classified Cyrus log lines read by this refresh (newest last).
+    pub events: Vec<HostEvent>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusReport {
+    pub generated_at: i64,
+    pub health: Health,
+    pub exit_code: i32,
+    pub pairs: Vec<PairStatus>,
+}
