@@ -3,3 +3,4 @@
 pub mod loglines;
 pub mod names;
 pub mod probe;
+pub mod synclog;

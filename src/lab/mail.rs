@@ -65,7 +65,13 @@ impl Imap {
     pub fn create(&mut self, name: &str) -> Result<()> {
         match self.command(&format!("CREATE {}", literal(name))) {
             Ok(_) => Ok(()),
-            Err(e) if e.to_string().contains("ALREADYEXISTS") => Ok(()),
+            Err(e)
+                if e.to_string()
+                    .to_ascii_lowercase()
+                    .contains("already exists") =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }

@@ -368,9 +368,15 @@ fn channel_status(
         .and_then(|r| r.pending_top.get(channel))
         .map(|v| {
             v.iter()
-                .map(|(c, e)| PendingEntry {
-                    count: *c,
-                    entry: e.clone(),
+                .map(|(c, e)| {
+                    let parsed = crate::cyrus::synclog::parse_entry(e);
+                    PendingEntry {
+                        count: *c,
+                        entry: e.clone(),
+                        kind: parsed.as_ref().map(|p| p.kind.clone()),
+                        user: parsed.as_ref().and_then(|p| p.user()),
+                        mailbox: parsed.as_ref().and_then(|p| p.external_mailbox()),
+                    }
                 })
                 .collect()
         })

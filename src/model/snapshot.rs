@@ -109,7 +109,12 @@ pub struct FileStatus {
 #[derive(Clone, Debug, Serialize)]
 pub struct PendingEntry {
     pub count: u64,
+    /// The raw sync log line.
     pub entry: String,
+    pub kind: Option<String>,
+    pub user: Option<String>,
+    /// External, decoded name (`user/alice/Entwürfe`).
+    pub mailbox: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
