@@ -202,6 +202,11 @@ impl Lab {
                 continue; // the receiver serves other labs too
             }
             let mut pids: Vec<i32> = self.pid(c).into_iter().collect();
+            if let Component::Sshd(_) = c {
+                // a host going down takes its established sessions with it
+                let listeners = pids.clone();
+                pids.extend(listeners.iter().flat_map(|&p| process::children(p)));
+            }
             if let Component::Cyrus(r) = c {
                 // children (sync_client, imapd...) name the instance's imapd.conf
                 let conf = self.layout.instance(r).imapd_conf.display().to_string();

@@ -49,6 +49,28 @@ pub fn pids_matching(marker: &str) -> Vec<i32> {
         .collect()
 }
 
+/// Direct children of `pid`.
+pub fn children(pid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit(')')
+                        .next()?
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse::<i32>()
+                        .ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
 fn signal(pid: i32, sig: i32) {
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe {

@@ -75,6 +75,7 @@ struct ConnState {
     next_attempt: Option<Instant>,
     last_error: Option<RemoteError>,
     connects: u64,
+    execs: u64,
 }
 
 pub struct HostConnection {
@@ -87,6 +88,8 @@ pub struct HostConnection {
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct TransportStats {
     pub connects: u64,
+    /// Commands started (round trips).
+    pub execs: u64,
 }
 
 impl HostConnection {
@@ -111,8 +114,10 @@ impl HostConnection {
     }
 
     pub async fn stats(&self) -> TransportStats {
+        let st = self.state.lock().await;
         TransportStats {
-            connects: self.state.lock().await.connects,
+            connects: st.connects,
+            execs: st.execs,
         }
     }
 
@@ -191,14 +196,25 @@ impl HostConnection {
                 argv0: cmd.argv.first().cloned().unwrap_or_default(),
             });
         }
-        let line = command_line(&cmd.argv, self.cfg.sudo_user.as_deref());
+        // sshd keeps a session (counted against MaxSessions) until its
+        // command exits and ignores signal requests here, so the remote side
+        // enforces the timeout too; `timeout` stays outside sudo so sudoers
+        // rules for Cyrus tools still match
+        let remote_limit = format!("{:.1}", timeout.as_secs_f64() + 1.0);
+        let line = format!(
+            "{} {}",
+            command_line(&["timeout", "-k", "2", &remote_limit], None),
+            command_line(&cmd.argv, self.cfg.sudo_user.as_deref())
+        );
         let started = Instant::now();
         // Nothing has run until the channel opens, so a stale session may be
         // replaced and the open retried once.
         let mut attempt = 0;
         let (handle, mut channel) = loop {
             let h = self.handle().await?;
-            match tokio::time::timeout(timeout, h.channel_open_session()).await {
+            // opening a channel is bounded by the connect timeout, not the
+            // command's: a short command timeout must not condemn the session
+            match tokio::time::timeout(self.cfg.connect_timeout, h.channel_open_session()).await {
                 Ok(Ok(ch)) => break (h, ch),
                 Ok(Err(_)) if attempt == 0 => {
                     // a stale session after a server restart: reconnect once
@@ -217,11 +233,12 @@ impl HostConnection {
                     return Err(RemoteError::Timeout {
                         endpoint: self.endpoint(),
                         what: "opening a channel".into(),
-                        after: timeout,
+                        after: self.cfg.connect_timeout,
                     });
                 }
             }
         };
+        self.state.lock().await.execs += 1;
         let mut out = ExecOutput::default();
         let run = async {
             channel.exec(true, line.as_bytes()).await?;

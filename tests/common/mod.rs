@@ -1,0 +1,136 @@
+//! One real lab shared by every integration test of a run: started once
+//! (idempotent `lab up`), tests that disturb it hold LAB_LOCK and restore it.
+
+#![allow(dead_code)]
+
+use cyrdeck::config::Config;
+use cyrdeck::lab::layout::Role;
+use cyrdeck::lab::{Component, Lab};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const BASE_PORT: u16 = 24300;
+
+pub fn lab_dir() -> PathBuf {
+    std::env::var_os("CYRDECK_TEST_LAB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/cyrdeck-test-lab"))
+}
+
+static LAB: OnceLock<Lab> = OnceLock::new();
+static LAB_LOCK: Mutex<()> = Mutex::new(());
+
+/// The lab, brought up (and seeded) once per test binary.
+pub fn lab() -> &'static Lab {
+    LAB.get_or_init(|| {
+        let lab = Lab::open(&lab_dir(), Some(BASE_PORT)).expect("open lab");
+        lab.up().expect("lab up");
+        cyrdeck::lab::seed::seed(&lab, 2).expect("seed lab");
+        lab
+    })
+}
+
+/// Serialise tests that touch the lab; a panicking test must not poison the rest.
+pub fn lock() -> MutexGuard<'static, ()> {
+    let g = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // whatever a previous test left stopped comes back
+    lab().up().expect("lab up");
+    g
+}
+
+pub fn config() -> Config {
+    Config::load(&lab().layout.config_file()).expect("lab config")
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_cyrdeck")
+}
+
+pub fn deliver(user: &str, msgid: &str) {
+    let m = lab().layout.instance(Role::Master);
+    cyrdeck::lab::mail::lmtp_deliver(
+        Role::Master.address(),
+        m.lmtp_port,
+        &[user],
+        &cyrdeck::lab::mail::message(msgid, "test", "body"),
+    )
+    .expect("LMTP delivery");
+}
+
+/// The master's rolling sync_client pid.
+pub fn client_pid() -> Option<i32> {
+    let conf = lab().layout.instance(Role::Master).imapd_conf;
+    cyrdeck::lab::process::pids_matching(&format!("sync_client -C {}", conf.display()))
+        .into_iter()
+        .next()
+}
+
+/// Pause replication without a respawn (SIGSTOP the client); resumes on drop.
+pub struct Paused(i32);
+impl Paused {
+    pub fn new() -> Paused {
+        let pid = wait_for(Duration::from_secs(30), client_pid).expect("sync_client running");
+        cyrdeck::lab::process::send(pid, libc::SIGSTOP);
+        Paused(pid)
+    }
+}
+impl Drop for Paused {
+    fn drop(&mut self) {
+        cyrdeck::lab::process::send(self.0, libc::SIGCONT);
+    }
+}
+
+pub fn stop(c: Component) {
+    lab().down(Some(c)).expect("stop component");
+}
+
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Run `cyrdeck status --json` and return (exit code, parsed JSON).
+pub fn status_json() -> (i32, serde_json::Value) {
+    let out = std::process::Command::new(bin())
+        .args(["--config"])
+        .arg(lab().layout.config_file())
+        .args(["status", "--json"])
+        .output()
+        .expect("run cyrdeck");
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status JSON: {e}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+pub fn unique(tag: &str) -> String {
+    format!(
+        "{tag}-{}-{}@cyrdeck-test",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
