@@ -68,14 +68,16 @@ fn ssh_config(_h: &HostConfig) -> client::Config {
     }
 }
 
-/// Open and authenticate a session to `h`, within its connect timeout.
-pub async fn open(h: &HostConfig) -> Result<Handle, RemoteError> {
-    let endpoint = h.target.to_string();
+type Connected = Result<Result<Handle, russh::Error>, tokio::time::error::Elapsed>;
+
+/// TCP connect and key exchange against `known_hosts`, within the connect
+/// timeout; returns the outcome and the host-key verdict.
+async fn handshake(h: &HostConfig, known_hosts: PathBuf) -> (Connected, Option<KeyVerdict>) {
     let verdict = Arc::new(Mutex::new(None));
     let verifier = Verifier {
         host: h.target.host.clone(),
         port: h.target.port,
-        known_hosts: h.known_hosts.clone(),
+        known_hosts,
         verdict: verdict.clone(),
     };
     let addr = (h.target.host.clone(), h.target.port);
@@ -84,6 +86,14 @@ pub async fn open(h: &HostConfig) -> Result<Handle, RemoteError> {
         client::connect(Arc::new(ssh_config(h)), addr, verifier),
     )
     .await;
+    let v = verdict.lock().unwrap().clone();
+    (connected, v)
+}
+
+/// Open and authenticate a session to `h`, within its connect timeout.
+pub async fn open(h: &HostConfig) -> Result<Handle, RemoteError> {
+    let endpoint = h.target.to_string();
+    let (connected, verdict) = handshake(h, h.known_hosts.clone()).await;
     let mut handle = match connected {
         Err(_) => {
             return Err(RemoteError::Timeout {
@@ -94,8 +104,7 @@ pub async fn open(h: &HostConfig) -> Result<Handle, RemoteError> {
         }
         Ok(Ok(handle)) => handle,
         Ok(Err(e)) => {
-            let v = verdict.lock().unwrap().clone();
-            return Err(match v {
+            return Err(match verdict {
                 Some(KeyVerdict::Unknown(key)) => RemoteError::UnknownHostKey {
                     endpoint,
                     host: h.target.host.clone(),
@@ -192,28 +201,11 @@ async fn authenticate(handle: &mut Handle, h: &HostConfig) -> Result<(), String>
 
 /// Fetch the key a server offers without trusting it (for `cyrdeck trust`).
 pub async fn scan_host_key(h: &HostConfig) -> Result<PublicKey, RemoteError> {
-    let endpoint = h.target.to_string();
-    let mut probe = h.clone();
     // an empty known_hosts makes every key "unknown": the verdict carries it
-    probe.known_hosts = PathBuf::from("/dev/null");
-    let verdict = Arc::new(Mutex::new(None));
-    let verifier = Verifier {
-        host: probe.target.host.clone(),
-        port: probe.target.port,
-        known_hosts: probe.known_hosts.clone(),
-        verdict: verdict.clone(),
-    };
-    let addr = (h.target.host.clone(), h.target.port);
-    let _ = tokio::time::timeout(
-        h.connect_timeout,
-        client::connect(Arc::new(ssh_config(h)), addr, verifier),
-    )
-    .await;
-    let v = verdict.lock().unwrap().clone();
-    match v {
+    match handshake(h, PathBuf::from("/dev/null")).await.1 {
         Some(KeyVerdict::Unknown(k)) => Ok(k),
         _ => Err(RemoteError::Connect {
-            endpoint,
+            endpoint: h.target.to_string(),
             detail: "no host key received".into(),
         }),
     }
