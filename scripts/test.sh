@@ -10,6 +10,12 @@ cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
 lab=${CYRDECK_TEST_LAB:-/var/tmp/cyrdeck-test-lab}
 status=0
-cargo test --release -- --test-threads=2 || status=$?
+out=$(mktemp)
+# unit tests, then the integration tests against the real lab
+cargo test --release --lib --bins --tests -- --test-threads=2 2>&1 | tee "$out" || status=$?
 ./target/release/cyrdeck lab down --dir "$lab" || true
+passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$out" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')
+rm -f "$out"
+echo "total: $passed passed, $failed failed"
 exit $status
