@@ -391,3 +391,22 @@ fn hostile_folder_names_are_listed_verbatim_and_never_executed() {
         "a hostile folder name was executed"
     );
 }
+
+#[test]
+fn unreadable_syslog_file_is_a_warning_not_silence() {
+    let _g = lock();
+    wait_ok(Duration::from_secs(120));
+    let mut cfg = config();
+    cfg.hosts.get_mut("replica").unwrap().syslog_file =
+        Some(std::path::PathBuf::from("/nonexistent/cyrus.log"));
+    let mut poller = Poller::new(Arc::new(cfg), true);
+    let r = rt().block_on(poller.refresh());
+    assert_eq!(r.health, Health::Warning, "{:?}", r.pairs[0].problems);
+    let p = &r.pairs[0].problems[0];
+    assert_eq!(p.host.as_deref(), Some("replica"));
+    assert!(
+        p.message.contains("/nonexistent/cyrus.log"),
+        "{}",
+        p.message
+    );
+}

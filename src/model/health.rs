@@ -135,6 +135,13 @@ fn host_status(v: &HostView, role: &'static str) -> HostStatus {
         master_pid: master.map(|p| p.pid),
         services: r.map(services).unwrap_or_default(),
         sync_server: r.and_then(|r| r.sync_server.clone()),
+        log_error: match r {
+            Some(_) if v.cfg.syslog_file.is_none() => {
+                Some("no syslog_file configured: Cyrus's log lines are not read".into())
+            }
+            Some(r) => r.log_error.clone(),
+            None => None,
+        },
         probe_ms: v.probe_ms,
         probe_bytes: v.probe_bytes,
     }
@@ -434,6 +441,14 @@ fn host_problems(h: &HostStatus, is_master: bool) -> Vec<Problem> {
             &h.name,
             None,
             format!("Cyrus master process is not running on {}", h.name),
+        ));
+    }
+    if let Some(e) = &h.log_error {
+        p.push(problem(
+            Health::Warning,
+            &h.name,
+            None,
+            format!("{}: {e}", h.name),
         ));
     }
     for s in h.services.iter().filter(|s| !s.listening) {

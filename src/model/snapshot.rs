@@ -82,6 +82,9 @@ pub struct HostStatus {
     pub master_pid: Option<u32>,
     pub services: Vec<ServiceState>,
     pub sync_server: Option<SyncServerCheck>,
+    /// Why Cyrus's log lines could not be read, if they could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_error: Option<String>,
     pub probe_ms: Option<u64>,
     pub probe_bytes: Option<usize>,
 }
