@@ -489,7 +489,7 @@ pub fn evaluate_pair<'a>(
         channels.push(ce.status);
         hosts.push(rs);
     }
-    problems.sort_by_key(|p| std::cmp::Reverse(severity_rank(p.severity)));
+    problems.sort_by_key(|p| std::cmp::Reverse(p.severity.rank()));
     let health = problems
         .iter()
         .fold(Health::Ok, |h, p| Health::worst(h, p.severity));
@@ -517,15 +517,6 @@ pub fn evaluate_pair<'a>(
         channels,
         problems,
         events,
-    }
-}
-
-fn severity_rank(h: Health) -> u8 {
-    match h {
-        Health::Ok => 0,
-        Health::Warning => 1,
-        Health::Unknown => 2,
-        Health::Critical => 3,
     }
 }
 

@@ -24,7 +24,7 @@ impl Health {
             Health::Unknown => 3,
         }
     }
-    fn rank(self) -> u8 {
+    pub(crate) fn rank(self) -> u8 {
         match self {
             Health::Ok => 0,
             Health::Warning => 1,
