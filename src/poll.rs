@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::cyrus::loglines::classify_chunk;
 use crate::cyrus::probe::{self, ProbeReport};
-use crate::model::health::{self, client_channel, is_program, uses_conf, HostView};
+use crate::model::health::{self, channel_clients, HostView};
 use crate::model::history::HostHistory;
 use crate::model::snapshot::{Health, StatusReport};
 use crate::remote::HostConnection;
@@ -139,16 +139,7 @@ impl Poller {
         }
         for ch in &channels {
             h.observe_queue(ch, report.now, &report.sync_files);
-            let pids: Vec<u32> = report
-                .processes
-                .iter()
-                .filter(|p| {
-                    is_program(&p.args, &["sync_client"])
-                        && uses_conf(&p.args, &conf)
-                        && client_channel(&p.args) == *ch
-                })
-                .map(|p| p.pid)
-                .collect();
+            let pids: Vec<u32> = channel_clients(&report, &conf, ch).map(|p| p.pid).collect();
             h.observe_client(ch, pids);
         }
         h.last_report = Some((report, Instant::now()));

@@ -209,7 +209,7 @@ pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
             .map(|i| *pos + i)
             .unwrap_or(out.len());
         let line = String::from_utf8_lossy(&out[*pos..end]).into_owned();
-        *pos = (end + 1).min(out.len().max(end + 1));
+        *pos = end + 1;
         Some(line)
     };
     match next_line(&mut pos) {

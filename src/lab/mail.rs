@@ -76,6 +76,15 @@ impl Imap {
         }
     }
 
+    /// Number of messages in `mailbox` (IMAP STATUS).
+    pub fn message_count(&mut self, mailbox: &str) -> Result<Option<u64>> {
+        let lines = self.command(&format!("STATUS {} (MESSAGES)", literal(mailbox)))?;
+        Ok(lines.iter().find_map(|l| {
+            let rest = &l[l.find("(MESSAGES ")? + 10..];
+            rest[..rest.find(')')?].trim().parse().ok()
+        }))
+    }
+
     pub fn append(&mut self, mailbox: &str, message: &str) -> Result<()> {
         self.command(&format!(
             "APPEND {} {{{}+}}\r\n{}",

@@ -329,7 +329,7 @@ impl Lab {
                     .arg(l.syslog_conf())
                     .arg("-i")
                     .arg(l.syslog_pidfile()))?;
-                wait_until(Duration::from_secs(10), || self.pid(c).is_some())
+                process::wait_until(Duration::from_secs(10), || self.pid(c).is_some())
                     .then_some(())
                     .ok_or_else(|| eyre!("rsyslogd did not start"))
             }
@@ -346,7 +346,7 @@ impl Lab {
                     .arg("-d")
                     .arg("-L")
                     .arg(&inst.master_stderr))?;
-                wait_until(Duration::from_secs(20), || self.pid(c).is_some())
+                process::wait_until(Duration::from_secs(20), || self.pid(c).is_some())
                     .then_some(())
                     .ok_or_else(|| {
                         eyre!(
@@ -364,7 +364,7 @@ impl Lab {
                     .arg(inst.sshd_config())
                     .arg("-E")
                     .arg(inst.sshd_log()))?;
-                wait_until(Duration::from_secs(10), || self.pid(c).is_some())
+                process::wait_until(Duration::from_secs(10), || self.pid(c).is_some())
                     .then_some(())
                     .ok_or_else(|| {
                         eyre!(
@@ -435,17 +435,4 @@ fn run(cmd: &mut Command) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

@@ -103,17 +103,26 @@ pub fn send(pid: i32, sig: i32) {
     signal(pid, sig)
 }
 
-/// Wait until something accepts TCP connections on addr:port.
-pub fn wait_for_port(addr: &str, port: u16, timeout: Duration) -> bool {
+/// Poll `f` every 100 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
-    let sock = format!("{addr}:{port}");
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect_timeout(&sock.parse().unwrap(), Duration::from_millis(300))
-            .is_ok()
-        {
+    loop {
+        if f() {
             return true;
+        }
+        if Instant::now() > deadline {
+            return false;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    false
+}
+
+/// Wait until something accepts TCP connections on addr:port.
+pub fn wait_for_port(addr: &str, port: u16, timeout: Duration) -> bool {
+    let Ok(sock) = format!("{addr}:{port}").parse() else {
+        return false;
+    };
+    wait_until(timeout, || {
+        std::net::TcpStream::connect_timeout(&sock, Duration::from_millis(300)).is_ok()
+    })
 }

@@ -61,13 +61,7 @@ pub fn seed(lab: &Lab, per_user: usize) -> Result<SeedReport> {
                     report.folders_created.push(format!("user/{u}/{f}"));
                     // APPEND is idempotent only per Message-ID at LMTP; keep
                     // folders to one seed message by checking emptiness.
-                    let st = imap.command(&format!(
-                        "STATUS {{{}+}}\r\n{} (MESSAGES)",
-                        crate::cyrus::names::to_mutf7(&name).len(),
-                        crate::cyrus::names::to_mutf7(&name)
-                    ))?;
-                    let empty = st.iter().any(|l| l.contains("(MESSAGES 0)"));
-                    if empty {
+                    if imap.message_count(&name)? == Some(0) {
                         let msg = message(
                             &format!("seed-folder-{u}-{}@lab", f.len()),
                             &format!("seed for {f}"),

@@ -8,7 +8,7 @@ use super::history::{is_queue_file, HostHistory};
 use super::snapshot::*;
 use crate::config::{Config, HostConfig, PairConfig};
 use crate::cyrus::loglines::LineKind;
-use crate::cyrus::probe::{ProbeReport, ServiceEntry, SyncFile};
+use crate::cyrus::probe::{ProbeReport, Proc, ServiceEntry, SyncFile};
 
 /// Log lines younger than this count as current.
 pub const RECENT_SECS: i64 = 60;
@@ -39,7 +39,21 @@ impl HostView<'_> {
 
 /// Does `args` run with this host's imapd.conf? Without `-C` a tool uses
 /// /etc/imapd.conf.
-pub(crate) fn uses_conf(args: &str, conf: &str) -> bool {
+/// The sync_client processes of `report` serving `channel` for the
+/// instance configured by `conf`.
+pub(crate) fn channel_clients<'r>(
+    report: &'r ProbeReport,
+    conf: &'r str,
+    channel: &'r str,
+) -> impl Iterator<Item = &'r Proc> + 'r {
+    report.processes.iter().filter(move |p| {
+        is_program(&p.args, &["sync_client"])
+            && uses_conf(&p.args, conf)
+            && client_channel(&p.args) == channel
+    })
+}
+
+fn uses_conf(args: &str, conf: &str) -> bool {
     let words: Vec<&str> = args.split_whitespace().collect();
     match words.iter().position(|w| *w == "-C") {
         Some(i) => words.get(i + 1) == Some(&conf),
@@ -47,14 +61,14 @@ pub(crate) fn uses_conf(args: &str, conf: &str) -> bool {
     }
 }
 
-pub(crate) fn is_program(args: &str, names: &[&str]) -> bool {
+fn is_program(args: &str, names: &[&str]) -> bool {
     let first = args.split_whitespace().next().unwrap_or("");
     let base = first.rsplit('/').next().unwrap_or(first);
     names.contains(&base)
 }
 
 /// The channel a sync_client command line serves (`-n NAME`; none = "").
-pub(crate) fn client_channel(args: &str) -> String {
+fn client_channel(args: &str) -> String {
     let words: Vec<&str> = args.split_whitespace().collect();
     words
         .iter()
@@ -192,19 +206,7 @@ fn channel_status(
     let report = master.report();
     let now = report.map(|r| r.now).unwrap_or(0);
 
-    let clients: Vec<_> = report
-        .map(|r| {
-            r.processes
-                .iter()
-                .filter(|p| {
-                    is_program(&p.args, &["sync_client"])
-                        && uses_conf(&p.args, &conf)
-                        && client_channel(&p.args) == channel
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let client = clients.first();
+    let client = report.and_then(|r| channel_clients(r, &conf, channel).next());
 
     // recent sync_client events of this host
     let recent: Vec<_> = master
@@ -247,8 +249,7 @@ fn channel_status(
     };
     let (log_lines, log_run_lines) = (lines_of("log"), lines_of("log-run"));
     let pending = log_lines + log_run_lines;
-    let owned: Vec<SyncFile> = files.iter().map(|f| (*f).clone()).collect();
-    let since = master.history.oldest_pending_since(channel, &owned);
+    let since = report.and_then(|r| master.history.oldest_pending_since(channel, &r.sync_files));
     let oldest_age = since.map(|s| now.saturating_sub(s));
     let rate = master.history.drain_rate(channel);
     let held: Vec<FileStatus> = files
