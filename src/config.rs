@@ -318,6 +318,14 @@ impl Config {
         if pairs.is_empty() {
             return Err(err(None, "pairs", "no pairs configured".into()));
         }
+        // an observed pair observes its hosts: the transport enforces it
+        for p in pairs.values().filter(|p| p.observe) {
+            for h in std::iter::once(&p.master).chain(p.replicas.iter().map(|r| &r.host)) {
+                if let Some(hc) = hosts.get_mut(h) {
+                    hc.observe = true;
+                }
+            }
+        }
         Ok(Config {
             file: path.to_path_buf(),
             hosts,

@@ -2,9 +2,11 @@
 //! See ARCHITECTURE.md for the layout and data flow.
 
 pub mod config;
+pub mod console;
 pub mod cyrus;
 pub mod lab;
 pub mod model;
+pub mod ops;
 pub mod poll;
 pub mod remote;
 pub mod views;

@@ -19,8 +19,13 @@ struct Cli {
     /// Read-only: the transport refuses every mutating command.
     #[arg(long, global = true)]
     observe: bool,
+    /// Key bindings merged over the defaults (default:
+    /// $XDG_CONFIG_HOME/cyrdeck/keymap.toml when it exists).
+    #[arg(long, global = true)]
+    keymap: Option<PathBuf>,
+    /// Without a command: the interactive console.
     #[command(subcommand)]
-    cmd: Cmd,
+    cmd: Option<Cmd>,
 }
 
 #[derive(Subcommand)]
@@ -100,7 +105,16 @@ fn main() -> Result<()> {
     color_eyre::install()?;
     let cli = Cli::parse();
     let config_path = cli.config.clone().unwrap_or_else(config::default_path);
-    match cli.cmd {
+    let Some(cmd) = cli.cmd else {
+        let cfg = Config::load(&config_path)?;
+        let observe = cli.observe || cfg.hosts.values().all(|h| h.observe);
+        return runtime()?.block_on(cyrdeck::console::run::run(cyrdeck::console::run::Options {
+            config: Arc::new(cfg),
+            observe,
+            keymap: cli.keymap,
+        }));
+    };
+    match cmd {
         Cmd::Lab { action } => run_lab(action),
         Cmd::Status {
             json,

@@ -42,6 +42,11 @@ impl Poller {
         }
     }
 
+    /// Every host's shared connection (runbooks reuse them).
+    pub fn connections(&self) -> BTreeMap<String, Arc<HostConnection>> {
+        self.conns.clone()
+    }
+
     pub fn connection(&self, host: &str) -> Option<Arc<HostConnection>> {
         self.conns.get(host).cloned()
     }

@@ -1,6 +1,7 @@
 //! Cyrus knowledge: names, the probe script and its parsers, log classification.
 
 pub mod loglines;
+pub mod mbexamine;
 pub mod names;
 pub mod probe;
 pub mod synclog;

@@ -100,6 +100,11 @@ pub struct ProbeReport {
     pub oldest_entry: BTreeMap<String, String>,
     /// Per channel: the most frequent pending entries with their counts.
     pub pending_top: BTreeMap<String, Vec<(u64, String)>>,
+    /// Per channel: distinct pending entries in queue order (oldest first,
+    /// capped remotely at 500) with their counts.
+    pub pending_groups: BTreeMap<String, Vec<(u64, String)>>,
+    /// Per channel: how many distinct entries are pending (uncapped).
+    pub pending_distinct: BTreeMap<String, u64>,
     pub sync_server: Option<SyncServerCheck>,
     pub log: Option<LogChunk>,
     pub log_error: Option<String>,
@@ -305,6 +310,22 @@ pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
                         .entry(ch.to_string())
                         .or_default()
                         .push((count, entry.to_string()));
+                } else if let Some(rest) = line.strip_prefix("G\t") {
+                    let f: Vec<&str> = rest.splitn(3, '\t').collect();
+                    let [ch, count, entry] = f[..] else {
+                        return Err(bad(n, "pending group", &line));
+                    };
+                    let count = count.parse().map_err(|_| bad(n, "group count", &line))?;
+                    r.pending_groups
+                        .entry(ch.to_string())
+                        .or_default()
+                        .push((count, entry.to_string()));
+                } else if let Some(rest) = line.strip_prefix("D\t") {
+                    let (ch, count) = rest
+                        .split_once('\t')
+                        .ok_or_else(|| bad(n, "distinct", &line))?;
+                    let count = count.parse().map_err(|_| bad(n, "distinct count", &line))?;
+                    r.pending_distinct.insert(ch.to_string(), count);
                 }
             }
             "syncserver" => {

@@ -36,6 +36,10 @@ if [ -n "$cfgdir" ] && [ -d "$syncdir" ]; then
       cat "$d/log-run" "$d/log" 2>/dev/null | sort | uniq -c | sort -rn | head -n 20 | while read -r c l; do
         printf 'T\t%s\t%s\t%s\n' "$ch" "$c" "$l"
       done
+      # distinct entries in queue order (oldest first) with counts, capped
+      cat "$d/log-run" "$d/log" 2>/dev/null | awk -v ch="$ch" -v max=500 '
+        { if (!($0 in c)) o[n++] = $0; c[$0]++ }
+        END { for (i = 0; i < n && i < max; i++) printf "G\t%s\t%d\t%s\n", ch, c[o[i]], o[i]; printf "D\t%s\t%d\n", ch, n }'
     fi
   done
 else

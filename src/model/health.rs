@@ -372,23 +372,19 @@ fn channel_status(
     let health = problems
         .iter()
         .fold(Health::Ok, |h, p| Health::worst(h, p.severity));
-    let top = report
-        .and_then(|r| r.pending_top.get(channel))
-        .map(|v| {
+    let entries = |m: Option<&Vec<(u64, String)>>| -> Vec<PendingEntry> {
+        m.map(|v| {
             v.iter()
-                .map(|(c, e)| {
-                    let parsed = crate::cyrus::synclog::parse_entry(e);
-                    PendingEntry {
-                        count: *c,
-                        entry: e.clone(),
-                        kind: parsed.as_ref().map(|p| p.kind.clone()),
-                        user: parsed.as_ref().and_then(|p| p.user()),
-                        mailbox: parsed.as_ref().and_then(|p| p.external_mailbox()),
-                    }
-                })
+                .map(|(c, e)| PendingEntry::from_line(*c, e))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+    };
+    let top = entries(report.and_then(|r| r.pending_top.get(channel)));
+    let groups = entries(report.and_then(|r| r.pending_groups.get(channel)));
+    let distinct = report
+        .and_then(|r| r.pending_distinct.get(channel).copied())
+        .unwrap_or(groups.len() as u64);
     ChannelEval {
         status: ChannelStatus {
             channel: channel.to_string(),
@@ -411,6 +407,8 @@ fn channel_status(
                 drain_rate_per_sec: rate,
                 time_to_drain_secs: rate.filter(|r| *r > 0.0).map(|r| pending as f64 / r),
                 top,
+                groups,
+                distinct_entries: distinct,
             },
         },
         problems,
@@ -494,23 +492,20 @@ pub fn evaluate_pair<'a>(
     let health = problems
         .iter()
         .fold(Health::Ok, |h, p| Health::worst(h, p.severity));
+    // every kept event feeds the stuck list; the newest 200 per host are shown
+    let mut all_events = Vec::new();
     let mut events = Vec::new();
     for h in std::iter::once(&pair.master).chain(pair.replicas.iter().map(|r| &r.host)) {
-        let v = view(h);
-        events.extend(
-            v.history
-                .events
-                .iter()
-                .rev()
-                .take(200)
-                .rev()
-                .map(|e| HostEvent {
-                    host: h.clone(),
-                    event: e.clone(),
-                }),
-        );
+        let kept = &view(h).history.events;
+        let tagged = kept.iter().map(|e| HostEvent {
+            host: h.clone(),
+            event: e.clone(),
+        });
+        all_events.extend(tagged.clone());
+        events.extend(tagged.skip(kept.len().saturating_sub(200)));
     }
     events.sort_by_key(|e| e.event.time.unwrap_or(0));
+    let stuck = super::stuck::stuck_entries(&all_events, &channels);
     PairStatus {
         name: pair.name.clone(),
         health,
@@ -518,6 +513,7 @@ pub fn evaluate_pair<'a>(
         channels,
         problems,
         events,
+        stuck,
     }
 }
 

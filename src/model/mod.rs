@@ -1,6 +1,9 @@
 //! Snapshots the UI and status show (plain data, serde), the history that
 //! successive refreshes build, and the health verdict.
 
+pub mod conflicts;
 pub mod health;
 pub mod history;
+pub mod readiness;
 pub mod snapshot;
+pub mod stuck;

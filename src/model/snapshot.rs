@@ -120,6 +120,20 @@ pub struct PendingEntry {
     pub mailbox: Option<String>,
 }
 
+impl PendingEntry {
+    /// One raw sync-log line seen `count` times, decoded.
+    pub fn from_line(count: u64, line: &str) -> Self {
+        let parsed = crate::cyrus::synclog::parse_entry(line);
+        PendingEntry {
+            count,
+            entry: line.to_string(),
+            kind: parsed.as_ref().map(|p| p.kind.clone()),
+            user: parsed.as_ref().and_then(|p| p.user()),
+            mailbox: parsed.as_ref().and_then(|p| p.external_mailbox()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct QueueStatus {
     pub pending: u64,
@@ -136,6 +150,12 @@ pub struct QueueStatus {
     pub drain_rate_per_sec: Option<f64>,
     pub time_to_drain_secs: Option<f64>,
     pub top: Vec<PendingEntry>,
+    /// Distinct pending entries in queue order, oldest first (at most 500;
+    /// the console's Queue view). Not part of the JSON shape.
+    #[serde(skip)]
+    pub groups: Vec<PendingEntry>,
+    /// Distinct pending entries, uncapped.
+    pub distinct_entries: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -149,7 +169,7 @@ pub struct ChannelStatus {
     pub queue: QueueStatus,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HostEvent {
     pub host: String,
     #[serde(flatten)]
@@ -164,8 +184,10 @@ pub struct PairStatus {
     pub channels: Vec<ChannelStatus>,
     /// Worst first.
     pub problems: Vec<Problem>,
-    /// Classified Cyrus log lines read by this refresh (newest last).
+    /// Classified Cyrus log lines (the newest 200 per host, newest last).
     pub events: Vec<HostEvent>,
+    /// Users/mailboxes that keep failing, and held files.
+    pub stuck: Vec<super::stuck::StuckEntry>,
 }
 
 #[derive(Clone, Debug, Serialize)]

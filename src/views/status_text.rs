@@ -1,18 +1,9 @@
 //! `cyrdeck status` as text for a terminal or a log.
 
+use super::format::secs;
 use crate::model::health::channel_label;
 use crate::model::snapshot::{PairStatus, StatusReport};
 use std::fmt::Write;
-
-fn secs(s: f64) -> String {
-    if s < 90.0 {
-        format!("{s:.0}s")
-    } else if s < 5400.0 {
-        format!("{:.0}m", s / 60.0)
-    } else {
-        format!("{:.1}h", s / 3600.0)
-    }
-}
 
 pub fn render(report: &StatusReport) -> String {
     let mut out = String::new();

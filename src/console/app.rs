@@ -1,0 +1,612 @@
+//! Console state and `update(Action) -> effects`. No I/O here: the runner
+//! (run.rs) feeds actions in and carries effects out, so every key path is
+//! testable with constructed events.
+
+use super::cmdline;
+use super::filter::Filter;
+use super::keymap::{Command, Context, Key, Keymap, Lookup};
+use super::rows::{self, Rows};
+use crate::model::conflicts::CheckResult;
+use crate::model::snapshot::StatusReport;
+use crate::ops::runbook::{RunbookBoard, RunbookRun};
+use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind};
+use std::collections::{BTreeMap, VecDeque};
+use tui_input::Input;
+
+/// Pending-count samples kept per channel for the sparkline.
+pub const SPARK_SAMPLES: usize = 60;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewId {
+    Overview,
+    Queue,
+    Stuck,
+    Conflicts,
+    Log,
+    Runbooks,
+}
+
+impl ViewId {
+    pub const ALL: [ViewId; 6] = [
+        ViewId::Overview,
+        ViewId::Queue,
+        ViewId::Stuck,
+        ViewId::Conflicts,
+        ViewId::Log,
+        ViewId::Runbooks,
+    ];
+    pub fn title(self) -> &'static str {
+        match self {
+            ViewId::Overview => "Overview",
+            ViewId::Queue => "Queue",
+            ViewId::Stuck => "Stuck",
+            ViewId::Conflicts => "Conflicts",
+            ViewId::Log => "Log",
+            ViewId::Runbooks => "Runbooks",
+        }
+    }
+    pub fn context(self) -> Context {
+        match self {
+            ViewId::Overview => Context::Overview,
+            ViewId::Queue => Context::Queue,
+            ViewId::Stuck => Context::Stuck,
+            ViewId::Conflicts => Context::Conflicts,
+            ViewId::Log => Context::Log,
+            ViewId::Runbooks => Context::Runbooks,
+        }
+    }
+    fn index(self) -> usize {
+        ViewId::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+    pub fn from_name(s: &str) -> Option<ViewId> {
+        ViewId::ALL
+            .into_iter()
+            .find(|v| v.title().eq_ignore_ascii_case(s))
+    }
+}
+
+/// A list view's filter and selection over its rows.
+#[derive(Clone, Debug, Default)]
+pub struct ListState {
+    pub filter: Option<Filter>,
+    /// Indices of the rows that pass the filter.
+    pub matched: Vec<usize>,
+    pub selected: usize,
+}
+
+impl ListState {
+    fn refilter(&mut self, texts: impl Iterator<Item = (usize, String)>) {
+        self.matched = texts
+            .filter(|(_, t)| self.filter.as_ref().is_none_or(|f| f.matches(t)))
+            .map(|(i, _)| i)
+            .collect();
+        self.selected = self.selected.min(self.matched.len().saturating_sub(1));
+    }
+    fn step(&mut self, delta: isize) {
+        let last = self.matched.len().saturating_sub(1) as isize;
+        self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
+    }
+    pub fn selected_row(&self) -> Option<usize> {
+        self.matched.get(self.selected).copied()
+    }
+}
+
+pub enum Mode {
+    Normal,
+    Filter {
+        input: Input,
+        before: Option<Filter>,
+    },
+    Command(Input),
+}
+
+/// What the poller and runbooks delivered.
+#[derive(Default)]
+pub struct Data {
+    pub report: Option<StatusReport>,
+    /// Generation of `report`; older deliveries are dropped.
+    pub generation: u64,
+    /// The latest refresh failed as a whole (hosts keep their last data).
+    pub refresh_error: Option<String>,
+    pub check: Option<CheckResult>,
+    pub runbooks: RunbookBoard,
+    /// "pair/channel" -> pending samples, oldest first.
+    pub spark: BTreeMap<String, VecDeque<u64>>,
+}
+
+/// The log view's own filters (besides `/`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    pub errors_only: bool,
+    pub host: Option<String>,
+}
+
+pub enum Action {
+    Key(KeyEvent),
+    Report {
+        generation: u64,
+        report: StatusReport,
+    },
+    Check(CheckResult),
+    Runbook(RunbookRun),
+    /// The wall clock, for data ages.
+    Tick(i64),
+    /// Rows of list area on screen (for paging).
+    Resize {
+        rows: u16,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Quit,
+    Refresh,
+    StartRunbook {
+        id: String,
+        pair: String,
+        target: String,
+    },
+    RunStep,
+    AbortRunbook,
+}
+
+pub struct App {
+    pub keymap: Keymap,
+    pub observe: bool,
+    pub now: i64,
+    pub data: Data,
+    pub rows: Rows,
+    lists: [ListState; 6],
+    pub view: ViewId,
+    pub mode: Mode,
+    pub help: bool,
+    /// Conflicts: the mailbox opened into its side-by-side table.
+    pub detail: Option<String>,
+    pub log_filter: LogFilter,
+    /// One line for the operator: errors, hints, completions.
+    pub message: Option<String>,
+    typed: Vec<Key>,
+    page: usize,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(
+        keymap: Keymap,
+        keymap_errors: Vec<String>,
+        observe: bool,
+        board: RunbookBoard,
+    ) -> App {
+        let message = (!keymap_errors.is_empty()).then(|| {
+            format!(
+                "keymap ignored, defaults kept: {}",
+                keymap_errors.join("; ")
+            )
+        });
+        App {
+            keymap,
+            observe,
+            now: 0,
+            data: Data {
+                runbooks: board,
+                ..Default::default()
+            },
+            rows: Rows::default(),
+            lists: Default::default(),
+            view: ViewId::Overview,
+            mode: Mode::Normal,
+            help: false,
+            detail: None,
+            log_filter: LogFilter::default(),
+            message,
+            typed: Vec::new(),
+            page: 10,
+            quit: false,
+        }
+    }
+
+    pub fn list(&self, v: ViewId) -> &ListState {
+        &self.lists[v.index()]
+    }
+
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Key(k) if k.kind != KeyEventKind::Release => return self.key(k),
+            Action::Key(_) => {}
+            Action::Report { generation, report } => {
+                if generation >= self.data.generation {
+                    self.data.generation = generation;
+                    self.sample(&report);
+                    self.data.report = Some(report);
+                    self.rebuild();
+                }
+            }
+            Action::Check(c) => {
+                self.data.check = Some(c);
+                self.rebuild();
+            }
+            Action::Runbook(run) => self.data.runbooks.active = Some(run),
+            Action::Tick(now) => self.now = now,
+            Action::Resize { rows } => self.page = rows.max(1) as usize,
+        }
+        vec![]
+    }
+
+    fn sample(&mut self, report: &StatusReport) {
+        for p in &report.pairs {
+            for c in &p.channels {
+                let s = self
+                    .data
+                    .spark
+                    .entry(format!("{}/{}", p.name, c.channel))
+                    .or_default();
+                s.push_back(c.queue.pending);
+                while s.len() > SPARK_SAMPLES {
+                    s.pop_front();
+                }
+            }
+        }
+    }
+
+    fn rebuild(&mut self) {
+        self.rows = rows::build(self.data.report.as_ref(), self.data.check.as_ref());
+        for v in ViewId::ALL {
+            self.refilter(v);
+        }
+    }
+
+    fn refilter(&mut self, v: ViewId) {
+        let r = &self.rows;
+        let lf = &self.log_filter;
+        let l = &mut self.lists[v.index()];
+        match v {
+            ViewId::Queue => l.refilter(r.queue.iter().map(|x| x.text()).enumerate()),
+            ViewId::Stuck => l.refilter(r.stuck.iter().map(|x| x.text()).enumerate()),
+            ViewId::Conflicts => l.refilter(r.conflicts.iter().map(|x| x.text()).enumerate()),
+            ViewId::Log => l.refilter(
+                r.log
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, x)| !lf.errors_only || x.is_error())
+                    .filter(|(_, x)| lf.host.as_ref().is_none_or(|h| *h == x.event.host))
+                    .map(|(i, x)| (i, x.text())),
+            ),
+            ViewId::Runbooks => {
+                let names: Vec<String> = self
+                    .data
+                    .runbooks
+                    .available
+                    .iter()
+                    .map(|s| format!("{} {}", s.id, s.title))
+                    .collect();
+                l.refilter(names.into_iter().enumerate())
+            }
+            ViewId::Overview => {}
+        }
+    }
+
+    fn key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        match &mut self.mode {
+            Mode::Filter { input, before } => {
+                match k.code {
+                    KeyCode::Enter => self.mode = Mode::Normal,
+                    KeyCode::Esc => {
+                        let before = before.take();
+                        self.mode = Mode::Normal;
+                        self.set_filter(before);
+                    }
+                    _ => {
+                        input.handle(
+                            tui_input::backend::crossterm::to_input_request(&Event::Key(k))
+                                .unwrap_or(tui_input::InputRequest::GoToEnd),
+                        );
+                        let text = input.value().to_string();
+                        self.live_filter(&text);
+                    }
+                }
+                return vec![];
+            }
+            Mode::Command(input) => {
+                match k.code {
+                    KeyCode::Enter => {
+                        let line = input.value().to_string();
+                        self.mode = Mode::Normal;
+                        return self.run_command_line(&line);
+                    }
+                    KeyCode::Esc => self.mode = Mode::Normal,
+                    KeyCode::Tab => {
+                        let line = input.value().to_string();
+                        let (completed, candidates) =
+                            cmdline::complete(&line, &self.completion_words());
+                        self.mode = Mode::Command(Input::new(completed));
+                        self.message = (candidates.len() > 1).then(|| candidates.join("  "));
+                    }
+                    _ => {
+                        if let Some(req) =
+                            tui_input::backend::crossterm::to_input_request(&Event::Key(k))
+                        {
+                            input.handle(req);
+                        }
+                    }
+                }
+                return vec![];
+            }
+            Mode::Normal => {}
+        }
+        self.message = None;
+        let key = Key::from_event(&k);
+        if self.help {
+            // any key closes help; `?` and Esc only close it
+            self.help = false;
+            if matches!(k.code, KeyCode::Esc | KeyCode::Char('?')) {
+                return vec![];
+            }
+        }
+        self.typed.push(key);
+        let ctx = self.view.context();
+        match self.keymap.lookup(ctx, &self.typed) {
+            Lookup::Command(c) => {
+                self.typed.clear();
+                self.command(c)
+            }
+            Lookup::Prefix => vec![],
+            Lookup::Unbound => {
+                let chord = self.typed.len() > 1;
+                self.typed.clear();
+                if chord {
+                    // a broken chord: the last key may still mean something
+                    if let Lookup::Command(c) = self.keymap.lookup(ctx, &[key]) {
+                        return self.command(c);
+                    }
+                }
+                vec![]
+            }
+        }
+    }
+
+    fn live_filter(&mut self, text: &str) {
+        if text.is_empty() {
+            self.set_filter(None);
+            return;
+        }
+        match Filter::parse(text) {
+            Ok(f) => self.set_filter(Some(f)),
+            Err(e) => self.message = Some(e),
+        }
+    }
+
+    fn set_filter(&mut self, f: Option<Filter>) {
+        let v = self.view;
+        self.lists[v.index()].filter = f;
+        self.lists[v.index()].selected = 0;
+        self.refilter(v);
+    }
+
+    fn switch(&mut self, v: ViewId) {
+        self.view = v;
+        self.detail = None;
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let v = self.view;
+        self.lists[v.index()].step(delta);
+    }
+
+    pub fn command(&mut self, c: Command) -> Vec<Effect> {
+        let page = self.page as isize;
+        match c {
+            Command::Quit => {
+                self.quit = true;
+                return vec![Effect::Quit];
+            }
+            Command::Help => self.help = true,
+            Command::NextView => self.switch(ViewId::ALL[(self.view.index() + 1) % 6]),
+            Command::PrevView => self.switch(ViewId::ALL[(self.view.index() + 5) % 6]),
+            Command::ViewOverview => self.switch(ViewId::Overview),
+            Command::ViewQueue => self.switch(ViewId::Queue),
+            Command::ViewStuck => self.switch(ViewId::Stuck),
+            Command::ViewConflicts => self.switch(ViewId::Conflicts),
+            Command::ViewLog => self.switch(ViewId::Log),
+            Command::ViewRunbooks => self.switch(ViewId::Runbooks),
+            Command::Up => self.move_by(-1),
+            Command::Down => self.move_by(1),
+            Command::PageUp => self.move_by(-page),
+            Command::PageDown => self.move_by(page),
+            Command::Top => self.move_by(isize::MIN / 2),
+            Command::Bottom => self.move_by(isize::MAX / 2),
+            Command::Filter => {
+                if self.view == ViewId::Overview {
+                    self.message = Some("nothing to filter here: try Queue (2) or Log (5)".into());
+                } else {
+                    let before = self.lists[self.view.index()].filter.clone();
+                    let text = before.as_ref().map(|f| f.text.clone()).unwrap_or_default();
+                    self.mode = Mode::Filter {
+                        input: Input::new(text),
+                        before,
+                    };
+                }
+            }
+            Command::CommandLine => self.mode = Mode::Command(Input::default()),
+            Command::Back => {
+                if self.detail.is_some() {
+                    self.detail = None;
+                } else if self.lists[self.view.index()].filter.is_some() {
+                    self.set_filter(None);
+                } else {
+                    self.switch(ViewId::Overview);
+                }
+            }
+            Command::Refresh => {
+                self.message = Some("refreshing…".into());
+                return vec![Effect::Refresh];
+            }
+            Command::Open => self.open(),
+            Command::CycleSeverity => {
+                self.log_filter.errors_only = !self.log_filter.errors_only;
+                self.refilter(ViewId::Log);
+            }
+            Command::CycleHost => {
+                let hosts = self.host_names();
+                self.log_filter.host = match &self.log_filter.host {
+                    None => hosts.first().cloned(),
+                    Some(h) => hosts
+                        .iter()
+                        .position(|x| x == h)
+                        .and_then(|i| hosts.get(i + 1).cloned()),
+                };
+                self.refilter(ViewId::Log);
+            }
+            Command::RunStep => return self.run_step(),
+            Command::AbortRunbook => {
+                if self.data.runbooks.active.is_some() {
+                    return vec![Effect::AbortRunbook];
+                }
+                self.message = Some("no runbook in progress".into());
+            }
+        }
+        vec![]
+    }
+
+    fn host_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .data
+            .report
+            .iter()
+            .flat_map(|r| r.pairs.iter())
+            .flat_map(|p| p.hosts.iter().map(|h| h.name.clone()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    fn open(&mut self) {
+        match self.view {
+            ViewId::Overview => self.switch(ViewId::Queue),
+            ViewId::Conflicts => {
+                let l = self.list(ViewId::Conflicts);
+                if let Some(i) = l.selected_row() {
+                    self.detail = Some(self.rows.conflicts[i].diff.mailbox.clone());
+                }
+            }
+            ViewId::Stuck => {
+                let l = self.list(ViewId::Stuck);
+                if let Some(i) = l.selected_row() {
+                    let who = self.rows.stuck[i].entry.subject().to_string();
+                    self.switch(ViewId::Log);
+                    self.set_filter(Filter::parse(&regex::escape(&who)).ok());
+                }
+            }
+            ViewId::Queue => {
+                let l = self.list(ViewId::Queue);
+                if let Some(i) = l.selected_row() {
+                    let who = self.rows.queue[i].user.clone();
+                    if !who.is_empty() {
+                        self.switch(ViewId::Log);
+                        self.set_filter(Filter::parse(&regex::escape(&who)).ok());
+                    }
+                }
+            }
+            ViewId::Log | ViewId::Runbooks => {}
+        }
+    }
+
+    fn run_step(&mut self) -> Vec<Effect> {
+        if let Some(run) = &self.data.runbooks.active {
+            if run.next_step().is_some() {
+                return vec![Effect::RunStep];
+            }
+            if !run.finished() {
+                self.message = Some("a step is running".into());
+                return vec![];
+            }
+        }
+        let l = self.list(ViewId::Runbooks);
+        let Some(spec) = l
+            .selected_row()
+            .and_then(|i| self.data.runbooks.available.get(i))
+        else {
+            self.message = Some("no runbook selected".into());
+            return vec![];
+        };
+        // runbooks need a target: prefill the command line
+        self.mode = Mode::Command(Input::new(format!("{} ", spec.id)));
+        self.message = Some(format!(
+            "name the {} and press Enter (Tab completes)",
+            spec.target
+        ));
+        vec![]
+    }
+
+    /// Words the command line completes: commands, then mailbox and user names.
+    fn completion_words(&self) -> cmdline::Words {
+        let mut names: Vec<String> = self
+            .rows
+            .queue
+            .iter()
+            .flat_map(|r| [r.mailbox.clone(), r.user.clone()])
+            .chain(self.rows.stuck.iter().flat_map(|r| {
+                [r.entry.subject().to_string()]
+                    .into_iter()
+                    .chain(r.entry.mailbox.clone())
+            }))
+            .chain(self.rows.conflicts.iter().map(|r| r.diff.mailbox.clone()))
+            .filter(|s| !s.is_empty())
+            .collect();
+        names.sort();
+        names.dedup();
+        cmdline::Words {
+            runbooks: self
+                .data
+                .runbooks
+                .available
+                .iter()
+                .map(|s| s.id.to_string())
+                .collect(),
+            names,
+        }
+    }
+
+    fn run_command_line(&mut self, line: &str) -> Vec<Effect> {
+        let pair = self
+            .data
+            .report
+            .as_ref()
+            .and_then(|r| r.pairs.first().map(|p| p.name.clone()))
+            .unwrap_or_default();
+        match cmdline::parse(line, &self.completion_words().runbooks) {
+            Err(e) => {
+                self.message = Some(e);
+                vec![]
+            }
+            Ok(cmdline::Parsed::Command(c)) => self.command(c),
+            Ok(cmdline::Parsed::View(v)) => {
+                self.switch(v);
+                vec![]
+            }
+            Ok(cmdline::Parsed::FilterIn(v, pattern)) => {
+                self.switch(v);
+                match Filter::parse(&pattern) {
+                    Ok(f) => self.set_filter(Some(f)),
+                    Err(e) => self.message = Some(e),
+                }
+                vec![]
+            }
+            Ok(cmdline::Parsed::Runbook { id, target }) => {
+                if self
+                    .data
+                    .runbooks
+                    .active
+                    .as_ref()
+                    .is_some_and(|r| !r.finished())
+                {
+                    self.message =
+                        Some("a runbook is in progress: finish or abort it (x) first".into());
+                    return vec![];
+                }
+                self.switch(ViewId::Runbooks);
+                vec![Effect::StartRunbook { id, pair, target }]
+            }
+        }
+    }
+}

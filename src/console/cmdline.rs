@@ -1,0 +1,173 @@
+//! The `:` command line: parsing and Tab completion (commands first, then
+//! mailbox and user names seen in the data).
+
+use super::app::ViewId;
+use super::keymap::Command;
+
+pub struct Words {
+    pub runbooks: Vec<String>,
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    Command(Command),
+    View(ViewId),
+    /// Switch to a view with this filter.
+    FilterIn(ViewId, String),
+    Runbook {
+        id: String,
+        target: String,
+    },
+}
+
+const VERBS: &[&str] = &[
+    "quit",
+    "help",
+    "refresh",
+    "overview",
+    "queue",
+    "stuck",
+    "conflicts",
+    "log",
+    "runbooks",
+    "mailbox",
+    "user",
+];
+
+pub fn parse(line: &str, runbooks: &[String]) -> Result<Parsed, String> {
+    let line = line.trim();
+    let (verb, arg) = match line.split_once(char::is_whitespace) {
+        Some((v, a)) => (v, a.trim()),
+        None => (line, ""),
+    };
+    let need_arg = |what: &str| -> Result<String, String> {
+        if arg.is_empty() {
+            Err(format!(":{verb} needs a {what}"))
+        } else {
+            Ok(arg.to_string())
+        }
+    };
+    Ok(match verb {
+        "" => return Err("empty command".into()),
+        "q" | "quit" => Parsed::Command(Command::Quit),
+        "help" => Parsed::Command(Command::Help),
+        "refresh" => Parsed::Command(Command::Refresh),
+        "mailbox" => Parsed::FilterIn(ViewId::Queue, regex::escape(&need_arg("mailbox name")?)),
+        "user" => Parsed::FilterIn(
+            ViewId::Queue,
+            format!("^{} ", regex::escape(&need_arg("user name")?)),
+        ),
+        v if ViewId::from_name(v).is_some() => {
+            let view = ViewId::from_name(v).unwrap_or(ViewId::Overview);
+            if arg.is_empty() {
+                Parsed::View(view)
+            } else {
+                Parsed::FilterIn(view, arg.to_string())
+            }
+        }
+        v if runbooks.iter().any(|r| r == v) => Parsed::Runbook {
+            id: v.to_string(),
+            target: need_arg("target")?,
+        },
+        v => {
+            return Err(format!(
+                "unknown command :{v} (commands: {}, {})",
+                VERBS.join(", "),
+                runbooks.join(", ")
+            ))
+        }
+    })
+}
+
+/// Complete the last word of `line`: returns the new line and, when the
+/// word stays ambiguous, the candidates.
+pub fn complete(line: &str, words: &Words) -> (String, Vec<String>) {
+    let (head, last) = match line.rfind(' ') {
+        Some(i) => (&line[..=i], &line[i + 1..]),
+        None => ("", line),
+    };
+    let pool: Vec<&str> = if head.is_empty() {
+        VERBS
+            .iter()
+            .copied()
+            .chain(words.runbooks.iter().map(String::as_str))
+            .collect()
+    } else {
+        words.names.iter().map(String::as_str).collect()
+    };
+    let cands: Vec<String> = pool
+        .into_iter()
+        .filter(|w| w.starts_with(last))
+        .map(str::to_string)
+        .collect();
+    match cands.as_slice() {
+        [] => (line.to_string(), vec![]),
+        [one] => (
+            format!("{head}{one}{}", if head.is_empty() { " " } else { "" }),
+            vec![],
+        ),
+        many => {
+            let mut prefix = many[0].clone();
+            for c in &many[1..] {
+                while !c.starts_with(&prefix) {
+                    prefix.pop();
+                }
+            }
+            (format!("{head}{prefix}"), cands)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words() -> Words {
+        Words {
+            runbooks: vec!["resync".into()],
+            names: vec![
+                "user/alice".into(),
+                "user/alice/Sent".into(),
+                "user/bob".into(),
+            ],
+        }
+    }
+
+    #[test]
+    fn completes_commands_then_names() {
+        assert_eq!(complete("que", &words()).0, "queue ");
+        assert_eq!(complete("res", &words()).0, "resync ");
+        let (line, cands) = complete("resync user/a", &words());
+        assert_eq!(line, "resync user/alice");
+        assert_eq!(cands.len(), 2);
+        assert_eq!(complete("resync user/b", &words()).0, "resync user/bob");
+        assert_eq!(complete("zzz", &words()).0, "zzz");
+    }
+
+    #[test]
+    fn parses() {
+        let rb = vec!["resync".to_string()];
+        assert_eq!(parse("q", &rb), Ok(Parsed::Command(Command::Quit)));
+        assert_eq!(parse("queue", &rb), Ok(Parsed::View(ViewId::Queue)));
+        assert_eq!(
+            parse("log bob", &rb),
+            Ok(Parsed::FilterIn(ViewId::Log, "bob".into()))
+        );
+        assert_eq!(
+            parse("mailbox user/a.b", &rb),
+            Ok(Parsed::FilterIn(ViewId::Queue, "user/a\\.b".into()))
+        );
+        assert_eq!(
+            parse("resync user/alice/Sent Items", &rb),
+            Ok(Parsed::Runbook {
+                id: "resync".into(),
+                target: "user/alice/Sent Items".into()
+            })
+        );
+        assert!(parse("resync", &rb).is_err());
+        assert!(parse("frobnicate", &rb)
+            .unwrap_err()
+            .contains("unknown command"));
+    }
+}

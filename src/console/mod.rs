@@ -1,0 +1,10 @@
+//! The interactive console: keymap, state/update (no I/O), and the runner
+//! that owns the terminal, the poller task and the runbook task.
+
+pub mod app;
+pub mod cmdline;
+pub mod filter;
+pub mod keymap;
+pub mod rows;
+pub mod run;
+pub mod theme;

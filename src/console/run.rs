@@ -1,0 +1,157 @@
+//! The runner: owns the terminal, reads keys on a thread, polls on a task,
+//! runs runbook steps on a task, and draws after each batch of actions.
+//! A hung SSH call only delays a refresh; input and drawing never wait.
+
+use super::app::{Action, App, Effect};
+use super::keymap::Keymap;
+use super::theme::Theme;
+use crate::config::Config;
+use crate::ops::runbook::RunbookBoard;
+use crate::ops::Runner;
+use crate::poll::Poller;
+use crate::views;
+use color_eyre::eyre::Result;
+use ratatui::crossterm::event::{self, Event};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+
+pub struct Options {
+    pub config: Arc<Config>,
+    pub observe: bool,
+    /// `--keymap FILE` (must exist), else the XDG default (may be absent).
+    pub keymap: Option<PathBuf>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn list_rows(height: u16) -> u16 {
+    // chrome, borders and the table header
+    height.saturating_sub(views::CHROME_ROWS + 3)
+}
+
+pub async fn run(opts: Options) -> Result<()> {
+    let (keymap, errors) = match &opts.keymap {
+        Some(p) => Keymap::load(Some(p), true),
+        None => {
+            let p = dirs::config_dir().map(|d| d.join("cyrdeck/keymap.toml"));
+            Keymap::load(p.as_deref(), false)
+        }
+    };
+    let observe = opts.observe;
+    let poller = Poller::new(opts.config.clone(), observe);
+    let runner = Arc::new(Runner::new(opts.config.clone(), poller.connections()));
+    let board = RunbookBoard {
+        available: crate::ops::available(),
+        active: None,
+    };
+    let mut app = App::new(keymap, errors, observe, board);
+    app.update(Action::Tick(now()));
+    let theme = Theme::from_env();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
+
+    let refresh_now = Arc::new(Notify::new());
+    let interval = opts.config.refresh;
+    tokio::spawn(poll_loop(poller, tx.clone(), interval, refresh_now.clone()));
+
+    let mut terminal = ratatui::init();
+    let result = event_loop(
+        &mut terminal,
+        &mut app,
+        &theme,
+        tx,
+        &mut rx,
+        &refresh_now,
+        &runner,
+    )
+    .await;
+    ratatui::restore();
+    result
+}
+
+async fn poll_loop(
+    mut poller: Poller,
+    tx: mpsc::UnboundedSender<Action>,
+    interval: Duration,
+    refresh_now: Arc<Notify>,
+) {
+    let mut generation = 0;
+    loop {
+        let report = poller.refresh().await;
+        generation += 1;
+        if tx.send(Action::Report { generation, report }).is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = refresh_now.notified() => {}
+        }
+    }
+}
+
+fn spawn_input(tx: mpsc::UnboundedSender<Action>) {
+    std::thread::spawn(move || loop {
+        let action = match event::read() {
+            Ok(Event::Key(k)) => Action::Key(k),
+            Ok(Event::Resize(_, h)) => Action::Resize { rows: list_rows(h) },
+            Ok(_) => continue,
+            Err(_) => return,
+        };
+        if tx.send(action).is_err() {
+            return;
+        }
+    });
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    theme: &Theme,
+    tx: mpsc::UnboundedSender<Action>,
+    rx: &mut mpsc::UnboundedReceiver<Action>,
+    refresh_now: &Notify,
+    runner: &Arc<Runner>,
+) -> Result<()> {
+    spawn_input(tx.clone());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    if let Ok(size) = terminal.size() {
+        app.update(Action::Resize {
+            rows: list_rows(size.height),
+        });
+    }
+    loop {
+        terminal.draw(|f| views::render(app, theme, f))?;
+        let first = tokio::select! {
+            a = rx.recv() => match a { Some(a) => a, None => return Ok(()) },
+            _ = tick.tick() => Action::Tick(now()),
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => return Ok(()),
+        };
+        // apply everything queued, then draw once
+        let mut batch = vec![first];
+        while let Ok(a) = rx.try_recv() {
+            batch.push(a);
+        }
+        for a in batch {
+            for effect in app.update(a) {
+                match effect {
+                    Effect::Quit => return Ok(()),
+                    Effect::Refresh => refresh_now.notify_one(),
+                    Effect::StartRunbook { id, pair, target } => {
+                        runner.start(&id, &pair, &target, tx.clone()).await
+                    }
+                    Effect::RunStep => runner.step(tx.clone()).await,
+                    Effect::AbortRunbook => runner.abort(tx.clone()).await,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! What an integrity check finds: per-mailbox and per-message differences
+//! between a master and a replica. The check itself fills this (integrity
+//! check issue); the console's Conflicts view renders it.
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffKind {
+    GuidConflict,
+    UidvalidityDiffers,
+    MailboxOnlyOnMaster,
+    MailboxOnlyOnReplica,
+    MissingOnReplica,
+    MissingOnMaster,
+    FlagsDiffer,
+    /// Still covered by pending sync-log entries: not (yet) a divergence.
+    InFlight,
+}
+
+impl DiffKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            DiffKind::GuidConflict => "guid_conflict",
+            DiffKind::UidvalidityDiffers => "uidvalidity_differs",
+            DiffKind::MailboxOnlyOnMaster => "mailbox_only_on_master",
+            DiffKind::MailboxOnlyOnReplica => "mailbox_only_on_replica",
+            DiffKind::MissingOnReplica => "missing_on_replica",
+            DiffKind::MissingOnMaster => "missing_on_master",
+            DiffKind::FlagsDiffer => "flags_differ",
+            DiffKind::InFlight => "in_flight",
+        }
+    }
+}
+
+/// One message as one side holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessageSide {
+    pub uid: u32,
+    pub guid: String,
+    pub flags: Vec<String>,
+    pub modseq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// External mailbox name (`user/alice/Sent`).
+    pub mailbox: String,
+    pub kind: DiffKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    pub master: Option<MessageSide>,
+    pub replica: Option<MessageSide>,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    pub pair: String,
+    pub finished_at: i64,
+    pub mailboxes_checked: u64,
+    pub differences: Vec<Difference>,
+}
+
+impl CheckResult {
+    /// Divergences (in-flight entries excluded).
+    pub fn divergent(&self) -> impl Iterator<Item = &Difference> {
+        self.differences
+            .iter()
+            .filter(|d| d.kind != DiffKind::InFlight)
+    }
+    pub fn in_sync(&self) -> bool {
+        self.divergent().next().is_none()
+    }
+}

@@ -1,0 +1,162 @@
+//! Users and mailboxes that keep failing: grouped from classified error
+//! lines (which name a user or mailbox) and from held files (entries set
+//! aside out of the queue). Pure.
+
+use super::snapshot::{ChannelStatus, HostEvent};
+use crate::cyrus::loglines::LineKind;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Errors naming the same user or mailbox this many times make it stuck.
+pub const STUCK_ATTEMPTS: u64 = 2;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StuckEntry {
+    /// Host whose log named it (or the master, for held files).
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    pub user: Option<String>,
+    pub mailbox: Option<String>,
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+    /// Error lines naming it.
+    pub attempts: u64,
+    pub last_error: String,
+    /// Held file name and its entries, when its entries were set aside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_file: Option<String>,
+    pub held_entries: u64,
+}
+
+impl StuckEntry {
+    /// What the operator calls it: the user, else the mailbox.
+    pub fn subject(&self) -> &str {
+        self.user
+            .as_deref()
+            .or(self.mailbox.as_deref())
+            .unwrap_or("?")
+    }
+}
+
+fn counts_as_failure(kind: LineKind) -> bool {
+    matches!(
+        kind,
+        LineKind::BailingOut | LineKind::SyncError | LineKind::IoError | LineKind::GuidMismatch
+    )
+}
+
+/// Group failures by (host, user or mailbox); add held files of the channels.
+pub fn stuck_entries(events: &[HostEvent], channels: &[ChannelStatus]) -> Vec<StuckEntry> {
+    let mut by_key: BTreeMap<(String, String), StuckEntry> = BTreeMap::new();
+    for e in events.iter().filter(|e| counts_as_failure(e.event.kind)) {
+        let ev = &e.event;
+        let Some(subject) = ev.user.clone().or_else(|| ev.mailbox.clone()) else {
+            continue;
+        };
+        let s = by_key
+            .entry((e.host.clone(), subject))
+            .or_insert_with(|| StuckEntry {
+                host: e.host.clone(),
+                channel: None,
+                user: ev.user.clone(),
+                mailbox: ev.mailbox.clone(),
+                first_seen: ev.time,
+                last_seen: ev.time,
+                attempts: 0,
+                last_error: String::new(),
+                held_file: None,
+                held_entries: 0,
+            });
+        s.attempts += 1;
+        s.first_seen = s.first_seen.min(ev.time).or(ev.time);
+        s.last_seen = s.last_seen.max(ev.time);
+        s.last_error = ev.text.clone();
+        if s.mailbox.is_none() {
+            s.mailbox = ev.mailbox.clone();
+        }
+    }
+    let mut out: Vec<StuckEntry> = by_key
+        .into_values()
+        .filter(|s| s.attempts >= STUCK_ATTEMPTS)
+        .collect();
+    for ch in channels {
+        for h in &ch.queue.held {
+            out.push(StuckEntry {
+                host: ch.master.clone(),
+                channel: Some(ch.channel.clone()),
+                user: held_user(&h.name),
+                mailbox: None,
+                first_seen: None,
+                last_seen: Some(h.mtime as i64),
+                attempts: 0,
+                last_error: String::new(),
+                held_file: Some(h.name.clone()),
+                held_entries: h.lines,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (b.held_entries > 0)
+            .cmp(&(a.held_entries > 0))
+            .then(b.last_seen.cmp(&a.last_seen))
+            .then(b.attempts.cmp(&a.attempts))
+    });
+    out
+}
+
+/// `held-<user>` names the user whose entries it holds; other names don't.
+fn held_user(file: &str) -> Option<String> {
+    let base = file.rsplit('/').next()?;
+    base.strip_prefix("held-")
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cyrus::loglines::LogEvent;
+
+    fn ev(host: &str, t: i64, kind: LineKind, user: Option<&str>, text: &str) -> HostEvent {
+        HostEvent {
+            host: host.into(),
+            event: LogEvent {
+                time: Some(t),
+                service: "sync_client".into(),
+                pid: Some(1),
+                kind,
+                user: user.map(str::to_string),
+                mailbox: None,
+                text: text.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn repeated_failures_group_by_user_and_single_ones_do_not_count() {
+        let evs = vec![
+            ev("m", 10, LineKind::SyncError, Some("bob"), "first"),
+            ev("m", 20, LineKind::SyncError, Some("bob"), "second"),
+            ev("m", 15, LineKind::SyncError, Some("alice"), "once"),
+            ev("m", 16, LineKind::ConnectFailure, Some("carol"), "refused"),
+            ev("m", 17, LineKind::ConnectFailure, Some("carol"), "refused"),
+            ev("m", 18, LineKind::SyncNotice, Some("dave"), "notice"),
+            ev("m", 19, LineKind::SyncNotice, Some("dave"), "notice"),
+        ];
+        let s = stuck_entries(&evs, &[]);
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(s[0].subject(), "bob");
+        assert_eq!((s[0].first_seen, s[0].last_seen), (Some(10), Some(20)));
+        assert_eq!(s[0].attempts, 2);
+        assert_eq!(s[0].last_error, "second");
+    }
+
+    #[test]
+    fn held_file_names_its_user() {
+        assert_eq!(held_user("held-bob").as_deref(), Some("bob"));
+        assert_eq!(held_user("ch1/held-x.y").as_deref(), Some("x.y"));
+        assert_eq!(held_user("aside"), None);
+        assert_eq!(held_user("held-"), None);
+    }
+}

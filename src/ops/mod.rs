@@ -1,0 +1,152 @@
+//! Runbooks: step machines the console drives one confirmed step at a
+//! time. Every mutating command needs the transport's WriteCapability (none
+//! in observe mode) and is written to the audit log.
+
+pub mod audit;
+pub mod resync;
+pub mod runbook;
+
+use crate::config::{Config, PairConfig};
+use crate::console::app::Action;
+use crate::remote::{ExecOutput, HostConnection, RemoteError};
+use runbook::{RunbookRun, RunbookSpec, StepState};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, Mutex};
+
+/// The runbooks the console offers.
+pub fn available() -> Vec<RunbookSpec> {
+    vec![resync::SPEC]
+}
+
+/// What a step needs: the pair, the target it was started on, connections.
+pub struct StepContext<'a> {
+    pub cfg: &'a Config,
+    pub pair: &'a PairConfig,
+    pub target: &'a str,
+    pub runbook: &'a str,
+    conns: &'a BTreeMap<String, Arc<HostConnection>>,
+}
+
+impl StepContext<'_> {
+    pub fn connection(&self, host: &str) -> Result<&HostConnection, String> {
+        self.conns
+            .get(host)
+            .map(|c| c.as_ref())
+            .ok_or_else(|| format!("host {host} is not configured"))
+    }
+
+    /// Write a mutation to the audit log; a failure to write is shown.
+    pub fn audit(
+        &self,
+        host: &str,
+        argv: &[String],
+        res: &Result<ExecOutput, RemoteError>,
+        out: &mut Vec<String>,
+    ) {
+        let path = self
+            .cfg
+            .audit_log
+            .clone()
+            .unwrap_or_else(audit::default_path);
+        let elapsed = res.as_ref().map(|o| o.elapsed).unwrap_or_default();
+        if let Err(e) = audit::record(&path, host, argv, self.runbook, res, elapsed) {
+            out.push(format!(
+                "WARNING: audit log {} not written: {e}",
+                path.display()
+            ));
+        }
+    }
+}
+
+async fn execute(
+    spec: &RunbookSpec,
+    step: usize,
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+) -> StepState {
+    match spec.id {
+        "resync" => resync::execute(step, cx, out).await,
+        other => StepState::Failed(format!("unknown runbook {other}")),
+    }
+}
+
+/// Holds the run in progress and executes its steps off the UI task.
+pub struct Runner {
+    cfg: Arc<Config>,
+    conns: BTreeMap<String, Arc<HostConnection>>,
+    run: Mutex<Option<RunbookRun>>,
+}
+
+impl Runner {
+    pub fn new(cfg: Arc<Config>, conns: BTreeMap<String, Arc<HostConnection>>) -> Self {
+        Runner {
+            cfg,
+            conns,
+            run: Mutex::new(None),
+        }
+    }
+
+    pub async fn start(
+        &self,
+        id: &str,
+        pair: &str,
+        target: &str,
+        tx: mpsc::UnboundedSender<Action>,
+    ) {
+        let Some(spec) = available().into_iter().find(|s| s.id == id) else {
+            return;
+        };
+        let mut run = RunbookRun::new(spec, pair, target);
+        if !self.cfg.pairs.contains_key(pair) {
+            run.steps[0] = StepState::Failed(format!("pair {pair:?} is not configured"));
+        }
+        let _ = tx.send(Action::Runbook(run.clone()));
+        *self.run.lock().await = Some(run);
+    }
+
+    pub async fn abort(&self, tx: mpsc::UnboundedSender<Action>) {
+        let mut guard = self.run.lock().await;
+        if let Some(run) = guard.as_mut() {
+            for s in run.steps.iter_mut().filter(|s| **s == StepState::Pending) {
+                *s = StepState::Refused("aborted by the operator".into());
+            }
+            let _ = tx.send(Action::Runbook(run.clone()));
+        }
+    }
+
+    /// Run the next pending step in the background.
+    pub async fn step(self: &Arc<Self>, tx: mpsc::UnboundedSender<Action>) {
+        let (spec, pair, target, idx) = {
+            let mut guard = self.run.lock().await;
+            let Some(run) = guard.as_mut() else { return };
+            let Some(idx) = run.next_step() else { return };
+            run.steps[idx] = StepState::Running;
+            let _ = tx.send(Action::Runbook(run.clone()));
+            (run.spec, run.pair.clone(), run.target.clone(), idx)
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut out = vec![format!("-- step {}: {}", idx + 1, spec.steps[idx].title)];
+            let state = match me.cfg.pairs.get(&pair) {
+                None => StepState::Failed(format!("pair {pair:?} is not configured")),
+                Some(p) => {
+                    let cx = StepContext {
+                        cfg: &me.cfg,
+                        pair: p,
+                        target: &target,
+                        runbook: spec.id,
+                        conns: &me.conns,
+                    };
+                    execute(&spec, idx, &cx, &mut out).await
+                }
+            };
+            let mut guard = me.run.lock().await;
+            if let Some(run) = guard.as_mut() {
+                run.steps[idx] = state;
+                run.output.extend(out);
+                let _ = tx.send(Action::Runbook(run.clone()));
+            }
+        });
+    }
+}

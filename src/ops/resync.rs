@@ -1,0 +1,164 @@
+//! Runbook "resync": compare one mailbox on master and replica(s), push it
+//! again with `sync_client -m`, compare again. Compare and verify are
+//! read-only (mbexamine); only the push changes a host.
+
+use super::runbook::{RunbookSpec, StepSpec, StepState};
+use super::StepContext;
+use crate::cyrus::mbexamine::{self, Examined};
+use crate::cyrus::names::to_mutf7;
+use crate::remote::RemoteCommand;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+pub const SPEC: RunbookSpec = RunbookSpec {
+    id: "resync",
+    title: "Resync one mailbox",
+    summary: "compare a mailbox on both sides, push it again with sync_client -m, verify",
+    target: "mailbox",
+    steps: &[
+        StepSpec {
+            title: "Compare: mbexamine the mailbox on master and replica",
+            mutating: false,
+        },
+        StepSpec {
+            title: "Push: sync_client -m MAILBOX on the master (timeout 120 s)",
+            mutating: true,
+        },
+        StepSpec {
+            title: "Verify: every master GUID is on the replica, same UIDs",
+            mutating: false,
+        },
+    ],
+};
+
+const PUSH_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub async fn execute(step: usize, cx: &StepContext<'_>, out: &mut Vec<String>) -> StepState {
+    match step {
+        0 => compare(cx, out, false).await,
+        1 => push(cx, out).await,
+        2 => compare(cx, out, true).await,
+        _ => StepState::Failed(format!("no step {}", step + 1)),
+    }
+}
+
+async fn examine(cx: &StepContext<'_>, host: &str) -> Result<Examined, String> {
+    let conn = cx.connection(host)?;
+    let h = conn.config();
+    let cmd = RemoteCommand::read([
+        format!("{}/mbexamine", h.bin_dir.display()),
+        "-C".into(),
+        h.imapd_conf.display().to_string(),
+        to_mutf7(cx.target),
+    ]);
+    let o = conn.exec(&cmd).await.map_err(|e| format!("{host}: {e}"))?;
+    mbexamine::parse(&String::from_utf8_lossy(&o.stdout))
+        .map_err(|e| format!("{host}: {e} {}", String::from_utf8_lossy(&o.stderr).trim()))
+}
+
+async fn compare(cx: &StepContext<'_>, out: &mut Vec<String>, strict: bool) -> StepState {
+    let master = match examine(cx, &cx.pair.master).await {
+        Ok(m) => m,
+        Err(e) => return StepState::Failed(e),
+    };
+    out.push(format!(
+        "{}: {} messages, last UID {}",
+        cx.pair.master,
+        master.messages.len(),
+        master.last_uid.unwrap_or(0)
+    ));
+    let mguids: BTreeSet<&str> = master.messages.iter().map(|(_, g)| g.as_str()).collect();
+    let mut summary = Vec::new();
+    let mut clean = true;
+    for r in &cx.pair.replicas {
+        let rep = match examine(cx, &r.host).await {
+            Ok(x) => x,
+            Err(e) if !strict => {
+                out.push(format!("{}: {e}", r.host));
+                summary.push(format!("{}: not examinable", r.host));
+                clean = false;
+                continue;
+            }
+            Err(e) => return StepState::Failed(e),
+        };
+        let rguids: BTreeSet<&str> = rep.messages.iter().map(|(_, g)| g.as_str()).collect();
+        let missing = mguids.difference(&rguids).count();
+        let extra = rguids.difference(&mguids).count();
+        let same_uids = master.messages == rep.messages && master.uidvalidity == rep.uidvalidity;
+        clean &= missing == 0 && extra == 0 && same_uids;
+        let line = format!(
+            "{}: {} messages, last UID {}; {missing} missing, {extra} only there{}",
+            r.host,
+            rep.messages.len(),
+            rep.last_uid.unwrap_or(0),
+            if same_uids {
+                ""
+            } else {
+                "; UIDs/UIDVALIDITY differ"
+            }
+        );
+        out.push(line.clone());
+        summary.push(line);
+    }
+    let text = summary.join("; ");
+    if clean {
+        StepState::Done(format!("identical: {text}"))
+    } else if strict {
+        StepState::Failed(format!("still differs: {text}"))
+    } else {
+        StepState::Done(format!("differs: {text}"))
+    }
+}
+
+async fn push(cx: &StepContext<'_>, out: &mut Vec<String>) -> StepState {
+    let conn = match cx.connection(&cx.pair.master) {
+        Ok(c) => c,
+        Err(e) => return StepState::Failed(e),
+    };
+    let Some(cap) = conn.write_capability() else {
+        return StepState::Refused("observe mode: this step changes a host".into());
+    };
+    let h = conn.config();
+    let mut failures = Vec::new();
+    for r in &cx.pair.replicas {
+        let mut argv = vec![
+            format!("{}/sync_client", h.bin_dir.display()),
+            "-C".into(),
+            h.imapd_conf.display().to_string(),
+        ];
+        if !r.channel.is_empty() {
+            argv.extend(["-n".into(), r.channel.clone()]);
+        }
+        argv.extend(["-m".into(), to_mutf7(cx.target)]);
+        let cmd = RemoteCommand::write(argv.clone(), &cap);
+        out.push(format!("{}$ {}", cx.pair.master, argv.join(" ")));
+        let res = conn.exec_timeout(&cmd, PUSH_TIMEOUT).await;
+        cx.audit(&cx.pair.master, &argv, &res, out);
+        match res {
+            Ok(o) => {
+                for l in String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .chain(String::from_utf8_lossy(&o.stdout).lines())
+                {
+                    out.push(format!("  {l}"));
+                }
+                if !o.success() {
+                    failures.push(format!(
+                        "to {}: exit {:?}{}",
+                        r.host,
+                        o.exit_status,
+                        o.exit_signal
+                            .map(|s| format!(" signal {s}"))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!("to {}: {e}", r.host)),
+        }
+    }
+    if failures.is_empty() {
+        StepState::Done("sync_client -m finished".into())
+    } else {
+        StepState::Failed(failures.join("; "))
+    }
+}

@@ -1,0 +1,147 @@
+//! Conflicts: what the last integrity check found; Enter opens a mailbox
+//! into a side-by-side UID / GUID / flags table.
+
+use super::format::{clock, fit};
+use super::table::{self, Columns};
+use crate::console::app::{App, ListState, ViewId};
+use crate::console::theme::Theme;
+use crate::model::conflicts::{DiffKind, MessageSide};
+use crate::model::snapshot::Health;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Cell, Paragraph, Row};
+use ratatui::Frame;
+
+fn severity(k: DiffKind) -> Health {
+    match k {
+        DiffKind::InFlight => Health::Ok,
+        DiffKind::FlagsDiffer => Health::Warning,
+        _ => Health::Critical,
+    }
+}
+
+fn side(s: Option<&MessageSide>) -> (String, String) {
+    match s {
+        Some(m) => (fit(&m.guid, 12), m.flags.join(" ")),
+        None => ("—".into(), String::new()),
+    }
+}
+
+pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    let Some(check) = &app.data.check else {
+        let p = Paragraph::new(
+            "No integrity check has run in this console yet, so whether the pair is identical is \
+             not known. The check (level 1: every mailbox's UIDVALIDITY, LAST_UID, HIGHESTMODSEQ, \
+             SYNC_CRC; level 2: every message of the mailboxes that differ) fills this view.",
+        )
+        .style(theme.dim())
+        .wrap(ratatui::widgets::Wrap { trim: true })
+        .block(Block::bordered().title(" Conflicts "));
+        f.render_widget(p, area);
+        return;
+    };
+    if let Some(mailbox) = &app.detail {
+        return detail(app, theme, f, area, mailbox);
+    }
+    let title = format!(
+        " Conflicts: pair {} checked {} mailboxes at {}: {} ",
+        check.pair,
+        check.mailboxes_checked,
+        clock(check.finished_at),
+        if check.in_sync() {
+            "IN SYNC".to_string()
+        } else {
+            format!("{} differences", check.divergent().count())
+        }
+    );
+    let cols = Columns {
+        title: Line::default(),
+        empty: "",
+        titles: &["kind", "mailbox", "uid", "master", "replica", "detail"],
+        widths: &[
+            Constraint::Length(22),
+            Constraint::Fill(2),
+            Constraint::Length(6),
+            Constraint::Length(12),
+            Constraint::Length(12),
+            Constraint::Fill(2),
+        ],
+    };
+    let rows = &app.rows.conflicts;
+    table::render(
+        f,
+        area,
+        theme,
+        Columns {
+            title: Line::from(title),
+            empty: "The pair is identical: no differences.",
+            ..cols
+        },
+        app.list(ViewId::Conflicts),
+        |i| {
+            let d = &rows[i].diff;
+            Row::new(vec![
+                Cell::from(d.kind.label()).style(theme.health(severity(d.kind))),
+                Cell::from(d.mailbox.clone()),
+                Cell::from(d.uid.map(|u| u.to_string()).unwrap_or_default()),
+                Cell::from(side(d.master.as_ref()).0),
+                Cell::from(side(d.replica.as_ref()).0),
+                Cell::from(d.detail.clone()),
+            ])
+        },
+    );
+}
+
+fn detail(app: &App, theme: &Theme, f: &mut Frame, area: Rect, mailbox: &str) {
+    let rows = &app.rows.conflicts;
+    let list = ListState {
+        matched: (0..rows.len())
+            .filter(|&i| rows[i].diff.mailbox == mailbox)
+            .collect(),
+        ..Default::default()
+    };
+    let cols = Columns {
+        title: Line::default(),
+        empty: "",
+        titles: &[
+            "uid",
+            "master guid",
+            "master flags",
+            "replica guid",
+            "replica flags",
+            "kind",
+        ],
+        widths: &[
+            Constraint::Length(6),
+            Constraint::Length(12),
+            Constraint::Fill(1),
+            Constraint::Length(12),
+            Constraint::Fill(1),
+            Constraint::Length(20),
+        ],
+    };
+    table::render(
+        f,
+        area,
+        theme,
+        Columns {
+            title: Line::from(format!(" {mailbox}: master | replica (Esc back) ")),
+            empty: "No message-level differences in this mailbox.",
+            ..cols
+        },
+        &list,
+        |i| {
+            let d = &rows[i].diff;
+            let (mg, mf) = side(d.master.as_ref());
+            let (rg, rf) = side(d.replica.as_ref());
+            Row::new(vec![
+                Cell::from(d.uid.map(|u| u.to_string()).unwrap_or_default()),
+                Cell::from(mg),
+                Cell::from(mf),
+                Cell::from(rg),
+                Cell::from(rf),
+                Cell::from(d.kind.label()).style(theme.health(severity(d.kind))),
+            ])
+        },
+    );
+}

@@ -1,0 +1,76 @@
+//! Log: classified Cyrus lines from every host, newest first; `s` errors
+//! only, `h` one host, `/` any regex.
+
+use super::format::clock;
+use super::table::{self, Columns};
+use crate::console::app::{App, ViewId};
+use crate::console::theme::Theme;
+use crate::cyrus::loglines::LineKind;
+use crate::model::snapshot::Health;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Row};
+use ratatui::Frame;
+
+fn kind_label(k: LineKind) -> (&'static str, Health) {
+    match k {
+        LineKind::GuidMismatch => ("GUID", Health::Critical),
+        LineKind::BailingOut => ("BAILOUT", Health::Critical),
+        LineKind::SyncError => ("SYNCERR", Health::Warning),
+        LineKind::IoError => ("IOERROR", Health::Warning),
+        LineKind::ConnectFailure => ("CONNECT", Health::Warning),
+        LineKind::SyncNotice => ("notice", Health::Ok),
+    }
+}
+
+pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    let lf = &app.log_filter;
+    let title = format!(
+        " Log: {} lines, {}, {} ",
+        app.rows.log.len(),
+        if lf.errors_only {
+            "errors only"
+        } else {
+            "all severities"
+        },
+        lf.host
+            .as_deref()
+            .map(|h| format!("host {h}"))
+            .unwrap_or_else(|| "all hosts".into())
+    );
+    let cols = Columns {
+        title: Line::default(),
+        empty: "",
+        titles: &["time", "host", "kind", "user", "line"],
+        widths: &[
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(7),
+            Constraint::Length(10),
+            Constraint::Fill(1),
+        ],
+    };
+    let rows = &app.rows.log;
+    table::render(
+        f,
+        area,
+        theme,
+        Columns {
+            title: Line::from(title),
+            empty: "No classified Cyrus lines yet (sync errors, bail-outs, IOERRORs, connect failures, notices).",
+            ..cols
+        },
+        app.list(ViewId::Log),
+        |i| {
+            let e = &rows[i].event;
+            let (k, h) = kind_label(e.event.kind);
+            Row::new(vec![
+                Cell::from(e.event.time.map(clock).unwrap_or_default()),
+                Cell::from(e.host.clone()),
+                Cell::from(k).style(theme.health(h)),
+                Cell::from(e.event.user.clone().unwrap_or_default()),
+                Cell::from(e.event.text.clone()),
+            ])
+        },
+    );
+}

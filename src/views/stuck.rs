@@ -1,0 +1,67 @@
+//! Stuck: users and mailboxes that keep failing, and what is held.
+
+use super::format::{clock, fit};
+use super::table::{self, Columns};
+use crate::console::app::{App, ViewId};
+use crate::console::theme::Theme;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::Row;
+use ratatui::Frame;
+
+pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    let cols = Columns {
+        title: Line::default(),
+        empty: "",
+        titles: &[
+            "user/mailbox",
+            "host",
+            "tries",
+            "first",
+            "last",
+            "held",
+            "last error",
+        ],
+        widths: &[
+            Constraint::Fill(2),
+            Constraint::Length(8),
+            Constraint::Length(5),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(12),
+            Constraint::Fill(3),
+        ],
+    };
+    let rows = &app.rows.stuck;
+    let t = |x: Option<i64>| x.map(clock).unwrap_or_else(|| "-".into());
+    table::render(
+        f,
+        area,
+        theme,
+        Columns {
+            title: Line::from(format!(
+                " Stuck: {} that keep failing or are held (Enter: their log lines) ",
+                rows.len()
+            )),
+            empty: "Nothing stuck: no user or mailbox failed repeatedly and nothing is held.",
+            ..cols
+        },
+        app.list(ViewId::Stuck),
+        |i| {
+            let e = &rows[i].entry;
+            let held = match &e.held_file {
+                Some(h) => format!("{} ({})", fit(h, 7), e.held_entries),
+                None => "-".into(),
+            };
+            Row::new(vec![
+                e.subject().to_string(),
+                e.host.clone(),
+                e.attempts.to_string(),
+                t(e.first_seen),
+                t(e.last_seen),
+                held,
+                e.last_error.clone(),
+            ])
+        },
+    );
+}
