@@ -96,9 +96,10 @@ pub fn stuck_entries(events: &[HostEvent], channels: &[ChannelStatus]) -> Vec<St
             });
         }
     }
+    // still failing (blocking others) first, newest first; then held ones
     out.sort_by(|a, b| {
-        (b.held_entries > 0)
-            .cmp(&(a.held_entries > 0))
+        (b.attempts > 0)
+            .cmp(&(a.attempts > 0))
             .then(b.last_seen.cmp(&a.last_seen))
             .then(b.attempts.cmp(&a.attempts))
     });

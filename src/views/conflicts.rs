@@ -27,6 +27,30 @@ fn side(s: Option<&MessageSide>) -> (String, String) {
     }
 }
 
+fn diff_detail(d: &crate::model::conflicts::Difference) -> Vec<Line<'static>> {
+    let side = |name: &str, s: Option<&MessageSide>| match s {
+        Some(m) => format!(
+            "{name}: UID {} GUID {} modseq {} flags [{}]",
+            m.uid,
+            m.guid,
+            m.modseq,
+            m.flags.join(" ")
+        ),
+        None => format!("{name}: —"),
+    };
+    let mut v = vec![Line::from(format!(
+        "{} {} {}",
+        d.kind.label(),
+        d.mailbox,
+        d.detail
+    ))];
+    if d.master.is_some() || d.replica.is_some() {
+        v.push(Line::from(side("master ", d.master.as_ref())));
+        v.push(Line::from(side("replica", d.replica.as_ref())));
+    }
+    v
+}
+
 pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let Some(check) = &app.data.check else {
         let p = Paragraph::new(
@@ -89,6 +113,7 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 Cell::from(d.detail.clone()),
             ])
         },
+        |i| diff_detail(&rows[i].diff),
     );
 }
 
@@ -143,5 +168,6 @@ fn detail(app: &App, theme: &Theme, f: &mut Frame, area: Rect, mailbox: &str) {
                 Cell::from(d.kind.label()).style(theme.health(severity(d.kind))),
             ])
         },
+        |i| diff_detail(&rows[i].diff),
     );
 }

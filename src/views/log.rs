@@ -72,5 +72,16 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 Cell::from(e.event.text.clone()),
             ])
         },
+        |i| {
+            let e = &rows[i].event;
+            vec![Line::from(format!(
+                "{} {}/{}[{}] {}",
+                e.host,
+                rows[i].pair,
+                e.event.service,
+                e.event.pid.map(|p| p.to_string()).unwrap_or_default(),
+                e.event.text
+            ))]
+        },
     );
 }

@@ -38,6 +38,8 @@ pub fn flow(c: &ChannelStatus) -> (&'static str, Health) {
         ("in sync", Health::Ok)
     } else if c.queue.drain_rate_per_sec.is_some_and(|r| r > 0.0) {
         ("flowing", Health::Ok)
+    } else if c.queue.drain_rate_per_sec.is_some() {
+        ("not draining", Health::Warning)
     } else {
         ("pending", Health::Warning)
     }
@@ -75,32 +77,31 @@ fn pair_lines<'a>(
         Span::styled(p.health.label(), theme.health(p.health)),
     ]));
     for h in &p.hosts {
+        let age = h
+            .data_age_secs
+            .map(|a| format!("data {} old", secs(a + age_extra)))
+            .unwrap_or_else(|| "no data".into());
         let state = if h.reachable {
-            match (&h.cyrus_version, h.master_running) {
+            let up = match (&h.cyrus_version, h.master_running) {
                 (_, false) => Span::styled("up, Cyrus NOT running", theme.health(Health::Critical)),
                 (Some(v), true) => {
                     Span::raw(format!("up, {}", v.trim_start_matches("Cyrus IMAP ")))
                 }
                 (None, true) => Span::raw("up"),
-            }
+            };
+            vec![up, Span::styled(format!("  {age}"), theme.dim())]
         } else {
-            Span::styled(
+            vec![Span::styled(
                 format!(
-                    "UNREACHABLE {}",
-                    h.error.as_deref().map(|e| fit(e, 40)).unwrap_or_default()
+                    "UNREACHABLE ({age}) {}",
+                    h.error.as_deref().map(|e| fit(e, 60)).unwrap_or_default()
                 ),
                 theme.health(Health::Critical),
-            )
+            )]
         };
-        let age = h
-            .data_age_secs
-            .map(|a| format!("  data {} old", secs(a + age_extra)))
-            .unwrap_or_else(|| "  no data".into());
-        out.push(Line::from(vec![
-            Span::raw(format!(" {:<7} {:<9} ", h.role, fit(&h.name, 9))),
-            state,
-            Span::styled(age, theme.dim()),
-        ]));
+        let mut spans = vec![Span::raw(format!(" {:<7} {:<9} ", h.role, fit(&h.name, 9)))];
+        spans.extend(state);
+        out.push(Line::from(spans));
     }
     for c in &p.channels {
         let (word, h) = flow(c);

@@ -58,8 +58,22 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 r.mailbox.clone(),
                 r.kinds.clone(),
                 r.count.to_string(),
-                format!("{}→{}", r.channel, r.pair),
+                r.channel.clone(),
             ])
+        },
+        |i| {
+            let r = &rows[i];
+            vec![
+                Line::from(format!("mailbox {}", r.mailbox)),
+                Line::from(format!(
+                    "user {}  kinds {}  {} entries  pair {} channel {}  (Enter: its log lines)",
+                    if r.user.is_empty() { "-" } else { &r.user },
+                    r.kinds,
+                    r.count,
+                    r.pair,
+                    r.channel
+                )),
+            ]
         },
     );
 }

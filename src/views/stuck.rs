@@ -63,5 +63,29 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 e.last_error.clone(),
             ])
         },
+        |i| {
+            let e = &rows[i].entry;
+            let mut v = vec![Line::from(match &e.held_file {
+                Some(h) => format!(
+                    "{}: {} entries held in {h} on {} since {}",
+                    e.subject(),
+                    e.held_entries,
+                    e.host,
+                    t(e.last_seen)
+                ),
+                None => format!(
+                    "{}: {} failures on {} from {} to {}",
+                    e.subject(),
+                    e.attempts,
+                    e.host,
+                    t(e.first_seen),
+                    t(e.last_seen)
+                ),
+            })];
+            if !e.last_error.is_empty() {
+                v.push(Line::from(format!("why: {}", e.last_error)));
+            }
+            v
+        },
     );
 }

@@ -4,9 +4,9 @@
 use super::format::window;
 use crate::console::app::ListState;
 use crate::console::theme::Theme;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Row, Table};
+use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 pub struct Columns<'a> {
@@ -18,7 +18,8 @@ pub struct Columns<'a> {
 }
 
 /// Render `list` (indices into the view's rows) with `row(i)` building the
-/// cells of row i. Returns nothing; the title tells the position.
+/// cells of row i, and `detail(i)` the full text of the selected row in a
+/// panel below (what narrow columns cut off).
 pub fn render<'r>(
     f: &mut Frame,
     area: Rect,
@@ -26,14 +27,32 @@ pub fn render<'r>(
     cols: Columns<'r>,
     list: &ListState,
     row: impl Fn(usize) -> Row<'r>,
+    detail: impl Fn(usize) -> Vec<Line<'r>>,
 ) {
+    let lines = list.selected_row().map(&detail).unwrap_or_default();
+    let area = if lines.is_empty() || area.height < 12 {
+        area
+    } else {
+        let inner = area.width.saturating_sub(2).max(1) as usize;
+        let wrapped: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+        let h = (wrapped as u16 + 2).min(area.height / 2);
+        let [top, bottom] =
+            Layout::vertical([Constraint::Min(5), Constraint::Length(h)]).areas(area);
+        f.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(Block::bordered().border_style(theme.dim())),
+            bottom,
+        );
+        top
+    };
     let block = Block::bordered().title(cols.title.clone());
     let inner_height = area.height.saturating_sub(3) as usize; // borders + header
     if list.matched.is_empty() {
-        let p = ratatui::widgets::Paragraph::new(cols.empty.to_string())
+        let p = Paragraph::new(cols.empty.to_string())
             .style(theme.dim())
             .block(block)
-            .wrap(ratatui::widgets::Wrap { trim: true });
+            .wrap(Wrap { trim: true });
         f.render_widget(p, area);
         return;
     }

@@ -1,0 +1,198 @@
+//! Key handling with constructed events: the pure update function.
+
+mod console_support;
+
+use console_support::*;
+use cyrdeck::console::app::{Action, Effect, Mode, ViewId};
+
+#[test]
+fn tab_number_keys_and_esc_move_between_views() {
+    let mut a = loaded_app(false);
+    assert_eq!(a.view, ViewId::Overview);
+    press(&mut a, "<Tab>");
+    assert_eq!(a.view, ViewId::Queue);
+    press(&mut a, "<S-Tab> <S-Tab>");
+    assert_eq!(a.view, ViewId::Runbooks);
+    press(&mut a, "3");
+    assert_eq!(a.view, ViewId::Stuck);
+    press(&mut a, "<Esc>");
+    assert_eq!(a.view, ViewId::Overview);
+}
+
+#[test]
+fn vim_keys_arrows_chords_and_paging() {
+    let mut a = app(false);
+    a.update(Action::Report {
+        generation: 1,
+        report: report(true, 300),
+    });
+    a.update(Action::Resize { rows: 20 });
+    press(&mut a, "2 j j <Down>");
+    assert_eq!(a.list(ViewId::Queue).selected, 3);
+    press(&mut a, "k <Up>");
+    assert_eq!(a.list(ViewId::Queue).selected, 1);
+    press(&mut a, "G");
+    assert_eq!(a.list(ViewId::Queue).selected, a.rows.queue.len() - 1);
+    press(&mut a, "g g");
+    assert_eq!(a.list(ViewId::Queue).selected, 0);
+    press(&mut a, "<PageDown> <C-d>");
+    assert_eq!(a.list(ViewId::Queue).selected, 40);
+    press(&mut a, "<PageUp>");
+    assert_eq!(a.list(ViewId::Queue).selected, 20);
+    // a broken chord: g then j still moves down
+    press(&mut a, "g j");
+    assert_eq!(a.list(ViewId::Queue).selected, 21);
+    press(&mut a, "k k k k k k k k k k k k k k k k k k k k k k k k k");
+    assert_eq!(a.list(ViewId::Queue).selected, 0, "clamped at the top");
+}
+
+#[test]
+fn filter_is_live_regex_inverts_with_bang_and_esc_restores() {
+    let mut a = loaded_app(false);
+    press(&mut a, "2 /");
+    assert!(matches!(a.mode, Mode::Filter { .. }));
+    type_text(&mut a, "bob");
+    assert_eq!(a.list(ViewId::Queue).matched.len(), 2);
+    press(&mut a, "<Enter>");
+    assert!(matches!(a.mode, Mode::Normal));
+    assert_eq!(a.list(ViewId::Queue).matched.len(), 2);
+    // edit: invert
+    press(&mut a, "/ <Home>");
+    type_text(&mut a, "!");
+    assert_eq!(a.list(ViewId::Queue).matched.len(), 4);
+    // Esc while editing restores the filter from before the edit
+    press(&mut a, "<Esc>");
+    assert_eq!(a.list(ViewId::Queue).filter.as_ref().unwrap().text, "bob");
+    // a bad regex keeps the last good filter and says why
+    press(&mut a, "/");
+    type_text(&mut a, "(");
+    assert!(
+        a.message.as_deref().unwrap_or("").contains("filter"),
+        "{:?}",
+        a.message
+    );
+    assert_eq!(a.list(ViewId::Queue).matched.len(), 2);
+    press(&mut a, "<Enter> <Esc>");
+    assert!(
+        a.list(ViewId::Queue).filter.is_none(),
+        "Esc clears the filter"
+    );
+    assert_eq!(a.list(ViewId::Queue).matched.len(), 6);
+}
+
+#[test]
+fn command_line_switches_views_filters_and_starts_runbooks() {
+    let mut a = loaded_app(false);
+    press(&mut a, ":");
+    type_text(&mut a, "user dave");
+    press(&mut a, "<Enter>");
+    assert_eq!(a.view, ViewId::Queue);
+    assert_eq!(a.list(ViewId::Queue).matched.len(), 1);
+    press(&mut a, ":");
+    type_text(&mut a, "frobnicate");
+    press(&mut a, "<Enter>");
+    assert!(a.message.as_deref().unwrap().contains("unknown command"));
+    // completion of a mailbox name, then a runbook start
+    a.update(Action::Runbook({
+        let mut r = runbook_run();
+        for s in r.steps.iter_mut() {
+            *s = cyrdeck::ops::runbook::StepState::Done(String::new());
+        }
+        r
+    }));
+    press(&mut a, ":");
+    type_text(&mut a, "resync user/alice/E");
+    press(&mut a, "<Tab>");
+    let eff = press(&mut a, "<Enter>");
+    assert_eq!(
+        eff,
+        vec![Effect::StartRunbook {
+            id: "resync".into(),
+            pair: "lab".into(),
+            target: "user/alice/Entwürfe".into()
+        }]
+    );
+    assert_eq!(a.view, ViewId::Runbooks);
+}
+
+#[test]
+fn runbook_keys_emit_effects() {
+    let mut a = loaded_app(false);
+    press(&mut a, "6");
+    // step 2 is running: Enter does not start another
+    assert!(press(&mut a, "<Enter>").is_empty());
+    let mut run = runbook_run();
+    run.steps[1] = cyrdeck::ops::runbook::StepState::Done("ok".into());
+    a.update(Action::Runbook(run));
+    assert_eq!(press(&mut a, "<Enter>"), vec![Effect::RunStep]);
+    assert_eq!(press(&mut a, "x"), vec![Effect::AbortRunbook]);
+}
+
+#[test]
+fn help_opens_and_any_key_closes() {
+    let mut a = loaded_app(false);
+    press(&mut a, "?");
+    assert!(a.help);
+    press(&mut a, "?");
+    assert!(!a.help);
+    press(&mut a, "? 2");
+    assert!(!a.help);
+    assert_eq!(a.view, ViewId::Queue, "the closing key still acts");
+}
+
+#[test]
+fn quit_refresh_and_stale_reports() {
+    let mut a = loaded_app(false);
+    assert_eq!(press(&mut a, "<C-r>"), vec![Effect::Refresh]);
+    // an older generation arriving late is dropped
+    a.update(Action::Report {
+        generation: 0,
+        report: report(false, 6),
+    });
+    assert!(a.data.report.as_ref().unwrap().pairs[0].hosts[1].reachable);
+    a.update(Action::Report {
+        generation: 2,
+        report: report(false, 6),
+    });
+    assert!(!a.data.report.as_ref().unwrap().pairs[0].hosts[1].reachable);
+    assert_eq!(press(&mut a, "q"), vec![Effect::Quit]);
+    assert!(a.quit);
+}
+
+#[test]
+fn log_severity_and_host_filters() {
+    let mut a = loaded_app(false);
+    press(&mut a, "5");
+    assert_eq!(a.list(ViewId::Log).matched.len(), 4);
+    press(&mut a, "s");
+    assert_eq!(a.list(ViewId::Log).matched.len(), 3, "the notice is hidden");
+    press(&mut a, "h");
+    assert_eq!(a.log_filter.host.as_deref(), Some("master"));
+    assert_eq!(a.list(ViewId::Log).matched.len(), 2);
+    press(&mut a, "h");
+    assert_eq!(a.log_filter.host.as_deref(), Some("replica"));
+    assert_eq!(a.list(ViewId::Log).matched.len(), 1);
+    press(&mut a, "h");
+    assert_eq!(a.log_filter.host, None);
+}
+
+#[test]
+fn enter_on_a_stuck_user_shows_its_log_lines() {
+    let mut a = loaded_app(false);
+    press(&mut a, "3 <Enter>");
+    assert_eq!(a.view, ViewId::Log);
+    assert_eq!(a.list(ViewId::Log).matched.len(), 3, "bob's lines only");
+}
+
+#[test]
+fn sparkline_samples_are_kept_per_channel_and_capped() {
+    let mut a = app(false);
+    for g in 1..=100 {
+        a.update(Action::Report {
+            generation: g,
+            report: report(true, 6),
+        });
+    }
+    let s = &a.data.spark["lab/"];
+    assert_eq!(s.len(), cyrdeck::console::app::SPARK_SAMPLES);
+}

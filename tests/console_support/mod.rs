@@ -1,0 +1,405 @@
+//! Realistic console state built from constructed data (no lab): what the
+//! snapshot and key tests render. Times are fixed so snapshots are stable.
+#![allow(dead_code)]
+
+use cyrdeck::console::app::{Action, App, Effect};
+use cyrdeck::console::keymap::{Key, Keymap};
+use cyrdeck::console::theme::Theme;
+use cyrdeck::cyrus::loglines::{LineKind, LogEvent};
+use cyrdeck::cyrus::probe::SyncServerCheck;
+use cyrdeck::model::conflicts::{CheckResult, DiffKind, Difference, MessageSide};
+use cyrdeck::model::snapshot::*;
+use cyrdeck::model::stuck::StuckEntry;
+use cyrdeck::ops::runbook::{RunbookBoard, RunbookRun, StepState};
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+
+/// 2026-11-28 22:30:00 UTC
+pub const NOW: i64 = 1_795_905_000;
+
+fn host(name: &str, role: &'static str, port: u16, reachable: bool) -> HostStatus {
+    HostStatus {
+        name: name.into(),
+        role,
+        ssh: format!("root@127.0.0.1:{port}"),
+        reachable,
+        error: (!reachable).then(|| {
+            "cannot connect to 127.0.0.2:24321: Connection refused (os error 111)".to_string()
+        }),
+        data_age_secs: Some(if reachable { 0.4 } else { 95.0 }),
+        cyrus_version: Some("cyrus-imapd 3.6.1-Debian-3.6.1-4+deb12u5".into()),
+        master_running: true,
+        master_pid: Some(17037),
+        services: vec![],
+        sync_server: Some(SyncServerCheck {
+            endpoint: Some("127.0.0.2:24312".into()),
+            answered: reachable,
+            banner: Some("* OK replica Cyrus sync server 3.6.1".into()),
+        }),
+        log_error: None,
+        probe_ms: Some(180),
+        probe_bytes: Some(6500),
+    }
+}
+
+fn event(
+    host: &str,
+    t: i64,
+    kind: LineKind,
+    user: Option<&str>,
+    mailbox: Option<&str>,
+    text: &str,
+) -> HostEvent {
+    HostEvent {
+        host: host.into(),
+        event: LogEvent {
+            time: Some(t),
+            service: "sync_client".into(),
+            pid: Some(17101),
+            kind,
+            user: user.map(Into::into),
+            mailbox: mailbox.map(Into::into),
+            text: text.into(),
+        },
+    }
+}
+
+/// Pending groups in queue order, hostile names included.
+pub fn groups(n: usize) -> Vec<PendingEntry> {
+    let fixed = [
+        (3, "APPEND user.bob"),
+        (1, "MAILBOX user.bob.Sent"),
+        (2, "APPEND \"user.alice.Entw&APw-rfe\""),
+        (1, "MAILBOX \"user.carol.$(touch .tmp.pwned)\""),
+        (5, "SEEN dave user.dave"),
+        (1, "QUOTA dave"),
+    ];
+    let mut v: Vec<PendingEntry> = fixed
+        .iter()
+        .map(|(c, l)| PendingEntry::from_line(*c, l))
+        .collect();
+    let mut i = 0;
+    while v.len() < n {
+        v.push(PendingEntry::from_line(
+            1,
+            &format!("APPEND user.u{i:06}.INBOX"),
+        ));
+        i += 1;
+    }
+    v.truncate(n);
+    v
+}
+
+pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
+    let groups = groups(queue_groups);
+    let pending: u64 = groups.iter().map(|g| g.count).sum::<u64>() + 1200;
+    let channel = ChannelStatus {
+        channel: String::new(),
+        master: "master".into(),
+        replica: "replica".into(),
+        health: Health::Critical, // the hot loop below
+        client: ClientStatus {
+            running: true,
+            pid: Some(17101),
+            age_secs: Some(340),
+            restarts_seen: 2,
+            backoff_secs: Some(15),
+            last_connect_failure: None,
+        },
+        queue: QueueStatus {
+            pending,
+            log_lines: pending - 13,
+            log_run_lines: 13,
+            files: vec![],
+            held: vec![FileStatus {
+                name: "held-carol".into(),
+                lines: 4,
+                bytes: 120,
+                mtime: (NOW - 600) as u64,
+            }],
+            oldest_entry: Some("APPEND user.bob".into()),
+            oldest_pending_age_secs: Some(184),
+            drain_rate_per_sec: Some(0.0),
+            time_to_drain_secs: None,
+            top: groups.iter().take(20).cloned().collect(),
+            distinct_entries: groups.len() as u64,
+            groups,
+        },
+    };
+    // in the order stuck_entries() gives: still failing first, then held
+    let stuck = vec![
+        StuckEntry {
+            host: "master".into(),
+            channel: None,
+            user: Some("bob".into()),
+            mailbox: Some("user/bob".into()),
+            first_seen: Some(NOW - 420),
+            last_seen: Some(NOW - 3),
+            attempts: 212,
+            last_error: "SYNCERROR: mailbox user.bob: IOERROR opening index: Permission denied"
+                .into(),
+            held_file: None,
+            held_entries: 0,
+        },
+        StuckEntry {
+            host: "master".into(),
+            channel: Some(String::new()),
+            user: Some("carol".into()),
+            mailbox: None,
+            first_seen: None,
+            last_seen: Some(NOW - 600),
+            attempts: 0,
+            last_error: String::new(),
+            held_file: Some("held-carol".into()),
+            held_entries: 4,
+        },
+    ];
+    let events = vec![
+        event(
+            "replica",
+            NOW - 30,
+            LineKind::IoError,
+            Some("bob"),
+            Some("user/bob"),
+            "IOERROR: opening /var/spool/cyrus/mail/b/user/bob/cyrus.index: Permission denied",
+        ),
+        event(
+            "master",
+            NOW - 20,
+            LineKind::BailingOut,
+            None,
+            None,
+            "Error in do_sync(): bailing out! Mailbox does not exist",
+        ),
+        event(
+            "master",
+            NOW - 10,
+            LineKind::SyncNotice,
+            Some("bob"),
+            Some("user/bob"),
+            "Promoting: MAILBOX user.bob -> USER bob",
+        ),
+        event(
+            "master",
+            NOW - 3,
+            LineKind::SyncError,
+            Some("bob"),
+            Some("user/bob"),
+            "SYNCERROR: mailbox user.bob: IOERROR opening index: Permission denied",
+        ),
+    ];
+    let mut problems = vec![
+        Problem {
+            severity: Health::Critical,
+            host: Some("master".into()),
+            channel: Some(String::new()),
+            message: "channel default: sync_client bailed out 212 times in 60s (hot loop: a mailbox may block replication)".into(),
+        },
+        Problem {
+            severity: Health::Warning,
+            host: Some("master".into()),
+            channel: Some(String::new()),
+            message: "channel default: oldest pending entry is 184s old".into(),
+        },
+    ];
+    if !replica_reachable {
+        problems.insert(
+            0,
+            Problem {
+                severity: Health::Critical,
+                host: Some("replica".into()),
+                channel: None,
+                message: "replica is unreachable: Connection refused".into(),
+            },
+        );
+    }
+    let pair = PairStatus {
+        name: "lab".into(),
+        health: Health::Critical,
+        hosts: vec![
+            host("master", "master", 24320, true),
+            host("replica", "replica", 24321, replica_reachable),
+        ],
+        channels: vec![channel],
+        problems,
+        events,
+        stuck,
+    };
+    StatusReport {
+        generated_at: NOW - 1,
+        health: Health::Critical,
+        exit_code: 2,
+        pairs: vec![pair],
+    }
+}
+
+fn msg(uid: u32, g: char, flags: &[&str]) -> MessageSide {
+    MessageSide {
+        uid,
+        guid: g.to_string().repeat(40),
+        flags: flags.iter().map(|s| s.to_string()).collect(),
+        modseq: uid as u64 + 10,
+    }
+}
+
+pub fn check() -> CheckResult {
+    let d = |mailbox: &str, kind, uid, master, replica, detail: &str| Difference {
+        mailbox: mailbox.into(),
+        kind,
+        uid,
+        master,
+        replica,
+        detail: detail.into(),
+    };
+    CheckResult {
+        pair: "lab".into(),
+        finished_at: NOW - 120,
+        mailboxes_checked: 5000,
+        differences: vec![
+            d(
+                "user/alice",
+                DiffKind::GuidConflict,
+                Some(7),
+                Some(msg(7, 'a', &[])),
+                Some(msg(7, 'b', &["\\Seen"])),
+                "same UID, two GUIDs",
+            ),
+            d(
+                "user/alice",
+                DiffKind::MissingOnReplica,
+                Some(8),
+                Some(msg(8, 'c', &["\\Flagged"])),
+                None,
+                "",
+            ),
+            d(
+                "user/alice",
+                DiffKind::FlagsDiffer,
+                Some(3),
+                Some(msg(3, 'd', &[])),
+                Some(msg(3, 'd', &["\\Seen"])),
+                "\\Seen only on replica",
+            ),
+            d(
+                "user/bob/Sent",
+                DiffKind::MissingOnMaster,
+                Some(12),
+                None,
+                Some(msg(12, 'e', &[])),
+                "",
+            ),
+            d(
+                "user/carol/Entwürfe",
+                DiffKind::MailboxOnlyOnReplica,
+                None,
+                None,
+                None,
+                "created on the replica",
+            ),
+            d(
+                "user/dave",
+                DiffKind::UidvalidityDiffers,
+                None,
+                None,
+                None,
+                "1795900000 vs 1795907197",
+            ),
+            d(
+                "user/dave/Trash",
+                DiffKind::InFlight,
+                None,
+                None,
+                None,
+                "3 pending entries cover it",
+            ),
+        ],
+    }
+}
+
+pub fn runbook_run() -> RunbookRun {
+    let mut run = RunbookRun::new(cyrdeck::ops::resync::SPEC, "lab", "user/bob");
+    run.steps[0] =
+        StepState::Done("differs: replica: 3 messages, last UID 4; 1 missing, 0 only there".into());
+    run.steps[1] = StepState::Running;
+    run.output = vec![
+        "-- step 1: Compare: mbexamine the mailbox on master and replica".into(),
+        "master: 4 messages, last UID 4".into(),
+        "replica: 3 messages, last UID 4; 1 missing, 0 only there".into(),
+        "-- step 2: Push: sync_client -m MAILBOX on the master (timeout 120 s)".into(),
+    ];
+    run
+}
+
+pub fn app(observe: bool) -> App {
+    let board = RunbookBoard {
+        available: cyrdeck::ops::available(),
+        active: None,
+    };
+    let mut a = App::new(Keymap::defaults(), vec![], observe, board);
+    a.update(Action::Tick(NOW));
+    a
+}
+
+/// The full realistic state: report, check, a runbook in progress.
+pub fn loaded_app(observe: bool) -> App {
+    let mut a = app(observe);
+    a.update(Action::Report {
+        generation: 1,
+        report: report(true, 6),
+    });
+    a.update(Action::Check(check()));
+    a.update(Action::Runbook(runbook_run()));
+    a
+}
+
+pub fn key(spec: &str) -> KeyEvent {
+    let k = Key::parse(spec).unwrap_or_else(|e| panic!("{e}"));
+    let mut mods = k.mods;
+    if let KeyCode::Char(c) = k.code {
+        if c.is_ascii_uppercase() {
+            mods |= KeyModifiers::SHIFT;
+        }
+    }
+    KeyEvent::new(k.code, mods)
+}
+
+/// Press keys given as keymap names separated by spaces ("g g", "<C-r>").
+pub fn press(app: &mut App, keys: &str) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for k in keys.split(' ').filter(|s| !s.is_empty()) {
+        effects.extend(app.update(Action::Key(key(k))));
+    }
+    effects
+}
+
+/// Type text literally (into the filter or command line).
+pub fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+}
+
+pub fn render(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    t.draw(|f| cyrdeck::views::render(app, &Theme { color: false }, f))
+        .expect("draw");
+    t
+}
+
+/// The screen as plain text lines.
+pub fn screen(app: &App, w: u16, h: u16) -> String {
+    let t = render(app, w, h);
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
