@@ -72,6 +72,12 @@ impl Instance {
     pub fn sshd_log(&self) -> PathBuf {
         self.ssh_dir.join("sshd.log")
     }
+    /// Every command this sshd ran, recorded by the ForceCommand wrapper:
+    /// `epoch<TAB>keytype key<TAB>base64(command)` per line. Tests read it to
+    /// prove from the remote side what the console sent.
+    pub fn command_log(&self) -> PathBuf {
+        self.ssh_dir.join("commands.log")
+    }
     pub fn host_key(&self) -> PathBuf {
         self.ssh_dir.join("ssh_host_ed25519_key")
     }
@@ -113,6 +119,15 @@ impl Layout {
     }
     pub fn operator_key(&self) -> PathBuf {
         self.dir.join("ssh").join("operator_ed25519")
+    }
+    /// A second client key the lab authorizes, for tests that must tell
+    /// their own sessions apart in the command log.
+    pub fn observer_key(&self) -> PathBuf {
+        self.dir.join("ssh").join("observer_ed25519")
+    }
+    /// The ForceCommand wrapper that records, then runs, each command.
+    pub fn recorder(&self) -> PathBuf {
+        self.dir.join("ssh").join("record-command")
     }
     pub fn authorized_keys(&self) -> PathBuf {
         self.dir.join("ssh").join("authorized_keys")

@@ -273,7 +273,19 @@ impl Lab {
         if !l.operator_key().exists() {
             keygen(&l.operator_key(), "cyrdeck-operator")?;
         }
-        std::fs::copy(l.operator_key().with_extension("pub"), l.authorized_keys())?;
+        if !l.observer_key().exists() {
+            keygen(&l.observer_key(), "cyrdeck-observer")?;
+        }
+        let mut authorized = std::fs::read_to_string(l.operator_key().with_extension("pub"))?;
+        authorized.push_str(&std::fs::read_to_string(
+            l.observer_key().with_extension("pub"),
+        )?);
+        std::fs::write(l.authorized_keys(), authorized)?;
+        // replace atomically: a running sshd may be executing it right now
+        let tmp = l.recorder().with_extension("tmp");
+        std::fs::write(&tmp, templates::RECORDER)?;
+        set_mode(&tmp, 0o755)?;
+        std::fs::rename(&tmp, l.recorder())?;
         let mut known = String::new();
         for role in Role::ALL {
             let inst = l.instance(role);

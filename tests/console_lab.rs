@@ -1,0 +1,293 @@
+//! The console binary in tmux against the real lab: what the operator sees
+//! (capture-pane), and what the hosts received (the lab sshd's recording
+//! ForceCommand), never the console's own word.
+
+mod common;
+
+use base64::Engine as _;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux session running the console; killed on drop.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(args: &[&str], w: u16, h: u16) -> Tmux {
+        let name = format!(
+            "cyrdeck-test-{}-{}",
+            std::process::id(),
+            args.len() + w as usize
+        );
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &name])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let mut cmd = vec![bin().to_string()];
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        let line = cmd
+            .iter()
+            .map(|a| cyrdeck::remote::quote::quote_arg(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let st = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+            ])
+            .arg(format!("{line}; sleep 30"))
+            .env("TERM", "xterm-256color")
+            .status()
+            .expect("tmux (apt-get install tmux)");
+        assert!(st.success(), "tmux new-session failed");
+        Tmux { name }
+    }
+
+    /// Send keys one at a time (tmux key names: Enter, Escape, Tab, C-r).
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let st = Command::new("tmux")
+                .args(["send-keys", "-t", &self.name, k])
+                .status()
+                .expect("tmux send-keys");
+            assert!(st.success());
+            // Esc followed at once by a key reads as Alt-key
+            std::thread::sleep(Duration::from_millis(120));
+        }
+    }
+
+    fn text(&self, s: &str) {
+        let st = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name, "-l", s])
+            .status()
+            .expect("tmux send-keys");
+        assert!(st.success());
+        std::thread::sleep(Duration::from_millis(120));
+    }
+
+    fn capture(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.capture();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("screen never showed {what} within {timeout:?}:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+/// The lab config, but authenticating with the lab's observer key, so the
+/// command logs can tell this test's sessions from everything else.
+fn observer_config() -> (PathBuf, String) {
+    let l = &lab().layout;
+    let text = std::fs::read_to_string(l.config_file()).unwrap();
+    let op = l.operator_key().display().to_string();
+    let ob = l.observer_key().display().to_string();
+    assert!(text.contains(&op));
+    let path = l.dir.join("observer.toml");
+    std::fs::write(&path, text.replace(&op, &ob)).unwrap();
+    let public = std::fs::read_to_string(l.observer_key().with_extension("pub")).unwrap();
+    let key: Vec<&str> = public.split_whitespace().take(2).collect();
+    (path, key.join(" "))
+}
+
+/// Commands the observer key ran on a host since `offset` of its log.
+fn recorded(log: &Path, offset: u64, key: &str) -> Vec<String> {
+    let data = std::fs::read(log).unwrap_or_default();
+    let data = &data[(offset as usize).min(data.len())..];
+    String::from_utf8_lossy(data)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.splitn(3, '\t').collect();
+            (f.len() == 3 && f[1] == key).then(|| {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(f[2])
+                    .unwrap_or_default();
+                String::from_utf8_lossy(&raw).into_owned()
+            })
+        })
+        .collect()
+}
+
+fn log_sizes() -> Vec<(PathBuf, u64)> {
+    use cyrdeck::lab::layout::Role;
+    Role::ALL
+        .iter()
+        .map(|r| {
+            let p = lab().layout.instance(*r).command_log();
+            let n = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            (p, n)
+        })
+        .collect()
+}
+
+/// Read-only commands the console sends: the probe, and mbexamine.
+fn is_read_only(cmd: &str) -> bool {
+    let probe = cmd.contains("sh -c '# cyrdeck probe:") && cmd.contains("cyrdeck-probe ");
+    let mbexamine = cmd.contains("/mbexamine -C ");
+    probe || mbexamine
+}
+
+#[test]
+fn queue_view_shows_entries_appear_and_drain_on_screen() {
+    let _g = lock();
+    let cfg = lab().layout.config_file().display().to_string();
+    let t = Tmux::start(&["--config", &cfg], 120, 36);
+    t.wait_for("the first refresh", Duration::from_secs(30), |s| {
+        s.contains("updated")
+    });
+    t.keys(&["2"]);
+    t.wait_for("the Queue view", Duration::from_secs(5), |s| {
+        s.contains("Queue:")
+    });
+    let paused = Paused::new();
+    for i in 0..5 {
+        deliver("dave", &unique(&format!("tmux{i}")));
+    }
+    let s = t.wait_for("dave's pending entries", Duration::from_secs(30), |s| {
+        s.lines()
+            .any(|l| l.contains("dave") && l.contains("user/dave"))
+    });
+    assert!(!s.contains("Queue: 0 pending"), "{s}");
+    drop(paused);
+    t.wait_for("the queue drained", Duration::from_secs(60), |s| {
+        s.contains("Queue empty") && s.contains("Queue: 0 pending")
+    });
+    t.keys(&["q"]);
+    t.wait_for(
+        "the console to exit and restore the terminal",
+        Duration::from_secs(10),
+        |s| !s.contains("Queue:"),
+    );
+}
+
+#[test]
+fn observe_mode_sends_no_mutating_command_through_every_view_and_runbook() {
+    let _g = lock();
+    let (cfg, key) = observer_config();
+    let before = log_sizes();
+    let cfg = cfg.display().to_string();
+    let t = Tmux::start(&["--observe", "--config", &cfg], 120, 40);
+    let s = t.wait_for("the first refresh", Duration::from_secs(30), |s| {
+        s.contains("updated")
+    });
+    assert!(s.contains(" RO "), "no RO badge:\n{s}");
+    // every view, with its keys
+    for view in ["1", "2", "3", "4", "5", "6"] {
+        t.keys(&[view, "j", "k", "G", "g", "g", "?"]);
+        t.keys(&["Escape"]);
+        t.keys(&["/"]);
+        t.text("a");
+        t.keys(&["Enter", "Enter", "Escape", "C-r"]);
+    }
+    t.keys(&["5", "s", "h", "h", "h", "s"]);
+    // every runbook's first step (and an attempt at the mutating second)
+    t.keys(&["6", "Enter"]);
+    t.text("user/alice");
+    t.keys(&["Enter"]);
+    t.wait_for("the runbook", Duration::from_secs(5), |s| {
+        s.contains("resync user/alice on lab")
+    });
+    t.keys(&["Enter"]);
+    t.wait_for("step 1 done", Duration::from_secs(30), |s| {
+        s.contains("1. done")
+    });
+    t.keys(&["Enter"]);
+    let s = t.wait_for("step 2 refused", Duration::from_secs(30), |s| {
+        s.contains("2. refused")
+    });
+    assert!(s.contains("observe mode"), "{s}");
+    t.keys(&["q"]);
+    std::thread::sleep(Duration::from_secs(1));
+    // what the hosts received from this session
+    let mut all = Vec::new();
+    for (log, offset) in before {
+        all.extend(recorded(&log, offset, &key));
+    }
+    assert!(
+        all.iter().filter(|c| c.contains("cyrdeck probe")).count() >= 4,
+        "the console probed too little (is the lab sshd older than its recorder? run lab down): {} commands",
+        all.len()
+    );
+    assert!(
+        all.iter().any(|c| c.contains("/mbexamine")),
+        "the runbook's first step ran no mbexamine"
+    );
+    let mutating: Vec<&String> = all.iter().filter(|c| !is_read_only(c)).collect();
+    assert!(mutating.is_empty(), "observe mode sent: {mutating:#?}");
+}
+
+/// The control for the test above (the recorder does see mutations), and
+/// the resync runbook repairing a real difference.
+#[test]
+fn resync_runbook_pushes_a_mailbox_the_rolling_client_has_not() {
+    let _g = lock();
+    let (cfg, key) = observer_config();
+    let before = log_sizes();
+    let paused = Paused::new();
+    deliver("bob", &unique("resync"));
+    let cfg = cfg.display().to_string();
+    let t = Tmux::start(&["--config", &cfg], 120, 40);
+    t.wait_for("the first refresh", Duration::from_secs(30), |s| {
+        s.contains("updated")
+    });
+    t.keys(&[":"]);
+    t.text("resync user/bob");
+    t.keys(&["Enter", "Enter"]);
+    let s = t.wait_for("step 1", Duration::from_secs(30), |s| s.contains("1. done"));
+    assert!(s.contains("differs") && s.contains("1 missing"), "{s}");
+    t.keys(&["Enter"]);
+    t.wait_for("step 2", Duration::from_secs(60), |s| s.contains("2. done"));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("step 3", Duration::from_secs(30), |s| {
+        s.contains("3. done") || s.contains("FAILED")
+    });
+    assert!(s.contains("3. done") && s.contains("identical"), "{s}");
+    drop(paused);
+    t.keys(&["q"]);
+    let mut all = Vec::new();
+    for (log, offset) in before {
+        all.extend(recorded(&log, offset, &key));
+    }
+    let pushes: Vec<&String> = all.iter().filter(|c| c.contains("/sync_client")).collect();
+    assert_eq!(pushes.len(), 1, "{pushes:#?}");
+    assert!(pushes[0].contains(" -m user/bob"), "{}", pushes[0]);
+    assert!(!is_read_only(pushes[0]));
+    // and the audit log has it
+    let audit = std::fs::read_to_string(&lab().layout.audit_log()).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"runbook\":\"resync\"") && l.contains("user/bob")),
+        "{audit}"
+    );
+}
