@@ -283,7 +283,7 @@ fn resync_runbook_pushes_a_mailbox_the_rolling_client_has_not() {
     assert!(pushes[0].contains(" -m user/bob"), "{}", pushes[0]);
     assert!(!is_read_only(pushes[0]));
     // and the audit log has it
-    let audit = std::fs::read_to_string(&lab().layout.audit_log()).unwrap();
+    let audit = std::fs::read_to_string(lab().layout.audit_log()).unwrap();
     assert!(
         audit
             .lines()
