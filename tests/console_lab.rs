@@ -291,3 +291,105 @@ fn resync_runbook_pushes_a_mailbox_the_rolling_client_has_not() {
         "{audit}"
     );
 }
+
+fn descendants(pid: i32) -> Vec<i32> {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        all.extend(cyrdeck::lab::process::children(all[i]));
+        i += 1;
+    }
+    all
+}
+
+/// A hung SSH call (the replica's sshd and its sessions frozen: TCP open,
+/// nothing answers) never freezes the screen: keys act at once, the data
+/// shows its growing age, the host turns UNREACHABLE, then recovers.
+#[test]
+fn a_hung_host_never_freezes_the_screen() {
+    use cyrdeck::lab::layout::Role;
+    use cyrdeck::lab::Component;
+    let _g = lock();
+    let cfg = lab().layout.config_file().display().to_string();
+    let t = Tmux::start(&["--config", &cfg], 120, 36);
+    t.wait_for("the first refresh", Duration::from_secs(30), |s| {
+        s.contains("updated") && s.contains(" replica replica   up")
+    });
+    let sshd = lab()
+        .pid(Component::Sshd(Role::Replica))
+        .expect("replica sshd");
+    let frozen = descendants(sshd);
+    for p in &frozen {
+        cyrdeck::lab::process::send(*p, libc::SIGSTOP);
+    }
+    struct Thaw(Vec<i32>);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                cyrdeck::lab::process::send(*p, libc::SIGCONT);
+            }
+        }
+    }
+    let thaw = Thaw(frozen);
+    // keys act while a refresh hangs
+    for (key, shows) in [("5", "Log:"), ("2", "Queue:"), ("1", "pair lab")] {
+        let t0 = Instant::now();
+        t.keys(&[key]);
+        t.wait_for(shows, Duration::from_secs(2), |s| s.contains(shows));
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    }
+    t.wait_for("the data's age growing", Duration::from_secs(15), |s| {
+        [
+            "updated 4s",
+            "updated 5s",
+            "updated 6s",
+            "updated 7s",
+            "updated 8s",
+        ]
+        .iter()
+        .any(|u| s.contains(u))
+    });
+    t.keys(&["3", "1"]);
+    t.wait_for("the replica unreachable", Duration::from_secs(40), |s| {
+        s.contains("UNREACHABLE")
+    });
+    drop(thaw);
+    t.wait_for("the replica back", Duration::from_secs(60), |s| {
+        s.contains(" replica replica   up") && !s.contains("UNREACHABLE")
+    });
+    t.keys(&["q"]);
+}
+
+/// SIGTERM leaves the terminal restored (alternate screen off).
+#[test]
+fn sigterm_restores_the_terminal() {
+    let cfg = lab().layout.config_file().display().to_string();
+    let t = Tmux::start(&["--config", &cfg], 100, 30);
+    t.wait_for("the console", Duration::from_secs(30), |s| {
+        s.contains("1 Overview")
+    });
+    let alt = |t: &Tmux| {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &t.name, "#{alternate_on}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(alt(&t), "1", "the console runs on the alternate screen");
+    let out = Command::new("tmux")
+        .args(["display-message", "-p", "-t", &t.name, "#{pane_pid}"])
+        .output()
+        .unwrap();
+    let shell: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let console = cyrdeck::lab::process::children(shell);
+    assert_eq!(console.len(), 1, "{console:?}");
+    cyrdeck::lab::process::send(console[0], libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alt(&t) != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "terminal not restored after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
