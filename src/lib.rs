@@ -1,6 +1,7 @@
 //! cyrdeck: a console for operators of Cyrus IMAP replication.
 //! See ARCHITECTURE.md for the layout and data flow.
 
+pub mod check;
 pub mod config;
 pub mod console;
 pub mod cyrus;

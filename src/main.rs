@@ -44,6 +44,24 @@ enum Cmd {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Integrity check of a pair (read-only). Exit 0 in sync, 1 differences,
+    /// 2 error (a host or mailbox could not be read).
+    Check {
+        /// Pair to check (default: the only pair configured).
+        #[arg(long)]
+        pair: Option<String>,
+        /// Only this user's mailboxes.
+        #[arg(long, conflicts_with = "mailbox")]
+        user: Option<String>,
+        /// Only this mailbox (external name, e.g. user/alice/Sent).
+        #[arg(long)]
+        mailbox: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Seconds to wait for the queue to drain before re-checking differences.
+        #[arg(long, default_value_t = 60)]
+        drain_wait: u64,
+    },
     /// Fetch a host's SSH key, show its fingerprint, and add it to known_hosts
     /// (trust on first use, only when you say so).
     Trust {
@@ -133,6 +151,24 @@ fn main() -> Result<()> {
                 runtime()?.block_on(status(cfg, cli.observe, json, watch, interval, count))?;
             std::process::exit(code);
         }
+        Cmd::Check {
+            pair,
+            user,
+            mailbox,
+            json,
+            drain_wait,
+        } => {
+            let cfg = match Config::load(&config_path) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("check: {e}");
+                    std::process::exit(2);
+                }
+            };
+            let scope = cyrdeck::check::Scope { user, mailbox };
+            let code = runtime()?.block_on(check(cfg, cli.observe, pair, scope, json, drain_wait));
+            std::process::exit(code);
+        }
         Cmd::Trust { host, yes } => {
             let cfg = Config::load(&config_path)?;
             runtime()?.block_on(trust(&cfg, &host, yes))
@@ -181,6 +217,74 @@ async fn status(
             return Ok(report.exit_code);
         }
         tokio::time::sleep(every.saturating_sub(started.elapsed())).await;
+    }
+}
+
+async fn check(
+    cfg: Config,
+    observe: bool,
+    pair: Option<String>,
+    scope: cyrdeck::check::Scope,
+    json: bool,
+    drain_wait: u64,
+) -> i32 {
+    use std::io::{IsTerminal, Write};
+    let pair = match pair {
+        Some(p) => p,
+        None if cfg.pairs.len() == 1 => cfg.pairs.keys().next().cloned().unwrap_or_default(),
+        None => {
+            let names: Vec<&String> = cfg.pairs.keys().collect();
+            eprintln!("check: several pairs configured, name one with --pair: {names:?}");
+            return 2;
+        }
+    };
+    let poller = Poller::new(Arc::new(cfg.clone()), observe);
+    let conns = poller.connections();
+    let tty = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let progress = move |line: String| {
+        if tty {
+            let mut e = std::io::stderr();
+            let _ = write!(
+                e,
+                "\r\x1b[2K[{:>5.1}s] {line}",
+                started.elapsed().as_secs_f64()
+            );
+            let _ = e.flush();
+        }
+    };
+    let opts = cyrdeck::check::CheckOptions {
+        drain_wait: std::time::Duration::from_secs(drain_wait),
+        ..Default::default()
+    };
+    let res = cyrdeck::check::run(&cfg, &conns, &pair, &scope, &opts, &progress).await;
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    match res {
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"pair": pair, "error": e, "exit_code": 2})
+                );
+            } else {
+                eprintln!("check failed: {e}");
+            }
+            2
+        }
+        Ok(r) => {
+            let code = r.exit_code();
+            if json {
+                let mut v = serde_json::to_value(&r).unwrap_or_default();
+                v["in_sync"] = serde_json::json!(r.in_sync());
+                v["exit_code"] = serde_json::json!(code);
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                print!("{}", cyrdeck::views::check_text::render(&r));
+            }
+            code
+        }
     }
 }
 

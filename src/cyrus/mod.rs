@@ -1,5 +1,7 @@
 //! Cyrus knowledge: names, the probe script and its parsers, log classification.
 
+pub mod index;
+pub mod inventory;
 pub mod loglines;
 pub mod mbexamine;
 pub mod names;

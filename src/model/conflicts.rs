@@ -14,6 +14,9 @@ pub enum DiffKind {
     MissingOnReplica,
     MissingOnMaster,
     FlagsDiffer,
+    /// Same messages and flags, but the mailbox state (HIGHESTMODSEQ,
+    /// annotations) differs.
+    MetadataDiffers,
     /// Still covered by pending sync-log entries: not (yet) a divergence.
     InFlight,
 }
@@ -28,6 +31,7 @@ impl DiffKind {
             DiffKind::MissingOnReplica => "missing_on_replica",
             DiffKind::MissingOnMaster => "missing_on_master",
             DiffKind::FlagsDiffer => "flags_differ",
+            DiffKind::MetadataDiffers => "metadata_differs",
             DiffKind::InFlight => "in_flight",
         }
     }
@@ -60,6 +64,9 @@ pub struct CheckResult {
     pub finished_at: i64,
     pub mailboxes_checked: u64,
     pub differences: Vec<Difference>,
+    /// Mailboxes that could not be read (the check could not decide them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
 }
 
 impl CheckResult {
@@ -70,6 +77,16 @@ impl CheckResult {
             .filter(|d| d.kind != DiffKind::InFlight)
     }
     pub fn in_sync(&self) -> bool {
-        self.divergent().next().is_none()
+        self.divergent().next().is_none() && self.errors.is_empty()
+    }
+    /// 0 in sync, 1 differences, 2 could not decide (errors).
+    pub fn exit_code(&self) -> i32 {
+        if !self.errors.is_empty() {
+            2
+        } else if self.divergent().next().is_some() {
+            1
+        } else {
+            0
+        }
     }
 }

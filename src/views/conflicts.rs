@@ -15,7 +15,7 @@ use ratatui::Frame;
 fn severity(k: DiffKind) -> Health {
     match k {
         DiffKind::InFlight => Health::Ok,
-        DiffKind::FlagsDiffer => Health::Warning,
+        DiffKind::FlagsDiffer | DiffKind::MetadataDiffers => Health::Warning,
         _ => Health::Critical,
     }
 }

@@ -1,6 +1,7 @@
 //! Pure render functions: text for the headless commands, and the
 //! console's screens `fn render(&App, &Theme, &mut Frame)`.
 
+pub mod check_text;
 pub mod conflicts;
 pub mod format;
 pub mod help;

@@ -1,0 +1,333 @@
+//! Pure comparison of two hosts' mailbox inventories (level 1: per-mailbox
+//! index header fields) and of two mailboxes' records (level 2: per
+//! message UID, GUID, flags, modseq).
+
+use crate::cyrus::index::{IndexHeader, IndexRecord};
+use crate::cyrus::inventory::{Inventory, MailboxEntry};
+use crate::cyrus::names::{from_mutf7, internal_to_external};
+use crate::model::conflicts::{DiffKind, Difference, MessageSide};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `user.alice.Entw&APw-rfe` -> `user/alice/Entwürfe`.
+pub fn external(internal: &str) -> String {
+    let ext = internal_to_external(internal);
+    from_mutf7(&ext).unwrap_or(ext)
+}
+
+/// What level 1 found.
+#[derive(Debug, Default, PartialEq)]
+pub struct Level1 {
+    /// Mailboxes (internal names) on both sides whose headers differ: they
+    /// need level 2.
+    pub differing: Vec<String>,
+    /// Mailbox-level differences (one side only, UIDVALIDITY).
+    pub diffs: Vec<Difference>,
+    /// Live mailboxes compared.
+    pub compared: u64,
+    /// Mailboxes whose index could not be read, with why.
+    pub unreadable: Vec<(String, String)>,
+}
+
+fn live(inv: &Inventory) -> BTreeMap<&str, &MailboxEntry> {
+    inv.mailboxes
+        .iter()
+        .filter(|m| !m.tombstone)
+        .map(|m| (m.name.as_str(), m))
+        .collect()
+}
+
+fn diff(mailbox: &str, kind: DiffKind, detail: String) -> Difference {
+    Difference {
+        mailbox: external(mailbox),
+        kind,
+        uid: None,
+        master: None,
+        replica: None,
+        detail,
+    }
+}
+
+/// Headers agree on everything replication keeps equal.
+fn same_state(a: &IndexHeader, b: &IndexHeader) -> bool {
+    a.last_uid == b.last_uid
+        && a.highestmodseq == b.highestmodseq
+        && a.exists == b.exists
+        && a.sync_crc_basic == b.sync_crc_basic
+        && a.sync_crc_annot == b.sync_crc_annot
+}
+
+/// `within` limits the comparison to names it accepts (a user or one mailbox).
+pub fn level1(master: &Inventory, replica: &Inventory, within: &dyn Fn(&str) -> bool) -> Level1 {
+    let (m, r) = (live(master), live(replica));
+    let names: BTreeSet<&str> = m
+        .keys()
+        .chain(r.keys())
+        .copied()
+        .filter(|n| within(n))
+        .collect();
+    let mut out = Level1::default();
+    for name in names {
+        match (m.get(name), r.get(name)) {
+            (Some(_), None) => out.diffs.push(diff(
+                name,
+                DiffKind::MailboxOnlyOnMaster,
+                tombstone_note(replica, name),
+            )),
+            (None, Some(_)) => out.diffs.push(diff(
+                name,
+                DiffKind::MailboxOnlyOnReplica,
+                tombstone_note(master, name),
+            )),
+            (Some(a), Some(b)) => {
+                out.compared += 1;
+                let (ha, hb) = match (&a.header, &b.header) {
+                    (Ok(x), Ok(y)) => (x, y),
+                    (Err(e), _) => {
+                        out.unreadable
+                            .push((external(name), format!("master: {e}")));
+                        continue;
+                    }
+                    (_, Err(e)) => {
+                        out.unreadable
+                            .push((external(name), format!("replica: {e}")));
+                        continue;
+                    }
+                };
+                if ha.uidvalidity != hb.uidvalidity {
+                    out.diffs.push(diff(
+                        name,
+                        DiffKind::UidvalidityDiffers,
+                        format!(
+                            "UIDVALIDITY {} on master, {} on replica",
+                            ha.uidvalidity, hb.uidvalidity
+                        ),
+                    ));
+                    out.differing.push(name.to_string());
+                } else if !same_state(ha, hb) {
+                    out.differing.push(name.to_string());
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+fn tombstone_note(other: &Inventory, name: &str) -> String {
+    if other
+        .mailboxes
+        .iter()
+        .any(|m| m.tombstone && m.name == name)
+    {
+        "the other side has it deleted (tombstone)".into()
+    } else {
+        String::new()
+    }
+}
+
+fn side(r: &IndexRecord, flag_names: &[String]) -> MessageSide {
+    MessageSide {
+        uid: r.uid,
+        guid: r.guid.clone(),
+        flags: r.flag_names(flag_names),
+        modseq: r.modseq,
+    }
+}
+
+/// One mailbox's records on both sides (expunged records already dropped)
+/// -> per-message differences. If everything matches although level 1 saw
+/// a difference, one `metadata_differs` entry says so (annotations, modseqs).
+pub fn level2(
+    mailbox: &str,
+    master: (&[IndexRecord], &[String]),
+    replica: (&[IndexRecord], &[String]),
+) -> Vec<Difference> {
+    let mm: BTreeMap<u32, &IndexRecord> = master.0.iter().map(|r| (r.uid, r)).collect();
+    let rm: BTreeMap<u32, &IndexRecord> = replica.0.iter().map(|r| (r.uid, r)).collect();
+    let uids: BTreeSet<u32> = mm.keys().chain(rm.keys()).copied().collect();
+    let ext = external(mailbox);
+    let mut out = Vec::new();
+    for uid in uids {
+        let a = mm.get(&uid).map(|r| side(r, master.1));
+        let b = rm.get(&uid).map(|r| side(r, replica.1));
+        let (kind, detail) = match (&a, &b) {
+            (Some(_), None) => (DiffKind::MissingOnReplica, String::new()),
+            (None, Some(_)) => (DiffKind::MissingOnMaster, String::new()),
+            (Some(x), Some(y)) if x.guid != y.guid => {
+                (DiffKind::GuidConflict, "same UID, two GUIDs".to_string())
+            }
+            (Some(x), Some(y)) if x.flags != y.flags => {
+                let only = |p: &MessageSide, q: &MessageSide| {
+                    p.flags
+                        .iter()
+                        .filter(|f| !q.flags.contains(f))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                let (om, or) = (only(x, y), only(y, x));
+                let mut d = Vec::new();
+                if !om.is_empty() {
+                    d.push(format!("{om} only on master"));
+                }
+                if !or.is_empty() {
+                    d.push(format!("{or} only on replica"));
+                }
+                (DiffKind::FlagsDiffer, d.join("; "))
+            }
+            _ => continue,
+        };
+        out.push(Difference {
+            mailbox: ext.clone(),
+            kind,
+            uid: Some(uid),
+            master: a,
+            replica: b,
+            detail,
+        });
+    }
+    out
+}
+
+/// A difference still covered by pending sync-log entries (its mailbox or
+/// its user's) is in flight, not a divergence.
+pub fn covered(mailbox_internal: &str, pending: &[crate::cyrus::synclog::SyncEntry]) -> bool {
+    let ext = external(mailbox_internal);
+    let owner = crate::cyrus::names::owner_of(mailbox_internal);
+    pending.iter().any(|e| {
+        e.external_mailbox().as_deref() == Some(ext.as_str())
+            || (matches!(e.kind.as_str(), "USER" | "META") && e.user().as_deref() == owner)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdr(uidvalidity: u32, last_uid: u32, modseq: u64, crc: u32) -> IndexHeader {
+        IndexHeader {
+            minor_version: 17,
+            start_offset: 160,
+            record_size: 112,
+            num_records: last_uid,
+            last_uid,
+            uidvalidity,
+            highestmodseq: modseq,
+            exists: last_uid,
+            sync_crc_basic: crc,
+            sync_crc_annot: 12_345_678,
+        }
+    }
+
+    fn mb(name: &str, h: Result<IndexHeader, String>, tombstone: bool) -> MailboxEntry {
+        MailboxEntry {
+            name: name.into(),
+            uniqueid: format!("u-{name}"),
+            partition: "default".into(),
+            mbtype: if tombstone { "ed".into() } else { "e".into() },
+            tombstone,
+            header: h,
+        }
+    }
+
+    fn inv(v: Vec<MailboxEntry>) -> Inventory {
+        Inventory {
+            mailboxes: v,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn level1_kinds_and_scope() {
+        let m = inv(vec![
+            mb("user.a", Ok(hdr(1, 5, 9, 7)), false),
+            mb("user.a.Sent", Ok(hdr(1, 2, 3, 1)), false),
+            mb("user.b", Ok(hdr(1, 2, 3, 1)), false),
+            mb("user.c", Ok(hdr(1, 2, 3, 1)), false),
+            mb("user.d.Gone", Err("x".into()), true),
+            mb("user.e", Ok(hdr(1, 1, 1, 1)), false),
+        ]);
+        let r = inv(vec![
+            mb("user.a", Ok(hdr(1, 5, 9, 8)), false), // same counts, other CRC: split brain
+            mb("user.a.Sent", Ok(hdr(1, 2, 3, 1)), false),
+            mb("user.b", Ok(hdr(2, 2, 3, 1)), false),
+            mb("user.d.Gone", Ok(hdr(1, 1, 1, 1)), false),
+            mb("user.e", Err("permission denied".into()), false),
+        ]);
+        let l = level1(&m, &r, &|_| true);
+        assert_eq!(
+            l.differing,
+            vec!["user.a".to_string(), "user.b".to_string()]
+        );
+        let kinds: Vec<(DiffKind, &str)> = l
+            .diffs
+            .iter()
+            .map(|d| (d.kind, d.mailbox.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (DiffKind::UidvalidityDiffers, "user/b"),
+                (DiffKind::MailboxOnlyOnMaster, "user/c"),
+                (DiffKind::MailboxOnlyOnReplica, "user/d/Gone"),
+            ]
+        );
+        assert!(l.diffs[2].detail.contains("tombstone"));
+        assert_eq!(l.unreadable.len(), 1);
+        assert_eq!(l.compared, 4);
+        let only_a = level1(&m, &r, &|n| n.starts_with("user.a"));
+        assert_eq!(only_a.differing, vec!["user.a".to_string()]);
+        assert!(only_a.diffs.is_empty());
+    }
+
+    fn rec(uid: u32, guid: char, flags: u32) -> IndexRecord {
+        IndexRecord {
+            uid,
+            guid: guid.to_string().repeat(40),
+            modseq: uid as u64,
+            system_flags: flags,
+            user_flags: [0; 4],
+        }
+    }
+
+    #[test]
+    fn level2_kinds() {
+        let m = [
+            rec(1, 'a', 0),
+            rec(2, 'b', 0),
+            rec(3, 'c', 16),
+            rec(5, 'e', 0),
+        ];
+        let r = [
+            rec(1, 'a', 0),
+            rec(2, 'x', 0),
+            rec(3, 'c', 0),
+            rec(4, 'd', 0),
+        ];
+        let d = level2("user.a", (&m, &[]), (&r, &[]));
+        let kinds: Vec<(DiffKind, Option<u32>)> = d.iter().map(|d| (d.kind, d.uid)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (DiffKind::GuidConflict, Some(2)),
+                (DiffKind::FlagsDiffer, Some(3)),
+                (DiffKind::MissingOnMaster, Some(4)),
+                (DiffKind::MissingOnReplica, Some(5)),
+            ]
+        );
+        assert_eq!(d[1].detail, "\\Seen only on master");
+        assert!(level2("user.a", (&m, &[]), (&m, &[])).is_empty());
+    }
+
+    #[test]
+    fn pending_entries_cover_their_mailbox_or_user() {
+        let p: Vec<_> = ["APPEND user.a.Sent", "USER b"]
+            .iter()
+            .filter_map(|l| crate::cyrus::synclog::parse_entry(l))
+            .collect();
+        assert!(covered("user.a.Sent", &p));
+        assert!(!covered("user.a", &p));
+        assert!(covered("user.b.Trash", &p));
+        assert!(!covered("user.c", &p));
+    }
+}

@@ -1,0 +1,311 @@
+//! The integrity check of a pair (read-only): level 1 compares every
+//! mailbox's index header (UIDVALIDITY, last UID, HIGHESTMODSEQ, exists,
+//! sync CRCs) from ONE bulk exec per host; level 2 compares per-message
+//! UID/GUID/flags/modseq of only the mailboxes that differ (one more exec
+//! per host). Differences are re-checked once the master's queue has
+//! drained; what pending entries still cover is `in_flight`.
+
+pub mod compare;
+
+use crate::config::{Config, PairConfig};
+use crate::cyrus::inventory::{self, Inventory, MailboxEntry, MailboxRecords};
+use crate::cyrus::names::{external_to_internal, to_mutf7};
+use crate::cyrus::synclog::{parse_entry, SyncEntry};
+use crate::model::conflicts::{CheckResult, DiffKind, Difference};
+use crate::remote::HostConnection;
+use compare::Level1;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to check: everything, one user, or one mailbox (external names).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub user: Option<String>,
+    pub mailbox: Option<String>,
+}
+
+impl Scope {
+    /// Does this internal mailbox name fall in the scope?
+    pub fn accepts(&self, internal: &str) -> bool {
+        if let Some(m) = &self.mailbox {
+            return internal == external_to_internal(&to_mutf7(m));
+        }
+        if let Some(u) = &self.user {
+            let root = format!("user.{}", external_to_internal(&to_mutf7(u)));
+            return internal == root || internal.starts_with(&format!("{root}."));
+        }
+        true
+    }
+}
+
+pub struct CheckOptions {
+    /// How long to wait for the master's queue to drain before the re-check.
+    pub drain_wait: Duration,
+    pub exec_timeout: Duration,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            drain_wait: Duration::from_secs(60),
+            exec_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Hosts to ask, by name.
+pub type Connections = BTreeMap<String, Arc<HostConnection>>;
+
+async fn inventory(conns: &Connections, host: &str, t: Duration) -> Result<Inventory, String> {
+    let c = conns
+        .get(host)
+        .ok_or(format!("host {host} is not configured"))?;
+    let out = c
+        .exec_timeout(&inventory::headers_command(c.config()), t)
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    inventory::parse_headers(&String::from_utf8_lossy(&out.stdout)).map_err(|e| {
+        format!(
+            "{host}: {e} {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })
+}
+
+async fn records(
+    conns: &Connections,
+    host: &str,
+    boxes: &[&MailboxEntry],
+    t: Duration,
+) -> Result<BTreeMap<String, Result<MailboxRecords, String>>, String> {
+    if boxes.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let c = conns
+        .get(host)
+        .ok_or(format!("host {host} is not configured"))?;
+    let out = c
+        .exec_timeout(&inventory::records_command(c.config(), boxes), t)
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    inventory::parse_records(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| format!("{host}: {e}"))
+}
+
+fn pending_entries(inv: &Inventory, channel: &str) -> Vec<SyncEntry> {
+    inv.pending
+        .iter()
+        .filter(|(c, _)| c == channel)
+        .filter_map(|(_, l)| parse_entry(l))
+        .collect()
+}
+
+/// One comparison of master against one replica (levels 1 and 2).
+struct Pass {
+    level1: Level1,
+    diffs: Vec<Difference>,
+    errors: Vec<String>,
+    pending: Vec<SyncEntry>,
+    pending_truncated: bool,
+}
+
+async fn pass(
+    conns: &Connections,
+    pair: &PairConfig,
+    replica: &str,
+    channel: &str,
+    within: &dyn Fn(&str) -> bool,
+    opts: &CheckOptions,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<Pass, String> {
+    progress(format!(
+        "level 1: listing mailboxes on {} and {replica}",
+        pair.master
+    ));
+    let (m, r) = tokio::join!(
+        inventory(conns, &pair.master, opts.exec_timeout),
+        inventory(conns, replica, opts.exec_timeout)
+    );
+    let (m, r) = (m?, r?);
+    let level1 = compare::level1(&m, &r, within);
+    let mut diffs = level1.diffs.clone();
+    let mut errors: Vec<String> = level1
+        .unreadable
+        .iter()
+        .map(|(n, e)| format!("{n}: {e}"))
+        .collect();
+    // level 2 for what differs (UIDVALIDITY differences included: the
+    // per-message table shows what each side holds)
+    let by_name = |inv: &Inventory| -> BTreeMap<String, MailboxEntry> {
+        inv.mailboxes
+            .iter()
+            .filter(|b| level1.differing.contains(&b.name) && !b.tombstone)
+            .map(|b| (b.name.clone(), b.clone()))
+            .collect()
+    };
+    let (mb, rb) = (by_name(&m), by_name(&r));
+    if !level1.differing.is_empty() {
+        progress(format!(
+            "level 2: {} mailbox(es) differ; reading their records",
+            level1.differing.len()
+        ));
+        let mlist: Vec<&MailboxEntry> = mb.values().collect();
+        let rlist: Vec<&MailboxEntry> = rb.values().collect();
+        let (mr, rr) = tokio::join!(
+            records(conns, &pair.master, &mlist, opts.exec_timeout),
+            records(conns, replica, &rlist, opts.exec_timeout)
+        );
+        let (mr, rr) = (mr?, rr?);
+        for name in &level1.differing {
+            let (Some(a), Some(b)) = (mb.get(name), rb.get(name)) else {
+                continue;
+            };
+            match (mr.get(&a.uniqueid), rr.get(&b.uniqueid)) {
+                (Some(Ok(x)), Some(Ok(y))) => {
+                    let found = compare::level2(
+                        name,
+                        (&x.records, &x.flag_names),
+                        (&y.records, &y.flag_names),
+                    );
+                    let uv = diffs.iter().any(|d| {
+                        d.kind == DiffKind::UidvalidityDiffers
+                            && d.mailbox == compare::external(name)
+                    });
+                    if found.is_empty() && !uv {
+                        diffs.push(Difference {
+                            mailbox: compare::external(name),
+                            kind: DiffKind::MetadataDiffers,
+                            uid: None,
+                            master: None,
+                            replica: None,
+                            detail: format!(
+                                "same messages and flags; HIGHESTMODSEQ {} vs {}, annotation CRC {:08x} vs {:08x}",
+                                x.header.highestmodseq,
+                                y.header.highestmodseq,
+                                x.header.sync_crc_annot,
+                                y.header.sync_crc_annot
+                            ),
+                        });
+                    }
+                    diffs.extend(found);
+                }
+                (Some(Err(e)), _) => {
+                    errors.push(format!("{}: master: {e}", compare::external(name)))
+                }
+                (_, Some(Err(e))) => {
+                    errors.push(format!("{}: {replica}: {e}", compare::external(name)))
+                }
+                _ => errors.push(format!("{}: records not returned", compare::external(name))),
+            }
+        }
+    }
+    Ok(Pass {
+        level1,
+        diffs,
+        errors,
+        pending: pending_entries(&m, channel),
+        pending_truncated: m.pending_truncated,
+    })
+}
+
+fn internal_of(d: &Difference) -> String {
+    external_to_internal(&to_mutf7(&d.mailbox))
+}
+
+/// Check a pair. Progress lines go to `progress`.
+pub async fn run(
+    cfg: &Config,
+    conns: &Connections,
+    pair_name: &str,
+    scope: &Scope,
+    opts: &CheckOptions,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<CheckResult, String> {
+    let pair = cfg
+        .pairs
+        .get(pair_name)
+        .ok_or(format!("no pair named {pair_name:?}"))?;
+    let mut result = CheckResult {
+        pair: pair.name.clone(),
+        ..Default::default()
+    };
+    for rep in &pair.replicas {
+        let within = |n: &str| scope.accepts(n);
+        let first = pass(
+            conns,
+            pair,
+            &rep.host,
+            &rep.channel,
+            &within,
+            opts,
+            progress,
+        )
+        .await?;
+        result.mailboxes_checked += first.level1.compared;
+        let mut diffs = first.diffs;
+        let mut errors = first.errors;
+        if !diffs.is_empty() || !errors.is_empty() {
+            // re-check what differed once the queue has drained
+            let suspects: BTreeSet<String> = diffs
+                .iter()
+                .map(internal_of)
+                .chain(
+                    first
+                        .level1
+                        .unreadable
+                        .iter()
+                        .map(|(n, _)| external_to_internal(&to_mutf7(n))),
+                )
+                .collect();
+            let deadline = Instant::now() + opts.drain_wait;
+            let mut pending = first.pending;
+            let mut truncated = first.pending_truncated;
+            while !pending.is_empty() && Instant::now() < deadline {
+                progress(format!(
+                    "waiting for the queue to drain ({} distinct entries pending) before re-checking {} mailbox(es)",
+                    pending.len(),
+                    suspects.len()
+                ));
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let m = inventory(conns, &pair.master, opts.exec_timeout).await?;
+                pending = pending_entries(&m, &rep.channel);
+                truncated = m.pending_truncated;
+            }
+            progress(format!("re-checking {} mailbox(es)", suspects.len()));
+            let within = |n: &str| suspects.contains(n) && scope.accepts(n);
+            let again = pass(
+                conns,
+                pair,
+                &rep.host,
+                &rep.channel,
+                &within,
+                opts,
+                progress,
+            )
+            .await?;
+            diffs = again.diffs;
+            errors = again.errors;
+            for d in diffs.iter_mut() {
+                if truncated || compare::covered(&internal_of(d), &again.pending) {
+                    d.detail = format!("{} (pending sync-log entries still cover it)", d.detail)
+                        .trim_start()
+                        .to_string();
+                    d.kind = DiffKind::InFlight;
+                }
+            }
+        }
+        if pair.replicas.len() > 1 {
+            for d in diffs.iter_mut() {
+                d.detail = format!("[{}] {}", rep.host, d.detail);
+            }
+        }
+        result.differences.extend(diffs);
+        result.errors.extend(errors);
+    }
+    result.finished_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    Ok(result)
+}

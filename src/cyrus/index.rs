@@ -1,0 +1,340 @@
+//! Decoding `cyrus.index` (read-only, from bytes fetched in bulk) and the
+//! user-flag names of `cyrus.header`. Layout from cyrus-imapd 3.6.1
+//! `imap/mailbox.h`/`mailbox.c`; all integers big-endian:
+//! - minor version 16/17 (3.2 - 3.8): header 160 bytes, record 112 bytes;
+//! - minor version 19 (3.10, 3.12): same record, header fields rearranged
+//!   after offset 56.
+//!   Others are refused with a clear error rather than misread.
+//!
+//! Each header and record carries a CRC32 (zlib polynomial) over its bytes
+//! before the CRC: a mismatch means a torn read (a writer was mid-update)
+//! or damage, and is reported, never guessed around.
+
+/// Record flags (system flags share one word with Cyrus's internal flags).
+const FLAG_ANSWERED: u32 = 1;
+const FLAG_FLAGGED: u32 = 1 << 1;
+const FLAG_DELETED: u32 = 1 << 2;
+const FLAG_DRAFT: u32 = 1 << 3;
+const FLAG_SEEN: u32 = 1 << 4;
+const FLAG_INTERNAL_EXPUNGED: u32 = 1 << 31;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexHeader {
+    pub minor_version: u32,
+    pub start_offset: u32,
+    pub record_size: u32,
+    pub num_records: u32,
+    pub last_uid: u32,
+    pub uidvalidity: u32,
+    pub highestmodseq: u64,
+    pub exists: u32,
+    pub sync_crc_basic: u32,
+    pub sync_crc_annot: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexRecord {
+    pub uid: u32,
+    /// 40 lowercase hex characters.
+    pub guid: String,
+    pub modseq: u64,
+    pub system_flags: u32,
+    pub user_flags: [u32; 4],
+}
+
+fn be32(b: &[u8], off: usize) -> Result<u32, String> {
+    b.get(off..off + 4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+        .ok_or_else(|| format!("index truncated at byte {off}"))
+}
+
+fn be64(b: &[u8], off: usize) -> Result<u64, String> {
+    Ok(((be32(b, off)? as u64) << 32) | be32(b, off + 4)? as u64)
+}
+
+/// CRC-32 (IEEE 802.3 / zlib), as Cyrus's lib/crc32.c computes it.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= byte as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+const HEADER_SIZE: usize = 160;
+const RECORD_SIZE: usize = 112;
+
+pub fn parse_header(b: &[u8]) -> Result<IndexHeader, String> {
+    let minor = be32(b, 8)?;
+    if b.len() < HEADER_SIZE {
+        return Err(format!("index header truncated ({} bytes)", b.len()));
+    }
+    let stored = be32(b, HEADER_SIZE - 4)?;
+    if stored != crc32(&b[..HEADER_SIZE - 4]) {
+        return Err("index header CRC mismatch (torn read or damaged index)".into());
+    }
+    let common = |exists_at, modseq_at| -> Result<IndexHeader, String> {
+        Ok(IndexHeader {
+            minor_version: minor,
+            start_offset: be32(b, 12)?,
+            record_size: be32(b, 16)?,
+            num_records: be32(b, 20)?,
+            last_uid: be32(b, 28)?,
+            uidvalidity: be32(b, 44)?,
+            highestmodseq: be64(b, modseq_at)?,
+            exists: be32(b, exists_at)?,
+            sync_crc_basic: be32(b, 100)?,
+            sync_crc_annot: be32(b, 120)?,
+        })
+    };
+    let h = match minor {
+        16 | 17 => common(84, 68)?,
+        19 => common(60, 72)?,
+        v => {
+            return Err(format!(
+                "cyrus.index minor version {v} is not supported (16, 17, 19 are)"
+            ))
+        }
+    };
+    if h.record_size as usize != RECORD_SIZE || (h.start_offset as usize) < HEADER_SIZE {
+        return Err(format!(
+            "unexpected index geometry: start {} record size {}",
+            h.start_offset, h.record_size
+        ));
+    }
+    Ok(h)
+}
+
+/// Every live record (expunged ones and uid 0 skipped), checked against
+/// the header's counts.
+pub fn parse_records(b: &[u8]) -> Result<(IndexHeader, Vec<IndexRecord>), String> {
+    let h = parse_header(b)?;
+    let mut out = Vec::with_capacity(h.exists as usize);
+    for n in 0..h.num_records as usize {
+        let off = h.start_offset as usize + n * RECORD_SIZE;
+        let r = b
+            .get(off..off + RECORD_SIZE)
+            .ok_or_else(|| format!("index truncated: record {} of {}", n + 1, h.num_records))?;
+        if be32(r, 108)? != crc32(&r[..108]) {
+            return Err(format!(
+                "record {} CRC mismatch (torn read or damaged index)",
+                n + 1
+            ));
+        }
+        let uid = be32(r, 0)?;
+        let flags = be32(r, 32)?;
+        if uid == 0 || flags & FLAG_INTERNAL_EXPUNGED != 0 {
+            continue;
+        }
+        let guid = r[60..80].iter().map(|x| format!("{x:02x}")).collect();
+        out.push(IndexRecord {
+            uid,
+            guid,
+            modseq: be64(r, 80)?,
+            system_flags: flags & 0xffff,
+            user_flags: [be32(r, 36)?, be32(r, 40)?, be32(r, 44)?, be32(r, 48)?],
+        });
+    }
+    if out.len() != h.exists as usize {
+        return Err(format!(
+            "index has {} live records but its header says {} (torn read?)",
+            out.len(),
+            h.exists
+        ));
+    }
+    Ok((h, out))
+}
+
+impl IndexRecord {
+    /// System flags then user flags by name (`names[N]` is user flag N).
+    pub fn flag_names(&self, names: &[String]) -> Vec<String> {
+        let mut v: Vec<String> = [
+            (FLAG_ANSWERED, "\\Answered"),
+            (FLAG_FLAGGED, "\\Flagged"),
+            (FLAG_DELETED, "\\Deleted"),
+            (FLAG_DRAFT, "\\Draft"),
+            (FLAG_SEEN, "\\Seen"),
+        ]
+        .iter()
+        .filter(|(bit, _)| self.system_flags & bit != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+        for n in 0..128usize {
+            if self.user_flags[n / 32] & (1 << (n % 32)) != 0 {
+                v.push(
+                    names
+                        .get(n)
+                        .filter(|s| s.as_str() != "NIL")
+                        .cloned()
+                        .unwrap_or_else(|| format!("$userflag{n}")),
+                );
+            }
+        }
+        v
+    }
+}
+
+/// User flag names from a `cyrus.header` (3.6 writes a DLIST line with
+/// `U (flag0 flag1 ...)`; the old format has them space-separated on the
+/// second line).
+pub fn user_flag_names(header_file: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(header_file);
+    let mut lines = text.lines().skip(3); // magic spans three lines
+    let Some(line) = lines.next() else {
+        return vec![];
+    };
+    if let Some(dl) = line.strip_prefix("%(") {
+        let Some(i) = dl.find(" U (") else {
+            return vec![];
+        };
+        let rest = &dl[i + 4..];
+        let end = rest.find(')').unwrap_or(rest.len());
+        return split_atoms(&rest[..end]);
+    }
+    lines
+        .next()
+        .map(|l| l.split(' ').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Space-separated atoms and "quoted strings" (backslash escapes).
+fn split_atoms(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c == ' ' {
+            chars.next();
+            continue;
+        }
+        let mut w = String::new();
+        if c == '"' {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => w.extend(chars.next()),
+                    '"' => break,
+                    _ => w.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ' ' {
+                    break;
+                }
+                w.push(c);
+                chars.next();
+            }
+        }
+        out.push(w);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_zlib() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    fn header(minor: u32, records: &[[u8; 112]], exists: u32) -> Vec<u8> {
+        let mut h = vec![0u8; 160];
+        let put =
+            |h: &mut Vec<u8>, off: usize, v: u32| h[off..off + 4].copy_from_slice(&v.to_be_bytes());
+        put(&mut h, 8, minor);
+        put(&mut h, 12, 160);
+        put(&mut h, 16, 112);
+        put(&mut h, 20, records.len() as u32);
+        put(&mut h, 28, 9);
+        put(&mut h, 44, 1_795_907_197);
+        put(&mut h, 72, 42); // low half of highestmodseq at 68
+        put(&mut h, 84, exists);
+        put(&mut h, 100, 0xdead_beef);
+        let c = crc32(&h[..156]);
+        put(&mut h, 156, c);
+        for r in records {
+            h.extend_from_slice(r);
+        }
+        h
+    }
+
+    fn record(uid: u32, flags: u32, user0: u32, guid_byte: u8) -> [u8; 112] {
+        let mut r = [0u8; 112];
+        r[0..4].copy_from_slice(&uid.to_be_bytes());
+        r[32..36].copy_from_slice(&flags.to_be_bytes());
+        r[36..40].copy_from_slice(&user0.to_be_bytes());
+        r[60..80].copy_from_slice(&[guid_byte; 20]);
+        r[80..88].copy_from_slice(&(uid as u64 + 100).to_be_bytes());
+        let c = crc32(&r[..108]);
+        r[108..112].copy_from_slice(&c.to_be_bytes());
+        r
+    }
+
+    #[test]
+    fn reads_header_and_live_records() {
+        let recs = [
+            record(1, FLAG_SEEN, 0b10, 0xab),
+            record(2, FLAG_INTERNAL_EXPUNGED | FLAG_SEEN, 0, 0xcd),
+            record(9, FLAG_FLAGGED | FLAG_ANSWERED, 0, 0xef),
+        ];
+        let b = header(17, &recs, 2);
+        let h = parse_header(&b).unwrap();
+        assert_eq!(
+            (h.last_uid, h.uidvalidity, h.highestmodseq, h.exists),
+            (9, 1_795_907_197, 42, 2)
+        );
+        assert_eq!(h.sync_crc_basic, 0xdead_beef);
+        let (_, r) = parse_records(&b).unwrap();
+        assert_eq!(r.iter().map(|r| r.uid).collect::<Vec<_>>(), vec![1, 9]);
+        assert_eq!(r[0].guid, "ab".repeat(20));
+        assert_eq!(r[0].modseq, 101);
+        let names = vec!["$Junk".to_string(), "$Forwarded".to_string()];
+        assert_eq!(r[0].flag_names(&names), vec!["\\Seen", "$Forwarded"]);
+        assert_eq!(r[1].flag_names(&names), vec!["\\Answered", "\\Flagged"]);
+    }
+
+    #[test]
+    fn torn_or_foreign_bytes_are_errors_not_guesses() {
+        let recs = [record(1, 0, 0, 1)];
+        let good = header(17, &recs, 1);
+        let mut torn = good.clone();
+        torn[30] ^= 1;
+        assert!(parse_header(&torn).unwrap_err().contains("CRC"));
+        let mut bad_rec = good.clone();
+        bad_rec[160 + 70] ^= 1;
+        assert!(parse_records(&bad_rec).unwrap_err().contains("CRC"));
+        assert!(parse_records(&header(17, &recs, 3))
+            .unwrap_err()
+            .contains("header says 3"));
+        assert!(parse_header(&header(20, &recs, 1))
+            .unwrap_err()
+            .contains("not supported"));
+        for cut in 0..good.len() {
+            let _ = parse_records(&good[..cut]);
+        }
+        assert!(parse_header(b"").is_err());
+    }
+
+    #[test]
+    fn user_flag_names_from_both_header_formats() {
+        let magic = "\u{a1}\u{2}\u{8b}\rCyrus mailbox header\n\"The best thing about this system was that it had lots of goals.\"\n\t--Jim Morris on Andrew\n";
+        let new = format!("{magic}%(T e N user.alice I abc U ($Junk NIL \"odd name\"))\n");
+        assert_eq!(
+            user_flag_names(new.as_bytes()),
+            vec!["$Junk", "NIL", "odd name"]
+        );
+        let old = format!("{magic}user.alice\tabc\n$Junk $Forwarded\nalice\tlrs\t\n");
+        assert_eq!(user_flag_names(old.as_bytes()), vec!["$Junk", "$Forwarded"]);
+        assert!(user_flag_names(b"garbage").is_empty());
+    }
+}
