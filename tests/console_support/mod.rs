@@ -256,6 +256,7 @@ pub fn check() -> CheckResult {
         pair: "lab".into(),
         finished_at: NOW - 120,
         mailboxes_checked: 5000,
+        errors: vec![],
         differences: vec![
             d(
                 "user/alice",
