@@ -1,0 +1,239 @@
+//! The integrity check against the real pair: every kind of difference is
+//! planted on purpose and the check must report exactly what was planted.
+
+mod common;
+
+use common::*;
+use cyrdeck::lab::layout::Role;
+use cyrdeck::lab::mail::{lmtp_deliver, message, Imap};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+fn imap(role: Role, user: &str) -> Imap {
+    let i = lab().layout.instance(role);
+    Imap::login(role.address(), i.imap_port, user).expect("IMAP login")
+}
+
+fn lmtp(role: Role, user: &str, msgid: &str) {
+    let i = lab().layout.instance(role);
+    lmtp_deliver(
+        role.address(),
+        i.lmtp_port,
+        &[user],
+        &message(msgid, "check", msgid),
+    )
+    .expect("LMTP delivery");
+}
+
+/// Remove the master's pending sync-log lines naming these users, in place
+/// (owner and mode kept): what a crash that lost the log would leave.
+fn forget_pending(users: &[String]) {
+    let sync = lab().layout.instance(Role::Master).sync_dir();
+    for f in ["log", "log-run"] {
+        let p = sync.join(f);
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        let kept: String = text
+            .lines()
+            .filter(|l| !users.iter().any(|u| l.contains(u.as_str())))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&p, kept).unwrap();
+    }
+}
+
+fn check(args: &[&str]) -> (i32, Value) {
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(lab().layout.config_file())
+        .arg("check")
+        .args(["--json", "--drain-wait", "3"])
+        .args(args)
+        .output()
+        .expect("run cyrdeck check");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check JSON: {e}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+type Found = BTreeSet<(String, String, Option<u64>)>;
+
+fn found(v: &Value, prefix: &str) -> Found {
+    v["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["mailbox"].as_str().unwrap().starts_with(prefix))
+        .map(|d| {
+            (
+                d["mailbox"].as_str().unwrap().to_string(),
+                d["kind"].as_str().unwrap().to_string(),
+                d["uid"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+fn wait_drained() {
+    wait_for(Duration::from_secs(60), || {
+        let (_, v) = status_json();
+        (v["pairs"][0]["channels"][0]["queue"]["pending"] == 0).then_some(())
+    })
+    .expect("queue drained");
+}
+
+#[test]
+fn check_reports_exactly_what_was_planted() {
+    let _g = lock();
+    let tag = format!("chk{}", std::process::id());
+    let u = |k: &str| format!("{tag}{k}");
+    let users: Vec<String> = [
+        "only", "flag", "expg", "fold", "guid", "uidv", "mfold", "inflt", "ok",
+    ]
+    .iter()
+    .map(|k| u(k))
+    .collect();
+    let mut admin = imap(Role::Master, "admin");
+    for user in &users {
+        admin.create(&format!("user/{user}")).unwrap();
+    }
+    admin.logout();
+    for user in &users {
+        for i in 0..2 {
+            lmtp(Role::Master, user, &format!("{user}-{i}@check"));
+        }
+    }
+    wait_drained();
+    let (code, v) = check(&["--user", &u("ok")]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["mailboxes_checked"], 1);
+
+    // on the replica only (the master logs nothing of these)
+    lmtp(
+        Role::Replica,
+        &u("only"),
+        &format!("{}-replica@check", u("only")),
+    );
+    let mut i = imap(Role::Replica, &u("flag"));
+    i.command("SELECT INBOX").unwrap();
+    i.command("UID STORE 1 +FLAGS (\\Flagged)").unwrap();
+    i.logout();
+    let mut i = imap(Role::Replica, &u("expg"));
+    i.command("SELECT INBOX").unwrap();
+    i.command("UID STORE 2 +FLAGS (\\Deleted)").unwrap();
+    i.command("EXPUNGE").unwrap();
+    i.logout();
+    let mut i = imap(Role::Replica, &u("fold"));
+    i.create("INBOX/OnlyHere").unwrap();
+    i.logout();
+    // a new UIDVALIDITY on the replica: plain reconstruct of a lost index
+    let rconf = lab().layout.instance(Role::Replica).imapd_conf;
+    let mbpath = Command::new("/usr/lib/cyrus/bin/mbpath")
+        .arg("-C")
+        .arg(&rconf)
+        .args(["-M", &format!("user/{}", u("uidv"))])
+        .output()
+        .unwrap();
+    let dir = String::from_utf8_lossy(&mbpath.stdout).trim().to_string();
+    std::fs::remove_file(format!("{dir}/cyrus.index")).unwrap();
+    let rc = Command::new("/usr/lib/cyrus/bin/reconstruct")
+        .arg("-C")
+        .arg(&rconf)
+        .arg(format!("user/{}", u("uidv")))
+        .output()
+        .unwrap();
+    assert!(rc.status.success(), "{rc:?}");
+
+    // with replication paused: a UID clash, a master-only folder whose log
+    // lines are lost, and a delivery still in the queue
+    let paused = Paused::new();
+    lmtp(Role::Master, &u("guid"), &format!("{}-A@check", u("guid")));
+    lmtp(Role::Replica, &u("guid"), &format!("{}-B@check", u("guid")));
+    let mut i = imap(Role::Master, &u("mfold"));
+    i.create("INBOX/MasterOnly").unwrap();
+    i.logout();
+    forget_pending(&[u("guid"), u("mfold")]);
+    lmtp(
+        Role::Master,
+        &u("inflt"),
+        &format!("{}-pending@check", u("inflt")),
+    );
+
+    let (code, v) = check(&[]);
+    let p = |s: &str| format!("user/{}", u(s));
+    let planted: Found = [
+        (p("only"), "missing_on_master", Some(3)),
+        (p("flag"), "flags_differ", Some(1)),
+        (p("expg"), "missing_on_replica", Some(2)),
+        (
+            format!("{}/OnlyHere", p("fold")),
+            "mailbox_only_on_replica",
+            None,
+        ),
+        (p("guid"), "guid_conflict", Some(3)),
+        (p("uidv"), "uidvalidity_differs", None),
+        (
+            format!("{}/MasterOnly", p("mfold")),
+            "mailbox_only_on_master",
+            None,
+        ),
+        (p("inflt"), "in_flight", Some(3)),
+    ]
+    .into_iter()
+    .map(|(m, k, uid)| (m, k.to_string(), uid))
+    .collect();
+    assert_eq!(found(&v, &format!("user/{tag}")), planted, "{v:#}");
+    // nothing else differs (a reused lab may hold earlier runs' plants)
+    let others: Vec<_> = found(&v, "user/")
+        .into_iter()
+        .filter(|(m, _, _)| !m.starts_with("user/chk"))
+        .collect();
+    assert!(others.is_empty(), "unexpected differences: {others:?}");
+    assert_eq!(code, 1);
+    assert_eq!(v["in_sync"], false);
+    let flag = v["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "flags_differ" && d["mailbox"] == p("flag"))
+        .unwrap();
+    assert_eq!(flag["replica"]["flags"][0], "\\Flagged");
+    assert_eq!(flag["master"]["guid"], flag["replica"]["guid"]);
+    let clash = v["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "guid_conflict" && d["mailbox"] == p("guid"))
+        .unwrap();
+    assert_ne!(clash["master"]["guid"], clash["replica"]["guid"]);
+
+    // scoped checks see only their scope
+    let (code, v) = check(&["--mailbox", &format!("{}/OnlyHere", p("fold"))]);
+    assert_eq!(code, 1);
+    assert_eq!(found(&v, "user/").len(), 1, "{v:#}");
+    let (code, v) = check(&["--user", &u("ok")]);
+    assert_eq!((code, found(&v, "user/").len()), (0, 0), "{v:#}");
+    drop(paused);
+    // the delivery in flight arrives: no longer a difference
+    wait_drained();
+    let (code, v) = check(&["--user", &u("inflt")]);
+    assert_eq!((code, found(&v, "user/").len()), (0, 0), "{v:#}");
+}
+
+#[test]
+fn check_of_an_unreachable_replica_is_an_error() {
+    let _g = lock();
+    stop(cyrdeck::lab::Component::Sshd(Role::Replica));
+    let (code, v) = check(&[]);
+    lab().up().unwrap();
+    assert_eq!(code, 2, "{v:#}");
+    assert!(v["error"].as_str().unwrap().contains("replica"), "{v:#}");
+}
