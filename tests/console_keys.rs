@@ -196,3 +196,41 @@ fn sparkline_samples_are_kept_per_channel_and_capped() {
     let s = &a.data.spark["lab/"];
     assert_eq!(s.len(), cyrdeck::console::app::SPARK_SAMPLES);
 }
+
+#[test]
+fn check_starts_from_the_conflicts_key_and_the_command_line() {
+    let mut a = loaded_app(false);
+    press(&mut a, "4");
+    let eff = press(&mut a, "c");
+    assert_eq!(
+        eff,
+        vec![Effect::Check {
+            pair: "lab".into(),
+            scope: Default::default()
+        }]
+    );
+    // one at a time
+    assert!(press(&mut a, "c").is_empty());
+    assert!(a.message.as_deref().unwrap().contains("already running"));
+    a.update(Action::CheckProgress("level 1: listing mailboxes".into()));
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("Checking… level 1"), "{s}");
+    a.update(Action::CheckFailed("replica: connection refused".into()));
+    assert!(a.message.as_deref().unwrap().contains("connection refused"));
+    press(&mut a, ":");
+    type_text(&mut a, "check user/alice/Sent");
+    let eff = press(&mut a, "<Enter>");
+    assert_eq!(
+        eff,
+        vec![Effect::Check {
+            pair: "lab".into(),
+            scope: cyrdeck::check::Scope {
+                mailbox: Some("user/alice/Sent".into()),
+                user: None
+            }
+        }]
+    );
+    a.update(Action::Check(check()));
+    assert!(a.data.check_progress.is_none());
+    assert_eq!(a.view, ViewId::Conflicts);
+}

@@ -154,7 +154,8 @@ fn log_sizes() -> Vec<(PathBuf, u64)> {
 fn is_read_only(cmd: &str) -> bool {
     let probe = cmd.contains("sh -c '# cyrdeck probe:") && cmd.contains("cyrdeck-probe ");
     let mbexamine = cmd.contains("/mbexamine -C ");
-    probe || mbexamine
+    let inventory = cmd.contains("perl -e '# cyrdeck inventory: READ-ONLY.");
+    probe || mbexamine || inventory
 }
 
 #[test]
@@ -181,6 +182,11 @@ fn queue_view_shows_entries_appear_and_drain_on_screen() {
     drop(paused);
     t.wait_for("the queue drained", Duration::from_secs(60), |s| {
         s.contains("Queue empty") && s.contains("Queue: 0 pending")
+    });
+    // the integrity check from the console, against the same pair
+    t.keys(&["4", "c"]);
+    t.wait_for("the check's result", Duration::from_secs(60), |s| {
+        s.contains("Conflicts: pair lab checked")
     });
     t.keys(&["q"]);
     t.wait_for(
@@ -210,6 +216,11 @@ fn observe_mode_sends_no_mutating_command_through_every_view_and_runbook() {
         t.keys(&["Enter", "Enter", "Escape", "C-r"]);
     }
     t.keys(&["5", "s", "h", "h", "h", "s"]);
+    // the integrity check (read-only) runs in observe mode too
+    t.keys(&["4", "c"]);
+    t.wait_for("the check's result", Duration::from_secs(60), |s| {
+        s.contains("Conflicts: pair lab checked")
+    });
     // every runbook's first step (and an attempt at the mutating second)
     t.keys(&["6", "Enter"]);
     t.text("user/alice");

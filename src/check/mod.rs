@@ -115,7 +115,7 @@ async fn pass(
     pair: &PairConfig,
     replica: &str,
     channel: &str,
-    within: &dyn Fn(&str) -> bool,
+    within: &(dyn Fn(&str) -> bool + Sync),
     opts: &CheckOptions,
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<Pass, String> {

@@ -109,6 +109,8 @@ pub struct Data {
     /// The latest refresh failed as a whole (hosts keep their last data).
     pub refresh_error: Option<String>,
     pub check: Option<CheckResult>,
+    /// The check in progress: its latest progress line.
+    pub check_progress: Option<String>,
     pub runbooks: RunbookBoard,
     /// "pair/channel" -> pending samples, oldest first.
     pub spark: BTreeMap<String, VecDeque<u64>>,
@@ -128,6 +130,8 @@ pub enum Action {
         report: StatusReport,
     },
     Check(CheckResult),
+    CheckProgress(String),
+    CheckFailed(String),
     Runbook(RunbookRun),
     /// The wall clock, for data ages.
     Tick(i64),
@@ -148,6 +152,10 @@ pub enum Effect {
     },
     RunStep,
     AbortRunbook,
+    Check {
+        pair: String,
+        scope: crate::check::Scope,
+    },
 }
 
 pub struct App {
@@ -223,7 +231,13 @@ impl App {
             }
             Action::Check(c) => {
                 self.data.check = Some(c);
+                self.data.check_progress = None;
                 self.rebuild();
+            }
+            Action::CheckProgress(p) => self.data.check_progress = Some(p),
+            Action::CheckFailed(e) => {
+                self.data.check_progress = None;
+                self.message = Some(format!("check failed: {e}"));
             }
             Action::Runbook(run) => self.data.runbooks.active = Some(run),
             Action::Tick(now) => self.now = now,
@@ -457,6 +471,7 @@ impl App {
                 self.refilter(ViewId::Log);
             }
             Command::RunStep => return self.run_step(),
+            Command::RunCheck => return self.start_check(crate::check::Scope::default()),
             Command::AbortRunbook => {
                 if self.data.runbooks.active.is_some() {
                     return vec![Effect::AbortRunbook];
@@ -509,6 +524,29 @@ impl App {
             }
             ViewId::Log | ViewId::Runbooks => {}
         }
+    }
+
+    fn first_pair(&self) -> String {
+        self.data
+            .report
+            .as_ref()
+            .and_then(|r| r.pairs.first().map(|p| p.name.clone()))
+            .unwrap_or_default()
+    }
+
+    fn start_check(&mut self, scope: crate::check::Scope) -> Vec<Effect> {
+        if self.data.check_progress.is_some() {
+            self.message = Some("a check is already running".into());
+            return vec![];
+        }
+        let pair = self.first_pair();
+        if pair.is_empty() {
+            self.message = Some("no pair known yet: wait for the first refresh".into());
+            return vec![];
+        }
+        self.data.check_progress = Some("starting the check…".into());
+        self.switch(ViewId::Conflicts);
+        vec![Effect::Check { pair, scope }]
     }
 
     fn run_step(&mut self) -> Vec<Effect> {
@@ -568,12 +606,7 @@ impl App {
     }
 
     fn run_command_line(&mut self, line: &str) -> Vec<Effect> {
-        let pair = self
-            .data
-            .report
-            .as_ref()
-            .and_then(|r| r.pairs.first().map(|p| p.name.clone()))
-            .unwrap_or_default();
+        let pair = self.first_pair();
         match cmdline::parse(line, &self.completion_words().runbooks) {
             Err(e) => {
                 self.message = Some(e);
@@ -592,6 +625,7 @@ impl App {
                 }
                 vec![]
             }
+            Ok(cmdline::Parsed::Check(scope)) => self.start_check(scope),
             Ok(cmdline::Parsed::Runbook { id, target }) => {
                 if self
                     .data

@@ -19,6 +19,8 @@ pub enum Parsed {
         id: String,
         target: String,
     },
+    /// `:check`, `:check alice`, `:check user/alice/Sent`.
+    Check(crate::check::Scope),
 }
 
 const VERBS: &[&str] = &[
@@ -53,6 +55,19 @@ pub fn parse(line: &str, runbooks: &[String]) -> Result<Parsed, String> {
         "q" | "quit" => Parsed::Command(Command::Quit),
         "help" => Parsed::Command(Command::Help),
         "refresh" => Parsed::Command(Command::Refresh),
+        "check" => Parsed::Check(if arg.is_empty() {
+            crate::check::Scope::default()
+        } else if arg.contains('/') {
+            crate::check::Scope {
+                mailbox: Some(arg.to_string()),
+                user: None,
+            }
+        } else {
+            crate::check::Scope {
+                user: Some(arg.to_string()),
+                mailbox: None,
+            }
+        }),
         "mailbox" => Parsed::FilterIn(ViewId::Queue, regex::escape(&need_arg("mailbox name")?)),
         "user" => Parsed::FilterIn(
             ViewId::Queue,

@@ -40,6 +40,7 @@ pub enum Command {
     CycleHost,
     RunStep,
     AbortRunbook,
+    RunCheck,
 }
 
 impl Command {
@@ -69,6 +70,7 @@ impl Command {
         (Command::CycleHost, "cycle_host"),
         (Command::RunStep, "run_step"),
         (Command::AbortRunbook, "abort_runbook"),
+        (Command::RunCheck, "run_check"),
     ];
 
     pub fn name(self) -> &'static str {

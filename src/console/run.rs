@@ -46,7 +46,8 @@ pub async fn run(opts: Options) -> Result<()> {
     };
     let observe = opts.observe;
     let poller = Poller::new(opts.config.clone(), observe);
-    let runner = Arc::new(Runner::new(opts.config.clone(), poller.connections()));
+    let conns = poller.connections();
+    let runner = Arc::new(Runner::new(opts.config.clone(), conns.clone()));
     let board = RunbookBoard {
         available: crate::ops::available(),
         active: None,
@@ -59,18 +60,15 @@ pub async fn run(opts: Options) -> Result<()> {
     let refresh_now = Arc::new(Notify::new());
     let interval = opts.config.refresh;
     tokio::spawn(poll_loop(poller, tx.clone(), interval, refresh_now.clone()));
+    let effects = Effects {
+        refresh_now,
+        runner,
+        config: opts.config.clone(),
+        conns,
+    };
 
     let mut terminal = ratatui::init();
-    let result = event_loop(
-        &mut terminal,
-        &mut app,
-        &theme,
-        tx,
-        &mut rx,
-        &refresh_now,
-        &runner,
-    )
-    .await;
+    let result = event_loop(&mut terminal, &mut app, &theme, tx, &mut rx, &effects).await;
     ratatui::restore();
     result
 }
@@ -109,14 +107,53 @@ fn spawn_input(tx: mpsc::UnboundedSender<Action>) {
     });
 }
 
+/// Where effects go: the poll task, the runbook runner, the check task.
+struct Effects {
+    refresh_now: Arc<Notify>,
+    runner: Arc<Runner>,
+    config: Arc<Config>,
+    conns: crate::check::Connections,
+}
+
+impl Effects {
+    /// Ok(false) to quit.
+    async fn apply(&self, effect: Effect, tx: &mpsc::UnboundedSender<Action>) -> bool {
+        match effect {
+            Effect::Quit => return false,
+            Effect::Refresh => self.refresh_now.notify_one(),
+            Effect::StartRunbook { id, pair, target } => {
+                self.runner.start(&id, &pair, &target, tx.clone()).await
+            }
+            Effect::RunStep => self.runner.step(tx.clone()).await,
+            Effect::AbortRunbook => self.runner.abort(tx.clone()).await,
+            Effect::Check { pair, scope } => {
+                let (cfg, conns, tx) = (self.config.clone(), self.conns.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let ptx = tx.clone();
+                    let progress = move |line: String| {
+                        let _ = ptx.send(Action::CheckProgress(line));
+                    };
+                    let opts = crate::check::CheckOptions::default();
+                    let res =
+                        crate::check::run(&cfg, &conns, &pair, &scope, &opts, &progress).await;
+                    let _ = tx.send(match res {
+                        Ok(r) => Action::Check(r),
+                        Err(e) => Action::CheckFailed(e),
+                    });
+                });
+            }
+        }
+        true
+    }
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     theme: &Theme,
     tx: mpsc::UnboundedSender<Action>,
     rx: &mut mpsc::UnboundedReceiver<Action>,
-    refresh_now: &Notify,
-    runner: &Arc<Runner>,
+    effects: &Effects,
 ) -> Result<()> {
     spawn_input(tx.clone());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -142,14 +179,8 @@ async fn event_loop(
         }
         for a in batch {
             for effect in app.update(a) {
-                match effect {
-                    Effect::Quit => return Ok(()),
-                    Effect::Refresh => refresh_now.notify_one(),
-                    Effect::StartRunbook { id, pair, target } => {
-                        runner.start(&id, &pair, &target, tx.clone()).await
-                    }
-                    Effect::RunStep => runner.step(tx.clone()).await,
-                    Effect::AbortRunbook => runner.abort(tx.clone()).await,
+                if !effects.apply(effect, &tx).await {
+                    return Ok(());
                 }
             }
         }

@@ -52,11 +52,22 @@ fn diff_detail(d: &crate::model::conflicts::Difference) -> Vec<Line<'static>> {
 }
 
 pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    if let Some(p) = &app.data.check_progress {
+        if app.data.check.is_none() || app.detail.is_none() {
+            let p = Paragraph::new(format!("Checking… {p}"))
+                .style(theme.accent())
+                .wrap(ratatui::widgets::Wrap { trim: true })
+                .block(Block::bordered().title(" Conflicts: check running "));
+            f.render_widget(p, area);
+            return;
+        }
+    }
     let Some(check) = &app.data.check else {
         let p = Paragraph::new(
             "No integrity check has run in this console yet, so whether the pair is identical is \
              not known. The check (level 1: every mailbox's UIDVALIDITY, LAST_UID, HIGHESTMODSEQ, \
-             SYNC_CRC; level 2: every message of the mailboxes that differ) fills this view.",
+             SYNC_CRC; level 2: every message of the mailboxes that differ) fills this view: press c \
+             (or :check [user | mailbox]) to run it now; it only reads.",
         )
         .style(theme.dim())
         .wrap(ratatui::widgets::Wrap { trim: true })

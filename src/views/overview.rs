@@ -159,7 +159,10 @@ fn pair_lines<'a>(
         )),
     ]));
     let identical = match check {
-        None => Span::styled("not checked yet (4 Conflicts)", theme.dim()),
+        _ if app.data.check_progress.is_some() => {
+            Span::styled("checking… (4 Conflicts)", theme.accent())
+        }
+        None => Span::styled("not checked yet (c: check now)", theme.dim()),
         Some(c) if c.in_sync() => Span::styled(
             format!(
                 "yes, {} mailboxes at {}",
