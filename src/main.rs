@@ -62,6 +62,21 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         drain_wait: u64,
     },
+    /// Guided repair of one user or mailbox: plan (a check), protect what
+    /// only the replica deleted, sync_client, verify nothing was lost. Asks
+    /// before each step that changes a host unless --yes. Exit 0 repaired,
+    /// 1 a step failed, 3 stopped by the operator or refused (observe mode).
+    Repair {
+        #[arg(long)]
+        pair: Option<String>,
+        #[arg(long, conflicts_with = "mailbox", required_unless_present = "mailbox")]
+        user: Option<String>,
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Run every step without asking.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Fetch a host's SSH key, show its fingerprint, and add it to known_hosts
     /// (trust on first use, only when you say so).
     Trust {
@@ -169,6 +184,17 @@ fn main() -> Result<()> {
             let code = runtime()?.block_on(check(cfg, cli.observe, pair, scope, json, drain_wait));
             std::process::exit(code);
         }
+        Cmd::Repair {
+            pair,
+            user,
+            mailbox,
+            yes,
+        } => {
+            let cfg = Config::load(&config_path)?;
+            let target = user.or(mailbox).unwrap_or_default();
+            let code = runtime()?.block_on(repair(cfg, cli.observe, pair, target, yes))?;
+            std::process::exit(code);
+        }
         Cmd::Trust { host, yes } => {
             let cfg = Config::load(&config_path)?;
             runtime()?.block_on(trust(&cfg, &host, yes))
@@ -229,12 +255,10 @@ async fn check(
     drain_wait: u64,
 ) -> i32 {
     use std::io::{IsTerminal, Write};
-    let pair = match pair {
-        Some(p) => p,
-        None if cfg.pairs.len() == 1 => cfg.pairs.keys().next().cloned().unwrap_or_default(),
-        None => {
-            let names: Vec<&String> = cfg.pairs.keys().collect();
-            eprintln!("check: several pairs configured, name one with --pair: {names:?}");
+    let pair = match only_pair(&cfg, pair) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("check: {e}");
             return 2;
         }
     };
@@ -286,6 +310,55 @@ async fn check(
             code
         }
     }
+}
+
+fn only_pair(cfg: &Config, pair: Option<String>) -> Result<String> {
+    match pair {
+        Some(p) => Ok(p),
+        None if cfg.pairs.len() == 1 => Ok(cfg.pairs.keys().next().cloned().unwrap_or_default()),
+        None => bail!(
+            "several pairs configured, name one with --pair: {:?}",
+            cfg.pairs.keys().collect::<Vec<_>>()
+        ),
+    }
+}
+
+async fn repair(
+    cfg: Config,
+    observe: bool,
+    pair: Option<String>,
+    target: String,
+    yes: bool,
+) -> Result<i32> {
+    use cyrdeck::ops::runbook::{RunbookRun, StepState};
+    let pair = only_pair(&cfg, pair)?;
+    let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
+    let mut run = RunbookRun::new(cyrdeck::ops::repair::SPEC, &pair, &target);
+    for idx in 0..run.steps.len() {
+        let step = run.spec.steps[idx];
+        if step.mutating && !yes {
+            eprint!("step {}: {}\nrun it? [y/N] ", idx + 1, step.title);
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "yes") {
+                println!("stopped before step {}: nothing more was changed", idx + 1);
+                return Ok(3);
+            }
+        }
+        let seen = run.output.len();
+        cyrdeck::ops::run_step(&cfg, &conns, &mut run, idx).await;
+        for l in &run.output[seen..] {
+            println!("{l}");
+        }
+        let state = &run.steps[idx];
+        println!("step {} {}: {}", idx + 1, state.label(), state.detail());
+        match state {
+            StepState::Done(_) => {}
+            StepState::Failed(_) => return Ok(1),
+            _ => return Ok(3),
+        }
+    }
+    Ok(0)
 }
 
 async fn trust(cfg: &Config, host: &str, yes: bool) -> Result<()> {

@@ -226,6 +226,105 @@ fn check_reports_exactly_what_was_planted() {
     wait_drained();
     let (code, v) = check(&["--user", &u("inflt")]);
     assert_eq!((code, found(&v, "user/").len()), (0, 0), "{v:#}");
+
+    // repair: what each side holds before, read with mbexamine (not the
+    // check's own index reader)
+    let boxes: Vec<String> = ["only", "flag", "expg", "guid", "uidv"]
+        .iter()
+        .map(|k| p(k))
+        .chain([format!("{}/MasterOnly", p("mfold"))])
+        .collect();
+    let before: Vec<(String, Vec<String>, Vec<String>)> = boxes
+        .iter()
+        .map(|b| (b.clone(), guids(Role::Master, b), guids(Role::Replica, b)))
+        .collect();
+    // observe mode plans but refuses to change anything
+    let out = repair(&["--observe", "--user", &u("expg"), "--yes"]);
+    assert_eq!(out.0, 3, "{}", out.1);
+    assert!(out.1.contains("step 2 refused"), "{}", out.1);
+    assert_eq!(
+        guids(Role::Replica, &p("expg")),
+        before[2].2,
+        "observe mode changed the replica"
+    );
+    for k in ["only", "flag", "expg", "fold", "guid", "uidv", "mfold"] {
+        let (code, text) = repair(&["--user", &u(k), "--yes"]);
+        assert_eq!(code, 0, "repair {k}:\n{text}");
+        assert!(text.contains("step 4 done: in sync"), "repair {k}:\n{text}");
+    }
+    let (_, v) = check(&[]);
+    let left: Found = [(
+        format!("{}/OnlyHere", p("fold")),
+        "mailbox_only_on_replica".to_string(),
+        None,
+    )]
+    .into_iter()
+    .collect();
+    assert_eq!(found(&v, &format!("user/{tag}")), left, "{v:#}");
+    // nothing lost: each side now holds the union of both sides before
+    for (b, m, r) in &before {
+        let (am, ar) = (guids(Role::Master, b), guids(Role::Replica, b));
+        for g in m.iter().chain(r) {
+            let need = m
+                .iter()
+                .filter(|x| *x == g)
+                .count()
+                .max(r.iter().filter(|x| *x == g).count());
+            assert!(
+                am.iter().filter(|x| *x == g).count() >= need,
+                "{b}: master lost {g}"
+            );
+            assert!(
+                ar.iter().filter(|x| *x == g).count() >= need,
+                "{b}: replica lost {g}"
+            );
+        }
+    }
+    let audit = std::fs::read_to_string(lab().layout.audit_log()).unwrap();
+    assert!(
+        audit.contains(&format!("\"-u\",\"{}\"", u("guid"))),
+        "sync_client -u not audited"
+    );
+    assert!(audit.contains("/unexpunge\""), "unexpunge not audited");
+}
+
+/// Live GUIDs of a mailbox on one host, via mbexamine (none if it does
+/// not exist there).
+fn guids(role: Role, mailbox: &str) -> Vec<String> {
+    let conf = lab().layout.instance(role).imapd_conf;
+    let out = Command::new("/usr/lib/cyrus/bin/mbexamine")
+        .arg("-C")
+        .arg(&conf)
+        .arg(cyrdeck::cyrus::names::to_mutf7(mailbox))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim().is_empty() {
+        return vec![];
+    }
+    let mut v: Vec<String> = cyrdeck::cyrus::mbexamine::parse(&text)
+        .unwrap_or_else(|e| panic!("{mailbox} on {role:?}: {e}"))
+        .messages
+        .into_iter()
+        .map(|(_, g)| g)
+        .collect();
+    v.sort();
+    v
+}
+
+fn repair(args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(lab().layout.config_file())
+        .args(args.iter().filter(|a| **a == "--observe"))
+        .arg("repair")
+        .args(args.iter().filter(|a| **a != "--observe"))
+        .output()
+        .expect("run cyrdeck repair");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 #[test]

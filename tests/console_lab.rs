@@ -199,6 +199,7 @@ fn queue_view_shows_entries_appear_and_drain_on_screen() {
 #[test]
 fn observe_mode_sends_no_mutating_command_through_every_view_and_runbook() {
     let _g = lock();
+    let diverged = flagged_on_replica_only();
     let (cfg, key) = observer_config();
     let before = log_sizes();
     let cfg = cfg.display().to_string();
@@ -237,6 +238,26 @@ fn observe_mode_sends_no_mutating_command_through_every_view_and_runbook() {
         s.contains("2. refused")
     });
     assert!(s.contains("observe mode"), "{s}");
+    // the repair runbook on a user that needs one: its plan runs, the
+    // first step that would write is refused
+    t.keys(&[":"]);
+    t.text(&format!("repair {diverged}"));
+    t.keys(&["Enter"]);
+    t.wait_for("the repair runbook", Duration::from_secs(5), |s| {
+        s.contains(&format!("repair {diverged} on lab"))
+    });
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the plan", Duration::from_secs(60), |s| {
+        s.contains("1. done")
+    });
+    assert!(s.contains("flags of the side changed last win"), "{s}");
+    t.keys(&["Enter"]);
+    t.wait_for("step 2", Duration::from_secs(30), |s| s.contains("2. done"));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("step 3 refused", Duration::from_secs(30), |s| {
+        s.contains("3. refused")
+    });
+    assert!(s.contains("observe mode"), "{s}");
     t.keys(&["q"]);
     std::thread::sleep(Duration::from_secs(1));
     // what the hosts received from this session
@@ -255,6 +276,43 @@ fn observe_mode_sends_no_mutating_command_through_every_view_and_runbook() {
     );
     let mutating: Vec<&String> = all.iter().filter(|c| !is_read_only(c)).collect();
     assert!(mutating.is_empty(), "observe mode sent: {mutating:#?}");
+    // leave the pair as found
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(lab().layout.config_file())
+        .args(["repair", "--user", &diverged, "--yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// A fresh user whose one message is \Flagged on the replica only.
+fn flagged_on_replica_only() -> String {
+    use cyrdeck::lab::layout::Role;
+    use cyrdeck::lab::mail::Imap;
+    let user = format!("obs{}", std::process::id());
+    let login = |role: Role, u: &str| {
+        let i = lab().layout.instance(role);
+        Imap::login(role.address(), i.imap_port, u).unwrap()
+    };
+    let mut admin = login(Role::Master, "admin");
+    admin.create(&format!("user/{user}")).unwrap();
+    admin.logout();
+    deliver(&user, &unique("observe"));
+    wait_for(Duration::from_secs(60), || {
+        let (_, v) = status_json();
+        (v["pairs"][0]["channels"][0]["queue"]["pending"] == 0).then_some(())
+    })
+    .expect("queue drained");
+    let mut r = login(Role::Replica, &user);
+    r.command("SELECT INBOX").unwrap();
+    r.command("UID STORE 1 +FLAGS (\\Flagged)").unwrap();
+    r.logout();
+    user
 }
 
 /// The control for the test above (the recorder does see mutations), and

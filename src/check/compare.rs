@@ -137,21 +137,39 @@ fn side(r: &IndexRecord, flag_names: &[String]) -> MessageSide {
 /// One mailbox's records on both sides (expunged records already dropped)
 /// -> per-message differences. If everything matches although level 1 saw
 /// a difference, one `metadata_differs` entry says so (annotations, modseqs).
-pub fn level2(
-    mailbox: &str,
-    master: (&[IndexRecord], &[String]),
-    replica: (&[IndexRecord], &[String]),
-) -> Vec<Difference> {
-    let mm: BTreeMap<u32, &IndexRecord> = master.0.iter().map(|r| (r.uid, r)).collect();
-    let rm: BTreeMap<u32, &IndexRecord> = replica.0.iter().map(|r| (r.uid, r)).collect();
+/// Details that tell a deletion from a copy that never arrived.
+pub const EXPUNGED_ON_REPLICA: &str = "expunged on the replica";
+pub const EXPUNGED_ON_MASTER: &str = "expunged on the master";
+
+/// One side of a mailbox for level 2: live records, user-flag names, and
+/// the expunged (uid, guid) pairs it still keeps.
+pub struct Side<'a> {
+    pub live: &'a [IndexRecord],
+    pub flag_names: &'a [String],
+    pub expunged: &'a [(u32, String)],
+}
+
+pub fn level2(mailbox: &str, master: Side, replica: Side) -> Vec<Difference> {
+    let mm: BTreeMap<u32, &IndexRecord> = master.live.iter().map(|r| (r.uid, r)).collect();
+    let rm: BTreeMap<u32, &IndexRecord> = replica.live.iter().map(|r| (r.uid, r)).collect();
     let uids: BTreeSet<u32> = mm.keys().chain(rm.keys()).copied().collect();
     let ext = external(mailbox);
     let mut out = Vec::new();
     for uid in uids {
-        let a = mm.get(&uid).map(|r| side(r, master.1));
-        let b = rm.get(&uid).map(|r| side(r, replica.1));
+        let a = mm.get(&uid).map(|r| side(r, master.flag_names));
+        let b = rm.get(&uid).map(|r| side(r, replica.flag_names));
+        let expunged_on = |s: &Side, m: &Option<MessageSide>| {
+            m.as_ref()
+                .is_some_and(|m| s.expunged.iter().any(|(u, g)| *u == m.uid && *g == m.guid))
+        };
         let (kind, detail) = match (&a, &b) {
+            (Some(_), None) if expunged_on(&replica, &a) => {
+                (DiffKind::MissingOnReplica, EXPUNGED_ON_REPLICA.to_string())
+            }
             (Some(_), None) => (DiffKind::MissingOnReplica, String::new()),
+            (None, Some(_)) if expunged_on(&master, &b) => {
+                (DiffKind::MissingOnMaster, EXPUNGED_ON_MASTER.to_string())
+            }
             (None, Some(_)) => (DiffKind::MissingOnMaster, String::new()),
             (Some(x), Some(y)) if x.guid != y.guid => {
                 (DiffKind::GuidConflict, "same UID, two GUIDs".to_string())
@@ -304,7 +322,13 @@ mod tests {
             rec(3, 'c', 0),
             rec(4, 'd', 0),
         ];
-        let d = level2("user.a", (&m, &[]), (&r, &[]));
+        let none: &[(u32, String)] = &[];
+        let sd = |live| Side {
+            live,
+            flag_names: &[],
+            expunged: none,
+        };
+        let d = level2("user.a", sd(&m), sd(&r));
         let kinds: Vec<(DiffKind, Option<u32>)> = d.iter().map(|d| (d.kind, d.uid)).collect();
         assert_eq!(
             kinds,
@@ -316,7 +340,16 @@ mod tests {
             ]
         );
         assert_eq!(d[1].detail, "\\Seen only on master");
-        assert!(level2("user.a", (&m, &[]), (&m, &[])).is_empty());
+        assert!(level2("user.a", sd(&m), sd(&m)).is_empty());
+        // a message the replica expunged (still in its index) says so
+        let gone = [(5, "e".repeat(40))];
+        let r2 = Side {
+            live: &r,
+            flag_names: &[],
+            expunged: &gone,
+        };
+        let d = level2("user.a", sd(&m), r2);
+        assert_eq!(d[3].detail, EXPUNGED_ON_REPLICA);
     }
 
     #[test]

@@ -163,11 +163,7 @@ async fn pass(
             };
             match (mr.get(&a.uniqueid), rr.get(&b.uniqueid)) {
                 (Some(Ok(x)), Some(Ok(y))) => {
-                    let found = compare::level2(
-                        name,
-                        (&x.records, &x.flag_names),
-                        (&y.records, &y.flag_names),
-                    );
+                    let found = compare::level2(name, side(x), side(y));
                     let uv = diffs.iter().any(|d| {
                         d.kind == DiffKind::UidvalidityDiffers
                             && d.mailbox == compare::external(name)
@@ -207,6 +203,49 @@ async fn pass(
         pending: pending_entries(&m, channel),
         pending_truncated: m.pending_truncated,
     })
+}
+
+/// Per mailbox (external name) in the scope on one host: every live
+/// message GUID with its multiplicity. Two execs.
+pub async fn guid_multiset(
+    conns: &Connections,
+    host: &str,
+    scope: &Scope,
+    t: Duration,
+) -> Result<GuidsByMailbox, String> {
+    let inv = inventory(conns, host, t).await?;
+    let boxes: Vec<&MailboxEntry> = inv
+        .mailboxes
+        .iter()
+        .filter(|m| !m.tombstone && scope.accepts(&m.name))
+        .collect();
+    let recs = records(conns, host, &boxes, t).await?;
+    let mut out = GuidsByMailbox::new();
+    for b in boxes {
+        let ext = compare::external(&b.name);
+        match recs.get(&b.uniqueid) {
+            Some(Ok(r)) => {
+                let m = out.entry(ext).or_default();
+                for rec in &r.records {
+                    *m.entry(rec.guid.clone()).or_insert(0) += 1;
+                }
+            }
+            Some(Err(e)) => return Err(format!("{host}: {ext}: {e}")),
+            None => return Err(format!("{host}: {ext}: not read")),
+        }
+    }
+    Ok(out)
+}
+
+/// mailbox (external) -> guid -> how many live messages carry it.
+pub type GuidsByMailbox = BTreeMap<String, BTreeMap<String, u32>>;
+
+fn side(r: &MailboxRecords) -> compare::Side<'_> {
+    compare::Side {
+        live: &r.records,
+        flag_names: &r.flag_names,
+        expunged: &r.expunged,
+    }
 }
 
 fn internal_of(d: &Difference) -> String {

@@ -112,11 +112,20 @@ pub fn parse_header(b: &[u8]) -> Result<IndexHeader, String> {
     Ok(h)
 }
 
-/// Every live record (expunged ones and uid 0 skipped), checked against
-/// the header's counts.
-pub fn parse_records(b: &[u8]) -> Result<(IndexHeader, Vec<IndexRecord>), String> {
+/// A mailbox's records: the live ones, and the expunged ones still kept
+/// (uid, guid) until a repack — what `unexpunge` can restore.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Records {
+    pub header: IndexHeader,
+    pub live: Vec<IndexRecord>,
+    pub expunged: Vec<(u32, String)>,
+}
+
+/// Every record (uid 0 skipped), the live count checked against the header.
+pub fn parse_records(b: &[u8]) -> Result<Records, String> {
     let h = parse_header(b)?;
     let mut out = Vec::with_capacity(h.exists as usize);
+    let mut expunged = Vec::new();
     for n in 0..h.num_records as usize {
         let off = h.start_offset as usize + n * RECORD_SIZE;
         let r = b
@@ -130,10 +139,14 @@ pub fn parse_records(b: &[u8]) -> Result<(IndexHeader, Vec<IndexRecord>), String
         }
         let uid = be32(r, 0)?;
         let flags = be32(r, 32)?;
-        if uid == 0 || flags & FLAG_INTERNAL_EXPUNGED != 0 {
+        let guid: String = r[60..80].iter().map(|x| format!("{x:02x}")).collect();
+        if uid == 0 {
             continue;
         }
-        let guid = r[60..80].iter().map(|x| format!("{x:02x}")).collect();
+        if flags & FLAG_INTERNAL_EXPUNGED != 0 {
+            expunged.push((uid, guid));
+            continue;
+        }
         out.push(IndexRecord {
             uid,
             guid,
@@ -149,7 +162,11 @@ pub fn parse_records(b: &[u8]) -> Result<(IndexHeader, Vec<IndexRecord>), String
             h.exists
         ));
     }
-    Ok((h, out))
+    Ok(Records {
+        header: h,
+        live: out,
+        expunged,
+    })
 }
 
 impl IndexRecord {
@@ -294,7 +311,9 @@ mod tests {
             (9, 1_795_907_197, 42, 2)
         );
         assert_eq!(h.sync_crc_basic, 0xdead_beef);
-        let (_, r) = parse_records(&b).unwrap();
+        let all = parse_records(&b).unwrap();
+        assert_eq!(all.expunged, vec![(2, "cd".repeat(20))]);
+        let r = all.live;
         assert_eq!(r.iter().map(|r| r.uid).collect::<Vec<_>>(), vec![1, 9]);
         assert_eq!(r[0].guid, "ab".repeat(20));
         assert_eq!(r[0].modseq, 101);

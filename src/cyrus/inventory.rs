@@ -5,6 +5,7 @@
 //! remote side is a read-only perl script (inventory.pl).
 
 use super::index::{self, IndexHeader, IndexRecord};
+
 use crate::config::HostConfig;
 use crate::remote::RemoteCommand;
 use std::collections::BTreeMap;
@@ -38,6 +39,8 @@ pub struct Inventory {
 pub struct MailboxRecords {
     pub header: IndexHeader,
     pub records: Vec<IndexRecord>,
+    /// Expunged records still in the index (uid, guid).
+    pub expunged: Vec<(u32, String)>,
     pub flag_names: Vec<String>,
 }
 
@@ -173,8 +176,7 @@ pub fn parse_headers(out: &str) -> Result<Inventory, String> {
 pub fn parse_records(
     out: &str,
 ) -> Result<BTreeMap<String, Result<MailboxRecords, String>>, String> {
-    let mut index: BTreeMap<String, Result<(IndexHeader, Vec<IndexRecord>), String>> =
-        BTreeMap::new();
+    let mut index: BTreeMap<String, Result<index::Records, String>> = BTreeMap::new();
     let mut flags: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in framed(out)? {
         let mut f = line.splitn(3, '\t');
@@ -202,9 +204,10 @@ pub fn parse_records(
         .into_iter()
         .map(|(u, r)| {
             let names = flags.remove(&u).unwrap_or_default();
-            let v = r.map(|(header, records)| MailboxRecords {
-                header,
-                records,
+            let v = r.map(|r| MailboxRecords {
+                header: r.header,
+                records: r.live,
+                expunged: r.expunged,
                 flag_names: names,
             });
             (u, v)

@@ -3,6 +3,7 @@
 //! in observe mode) and is written to the audit log.
 
 pub mod audit;
+pub mod repair;
 pub mod resync;
 pub mod runbook;
 
@@ -16,7 +17,7 @@ use tokio::sync::{mpsc, Mutex};
 
 /// The runbooks the console offers.
 pub fn available() -> Vec<RunbookSpec> {
-    vec![resync::SPEC]
+    vec![resync::SPEC, repair::SPEC]
 }
 
 /// What a step needs: the pair, the target it was started on, connections.
@@ -29,6 +30,10 @@ pub struct StepContext<'a> {
 }
 
 impl StepContext<'_> {
+    pub fn connections(&self) -> &BTreeMap<String, Arc<HostConnection>> {
+        self.conns
+    }
+
     pub fn connection(&self, host: &str) -> Result<&HostConnection, String> {
         self.conns
             .get(host)
@@ -64,11 +69,39 @@ async fn execute(
     step: usize,
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
+    memo: &mut serde_json::Value,
 ) -> StepState {
     match spec.id {
         "resync" => resync::execute(step, cx, out).await,
+        "repair" => repair::execute(step, cx, out, memo).await,
         other => StepState::Failed(format!("unknown runbook {other}")),
     }
+}
+
+/// Run step `idx` of `run` to its end: state, output and memo updated.
+pub async fn run_step(
+    cfg: &Config,
+    conns: &BTreeMap<String, Arc<HostConnection>>,
+    run: &mut RunbookRun,
+    idx: usize,
+) {
+    let spec = run.spec;
+    let mut out = vec![format!("-- step {}: {}", idx + 1, spec.steps[idx].title)];
+    let state = match cfg.pairs.get(&run.pair) {
+        None => StepState::Failed(format!("pair {:?} is not configured", run.pair)),
+        Some(p) => {
+            let cx = StepContext {
+                cfg,
+                pair: p,
+                target: &run.target,
+                runbook: spec.id,
+                conns,
+            };
+            execute(&spec, idx, &cx, &mut out, &mut run.memo).await
+        }
+    };
+    run.steps[idx] = state;
+    run.output.extend(out);
 }
 
 /// Holds the run in progress and executes its steps off the UI task.
@@ -117,34 +150,20 @@ impl Runner {
 
     /// Run the next pending step in the background.
     pub async fn step(self: &Arc<Self>, tx: mpsc::UnboundedSender<Action>) {
-        let (spec, pair, target, idx) = {
+        let (mut work, idx) = {
             let mut guard = self.run.lock().await;
             let Some(run) = guard.as_mut() else { return };
             let Some(idx) = run.next_step() else { return };
             run.steps[idx] = StepState::Running;
             let _ = tx.send(Action::Runbook(run.clone()));
-            (run.spec, run.pair.clone(), run.target.clone(), idx)
+            (run.clone(), idx)
         };
         let me = self.clone();
         tokio::spawn(async move {
-            let mut out = vec![format!("-- step {}: {}", idx + 1, spec.steps[idx].title)];
-            let state = match me.cfg.pairs.get(&pair) {
-                None => StepState::Failed(format!("pair {pair:?} is not configured")),
-                Some(p) => {
-                    let cx = StepContext {
-                        cfg: &me.cfg,
-                        pair: p,
-                        target: &target,
-                        runbook: spec.id,
-                        conns: &me.conns,
-                    };
-                    execute(&spec, idx, &cx, &mut out).await
-                }
-            };
+            run_step(&me.cfg, &me.conns, &mut work, idx).await;
             let mut guard = me.run.lock().await;
             if let Some(run) = guard.as_mut() {
-                run.steps[idx] = state;
-                run.output.extend(out);
+                *run = work;
                 let _ = tx.send(Action::Runbook(run.clone()));
             }
         });

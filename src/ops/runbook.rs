@@ -58,6 +58,9 @@ pub struct RunbookRun {
     pub steps: Vec<StepState>,
     /// Output lines of the steps so far (commands and what they printed).
     pub output: Vec<String>,
+    /// What one step leaves for the next (a plan, a "before" snapshot).
+    #[serde(skip)]
+    pub memo: serde_json::Value,
 }
 
 impl RunbookRun {
@@ -68,6 +71,7 @@ impl RunbookRun {
             target: target.to_string(),
             steps: vec![StepState::Pending; spec.steps.len()],
             output: Vec::new(),
+            memo: serde_json::Value::Null,
         }
     }
     /// Index of the next step to run, if the run can go on.

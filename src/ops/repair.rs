@@ -1,0 +1,464 @@
+//! Runbook "repair USER|MAILBOX": the guided fix for what the check found.
+//! 1 plan (read-only): check the target, say what sync_client will do to
+//!   each difference, remember every GUID on either side;
+//! 2 protect: a message the replica EXPUNGED would be expunged on the
+//!   master too by the sync (the side with the higher modseq wins), so it
+//!   is first restored on the replica with `unexpunge -u` (new UID there;
+//!   the sync then copies it back): never delete what is not kept elsewhere;
+//! 3 sync: `sync_client -u USER` / `-m MAILBOX` on the master;
+//! 4 verify (read-only): re-check, and every GUID either side had before is
+//!   on both sides now.
+//!
+//! Cyrus 3.6 behaviour this relies on (lab, sync_client -u): a message only
+//! on the replica above the master's last UID is copied back with its UID;
+//! same UID with two GUIDs: both get new UIDs on both sides; flags: the
+//! side with the higher modseq wins; a higher UIDVALIDITY on the replica is
+//! pushed to the master; a folder only on the master is created on the
+//! replica; a folder only on the replica is left alone (neither copied back
+//! nor deleted).
+
+use super::runbook::{RunbookSpec, StepSpec, StepState};
+use super::StepContext;
+use crate::check::{self, compare, CheckOptions, GuidsByMailbox, Scope};
+use crate::cyrus::names::to_mutf7;
+use crate::model::conflicts::{DiffKind, Difference};
+use crate::remote::RemoteCommand;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub const SPEC: RunbookSpec = RunbookSpec {
+    id: "repair",
+    title: "Repair a user or mailbox",
+    summary: "check it, plan, keep replica-only deletions from spreading, sync_client -u/-m, verify nothing lost",
+    target: "user or mailbox",
+    steps: &[
+        StepSpec {
+            title: "Plan: check the target and say what the sync will do",
+            mutating: false,
+        },
+        StepSpec {
+            title: "Protect: unexpunge on the replica what only the replica deleted",
+            mutating: true,
+        },
+        StepSpec {
+            title: "Sync: sync_client -u USER / -m MAILBOX on the master",
+            mutating: true,
+        },
+        StepSpec {
+            title: "Verify: re-check; every GUID from before is on both sides",
+            mutating: false,
+        },
+    ],
+};
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What the plan leaves for the later steps.
+#[derive(Default, Serialize, Deserialize)]
+struct Plan {
+    /// Nothing diverges: later steps do nothing.
+    in_sync: bool,
+    /// (replica host, mailbox, uids) to unexpunge.
+    protect: Vec<(String, String, Vec<u32>)>,
+    /// Mailboxes sync_client leaves alone (only on the replica).
+    left_alone: Vec<String>,
+    /// (mailbox, guid) the master deleted on purpose: not kept.
+    deleted_on_master: Vec<(String, String)>,
+    /// Per mailbox: the union of both sides' GUID multisets before.
+    before: GuidsByMailbox,
+    before_counts: Vec<(String, usize)>,
+}
+
+pub fn scope_of(target: &str) -> Scope {
+    if target.contains('/') {
+        Scope {
+            mailbox: Some(target.to_string()),
+            user: None,
+        }
+    } else {
+        Scope {
+            user: Some(target.to_string()),
+            mailbox: None,
+        }
+    }
+}
+
+pub async fn execute(
+    step: usize,
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+    memo: &mut serde_json::Value,
+) -> StepState {
+    let plan: Plan = serde_json::from_value(memo.clone()).unwrap_or_default();
+    let res = match step {
+        0 => plan_step(cx, out).await.map(|(p, msg)| {
+            *memo = serde_json::to_value(p).unwrap_or_default();
+            msg
+        }),
+        1 => protect_step(cx, &plan, out).await,
+        2 => sync_step(cx, &plan, out).await,
+        3 => verify_step(cx, &plan, out).await,
+        _ => Err(format!("no step {}", step + 1)),
+    };
+    match res {
+        Ok(msg) => StepState::Done(msg),
+        Err(e) if e.starts_with("observe mode") => StepState::Refused(e),
+        Err(e) => StepState::Failed(e),
+    }
+}
+
+fn hosts(cx: &StepContext<'_>) -> Vec<String> {
+    std::iter::once(cx.pair.master.clone())
+        .chain(cx.pair.replicas.iter().map(|r| r.host.clone()))
+        .collect()
+}
+
+async fn snapshot(
+    cx: &StepContext<'_>,
+    scope: &Scope,
+) -> Result<Vec<(String, GuidsByMailbox)>, String> {
+    let mut v = Vec::new();
+    for h in hosts(cx) {
+        let g = check::guid_multiset(cx.connections(), &h, scope, TIMEOUT).await?;
+        v.push((h, g));
+    }
+    Ok(v)
+}
+
+fn messages(g: &GuidsByMailbox) -> usize {
+    g.values()
+        .flat_map(|m| m.values())
+        .map(|c| *c as usize)
+        .sum()
+}
+
+/// What sync_client will do to one difference.
+fn action(d: &Difference) -> String {
+    let uid = d.uid.map(|u| format!(" UID {u}")).unwrap_or_default();
+    match d.kind {
+        DiffKind::MissingOnReplica if d.detail.ends_with(compare::EXPUNGED_ON_REPLICA) => format!(
+            "{}{uid}: the replica expunged it; the sync would expunge it on the master too: restored on the replica first (step 2)",
+            d.mailbox
+        ),
+        DiffKind::MissingOnReplica => format!("{}{uid}: copied to the replica", d.mailbox),
+        DiffKind::MissingOnMaster if d.detail.ends_with(compare::EXPUNGED_ON_MASTER) => {
+            format!("{}{uid}: the master deleted it; the deletion reaches the replica", d.mailbox)
+        }
+        DiffKind::MissingOnMaster => format!("{}{uid}: copied back to the master, UID kept", d.mailbox),
+        DiffKind::GuidConflict => format!(
+            "{}{uid}: two messages share the UID: both get new UIDs on both sides, nothing lost (clients see new UIDs)",
+            d.mailbox
+        ),
+        DiffKind::FlagsDiffer => format!("{}{uid}: flags of the side changed last win ({})", d.mailbox, d.detail),
+        DiffKind::UidvalidityDiffers => format!(
+            "{}: the higher UIDVALIDITY wins on both sides ({}); clients resync the folder",
+            d.mailbox, d.detail
+        ),
+        DiffKind::MailboxOnlyOnMaster => format!("{}: created on the replica", d.mailbox),
+        DiffKind::MailboxOnlyOnReplica => format!(
+            "{}: LEFT ALONE (sync_client neither copies a replica-only folder back nor deletes it): move its mail by hand",
+            d.mailbox
+        ),
+        DiffKind::MetadataDiffers => format!("{}: mailbox state pushed from the side changed last", d.mailbox),
+        DiffKind::InFlight => format!("{}{uid}: in flight: the rolling client delivers it", d.mailbox),
+    }
+}
+
+/// "[replica2] detail" -> ("replica2", detail) when a pair has several replicas.
+fn replica_of<'a>(cx: &'a StepContext<'_>, d: &'a Difference) -> &'a str {
+    if let Some(rest) = d.detail.strip_prefix('[') {
+        if let Some((h, _)) = rest.split_once("] ") {
+            return h;
+        }
+    }
+    cx.pair
+        .replicas
+        .first()
+        .map(|r| r.host.as_str())
+        .unwrap_or("")
+}
+
+async fn plan_step(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<(Plan, String), String> {
+    let scope = scope_of(cx.target);
+    let opts = CheckOptions {
+        drain_wait: Duration::from_secs(20),
+        exec_timeout: TIMEOUT,
+    };
+    let result = check::run(
+        cx.cfg,
+        cx.connections(),
+        &cx.pair.name,
+        &scope,
+        &opts,
+        &|_| {},
+    )
+    .await?;
+    if !result.errors.is_empty() {
+        return Err(format!(
+            "the check could not read: {}",
+            result.errors.join("; ")
+        ));
+    }
+    let mut plan = Plan {
+        in_sync: result.in_sync(),
+        ..Default::default()
+    };
+    for d in &result.differences {
+        out.push(format!("  {}", action(d)));
+        match d.kind {
+            DiffKind::MissingOnReplica if d.detail.ends_with(compare::EXPUNGED_ON_REPLICA) => {
+                let host = replica_of(cx, d).to_string();
+                let uid = d.uid.unwrap_or(0);
+                match plan
+                    .protect
+                    .iter_mut()
+                    .find(|(h, m, _)| *h == host && *m == d.mailbox)
+                {
+                    Some((_, _, uids)) => uids.push(uid),
+                    None => plan.protect.push((host, d.mailbox.clone(), vec![uid])),
+                }
+            }
+            DiffKind::MissingOnMaster if d.detail.ends_with(compare::EXPUNGED_ON_MASTER) => {
+                if let Some(r) = &d.replica {
+                    plan.deleted_on_master
+                        .push((d.mailbox.clone(), r.guid.clone()));
+                }
+            }
+            DiffKind::MailboxOnlyOnReplica => plan.left_alone.push(d.mailbox.clone()),
+            _ => {}
+        }
+    }
+    let snap = snapshot(cx, &scope).await?;
+    for (host, g) in &snap {
+        plan.before_counts.push((host.clone(), messages(g)));
+        for (mailbox, guids) in g {
+            let u = plan.before.entry(mailbox.clone()).or_default();
+            for (guid, n) in guids {
+                let e = u.entry(guid.clone()).or_insert(0);
+                *e = (*e).max(*n);
+            }
+        }
+    }
+    let counts: Vec<String> = plan
+        .before_counts
+        .iter()
+        .map(|(h, n)| format!("{h} {n} messages"))
+        .collect();
+    let msg = if plan.in_sync {
+        format!("in sync ({}); nothing to repair", counts.join(", "))
+    } else {
+        format!(
+            "{} difference(s), {} to protect, {} folder(s) left alone; before: {}",
+            result.divergent().count(),
+            plan.protect.iter().map(|p| p.2.len()).sum::<usize>(),
+            plan.left_alone.len(),
+            counts.join(", ")
+        )
+    };
+    Ok((plan, msg))
+}
+
+async fn protect_step(
+    cx: &StepContext<'_>,
+    plan: &Plan,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    if plan.protect.is_empty() {
+        return Ok("nothing to protect: no message was expunged only on a replica".into());
+    }
+    let mut restored = 0;
+    for (host, mailbox, uids) in &plan.protect {
+        let conn = cx.connection(host)?;
+        let cap = conn
+            .write_capability()
+            .ok_or("observe mode: this step changes a host")?;
+        let h = conn.config();
+        let mut argv = vec![
+            format!("{}/unexpunge", h.bin_dir.display()),
+            "-C".into(),
+            h.imapd_conf.display().to_string(),
+            "-u".into(),
+            "-v".into(),
+            to_mutf7(mailbox),
+        ];
+        argv.extend(uids.iter().map(u32::to_string));
+        out.push(format!("{host}$ {}", argv.join(" ")));
+        let res = conn
+            .exec_timeout(&RemoteCommand::write(argv.clone(), &cap), TIMEOUT)
+            .await;
+        cx.audit(host, &argv, &res, out);
+        let o = res.map_err(|e| format!("{host}: {e}"))?;
+        let text =
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+        out.extend(text.lines().map(|l| format!("  {l}")));
+        if !o.success() {
+            return Err(format!(
+                "unexpunge on {host} failed (exit {:?}): nothing synced",
+                o.exit_status
+            ));
+        }
+        restored += text
+            .lines()
+            .filter(|l| l.starts_with("Unexpunged "))
+            .count();
+    }
+    let wanted: usize = plan.protect.iter().map(|p| p.2.len()).sum();
+    if restored < wanted {
+        return Err(format!(
+            "only {restored} of {wanted} expunged messages could be restored (already cleaned up?): not syncing"
+        ));
+    }
+    Ok(format!(
+        "{restored} message(s) restored on the replica with new UIDs"
+    ))
+}
+
+async fn sync_step(
+    cx: &StepContext<'_>,
+    plan: &Plan,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    if plan.in_sync {
+        return Ok("in sync: nothing to push".into());
+    }
+    let conn = cx.connection(&cx.pair.master)?;
+    let cap = conn
+        .write_capability()
+        .ok_or("observe mode: this step changes a host")?;
+    let h = conn.config();
+    let scope = scope_of(cx.target);
+    for r in &cx.pair.replicas {
+        let mut argv = vec![
+            format!("{}/sync_client", h.bin_dir.display()),
+            "-C".into(),
+            h.imapd_conf.display().to_string(),
+        ];
+        if !r.channel.is_empty() {
+            argv.extend(["-n".into(), r.channel.clone()]);
+        }
+        match (&scope.user, &scope.mailbox) {
+            (Some(u), _) => argv.extend(["-u".into(), u.clone()]),
+            (_, Some(m)) => argv.extend(["-m".into(), to_mutf7(m)]),
+            _ => return Err("no target".into()),
+        }
+        out.push(format!("{}$ {}", cx.pair.master, argv.join(" ")));
+        let res = conn
+            .exec_timeout(&RemoteCommand::write(argv.clone(), &cap), TIMEOUT)
+            .await;
+        cx.audit(&cx.pair.master, &argv, &res, out);
+        let o = res.map_err(|e| format!("{}: {e}", cx.pair.master))?;
+        for l in String::from_utf8_lossy(&o.stderr).lines() {
+            out.push(format!("  {l}"));
+        }
+        if !o.success() {
+            return Err(format!(
+                "sync_client to {} exited {:?}",
+                r.host, o.exit_status
+            ));
+        }
+    }
+    Ok("sync_client finished".into())
+}
+
+async fn verify_step(
+    cx: &StepContext<'_>,
+    plan: &Plan,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    let scope = scope_of(cx.target);
+    let opts = CheckOptions {
+        drain_wait: Duration::from_secs(30),
+        exec_timeout: TIMEOUT,
+    };
+    let result = check::run(
+        cx.cfg,
+        cx.connections(),
+        &cx.pair.name,
+        &scope,
+        &opts,
+        &|_| {},
+    )
+    .await?;
+    let remaining: Vec<&Difference> = result
+        .divergent()
+        .filter(|d| {
+            !(d.kind == DiffKind::MailboxOnlyOnReplica && plan.left_alone.contains(&d.mailbox))
+        })
+        .collect();
+    for d in &remaining {
+        out.push(format!("  still differs: {} {}", d.kind.label(), d.mailbox));
+    }
+    let snap = snapshot(cx, &scope).await?;
+    let mut lost = Vec::new();
+    for (mailbox, guids) in &plan.before {
+        if plan.left_alone.contains(mailbox) {
+            continue;
+        }
+        for (guid, n) in guids {
+            if plan
+                .deleted_on_master
+                .iter()
+                .any(|(m, g)| m == mailbox && g == guid)
+            {
+                continue;
+            }
+            for (host, g) in &snap {
+                let have = g
+                    .get(mailbox)
+                    .and_then(|m| m.get(guid))
+                    .copied()
+                    .unwrap_or(0);
+                if have < *n {
+                    lost.push(format!("{host}: {mailbox} GUID {guid} ({have} of {n})"));
+                }
+            }
+        }
+    }
+    for l in &lost {
+        out.push(format!("  MISSING {l}"));
+    }
+    let after: Vec<String> = snap
+        .iter()
+        .map(|(h, g)| format!("{h} {} messages", messages(g)))
+        .collect();
+    let before: Vec<String> = plan
+        .before_counts
+        .iter()
+        .map(|(h, n)| format!("{h} {n}"))
+        .collect();
+    let summary = format!("before: {}; after: {}", before.join(", "), after.join(", "));
+    if !lost.is_empty() {
+        return Err(format!(
+            "{} message(s) not on both sides; {summary}",
+            lost.len()
+        ));
+    }
+    if !remaining.is_empty() || !result.errors.is_empty() {
+        return Err(format!(
+            "{} difference(s) remain; {summary}",
+            remaining.len()
+        ));
+    }
+    if plan.left_alone.is_empty() {
+        Ok(format!("in sync, every message kept; {summary}"))
+    } else {
+        Ok(format!(
+            "in sync except what was left alone ({}), every message kept; {summary}",
+            plan.left_alone.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_with_a_slash_are_mailboxes() {
+        assert_eq!(
+            scope_of("user/alice/Sent").mailbox.as_deref(),
+            Some("user/alice/Sent")
+        );
+        assert_eq!(scope_of("alice").user.as_deref(), Some("alice"));
+    }
+}
