@@ -6,3 +6,4 @@ export PATH="$HOME/.cargo/bin:$PATH"
 scripts/setup.sh
 cargo bench --bench render
 cargo bench --bench refresh
+cargo bench --bench check

@@ -77,6 +77,14 @@ enum Cmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Replication anti-patterns in each host's effective config, with the
+    /// fix (read-only). Exit 0 none, 1 findings, 2 a host could not be read.
+    Doctor {
+        #[arg(long)]
+        pair: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch a host's SSH key, show its fingerprint, and add it to known_hosts
     /// (trust on first use, only when you say so).
     Trust {
@@ -193,6 +201,11 @@ fn main() -> Result<()> {
             let cfg = Config::load(&config_path)?;
             let target = user.or(mailbox).unwrap_or_default();
             let code = runtime()?.block_on(repair(cfg, cli.observe, pair, target, yes))?;
+            std::process::exit(code);
+        }
+        Cmd::Doctor { pair, json } => {
+            let cfg = Config::load(&config_path)?;
+            let code = runtime()?.block_on(doctor(cfg, cli.observe, pair, json))?;
             std::process::exit(code);
         }
         Cmd::Trust { host, yes } => {
@@ -359,6 +372,56 @@ async fn repair(
         }
     }
     Ok(0)
+}
+
+async fn doctor(cfg: Config, observe: bool, pair: Option<String>, json: bool) -> Result<i32> {
+    let pair = only_pair(&cfg, pair)?;
+    let p = cfg
+        .pairs
+        .get(&pair)
+        .ok_or_else(|| color_eyre::eyre::eyre!("no pair {pair:?}"))?;
+    let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
+    let mut facts = std::collections::BTreeMap::new();
+    let mut errors = Vec::new();
+    for h in std::iter::once(&p.master).chain(p.replicas.iter().map(|r| &r.host)) {
+        let c = &conns[h];
+        match c.exec(&cyrdeck::cyrus::doctor::command(c.config())).await {
+            Ok(o) => match cyrdeck::cyrus::doctor::parse(&String::from_utf8_lossy(&o.stdout)) {
+                Ok(f) => {
+                    facts.insert(h.clone(), f);
+                }
+                Err(e) => errors.push(format!("{h}: {e}")),
+            },
+            Err(e) => errors.push(format!("{h}: {e}")),
+        }
+    }
+    let findings = cyrdeck::model::doctor::diagnose(p, &facts);
+    let code = if !errors.is_empty() {
+        2
+    } else if findings.is_empty() {
+        0
+    } else {
+        1
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "pair": pair, "findings": findings, "errors": errors, "exit_code": code
+            }))?
+        );
+    } else {
+        for e in &errors {
+            println!("ERROR {e}");
+        }
+        if findings.is_empty() && errors.is_empty() {
+            println!("OK: no replication anti-patterns in pair {pair}");
+        }
+        for f in &findings {
+            println!("{}: {} [{}]\n  fix: {}", f.host, f.problem, f.code, f.fix);
+        }
+    }
+    Ok(code)
 }
 
 async fn trust(cfg: &Config, host: &str, yes: bool) -> Result<()> {

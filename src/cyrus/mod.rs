@@ -1,5 +1,6 @@
 //! Cyrus knowledge: names, the probe script and its parsers, log classification.
 
+pub mod doctor;
 pub mod index;
 pub mod inventory;
 pub mod loglines;

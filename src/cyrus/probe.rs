@@ -156,6 +156,26 @@ fn attr(line: &str, key: &str) -> Option<String> {
     }
 }
 
+/// Every entry of a cyrus.conf text, with the section it sits in.
+pub fn parse_cyrus_conf(text: &str) -> Vec<ServiceEntry> {
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('#') || t.is_empty() {
+            continue;
+        }
+        if let Some(s) = t.strip_suffix('{') {
+            section = s.trim().to_string();
+        } else if t == "}" {
+            section.clear();
+        } else if !section.is_empty() {
+            out.extend(parse_service(&section, t));
+        }
+    }
+    out
+}
+
 fn parse_service(section: &str, l: &str) -> Option<ServiceEntry> {
     let name = l.split_whitespace().next()?;
     Some(ServiceEntry {

@@ -2,6 +2,7 @@
 //! successive refreshes build, and the health verdict.
 
 pub mod conflicts;
+pub mod doctor;
 pub mod health;
 pub mod history;
 pub mod readiness;

@@ -1,0 +1,80 @@
+//! `cyrdeck doctor`: each host's EFFECTIVE replication config (`cyr_info
+//! conf-all`, defaults included) and its cyrus.conf, in one read-only exec
+//! per host; the anti-patterns are judged in model::doctor.
+
+use super::probe::{parse_cyrus_conf, ServiceEntry};
+use crate::config::HostConfig;
+use crate::remote::RemoteCommand;
+use std::collections::BTreeMap;
+
+const SCRIPT: &str = r#"LC_ALL=C; export LC_ALL
+echo "@@doctor 1"
+"$0/cyr_info" -C "$1" conf-all 2>&1 | grep -E '^(sync_|syslog_prefix|configdirectory|servername)'
+echo "@@cyrusconf"
+cat "$2" 2>&1
+echo "@@syslog"
+if [ -z "$3" ]; then echo "none"; elif [ -r "$3" ]; then echo "readable"; else echo "unreadable"; fi
+echo "@@end""#;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HostFacts {
+    /// Effective values, defaults included.
+    pub conf: BTreeMap<String, String>,
+    pub services: Vec<ServiceEntry>,
+    /// "none", "readable" or "unreadable".
+    pub syslog: String,
+}
+
+pub fn command(h: &HostConfig) -> RemoteCommand {
+    RemoteCommand::read([
+        "sh".to_string(),
+        "-c".into(),
+        SCRIPT.into(),
+        h.bin_dir.display().to_string(),
+        h.imapd_conf.display().to_string(),
+        h.cyrus_conf.display().to_string(),
+        h.syslog_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    ])
+}
+
+pub fn parse(out: &str) -> Result<HostFacts, String> {
+    let mut lines = out.lines();
+    if lines.next() != Some("@@doctor 1") {
+        return Err("doctor output does not start with its header".into());
+    }
+    if !out.lines().any(|l| l == "@@end") {
+        return Err("doctor output is truncated".into());
+    }
+    let mut facts = HostFacts::default();
+    let mut section = "conf";
+    let mut cyrus_conf = String::new();
+    for line in lines {
+        match line {
+            "@@cyrusconf" => section = "cyrusconf",
+            "@@syslog" => section = "syslog",
+            "@@end" => break,
+            l => match section {
+                "conf" => {
+                    if let Some((k, v)) = l.split_once(':') {
+                        facts
+                            .conf
+                            .insert(k.trim().to_string(), v.trim().to_string());
+                    }
+                }
+                "cyrusconf" => {
+                    cyrus_conf.push_str(l);
+                    cyrus_conf.push('\n');
+                }
+                _ => facts.syslog = l.trim().to_string(),
+            },
+        }
+    }
+    if facts.conf.is_empty() {
+        return Err("cyr_info conf-all printed no replication settings".into());
+    }
+    facts.services = parse_cyrus_conf(&cyrus_conf);
+    Ok(facts)
+}

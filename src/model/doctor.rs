@@ -1,0 +1,283 @@
+//! Replication anti-patterns in a pair's effective configuration, each
+//! with its fix. Pure: facts in, findings out.
+
+use crate::config::PairConfig;
+use crate::cyrus::doctor::HostFacts;
+use crate::model::health::channel_label;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub host: String,
+    /// Short stable name, for scripts.
+    pub code: &'static str,
+    pub problem: String,
+    pub fix: String,
+}
+
+fn truthy(v: Option<&String>) -> bool {
+    v.is_some_and(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "1" | "yes" | "on" | "true" | "t"
+        )
+    })
+}
+
+/// "20m", "1200", "30s", "2h" -> seconds.
+pub fn duration_secs(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return None,
+    })
+}
+
+/// A reconnect wait longer than this makes catch-up after an outage slow.
+const MAX_RECONNECT_WAIT: u64 = 300;
+
+/// `sync_client ... -r` (or -R, or a cluster like -Rl): the rolling client.
+fn is_rolling_client(cmd: &str) -> bool {
+    let mut w = cmd.split_whitespace();
+    let prog = w.next().unwrap_or("");
+    (prog == "sync_client" || prog.ends_with("/sync_client"))
+        && w.any(|a| {
+            a.len() >= 2
+                && a.starts_with('-')
+                && !a.starts_with("--")
+                && a[1..].chars().all(|c| c.is_ascii_alphabetic())
+                && a[1..].contains(['r', 'R'])
+        })
+}
+
+pub fn diagnose(pair: &PairConfig, facts: &BTreeMap<String, HostFacts>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut add = |host: &str, code, problem: String, fix: String| {
+        out.push(Finding {
+            host: host.to_string(),
+            code,
+            problem,
+            fix,
+        })
+    };
+    let master = pair.master.as_str();
+    if let Some(m) = facts.get(master) {
+        let rolling: Vec<_> = m
+            .services
+            .iter()
+            .filter(|s| is_rolling_client(&s.cmd))
+            .collect();
+        if rolling.is_empty() {
+            add(
+                master,
+                "no_rolling_client",
+                "cyrus.conf starts no rolling sync_client (-r/-R): nothing replays the sync log"
+                    .into(),
+                "add to cyrus.conf: DAEMON { syncclient cmd=\"sync_client -r\" } and SIGHUP master"
+                    .into(),
+            );
+        }
+        for s in rolling.iter().filter(|s| s.section == "START") {
+            add(master, "client_in_start", format!("the rolling client `{}` is under START: when it exits nobody restarts it", s.name),
+                format!("move it to the DAEMON section (DAEMON {{ {} cmd=\"{}\" }}), which master restarts", s.name, s.cmd));
+        }
+        if !truthy(m.conf.get("sync_log")) {
+            add(
+                master,
+                "master_not_logging",
+                "sync_log is off on the master: no change is queued for replication".into(),
+                "set sync_log: 1 in imapd.conf".into(),
+            );
+        }
+        if truthy(m.conf.get("sync_try_imap")) {
+            add(master, "sync_try_imap", "sync_try_imap is on: sync_client first speaks IMAP to sync_port, a sync_server port here, and falls back only after that fails".into(),
+                "set sync_try_imap: no".into());
+        }
+        if m.conf
+            .get("sync_shutdown_file")
+            .is_none_or(|v| v.is_empty())
+        {
+            add(master, "no_shutdown_file", "no sync_shutdown_file: the rolling client cannot be stopped cleanly (after draining) before a failover".into(),
+                "set sync_shutdown_file: <configdirectory>/sync/shutdown".into());
+        }
+        if let Some(w) = m
+            .conf
+            .get("sync_reconnect_maxwait")
+            .and_then(|v| duration_secs(v))
+        {
+            if w > MAX_RECONNECT_WAIT {
+                add(master, "slow_reconnect", format!("sync_reconnect_maxwait is {w} s: after a replica outage catch-up can wait that long"),
+                    "set sync_reconnect_maxwait: 60s (or a few minutes at most)".into());
+            }
+        }
+        let logged: Vec<String> = match m
+            .conf
+            .get("sync_log_channels")
+            .filter(|v| !v.trim().is_empty())
+        {
+            None => vec![String::new()],
+            Some(v) => v
+                .split_whitespace()
+                .map(|c| {
+                    if c == "\"\"" {
+                        String::new()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect(),
+        };
+        for r in &pair.replicas {
+            if !logged.contains(&r.channel) {
+                add(
+                    master,
+                    "channel_not_logged",
+                    format!(
+                        "replica {} is configured on channel {}, which the master does not log",
+                        r.host,
+                        channel_label(&r.channel)
+                    ),
+                    format!(
+                        "add it to sync_log_channels (now: {})",
+                        logged
+                            .iter()
+                            .map(|c| channel_label(c))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                );
+            }
+        }
+        for c in &logged {
+            if !pair.replicas.iter().any(|r| &r.channel == c) {
+                add(master, "channel_unconsumed", format!("the master logs channel {} but no configured replica reads it: its log grows forever", channel_label(c)),
+                    "remove it from sync_log_channels, or configure its replica".into());
+            }
+        }
+    }
+    for r in &pair.replicas {
+        if let Some(f) = facts.get(&r.host) {
+            if truthy(f.conf.get("sync_log")) {
+                add(&r.host, "replica_logging", "sync_log is on at the replica: it queues its own changes that nothing replays (harmless only mid role swap)".into(),
+                    "set sync_log: 0 on the replica".into());
+            }
+        }
+    }
+    for (host, f) in facts {
+        match f.syslog.as_str() {
+            "readable" => {}
+            "unreadable" => add(host, "syslog_unreadable", "the configured syslog file cannot be read: Cyrus's errors stay invisible".into(),
+                "grant read access to the syslog file for the SSH user (or its sudo user)".into()),
+            _ => add(host, "no_syslog", "no syslog file is configured for this host: Cyrus's errors stay invisible".into(),
+                "set syslog_file (and syslog_prefix) for the host in cyrdeck.toml; make syslog write Cyrus's lines there".into()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ReplicaConfig;
+    use crate::cyrus::probe::ServiceEntry;
+
+    fn facts(conf: &[(&str, &str)], services: &[(&str, &str)]) -> HostFacts {
+        HostFacts {
+            conf: conf
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            services: services
+                .iter()
+                .map(|(sec, cmd)| ServiceEntry {
+                    section: sec.to_string(),
+                    name: "syncclient".into(),
+                    cmd: cmd.to_string(),
+                    listen: None,
+                })
+                .collect(),
+            syslog: "readable".into(),
+        }
+    }
+
+    fn pair() -> PairConfig {
+        PairConfig {
+            name: "p".into(),
+            master: "m".into(),
+            replicas: vec![ReplicaConfig {
+                host: "r".into(),
+                channel: String::new(),
+            }],
+            observe: false,
+        }
+    }
+
+    #[test]
+    fn healthy_config_has_no_findings() {
+        let mut f = BTreeMap::new();
+        f.insert(
+            "m".into(),
+            facts(
+                &[
+                    ("sync_log", "1"),
+                    ("sync_try_imap", "no"),
+                    ("sync_shutdown_file", "/x"),
+                    ("sync_reconnect_maxwait", "20s"),
+                ],
+                &[("DAEMON", "sync_client -C /c -R -l")],
+            ),
+        );
+        f.insert("r".into(), facts(&[("sync_log", "no")], &[]));
+        assert_eq!(diagnose(&pair(), &f), vec![]);
+    }
+
+    #[test]
+    fn every_anti_pattern_is_named_with_a_fix() {
+        let mut f = BTreeMap::new();
+        f.insert(
+            "m".into(),
+            facts(
+                &[
+                    ("sync_log", "0"),
+                    ("sync_try_imap", "yes"),
+                    ("sync_shutdown_file", ""),
+                    ("sync_reconnect_maxwait", "20m"),
+                    ("sync_log_channels", "other"),
+                ],
+                &[("START", "sync_client -r")],
+            ),
+        );
+        let mut r = facts(&[("sync_log", "1")], &[]);
+        r.syslog = "none".into();
+        f.insert("r".into(), r);
+        let codes: Vec<&str> = diagnose(&pair(), &f).iter().map(|x| x.code).collect();
+        for c in [
+            "client_in_start",
+            "master_not_logging",
+            "sync_try_imap",
+            "no_shutdown_file",
+            "slow_reconnect",
+            "channel_not_logged",
+            "channel_unconsumed",
+            "replica_logging",
+            "no_syslog",
+        ] {
+            assert!(codes.contains(&c), "{c} missing from {codes:?}");
+        }
+        assert!(diagnose(&pair(), &f).iter().all(|x| !x.fix.is_empty()));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_secs("20m"), Some(1200));
+        assert_eq!(duration_secs("1200"), Some(1200));
+        assert_eq!(duration_secs("30s"), Some(30));
+        assert_eq!(duration_secs("x"), None);
+    }
+}

@@ -1,0 +1,87 @@
+//! cyrdeck doctor against the real pair: the lab's config is clean; each
+//! anti-pattern planted in the master's real config files is named.
+
+mod common;
+
+use common::*;
+use cyrdeck::lab::layout::Role;
+use serde_json::Value;
+use std::process::Command;
+
+fn doctor() -> (i32, Value) {
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(lab().layout.config_file())
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// Puts a file back as it was, also when the test fails.
+struct Restore(std::path::PathBuf, Vec<u8>);
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, &self.1);
+    }
+}
+
+#[test]
+fn doctor_finds_nothing_on_the_lab_and_names_planted_anti_patterns() {
+    let _g = lock();
+    let (code, v) = doctor();
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{v:#}");
+
+    // only the files change (cyr_info and the doctor read them; the running
+    // master is not signalled), and both are restored on drop
+    let m = lab().layout.instance(Role::Master);
+    let imapd = std::fs::read(&m.imapd_conf).unwrap();
+    let cyrus = std::fs::read(m.cyrus_conf.clone()).unwrap();
+    let _a = Restore(m.imapd_conf.clone(), imapd.clone());
+    let _b = Restore(m.cyrus_conf.clone(), cyrus.clone());
+    let text = String::from_utf8(imapd).unwrap();
+    let planted: String = text
+        .lines()
+        .filter(|l| {
+            !l.starts_with("sync_shutdown_file:")
+                && !l.starts_with("sync_try_imap:")
+                && !l.starts_with("sync_reconnect_maxwait:")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        + "sync_reconnect_maxwait: 30m\n";
+    std::fs::write(&m.imapd_conf, planted).unwrap();
+    let conf = String::from_utf8(cyrus).unwrap();
+    let start_mode = conf.replace("DAEMON {", "START {");
+    assert_ne!(start_mode, conf);
+    std::fs::write(m.cyrus_conf.clone(), start_mode).unwrap();
+
+    let (code, v) = doctor();
+    assert_eq!(code, 1, "{v:#}");
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    let mut sorted = codes.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        vec![
+            "client_in_start",
+            "no_shutdown_file",
+            "slow_reconnect",
+            "sync_try_imap"
+        ],
+        "{v:#}"
+    );
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["host"] == "master"));
+}
