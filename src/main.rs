@@ -77,6 +77,18 @@ enum Cmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Run any runbook headless, step by step: resync MAILBOX, repair
+    /// USER|MAILBOX, quarantine USER, release USER. Asks before each step
+    /// that changes a host unless --yes. Exit 0 done, 1 a step failed, 3
+    /// stopped by the operator or refused (observe mode).
+    Run {
+        runbook: String,
+        target: String,
+        #[arg(long)]
+        pair: Option<String>,
+        #[arg(long)]
+        yes: bool,
+    },
     /// Replication anti-patterns in each host's effective config, with the
     /// fix (read-only). Exit 0 none, 1 findings, 2 a host could not be read.
     Doctor {
@@ -200,7 +212,19 @@ fn main() -> Result<()> {
         } => {
             let cfg = Config::load(&config_path)?;
             let target = user.or(mailbox).unwrap_or_default();
-            let code = runtime()?.block_on(repair(cfg, cli.observe, pair, target, yes))?;
+            let code =
+                runtime()?.block_on(run_runbook(cfg, cli.observe, pair, "repair", target, yes))?;
+            std::process::exit(code);
+        }
+        Cmd::Run {
+            runbook,
+            target,
+            pair,
+            yes,
+        } => {
+            let cfg = Config::load(&config_path)?;
+            let code =
+                runtime()?.block_on(run_runbook(cfg, cli.observe, pair, &runbook, target, yes))?;
             std::process::exit(code);
         }
         Cmd::Doctor { pair, json } => {
@@ -336,17 +360,22 @@ fn only_pair(cfg: &Config, pair: Option<String>) -> Result<String> {
     }
 }
 
-async fn repair(
+async fn run_runbook(
     cfg: Config,
     observe: bool,
     pair: Option<String>,
+    id: &str,
     target: String,
     yes: bool,
 ) -> Result<i32> {
     use cyrdeck::ops::runbook::{RunbookRun, StepState};
     let pair = only_pair(&cfg, pair)?;
+    let Some(spec) = cyrdeck::ops::available().into_iter().find(|s| s.id == id) else {
+        let ids: Vec<&str> = cyrdeck::ops::available().iter().map(|s| s.id).collect();
+        bail!("no runbook {id:?} (runbooks: {})", ids.join(", "));
+    };
     let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
-    let mut run = RunbookRun::new(cyrdeck::ops::repair::SPEC, &pair, &target);
+    let mut run = RunbookRun::new(spec, &pair, &target);
     for idx in 0..run.steps.len() {
         let step = run.spec.steps[idx];
         if step.mutating && !yes {

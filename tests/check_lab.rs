@@ -5,16 +5,10 @@ mod common;
 
 use common::*;
 use cyrdeck::lab::layout::Role;
-use cyrdeck::lab::mail::{lmtp_deliver, message, Imap};
+use cyrdeck::lab::mail::{lmtp_deliver, message};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::time::Duration;
-
-fn imap(role: Role, user: &str) -> Imap {
-    let i = lab().layout.instance(role);
-    Imap::login(role.address(), i.imap_port, user).expect("IMAP login")
-}
 
 fn lmtp(role: Role, user: &str, msgid: &str) {
     let i = lab().layout.instance(role);
@@ -45,25 +39,6 @@ fn forget_pending(users: &[String]) {
     }
 }
 
-fn check(args: &[&str]) -> (i32, Value) {
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(lab().layout.config_file())
-        .arg("check")
-        .args(["--json", "--drain-wait", "3"])
-        .args(args)
-        .output()
-        .expect("run cyrdeck check");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "check JSON: {e}\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), v)
-}
-
 type Found = BTreeSet<(String, String, Option<u64>)>;
 
 fn found(v: &Value, prefix: &str) -> Found {
@@ -82,14 +57,6 @@ fn found(v: &Value, prefix: &str) -> Found {
         .collect()
 }
 
-fn wait_drained() {
-    wait_for(Duration::from_secs(60), || {
-        let (_, v) = status_json();
-        (v["pairs"][0]["channels"][0]["queue"]["pending"] == 0).then_some(())
-    })
-    .expect("queue drained");
-}
-
 #[test]
 fn check_reports_exactly_what_was_planted() {
     let _g = lock();
@@ -101,7 +68,7 @@ fn check_reports_exactly_what_was_planted() {
     .iter()
     .map(|k| u(k))
     .collect();
-    let mut admin = imap(Role::Master, "admin");
+    let mut admin = login(Role::Master, "admin");
     for user in &users {
         admin.create(&format!("user/{user}")).unwrap();
     }
@@ -112,7 +79,7 @@ fn check_reports_exactly_what_was_planted() {
         }
     }
     wait_drained();
-    let (code, v) = check(&["--user", &u("ok")]);
+    let (code, v) = check_json(&["--user", &u("ok")]);
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["mailboxes_checked"], 1);
 
@@ -122,16 +89,16 @@ fn check_reports_exactly_what_was_planted() {
         &u("only"),
         &format!("{}-replica@check", u("only")),
     );
-    let mut i = imap(Role::Replica, &u("flag"));
+    let mut i = login(Role::Replica, &u("flag"));
     i.command("SELECT INBOX").unwrap();
     i.command("UID STORE 1 +FLAGS (\\Flagged)").unwrap();
     i.logout();
-    let mut i = imap(Role::Replica, &u("expg"));
+    let mut i = login(Role::Replica, &u("expg"));
     i.command("SELECT INBOX").unwrap();
     i.command("UID STORE 2 +FLAGS (\\Deleted)").unwrap();
     i.command("EXPUNGE").unwrap();
     i.logout();
-    let mut i = imap(Role::Replica, &u("fold"));
+    let mut i = login(Role::Replica, &u("fold"));
     i.create("INBOX/OnlyHere").unwrap();
     i.logout();
     // a new UIDVALIDITY on the replica: plain reconstruct of a lost index
@@ -157,7 +124,7 @@ fn check_reports_exactly_what_was_planted() {
     let paused = Paused::new();
     lmtp(Role::Master, &u("guid"), &format!("{}-A@check", u("guid")));
     lmtp(Role::Replica, &u("guid"), &format!("{}-B@check", u("guid")));
-    let mut i = imap(Role::Master, &u("mfold"));
+    let mut i = login(Role::Master, &u("mfold"));
     i.create("INBOX/MasterOnly").unwrap();
     i.logout();
     forget_pending(&[u("guid"), u("mfold")]);
@@ -167,7 +134,7 @@ fn check_reports_exactly_what_was_planted() {
         &format!("{}-pending@check", u("inflt")),
     );
 
-    let (code, v) = check(&[]);
+    let (code, v) = check_json(&[]);
     let p = |s: &str| format!("user/{}", u(s));
     let planted: Found = [
         (p("only"), "missing_on_master", Some(3)),
@@ -216,15 +183,15 @@ fn check_reports_exactly_what_was_planted() {
     assert_ne!(clash["master"]["guid"], clash["replica"]["guid"]);
 
     // scoped checks see only their scope
-    let (code, v) = check(&["--mailbox", &format!("{}/OnlyHere", p("fold"))]);
+    let (code, v) = check_json(&["--mailbox", &format!("{}/OnlyHere", p("fold"))]);
     assert_eq!(code, 1);
     assert_eq!(found(&v, "user/").len(), 1, "{v:#}");
-    let (code, v) = check(&["--user", &u("ok")]);
+    let (code, v) = check_json(&["--user", &u("ok")]);
     assert_eq!((code, found(&v, "user/").len()), (0, 0), "{v:#}");
     drop(paused);
     // the delivery in flight arrives: no longer a difference
     wait_drained();
-    let (code, v) = check(&["--user", &u("inflt")]);
+    let (code, v) = check_json(&["--user", &u("inflt")]);
     assert_eq!((code, found(&v, "user/").len()), (0, 0), "{v:#}");
 
     // repair: what each side holds before, read with mbexamine (not the
@@ -239,7 +206,7 @@ fn check_reports_exactly_what_was_planted() {
         .map(|b| (b.clone(), guids(Role::Master, b), guids(Role::Replica, b)))
         .collect();
     // observe mode plans but refuses to change anything
-    let out = repair(&["--observe", "--user", &u("expg"), "--yes"]);
+    let out = cli(&["--observe", "repair", "--user", &u("expg"), "--yes"]);
     assert_eq!(out.0, 3, "{}", out.1);
     assert!(out.1.contains("step 2 refused"), "{}", out.1);
     assert_eq!(
@@ -248,11 +215,11 @@ fn check_reports_exactly_what_was_planted() {
         "observe mode changed the replica"
     );
     for k in ["only", "flag", "expg", "fold", "guid", "uidv", "mfold"] {
-        let (code, text) = repair(&["--user", &u(k), "--yes"]);
+        let (code, text) = cli(&["repair", "--user", &u(k), "--yes"]);
         assert_eq!(code, 0, "repair {k}:\n{text}");
         assert!(text.contains("step 4 done: in sync"), "repair {k}:\n{text}");
     }
-    let (_, v) = check(&[]);
+    let (_, v) = check_json(&[]);
     let left: Found = [(
         format!("{}/OnlyHere", p("fold")),
         "mailbox_only_on_replica".to_string(),
@@ -288,50 +255,11 @@ fn check_reports_exactly_what_was_planted() {
     assert!(audit.contains("/unexpunge\""), "unexpunge not audited");
 }
 
-/// Live GUIDs of a mailbox on one host, via mbexamine (none if it does
-/// not exist there).
-fn guids(role: Role, mailbox: &str) -> Vec<String> {
-    let conf = lab().layout.instance(role).imapd_conf;
-    let out = Command::new("/usr/lib/cyrus/bin/mbexamine")
-        .arg("-C")
-        .arg(&conf)
-        .arg(cyrdeck::cyrus::names::to_mutf7(mailbox))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.trim().is_empty() {
-        return vec![];
-    }
-    let mut v: Vec<String> = cyrdeck::cyrus::mbexamine::parse(&text)
-        .unwrap_or_else(|e| panic!("{mailbox} on {role:?}: {e}"))
-        .messages
-        .into_iter()
-        .map(|(_, g)| g)
-        .collect();
-    v.sort();
-    v
-}
-
-fn repair(args: &[&str]) -> (i32, String) {
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(lab().layout.config_file())
-        .args(args.iter().filter(|a| **a == "--observe"))
-        .arg("repair")
-        .args(args.iter().filter(|a| **a != "--observe"))
-        .output()
-        .expect("run cyrdeck repair");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
 #[test]
 fn check_of_an_unreachable_replica_is_an_error() {
     let _g = lock();
     stop(cyrdeck::lab::Component::Sshd(Role::Replica));
-    let (code, v) = check(&[]);
+    let (code, v) = check_json(&[]);
     lab().up().unwrap();
     assert_eq!(code, 2, "{v:#}");
     assert!(v["error"].as_str().unwrap().contains("replica"), "{v:#}");

@@ -155,7 +155,20 @@ fn is_read_only(cmd: &str) -> bool {
     let probe = cmd.contains("sh -c '# cyrdeck probe:") && cmd.contains("cyrdeck-probe ");
     let mbexamine = cmd.contains("/mbexamine -C ");
     let inventory = cmd.contains("perl -e '# cyrdeck inventory: READ-ONLY.");
-    probe || mbexamine || inventory
+    // the runbooks' small read scripts (sed/cat/awk/grep/tail/wc)
+    let reader = cmd.contains("' cyrdeck-read ")
+        && ![
+            "mv ",
+            "rm ",
+            "chown",
+            "chmod",
+            "cyr_synclog",
+            "sync_client",
+            ">>",
+        ]
+        .iter()
+        .any(|w| cmd.contains(w));
+    probe || mbexamine || inventory || reader
 }
 
 #[test]
@@ -258,6 +271,24 @@ fn observe_mode_sends_no_mutating_command_through_every_view_and_runbook() {
         s.contains("3. refused")
     });
     assert!(s.contains("observe mode"), "{s}");
+    // quarantine: the evidence is read, the move is refused
+    t.keys(&[":"]);
+    t.text(&format!("quarantine {diverged}"));
+    t.keys(&["Enter", "Enter"]);
+    t.wait_for("the evidence", Duration::from_secs(30), |s| {
+        s.contains(&format!("quarantine {diverged} on lab")) && s.contains("1. done")
+    });
+    t.keys(&["Enter"]);
+    t.wait_for("quarantine refused", Duration::from_secs(30), |s| {
+        s.contains("2. refused")
+    });
+    // release: its diagnosis reads (and finds nothing held)
+    t.keys(&[":"]);
+    t.text(&format!("release {diverged}"));
+    t.keys(&["Enter", "Enter"]);
+    t.wait_for("the diagnosis", Duration::from_secs(30), |s| {
+        s.contains(&format!("release {diverged} on lab")) && s.contains("nothing to release")
+    });
     t.keys(&["q"]);
     std::thread::sleep(Duration::from_secs(1));
     // what the hosts received from this session

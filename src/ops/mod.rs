@@ -6,6 +6,7 @@ pub mod audit;
 pub mod repair;
 pub mod resync;
 pub mod runbook;
+pub mod stuck;
 
 use crate::config::{Config, PairConfig};
 use crate::console::app::Action;
@@ -17,7 +18,12 @@ use tokio::sync::{mpsc, Mutex};
 
 /// The runbooks the console offers.
 pub fn available() -> Vec<RunbookSpec> {
-    vec![resync::SPEC, repair::SPEC]
+    vec![
+        resync::SPEC,
+        repair::SPEC,
+        stuck::QUARANTINE,
+        stuck::RELEASE,
+    ]
 }
 
 /// What a step needs: the pair, the target it was started on, connections.
@@ -74,6 +80,7 @@ async fn execute(
     match spec.id {
         "resync" => resync::execute(step, cx, out).await,
         "repair" => repair::execute(step, cx, out, memo).await,
+        "quarantine" | "release" => stuck::execute(spec, step, cx, out).await,
         other => StepState::Failed(format!("unknown runbook {other}")),
     }
 }

@@ -134,3 +134,84 @@ pub fn unique(tag: &str) -> String {
             .as_nanos()
     )
 }
+
+/// Run the cyrdeck binary on the lab's config: (exit code, stdout+stderr).
+pub fn cli(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(bin())
+        .arg("--config")
+        .arg(lab().layout.config_file())
+        .args(args)
+        .output()
+        .expect("run cyrdeck");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// `cyrdeck check --json` (drain wait 3 s) with extra arguments.
+pub fn check_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["check", "--json", "--drain-wait", "3"];
+    all.extend_from_slice(args);
+    let out = std::process::Command::new(bin())
+        .arg("--config")
+        .arg(lab().layout.config_file())
+        .args(&all)
+        .output()
+        .expect("run cyrdeck check");
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check JSON: {e}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// Wait until the master's queue is empty.
+pub fn wait_drained() {
+    wait_for(Duration::from_secs(90), || {
+        let (_, v) = status_json();
+        (v["pairs"][0]["channels"][0]["queue"]["pending"] == 0).then_some(())
+    })
+    .expect("queue drained");
+}
+
+pub fn login(role: Role, user: &str) -> cyrdeck::lab::mail::Imap {
+    let i = lab().layout.instance(role);
+    cyrdeck::lab::mail::Imap::login(role.address(), i.imap_port, user).expect("IMAP login")
+}
+
+/// Create users on the master (admin IMAP).
+pub fn create_users(users: &[String]) {
+    let mut admin = login(Role::Master, "admin");
+    for u in users {
+        admin.create(&format!("user/{u}")).expect("create user");
+    }
+    admin.logout();
+}
+
+/// Live GUIDs of a mailbox on one host, sorted, via mbexamine (none if the
+/// mailbox does not exist there).
+pub fn guids(role: Role, mailbox: &str) -> Vec<String> {
+    let conf = lab().layout.instance(role).imapd_conf;
+    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbexamine")
+        .arg("-C")
+        .arg(&conf)
+        .arg(cyrdeck::cyrus::names::to_mutf7(mailbox))
+        .output()
+        .expect("mbexamine");
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim().is_empty() {
+        return vec![];
+    }
+    let mut v: Vec<String> = cyrdeck::cyrus::mbexamine::parse(&text)
+        .unwrap_or_else(|e| panic!("{mailbox} on {role:?}: {e}"))
+        .messages
+        .into_iter()
+        .map(|(_, g)| g)
+        .collect();
+    v.sort();
+    v
+}

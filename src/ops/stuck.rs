@@ -1,0 +1,444 @@
+//! Runbooks for a user whose broken mailbox on the replica blocks ALL
+//! replication (Cyrus 3.6 has no skip list; the rolling client bails out on
+//! it and reprocesses log-run in a hot loop):
+//! - "quarantine USER": show the evidence; move USER's queue entries into
+//!   `held-USER` in the channel's sync directory ON THE MASTER (every
+//!   console sees it; the Stuck view lists it) and requeue the rest; verify
+//!   the queue drains for everyone else.
+//! - "release USER": show the replica-side errors and the safe repairs;
+//!   replay the held file with `sync_client -r -f` (exit 50 while still
+//!   broken); check the user; remove the held file only after a clean check.
+//!
+//! New mail for a quarantined user queues normally and blocks again while
+//! the replica is still broken: run quarantine again (it appends to the
+//! same held file).
+
+use super::runbook::{RunbookSpec, StepSpec, StepState};
+use super::StepContext;
+use crate::check::{self, CheckOptions};
+use crate::remote::RemoteCommand;
+use std::time::{Duration, Instant};
+
+pub const QUARANTINE: RunbookSpec = RunbookSpec {
+    id: "quarantine",
+    title: "Quarantine a blocking user",
+    summary: "hold a user's queue entries on the master so everyone else replicates again",
+    target: "user",
+    steps: &[
+        StepSpec {
+            title: "Evidence: the user's recent errors and pending entries",
+            mutating: false,
+        },
+        StepSpec {
+            title: "Quarantine: move the user's entries to held-USER, requeue the rest",
+            mutating: true,
+        },
+        StepSpec {
+            title: "Verify: the queue drains for everyone else",
+            mutating: false,
+        },
+    ],
+};
+
+pub const RELEASE: RunbookSpec = RunbookSpec {
+    id: "release",
+    title: "Release a quarantined user",
+    summary: "after fixing the replica: replay held-USER with sync_client -r -f, check, remove it",
+    target: "user",
+    steps: &[
+        StepSpec {
+            title: "Diagnose: replica-side errors for the user and the safe repairs",
+            mutating: false,
+        },
+        StepSpec {
+            title: "Replay: sync_client -r -f held-USER on the master (timeout 300 s)",
+            mutating: true,
+        },
+        StepSpec {
+            title: "Check the user (levels 1+2)",
+            mutating: false,
+        },
+        StepSpec {
+            title: "Remove held-USER (only after the clean check)",
+            mutating: true,
+        },
+    ],
+};
+
+const SCRIPT: &str = include_str!("quarantine.sh");
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A Cyrus userid: no path or shell tricks reach the scripts' file names.
+fn valid_user(u: &str) -> Result<(), String> {
+    if u.is_empty()
+        || u.len() > 200
+        || u.contains('/')
+        || u.starts_with('.')
+        || u.chars().any(|c| c.is_control())
+    {
+        return Err(format!("{u:?} is not a user name"));
+    }
+    Ok(())
+}
+
+/// The sync directory of every replica channel of the pair, on the master.
+fn sync_dirs(cx: &StepContext<'_>, configdirectory: &str) -> Vec<(String, String)> {
+    cx.pair
+        .replicas
+        .iter()
+        .map(|r| {
+            let d = if r.channel.is_empty() {
+                format!("{configdirectory}/sync")
+            } else {
+                format!("{configdirectory}/sync/{}", r.channel)
+            };
+            (r.channel.clone(), d)
+        })
+        .collect()
+}
+
+async fn read(
+    cx: &StepContext<'_>,
+    host: &str,
+    script: &str,
+    args: &[String],
+) -> Result<String, String> {
+    let conn = cx.connection(host)?;
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".into(),
+        script.to_string(),
+        "cyrdeck-read".into(),
+    ];
+    argv.extend(args.iter().cloned());
+    let o = conn
+        .exec(&RemoteCommand::read(argv))
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+async fn configdirectory(cx: &StepContext<'_>) -> Result<String, String> {
+    let conf = cx
+        .connection(&cx.pair.master)?
+        .config()
+        .imapd_conf
+        .display()
+        .to_string();
+    let out = read(
+        cx,
+        &cx.pair.master,
+        r#"sed -n 's/^configdirectory:[[:space:]]*//p' "$1" | tail -n 1"#,
+        &[conf],
+    )
+    .await?;
+    let d = out.trim().to_string();
+    if d.is_empty() {
+        return Err("the master's imapd.conf has no configdirectory".into());
+    }
+    Ok(d)
+}
+
+/// Lines of a host's syslog (last 20,000) naming the user.
+async fn errors_for(cx: &StepContext<'_>, host: &str, user: &str) -> Result<Vec<String>, String> {
+    let Some(log) = cx.connection(host)?.config().syslog_file.clone() else {
+        return Ok(vec![format!("{host}: no syslog file configured")]);
+    };
+    let out = read(
+        cx,
+        host,
+        r#"tail -n 20000 "$1" 2>&1 | grep -F -e "user.$2" -e "user/$2" -e " $2 " | grep -E 'ERROR|bailing|IOERROR|rror' | tail -n 5"#,
+        &[log.display().to_string(), user.to_string()],
+    )
+    .await?;
+    Ok(out.lines().map(|l| format!("{host}: {l}")).collect())
+}
+
+pub async fn execute(
+    spec: &RunbookSpec,
+    step: usize,
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+) -> StepState {
+    let user = cx.target;
+    if let Err(e) = valid_user(user) {
+        return StepState::Failed(e);
+    }
+    let res = match (spec.id, step) {
+        ("quarantine", 0) => evidence(cx, user, out).await,
+        ("quarantine", 1) => quarantine(cx, user, out).await,
+        ("quarantine", 2) => drains(cx, out).await,
+        ("release", 0) => diagnose(cx, user, out).await,
+        ("release", 1) => replay(cx, user, out).await,
+        ("release", 2) => check_user(cx, user, out).await,
+        ("release", 3) => remove_held(cx, user, out).await,
+        _ => Err(format!("no step {}", step + 1)),
+    };
+    match res {
+        Ok(m) => StepState::Done(m),
+        Err(e) if e.starts_with("observe mode") => StepState::Refused(e),
+        Err(e) => StepState::Failed(e),
+    }
+}
+
+async fn evidence(
+    cx: &StepContext<'_>,
+    user: &str,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    let cfgdir = configdirectory(cx).await?;
+    let mut pending = 0;
+    for (_, dir) in sync_dirs(cx, &cfgdir) {
+        let n = read(
+            cx,
+            &cx.pair.master,
+            r#"cat "$1/log-run" "$1/log" 2>/dev/null | tr -d '"' | awk -v u="$2" '{ for (i = 2; i <= NF; i++) if ($i == u || $i == "user." u || index($i, "user." u ".") == 1) { c++; break } } END { print c + 0 }'"#,
+            &[dir, user.to_string()],
+        )
+        .await?;
+        pending += n.trim().parse::<u64>().unwrap_or(0);
+    }
+    let mut lines = errors_for(cx, &cx.pair.master, user).await?;
+    for r in &cx.pair.replicas {
+        lines.extend(errors_for(cx, &r.host, user).await?);
+    }
+    out.extend(lines.iter().map(|l| format!("  {l}")));
+    Ok(format!(
+        "{pending} pending entries name {user}; {} recent error line(s) shown",
+        lines.len()
+    ))
+}
+
+async fn quarantine(
+    cx: &StepContext<'_>,
+    user: &str,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    let cfgdir = configdirectory(cx).await?;
+    let conn = cx.connection(&cx.pair.master)?;
+    let cap = conn
+        .write_capability()
+        .ok_or("observe mode: this step changes a host")?;
+    let h = conn.config();
+    let mut done = Vec::new();
+    for (_, dir) in sync_dirs(cx, &cfgdir) {
+        let argv = vec![
+            "sh".to_string(),
+            "-c".into(),
+            SCRIPT.into(),
+            "cyrdeck-quarantine".into(),
+            h.imapd_conf.display().to_string(),
+            h.bin_dir.display().to_string(),
+            dir.clone(),
+            user.to_string(),
+        ];
+        out.push(format!("{}$ quarantine {user} in {dir}", cx.pair.master));
+        let res = conn
+            .exec_timeout(&RemoteCommand::write(argv.clone(), &cap), TIMEOUT)
+            .await;
+        // the script's text is long: the audit log names it by its role
+        let audit_argv = vec![
+            "cyrdeck-quarantine".to_string(),
+            dir.clone(),
+            user.to_string(),
+        ];
+        cx.audit(&cx.pair.master, &audit_argv, &res, out);
+        let o = res.map_err(|e| format!("{}: {e}", cx.pair.master))?;
+        let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if !o.success() {
+            return Err(format!(
+                "quarantine failed (exit {:?}): {} — taken-aside files, if any, are still in {dir}",
+                o.exit_status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
+        }
+        out.push(format!("  {text}"));
+        done.push(text);
+    }
+    Ok(done.join("; "))
+}
+
+async fn queue_len(cx: &StepContext<'_>, cfgdir: &str) -> Result<u64, String> {
+    let mut n = 0;
+    for (_, dir) in sync_dirs(cx, cfgdir) {
+        let t = read(
+            cx,
+            &cx.pair.master,
+            r#"cat "$1/log-run" "$1/log" 2>/dev/null | wc -l"#,
+            &[dir],
+        )
+        .await?;
+        n += t.trim().parse::<u64>().unwrap_or(0);
+    }
+    Ok(n)
+}
+
+async fn drains(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, String> {
+    let cfgdir = configdirectory(cx).await?;
+    let started = Instant::now();
+    loop {
+        let n = queue_len(cx, &cfgdir).await?;
+        if n == 0 {
+            return Ok(format!(
+                "queue empty after {:.0?}: everyone else replicates",
+                started.elapsed()
+            ));
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            return Err(format!(
+                "{n} entries still queued after 90 s: something else blocks (see Stuck and Log)"
+            ));
+        }
+        out.push(format!("  {n} entries queued"));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+async fn diagnose(
+    cx: &StepContext<'_>,
+    user: &str,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    let cfgdir = configdirectory(cx).await?;
+    let mut held = 0;
+    for (_, dir) in sync_dirs(cx, &cfgdir) {
+        let t = read(
+            cx,
+            &cx.pair.master,
+            r#"wc -l < "$1/held-$2" 2>/dev/null || echo 0"#,
+            &[dir, user.to_string()],
+        )
+        .await?;
+        held += t.trim().parse::<u64>().unwrap_or(0);
+    }
+    let mut lines = Vec::new();
+    for r in &cx.pair.replicas {
+        lines.extend(errors_for(cx, &r.host, user).await?);
+    }
+    out.extend(lines.iter().map(|l| format!("  {l}")));
+    out.push("  safe repairs on the replica: fix ownership/permissions of the mailbox directory (cyrus:mail);".into());
+    out.push(format!(
+        "  `reconstruct -M user/{user}` (never plain reconstruct: it mints a new UIDVALIDITY);"
+    ));
+    out.push("  re-create a missing folder; then run the next step.".into());
+    if held == 0 {
+        return Err(format!("no held entries for {user}: nothing to release"));
+    }
+    Ok(format!("{held} held entries for {user}"))
+}
+
+async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Result<String, String> {
+    let cfgdir = configdirectory(cx).await?;
+    let conn = cx.connection(&cx.pair.master)?;
+    let cap = conn
+        .write_capability()
+        .ok_or("observe mode: this step changes a host")?;
+    let h = conn.config();
+    for (channel, dir) in sync_dirs(cx, &cfgdir) {
+        let mut argv = vec![
+            format!("{}/sync_client", h.bin_dir.display()),
+            "-C".into(),
+            h.imapd_conf.display().to_string(),
+        ];
+        if !channel.is_empty() {
+            argv.extend(["-n".into(), channel.clone()]);
+        }
+        argv.extend(["-r".into(), "-f".into(), format!("{dir}/held-{user}")]);
+        out.push(format!("{}$ {}", cx.pair.master, argv.join(" ")));
+        let res = conn
+            .exec_timeout(&RemoteCommand::write(argv.clone(), &cap), TIMEOUT)
+            .await;
+        cx.audit(&cx.pair.master, &argv, &res, out);
+        let o = res.map_err(|e| format!("{}: {e}", cx.pair.master))?;
+        for l in String::from_utf8_lossy(&o.stderr).lines().take(20) {
+            out.push(format!("  {l}"));
+        }
+        if !o.success() {
+            return Err(format!(
+                "sync_client exited {:?}: the replica is still broken for {user}; fix it and run this step again",
+                o.exit_status
+            ));
+        }
+    }
+    Ok("held entries replayed".into())
+}
+
+async fn check_user(
+    cx: &StepContext<'_>,
+    user: &str,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    let scope = check::Scope {
+        user: Some(user.to_string()),
+        mailbox: None,
+    };
+    let opts = CheckOptions {
+        drain_wait: Duration::from_secs(30),
+        exec_timeout: TIMEOUT,
+    };
+    let r = check::run(
+        cx.cfg,
+        cx.connections(),
+        &cx.pair.name,
+        &scope,
+        &opts,
+        &|_| {},
+    )
+    .await?;
+    for d in &r.differences {
+        out.push(format!("  {} {} {}", d.kind.label(), d.mailbox, d.detail));
+    }
+    if r.in_sync() {
+        Ok(format!(
+            "{user} in sync ({} mailboxes)",
+            r.mailboxes_checked
+        ))
+    } else {
+        Err(format!(
+            "{user} still differs ({} differences): the held file is kept; try repair {user}",
+            r.divergent().count()
+        ))
+    }
+}
+
+async fn remove_held(
+    cx: &StepContext<'_>,
+    user: &str,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    let cfgdir = configdirectory(cx).await?;
+    let conn = cx.connection(&cx.pair.master)?;
+    let cap = conn
+        .write_capability()
+        .ok_or("observe mode: this step changes a host")?;
+    for (_, dir) in sync_dirs(cx, &cfgdir) {
+        let argv = vec![
+            "rm".to_string(),
+            "-f".into(),
+            "--".into(),
+            format!("{dir}/held-{user}"),
+        ];
+        out.push(format!("{}$ {}", cx.pair.master, argv.join(" ")));
+        let res = conn.exec(&RemoteCommand::write(argv.clone(), &cap)).await;
+        cx.audit(&cx.pair.master, &argv, &res, out);
+        let o = res.map_err(|e| format!("{}: {e}", cx.pair.master))?;
+        if !o.success() {
+            return Err(format!("rm exited {:?}", o.exit_status));
+        }
+    }
+    Ok(format!("held-{user} removed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_cannot_escape_the_sync_directory() {
+        assert!(valid_user("alice").is_ok());
+        assert!(valid_user("a.b").is_ok());
+        for bad in ["", "../x", "a/b", ".hidden", "a\nb"] {
+            assert!(valid_user(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! One broken mailbox on the replica blocks all replication (Cyrus 3.6):
+//! detected, quarantined (everyone else replicates again, with deliveries
+//! running throughout), then fixed and released — nothing lost.
+
+mod common;
+
+use common::*;
+use cyrdeck::lab::layout::Role;
+use cyrdeck::poll::Poller;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Restores a directory's mode, also when the test fails.
+struct Mode(String, u32);
+impl Drop for Mode {
+    fn drop(&mut self) {
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(self.1));
+    }
+}
+
+fn replica_dir(mailbox: &str) -> String {
+    let conf = lab().layout.instance(Role::Replica).imapd_conf;
+    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbpath")
+        .arg("-C")
+        .arg(&conf)
+        .args(["-M", mailbox])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn broken_replica_mailbox_is_detected_quarantined_and_released_without_loss() {
+    let _g = lock();
+    let tag = format!("stk{}", std::process::id());
+    let x = format!("{tag}x");
+    let others: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|k| format!("{tag}{k}"))
+        .collect();
+    let everyone: Vec<String> = std::iter::once(x.clone()).chain(others.clone()).collect();
+    create_users(&everyone);
+    for u in &everyone {
+        deliver(u, &unique(&format!("{u}-0")));
+    }
+    wait_drained();
+
+    // break x's mailbox on the replica
+    let dir = replica_dir(&format!("user/{x}"));
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    let fix = Mode(dir.clone(), mode);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    deliver(&x, &unique("blocked"));
+    // once the client loops on x's batch (log-run), later entries wait in `log`
+    wait_for(Duration::from_secs(30), || {
+        let sync = lab().layout.instance(Role::Master).sync_dir();
+        sync.join("log-run").exists().then_some(())
+    })
+    .expect("the client never took x's entry");
+    std::thread::sleep(Duration::from_secs(2));
+    for u in &others {
+        deliver(u, &unique(&format!("{u}-behind")));
+    }
+
+    // detected within 2 refreshes
+    let cfg = Arc::new(config());
+    let mut poller = Poller::new(cfg.clone(), true);
+    let rt = rt();
+    rt.block_on(poller.refresh());
+    std::thread::sleep(cfg.refresh);
+    let r = rt.block_on(poller.refresh());
+    let p = &r.pairs[0];
+    assert!(
+        p.problems
+            .iter()
+            .any(|pr| pr.message.contains("hot loop") || pr.message.contains("bailed out")),
+        "no bail-out problem: {:#?}",
+        p.problems
+    );
+    // the others wait behind it: their new mail stays in flight
+    let (_, v) = check_json(&["--user", &others[0]]);
+    assert!(
+        v["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["kind"] == "in_flight"),
+        "{} should be waiting behind the broken mailbox: {v:#}",
+        others[0]
+    );
+
+    // quarantine x while mail for the others keeps coming
+    let feeder = {
+        let others = others.clone();
+        std::thread::spawn(move || {
+            for i in 0..20 {
+                deliver(&others[i % 3], &unique(&format!("during-{i}")));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let (code, out) = cli(&["run", "quarantine", &x, "--yes"]);
+    feeder.join().unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("held-{x}")), "{out}");
+    wait_drained();
+    for u in &others {
+        let (code, v) = check_json(&["--user", u]);
+        assert_eq!(code, 0, "{u} not replicated after quarantine: {v:#}");
+    }
+    // every console sees the held user (a file on the master)
+    let (_, v) = status_json();
+    let stuck = v["pairs"][0]["stuck"].as_array().unwrap();
+    assert!(
+        stuck
+            .iter()
+            .any(|s| s["user"] == x.as_str() && s["held_entries"].as_u64().unwrap() > 0),
+        "{stuck:#?}"
+    );
+    // releasing while still broken fails and keeps the held file
+    let (code, out) = cli(&["run", "release", &x, "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("still broken"), "{out}");
+
+    // fix, release
+    drop(fix);
+    let (code, out) = cli(&["run", "release", &x, "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("held-{x} removed")), "{out}");
+    let sync = lab().layout.instance(Role::Master).sync_dir();
+    assert!(!sync.join(format!("held-{x}")).exists());
+    // all four in sync, nothing lost
+    for u in &everyone {
+        let (code, v) = check_json(&["--user", u]);
+        assert_eq!(code, 0, "{u}: {v:#}");
+        let (m, r) = (
+            guids(Role::Master, &format!("user/{u}")),
+            guids(Role::Replica, &format!("user/{u}")),
+        );
+        assert_eq!(m, r, "{u}");
+    }
+    let delivered = 2 * 4 + 20;
+    let total: usize = everyone
+        .iter()
+        .map(|u| guids(Role::Replica, &format!("user/{u}")).len())
+        .sum();
+    assert_eq!(total, delivered, "a message went missing");
+    let audit = std::fs::read_to_string(lab().layout.audit_log()).unwrap();
+    assert!(audit.contains("cyrdeck-quarantine") && audit.contains(&format!("held-{x}")));
+}
