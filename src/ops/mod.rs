@@ -170,6 +170,12 @@ impl Runner {
             run_step(&me.cfg, &me.conns, &mut work, idx).await;
             let mut guard = me.run.lock().await;
             if let Some(run) = guard.as_mut() {
+                // an abort pressed while the step ran still holds
+                for (j, s) in run.steps.iter().enumerate() {
+                    if j != idx && matches!(s, StepState::Refused(_)) {
+                        work.steps[j] = s.clone();
+                    }
+                }
                 *run = work;
                 let _ = tx.send(Action::Runbook(run.clone()));
             }
