@@ -488,10 +488,6 @@ pub fn evaluate_pair<'a>(
         channels.push(ce.status);
         hosts.push(rs);
     }
-    problems.sort_by_key(|p| std::cmp::Reverse(p.severity.rank()));
-    let health = problems
-        .iter()
-        .fold(Health::Ok, |h, p| Health::worst(h, p.severity));
     // every kept event feeds the stuck list; the newest 200 per host are shown
     let mut all_events = Vec::new();
     let mut events = Vec::new();
@@ -506,6 +502,33 @@ pub fn evaluate_pair<'a>(
     }
     events.sort_by_key(|e| e.event.time.unwrap_or(0));
     let stuck = super::stuck::stuck_entries(&all_events, &channels);
+    // a user failing right now is a problem even when nothing bails out
+    // (a corrupt replica index makes sync_server spin while the client waits)
+    let now = mv.history.last_report.as_ref().map(|(r, _)| r.now as i64);
+    for s in stuck.iter().filter(|s| s.attempts > 0) {
+        let recent = match (now, s.last_seen) {
+            (Some(n), Some(t)) => n - t <= RECENT_SECS,
+            _ => false,
+        };
+        if recent {
+            problems.push(problem(
+                Health::Warning,
+                &s.host,
+                None,
+                format!(
+                    "{} keeps failing on {} ({} errors; last: {})",
+                    s.subject(),
+                    s.host,
+                    s.attempts,
+                    s.last_error.chars().take(120).collect::<String>()
+                ),
+            ));
+        }
+    }
+    problems.sort_by_key(|p| std::cmp::Reverse(p.severity.rank()));
+    let health = problems
+        .iter()
+        .fold(Health::Ok, |h, p| Health::worst(h, p.severity));
     PairStatus {
         name: pair.name.clone(),
         health,

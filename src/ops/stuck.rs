@@ -34,6 +34,10 @@ pub const QUARANTINE: RunbookSpec = RunbookSpec {
             mutating: true,
         },
         StepSpec {
+            title: "Unstick, only if the queue does not drain: kill replica sync_servers spinning on it",
+            mutating: true,
+        },
+        StepSpec {
             title: "Verify: the queue drains for everyone else",
             mutating: false,
         },
@@ -51,7 +55,7 @@ pub const RELEASE: RunbookSpec = RunbookSpec {
             mutating: false,
         },
         StepSpec {
-            title: "Replay: sync_client -r -f held-USER on the master (timeout 300 s)",
+            title: "Replay: sync_client -r -f held-USER on the master (timeout 60 s)",
             mutating: true,
         },
         StepSpec {
@@ -67,6 +71,9 @@ pub const RELEASE: RunbookSpec = RunbookSpec {
 
 const SCRIPT: &str = include_str!("quarantine.sh");
 const TIMEOUT: Duration = Duration::from_secs(300);
+/// A replay of a few held entries that takes longer is hanging on a replica
+/// that is still broken.
+const REPLAY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A Cyrus userid: no path or shell tricks reach the scripts' file names.
 fn valid_user(u: &str) -> Result<(), String> {
@@ -167,7 +174,8 @@ pub async fn execute(
     let res = match (spec.id, step) {
         ("quarantine", 0) => evidence(cx, user, out).await,
         ("quarantine", 1) => quarantine(cx, user, out).await,
-        ("quarantine", 2) => drains(cx, out).await,
+        ("quarantine", 2) => unstick(cx, out).await,
+        ("quarantine", 3) => drains(cx, out).await,
         ("release", 0) => diagnose(cx, user, out).await,
         ("release", 1) => replay(cx, user, out).await,
         ("release", 2) => check_user(cx, user, out).await,
@@ -294,6 +302,96 @@ async fn drains(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, S
     }
 }
 
+/// sync_server processes (of this replica's config) that have burnt this
+/// many CPU seconds are spinning, not working: a corrupt index makes 3.6's
+/// sync_server loop on "refreshing index failed" forever while the client
+/// waits for its answer (seen in the lab; SIGTERM is ignored).
+const SPIN_CPU_SECS: u64 = 20;
+
+async fn unstick(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, String> {
+    let cfgdir = configdirectory(cx).await?;
+    let first = queue_len(cx, &cfgdir).await?;
+    let mut n = first;
+    for _ in 0..10 {
+        if n == 0 {
+            return Ok("the queue drains: nothing to unstick".into());
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = queue_len(cx, &cfgdir).await?;
+        if now < n {
+            return Ok(format!(
+                "the queue drains ({n} -> {now}): nothing to unstick"
+            ));
+        }
+        n = now;
+    }
+    out.push(format!("  {n} entries queued and not draining for 20 s"));
+    let killed = kill_spinners(cx, out).await?;
+    if killed.is_empty() {
+        return Err(format!(
+            "{n} entries not draining and no spinning sync_server found: see the Log and Stuck views"
+        ));
+    }
+    Ok(format!(
+        "killed spinning sync_server(s) {}: the client reconnects without the held entries",
+        killed.join(", ")
+    ))
+}
+
+/// SIGKILL the replicas' sync_server processes that have spun for
+/// SPIN_CPU_SECS of CPU; returns "host:pid" of each.
+async fn kill_spinners(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<Vec<String>, String> {
+    let mut killed = Vec::new();
+    for r in &cx.pair.replicas {
+        let conn = cx.connection(&r.host)?;
+        let conf = conn.config().imapd_conf.display().to_string();
+        let ps = read(
+            cx,
+            &r.host,
+            r#"ps -eo pid=,time=,stat=,args= | awk -v c="$1" '$4 ~ /sync_server$/ && index($0, c) { print $1, $2, $3 }'"#,
+            &[conf],
+        )
+        .await?;
+        let spinning: Vec<String> = ps
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let [pid, time, _stat] = f[..] else {
+                    return None;
+                };
+                (cpu_secs(time)? >= SPIN_CPU_SECS).then(|| pid.to_string())
+            })
+            .collect();
+        if spinning.is_empty() {
+            continue;
+        }
+        let cap = conn
+            .write_capability()
+            .ok_or("observe mode: this step changes a host")?;
+        let mut argv = vec!["kill".to_string(), "-KILL".into()];
+        argv.extend(spinning.iter().cloned());
+        out.push(format!("{}$ {}", r.host, argv.join(" ")));
+        let res = conn.exec(&RemoteCommand::write(argv.clone(), &cap)).await;
+        cx.audit(&r.host, &argv, &res, out);
+        res.map_err(|e| format!("{}: {e}", r.host))?;
+        killed.extend(spinning.into_iter().map(|p| format!("{}:{p}", r.host)));
+    }
+    Ok(killed)
+}
+
+/// `ps` TIME: [[dd-]hh:]mm:ss -> seconds.
+fn cpu_secs(t: &str) -> Option<u64> {
+    let (days, rest) = match t.split_once('-') {
+        Some((d, r)) => (d.parse::<u64>().ok()?, r),
+        None => (0, t),
+    };
+    let mut secs = 0;
+    for part in rest.split(':') {
+        secs = secs * 60 + part.parse::<u64>().ok()?;
+    }
+    Some(days * 86400 + secs)
+}
+
 async fn diagnose(
     cx: &StepContext<'_>,
     user: &str,
@@ -346,10 +444,24 @@ async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Resu
         argv.extend(["-r".into(), "-f".into(), format!("{dir}/held-{user}")]);
         out.push(format!("{}$ {}", cx.pair.master, argv.join(" ")));
         let res = conn
-            .exec_timeout(&RemoteCommand::write(argv.clone(), &cap), TIMEOUT)
+            .exec_timeout(&RemoteCommand::write(argv.clone(), &cap), REPLAY_TIMEOUT)
             .await;
         cx.audit(&cx.pair.master, &argv, &res, out);
-        let o = res.map_err(|e| format!("{}: {e}", cx.pair.master))?;
+        let o = match res {
+            Ok(o) => o,
+            Err(e) => {
+                // a replica sync_server spinning on a corrupt index never answers
+                let killed = kill_spinners(cx, out).await.unwrap_or_default();
+                let note = if killed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (killed spinning sync_server {})", killed.join(", "))
+                };
+                return Err(format!(
+                    "{e}: the replica is still broken for {user}{note}; fix it and run this step again"
+                ));
+            }
+        };
         for l in String::from_utf8_lossy(&o.stderr).lines().take(20) {
             out.push(format!("  {l}"));
         }
@@ -432,6 +544,14 @@ async fn remove_held(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ps_cpu_times() {
+        assert_eq!(cpu_secs("00:00:21"), Some(21));
+        assert_eq!(cpu_secs("01:02:03"), Some(3723));
+        assert_eq!(cpu_secs("2-00:00:01"), Some(172_801));
+        assert_eq!(cpu_secs("x"), None);
+    }
 
     #[test]
     fn user_names_cannot_escape_the_sync_directory() {
