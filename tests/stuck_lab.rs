@@ -102,6 +102,26 @@ impl Drop for Cleanup<'_> {
             .arg(format!("sync_server -C {}", conf.display()))
             .status();
         let _ = std::fs::remove_file(&self.held);
+        // a quarantine that failed midway leaves its taken-aside files: requeue them
+        let m = lab().layout.instance(Role::Master);
+        for e in std::fs::read_dir(m.sync_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if !e.file_name().to_string_lossy().starts_with("quarantine-") {
+                continue;
+            }
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            for line in text.lines() {
+                let _ = std::process::Command::new("/usr/lib/cyrus/bin/cyr_synclog")
+                    .arg("-C")
+                    .arg(&m.imapd_conf)
+                    .arg(line)
+                    .status();
+            }
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 

@@ -16,6 +16,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, Mutex};
 
+/// What a step says when observe mode refused it (the runner shows it as
+/// "refused", not "failed").
+pub const OBSERVE_REFUSAL: &str = "observe mode: this step changes a host";
+
+/// A step's result: refused when observe mode stopped it.
+pub fn state_of(res: Result<String, String>) -> StepState {
+    match res {
+        Ok(m) => StepState::Done(m),
+        Err(e) if e == OBSERVE_REFUSAL => StepState::Refused(e),
+        Err(e) => StepState::Failed(e),
+    }
+}
+
 /// The runbooks the console offers.
 pub fn available() -> Vec<RunbookSpec> {
     vec![
@@ -45,6 +58,56 @@ impl StepContext<'_> {
             .get(host)
             .map(|c| c.as_ref())
             .ok_or_else(|| format!("host {host} is not configured"))
+    }
+
+    /// Run a command that changes `host`: it needs the transport's write
+    /// capability (none in observe mode: refused), is shown as `host$ argv`
+    /// (or as `shown`, for long scripts) and written to the audit log before
+    /// its result is looked at. The caller judges the exit status.
+    pub async fn write(
+        &self,
+        host: &str,
+        argv: Vec<String>,
+        shown: Option<Vec<String>>,
+        timeout: std::time::Duration,
+        out: &mut Vec<String>,
+    ) -> Result<ExecOutput, String> {
+        let conn = self.connection(host)?;
+        let cap = conn.write_capability().ok_or(OBSERVE_REFUSAL)?;
+        let shown = shown.unwrap_or_else(|| argv.clone());
+        out.push(format!("{host}$ {}", shown.join(" ")));
+        let res = conn
+            .exec_timeout(&crate::remote::RemoteCommand::write(argv, &cap), timeout)
+            .await;
+        self.audit(host, &shown, &res, out);
+        res.map_err(|e| format!("{host}: {e}"))
+    }
+
+    /// `sync_client -C CONF [-n CHANNEL]` on the master.
+    pub fn sync_client_argv(&self, channel: &str) -> Result<Vec<String>, String> {
+        let h = self.connection(&self.pair.master)?.config();
+        let mut argv = vec![
+            format!("{}/sync_client", h.bin_dir.display()),
+            "-C".into(),
+            h.imapd_conf.display().to_string(),
+        ];
+        if !channel.is_empty() {
+            argv.extend(["-n".into(), channel.to_string()]);
+        }
+        Ok(argv)
+    }
+
+    /// The integrity check of one user or mailbox of this pair.
+    pub async fn scoped_check(
+        &self,
+        scope: &crate::check::Scope,
+        drain_wait: std::time::Duration,
+    ) -> Result<crate::model::conflicts::CheckResult, String> {
+        let opts = crate::check::CheckOptions {
+            drain_wait,
+            exec_timeout: std::time::Duration::from_secs(300),
+        };
+        crate::check::run(self.cfg, self.conns, &self.pair.name, scope, &opts, &|_| {}).await
     }
 
     /// Write a mutation to the audit log; a failure to write is shown.

@@ -15,8 +15,14 @@ conf=$1 bindir=$2 dir=$3 user=$4
 cd "$dir"
 tag=$$
 aside=""
-for f in log-run log; do
-  if [ -f "$f" ]; then mv "$f" "quarantine-$f.$tag"; aside="$aside quarantine-$f.$tag"; fi
+# the client may rename log to log-run between two of our renames: take
+# whatever exists, a few passes
+for pass in 1 2 3; do
+  for f in log-run log; do
+    if mv "$f" "quarantine-$f.$tag.$pass" 2>/dev/null; then
+      aside="$aside quarantine-$f.$tag.$pass"
+    fi
+  done
 done
 sleep 1
 held="held-$user"
@@ -29,13 +35,13 @@ for f in $aside; do
       if (mine) print $0 >> held; else print $0 >> rest }' "$f"
 done
 requeued=0
-if ls quarantine-*."$tag".rest >/dev/null 2>&1; then
-  sort -u quarantine-*."$tag".rest > "quarantine-requeue.$tag"
+if ls quarantine-*."$tag".*.rest >/dev/null 2>&1; then
+  sort -u quarantine-*."$tag".*.rest > "quarantine-requeue.$tag"
   while IFS= read -r l; do
     "$bindir/cyr_synclog" -C "$conf" "$l"
     requeued=$((requeued + 1))
   done < "quarantine-requeue.$tag"
 fi
-rm -f quarantine-*."$tag" quarantine-*."$tag".rest "quarantine-requeue.$tag"
+rm -f $aside quarantine-*."$tag".*.rest "quarantine-requeue.$tag"
 after=$(wc -l < "$held")
 echo "held $((after - before)) entries for $user in $dir/$held ($after in all); requeued $requeued distinct other entries"

@@ -19,10 +19,9 @@
 
 use super::runbook::{RunbookSpec, StepSpec, StepState};
 use super::StepContext;
-use crate::check::{self, compare, CheckOptions, GuidsByMailbox, Scope};
+use crate::check::{self, compare, GuidsByMailbox, Scope};
 use crate::cyrus::names::to_mutf7;
 use crate::model::conflicts::{DiffKind, Difference};
-use crate::remote::RemoteCommand;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -90,7 +89,7 @@ pub async fn execute(
     memo: &mut serde_json::Value,
 ) -> StepState {
     let plan: Plan = serde_json::from_value(memo.clone()).unwrap_or_default();
-    let res = match step {
+    super::state_of(match step {
         0 => plan_step(cx, out).await.map(|(p, msg)| {
             *memo = serde_json::to_value(p).unwrap_or_default();
             msg
@@ -99,12 +98,7 @@ pub async fn execute(
         2 => sync_step(cx, &plan, out).await,
         3 => verify_step(cx, &plan, out).await,
         _ => Err(format!("no step {}", step + 1)),
-    };
-    match res {
-        Ok(msg) => StepState::Done(msg),
-        Err(e) if e.starts_with("observe mode") => StepState::Refused(e),
-        Err(e) => StepState::Failed(e),
-    }
+    })
 }
 
 fn hosts(cx: &StepContext<'_>) -> Vec<String> {
@@ -180,19 +174,7 @@ fn replica_of<'a>(cx: &'a StepContext<'_>, d: &'a Difference) -> &'a str {
 
 async fn plan_step(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<(Plan, String), String> {
     let scope = scope_of(cx.target);
-    let opts = CheckOptions {
-        drain_wait: Duration::from_secs(20),
-        exec_timeout: TIMEOUT,
-    };
-    let result = check::run(
-        cx.cfg,
-        cx.connections(),
-        &cx.pair.name,
-        &scope,
-        &opts,
-        &|_| {},
-    )
-    .await?;
+    let result = cx.scoped_check(&scope, Duration::from_secs(20)).await?;
     if !result.errors.is_empty() {
         return Err(format!(
             "the check could not read: {}",
@@ -268,11 +250,7 @@ async fn protect_step(
     }
     let mut restored = 0;
     for (host, mailbox, uids) in &plan.protect {
-        let conn = cx.connection(host)?;
-        let cap = conn
-            .write_capability()
-            .ok_or("observe mode: this step changes a host")?;
-        let h = conn.config();
+        let h = cx.connection(host)?.config();
         let mut argv = vec![
             format!("{}/unexpunge", h.bin_dir.display()),
             "-C".into(),
@@ -282,12 +260,7 @@ async fn protect_step(
             to_mutf7(mailbox),
         ];
         argv.extend(uids.iter().map(u32::to_string));
-        out.push(format!("{host}$ {}", argv.join(" ")));
-        let res = conn
-            .exec_timeout(&RemoteCommand::write(argv.clone(), &cap), TIMEOUT)
-            .await;
-        cx.audit(host, &argv, &res, out);
-        let o = res.map_err(|e| format!("{host}: {e}"))?;
+        let o = cx.write(host, argv, None, TIMEOUT, out).await?;
         let text =
             String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
         out.extend(text.lines().map(|l| format!("  {l}")));
@@ -321,32 +294,15 @@ async fn sync_step(
     if plan.in_sync {
         return Ok("in sync: nothing to push".into());
     }
-    let conn = cx.connection(&cx.pair.master)?;
-    let cap = conn
-        .write_capability()
-        .ok_or("observe mode: this step changes a host")?;
-    let h = conn.config();
     let scope = scope_of(cx.target);
     for r in &cx.pair.replicas {
-        let mut argv = vec![
-            format!("{}/sync_client", h.bin_dir.display()),
-            "-C".into(),
-            h.imapd_conf.display().to_string(),
-        ];
-        if !r.channel.is_empty() {
-            argv.extend(["-n".into(), r.channel.clone()]);
-        }
+        let mut argv = cx.sync_client_argv(&r.channel)?;
         match (&scope.user, &scope.mailbox) {
             (Some(u), _) => argv.extend(["-u".into(), u.clone()]),
             (_, Some(m)) => argv.extend(["-m".into(), to_mutf7(m)]),
             _ => return Err("no target".into()),
         }
-        out.push(format!("{}$ {}", cx.pair.master, argv.join(" ")));
-        let res = conn
-            .exec_timeout(&RemoteCommand::write(argv.clone(), &cap), TIMEOUT)
-            .await;
-        cx.audit(&cx.pair.master, &argv, &res, out);
-        let o = res.map_err(|e| format!("{}: {e}", cx.pair.master))?;
+        let o = cx.write(&cx.pair.master, argv, None, TIMEOUT, out).await?;
         for l in String::from_utf8_lossy(&o.stderr).lines() {
             out.push(format!("  {l}"));
         }
@@ -366,19 +322,7 @@ async fn verify_step(
     out: &mut Vec<String>,
 ) -> Result<String, String> {
     let scope = scope_of(cx.target);
-    let opts = CheckOptions {
-        drain_wait: Duration::from_secs(30),
-        exec_timeout: TIMEOUT,
-    };
-    let result = check::run(
-        cx.cfg,
-        cx.connections(),
-        &cx.pair.name,
-        &scope,
-        &opts,
-        &|_| {},
-    )
-    .await?;
+    let result = cx.scoped_check(&scope, Duration::from_secs(30)).await?;
     let remaining: Vec<&Difference> = result
         .divergent()
         .filter(|d| {

@@ -111,29 +111,19 @@ async fn compare(cx: &StepContext<'_>, out: &mut Vec<String>, strict: bool) -> S
 }
 
 async fn push(cx: &StepContext<'_>, out: &mut Vec<String>) -> StepState {
-    let conn = match cx.connection(&cx.pair.master) {
-        Ok(c) => c,
-        Err(e) => return StepState::Failed(e),
-    };
-    let Some(cap) = conn.write_capability() else {
-        return StepState::Refused("observe mode: this step changes a host".into());
-    };
-    let h = conn.config();
     let mut failures = Vec::new();
     for r in &cx.pair.replicas {
-        let mut argv = vec![
-            format!("{}/sync_client", h.bin_dir.display()),
-            "-C".into(),
-            h.imapd_conf.display().to_string(),
-        ];
-        if !r.channel.is_empty() {
-            argv.extend(["-n".into(), r.channel.clone()]);
-        }
+        let mut argv = match cx.sync_client_argv(&r.channel) {
+            Ok(a) => a,
+            Err(e) => return StepState::Failed(e),
+        };
         argv.extend(["-m".into(), to_mutf7(cx.target)]);
-        let cmd = RemoteCommand::write(argv.clone(), &cap);
-        out.push(format!("{}$ {}", cx.pair.master, argv.join(" ")));
-        let res = conn.exec_timeout(&cmd, PUSH_TIMEOUT).await;
-        cx.audit(&cx.pair.master, &argv, &res, out);
+        let res = cx
+            .write(&cx.pair.master, argv, None, PUSH_TIMEOUT, out)
+            .await;
+        if matches!(&res, Err(e) if e == super::OBSERVE_REFUSAL) {
+            return StepState::Refused(super::OBSERVE_REFUSAL.into());
+        }
         match res {
             Ok(o) => {
                 for l in String::from_utf8_lossy(&o.stderr)

@@ -15,7 +15,7 @@
 
 use super::runbook::{RunbookSpec, StepSpec, StepState};
 use super::StepContext;
-use crate::check::{self, CheckOptions};
+use crate::check;
 use crate::remote::RemoteCommand;
 use std::time::{Duration, Instant};
 
@@ -171,7 +171,7 @@ pub async fn execute(
     if let Err(e) = valid_user(user) {
         return StepState::Failed(e);
     }
-    let res = match (spec.id, step) {
+    super::state_of(match (spec.id, step) {
         ("quarantine", 0) => evidence(cx, user, out).await,
         ("quarantine", 1) => quarantine(cx, user, out).await,
         ("quarantine", 2) => unstick(cx, out).await,
@@ -181,12 +181,7 @@ pub async fn execute(
         ("release", 2) => check_user(cx, user, out).await,
         ("release", 3) => remove_held(cx, user, out).await,
         _ => Err(format!("no step {}", step + 1)),
-    };
-    match res {
-        Ok(m) => StepState::Done(m),
-        Err(e) if e.starts_with("observe mode") => StepState::Refused(e),
-        Err(e) => StepState::Failed(e),
-    }
+    })
 }
 
 async fn evidence(
@@ -195,17 +190,13 @@ async fn evidence(
     out: &mut Vec<String>,
 ) -> Result<String, String> {
     let cfgdir = configdirectory(cx).await?;
-    let mut pending = 0;
-    for (_, dir) in sync_dirs(cx, &cfgdir) {
-        let n = read(
-            cx,
-            &cx.pair.master,
-            r#"cat "$1/log-run" "$1/log" 2>/dev/null | tr -d '"' | awk -v u="$2" '{ for (i = 2; i <= NF; i++) if ($i == u || $i == "user." u || index($i, "user." u ".") == 1) { c++; break } } END { print c + 0 }'"#,
-            &[dir, user.to_string()],
-        )
-        .await?;
-        pending += n.trim().parse::<u64>().unwrap_or(0);
-    }
+    let pending = sum_over_sync_dirs(
+        cx,
+        &cfgdir,
+        r#"cat "$1/log-run" "$1/log" 2>/dev/null | tr -d '"' | awk -v u="$2" '{ for (i = 2; i <= NF; i++) if ($i == u || $i == "user." u || index($i, "user." u ".") == 1) { c++; break } } END { print c + 0 }'"#,
+        &[user.to_string()],
+    )
+    .await?;
     let mut lines = errors_for(cx, &cx.pair.master, user).await?;
     for r in &cx.pair.replicas {
         lines.extend(errors_for(cx, &r.host, user).await?);
@@ -223,11 +214,7 @@ async fn quarantine(
     out: &mut Vec<String>,
 ) -> Result<String, String> {
     let cfgdir = configdirectory(cx).await?;
-    let conn = cx.connection(&cx.pair.master)?;
-    let cap = conn
-        .write_capability()
-        .ok_or("observe mode: this step changes a host")?;
-    let h = conn.config();
+    let h = cx.connection(&cx.pair.master)?.config();
     let mut done = Vec::new();
     for (_, dir) in sync_dirs(cx, &cfgdir) {
         let argv = vec![
@@ -240,18 +227,15 @@ async fn quarantine(
             dir.clone(),
             user.to_string(),
         ];
-        out.push(format!("{}$ quarantine {user} in {dir}", cx.pair.master));
-        let res = conn
-            .exec_timeout(&RemoteCommand::write(argv.clone(), &cap), TIMEOUT)
-            .await;
-        // the script's text is long: the audit log names it by its role
-        let audit_argv = vec![
+        // the script's text is long: output and audit log name it by its role
+        let shown = vec![
             "cyrdeck-quarantine".to_string(),
             dir.clone(),
             user.to_string(),
         ];
-        cx.audit(&cx.pair.master, &audit_argv, &res, out);
-        let o = res.map_err(|e| format!("{}: {e}", cx.pair.master))?;
+        let o = cx
+            .write(&cx.pair.master, argv, Some(shown), TIMEOUT, out)
+            .await?;
         let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
         if !o.success() {
             return Err(format!(
@@ -266,19 +250,32 @@ async fn quarantine(
     Ok(done.join("; "))
 }
 
-async fn queue_len(cx: &StepContext<'_>, cfgdir: &str) -> Result<u64, String> {
+/// Sum over the channels' sync directories of a number a read script
+/// prints (`$1` the directory, then `args`).
+async fn sum_over_sync_dirs(
+    cx: &StepContext<'_>,
+    cfgdir: &str,
+    script: &str,
+    args: &[String],
+) -> Result<u64, String> {
     let mut n = 0;
     for (_, dir) in sync_dirs(cx, cfgdir) {
-        let t = read(
-            cx,
-            &cx.pair.master,
-            r#"cat "$1/log-run" "$1/log" 2>/dev/null | wc -l"#,
-            &[dir],
-        )
-        .await?;
+        let mut a = vec![dir];
+        a.extend(args.iter().cloned());
+        let t = read(cx, &cx.pair.master, script, &a).await?;
         n += t.trim().parse::<u64>().unwrap_or(0);
     }
     Ok(n)
+}
+
+async fn queue_len(cx: &StepContext<'_>, cfgdir: &str) -> Result<u64, String> {
+    sum_over_sync_dirs(
+        cx,
+        cfgdir,
+        r#"cat "$1/log-run" "$1/log" 2>/dev/null | wc -l"#,
+        &[],
+    )
+    .await
 }
 
 async fn drains(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, String> {
@@ -365,15 +362,9 @@ async fn kill_spinners(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<Ve
         if spinning.is_empty() {
             continue;
         }
-        let cap = conn
-            .write_capability()
-            .ok_or("observe mode: this step changes a host")?;
         let mut argv = vec!["kill".to_string(), "-KILL".into()];
         argv.extend(spinning.iter().cloned());
-        out.push(format!("{}$ {}", r.host, argv.join(" ")));
-        let res = conn.exec(&RemoteCommand::write(argv.clone(), &cap)).await;
-        cx.audit(&r.host, &argv, &res, out);
-        res.map_err(|e| format!("{}: {e}", r.host))?;
+        cx.write(&r.host, argv, None, TIMEOUT, out).await?;
         killed.extend(spinning.into_iter().map(|p| format!("{}:{p}", r.host)));
     }
     Ok(killed)
@@ -398,17 +389,13 @@ async fn diagnose(
     out: &mut Vec<String>,
 ) -> Result<String, String> {
     let cfgdir = configdirectory(cx).await?;
-    let mut held = 0;
-    for (_, dir) in sync_dirs(cx, &cfgdir) {
-        let t = read(
-            cx,
-            &cx.pair.master,
-            r#"wc -l < "$1/held-$2" 2>/dev/null || echo 0"#,
-            &[dir, user.to_string()],
-        )
-        .await?;
-        held += t.trim().parse::<u64>().unwrap_or(0);
-    }
+    let held = sum_over_sync_dirs(
+        cx,
+        &cfgdir,
+        r#"wc -l < "$1/held-$2" 2>/dev/null || echo 0"#,
+        &[user.to_string()],
+    )
+    .await?;
     let mut lines = Vec::new();
     for r in &cx.pair.replicas {
         lines.extend(errors_for(cx, &r.host, user).await?);
@@ -427,28 +414,15 @@ async fn diagnose(
 
 async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Result<String, String> {
     let cfgdir = configdirectory(cx).await?;
-    let conn = cx.connection(&cx.pair.master)?;
-    let cap = conn
-        .write_capability()
-        .ok_or("observe mode: this step changes a host")?;
-    let h = conn.config();
     for (channel, dir) in sync_dirs(cx, &cfgdir) {
-        let mut argv = vec![
-            format!("{}/sync_client", h.bin_dir.display()),
-            "-C".into(),
-            h.imapd_conf.display().to_string(),
-        ];
-        if !channel.is_empty() {
-            argv.extend(["-n".into(), channel.clone()]);
-        }
+        let mut argv = cx.sync_client_argv(&channel)?;
         argv.extend(["-r".into(), "-f".into(), format!("{dir}/held-{user}")]);
-        out.push(format!("{}$ {}", cx.pair.master, argv.join(" ")));
-        let res = conn
-            .exec_timeout(&RemoteCommand::write(argv.clone(), &cap), REPLAY_TIMEOUT)
+        let res = cx
+            .write(&cx.pair.master, argv, None, REPLAY_TIMEOUT, out)
             .await;
-        cx.audit(&cx.pair.master, &argv, &res, out);
         let o = match res {
             Ok(o) => o,
+            Err(e) if e == super::OBSERVE_REFUSAL => return Err(e),
             Err(e) => {
                 // a replica sync_server spinning on a corrupt index never answers
                 let killed = kill_spinners(cx, out).await.unwrap_or_default();
@@ -484,19 +458,7 @@ async fn check_user(
         user: Some(user.to_string()),
         mailbox: None,
     };
-    let opts = CheckOptions {
-        drain_wait: Duration::from_secs(30),
-        exec_timeout: TIMEOUT,
-    };
-    let r = check::run(
-        cx.cfg,
-        cx.connections(),
-        &cx.pair.name,
-        &scope,
-        &opts,
-        &|_| {},
-    )
-    .await?;
+    let r = cx.scoped_check(&scope, Duration::from_secs(30)).await?;
     for d in &r.differences {
         out.push(format!("  {} {} {}", d.kind.label(), d.mailbox, d.detail));
     }
@@ -519,10 +481,6 @@ async fn remove_held(
     out: &mut Vec<String>,
 ) -> Result<String, String> {
     let cfgdir = configdirectory(cx).await?;
-    let conn = cx.connection(&cx.pair.master)?;
-    let cap = conn
-        .write_capability()
-        .ok_or("observe mode: this step changes a host")?;
     for (_, dir) in sync_dirs(cx, &cfgdir) {
         let argv = vec![
             "rm".to_string(),
@@ -530,10 +488,9 @@ async fn remove_held(
             "--".into(),
             format!("{dir}/held-{user}"),
         ];
-        out.push(format!("{}$ {}", cx.pair.master, argv.join(" ")));
-        let res = conn.exec(&RemoteCommand::write(argv.clone(), &cap)).await;
-        cx.audit(&cx.pair.master, &argv, &res, out);
-        let o = res.map_err(|e| format!("{}: {e}", cx.pair.master))?;
+        let o = cx
+            .write(&cx.pair.master, argv, None, Duration::from_secs(30), out)
+            .await?;
         if !o.success() {
             return Err(format!("rm exited {:?}", o.exit_status));
         }
