@@ -289,6 +289,13 @@ fn observe_mode_sends_no_mutating_command_through_every_view_and_runbook() {
     t.wait_for("the diagnosis", Duration::from_secs(30), |s| {
         s.contains(&format!("release {diverged} on lab")) && s.contains("nothing to release")
     });
+    // restart: its precheck reads (the client runs: nothing to restart)
+    t.keys(&[":"]);
+    t.text("restart default");
+    t.keys(&["Enter", "Enter"]);
+    t.wait_for("the precheck", Duration::from_secs(30), |s| {
+        s.contains("restart default on lab") && s.contains("nothing to restart")
+    });
     t.keys(&["q"]);
     std::thread::sleep(Duration::from_secs(1));
     // what the hosts received from this session

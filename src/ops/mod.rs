@@ -7,6 +7,7 @@ pub mod repair;
 pub mod resync;
 pub mod runbook;
 pub mod stuck;
+pub mod supervise;
 
 use crate::config::{Config, PairConfig};
 use crate::console::app::Action;
@@ -36,6 +37,7 @@ pub fn available() -> Vec<RunbookSpec> {
         repair::SPEC,
         stuck::QUARANTINE,
         stuck::RELEASE,
+        supervise::SPEC,
     ]
 }
 
@@ -144,6 +146,7 @@ async fn execute(
         "resync" => resync::execute(step, cx, out).await,
         "repair" => repair::execute(step, cx, out, memo).await,
         "quarantine" | "release" => stuck::execute(spec, step, cx, out).await,
+        "restart" => supervise::execute(step, cx, out).await,
         other => StepState::Failed(format!("unknown runbook {other}")),
     }
 }
