@@ -234,3 +234,11 @@ fn check_starts_from_the_conflicts_key_and_the_command_line() {
     assert!(a.data.check_progress.is_none());
     assert_eq!(a.view, ViewId::Conflicts);
 }
+
+#[test]
+fn the_last_runbook_scrolls_into_view_at_80x24() {
+    let mut a = loaded_app(false);
+    press(&mut a, "6 G");
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("restart <channel (default)>"), "{s}");
+}

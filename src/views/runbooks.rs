@@ -29,8 +29,10 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let [top, bottom] =
         Layout::vertical([Constraint::Length(avail_height), Constraint::Min(3)]).areas(area);
     let mut lines = Vec::new();
-    for (pos, &i) in list.matched.iter().enumerate() {
-        let spec = &board.available[i];
+    // two lines a runbook; keep the selected one in view
+    let fits = (top.height.saturating_sub(2) / 2).max(1) as usize;
+    for pos in super::format::window(list.matched.len(), list.selected, fits) {
+        let spec = &board.available[list.matched[pos]];
         let style = if pos == list.selected {
             theme.selected()
         } else {
