@@ -213,45 +213,12 @@ pub fn user_flag_names(header_file: &[u8]) -> Vec<String> {
         };
         let rest = &dl[i + 4..];
         let end = rest.find(')').unwrap_or(rest.len());
-        return split_atoms(&rest[..end]);
+        return super::synclog::split_words(&rest[..end]).unwrap_or_default();
     }
     lines
         .next()
         .map(|l| l.split(' ').map(str::to_string).collect())
         .unwrap_or_default()
-}
-
-/// Space-separated atoms and "quoted strings" (backslash escapes).
-fn split_atoms(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
-    while let Some(&c) = chars.peek() {
-        if c == ' ' {
-            chars.next();
-            continue;
-        }
-        let mut w = String::new();
-        if c == '"' {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => w.extend(chars.next()),
-                    '"' => break,
-                    _ => w.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ' ' {
-                    break;
-                }
-                w.push(c);
-                chars.next();
-            }
-        }
-        out.push(w);
-    }
-    out
 }
 
 #[cfg(test)]

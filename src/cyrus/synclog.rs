@@ -37,8 +37,10 @@ impl SyncEntry {
     }
 }
 
-/// Parse one line; None for a blank or malformed line (unbalanced quote).
-pub fn parse_entry(line: &str) -> Option<SyncEntry> {
+/// Space-separated words, `"quoted"` ones with backslash escapes — the
+/// quoting of sync-log lines and of cyrus.header's atom lists. None for an
+/// unbalanced quote.
+pub fn split_words(line: &str) -> Option<Vec<String>> {
     let mut words = Vec::new();
     let mut chars = line.trim_end_matches(['\r', '\n']).chars().peekable();
     loop {
@@ -74,6 +76,12 @@ pub fn parse_entry(line: &str) -> Option<SyncEntry> {
         }
         words.push(w);
     }
+    Some(words)
+}
+
+/// Parse one line; None for a blank or malformed line (unbalanced quote).
+pub fn parse_entry(line: &str) -> Option<SyncEntry> {
+    let words = split_words(line)?;
     let mut it = words.into_iter();
     let kind = it.next()?;
     if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_uppercase()) {
