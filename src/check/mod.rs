@@ -73,6 +73,24 @@ async fn inventory(conns: &Connections, host: &str, t: Duration) -> Result<Inven
     })
 }
 
+async fn pending_only(conns: &Connections, host: &str, t: Duration) -> Result<Inventory, String> {
+    let c = conns
+        .get(host)
+        .ok_or(format!("host {host} is not configured"))?;
+    let out = c
+        .exec_timeout(&inventory::pending_command(c.config()), t)
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let (pending, pending_truncated) =
+        inventory::parse_pending(&String::from_utf8_lossy(&out.stdout))
+            .map_err(|e| format!("{host}: {e}"))?;
+    Ok(Inventory {
+        pending,
+        pending_truncated,
+        ..Default::default()
+    })
+}
+
 async fn records(
     conns: &Connections,
     host: &str,
@@ -307,7 +325,8 @@ pub async fn run(
                     suspects.len()
                 ));
                 tokio::time::sleep(Duration::from_secs(2)).await;
-                let m = inventory(conns, &pair.master, opts.exec_timeout).await?;
+                // only the queue, not every mailbox's header again
+                let m = pending_only(conns, &pair.master, opts.exec_timeout).await?;
                 pending = pending_entries(&m, &rep.channel);
                 truncated = m.pending_truncated;
             }

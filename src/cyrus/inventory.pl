@@ -3,6 +3,7 @@
 # MODE headers: the mailbox list as ctl_mboxlist -d prints it ("L\t<json line>"), and per live
 #   mailbox the first 160 bytes of its cyrus.index in hex ("H\t<uniqueid>\t<hex>") or why not
 #   ("E\t<uniqueid>\t<why>"); then the distinct pending sync-log lines ("P\t<channel>\t<line>").
+# MODE pending: only those pending lines (cheap: for waiting on the queue).
 # MODE records: per argument the whole cyrus.index ("R\t<uniqueid>\t<hex>") and cyrus.header
 #   ("C\t<uniqueid>\t<hex>"), or "E\t<uniqueid>\t<why>".
 # Paths: <metapartition or partition>/uuid/<u0>/<u1>/<uniqueid>; legacy-dir mailboxes ('l' in
@@ -51,28 +52,8 @@ sub slurp {
     return ($buf, undef);
 }
 
-if ($mode eq 'headers') {
-    my $l;
-    unless (open($l, '-|', "$bindir/ctl_mboxlist", '-C', $conf, '-d')) {
-        print "\@\@error cannot run ctl_mboxlist: $!\n\@\@end\n";
-        exit 0;
-    }
-    while (my $line = <$l>) {
-        $line .= "\n" unless $line =~ /\n\z/;
-        print "L\t$line";
-        next unless $line =~ /^"((?:[^"\\]|\\.)*)": \{.*"uniqueid": "([^"]+)"/;
-        my ($name, $u) = ($1, $2);
-        my ($type) = $line =~ /"mbtype": "([^"]*)"/;
-        $type //= 'e';
-        next if $type =~ /^.[a-z]*[di]/;    # tombstone or intermediate: no index
-        my ($p) = $line =~ /"partition": "([^"]+)"/;
-        my $d = mailbox_dir($p // '', $u, $type, $name);
-        unless (defined $d) { print "E\t$u\tno path for partition ", ($p // '?'), "\n"; next }
-        my ($buf, $err) = slurp("$d/cyrus.index", 160);
-        if (defined $buf) { print "H\t$u\t", unpack('H*', $buf), "\n" } else { print "E\t$u\t$err\n" }
-    }
-    close $l;
-    print "\@\@mboxlist_exit ", ($? >> 8), "\n";
+# The distinct pending sync-log lines of every channel ("P\t<channel>\t<line>").
+sub print_pending {
     if (defined $cfgdir && opendir(my $s, "$cfgdir/sync")) {
         my @dirs = (['', "$cfgdir/sync"]);
         for my $e (sort readdir $s) {
@@ -95,6 +76,33 @@ if ($mode eq 'headers') {
         }
         print "\@\@pending_truncated\n" if $n > 20000;
     }
+}
+
+if ($mode eq 'headers') {
+    my $l;
+    unless (open($l, '-|', "$bindir/ctl_mboxlist", '-C', $conf, '-d')) {
+        print "\@\@error cannot run ctl_mboxlist: $!\n\@\@end\n";
+        exit 0;
+    }
+    while (my $line = <$l>) {
+        $line .= "\n" unless $line =~ /\n\z/;
+        print "L\t$line";
+        next unless $line =~ /^"((?:[^"\\]|\\.)*)": \{.*"uniqueid": "([^"]+)"/;
+        my ($name, $u) = ($1, $2);
+        my ($type) = $line =~ /"mbtype": "([^"]*)"/;
+        $type //= 'e';
+        next if $type =~ /^.[a-z]*[di]/;    # tombstone or intermediate: no index
+        my ($p) = $line =~ /"partition": "([^"]+)"/;
+        my $d = mailbox_dir($p // '', $u, $type, $name);
+        unless (defined $d) { print "E\t$u\tno path for partition ", ($p // '?'), "\n"; next }
+        my ($buf, $err) = slurp("$d/cyrus.index", 160);
+        if (defined $buf) { print "H\t$u\t", unpack('H*', $buf), "\n" } else { print "E\t$u\t$err\n" }
+    }
+    close $l;
+    print "\@\@mboxlist_exit ", ($? >> 8), "\n";
+    print_pending();
+} elsif ($mode eq 'pending') {
+    print_pending();
 } elsif ($mode eq 'records') {
     for my $w (@want) {
         my ($p, $u, $type, $name) = split(/:/, $w, 4);

@@ -61,6 +61,28 @@ pub fn headers_command(h: &HostConfig) -> RemoteCommand {
     perl(h, "headers", [])
 }
 
+/// Only the master's pending sync-log lines (for waiting on the queue).
+pub fn pending_command(h: &HostConfig) -> RemoteCommand {
+    perl(h, "pending", [])
+}
+
+/// (channel, distinct pending line) and whether the list was cut.
+pub fn parse_pending(out: &str) -> Result<(Vec<(String, String)>, bool), String> {
+    let mut pending = Vec::new();
+    let mut truncated = false;
+    for (n, line) in framed(out)?.enumerate() {
+        if let Some(rest) = line.strip_prefix("P\t") {
+            let (ch, entry) = rest
+                .split_once('\t')
+                .ok_or(format!("line {}: bad pending line", n + 2))?;
+            pending.push((ch.to_string(), entry.to_string()));
+        } else if line == "@@pending_truncated" {
+            truncated = true;
+        }
+    }
+    Ok((pending, truncated))
+}
+
 pub fn records_command(h: &HostConfig, mailboxes: &[&MailboxEntry]) -> RemoteCommand {
     perl(
         h,
@@ -128,17 +150,11 @@ pub fn parse_headers(out: &str) -> Result<Inventory, String> {
         } else if let Some(rest) = line.strip_prefix("E\t") {
             let (u, why) = rest.split_once('\t').unwrap_or((rest, "unreadable"));
             headers.insert(u, Err(why.to_string()));
-        } else if let Some(rest) = line.strip_prefix("P\t") {
-            let (ch, entry) = rest
-                .split_once('\t')
-                .ok_or(format!("line {}: bad pending line", n + 2))?;
-            inv.pending.push((ch.to_string(), entry.to_string()));
         } else if let Some(code) = line.strip_prefix("@@mboxlist_exit ") {
             list_exit = code.trim().parse::<i32>().ok();
-        } else if line == "@@pending_truncated" {
-            inv.pending_truncated = true;
         }
     }
+    (inv.pending, inv.pending_truncated) = parse_pending(out)?;
     if list_exit != Some(0) {
         return Err(format!(
             "ctl_mboxlist -d failed (exit {list_exit:?}): {}",
