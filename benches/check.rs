@@ -7,6 +7,9 @@
 //! extrapolated. Prints times and ratios (targets: (1) <= 0.25 x (2),
 //! (1) <= 2 x (3)). The pair is seeded once and kept (DIR/check-bench-seeded).
 
+mod support;
+use support::median_of;
+
 use cyrdeck::check::{self, CheckOptions, Scope};
 use cyrdeck::config::Config;
 use cyrdeck::lab::layout::Role;
@@ -70,11 +73,6 @@ fn seed(lab: &Lab) {
     std::fs::write(marker, "seeded\n").unwrap();
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     let dir =
         std::env::var("CYRDECK_BENCH_LAB").unwrap_or_else(|_| "/var/tmp/cyrdeck-bench-lab".into());
@@ -94,17 +92,19 @@ fn main() {
     };
     // wait until replication caught up and the pair checks clean
     let deadline = Instant::now() + Duration::from_secs(900);
+    let run_check = || {
+        rt.block_on(check::run(
+            &cfg,
+            &conns,
+            "lab",
+            &Scope::default(),
+            &opts,
+            &|_| {},
+        ))
+        .unwrap()
+    };
     loop {
-        let r = rt
-            .block_on(check::run(
-                &cfg,
-                &conns,
-                "lab",
-                &Scope::default(),
-                &opts,
-                &|_| {},
-            ))
-            .unwrap();
+        let r = run_check();
         if r.in_sync() && r.differences.is_empty() {
             assert!(
                 r.mailboxes_checked >= (USERS * 5) as u64,
@@ -130,42 +130,27 @@ fn main() {
         t.elapsed().as_secs_f64()
     };
     // (1) cyrdeck check, 3 runs
-    let mut checks = Vec::new();
     let mut mailboxes = 0;
-    for _ in 0..3 {
+    let t_check = median_of(3, || {
         let t = Instant::now();
-        let r = rt
-            .block_on(check::run(
-                &cfg,
-                &conns,
-                "lab",
-                &Scope::default(),
-                &opts,
-                &|_| {},
-            ))
-            .unwrap();
-        checks.push(t.elapsed().as_secs_f64());
+        let r = run_check();
         mailboxes = r.mailboxes_checked;
         assert!(r.in_sync());
-    }
-    let t_check = median(checks);
+        t.elapsed().as_secs_f64()
+    });
     // (2) sync_client -A on the master (every user), 3 runs
     let m = cfg.host("master");
-    let t_sync = median(
-        (0..3)
-            .map(|_| {
-                exec(
-                    "master",
-                    vec![
-                        format!("{}/sync_client", m.bin_dir.display()),
-                        "-C".into(),
-                        m.imapd_conf.display().to_string(),
-                        "-A".into(),
-                    ],
-                )
-            })
-            .collect(),
-    );
+    let t_sync = median_of(3, || {
+        exec(
+            "master",
+            vec![
+                format!("{}/sync_client", m.bin_dir.display()),
+                "-C".into(),
+                m.imapd_conf.display().to_string(),
+                "-A".into(),
+            ],
+        )
+    });
     // (3) raw read of every cyrus.index, each host, concurrently (as the check reads)
     let raw = |role: Role| {
         let spool = lab.layout.instance(role).partition.display().to_string();
@@ -176,19 +161,15 @@ fn main() {
             spool,
         ]
     };
-    let t_raw = median(
-        (0..3)
-            .map(|_| {
-                let t = Instant::now();
-                std::thread::scope(|s| {
-                    let a = s.spawn(|| exec("master", raw(Role::Master)));
-                    let b = s.spawn(|| exec("replica", raw(Role::Replica)));
-                    (a.join().unwrap(), b.join().unwrap())
-                });
-                t.elapsed().as_secs_f64()
-            })
-            .collect(),
-    );
+    let t_raw = median_of(3, || {
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            let a = s.spawn(|| exec("master", raw(Role::Master)));
+            let b = s.spawn(|| exec("replica", raw(Role::Replica)));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        t.elapsed().as_secs_f64()
+    });
     // (4) naive: ssh + mbexamine per mailbox per side, 50 mailboxes
     let ssh = |role: Role, mailbox: &str| {
         let i = lab.layout.instance(role);

@@ -5,6 +5,9 @@
 //! The queue is filled by appending to the master's sync log while its
 //! rolling client is SIGSTOPped, and restored byte for byte before SIGCONT.
 
+mod support;
+use support::median;
+
 use cyrdeck::config::Config;
 use cyrdeck::lab::layout::Role;
 use cyrdeck::lab::{process, Lab};
@@ -14,11 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const REFRESHES: usize = 15;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
 
 fn main() {
     let dir =

@@ -3,6 +3,9 @@
 //! are built), resident memory of that state, and the median time from a
 //! key press to the next frame. Prints figures and ratios; no timing asserts.
 
+mod support;
+use support::median;
+
 #[path = "../tests/console_support/mod.rs"]
 mod console_support;
 
@@ -14,11 +17,6 @@ use ratatui::Terminal;
 use std::time::Instant;
 
 const FRAMES: usize = 300;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
