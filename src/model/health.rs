@@ -488,20 +488,31 @@ pub fn evaluate_pair<'a>(
         channels.push(ce.status);
         hosts.push(rs);
     }
-    // every kept event feeds the stuck list; the newest 200 per host are shown
-    let mut all_events = Vec::new();
+    // every kept event feeds the stuck list (borrowed); the newest 200 per
+    // host are shown
+    let hosts_of_pair: Vec<&String> = std::iter::once(&pair.master)
+        .chain(pair.replicas.iter().map(|r| &r.host))
+        .collect();
+    let views: Vec<(&String, HostView)> = hosts_of_pair.iter().map(|h| (*h, view(h))).collect();
     let mut events = Vec::new();
-    for h in std::iter::once(&pair.master).chain(pair.replicas.iter().map(|r| &r.host)) {
-        let kept = &view(h).history.events;
-        let tagged = kept.iter().map(|e| HostEvent {
-            host: h.clone(),
-            event: e.clone(),
-        });
-        all_events.extend(tagged.clone());
-        events.extend(tagged.skip(kept.len().saturating_sub(200)));
+    for (h, v) in &views {
+        let kept = &v.history.events;
+        events.extend(
+            kept.iter()
+                .skip(kept.len().saturating_sub(200))
+                .map(|e| HostEvent {
+                    host: (*h).clone(),
+                    event: e.clone(),
+                }),
+        );
     }
     events.sort_by_key(|e| e.event.time.unwrap_or(0));
-    let stuck = super::stuck::stuck_entries(&all_events, &channels);
+    let stuck = super::stuck::stuck_entries(
+        views
+            .iter()
+            .flat_map(|(h, v)| v.history.events.iter().map(move |e| (h.as_str(), e))),
+        &channels,
+    );
     // a user failing right now is a problem even when nothing bails out
     // (a corrupt replica index makes sync_server spin while the client waits)
     let now = mv.history.last_report.as_ref().map(|(r, _)| r.now as i64);

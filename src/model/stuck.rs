@@ -2,8 +2,9 @@
 //! lines (which name a user or mailbox) and from held files (entries set
 //! aside out of the queue). Pure.
 
-use super::snapshot::{ChannelStatus, HostEvent};
+use super::snapshot::ChannelStatus;
 use crate::cyrus::loglines::LineKind;
+use crate::cyrus::loglines::LogEvent;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -47,17 +48,24 @@ fn counts_as_failure(kind: LineKind) -> bool {
 }
 
 /// Group failures by (host, user or mailbox); add held files of the channels.
-pub fn stuck_entries(events: &[HostEvent], channels: &[ChannelStatus]) -> Vec<StuckEntry> {
+/// `events` are (host, line) pairs, borrowed: this runs on every refresh
+/// over every kept line.
+pub fn stuck_entries<'a>(
+    events: impl IntoIterator<Item = (&'a str, &'a LogEvent)>,
+    channels: &[ChannelStatus],
+) -> Vec<StuckEntry> {
     let mut by_key: BTreeMap<(String, String), StuckEntry> = BTreeMap::new();
-    for e in events.iter().filter(|e| counts_as_failure(e.event.kind)) {
-        let ev = &e.event;
+    for (host, ev) in events
+        .into_iter()
+        .filter(|(_, e)| counts_as_failure(e.kind))
+    {
         let Some(subject) = ev.user.clone().or_else(|| ev.mailbox.clone()) else {
             continue;
         };
         let s = by_key
-            .entry((e.host.clone(), subject))
+            .entry((host.to_string(), subject))
             .or_insert_with(|| StuckEntry {
-                host: e.host.clone(),
+                host: host.to_string(),
                 channel: None,
                 user: ev.user.clone(),
                 mailbox: ev.mailbox.clone(),
@@ -117,7 +125,7 @@ fn held_user(file: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cyrus::loglines::LogEvent;
+    use crate::model::snapshot::HostEvent;
 
     fn ev(host: &str, t: i64, kind: LineKind, user: Option<&str>, text: &str) -> HostEvent {
         HostEvent {
@@ -136,7 +144,7 @@ mod tests {
 
     #[test]
     fn repeated_failures_group_by_user_and_single_ones_do_not_count() {
-        let evs = vec![
+        let evs = [
             ev("m", 10, LineKind::SyncError, Some("bob"), "first"),
             ev("m", 20, LineKind::SyncError, Some("bob"), "second"),
             ev("m", 15, LineKind::SyncError, Some("alice"), "once"),
@@ -145,7 +153,7 @@ mod tests {
             ev("m", 18, LineKind::SyncNotice, Some("dave"), "notice"),
             ev("m", 19, LineKind::SyncNotice, Some("dave"), "notice"),
         ];
-        let s = stuck_entries(&evs, &[]);
+        let s = stuck_entries(evs.iter().map(|e| (e.host.as_str(), &e.event)), &[]);
         assert_eq!(s.len(), 1, "{s:?}");
         assert_eq!(s[0].subject(), "bob");
         assert_eq!((s[0].first_seen, s[0].last_seen), (Some(10), Some(20)));
