@@ -79,6 +79,10 @@ struct RawPair {
     replicas: Spanned<Vec<RawReplica>>,
     #[serde(default)]
     observe: bool,
+    /// A dedicated user whose INBOX receives the heartbeat (its mail is
+    /// deleted at every beat).
+    heartbeat_user: Option<Spanned<String>>,
+    heartbeat_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -132,12 +136,21 @@ pub struct ReplicaConfig {
     pub channel: String,
 }
 
+/// Measured lag: a message delivered to `user`'s INBOX on the master every
+/// `interval`; the replica's copy of its append time tells how far behind it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeartbeatConfig {
+    pub user: String,
+    pub interval: Duration,
+}
+
 #[derive(Clone, Debug)]
 pub struct PairConfig {
     pub name: String,
     pub master: String,
     pub replicas: Vec<ReplicaConfig>,
     pub observe: bool,
+    pub heartbeat: Option<HeartbeatConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -305,6 +318,41 @@ impl Config {
                     channel: r.channel.clone(),
                 });
             }
+            let heartbeat = match &p.heartbeat_user {
+                None => None,
+                Some(u) => {
+                    let key = format!("pairs.{name}.heartbeat_user");
+                    // a plain user name: it ends up in an ipurge pattern
+                    let plain = !u.get_ref().is_empty()
+                        && u.get_ref()
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                    if !plain {
+                        return Err(err(
+                            Some(u.span()),
+                            &key,
+                            "a heartbeat user is a plain name (letters, digits, - and _)".into(),
+                        ));
+                    }
+                    let secs = p
+                        .heartbeat_secs
+                        .as_ref()
+                        .map(|s| *s.get_ref())
+                        .unwrap_or(10);
+                    if secs == 0 {
+                        let span = p.heartbeat_secs.as_ref().map(|s| s.span());
+                        return Err(err(
+                            span,
+                            &format!("pairs.{name}.heartbeat_secs"),
+                            "must be at least 1".into(),
+                        ));
+                    }
+                    Some(HeartbeatConfig {
+                        user: u.get_ref().clone(),
+                        interval: Duration::from_secs(secs),
+                    })
+                }
+            };
             pairs.insert(
                 name.clone(),
                 PairConfig {
@@ -312,6 +360,7 @@ impl Config {
                     master,
                     replicas,
                     observe: p.observe,
+                    heartbeat,
                 },
             );
         }
@@ -424,6 +473,21 @@ replicas = [ { host = "r" } ]
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("test.toml"), text, Path::new("/nonexistent"))
+    }
+
+    #[test]
+    fn heartbeat_user_must_be_a_plain_name() {
+        let with = |extra: &str| parse(&format!("{GOOD}{extra}"));
+        let c = with("heartbeat_user = \"cyrdeck-hb\"\n").unwrap();
+        let hb = c.pairs["main"].heartbeat.clone().unwrap();
+        assert_eq!((hb.user.as_str(), hb.interval.as_secs()), ("cyrdeck-hb", 10));
+        for bad in ["", "user/x", "*", "a b", "x%"] {
+            let e = with(&format!("heartbeat_user = {bad:?}\n")).unwrap_err();
+            assert_eq!(e.key, "pairs.main.heartbeat_user", "{bad:?}: {e}");
+        }
+        let e = with("heartbeat_user = \"hb\"\nheartbeat_secs = 0\n").unwrap_err();
+        assert_eq!(e.key, "pairs.main.heartbeat_secs");
+        assert!(parse(GOOD).unwrap().pairs["main"].heartbeat.is_none());
     }
 
     #[test]

@@ -97,6 +97,19 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write the pair's heartbeat on its master (a message to the configured
+    /// heartbeat_user; status then shows the replica's lag in seconds). Once,
+    /// or every S seconds with --every (the console writes it by itself).
+    /// Exit 0 written, 1 failed, 3 refused (observe mode).
+    Heartbeat {
+        #[arg(long)]
+        pair: Option<String>,
+        #[arg(long)]
+        every: Option<f64>,
+        /// With --every: stop after this many beats.
+        #[arg(long)]
+        count: Option<u64>,
+    },
     /// Fetch a host's SSH key, show its fingerprint, and add it to known_hosts
     /// (trust on first use, only when you say so).
     Trust {
@@ -230,6 +243,11 @@ fn main() -> Result<()> {
         Cmd::Doctor { pair, json } => {
             let cfg = Config::load(&config_path)?;
             let code = runtime()?.block_on(doctor(cfg, cli.observe, pair, json))?;
+            std::process::exit(code);
+        }
+        Cmd::Heartbeat { pair, every, count } => {
+            let cfg = Config::load(&config_path)?;
+            let code = runtime()?.block_on(heartbeat(cfg, cli.observe, pair, every, count))?;
             std::process::exit(code);
         }
         Cmd::Trust { host, yes } => {
@@ -401,6 +419,45 @@ async fn run_runbook(
         }
     }
     Ok(0)
+}
+
+async fn heartbeat(
+    cfg: Config,
+    observe: bool,
+    pair: Option<String>,
+    every: Option<f64>,
+    count: Option<u64>,
+) -> Result<i32> {
+    let pair = only_pair(&cfg, pair)?;
+    let p = cfg
+        .pairs
+        .get(&pair)
+        .ok_or_else(|| color_eyre::eyre::eyre!("no pair {pair:?}"))?;
+    let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
+    let mut n = 0u64;
+    loop {
+        let started = std::time::Instant::now();
+        n += 1;
+        match cyrdeck::ops::heartbeat::beat(&cfg, &conns, p).await {
+            Ok(t) => println!("heartbeat written on {} at {t}", p.master),
+            Err(e) if e == cyrdeck::ops::OBSERVE_REFUSAL => {
+                eprintln!("heartbeat: {e}");
+                return Ok(3);
+            }
+            Err(e) => {
+                eprintln!("heartbeat: {e}");
+                if every.is_none() {
+                    return Ok(1);
+                }
+            }
+        }
+        let Some(s) = every else { return Ok(0) };
+        if count.is_some_and(|c| n >= c) {
+            return Ok(0);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs_f64(s).saturating_sub(started.elapsed()))
+            .await;
+    }
 }
 
 async fn doctor(cfg: Config, observe: bool, pair: Option<String>, json: bool) -> Result<i32> {

@@ -25,6 +25,8 @@ pub struct Poller {
     conns: BTreeMap<String, Arc<HostConnection>>,
     hist: BTreeMap<String, HostHistory>,
     meta: BTreeMap<String, ProbeMeta>,
+    /// Some when this poller writes the pairs' heartbeats (console, watch).
+    heartbeats: Option<crate::ops::heartbeat::Heartbeats>,
 }
 
 impl Poller {
@@ -39,7 +41,15 @@ impl Poller {
             conns,
             hist: BTreeMap::new(),
             meta: BTreeMap::new(),
+            heartbeats: None,
         }
+    }
+
+    /// Write each pair's heartbeat after a refresh once its interval has
+    /// passed (never in observe mode: the transport has no write capability).
+    pub fn writing_heartbeats(mut self) -> Self {
+        self.heartbeats = Some(Default::default());
+        self
     }
 
     /// Every host's shared connection (runbooks reuse them).
@@ -72,13 +82,23 @@ impl Poller {
             .collect()
     }
 
+    /// The heartbeat user the probe of `host` reads (its first pair with one).
+    fn heartbeat_user(&self, host: &str) -> Option<String> {
+        self.cfg
+            .pairs
+            .values()
+            .filter(|p| p.master == host || p.replicas.iter().any(|r| r.host == host))
+            .find_map(|p| p.heartbeat.as_ref().map(|h| h.user.clone()))
+    }
+
     pub async fn refresh(&mut self) -> StatusReport {
         let mut set = JoinSet::new();
         for name in self.hosts_in_pairs() {
             let conn = self.conns[&name].clone();
             let cursor = self.hist.get(&name).map(|h| h.cursor).unwrap_or_default();
+            let hb_user = self.heartbeat_user(&name);
             set.spawn(async move {
-                let cmd = probe::command(conn.config(), cursor);
+                let cmd = probe::command(conn.config(), cursor, hb_user.as_deref());
                 let started = Instant::now();
                 let res = conn.exec(&cmd).await;
                 (name, res, started.elapsed())
@@ -122,7 +142,12 @@ impl Poller {
             };
             self.meta.insert(name, meta);
         }
-        self.evaluate()
+        let report = self.evaluate();
+        // after the probe, so the next one sees the beat replicated
+        if let Some(hb) = &mut self.heartbeats {
+            hb.tick(&self.cfg, &self.conns).await;
+        }
+        report
     }
 
     fn absorb(&mut self, name: &str, report: ProbeReport) {
@@ -166,7 +191,20 @@ impl Poller {
             .cfg
             .pairs
             .values()
-            .map(|p| health::evaluate_pair(&self.cfg, p, &view))
+            .map(|p| {
+                let mut status = health::evaluate_pair(&self.cfg, p, &view);
+                let failed = self.heartbeats.as_ref().and_then(|h| h.errors.get(&p.name));
+                if let Some(e) = failed {
+                    status.problems.push(crate::model::snapshot::Problem {
+                        severity: Health::Warning,
+                        host: Some(p.master.clone()),
+                        channel: None,
+                        message: format!("heartbeat not written: {e}"),
+                    });
+                    status.health = Health::worst(status.health, Health::Warning);
+                }
+                status
+            })
             .collect();
         let health = pairs
             .iter()

@@ -410,3 +410,60 @@ fn unreadable_syslog_file_is_a_warning_not_silence() {
         p.message
     );
 }
+
+fn heartbeat_of(report: &cyrdeck::model::snapshot::StatusReport) -> (u64, u64, u64) {
+    let hb = report.pairs[0].channels[0]
+        .heartbeat
+        .clone()
+        .expect("heartbeat configured in the lab");
+    (
+        hb.master_at.expect("master heartbeat read"),
+        hb.replica_at.expect("replica heartbeat read"),
+        hb.lag_secs.expect("lag computed"),
+    )
+}
+
+#[test]
+fn heartbeat_measures_lag_while_replication_is_paused_and_is_refused_in_observe_mode() {
+    let _g = lock();
+    wait_ok(Duration::from_secs(120));
+    // observe mode: refused, nothing written
+    let before = rt().block_on(Poller::new(Arc::new(config()), true).refresh());
+    let (m0, _, _) = heartbeat_of(&before);
+    let (code, out) = cli(&["--observe", "heartbeat"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("observe mode"), "{out}");
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, out) = cli(&["heartbeat"]);
+    assert_eq!(code, 0, "{out}");
+    let rt = rt();
+    let mut poller = Poller::new(Arc::new(config()), true);
+    let (m1, r1, lag) = wait_for(Duration::from_secs(20), || {
+        let hb = heartbeat_of(&rt.block_on(poller.refresh()));
+        (hb.1 == hb.0).then_some(hb)
+    })
+    .expect("the beat reaches the replica");
+    assert!(m1 > m0, "a new beat on the master ({m0} -> {m1})");
+    assert_eq!((r1, lag), (m1, 0));
+
+    // replication paused: the console's poller beats by itself; the
+    // replica's copy stays behind and the lag grows with the clock
+    let paused = Paused::new();
+    let mut writer = Poller::new(Arc::new(config()), false).writing_heartbeats();
+    rt.block_on(writer.refresh()); // beats after its probe
+    std::thread::sleep(Duration::from_secs(6)); // > heartbeat_secs = 5
+    rt.block_on(writer.refresh());
+    std::thread::sleep(Duration::from_secs(1));
+    let report = rt.block_on(poller.refresh());
+    let (m2, r2, lag2) = heartbeat_of(&report);
+    assert!(m2 > m1, "the poller wrote heartbeats ({m1} -> {m2})");
+    assert_eq!(r2, r1, "the replica cannot have a newer beat while paused");
+    assert!(lag2 >= 6, "lag {lag2}s while paused for 7 s");
+    drop(paused);
+    let (_, _, lag3) = wait_for(Duration::from_secs(30), || {
+        let hb = heartbeat_of(&rt.block_on(poller.refresh()));
+        (hb.2 == 0).then_some(hb)
+    })
+    .expect("lag back to 0 after resuming");
+    assert_eq!(lag3, 0);
+}

@@ -19,7 +19,8 @@ pub struct LogCursor {
     pub offset: u64,
 }
 
-pub fn command(h: &HostConfig, cursor: LogCursor) -> RemoteCommand {
+/// `heartbeat_user`: read that user's INBOX append time too.
+pub fn command(h: &HostConfig, cursor: LogCursor, heartbeat_user: Option<&str>) -> RemoteCommand {
     let syslog = h
         .syslog_file
         .as_ref()
@@ -37,7 +38,17 @@ pub fn command(h: &HostConfig, cursor: LogCursor) -> RemoteCommand {
         cursor.offset.to_string(),
         cursor.inode.to_string(),
         MAX_LOG_BYTES.to_string(),
+        heartbeat_user.unwrap_or_default().to_string(),
     ])
+}
+
+/// The heartbeat mailbox as this host has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeartbeatRead {
+    /// Its last append (epoch seconds) and last UID.
+    Seen { appended_at: u64, last_uid: u32 },
+    /// No such mailbox (or its index cannot be read).
+    Missing,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -108,6 +119,8 @@ pub struct ProbeReport {
     pub sync_server: Option<SyncServerCheck>,
     pub log: Option<LogChunk>,
     pub log_error: Option<String>,
+    /// Asked for only when the pair has a heartbeat.
+    pub heartbeat: Option<HeartbeatRead>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -217,6 +230,19 @@ fn parse_sync_file(n: usize, l: &str) -> Result<SyncFile, ProbeParseError> {
 }
 
 /// Parse the probe's output.
+fn parse_heartbeat(arg: &str) -> Option<HeartbeatRead> {
+    if arg.trim() == "none" {
+        return Some(HeartbeatRead::Missing);
+    }
+    let mut w = arg.split_whitespace();
+    let appended_at = w.next()?.parse().ok()?;
+    let last_uid = w.next()?.parse().ok()?;
+    w.next().is_none().then_some(HeartbeatRead::Seen {
+        appended_at,
+        last_uid,
+    })
+}
+
 pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
     let mut r = ProbeReport::default();
     let mut pos = 0usize;
@@ -253,6 +279,10 @@ pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
                 "syncdir" => r.sync_dir = Some(arg.to_string()),
                 "syncserver" => r.sync_server = Some(SyncServerCheck::default()),
                 "nolog" => r.log_error = Some(arg.to_string()),
+                "heartbeat" => {
+                    r.heartbeat =
+                        Some(parse_heartbeat(arg).ok_or_else(|| bad(n, "heartbeat", &line))?)
+                }
                 "end" => {
                     saw_end = true;
                     break;
@@ -401,6 +431,32 @@ mod tests {
         assert_eq!(log.channel, "");
         assert_eq!(log.lines, 12);
         assert!(!r.pending_top[""].is_empty());
+    }
+
+    #[test]
+    fn heartbeat_line_parses_or_is_a_clear_error() {
+        let with = |hb: &str| {
+            let text = format!("@@probe 1\n@@now 5\n@@heartbeat {hb}\n@@end\n");
+            parse(text.as_bytes())
+        };
+        assert_eq!(
+            with("1795915962 4").unwrap().heartbeat,
+            Some(HeartbeatRead::Seen {
+                appended_at: 1795915962,
+                last_uid: 4
+            })
+        );
+        assert_eq!(
+            with("none").unwrap().heartbeat,
+            Some(HeartbeatRead::Missing)
+        );
+        for bad in ["", "12", "x y", "1 2 3", "-1 2"] {
+            assert!(
+                matches!(with(bad), Err(ProbeParseError::BadLine { .. })),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse(MASTER).unwrap().heartbeat, None);
     }
 
     #[test]

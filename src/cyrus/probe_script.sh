@@ -1,8 +1,8 @@
 # cyrdeck probe: ONE exec per host per refresh gathers everything status needs.
-# Runs under POSIX sh as `sh -c <this> cyrdeck-probe CONF CYRUSCONF BINDIR SYSLOG OFFSET INODE MAXBYTES`.
+# Runs under POSIX sh as `sh -c <this> cyrdeck-probe CONF CYRUSCONF BINDIR SYSLOG OFFSET INODE MAXBYTES HBUSER`.
 # Read-only. Output is line-oriented sections; the syslog chunk comes last
 # with an exact byte count so the parser never has to trust its content.
-conf=$1 cyrusconf=$2 bindir=$3 syslog=$4 offset=$5 inode=$6 maxbytes=$7
+conf=$1 cyrusconf=$2 bindir=$3 syslog=$4 offset=$5 inode=$6 maxbytes=$7 hbuser=$8
 LC_ALL=C
 export LC_ALL
 echo "@@probe 1"
@@ -57,6 +57,16 @@ if [ -n "$listen" ]; then
   timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" || exit 1; n=0; while [ $n -lt 5 ] && IFS= read -r -t 2 l <&3; do printf "banner %s\n" "$l"; n=$((n+1)); case $l in "* OK"*) break;; esac; done' "$h" "$p" 2>/dev/null || echo "fail"
 else
   echo "none"
+fi
+# heartbeat: the append time (index header offset 24) and last UID of the
+# heartbeat user's INBOX; sync_server copies the master's append time
+if [ -n "$hbuser" ]; then
+  hbpath=$("$bindir/mbpath" -C "$conf" -u "$hbuser" 2>/dev/null)
+  hb=""
+  if [ -n "$hbpath" ] && [ -r "$hbpath/cyrus.index" ]; then
+    hb=$(od -An -j 24 -N 8 -tu4 --endian=big "$hbpath/cyrus.index" 2>/dev/null)
+  fi
+  if [ -n "$hb" ]; then echo "@@heartbeat" $hb; else echo "@@heartbeat none"; fi
 fi
 if [ -n "$syslog" ] && [ -r "$syslog" ]; then
   set -- $(stat -c '%i %s' "$syslog")

@@ -187,6 +187,16 @@ impl Lab {
                 }
             }
         }
+        self.create_heartbeat_mailbox()
+    }
+
+    /// The heartbeat user's INBOX on the master (replicated from there).
+    fn create_heartbeat_mailbox(&self) -> Result<()> {
+        let m = self.layout.instance(Role::Master);
+        let mut admin = mail::Imap::login(Role::Master.address(), m.imap_port, "admin")
+            .wrap_err("IMAP login as admin")?;
+        admin.create(&format!("user/{}", templates::HEARTBEAT_USER))?;
+        admin.logout();
         Ok(())
     }
 

@@ -215,6 +215,7 @@ mod tests {
                 channel: String::new(),
             }],
             observe: false,
+            heartbeat: None,
         }
     }
 

@@ -410,6 +410,7 @@ fn channel_status(
                 groups,
                 distinct_entries: distinct,
             },
+            heartbeat: None,
         },
         problems,
     }
@@ -483,8 +484,23 @@ pub fn evaluate_pair<'a>(
         let rv = view(&r.host);
         let rs = host_status(&rv, "replica");
         problems.extend(host_problems(&rs, false));
-        let ce = channel_status(cfg, &mv, &rv, &rs, &r.channel);
+        let mut ce = channel_status(cfg, &mv, &rv, &rs, &r.channel);
         problems.extend(ce.problems);
+        if let (Some(hb), Some(mr)) = (&pair.heartbeat, mv.report()) {
+            let (status, problem) = super::heartbeat::evaluate(
+                &hb.user,
+                mr.heartbeat,
+                rv.report().and_then(|r| r.heartbeat),
+                mr.now,
+                cfg.thresholds.crit_lag.as_secs(),
+                (&pair.master, &r.host),
+            );
+            ce.status.heartbeat = Some(status);
+            problems.extend(problem.map(|mut p| {
+                p.channel = Some(r.channel.clone());
+                p
+            }));
+        }
         channels.push(ce.status);
         hosts.push(rs);
     }

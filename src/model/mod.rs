@@ -4,6 +4,7 @@
 pub mod conflicts;
 pub mod doctor;
 pub mod health;
+pub mod heartbeat;
 pub mod history;
 pub mod readiness;
 pub mod snapshot;

@@ -167,6 +167,9 @@ pub struct ChannelStatus {
     pub health: Health,
     pub client: ClientStatus,
     pub queue: QueueStatus,
+    /// Measured lag, when the pair has a heartbeat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<super::heartbeat::HeartbeatStatus>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -48,7 +48,7 @@ async fn probe_host(cx: &StepContext<'_>, host: &str) -> Result<ProbeReport, Str
     let mut no_log = conn.config().clone();
     no_log.syslog_file = None;
     let o = conn
-        .exec(&probe::command(&no_log, LogCursor::default()))
+        .exec(&probe::command(&no_log, LogCursor::default(), None))
         .await
         .map_err(|e| format!("{host}: {e}"))?;
     probe::parse(&o.stdout).map_err(|e| format!("{host}: {e}"))

@@ -135,6 +135,11 @@ fn pair_lines<'a>(
             .map(|t| format!(" ttd {}", secs(t)))
             .unwrap_or_default();
         let spark = sparkline(app.data.spark.get(&format!("{}/{}", p.name, c.channel)), 20);
+        // the heartbeat measures lag; without one it is the oldest entry's age
+        let lag = match c.heartbeat.as_ref().and_then(|h| h.lag_secs) {
+            Some(l) => format!("{} (hb)", secs(l as f64)),
+            None => lag,
+        };
         out.push(Line::from(vec![
             Span::raw(format!(
                 "   pending {:<7} lag {lag:<5} drain {rate}{ttd} ",

@@ -61,6 +61,9 @@ fn render_pair(out: &mut String, p: &PairStatus) {
         if let Some(t) = q.time_to_drain_secs {
             let _ = write!(line, "; empty in ~{}", secs(t));
         }
+        if let Some(l) = c.heartbeat.as_ref().and_then(|h| h.lag_secs) {
+            let _ = write!(line, "; heartbeat lag {}", secs(l as f64));
+        }
         if let Some(b) = cl.backoff_secs {
             let _ = write!(line, "; backoff {b}s");
         }

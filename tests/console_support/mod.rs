@@ -126,6 +126,12 @@ pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
             distinct_entries: groups.len() as u64,
             groups,
         },
+        heartbeat: Some(cyrdeck::model::heartbeat::HeartbeatStatus {
+            user: "cyrdeck-heartbeat".into(),
+            master_at: Some(NOW as u64 - 5),
+            replica_at: Some(NOW as u64 - 190),
+            lag_secs: Some(190),
+        }),
     };
     // in the order stuck_entries() gives: still failing first, then held
     let stuck = vec![

@@ -1,0 +1,117 @@
+//! Measured lag from the heartbeat (like pt-heartbeat for MySQL): the
+//! master's heartbeat INBOX gets a message every interval; sync_server copies
+//! the master's "last append date" into the replica's index header, so the
+//! replica's value is the time of the newest heartbeat that reached it.
+//! Pure: no I/O.
+
+use super::snapshot::{Health, Problem};
+use crate::cyrus::probe::HeartbeatRead;
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HeartbeatStatus {
+    pub user: String,
+    /// The newest heartbeat on the master (epoch seconds).
+    pub master_at: Option<u64>,
+    /// The newest heartbeat that reached the replica.
+    pub replica_at: Option<u64>,
+    /// 0 when the replica has the master's newest heartbeat; otherwise the
+    /// age of the replica's newest one (an upper bound, to within the interval).
+    pub lag_secs: Option<u64>,
+}
+
+/// The heartbeat of one channel, with the problem it shows, if any.
+pub fn evaluate(
+    user: &str,
+    master: Option<HeartbeatRead>,
+    replica: Option<HeartbeatRead>,
+    now: u64,
+    crit_lag_secs: u64,
+    hosts: (&str, &str),
+) -> (HeartbeatStatus, Option<Problem>) {
+    let at = |r: Option<HeartbeatRead>| match r {
+        Some(HeartbeatRead::Seen { appended_at, .. }) => Some(appended_at),
+        _ => None,
+    };
+    let (m, r) = (at(master), at(replica));
+    let lag_secs = match (m, r) {
+        (Some(m), Some(r)) if r >= m => Some(0),
+        (Some(_), Some(r)) => Some(now.saturating_sub(r)),
+        _ => None,
+    };
+    let missing = |host: &str| {
+        Problem {
+        severity: Health::Warning,
+        host: Some(host.to_string()),
+        channel: None,
+        message: format!(
+            "heartbeat mailbox of user {user} is missing on {host} (create it on the master: cm user/{user})"
+        ),
+    }
+    };
+    let problem = if master == Some(HeartbeatRead::Missing) {
+        Some(missing(hosts.0))
+    } else if m.is_some() && replica == Some(HeartbeatRead::Missing) {
+        Some(missing(hosts.1))
+    } else {
+        lag_secs.filter(|l| *l >= crit_lag_secs).map(|l| Problem {
+            severity: Health::Critical,
+            host: Some(hosts.1.to_string()),
+            channel: None,
+            message: format!("heartbeat: replica {} is {l}s behind", hosts.1),
+        })
+    };
+    let status = HeartbeatStatus {
+        user: user.to_string(),
+        master_at: m,
+        replica_at: r,
+        lag_secs,
+    };
+    (status, problem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(t: u64) -> Option<HeartbeatRead> {
+        Some(HeartbeatRead::Seen {
+            appended_at: t,
+            last_uid: 1,
+        })
+    }
+
+    #[test]
+    fn caught_up_is_zero_behind_is_age_of_replica_copy() {
+        let (s, p) = evaluate("hb", seen(100), seen(100), 105, 300, ("m", "r"));
+        assert_eq!(s.lag_secs, Some(0));
+        assert!(p.is_none());
+        let (s, p) = evaluate("hb", seen(200), seen(100), 205, 300, ("m", "r"));
+        assert_eq!(s.lag_secs, Some(105));
+        assert!(p.is_none());
+        let (s, p) = evaluate("hb", seen(600), seen(100), 700, 300, ("m", "r"));
+        assert_eq!(s.lag_secs, Some(600));
+        let p = p.expect("critical lag");
+        assert_eq!(p.severity, Health::Critical);
+        assert!(p.message.contains("600s behind"), "{}", p.message);
+    }
+
+    #[test]
+    fn missing_mailbox_names_the_host() {
+        let (s, p) = evaluate("hb", Some(HeartbeatRead::Missing), None, 5, 300, ("m", "r"));
+        assert_eq!(s.lag_secs, None);
+        assert!(p.unwrap().message.contains("missing on m"));
+        let (_, p) = evaluate(
+            "hb",
+            seen(1),
+            Some(HeartbeatRead::Missing),
+            5,
+            300,
+            ("m", "r"),
+        );
+        assert!(p.unwrap().message.contains("missing on r"));
+        // an unreadable replica is not a heartbeat problem (reachability says it)
+        let (s, p) = evaluate("hb", seen(1), None, 5, 300, ("m", "r"));
+        assert_eq!((s.lag_secs, p.is_none()), (None, true));
+    }
+}

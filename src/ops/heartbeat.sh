@@ -1,0 +1,17 @@
+# cyrdeck heartbeat: run on the master as `sh -c <this> cyrdeck-heartbeat CONF BINDIR USER`.
+# Empties the heartbeat user's INBOX (ipurge: -M no recursion, the pattern is
+# the one concrete mailbox; never run it without a pattern: that is every
+# mailbox) and delivers one message over the local LMTP socket; its append
+# time is what the replica's index header shows once it is replicated.
+conf=$1 bindir=$2 user=$3
+LC_ALL=C
+export LC_ALL
+case $user in ''|*[!A-Za-z0-9_-]*) echo "bad heartbeat user" >&2; exit 2 ;; esac
+"$bindir/mbpath" -C "$conf" -u "$user" >/dev/null 2>&1 || {
+  echo "no heartbeat mailbox for user $user on this host: create it (cm user/$user)" >&2; exit 3; }
+"$bindir/ipurge" -C "$conf" -f -M -X -d 0 "user/$user" "user.$user" >/dev/null 2>&1
+now=$(date +%s)
+printf 'From: cyrdeck <cyrdeck@localhost>\r\nSubject: cyrdeck heartbeat %s\r\n\r\n%s\r\n' "$now" "$now" |
+  "$bindir/deliver" -C "$conf" -a cyrdeck -r cyrdeck "$user" || {
+  echo "deliver to $user failed (is an LMTP unix socket service listening at lmtpsocket?)" >&2; exit 4; }
+echo "$now"
