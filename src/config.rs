@@ -83,6 +83,7 @@ struct RawPair {
     /// deleted at every beat).
     heartbeat_user: Option<Spanned<String>>,
     heartbeat_secs: Option<Spanned<u64>>,
+    auto_quarantine_secs: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +152,8 @@ pub struct PairConfig {
     pub replicas: Vec<ReplicaConfig>,
     pub observe: bool,
     pub heartbeat: Option<HeartbeatConfig>,
+    /// Quarantine a user failing with entries pending this long (off: None).
+    pub auto_quarantine: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -361,6 +364,7 @@ impl Config {
                     replicas,
                     observe: p.observe,
                     heartbeat,
+                    auto_quarantine: p.auto_quarantine_secs.map(Duration::from_secs),
                 },
             );
         }

@@ -97,6 +97,17 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run unattended (a systemd unit): refresh every interval, write the
+    /// heartbeats, re-quarantine held users that fail again and, with
+    /// auto_quarantine_secs, quarantine users that block. Prints one JSON
+    /// status per refresh with what it did under "actions".
+    Supervise {
+        #[arg(long)]
+        interval: Option<f64>,
+        /// Stop after this many refreshes (waits for actions in flight).
+        #[arg(long)]
+        count: Option<u64>,
+    },
     /// Write the pair's heartbeat on its master (a message to the configured
     /// heartbeat_user; status then shows the replica's lag in seconds). Once,
     /// or every S seconds with --every (the console writes it by itself).
@@ -244,6 +255,10 @@ fn main() -> Result<()> {
             let cfg = Config::load(&config_path)?;
             let code = runtime()?.block_on(doctor(cfg, cli.observe, pair, json))?;
             std::process::exit(code);
+        }
+        Cmd::Supervise { interval, count } => {
+            let cfg = Config::load(&config_path)?;
+            runtime()?.block_on(supervise(cfg, cli.observe, interval, count))
         }
         Cmd::Heartbeat { pair, every, count } => {
             let cfg = Config::load(&config_path)?;
@@ -419,6 +434,32 @@ async fn run_runbook(
         }
     }
     Ok(0)
+}
+
+async fn supervise(
+    cfg: Config,
+    observe: bool,
+    interval: Option<f64>,
+    count: Option<u64>,
+) -> Result<()> {
+    let every = interval
+        .map(std::time::Duration::from_secs_f64)
+        .unwrap_or(cfg.refresh);
+    let mut poller = Poller::new(Arc::new(cfg), observe).supervising();
+    let mut n = 0u64;
+    loop {
+        let started = std::time::Instant::now();
+        let report = poller.refresh().await;
+        n += 1;
+        println!("{}", serde_json::to_string(&report)?);
+        if count.is_some_and(|c| n >= c) {
+            poller.settle().await;
+            println!("{}", serde_json::to_string(&poller.refresh().await)?);
+            poller.settle().await;
+            return Ok(());
+        }
+        tokio::time::sleep(every.saturating_sub(started.elapsed())).await;
+    }
 }
 
 async fn heartbeat(

@@ -25,8 +25,10 @@ pub struct Poller {
     conns: BTreeMap<String, Arc<HostConnection>>,
     hist: BTreeMap<String, HostHistory>,
     meta: BTreeMap<String, ProbeMeta>,
-    /// Some when this poller writes the pairs' heartbeats (console, watch).
+    /// Some when this poller acts by itself (console, supervise): writes the
+    /// pairs' heartbeats and runs the autopilot.
     heartbeats: Option<crate::ops::heartbeat::Heartbeats>,
+    autopilot: Option<crate::ops::autopilot::Autopilot>,
 }
 
 impl Poller {
@@ -42,13 +44,16 @@ impl Poller {
             hist: BTreeMap::new(),
             meta: BTreeMap::new(),
             heartbeats: None,
+            autopilot: None,
         }
     }
 
-    /// Write each pair's heartbeat after a refresh once its interval has
-    /// passed (never in observe mode: the transport has no write capability).
-    pub fn writing_heartbeats(mut self) -> Self {
+    /// After each refresh, write each pair's heartbeat once its interval has
+    /// passed and let the autopilot act (never in observe mode: the
+    /// transport has no write capability).
+    pub fn supervising(mut self) -> Self {
         self.heartbeats = Some(Default::default());
+        self.autopilot = Some(Default::default());
         self
     }
 
@@ -59,6 +64,13 @@ impl Poller {
 
     pub fn connection(&self, host: &str) -> Option<Arc<HostConnection>> {
         self.conns.get(host).cloned()
+    }
+
+    /// Let the autopilot's actions in flight finish (before exiting).
+    pub async fn settle(&self) {
+        if let Some(ap) = &self.autopilot {
+            ap.settle(std::time::Duration::from_secs(300)).await;
+        }
     }
 
     /// Hosts that take part in a pair (others are never contacted).
@@ -143,6 +155,9 @@ impl Poller {
             self.meta.insert(name, meta);
         }
         let report = self.evaluate();
+        if let Some(ap) = &mut self.autopilot {
+            ap.act(&self.cfg, &self.conns, &report);
+        }
         // after the probe, so the next one sees the beat replicated
         if let Some(hb) = &mut self.heartbeats {
             hb.tick(&self.cfg, &self.conns).await;
@@ -217,6 +232,11 @@ impl Poller {
             health,
             exit_code: health.exit_code(),
             pairs,
+            actions: self
+                .autopilot
+                .as_ref()
+                .and_then(|a| a.outcomes.lock().ok().map(|o| o.clone()))
+                .unwrap_or_default(),
         }
     }
 }

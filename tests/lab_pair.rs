@@ -449,7 +449,7 @@ fn heartbeat_measures_lag_while_replication_is_paused_and_is_refused_in_observe_
     // replication paused: the console's poller beats by itself; the
     // replica's copy stays behind and the lag grows with the clock
     let paused = Paused::new();
-    let mut writer = Poller::new(Arc::new(config()), false).writing_heartbeats();
+    let mut writer = Poller::new(Arc::new(config()), false).supervising();
     rt.block_on(writer.refresh()); // beats after its probe
     std::thread::sleep(Duration::from_secs(6)); // > heartbeat_secs = 5
     rt.block_on(writer.refresh());

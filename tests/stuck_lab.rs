@@ -254,3 +254,117 @@ fn block_quarantine_release(
     let audit = std::fs::read_to_string(lab().layout.audit_log()).unwrap();
     assert!(audit.contains("cyrdeck-quarantine") && audit.contains(&format!("held-{x}")));
 }
+
+/// `cyrdeck supervise` with a config of its own (the lab's plus `extra` in
+/// the pair): its JSON lines.
+fn supervise(extra: &str, refreshes: u32) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(lab().layout.config_file()).unwrap();
+    let path = lab_dir().join(format!("supervise-{}.toml", std::process::id()));
+    std::fs::write(&path, format!("{text}{extra}")).unwrap();
+    let out = std::process::Command::new(bin())
+        .arg("--config")
+        .arg(&path)
+        .args(["supervise", "--interval", "2", "--count"])
+        .arg(refreshes.to_string())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn actions(reports: &[serde_json::Value]) -> String {
+    reports
+        .last()
+        .and_then(|r| r["actions"].as_array())
+        .map(|a| format!("{a:?}"))
+        .unwrap_or_default()
+}
+
+fn held_lines(user: &str) -> usize {
+    let p = lab()
+        .layout
+        .instance(Role::Master)
+        .sync_dir()
+        .join(format!("held-{user}"));
+    std::fs::read_to_string(p)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn supervise_auto_quarantines_a_blocking_user_and_requarantines_its_new_mail() {
+    let _g = lock();
+    let tag = format!("aut{}", std::process::id());
+    let (x, a) = (format!("{tag}x"), format!("{tag}a"));
+    create_users(&[x.clone(), a.clone()]);
+    deliver(&x, &unique("x0"));
+    deliver(&a, &unique("a0"));
+    wait_drained();
+    let dir = replica_dir(&format!("user/{x}"));
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    let fix = Mode(dir.clone(), mode);
+    let mut cleanup = Cleanup {
+        fix: None,
+        mailbox: format!("user/{x}"),
+        held: lab()
+            .layout
+            .instance(Role::Master)
+            .sync_dir()
+            .join(format!("held-{x}")),
+    };
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    deliver(&x, &unique("x1"));
+    std::thread::sleep(Duration::from_secs(2));
+    deliver(&a, &unique("a1"));
+
+    // off by default: the lab's own config leaves the block alone
+    let quiet = supervise("", 3);
+    assert!(actions(&quiet).is_empty() || actions(&quiet) == "[]", "{}", actions(&quiet));
+    assert_eq!(held_lines(&x), 0);
+
+    // auto_quarantine_secs = 4: quarantined after 4 s of failure
+    let reports = supervise("auto_quarantine_secs = 4\n", 6);
+    let said = actions(&reports);
+    assert!(said.contains(&format!("auto-quarantine {x}")), "{said}");
+    assert!(held_lines(&x) > 0, "{said}");
+    wait_drained();
+    let (code, v) = check_json(&["--user", &a]);
+    assert_eq!(code, 0, "{a} not replicated after auto-quarantine: {v:#}");
+
+    // new mail for the still-broken held user: set aside again by itself
+    // (auto off), and the others keep replicating
+    let before = held_lines(&x);
+    deliver(&x, &unique("x2"));
+    deliver(&a, &unique("a2"));
+    let reports = supervise("", 8);
+    let said = actions(&reports);
+    assert!(said.contains("held user failing again"), "{said}");
+    assert!(held_lines(&x) > before, "{said}");
+    wait_drained();
+    let (code, v) = check_json(&["--user", &a]);
+    assert_eq!(code, 0, "{v:#}");
+
+    // fix and release: nothing lost
+    drop(fix);
+    cleanup.fix = None;
+    let (code, out) = cli(&["run", "release", &x, "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    for u in [&x, &a] {
+        let (code, v) = check_json(&["--user", u]);
+        assert_eq!(code, 0, "{u}: {v:#}");
+        assert_eq!(
+            guids(Role::Master, &format!("user/{u}")).len(),
+            3,
+            "{u}: a message went missing"
+        );
+        assert_eq!(
+            guids(Role::Master, &format!("user/{u}")),
+            guids(Role::Replica, &format!("user/{u}"))
+        );
+    }
+    cleanup.fix_now();
+}

@@ -45,7 +45,7 @@ pub async fn run(opts: Options) -> Result<()> {
         }
     };
     let observe = opts.observe;
-    let poller = Poller::new(opts.config.clone(), observe).writing_heartbeats();
+    let poller = Poller::new(opts.config.clone(), observe).supervising();
     let conns = poller.connections();
     let runner = Arc::new(Runner::new(opts.config.clone(), conns.clone()));
     let board = RunbookBoard {

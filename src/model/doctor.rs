@@ -216,6 +216,7 @@ mod tests {
             }],
             observe: false,
             heartbeat: None,
+            auto_quarantine: None,
         }
     }
 

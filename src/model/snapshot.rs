@@ -199,4 +199,8 @@ pub struct StatusReport {
     pub health: Health,
     pub exit_code: i32,
     pub pairs: Vec<PairStatus>,
+    /// What cyrdeck did by itself (auto-quarantine), newest last; only when
+    /// it runs with write access (console, supervise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
 }

@@ -3,6 +3,7 @@
 //! in observe mode) and is written to the audit log.
 
 pub mod audit;
+pub mod autopilot;
 pub mod heartbeat;
 pub mod repair;
 pub mod resync;

@@ -10,6 +10,9 @@ pub fn render(report: &StatusReport) -> String {
     for p in &report.pairs {
         render_pair(&mut out, p);
     }
+    for a in &report.actions {
+        let _ = writeln!(out, "ACTION   {a}");
+    }
     out
 }
 

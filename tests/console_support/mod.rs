@@ -237,6 +237,7 @@ pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
         health: Health::Critical,
         exit_code: 2,
         pairs: vec![pair],
+        actions: vec![],
     }
 }
 
