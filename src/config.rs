@@ -484,7 +484,10 @@ replicas = [ { host = "r" } ]
         let with = |extra: &str| parse(&format!("{GOOD}{extra}"));
         let c = with("heartbeat_user = \"cyrdeck-hb\"\n").unwrap();
         let hb = c.pairs["main"].heartbeat.clone().unwrap();
-        assert_eq!((hb.user.as_str(), hb.interval.as_secs()), ("cyrdeck-hb", 10));
+        assert_eq!(
+            (hb.user.as_str(), hb.interval.as_secs()),
+            ("cyrdeck-hb", 10)
+        );
         for bad in ["", "user/x", "*", "a b", "x%"] {
             let e = with(&format!("heartbeat_user = {bad:?}\n")).unwrap_err();
             assert_eq!(e.key, "pairs.main.heartbeat_user", "{bad:?}: {e}");

@@ -508,28 +508,9 @@ async fn doctor(cfg: Config, observe: bool, pair: Option<String>, json: bool) ->
         .get(&pair)
         .ok_or_else(|| color_eyre::eyre::eyre!("no pair {pair:?}"))?;
     let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
-    let mut facts = std::collections::BTreeMap::new();
-    let mut errors = Vec::new();
-    for h in std::iter::once(&p.master).chain(p.replicas.iter().map(|r| &r.host)) {
-        let c = &conns[h];
-        match c.exec(&cyrdeck::cyrus::doctor::command(c.config())).await {
-            Ok(o) => match cyrdeck::cyrus::doctor::parse(&String::from_utf8_lossy(&o.stdout)) {
-                Ok(f) => {
-                    facts.insert(h.clone(), f);
-                }
-                Err(e) => errors.push(format!("{h}: {e}")),
-            },
-            Err(e) => errors.push(format!("{h}: {e}")),
-        }
-    }
-    let findings = cyrdeck::model::doctor::diagnose(p, &facts);
-    let code = if !errors.is_empty() {
-        2
-    } else if findings.is_empty() {
-        0
-    } else {
-        1
-    };
+    let report = cyrdeck::cyrus::doctor::run(&conns, p).await;
+    let code = report.exit_code();
+    let (findings, errors) = (&report.findings, &report.errors);
     if json {
         println!(
             "{}",
@@ -538,13 +519,13 @@ async fn doctor(cfg: Config, observe: bool, pair: Option<String>, json: bool) ->
             }))?
         );
     } else {
-        for e in &errors {
+        for e in errors {
             println!("ERROR {e}");
         }
         if findings.is_empty() && errors.is_empty() {
             println!("OK: no replication anti-patterns in pair {pair}");
         }
-        for f in &findings {
+        for f in findings {
             println!("{}: {} [{}]\n  fix: {}", f.host, f.problem, f.code, f.fix);
         }
     }

@@ -155,6 +155,7 @@ fn is_read_only(cmd: &str) -> bool {
     let probe = cmd.contains("sh -c '# cyrdeck probe:") && cmd.contains("cyrdeck-probe ");
     let mbexamine = cmd.contains("/mbexamine -C ");
     let inventory = cmd.contains("perl -e '# cyrdeck inventory: READ-ONLY.");
+    let doctor = cmd.contains("@@doctor 1") && cmd.contains("conf-all");
     // the runbooks' small read scripts (sed/cat/awk/grep/tail/wc)
     let reader = cmd.contains("' cyrdeck-read ")
         && ![
@@ -168,7 +169,7 @@ fn is_read_only(cmd: &str) -> bool {
         ]
         .iter()
         .any(|w| cmd.contains(w));
-    probe || mbexamine || inventory || reader
+    probe || mbexamine || inventory || doctor || reader
 }
 
 #[test]
@@ -178,6 +179,13 @@ fn queue_view_shows_entries_appear_and_drain_on_screen() {
     let t = Tmux::start(&["--config", &cfg], 120, 36);
     t.wait_for("the first refresh", Duration::from_secs(30), |s| {
         s.contains("updated")
+    });
+    // the doctor panel (read at start) and the heartbeat the console writes
+    t.wait_for("the doctor panel", Duration::from_secs(30), |s| {
+        s.contains("config: no replication anti-patterns")
+    });
+    t.wait_for("the measured lag", Duration::from_secs(30), |s| {
+        s.contains("(hb)")
     });
     t.keys(&["2"]);
     t.wait_for("the Queue view", Duration::from_secs(5), |s| {

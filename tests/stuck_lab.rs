@@ -323,7 +323,11 @@ fn supervise_auto_quarantines_a_blocking_user_and_requarantines_its_new_mail() {
 
     // off by default: the lab's own config leaves the block alone
     let quiet = supervise("", 3);
-    assert!(actions(&quiet).is_empty() || actions(&quiet) == "[]", "{}", actions(&quiet));
+    assert!(
+        actions(&quiet).is_empty() || actions(&quiet) == "[]",
+        "{}",
+        actions(&quiet)
+    );
     assert_eq!(held_lines(&x), 0);
 
     // auto_quarantine_secs = 4: quarantined after 4 s of failure

@@ -112,6 +112,8 @@ pub struct Data {
     /// The check in progress: its latest progress line.
     pub check_progress: Option<String>,
     pub runbooks: RunbookBoard,
+    /// Config doctor per pair (read at start and on `D` / `:doctor`).
+    pub doctor: BTreeMap<String, crate::cyrus::doctor::DoctorReport>,
     /// "pair/channel" -> pending samples, oldest first.
     pub spark: BTreeMap<String, VecDeque<u64>>,
 }
@@ -133,6 +135,7 @@ pub enum Action {
     CheckProgress(String),
     CheckFailed(String),
     Runbook(RunbookRun),
+    Doctor(crate::cyrus::doctor::DoctorReport),
     /// The wall clock, for data ages.
     Tick(i64),
     /// Rows of list area on screen (for paging).
@@ -156,6 +159,8 @@ pub enum Effect {
         pair: String,
         scope: crate::check::Scope,
     },
+    /// Read every pair's config (doctor).
+    Doctor,
 }
 
 pub struct App {
@@ -240,6 +245,9 @@ impl App {
                 self.message = Some(format!("check failed: {e}"));
             }
             Action::Runbook(run) => self.data.runbooks.active = Some(run),
+            Action::Doctor(d) => {
+                self.data.doctor.insert(d.pair.clone(), d);
+            }
             Action::Tick(now) => self.now = now,
             Action::Resize { rows } => self.page = rows.max(1) as usize,
         }
@@ -472,6 +480,10 @@ impl App {
             }
             Command::RunStep => return self.run_step(),
             Command::RunCheck => return self.start_check(crate::check::Scope::default()),
+            Command::RunDoctor => {
+                self.message = Some("reading the hosts' config (doctor)…".into());
+                return vec![Effect::Doctor];
+            }
             Command::AbortRunbook => {
                 if self.data.runbooks.active.is_some() {
                     return vec![Effect::AbortRunbook];

@@ -27,6 +27,7 @@ const VERBS: &[&str] = &[
     "quit",
     "help",
     "refresh",
+    "doctor",
     "overview",
     "queue",
     "stuck",
@@ -55,6 +56,7 @@ pub fn parse(line: &str, runbooks: &[String]) -> Result<Parsed, String> {
         "q" | "quit" => Parsed::Command(Command::Quit),
         "help" => Parsed::Command(Command::Help),
         "refresh" => Parsed::Command(Command::Refresh),
+        "doctor" => Parsed::Command(Command::RunDoctor),
         "check" => Parsed::Check(if arg.is_empty() {
             crate::check::Scope::default()
         } else if arg.contains('/') {

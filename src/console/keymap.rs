@@ -41,6 +41,7 @@ pub enum Command {
     RunStep,
     AbortRunbook,
     RunCheck,
+    RunDoctor,
 }
 
 impl Command {
@@ -71,6 +72,7 @@ impl Command {
         (Command::RunStep, "run_step"),
         (Command::AbortRunbook, "abort_runbook"),
         (Command::RunCheck, "run_check"),
+        (Command::RunDoctor, "run_doctor"),
     ];
 
     pub fn name(self) -> &'static str {

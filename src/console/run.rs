@@ -67,6 +67,8 @@ pub async fn run(opts: Options) -> Result<()> {
         conns,
     };
 
+    // the config doctor once at start (read-only; `D` / `:doctor` re-reads)
+    effects.apply(Effect::Doctor, &tx).await;
     let mut terminal = ratatui::init();
     let result = event_loop(&mut terminal, &mut app, &theme, tx, &mut rx, &effects).await;
     ratatui::restore();
@@ -126,6 +128,15 @@ impl Effects {
             }
             Effect::RunStep => self.runner.step(tx.clone()).await,
             Effect::AbortRunbook => self.runner.abort(tx.clone()).await,
+            Effect::Doctor => {
+                for pair in self.config.pairs.values() {
+                    let (conns, tx, pair) = (self.conns.clone(), tx.clone(), pair.clone());
+                    tokio::spawn(async move {
+                        let d = crate::cyrus::doctor::run(&conns, &pair).await;
+                        let _ = tx.send(Action::Doctor(d));
+                    });
+                }
+            }
             Effect::Check { pair, scope } => {
                 let (cfg, conns, tx) = (self.config.clone(), self.conns.clone(), tx.clone());
                 tokio::spawn(async move {

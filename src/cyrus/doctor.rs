@@ -3,9 +3,59 @@
 //! per host; the anti-patterns are judged in model::doctor.
 
 use super::probe::{parse_cyrus_conf, ServiceEntry};
-use crate::config::HostConfig;
-use crate::remote::RemoteCommand;
+use crate::config::{HostConfig, PairConfig};
+use crate::model::doctor::Finding;
+use crate::remote::{HostConnection, RemoteCommand};
+use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A pair's doctor run: findings, and the hosts that could not be read.
+#[derive(Clone, Debug, Serialize)]
+pub struct DoctorReport {
+    pub pair: String,
+    pub findings: Vec<Finding>,
+    pub errors: Vec<String>,
+}
+
+impl DoctorReport {
+    /// 0 none, 1 findings, 2 a host could not be read.
+    pub fn exit_code(&self) -> i32 {
+        if !self.errors.is_empty() {
+            2
+        } else if self.findings.is_empty() {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// Read every host of `pair` (one exec each) and judge it.
+pub async fn run(conns: &BTreeMap<String, Arc<HostConnection>>, pair: &PairConfig) -> DoctorReport {
+    let mut facts = BTreeMap::new();
+    let mut errors = Vec::new();
+    for h in std::iter::once(&pair.master).chain(pair.replicas.iter().map(|r| &r.host)) {
+        let Some(c) = conns.get(h) else {
+            errors.push(format!("{h}: not configured"));
+            continue;
+        };
+        match c.exec(&command(c.config())).await {
+            Ok(o) => match parse(&String::from_utf8_lossy(&o.stdout)) {
+                Ok(f) => {
+                    facts.insert(h.clone(), f);
+                }
+                Err(e) => errors.push(format!("{h}: {e}")),
+            },
+            Err(e) => errors.push(format!("{h}: {e}")),
+        }
+    }
+    DoctorReport {
+        pair: pair.name.clone(),
+        findings: crate::model::doctor::diagnose(pair, &facts),
+        errors,
+    }
+}
 
 const SCRIPT: &str = r#"LC_ALL=C; export LC_ALL
 echo "@@doctor 1"

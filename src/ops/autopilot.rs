@@ -126,7 +126,12 @@ impl Autopilot {
                 continue;
             }
             let key = (d.pair.clone(), d.user.clone());
-            if !self.running.lock().map(|mut r| r.insert(key.clone())).unwrap_or(false) {
+            if !self
+                .running
+                .lock()
+                .map(|mut r| r.insert(key.clone()))
+                .unwrap_or(false)
+            {
                 continue;
             }
             let (cfg, conns) = (cfg.clone(), conns.clone());
@@ -171,7 +176,11 @@ async fn quarantine(
         match &run.steps[idx] {
             StepState::Done(m) => said.push_str(&format!(" {m};")),
             StepState::Failed(e) | StepState::Refused(e) => {
-                said.push_str(&format!(" step {} {}: {e}", idx + 1, run.steps[idx].label()));
+                said.push_str(&format!(
+                    " step {} {}: {e}",
+                    idx + 1,
+                    run.steps[idx].label()
+                ));
                 break;
             }
             other => {

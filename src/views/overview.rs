@@ -64,6 +64,38 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     f.render_widget(p, area);
 }
 
+/// The config doctor panel: each finding with its fix.
+fn doctor_lines(app: &App, theme: &Theme, p: &PairStatus, width: usize, out: &mut Vec<Line>) {
+    let Some(d) = app.data.doctor.get(&p.name) else {
+        out.push(Line::styled(
+            " config: not read yet (D: doctor)",
+            theme.dim(),
+        ));
+        return;
+    };
+    let (word, h) = match d.exit_code() {
+        0 => ("no replication anti-patterns".to_string(), Health::Ok),
+        1 => (
+            format!("{} finding(s) (D: re-read)", d.findings.len()),
+            Health::Warning,
+        ),
+        _ => (
+            format!("could not read: {}", d.errors.join("; ")),
+            Health::Unknown,
+        ),
+    };
+    out.push(Line::from(vec![
+        Span::raw(" config: "),
+        Span::styled(fit(&word, width.saturating_sub(10)), theme.health(h)),
+    ]));
+    for f in &d.findings {
+        out.push(Line::raw(fit(
+            &format!("   {}: {} — fix: {}", f.host, f.problem, f.fix),
+            width,
+        )));
+    }
+}
+
 fn pair_lines<'a>(
     app: &'a App,
     theme: &Theme,
@@ -200,5 +232,6 @@ fn pair_lines<'a>(
             Span::raw(fit(&pr.message, width.saturating_sub(10))),
         ]));
     }
+    doctor_lines(app, theme, p, width, out);
     out.push(Line::raw(""));
 }

@@ -358,6 +358,17 @@ pub fn loaded_app(observe: bool) -> App {
     });
     a.update(Action::Check(check()));
     a.update(Action::Runbook(runbook_run()));
+    a.update(Action::Doctor(cyrdeck::cyrus::doctor::DoctorReport {
+        pair: "lab".into(),
+        findings: vec![cyrdeck::model::doctor::Finding {
+            host: "master".into(),
+            code: "client_in_start",
+            problem: "the rolling sync_client runs from START: nobody restarts it when it dies"
+                .into(),
+            fix: "move it to DAEMON: syncclient cmd=\"sync_client -r\"".into(),
+        }],
+        errors: vec![],
+    }));
     a
 }
 
