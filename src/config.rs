@@ -84,6 +84,8 @@ struct RawPair {
     heartbeat_user: Option<Spanned<String>>,
     heartbeat_secs: Option<Spanned<u64>>,
     auto_quarantine_secs: Option<u64>,
+    failover_hook: Option<String>,
+    failover_max_pending: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +156,11 @@ pub struct PairConfig {
     pub heartbeat: Option<HeartbeatConfig>,
     /// Quarantine a user failing with entries pending this long (off: None).
     pub auto_quarantine: Option<Duration>,
+    /// Local command run by the failover when writes stop and start
+    /// (VIP, DNS, proxy), with CYRDECK_PHASE and the host names in its env.
+    pub failover_hook: Option<String>,
+    /// The failover precheck's bound on pending entries.
+    pub failover_max_pending: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -365,6 +372,8 @@ impl Config {
                     observe: p.observe,
                     heartbeat,
                     auto_quarantine: p.auto_quarantine_secs.map(Duration::from_secs),
+                    failover_hook: p.failover_hook.clone(),
+                    failover_max_pending: p.failover_max_pending,
                 },
             );
         }
@@ -395,6 +404,45 @@ impl Config {
     pub fn host(&self, name: &str) -> &HostConfig {
         &self.hosts[name]
     }
+}
+
+/// Rewrite `[pairs.PAIR]` of the config file so `master` is the master and
+/// `replica` its (only) replica: only those two values change (spans from
+/// the parser), the rest of the file stays byte for byte. Idempotent; the
+/// previous file is kept as FILE.bak. The result is re-read to prove it.
+pub fn set_roles(path: &Path, pair: &str, master: &str, replica: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let raw: RawConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let p = raw
+        .pairs
+        .get(pair)
+        .ok_or_else(|| format!("{}: no pair {pair:?}", path.display()))?;
+    let [r] = &p.replicas.get_ref()[..] else {
+        return Err(format!("pair {pair} does not have exactly one replica"));
+    };
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut edits = [
+        (p.master.span(), quote(master)),
+        (r.host.span(), quote(replica)),
+    ];
+    edits.sort_by_key(|(span, _)| std::cmp::Reverse(span.start));
+    let mut new = text.clone();
+    for (span, value) in edits {
+        new.replace_range(span, &value);
+    }
+    if new != text {
+        let tmp = path.with_extension("toml.cyrdeck-tmp");
+        std::fs::copy(path, path.with_extension("toml.bak")).map_err(|e| format!("backup: {e}"))?;
+        std::fs::write(&tmp, &new).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let ssh_cfg = dirs::home_dir().unwrap_or_default().join(".ssh/config");
+    let c = Config::parse(path, &new, &ssh_cfg).map_err(|e| e.to_string())?;
+    let got = &c.pairs[pair];
+    if got.master != master || got.replicas[0].host != replica {
+        return Err(format!("{}: roles not recorded as asked", path.display()));
+    }
+    Ok(())
 }
 
 /// `user@host:port`, `host:port`, `host`, `[v6]:port`, or a Host alias from
@@ -495,6 +543,30 @@ replicas = [ { host = "r" } ]
         let e = with("heartbeat_user = \"hb\"\nheartbeat_secs = 0\n").unwrap_err();
         assert_eq!(e.key, "pairs.main.heartbeat_secs");
         assert!(parse(GOOD).unwrap().pairs["main"].heartbeat.is_none());
+    }
+
+    #[test]
+    fn set_roles_swaps_only_the_two_values_and_is_idempotent() {
+        let dir = std::env::temp_dir().join(format!("cyrdeck-roles-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        let text = format!("# keep me\n{GOOD}heartbeat_user = \"hb\" # and me\n");
+        std::fs::write(&path, &text).unwrap();
+        set_roles(&path, "main", "r", "m").unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            new,
+            text.replace("master = \"m\"", "master = \"r\"")
+                .replace("{ host = \"r\" }", "{ host = \"m\" }")
+        );
+        set_roles(&path, "main", "r", "m").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), new);
+        assert_eq!(
+            std::fs::read_to_string(path.with_extension("toml.bak")).unwrap(),
+            text
+        );
+        assert!(set_roles(&path, "nosuch", "r", "m").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -97,6 +97,27 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Guided soft failover of a pair to its replica (see README). Asks
+    /// before each step that changes a host unless --yes; journalled, so
+    /// `runbook resume` continues after a crash. Exit 0 done, 1 a step
+    /// failed (the output says what state the pair is in), 3 stopped.
+    Failover {
+        #[arg(long)]
+        pair: Option<String>,
+        /// Only the prechecks and the exact steps and commands.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        yes: bool,
+        /// Go on although entries are held (quarantined users).
+        #[arg(long)]
+        allow_held: bool,
+    },
+    /// Journalled runbooks (failover): list, resume after a crash, discard.
+    Runbook {
+        #[command(subcommand)]
+        action: RunbookAction,
+    },
     /// Run unattended (a systemd unit): refresh every interval, write the
     /// heartbeats, re-quarantine held users that fail again and, with
     /// auto_quarantine_secs, quarantine users that block. Prints one JSON
@@ -134,6 +155,16 @@ enum Cmd {
         #[command(subcommand)]
         action: LabAction,
     },
+}
+
+#[derive(Subcommand)]
+enum RunbookAction {
+    List,
+    Resume {
+        #[arg(long)]
+        yes: bool,
+    },
+    Discard,
 }
 
 #[derive(clap::Args)]
@@ -254,6 +285,21 @@ fn main() -> Result<()> {
         Cmd::Doctor { pair, json } => {
             let cfg = Config::load(&config_path)?;
             let code = runtime()?.block_on(doctor(cfg, cli.observe, pair, json))?;
+            std::process::exit(code);
+        }
+        Cmd::Failover {
+            pair,
+            dry_run,
+            yes,
+            allow_held,
+        } => {
+            let cfg = Config::load(&config_path)?;
+            let code =
+                runtime()?.block_on(failover(cfg, cli.observe, pair, dry_run, yes, allow_held))?;
+            std::process::exit(code);
+        }
+        Cmd::Runbook { action } => {
+            let code = runtime()?.block_on(runbook_cmd(cli.observe, action))?;
             std::process::exit(code);
         }
         Cmd::Supervise { interval, count } => {
@@ -401,15 +447,42 @@ async fn run_runbook(
     target: String,
     yes: bool,
 ) -> Result<i32> {
-    use cyrdeck::ops::runbook::{RunbookRun, StepState};
+    use cyrdeck::ops::runbook::RunbookRun;
     let pair = only_pair(&cfg, pair)?;
     let Some(spec) = cyrdeck::ops::available().into_iter().find(|s| s.id == id) else {
         let ids: Vec<&str> = cyrdeck::ops::available().iter().map(|s| s.id).collect();
         bail!("no runbook {id:?} (runbooks: {})", ids.join(", "));
     };
+    if spec.id == "failover" {
+        return failover(cfg, observe, Some(pair), false, yes, false).await;
+    }
     let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
     let mut run = RunbookRun::new(spec, &pair, &target);
-    for idx in 0..run.steps.len() {
+    drive(&cfg, &conns, &mut run, yes, None).await
+}
+
+/// Run the steps of `run` that are still pending, asking before each
+/// mutating one unless `yes`; with a journal, its state is on disk before
+/// and after every step. Exit 0 done, 1 a step failed, 3 stopped or refused.
+async fn drive(
+    cfg: &Config,
+    conns: &cyrdeck::check::Connections,
+    run: &mut cyrdeck::ops::runbook::RunbookRun,
+    yes: bool,
+    journal: Option<&std::path::Path>,
+) -> Result<i32> {
+    use cyrdeck::ops::journal::Journal;
+    use cyrdeck::ops::runbook::StepState;
+    let save = |run: &cyrdeck::ops::runbook::RunbookRun| -> Result<()> {
+        if let Some(p) = journal {
+            Journal::of(run, &cfg.file)
+                .save(p)
+                .map_err(|e| color_eyre::eyre::eyre!("journal {}: {e}", p.display()))?;
+        }
+        Ok(())
+    };
+    let progress = |line: &str| println!("{line}");
+    while let Some(idx) = run.next_step() {
         let step = run.spec.steps[idx];
         if step.mutating && !yes {
             eprint!("step {}: {}\nrun it? [y/N] ", idx + 1, step.title);
@@ -417,12 +490,19 @@ async fn run_runbook(
             std::io::stdin().read_line(&mut answer)?;
             if !matches!(answer.trim(), "y" | "yes") {
                 println!("stopped before step {}: nothing more was changed", idx + 1);
+                if let Some(p) = journal {
+                    println!("resume with: cyrdeck runbook resume ({})", p.display());
+                }
                 return Ok(3);
             }
         }
-        let seen = run.output.len();
-        cyrdeck::ops::run_step(&cfg, &conns, &mut run, idx).await;
-        for l in &run.output[seen..] {
+        run.steps[idx] = StepState::Running;
+        save(run)?;
+        println!("-- step {}: {}", idx + 1, step.title);
+        let seen = run.output.len() + 1;
+        cyrdeck::ops::run_step_live(cfg, conns, run, idx, &progress).await;
+        save(run)?;
+        for l in run.output.iter().skip(seen) {
             println!("{l}");
         }
         let state = &run.steps[idx];
@@ -434,6 +514,131 @@ async fn run_runbook(
         }
     }
     Ok(0)
+}
+
+/// `cyrdeck failover`: prechecks and plan (--dry-run), or the whole
+/// runbook with a journal.
+async fn failover(
+    cfg: Config,
+    observe: bool,
+    pair: Option<String>,
+    dry_run: bool,
+    yes: bool,
+    allow_held: bool,
+) -> Result<i32> {
+    use cyrdeck::ops::{failover, journal, runbook::RunbookRun};
+    let pair = only_pair(&cfg, pair)?;
+    let Some(p) = cfg.pairs.get(&pair) else {
+        bail!("no pair {pair:?}");
+    };
+    let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
+    let mut run = RunbookRun::new(failover::SPEC, &pair, &pair);
+    run.memo = serde_json::json!({ "allow_held": allow_held });
+    if dry_run {
+        println!(
+            "dry run: failover of pair {pair} ({} -> {}); nothing is changed",
+            p.master,
+            p.replicas.first().map(|r| r.host.as_str()).unwrap_or("?")
+        );
+        cyrdeck::ops::run_step(&cfg, &conns, &mut run, 0).await;
+        for l in &run.output {
+            println!("{l}");
+        }
+        let state = &run.steps[0];
+        println!("precheck {}: {}", state.label(), state.detail());
+        println!("the steps that would run:");
+        let cx = cyrdeck::ops::StepContext::new(&cfg, p, &pair, "failover", &conns);
+        for l in failover::plan(&cx, &run.memo) {
+            println!("  {l}");
+        }
+        return Ok(
+            if matches!(state, cyrdeck::ops::runbook::StepState::Done(_)) {
+                0
+            } else {
+                1
+            },
+        );
+    }
+    let path = journal::path("failover", &pair, &pair);
+    if path.exists() {
+        match journal::Journal::load(&path) {
+            Ok(j) if !j.finished() => bail!(
+                "an unfinished failover of pair {pair} is journalled in {}: `cyrdeck runbook resume` continues it, `cyrdeck runbook discard` drops it",
+                path.display()
+            ),
+            _ => {
+                journal::archive(&path)?;
+            }
+        }
+    }
+    let code = drive(&cfg, &conns, &mut run, yes, Some(&path)).await?;
+    if run.finished() {
+        let to = journal::archive(&path)?;
+        println!("journal: {}", to.display());
+    }
+    Ok(code)
+}
+
+/// `cyrdeck runbook resume|discard|list`.
+async fn runbook_cmd(observe: bool, action: RunbookAction) -> Result<i32> {
+    use cyrdeck::ops::journal;
+    let pending = journal::unfinished();
+    match action {
+        RunbookAction::List => {
+            if pending.is_empty() {
+                println!("no unfinished runbook");
+            }
+            for p in &pending {
+                let j = journal::Journal::load(p).map_err(|e| color_eyre::eyre::eyre!(e))?;
+                let done = j.steps.iter().filter(|s| s.label() == "done").count();
+                println!(
+                    "{} {} on {}: {done}/{} steps done ({})",
+                    j.runbook,
+                    j.target,
+                    j.pair,
+                    j.steps.len(),
+                    p.display()
+                );
+            }
+            Ok(0)
+        }
+        RunbookAction::Discard => {
+            let [p] = &pending[..] else {
+                bail!("{} unfinished runbooks: nothing discarded", pending.len());
+            };
+            let to = journal::archive(p)?;
+            println!(
+                "discarded (kept as {}); the hosts were NOT changed back",
+                to.display()
+            );
+            Ok(0)
+        }
+        RunbookAction::Resume { yes } => {
+            let [p] = &pending[..] else {
+                bail!(
+                    "{} unfinished runbooks to resume (one expected)",
+                    pending.len()
+                );
+            };
+            let j = journal::Journal::load(p).map_err(|e| color_eyre::eyre::eyre!(e))?;
+            let cfg = Config::load(&j.config)?;
+            let mut run = j.resume().map_err(|e| color_eyre::eyre::eyre!(e))?;
+            let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
+            println!(
+                "resuming {} {} on {} from {}",
+                j.runbook,
+                j.target,
+                j.pair,
+                p.display()
+            );
+            let code = drive(&cfg, &conns, &mut run, yes, Some(p)).await?;
+            if run.finished() {
+                let to = journal::archive(p)?;
+                println!("journal: {}", to.display());
+            }
+            Ok(code)
+        }
+    }
 }
 
 async fn supervise(

@@ -358,6 +358,11 @@ impl Lab {
             Component::Cyrus(r) => {
                 let inst = l.instance(r);
                 let _ = std::fs::remove_file(&inst.master_pidfile);
+                // a failover cut short leaves these: the client would exit
+                // at once and users would be refused (configs are rewritten
+                // from the templates by write_files)
+                let _ = std::fs::remove_file(inst.shutdown_file());
+                let _ = std::fs::remove_file(inst.config_dir.join("msg/shutdown"));
                 run(Command::new(format!("{CYRUS_BIN}/master"))
                     .arg("-C")
                     .arg(&inst.imapd_conf)

@@ -217,6 +217,8 @@ mod tests {
             observe: false,
             heartbeat: None,
             auto_quarantine: None,
+            failover_hook: None,
+            failover_max_pending: None,
         }
     }
 

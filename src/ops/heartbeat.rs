@@ -21,18 +21,18 @@ pub async fn beat(
     conns: &BTreeMap<String, Arc<HostConnection>>,
     pair: &PairConfig,
 ) -> Result<u64, String> {
+    let cx = StepContext::new(cfg, pair, "", "heartbeat", conns);
+    beat_on(&cx, &pair.master).await
+}
+
+/// One beat (or a failover's canary) delivered on `host`; its clock then.
+pub async fn beat_on(cx: &StepContext<'_>, host: &str) -> Result<u64, String> {
+    let pair = cx.pair;
     let hb = pair
         .heartbeat
         .as_ref()
         .ok_or_else(|| format!("pair {} has no heartbeat_user configured", pair.name))?;
-    let cx = StepContext {
-        cfg,
-        pair,
-        target: &hb.user,
-        runbook: "heartbeat",
-        conns,
-    };
-    let h = cx.connection(&pair.master)?.config().clone();
+    let h = cx.connection(host)?.config().clone();
     let argv = vec![
         "sh".into(),
         "-c".into(),
@@ -45,20 +45,19 @@ pub async fn beat(
     let shown = vec!["cyrdeck-heartbeat".into(), hb.user.clone()];
     let mut out = Vec::new();
     let res = cx
-        .write(&pair.master, argv, Some(shown), h.exec_timeout, &mut out)
+        .write(host, argv, Some(shown), h.exec_timeout, &mut out)
         .await?;
     let text = String::from_utf8_lossy(&res.stdout);
     if !res.success() {
         let err = String::from_utf8_lossy(&res.stderr);
         return Err(format!(
-            "heartbeat on {} failed: {}",
-            pair.master,
+            "heartbeat on {host} failed: {}",
             err.trim().lines().last().unwrap_or("no error text")
         ));
     }
     text.trim()
         .parse()
-        .map_err(|_| format!("heartbeat on {}: unexpected output {text:?}", pair.master))
+        .map_err(|_| format!("heartbeat on {host}: unexpected output {text:?}"))
 }
 
 /// Beats each pair with a heartbeat once its interval has passed; skipped

@@ -4,7 +4,9 @@
 
 pub mod audit;
 pub mod autopilot;
+pub mod failover;
 pub mod heartbeat;
+pub mod journal;
 pub mod repair;
 pub mod resync;
 pub mod runbook;
@@ -40,6 +42,7 @@ pub fn available() -> Vec<RunbookSpec> {
         stuck::QUARANTINE,
         stuck::RELEASE,
         supervise::SPEC,
+        failover::SPEC,
     ]
 }
 
@@ -50,9 +53,32 @@ pub struct StepContext<'a> {
     pub target: &'a str,
     pub runbook: &'a str,
     conns: &'a BTreeMap<String, Arc<HostConnection>>,
+    /// Live lines of a long step (the drain's count), as they happen.
+    progress: &'a (dyn Fn(&str) + Send + Sync),
 }
 
-impl StepContext<'_> {
+impl<'a> StepContext<'a> {
+    pub fn new(
+        cfg: &'a Config,
+        pair: &'a PairConfig,
+        target: &'a str,
+        runbook: &'a str,
+        conns: &'a BTreeMap<String, Arc<HostConnection>>,
+    ) -> Self {
+        StepContext {
+            cfg,
+            pair,
+            target,
+            runbook,
+            conns,
+            progress: &|_| {},
+        }
+    }
+
+    pub fn progress(&self, line: &str) {
+        (self.progress)(line)
+    }
+
     pub fn connections(&self) -> &BTreeMap<String, Arc<HostConnection>> {
         self.conns
     }
@@ -149,6 +175,7 @@ async fn execute(
         "repair" => repair::execute(step, cx, out, memo).await,
         "quarantine" | "release" => stuck::execute(spec, step, cx, out).await,
         "restart" => supervise::execute(step, cx, out).await,
+        "failover" => failover::execute(step, cx, out, memo).await,
         other => StepState::Failed(format!("unknown runbook {other}")),
     }
 }
@@ -160,17 +187,28 @@ pub async fn run_step(
     run: &mut RunbookRun,
     idx: usize,
 ) {
+    run_step_live(cfg, conns, run, idx, &|_| {}).await
+}
+
+/// run_step, with the step's live lines sent to `progress` as they happen.
+pub async fn run_step_live(
+    cfg: &Config,
+    conns: &BTreeMap<String, Arc<HostConnection>>,
+    run: &mut RunbookRun,
+    idx: usize,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) {
+    if let Some(a) = run.attempts.get_mut(idx) {
+        *a += 1;
+    }
     let spec = run.spec;
     let mut out = vec![format!("-- step {}: {}", idx + 1, spec.steps[idx].title)];
     let state = match cfg.pairs.get(&run.pair) {
         None => StepState::Failed(format!("pair {:?} is not configured", run.pair)),
         Some(p) => {
             let cx = StepContext {
-                cfg,
-                pair: p,
-                target: &run.target,
-                runbook: spec.id,
-                conns,
+                progress,
+                ..StepContext::new(cfg, p, &run.target, spec.id, conns)
             };
             execute(&spec, idx, &cx, &mut out, &mut run.memo).await
         }
@@ -209,8 +247,33 @@ impl Runner {
         if !self.cfg.pairs.contains_key(pair) {
             run.steps[0] = StepState::Failed(format!("pair {pair:?} is not configured"));
         }
+        // a journalled run that did not finish goes on where it stopped
+        if let Some(path) = self.journal_path(&run) {
+            if let Ok(Ok(resumed)) = journal::Journal::load(&path).map(|j| j.resume()) {
+                if !resumed.finished() {
+                    run = resumed;
+                    run.output
+                        .push(format!("-- resumed from {}", path.display()));
+                }
+            }
+        }
         let _ = tx.send(Action::Runbook(run.clone()));
         *self.run.lock().await = Some(run);
+    }
+
+    /// Runs of the failover are journalled (see journal.rs).
+    fn journal_path(&self, run: &RunbookRun) -> Option<std::path::PathBuf> {
+        (run.spec.id == failover::SPEC.id)
+            .then(|| journal::path(run.spec.id, &run.pair, &run.target))
+    }
+
+    fn save_journal(&self, run: &RunbookRun) {
+        if let Some(path) = self.journal_path(run) {
+            let j = journal::Journal::of(run, &self.cfg.file);
+            if j.save(&path).is_ok() && run.finished() {
+                let _ = journal::archive(&path);
+            }
+        }
     }
 
     pub async fn abort(&self, tx: mpsc::UnboundedSender<Action>) {
@@ -230,6 +293,7 @@ impl Runner {
             let Some(run) = guard.as_mut() else { return };
             let Some(idx) = run.next_step() else { return };
             run.steps[idx] = StepState::Running;
+            self.save_journal(run);
             let _ = tx.send(Action::Runbook(run.clone()));
             (run.clone(), idx)
         };
@@ -245,6 +309,7 @@ impl Runner {
                     }
                 }
                 *run = work;
+                me.save_journal(run);
                 let _ = tx.send(Action::Runbook(run.clone()));
             }
         });

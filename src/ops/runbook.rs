@@ -2,7 +2,7 @@
 //! mutating, and the state of a run. Mutating steps go through the
 //! transport's WriteCapability, so observe mode refuses them in one place.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct StepSpec {
@@ -21,7 +21,7 @@ pub struct RunbookSpec {
     pub steps: &'static [StepSpec],
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "detail")]
 pub enum StepState {
     Pending,
@@ -61,6 +61,8 @@ pub struct RunbookRun {
     /// What one step leaves for the next (a plan, a "before" snapshot).
     #[serde(skip)]
     pub memo: serde_json::Value,
+    /// How many times each step was started (2 = run again after a crash).
+    pub attempts: Vec<u32>,
 }
 
 impl RunbookRun {
@@ -72,6 +74,7 @@ impl RunbookRun {
             steps: vec![StepState::Pending; spec.steps.len()],
             output: Vec::new(),
             memo: serde_json::Value::Null,
+            attempts: vec![0; spec.steps.len()],
         }
     }
     /// Index of the next step to run, if the run can go on.

@@ -43,7 +43,7 @@ fn channel_of(target: &str) -> String {
 
 /// The status probe, minus its syslog read (processes, queue files and the
 /// sync_server banner are all these steps need; the log chunk can be 256 KiB).
-async fn probe_host(cx: &StepContext<'_>, host: &str) -> Result<ProbeReport, String> {
+pub(super) async fn probe_host(cx: &StepContext<'_>, host: &str) -> Result<ProbeReport, String> {
     let conn = cx.connection(host)?;
     let mut no_log = conn.config().clone();
     no_log.syslog_file = None;

@@ -12,7 +12,25 @@ use std::time::{Duration, Instant};
 
 pub const BASE_PORT: u16 = 24300;
 
+/// A test binary that changes the pair's roles (failover) runs on a lab of
+/// its own, wiped at start: other tests' leftovers (planted differences)
+/// would fail its precheck, and its role changes must not reach them.
+static PRIVATE: OnceLock<(PathBuf, u16)> = OnceLock::new();
+
+/// Call before anything else in such a binary.
+pub fn use_private_lab(name: &str, base_port: u16) {
+    PRIVATE.get_or_init(|| {
+        (
+            PathBuf::from(format!("/var/tmp/cyrdeck-{name}-lab")),
+            base_port,
+        )
+    });
+}
+
 pub fn lab_dir() -> PathBuf {
+    if let Some((d, _)) = PRIVATE.get() {
+        return d.clone();
+    }
     std::env::var_os("CYRDECK_TEST_LAB")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/cyrdeck-test-lab"))
@@ -21,10 +39,18 @@ pub fn lab_dir() -> PathBuf {
 static LAB: OnceLock<Lab> = OnceLock::new();
 static LAB_LOCK: Mutex<()> = Mutex::new(());
 
-/// The lab, brought up (and seeded) once per test binary.
+/// The lab, brought up (and seeded) once per test binary; a private lab
+/// starts from nothing.
 pub fn lab() -> &'static Lab {
     LAB.get_or_init(|| {
-        let lab = Lab::open(&lab_dir(), Some(BASE_PORT)).expect("open lab");
+        let port = PRIVATE.get().map(|(_, p)| *p).unwrap_or(BASE_PORT);
+        if PRIVATE.get().is_some() {
+            if let Ok(old) = Lab::open(&lab_dir(), Some(port)) {
+                let _ = old.down(None);
+            }
+            let _ = std::fs::remove_dir_all(lab_dir());
+        }
+        let lab = Lab::open(&lab_dir(), Some(port)).expect("open lab");
         lab.up().expect("lab up");
         cyrdeck::lab::seed::seed(&lab, 2).expect("seed lab");
         lab

@@ -1,0 +1,122 @@
+# cyrdeck failover (MUTATING): one role change on one host, idempotent (a
+# resumed runbook may run it again). Runs as
+#   sh -c <this> cyrdeck-failover ACTION CONF CYRUSCONF CFGDIR MASTERPID SHUTDOWNFILE CHANNEL SYNCHOST SYNCPORT CLIENTCMD
+# ACTION:
+#   stop-writes   write CFGDIR/msg/shutdown: imapd says BYE to every non-admin
+#                 command, lmtpd answers 421 (the MTA keeps the mail), pop3d
+#                 refuses; sync_server is not affected. No SIGHUP needed.
+#   start-writes  remove CFGDIR/msg/shutdown if cyrdeck wrote it.
+#   stop-client   comment out the channel's DAEMON sync_client, sync_log: 0,
+#                 touch the sync shutdown file (the running client exits), SIGHUP.
+#   become-master sync_log: 1, sync_host/sync_port -> the old master's
+#                 sync_server, the channel's DAEMON sync_client back (or added),
+#                 remove the sync shutdown file and any cyrdeck msg/shutdown, SIGHUP.
+# SERVICES entries are never removed or re-added: Cyrus master reuses freed
+# service slots on SIGHUP and the sync_server listener then failed to rebind
+# ("unable to bind to syncserver/ipv4 socket: Address already in use"; lab).
+set -eu
+action=$1 conf=$2 cyrusconf=$3 cfgdir=$4 masterpid=$5 shutdownfile=$6 channel=$7 synchost=$8 syncport=$9
+shift 9
+clientcmd=$1
+LC_ALL=C
+export LC_ALL
+MARK='#cyrdeck-failover# '
+STOP_TEXT='cyrdeck failover in progress: this server does not accept changes'
+prefix=""
+[ -n "$channel" ] && prefix="${channel}_"
+
+hup() {
+  case $(ps -o comm= -p "$masterpid" 2>/dev/null) in
+    master|cyrmaster) kill -HUP "$masterpid" ;;
+    *) echo "pid $masterpid is not Cyrus master" >&2; exit 3 ;;
+  esac
+}
+
+# keep the first original of each file cyrdeck changes
+backup() { [ -e "$1.cyrdeck-orig" ] || cp -p "$1" "$1.cyrdeck-orig"; }
+
+# set KEY: VALUE in imapd.conf (replacing every line of KEY)
+setconf() {
+  backup "$conf"
+  tmp="$conf.cyrdeck-tmp"
+  grep -v "^$1:" "$conf" > "$tmp" || true
+  printf '%s: %s\n' "$1" "$2" >> "$tmp"
+  chown --reference="$conf" "$tmp"; chmod --reference="$conf" "$tmp"
+  mv "$tmp" "$conf"
+}
+
+# is this cyrus.conf line the channel's rolling client?
+is_channel_client='
+  function mine(l,   w, n, i, ch) {
+    if (l !~ /cmd="[^"]*sync_client[ "]/) return 0
+    if (l !~ /[ "]-R[ "]|[ "]-r[ "]/) return 0
+    n = split(l, w, /[ "]+/); ch = ""
+    for (i = 1; i < n; i++) if (w[i] == "-n") ch = w[i + 1]
+    return ch == channel
+  }'
+
+case $action in
+  stop-writes)
+    mkdir -p "$cfgdir/msg"
+    if [ -e "$cfgdir/msg/shutdown" ] && ! grep -q '^cyrdeck failover' "$cfgdir/msg/shutdown"; then
+      echo "$cfgdir/msg/shutdown exists and is not cyrdeck's: $(head -n 1 "$cfgdir/msg/shutdown")" >&2; exit 4
+    fi
+    printf '%s\n' "$STOP_TEXT" > "$cfgdir/msg/shutdown.cyrdeck-tmp"
+    chown --reference="$cfgdir" "$cfgdir/msg" "$cfgdir/msg/shutdown.cyrdeck-tmp"
+    chmod 0644 "$cfgdir/msg/shutdown.cyrdeck-tmp"
+    mv "$cfgdir/msg/shutdown.cyrdeck-tmp" "$cfgdir/msg/shutdown"
+    echo "writes stopped: $cfgdir/msg/shutdown"
+    ;;
+  start-writes)
+    if [ -e "$cfgdir/msg/shutdown" ]; then
+      if grep -q '^cyrdeck failover' "$cfgdir/msg/shutdown"; then
+        rm -f "$cfgdir/msg/shutdown"; echo "writes accepted again ($cfgdir/msg/shutdown removed)"
+      else
+        echo "$cfgdir/msg/shutdown is not cyrdeck's: left in place" >&2; exit 4
+      fi
+    else
+      echo "no shutdown message: writes accepted"
+    fi
+    ;;
+  stop-client)
+    backup "$cyrusconf"
+    awk -v channel="$channel" -v mark="$MARK" "$is_channel_client"'
+      /^[[:space:]]*DAEMON[[:space:]]*\{/ { d = 1 }
+      d && /^[[:space:]]*\}/ { d = 0 }
+      { if (d && mine($0) && index($0, mark) != 1) print mark $0; else print $0 }' \
+      "$cyrusconf" > "$cyrusconf.cyrdeck-tmp"
+    chown --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"; chmod --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"
+    mv "$cyrusconf.cyrdeck-tmp" "$cyrusconf"
+    setconf sync_log 0
+    if [ -n "$shutdownfile" ]; then
+      : > "$shutdownfile"; chown --reference="$(dirname "$shutdownfile")" "$shutdownfile"
+    fi
+    hup
+    echo "rolling client stopped (DAEMON entry commented out, sync_log 0, $shutdownfile touched)"
+    ;;
+  become-master)
+    backup "$cyrusconf"
+    if [ -n "$shutdownfile" ]; then rm -f "$shutdownfile"; fi
+    if [ -e "$cfgdir/msg/shutdown" ] && grep -q '^cyrdeck failover' "$cfgdir/msg/shutdown"; then
+      rm -f "$cfgdir/msg/shutdown"
+    fi
+    setconf "${prefix}sync_host" "$synchost"
+    setconf "${prefix}sync_port" "$syncport"
+    setconf sync_log 1
+    [ -z "$channel" ] || setconf sync_log_channels "$channel"
+    awk -v channel="$channel" -v mark="$MARK" -v cmd="$clientcmd" "$is_channel_client"'
+      { line = $0
+        if (index(line, mark) == 1 && mine(substr(line, length(mark) + 1))) line = substr(line, length(mark) + 1)
+        if (line ~ /^[[:space:]]*DAEMON[[:space:]]*\{/) { d = 1; sawd = 1 }
+        if (d && mine(line) && index(line, mark) != 1) have = 1
+        if (d && line ~ /^[[:space:]]*\}/) { if (!have) print "  syncclient" (channel == "" ? "" : "_" channel) " cmd=\"" cmd "\""; have = 1; d = 0 }
+        print line }
+      END { if (!sawd) { print "DAEMON {"; print "  syncclient" (channel == "" ? "" : "_" channel) " cmd=\"" cmd "\""; print "}" } }' \
+      "$cyrusconf" > "$cyrusconf.cyrdeck-tmp"
+    chown --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"; chmod --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"
+    mv "$cyrusconf.cyrdeck-tmp" "$cyrusconf"
+    hup
+    echo "now master: sync_log 1, replicating to $synchost:$syncport, DAEMON client ($clientcmd)"
+    ;;
+  *) echo "unknown action $action" >&2; exit 2 ;;
+esac

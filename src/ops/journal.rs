@@ -1,0 +1,160 @@
+//! The runbook journal: the state of a run on disk after every step change,
+//! so `cyrdeck runbook resume` continues after the console or its SSH
+//! connection died, never repeating a step that completed. A step that was
+//! running when the process died is run again (every mutating step is
+//! idempotent). Written to a temporary file, synced, then renamed: a crash
+//! leaves the old journal or the new one, never half of one.
+
+use super::runbook::{RunbookRun, StepState};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Journal {
+    pub runbook: String,
+    pub pair: String,
+    pub target: String,
+    /// The config file the run belongs to.
+    pub config: PathBuf,
+    pub steps: Vec<StepState>,
+    /// How many times each step was started (a resumed step: 2).
+    pub attempts: Vec<u32>,
+    pub output: Vec<String>,
+    pub memo: serde_json::Value,
+}
+
+/// `$XDG_STATE_HOME/cyrdeck/journal` (~/.local/state/cyrdeck/journal).
+pub fn dir() -> PathBuf {
+    dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("cyrdeck/journal")
+}
+
+/// Where the run of `runbook` on `pair` is journalled.
+pub fn path(runbook: &str, pair: &str, target: &str) -> PathBuf {
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    dir().join(format!(
+        "{}-{}-{}.json",
+        safe(runbook),
+        safe(pair),
+        safe(target)
+    ))
+}
+
+impl Journal {
+    pub fn of(run: &RunbookRun, config: &Path) -> Journal {
+        Journal {
+            runbook: run.spec.id.to_string(),
+            pair: run.pair.clone(),
+            target: run.target.clone(),
+            config: config.to_path_buf(),
+            steps: run.steps.clone(),
+            attempts: run.attempts.clone(),
+            output: run.output.clone(),
+            memo: run.memo.clone(),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    }
+
+    pub fn load(path: &Path) -> Result<Journal, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{}: not a journal: {e}", path.display()))
+    }
+
+    /// The run to go on with: a step that was running is pending again.
+    pub fn resume(&self) -> Result<RunbookRun, String> {
+        let spec = super::available()
+            .into_iter()
+            .find(|s| s.id == self.runbook)
+            .ok_or_else(|| format!("unknown runbook {:?} in the journal", self.runbook))?;
+        if self.steps.len() != spec.steps.len() {
+            return Err(format!(
+                "the journal has {} steps, runbook {} has {}",
+                self.steps.len(),
+                spec.id,
+                spec.steps.len()
+            ));
+        }
+        let mut run = RunbookRun::new(spec, &self.pair, &self.target);
+        run.steps = self
+            .steps
+            .iter()
+            .map(|s| match s {
+                StepState::Running => StepState::Pending,
+                other => other.clone(),
+            })
+            .collect();
+        run.output = self.output.clone();
+        run.memo = self.memo.clone();
+        run.attempts = self.attempts.clone();
+        run.attempts.resize(run.steps.len(), 0);
+        Ok(run)
+    }
+
+    /// Did the run end (done, failed or refused), or can it go on?
+    pub fn finished(&self) -> bool {
+        self.resume().map(|r| r.finished()).unwrap_or(true)
+    }
+}
+
+/// Journals of runs that can go on (oldest first).
+pub fn unfinished() -> Vec<PathBuf> {
+    let mut v: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| Journal::load(p).is_ok_and(|j| !j.finished()))
+        .map(|p| {
+            (
+                std::fs::metadata(&p)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH),
+                p,
+            )
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, p)| p).collect()
+}
+
+/// A finished run's journal moves to `done/` (kept as a record).
+pub fn archive(path: &Path) -> std::io::Result<PathBuf> {
+    let done = dir().join("done");
+    std::fs::create_dir_all(&done)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let to = done.join(format!("{stamp}-{name}"));
+    std::fs::rename(path, &to)?;
+    Ok(to)
+}

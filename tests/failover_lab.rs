@@ -1,0 +1,449 @@
+//! Guided soft failover against the REAL pair: with mail delivered all the
+//! time, with the console killed at every step and resumed, and with the
+//! replica stopped during the drain. Each test works on its own copy of the
+//! lab's config (the runbook rewrites the roles in it) and journal dir, and
+//! puts the lab back (configs from the templates, Cyrus restarted) at the end.
+
+mod common;
+
+use common::*;
+use cyrdeck::config::Config;
+use cyrdeck::lab::layout::Role;
+use cyrdeck::lab::Component;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A config copy + journal dir for one test; the lab restored on drop.
+struct Rehearsal {
+    config: PathBuf,
+    state: PathBuf,
+    target: PathBuf,
+}
+
+/// The failover tests' own lab (see common::use_private_lab).
+const LAB_NAME: &str = "failover";
+const LAB_PORT: u16 = 24700;
+
+impl Rehearsal {
+    fn new(tag: &str, hook: Option<&str>) -> Rehearsal {
+        let dir = lab_dir().join(format!("failover-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        let target = dir.join("target");
+        std::fs::write(&target, "master").unwrap();
+        let default_hook = format!(
+            "case $CYRDECK_PHASE in start-writes) printf %s \"$CYRDECK_NEW_MASTER\" > {t};; undo) printf %s \"$CYRDECK_OLD_MASTER\" > {t};; esac; echo phase $CYRDECK_PHASE",
+            t = target.display()
+        );
+        let hook = hook.map(str::to_string).unwrap_or(default_hook);
+        let text = std::fs::read_to_string(lab().layout.config_file()).unwrap();
+        let config = dir.join("cyrdeck.toml");
+        std::fs::write(
+            &config,
+            format!("{text}failover_hook = {}\n", toml::Value::String(hook)),
+        )
+        .unwrap();
+        Rehearsal {
+            config,
+            state: dir.join("state"),
+            target,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(bin());
+        c.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("XDG_STATE_HOME", &self.state);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String) {
+        let out = self.command(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    fn master(&self) -> String {
+        Config::load(&self.config).unwrap().pairs["lab"]
+            .master
+            .clone()
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.state.join("cyrdeck/journal/failover-lab-lab.json")
+    }
+
+    /// The finished journals, oldest first.
+    fn done(&self) -> Vec<serde_json::Value> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.state.join("cyrdeck/journal/done"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v.iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    fn wait_drained(&self) {
+        wait_for(Duration::from_secs(90), || {
+            let (_, text) = self.run(&["status", "--json"]);
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            (v["pairs"][0]["channels"][0]["queue"]["pending"] == 0).then_some(())
+        })
+        .expect("queue drained");
+    }
+}
+
+impl Drop for Rehearsal {
+    fn drop(&mut self) {
+        // configs back from the templates, stale shutdown files removed
+        let _ = lab().down(Some(Component::Cyrus(Role::Master)));
+        let _ = lab().down(Some(Component::Cyrus(Role::Replica)));
+        for name in ["log", "log-run"] {
+            let _ =
+                std::fs::remove_file(lab().layout.instance(Role::Replica).sync_dir().join(name));
+        }
+        lab().up().expect("lab up after the failover test");
+    }
+}
+
+fn role_of(host: &str) -> Role {
+    if host == "master" {
+        Role::Master
+    } else {
+        Role::Replica
+    }
+}
+
+fn deliver_to(host: &str, user: &str, msgid: &str) -> bool {
+    let role = role_of(host);
+    let i = lab().layout.instance(role);
+    cyrdeck::lab::mail::lmtp_deliver(
+        role.address(),
+        i.lmtp_port,
+        &[user],
+        &cyrdeck::lab::mail::message(msgid, "failover", "body"),
+    )
+    .is_ok()
+}
+
+/// Message-ID -> GUID of a mailbox on one host (mbexamine: the envelope's
+/// last string is the Message-ID).
+fn by_msgid(role: Role, mailbox: &str) -> BTreeMap<String, String> {
+    let conf = lab().layout.instance(role).imapd_conf;
+    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbexamine")
+        .arg("-C")
+        .arg(&conf)
+        .arg(mailbox)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut m = BTreeMap::new();
+    let mut guid = None;
+    for l in text.lines() {
+        if let Some(i) = l.find("GUID:") {
+            guid = l[i + 5..].split_whitespace().next().map(str::to_string);
+        }
+        if l.trim_start().starts_with("Envel>") {
+            let id = l
+                .rsplit_once("\"<")
+                .and_then(|(_, r)| r.split_once(">\""))
+                .map(|(id, _)| id);
+            if let (Some(id), Some(g)) = (id, guid.take()) {
+                m.insert(id.to_string(), g);
+            }
+        }
+    }
+    m
+}
+
+/// Every accepted Message-ID is on both hosts with one GUID.
+fn assert_on_both(user: &str, accepted: &[String]) {
+    let mailbox = format!("user/{user}");
+    let (m, r) = (
+        by_msgid(Role::Master, &mailbox),
+        by_msgid(Role::Replica, &mailbox),
+    );
+    for id in accepted {
+        let (gm, gr) = (m.get(id), r.get(id));
+        assert!(
+            gm.is_some(),
+            "accepted {id} missing on master ({} there)",
+            m.len()
+        );
+        assert_eq!(gm, gr, "accepted {id}: master {gm:?} replica {gr:?}");
+    }
+}
+
+/// Delivers to the host the hook names (the "VIP") every 50 ms and keeps
+/// the Message-IDs the server accepted (LMTP 250).
+struct Deliverer {
+    stop: Arc<AtomicBool>,
+    accepted: Arc<Mutex<Vec<String>>>,
+    refused: Arc<Mutex<u64>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Deliverer {
+    fn start(user: &str, target: &Path) -> Deliverer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(Mutex::new(0));
+        let (s, a, r, u, t) = (
+            stop.clone(),
+            accepted.clone(),
+            refused.clone(),
+            user.to_string(),
+            target.to_path_buf(),
+        );
+        let handle = std::thread::spawn(move || {
+            let mut i = 0;
+            while !s.load(Ordering::Relaxed) {
+                let host = std::fs::read_to_string(&t).unwrap_or_default();
+                let id = unique(&format!("fo{i}"));
+                if deliver_to(host.trim(), &u, &id) {
+                    a.lock().unwrap().push(id);
+                } else {
+                    *r.lock().unwrap() += 1;
+                }
+                i += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Deliverer {
+            stop,
+            accepted,
+            refused,
+            handle: Some(handle),
+        }
+    }
+
+    fn finish(mut self) -> (Vec<String>, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.join().unwrap();
+        }
+        let a = self.accepted.lock().unwrap().clone();
+        let r = *self.refused.lock().unwrap();
+        (a, r)
+    }
+}
+
+fn figure(out: &str, what: &str) -> Option<f64> {
+    let i = out.find(what)? + what.len();
+    out[i..].split('s').next()?.trim().parse().ok()
+}
+
+#[test]
+fn failover_and_back_with_continuous_deliveries_loses_no_accepted_message() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("deliver", None);
+    let user = format!("fov{}", std::process::id());
+    create_users(std::slice::from_ref(&user));
+    t.wait_drained();
+
+    // the dry run changes nothing and shows the plan
+    let (code, out) = t.run(&["failover", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[ok] level-1 check clean"), "{out}");
+    assert!(
+        out.contains("become-master (sync_log: 1, sync_host: 127.0.0.1"),
+        "{out}"
+    );
+    assert_eq!(t.master(), "master");
+
+    let d = Deliverer::start(&user, &t.target);
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, out) = t.run(&["failover", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(t.master(), "replica", "{out}");
+    assert!(out.contains("canary reached master"), "{out}");
+    let window = figure(&out, "writes unavailable ").expect("window printed");
+    let total = figure(&out, "failover took ").expect("total printed");
+    println!("failover (deliveries running): total {total:.1}s, writes unavailable {window:.1}s");
+    // the ex-master refuses users: no split brain
+    assert!(!deliver_to("master", &user, &unique("split")));
+    std::thread::sleep(Duration::from_secs(2));
+
+    let (code, out) = t.run(&["failover", "--yes"]);
+    assert_eq!(code, 0, "fail back: {out}");
+    assert_eq!(t.master(), "master");
+    std::thread::sleep(Duration::from_secs(2));
+    let (accepted, refused) = d.finish();
+    println!(
+        "deliverer: {} accepted, {refused} refused while writes were stopped",
+        accepted.len()
+    );
+    assert!(
+        accepted.len() > 40,
+        "the deliverer hardly ran: {}",
+        accepted.len()
+    );
+    t.wait_drained();
+    assert_on_both(&user, &accepted);
+    let audit = std::fs::read_to_string(lab().layout.audit_log()).unwrap();
+    for action in [
+        "stop-writes",
+        "stop-client",
+        "become-master",
+        "start-writes",
+    ] {
+        assert!(audit.contains(action), "audit log lacks {action}");
+    }
+}
+
+#[test]
+fn replica_stopped_during_the_drain_stops_before_switching_and_the_master_keeps_serving() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let m = lab().layout.instance(Role::Master);
+    // the hook (run right after writes stop) queues an entry and takes the
+    // replica down: the drain cannot finish
+    let hook = format!(
+        "if [ \"$CYRDECK_PHASE\" = stop-writes ]; then /usr/lib/cyrus/bin/cyr_synclog -C {} -u alice && {} lab down --dir {} --only replica-cyrus >/dev/null; fi",
+        m.imapd_conf.display(),
+        bin(),
+        lab_dir().display()
+    );
+    let t = Rehearsal::new("drain", Some(&hook));
+    t.wait_drained();
+    let (code, out) = t.run(&["failover", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("stopped during the drain"), "{out}");
+    assert!(out.contains("Stopped before switching roles"), "{out}");
+    assert!(out.contains("master keeps serving as master"), "{out}");
+    assert!(!out.contains("-- step 4"), "went past the drain: {out}");
+    assert_eq!(t.master(), "master");
+    // writes accepted again on the master, its client still there
+    assert!(deliver_to("master", "bob", &unique("after-undo")));
+    assert!(client_pid().is_some());
+    assert!(!m.config_dir.join("msg/shutdown").exists());
+    // a failed run is finished: nothing to resume
+    let (code, out) = t.run(&["runbook", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("no unfinished runbook"), "{out}");
+}
+
+#[test]
+fn console_killed_at_each_step_resumes_without_repeating_a_completed_step() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("kill", None);
+    let user = format!("fok{}", std::process::id());
+    create_users(std::slice::from_ref(&user));
+    t.wait_drained();
+    let steps = cyrdeck::ops::failover::SPEC.steps.len();
+    let mut delivered = Vec::new();
+    for k in 0..steps {
+        let master = t.master();
+        let id = unique(&format!("k{k}"));
+        assert!(deliver_to(&master, &user, &id), "delivery to {master}");
+        delivered.push(id);
+        // the operator confirms every step before k; the console dies at
+        // k: while it asks (between steps), or during the read-only
+        // precheck (mid-step: it runs again)
+        let mut child = t
+            .command(&["failover"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let prompts = {
+            let (tx, rx) = std::sync::mpsc::channel::<String>();
+            let err = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut r = std::io::BufReader::new(err);
+                let mut buf = String::new();
+                let mut b = [0u8; 256];
+                while let Ok(n) = r.read(&mut b) {
+                    if n == 0 {
+                        break;
+                    }
+                    buf.push_str(&String::from_utf8_lossy(&b[..n]));
+                    while let Some(i) = buf.find("[y/N] ") {
+                        let _ = tx.send(buf[..i].to_string());
+                        buf.drain(..i + 6);
+                    }
+                }
+            });
+            rx
+        };
+        let started = Instant::now();
+        if k == 0 {
+            loop {
+                let j: Option<serde_json::Value> = std::fs::read(t.journal())
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+                if j.is_some_and(|j| j["steps"][0]["state"] == "running") {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "precheck never started"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        } else {
+            loop {
+                let p = prompts
+                    .recv_timeout(Duration::from_secs(120))
+                    .unwrap_or_else(|_| panic!("no prompt for step {}", k + 1));
+                if p.contains(&format!("step {}:", k + 1)) {
+                    break;
+                }
+                use std::io::Write;
+                writeln!(stdin, "y").unwrap();
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let (code, out) = t.run(&["runbook", "resume", "--yes"]);
+        assert_eq!(code, 0, "resume after a kill at step {}: {out}", k + 1);
+        let done = t.done();
+        let j = done.last().expect("journal archived");
+        let attempts: Vec<u64> = j["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_u64().unwrap())
+            .collect();
+        for (i, a) in attempts.iter().enumerate() {
+            assert_eq!(j["steps"][i]["state"], "done", "step {}: {j:#}", i + 1);
+            if i < k {
+                assert_eq!(
+                    *a,
+                    1,
+                    "step {} completed before the kill and ran again",
+                    i + 1
+                );
+            } else {
+                assert!(*a <= 2, "step {} ran {a} times", i + 1);
+            }
+        }
+        assert_ne!(
+            t.master(),
+            master,
+            "roles swapped after the resume (kill at {})",
+            k + 1
+        );
+    }
+    if t.master() != "master" {
+        let (code, out) = t.run(&["failover", "--yes"]);
+        assert_eq!(code, 0, "{out}");
+    }
+    t.wait_drained();
+    assert_on_both(&user, &delivered);
+}
