@@ -7,3 +7,4 @@ scripts/setup.sh
 cargo bench --bench render
 cargo bench --bench refresh
 cargo bench --bench check
+cargo bench --bench failover

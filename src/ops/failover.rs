@@ -323,7 +323,9 @@ async fn precheck(
     let mut ok = verdicts.iter().all(|(ok, _)| *ok);
     if ok {
         let c = cx
-            .scoped_check(&Scope::default(), Duration::from_secs(30))
+            // no wait for the queue: what it still covers is in flight;
+            // the drain waits for it with writes stopped
+            .scoped_check(&Scope::default(), Duration::ZERO)
             .await?;
         let div: Vec<String> = c
             .divergent()
