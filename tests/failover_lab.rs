@@ -447,3 +447,62 @@ fn console_killed_at_each_step_resumes_without_repeating_a_completed_step() {
     t.wait_drained();
     assert_on_both(&user, &delivered);
 }
+
+#[test]
+fn failover_from_the_console_survives_a_killed_console() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("console", None);
+    t.wait_drained();
+    let cfg = t.config.display().to_string();
+    let state = t.state.display().to_string();
+    let tm =
+        common::tmux::Tmux::start_env(&[("XDG_STATE_HOME", &state)], &["--config", &cfg], 140, 45);
+    tm.wait_for("the first refresh", Duration::from_secs(30), |s| {
+        s.contains("updated")
+    });
+    tm.keys(&[":"]);
+    tm.text("failover lab");
+    tm.keys(&["Enter", "Enter"]);
+    let s = tm.wait_for("the precheck", Duration::from_secs(60), |s| {
+        s.contains("1. done") || s.contains("FAILED")
+    });
+    assert!(s.contains("1. done"), "{s}");
+    tm.keys(&["Enter"]);
+    tm.wait_for("writes stopped", Duration::from_secs(60), |s| {
+        s.contains("2. done")
+    });
+    tm.keys(&["Enter"]);
+    tm.wait_for("the drain", Duration::from_secs(60), |s| {
+        s.contains("3. done")
+    });
+    // the console dies (SIGKILL: no cleanup of any kind) with writes stopped
+    let pids = cyrdeck::lab::process::pids_matching(&format!("--config {cfg}"));
+    assert!(!pids.is_empty());
+    for p in pids {
+        cyrdeck::lab::process::send(p, libc::SIGKILL);
+    }
+    let m = lab().layout.instance(Role::Master);
+    assert!(
+        m.config_dir.join("msg/shutdown").exists(),
+        "writes should still be stopped"
+    );
+    let (code, out) = t.run(&["runbook", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("failover lab on lab: 3/9 steps done"), "{out}");
+    let (code, out) = t.run(&["runbook", "resume", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        !out.contains("-- step 1:") && !out.contains("-- step 3:"),
+        "a completed step ran again: {out}"
+    );
+    assert_eq!(t.master(), "replica");
+    let j = t.done().pop().expect("journal archived");
+    assert_eq!(
+        j["attempts"],
+        serde_json::json!([1, 1, 1, 1, 1, 1, 1, 1, 1]),
+        "{j:#}"
+    );
+    let (code, out) = t.run(&["failover", "--yes"]);
+    assert_eq!(code, 0, "fail back: {out}");
+}

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use cyrdeck::config::Config;
 use cyrdeck::lab::layout::Role;
 use cyrdeck::lab::{Component, Lab};
