@@ -262,6 +262,13 @@ fn failover_and_back_with_continuous_deliveries_loses_no_accepted_message() {
     );
     assert_eq!(t.master(), "master");
 
+    // observe mode: the precheck runs, the first write is refused
+    let (code, out) = t.run(&["--observe", "failover", "--yes"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("step 2 refused"), "{out}");
+    assert!(!lab().layout.instance(Role::Master).config_dir.join("msg/shutdown").exists());
+    assert_eq!(t.master(), "master");
+
     let d = Deliverer::start(&user, &t.target);
     std::thread::sleep(Duration::from_secs(2));
     let (code, out) = t.run(&["failover", "--yes"]);

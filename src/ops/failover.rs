@@ -751,6 +751,8 @@ async fn record_roles(
     ));
     let total = now() - r.started_at;
     let window = r.writes_started_at.unwrap_or(0.0) - r.writes_stopped_at.unwrap_or(0.0);
+    // a console that ran this still holds the old roles in memory
+    out.push("  a running console shows the new roles after a restart".into());
     Ok(format!(
         "roles recorded; failover took {total:.1}s, writes unavailable {window:.1}s"
     ))
