@@ -266,7 +266,12 @@ fn failover_and_back_with_continuous_deliveries_loses_no_accepted_message() {
     let (code, out) = t.run(&["--observe", "failover", "--yes"]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("step 2 refused"), "{out}");
-    assert!(!lab().layout.instance(Role::Master).config_dir.join("msg/shutdown").exists());
+    assert!(!lab()
+        .layout
+        .instance(Role::Master)
+        .config_dir
+        .join("msg/shutdown")
+        .exists());
     assert_eq!(t.master(), "master");
 
     let d = Deliverer::start(&user, &t.target);
