@@ -62,6 +62,9 @@ struct RawHost {
     sudo_user: Option<String>,
     #[serde(default)]
     observe: bool,
+    /// How the other host of a pair reaches this host's sync_server
+    /// ("host:port"), when its cyrus.conf listen= does not say.
+    sync_address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +131,8 @@ pub struct HostConfig {
     /// Run Cyrus tools through `sudo -n -u <sudo_user>`.
     pub sudo_user: Option<String>,
     pub observe: bool,
+    /// "host:port" of this host's sync_server as the other host reaches it.
+    pub sync_address: Option<String>,
     pub connect_timeout: Duration,
     pub exec_timeout: Duration,
 }
@@ -268,6 +273,7 @@ impl Config {
                         .sudo
                         .then(|| h.sudo_user.unwrap_or_else(|| "cyrus".into())),
                     observe: h.observe,
+                    sync_address: h.sync_address,
                     connect_timeout,
                     exec_timeout,
                 },

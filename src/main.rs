@@ -163,6 +163,9 @@ enum RunbookAction {
     Resume {
         #[arg(long)]
         yes: bool,
+        /// Run a failed step again (after fixing its cause).
+        #[arg(long)]
+        retry: bool,
     },
     Discard,
 }
@@ -473,6 +476,13 @@ async fn drive(
 ) -> Result<i32> {
     use cyrdeck::ops::journal::Journal;
     use cyrdeck::ops::runbook::StepState;
+    // one cyrdeck per journal: a second one must not run the same steps
+    let _lock = match journal {
+        Some(p) => {
+            Some(cyrdeck::ops::journal::Lock::acquire(p).map_err(|e| color_eyre::eyre::eyre!(e))?)
+        }
+        None => None,
+    };
     let save = |run: &cyrdeck::ops::runbook::RunbookRun| -> Result<()> {
         if let Some(p) = journal {
             Journal::of(run, &cfg.file)
@@ -572,11 +582,24 @@ async fn failover(
         }
     }
     let code = drive(&cfg, &conns, &mut run, yes, Some(&path)).await?;
-    if run.finished() {
-        let to = journal::archive(&path)?;
+    close_journal(&run, &path)?;
+    Ok(code)
+}
+
+/// A finished run's journal is archived; one that failed past the point of
+/// undo stays open for `runbook resume --retry`.
+fn close_journal(run: &cyrdeck::ops::runbook::RunbookRun, path: &std::path::Path) -> Result<()> {
+    use cyrdeck::ops::journal;
+    if journal::retryable(run) {
+        println!(
+            "the run stays open in {}: fix the cause, then `cyrdeck runbook resume --retry` runs the failed step again",
+            path.display()
+        );
+    } else if run.finished() {
+        let to = journal::archive(path)?;
         println!("journal: {}", to.display());
     }
-    Ok(code)
+    Ok(())
 }
 
 /// `cyrdeck runbook resume|discard|list`.
@@ -613,7 +636,7 @@ async fn runbook_cmd(observe: bool, action: RunbookAction) -> Result<i32> {
             );
             Ok(0)
         }
-        RunbookAction::Resume { yes } => {
+        RunbookAction::Resume { yes, retry } => {
             let [p] = &pending[..] else {
                 bail!(
                     "{} unfinished runbooks to resume (one expected)",
@@ -622,7 +645,7 @@ async fn runbook_cmd(observe: bool, action: RunbookAction) -> Result<i32> {
             };
             let j = journal::Journal::load(p).map_err(|e| color_eyre::eyre::eyre!(e))?;
             let cfg = Config::load(&j.config)?;
-            let mut run = j.resume().map_err(|e| color_eyre::eyre::eyre!(e))?;
+            let mut run = j.resume(retry).map_err(|e| color_eyre::eyre::eyre!(e))?;
             let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
             println!(
                 "resuming {} {} on {} from {}",
@@ -632,10 +655,7 @@ async fn runbook_cmd(observe: bool, action: RunbookAction) -> Result<i32> {
                 p.display()
             );
             let code = drive(&cfg, &conns, &mut run, yes, Some(p)).await?;
-            if run.finished() {
-                let to = journal::archive(p)?;
-                println!("journal: {}", to.display());
-            }
+            close_journal(&run, p)?;
             Ok(code)
         }
     }

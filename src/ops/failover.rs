@@ -75,6 +75,10 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     ],
 };
 
+/// From this step on (the old master's client is stopped), a failure is
+/// not undone: the run stays open and the step can be retried.
+pub const FIRST_STEP_WITHOUT_UNDO: usize = 5;
+
 /// Most pending entries the precheck lets through by default.
 pub const DEFAULT_MAX_PENDING: u64 = 100_000;
 /// The drain gives up when the queue does not shrink for this long.
@@ -132,6 +136,22 @@ pub async fn execute(
         Ok(r) => r,
         Err(e) => return StepState::Failed(e),
     };
+    // run again (resumed or retried): an undo may have restored writes
+    // before the interruption, so stop them again before going on
+    if cx.attempt > 1 && (2..=4).contains(&step) {
+        if let Err(e) = script(
+            cx,
+            &r.old_master,
+            "stop-writes",
+            &r,
+            &r.old_sync.clone(),
+            out,
+        )
+        .await
+        {
+            return super::state_of(Err(e));
+        }
+    }
     let res = match step {
         1 => stop_writes(cx, &mut r, out).await,
         2 => drain(cx, &r, out).await,
@@ -153,6 +173,66 @@ pub async fn execute(
     };
     save_roles(memo, &r);
     super::state_of(res)
+}
+
+/// A host's configured `sync_address` ("host:port"), if any.
+fn address_of(cx: &StepContext<'_>, host: &str) -> Result<Option<(String, u16)>, String> {
+    let Some(a) = &cx.connection(host)?.config().sync_address else {
+        return Ok(None);
+    };
+    let (h, p) = a
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?)))
+        .ok_or_else(|| format!("{host}: sync_address {a:?} is not host:port"))?;
+    Ok(Some((h, p)))
+}
+
+/// Is the channel's client a DAEMON entry of cyrus.conf (master restarts
+/// it; the failover comments it out)?
+fn daemon_client(r: &ProbeReport, channel: &str) -> bool {
+    r.services.iter().any(|s| {
+        let w: Vec<&str> = s.cmd.split_whitespace().collect();
+        let ch = w
+            .iter()
+            .position(|x| *x == "-n")
+            .and_then(|i| w.get(i + 1))
+            .copied()
+            .unwrap_or("");
+        s.section == "DAEMON"
+            && w.first().is_some_and(|p| p.ends_with("sync_client"))
+            && ch == channel
+    })
+}
+
+/// Does `from` reach a sync_server at host:port? Its banner line.
+async fn reaches(
+    cx: &StepContext<'_>,
+    from: &str,
+    host: &str,
+    port: u16,
+) -> Result<String, String> {
+    let conn = cx.connection(from)?;
+    let cmd = crate::remote::RemoteCommand::read([
+        "timeout".to_string(),
+        "5".into(),
+        "bash".into(),
+        "-c".into(),
+        // sync_server's greeting: capability lines ("* SASL …"), then "* OK"
+        r#"exec 3<>"/dev/tcp/$0/$1" || exit 1; n=0; while [ $n -lt 5 ] && IFS= read -r -t 3 l <&3; do case $l in "* OK"*) printf '%s\n' "$l"; exit 0;; esac; n=$((n+1)); done; exit 1"#.into(),
+        host.to_string(),
+        port.to_string(),
+    ]);
+    let o = conn.exec(&cmd).await.map_err(|e| format!("{from}: {e}"))?;
+    let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    if o.success() && line.starts_with("* OK") {
+        Ok(line.chars().take(60).collect())
+    } else {
+        Err(if line.is_empty() {
+            "no banner (connection refused or filtered)".into()
+        } else {
+            format!("unexpected banner {line:?}")
+        })
+    }
 }
 
 /// (address, port) of a host's sync_server from its cyrus.conf `listen=`;
@@ -208,6 +288,9 @@ fn client_pids(cx: &StepContext<'_>, host: &str, r: &ProbeReport, channel: &str)
     channel_clients(r, &conf, channel).map(|p| p.pid).collect()
 }
 
+/// This host's Cyrus master: `cyrmaster` (Debian's name) or a `master` that
+/// is Cyrus's (its path says so, or it is the parent of a sync_server or
+/// sync_client) — Postfix's master has the same name.
 fn master_pid(cx: &StepContext<'_>, host: &str, r: &ProbeReport) -> Option<u32> {
     let conf = cx
         .connection(host)
@@ -216,14 +299,30 @@ fn master_pid(cx: &StepContext<'_>, host: &str, r: &ProbeReport) -> Option<u32> 
         .imapd_conf
         .display()
         .to_string();
+    let base = |args: &str| -> String {
+        let prog = args.split_whitespace().next().unwrap_or("");
+        prog.rsplit('/').next().unwrap_or(prog).to_string()
+    };
+    let parents: std::collections::BTreeSet<u32> = r
+        .processes
+        .iter()
+        .filter(|p| matches!(base(&p.args).as_str(), "sync_server" | "sync_client"))
+        .map(|p| p.ppid)
+        .collect();
     r.processes
         .iter()
         .find(|p| {
-            let mut w = p.args.split_whitespace();
-            let prog = w.next().unwrap_or("");
-            let base = prog.rsplit('/').next().unwrap_or(prog);
-            matches!(base, "master" | "cyrmaster")
-                && (p.args.contains(&format!("-C {conf}")) || conf == "/etc/imapd.conf")
+            let cyrus = match base(&p.args).as_str() {
+                "cyrmaster" => true,
+                "master" => {
+                    let prog = p.args.split_whitespace().next().unwrap_or("");
+                    prog.contains("cyrus") || parents.contains(&p.pid)
+                }
+                _ => false,
+            };
+            let ours = p.args.contains(&format!("-C {conf}"))
+                || (conf == "/etc/imapd.conf" && !p.args.contains(" -C "));
+            cyrus && ours
         })
         .map(|p| p.pid)
 }
@@ -310,16 +409,58 @@ async fn precheck(
             )
         },
     ));
-    let old_sync = sync_endpoint(&m, &cx.connection(&pair.master)?.config().target.host);
+    let daemon = daemon_client(&m, ch);
+    verdicts.push((
+        daemon,
+        format!(
+            "{}'s rolling client is a cyrus.conf DAEMON entry (one under START or started by hand cannot be stopped for good)",
+            pair.master
+        ),
+    ));
+    for (host, r) in [(&pair.master, &m), (&replica.host, &rp)] {
+        let other = r
+            .conf
+            .get("sync_log_channels")
+            .is_some_and(|v| v.split_whitespace().any(|c| c != ch));
+        verdicts.push((
+            !other,
+            format!("{host} logs for no other channel (sync_log_channels)"),
+        ));
+    }
+    // where the new master's client will connect: the old master's
+    // sync_server as configured (sync_address) or as its listen= says
+    let old_sync = address_of(cx, &pair.master)?
+        .or_else(|| sync_endpoint(&m, &cx.connection(&pair.master).ok()?.config().target.host));
     verdicts.push((
         old_sync.is_some(),
         format!("{}'s sync_server endpoint: {old_sync:?}", pair.master),
     ));
-    let new_sync = sync_endpoint(&rp, &cx.connection(&replica.host)?.config().target.host);
-    verdicts.push((
-        new_sync.is_some(),
-        format!("{}'s sync_server endpoint: {new_sync:?}", replica.host),
-    ));
+    // what an undo puts back: the old master's own sync_host/sync_port
+    let prefix = if ch.is_empty() {
+        String::new()
+    } else {
+        format!("{ch}_")
+    };
+    let configured = (
+        m.conf.get(&format!("{prefix}sync_host")).cloned(),
+        m.conf
+            .get(&format!("{prefix}sync_port"))
+            .and_then(|p| p.parse::<u16>().ok()),
+    );
+    let new_sync = match configured {
+        (Some(h), p) => Some((h, p.unwrap_or(2005))),
+        _ => sync_endpoint(&rp, &cx.connection(&replica.host)?.config().target.host),
+    };
+    if let Some((h, p)) = &old_sync {
+        let reach = reaches(cx, &replica.host, h, *p).await;
+        verdicts.push((
+            reach.is_ok(),
+            match reach {
+                Ok(banner) => format!("{} reaches {h}:{p} ({banner})", replica.host),
+                Err(e) => format!("{} cannot reach {h}:{p}: {e}", replica.host),
+            },
+        ));
+    }
     let mut ok = verdicts.iter().all(|(ok, _)| *ok);
     if ok {
         let c = cx
@@ -775,7 +916,7 @@ async fn undo(
     out.push(format!("  undo: {why}"));
     let mut said = vec![format!("{why}. Stopped before switching roles")];
     if step == 4 {
-        match script(
+        let restored = script(
             cx,
             &r.old_master,
             "become-master",
@@ -783,10 +924,18 @@ async fn undo(
             &r.new_sync.clone(),
             out,
         )
-        .await
-        {
+        .await;
+        match restored {
             Ok(_) => said.push(format!("{}'s rolling client restored", r.old_master)),
-            Err(e) => said.push(format!("restoring {}'s client FAILED: {e}", r.old_master)),
+            Err(e) => {
+                // writes without replication would be lost to the replica:
+                // they stay stopped
+                said.push(format!(
+                    "restoring {}'s client FAILED: {e}; writes stay STOPPED on {} until replication is back (then `cyrdeck-failover start-writes`: remove its msg/shutdown)",
+                    r.old_master, r.old_master
+                ));
+                return said.join("; ");
+            }
         }
     }
     match script(

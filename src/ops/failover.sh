@@ -10,7 +10,8 @@
 #                 touch the sync shutdown file (the running client exits), SIGHUP.
 #   become-master sync_log: 1, sync_host/sync_port -> the old master's
 #                 sync_server, the channel's DAEMON sync_client back (or added),
-#                 remove the sync shutdown file and any cyrdeck msg/shutdown, SIGHUP.
+#                 remove the sync shutdown file, SIGHUP (writes stay as they
+#                 are: start-writes is its own step).
 # SERVICES entries are never removed or re-added: Cyrus master reuses freed
 # service slots on SIGHUP and the sync_server listener then failed to rebind
 # ("unable to bind to syncserver/ipv4 socket: Address already in use"; lab).
@@ -25,21 +26,33 @@ STOP_TEXT='cyrdeck failover in progress: this server does not accept changes'
 prefix=""
 [ -n "$channel" ] && prefix="${channel}_"
 
+# SIGHUP Cyrus master, never another "master" (Postfix's is called that too)
 hup() {
+  args=$(ps -o args= -p "$masterpid" 2>/dev/null || true)
   case $(ps -o comm= -p "$masterpid" 2>/dev/null) in
-    master|cyrmaster) kill -HUP "$masterpid" ;;
+    cyrmaster) ;;
+    master)
+      case $args in
+        *cyrus*|*" -C $conf"*) ;;
+        *) echo "pid $masterpid ($args) is not Cyrus master" >&2; exit 3 ;;
+      esac ;;
     *) echo "pid $masterpid is not Cyrus master" >&2; exit 3 ;;
   esac
+  kill -HUP "$masterpid"
 }
 
 # keep the first original of each file cyrdeck changes
 backup() { [ -e "$1.cyrdeck-orig" ] || cp -p "$1" "$1.cyrdeck-orig"; }
 
-# set KEY: VALUE in imapd.conf (replacing every line of KEY)
+# set KEY: VALUE in imapd.conf, replacing every line of KEY (Cyrus reads
+# keys case-insensitively after leading blanks, and a key given twice is
+# fatal to every new process)
 setconf() {
   backup "$conf"
   tmp="$conf.cyrdeck-tmp"
-  grep -v "^$1:" "$conf" > "$tmp" || true
+  awk -v k="$1" '{ l = tolower($0); sub(/^[[:space:]]+/, "", l)
+    if (index(l, tolower(k)) == 1 && substr(l, length(k) + 1) ~ /^[[:space:]]*:/) next
+    print }' "$conf" > "$tmp"
   printf '%s: %s\n' "$1" "$2" >> "$tmp"
   chown --reference="$conf" "$tmp"; chmod --reference="$conf" "$tmp"
   mv "$tmp" "$conf"
@@ -48,6 +61,7 @@ setconf() {
 # is this cyrus.conf line the channel's rolling client?
 is_channel_client='
   function mine(l,   w, n, i, ch) {
+    if (l ~ /^[[:space:]]*#/) return 0
     if (l !~ /cmd="[^"]*sync_client[ "]/) return 0
     if (l !~ /[ "]-R[ "]|[ "]-r[ "]/) return 0
     n = split(l, w, /[ "]+/); ch = ""
@@ -97,21 +111,21 @@ case $action in
   become-master)
     backup "$cyrusconf"
     if [ -n "$shutdownfile" ]; then rm -f "$shutdownfile"; fi
-    if [ -e "$cfgdir/msg/shutdown" ] && grep -q '^cyrdeck failover' "$cfgdir/msg/shutdown"; then
-      rm -f "$cfgdir/msg/shutdown"
-    fi
     setconf "${prefix}sync_host" "$synchost"
     setconf "${prefix}sync_port" "$syncport"
     setconf sync_log 1
     [ -z "$channel" ] || setconf sync_log_channels "$channel"
-    awk -v channel="$channel" -v mark="$MARK" -v cmd="$clientcmd" "$is_channel_client"'
+    # a cyrus.conf service name is letters and digits only (masterconf.c
+    # exits on anything else)
+    svc="syncclient$(printf '%s' "$channel" | tr -cd 'A-Za-z0-9')"
+    awk -v channel="$channel" -v mark="$MARK" -v cmd="$clientcmd" -v svc="$svc" "$is_channel_client"'
       { line = $0
         if (index(line, mark) == 1 && mine(substr(line, length(mark) + 1))) line = substr(line, length(mark) + 1)
         if (line ~ /^[[:space:]]*DAEMON[[:space:]]*\{/) { d = 1; sawd = 1 }
         if (d && mine(line) && index(line, mark) != 1) have = 1
-        if (d && line ~ /^[[:space:]]*\}/) { if (!have) print "  syncclient" (channel == "" ? "" : "_" channel) " cmd=\"" cmd "\""; have = 1; d = 0 }
+        if (d && line ~ /^[[:space:]]*\}/) { if (!have) print "  " svc " cmd=\"" cmd "\""; have = 1; d = 0 }
         print line }
-      END { if (!sawd) { print "DAEMON {"; print "  syncclient" (channel == "" ? "" : "_" channel) " cmd=\"" cmd "\""; print "}" } }' \
+      END { if (!sawd) { print "DAEMON {"; print "  " svc " cmd=\"" cmd "\""; print "}" } }' \
       "$cyrusconf" > "$cyrusconf.cyrdeck-tmp"
     chown --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"; chmod --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"
     mv "$cyrusconf.cyrdeck-tmp" "$cyrusconf"

@@ -7,6 +7,17 @@ conf=$1 bindir=$2 user=$3
 LC_ALL=C
 export LC_ALL
 case $user in ''|*[!A-Za-z0-9_-]*) echo "bad heartbeat user" >&2; exit 2 ;; esac
+# only on a master: a console still holding the roles from before a failover
+# must not purge the heartbeat INBOX on what is now the replica (that local
+# expunge would never be replicated)
+cfgdir=$(sed -n 's/^[[:space:]]*configdirectory:[[:space:]]*//p' "$conf" | tail -n 1)
+if [ -n "$cfgdir" ] && grep -qs '^cyrdeck failover' "$cfgdir/msg/shutdown"; then
+  echo "writes are stopped here by a failover (is this host still the master?)" >&2; exit 5
+fi
+case $(sed -n 's/^[[:space:]]*sync_log:[[:space:]]*//p' "$conf" | tail -n 1) in
+  1|[Yy]*|[Oo][Nn]|[Tt]*) ;;
+  *) echo "sync_log is off here: not a replication master (roles changed?)" >&2; exit 6 ;;
+esac
 "$bindir/mbpath" -C "$conf" -u "$user" >/dev/null 2>&1 || {
   echo "no heartbeat mailbox for user $user on this host: create it (cm user/$user)" >&2; exit 3; }
 "$bindir/ipurge" -C "$conf" -f -M -X -d 0 "user/$user" "user.$user" >/dev/null 2>&1

@@ -58,7 +58,8 @@ impl Journal {
             runbook: run.spec.id.to_string(),
             pair: run.pair.clone(),
             target: run.target.clone(),
-            config: config.to_path_buf(),
+            // resume may run from another directory
+            config: std::fs::canonicalize(config).unwrap_or_else(|_| config.to_path_buf()),
             steps: run.steps.clone(),
             attempts: run.attempts.clone(),
             output: run.output.clone(),
@@ -84,8 +85,9 @@ impl Journal {
             .map_err(|e| format!("{}: not a journal: {e}", path.display()))
     }
 
-    /// The run to go on with: a step that was running is pending again.
-    pub fn resume(&self) -> Result<RunbookRun, String> {
+    /// The run to go on with: a step that was running is pending again; a
+    /// failed step that can be retried is pending again only with `retry`.
+    pub fn resume(&self, retry: bool) -> Result<RunbookRun, String> {
         let spec = super::available()
             .into_iter()
             .find(|s| s.id == self.runbook)
@@ -107,6 +109,24 @@ impl Journal {
                 other => other.clone(),
             })
             .collect();
+        if retryable(&run) {
+            let (i, why) = run
+                .steps
+                .iter()
+                .enumerate()
+                .find_map(|(i, s)| match s {
+                    StepState::Failed(w) => Some((i, w.clone())),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            if !retry {
+                return Err(format!(
+                    "step {} failed: {why}\nfix the cause, then `cyrdeck runbook resume --retry` runs it again",
+                    i + 1
+                ));
+            }
+            run.steps[i] = StepState::Pending;
+        }
         run.output = self.output.clone();
         run.memo = self.memo.clone();
         run.attempts = self.attempts.clone();
@@ -116,7 +136,49 @@ impl Journal {
 
     /// Did the run end (done, failed or refused), or can it go on?
     pub fn finished(&self) -> bool {
-        self.resume().map(|r| r.finished()).unwrap_or(true)
+        self.resume(true).map(|r| r.finished()).unwrap_or(true)
+    }
+}
+
+/// A run that failed where going back is not possible (the failover after
+/// the old master's client was stopped): it stays open so the failed step
+/// can be run again once its cause is fixed.
+pub fn retryable(run: &RunbookRun) -> bool {
+    run.spec.id == super::failover::SPEC.id
+        && run.steps.iter().enumerate().any(|(i, s)| {
+            i >= super::failover::FIRST_STEP_WITHOUT_UNDO && matches!(s, StepState::Failed(_))
+        })
+}
+
+/// An exclusive lock on a journal for as long as a run uses it: a second
+/// console or `resume` must not run the same steps at the same time.
+pub struct Lock {
+    /// Holding the file holds the lock (closing it releases it).
+    _file: std::fs::File,
+}
+
+impl Lock {
+    pub fn acquire(journal: &Path) -> Result<Lock, String> {
+        use std::os::unix::io::AsRawFd;
+        if let Some(d) = journal.parent() {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        let path = journal.with_extension("lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // SAFETY: flock on a descriptor we own; released when the file closes
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(format!(
+                "another cyrdeck is running this runbook ({} is locked)",
+                path.display()
+            ));
+        }
+        Ok(Lock { _file: f })
     }
 }
 
@@ -157,4 +219,50 @@ pub fn archive(path: &Path) -> std::io::Result<PathBuf> {
     let to = done.join(format!("{stamp}-{name}"));
     std::fs::rename(path, &to)?;
     Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_at(step: usize) -> Journal {
+        let mut run = RunbookRun::new(super::super::failover::SPEC, "p", "p");
+        for s in run.steps.iter_mut().take(step) {
+            *s = StepState::Done("ok".into());
+        }
+        run.steps[step] = StepState::Failed("canary lost".into());
+        Journal::of(&run, Path::new("/nonexistent/c.toml"))
+    }
+
+    #[test]
+    fn a_failure_after_the_point_of_no_undo_stays_open_for_retry() {
+        let j = failed_at(7);
+        assert!(!j.finished(), "must stay open");
+        let e = j.resume(false).unwrap_err();
+        assert!(
+            e.contains("step 8 failed: canary lost") && e.contains("--retry"),
+            "{e}"
+        );
+        let run = j.resume(true).unwrap();
+        assert_eq!(run.next_step(), Some(7));
+    }
+
+    #[test]
+    fn a_failure_that_was_undone_ends_the_run() {
+        let j = failed_at(2);
+        assert!(j.finished());
+        assert!(j.resume(true).unwrap().finished());
+    }
+
+    #[test]
+    fn a_step_running_at_the_crash_runs_again() {
+        let mut run = RunbookRun::new(super::super::failover::SPEC, "p", "p");
+        run.steps[0] = StepState::Done("ok".into());
+        run.steps[1] = StepState::Running;
+        run.attempts[1] = 1;
+        let j = Journal::of(&run, Path::new("c.toml"));
+        let back: Journal = serde_json::from_slice(&serde_json::to_vec(&j).unwrap()).unwrap();
+        let r = back.resume(false).unwrap();
+        assert_eq!((r.next_step(), r.attempts[1]), (Some(1), 1));
+    }
 }

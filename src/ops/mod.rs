@@ -55,6 +55,9 @@ pub struct StepContext<'a> {
     conns: &'a BTreeMap<String, Arc<HostConnection>>,
     /// Live lines of a long step (the drain's count), as they happen.
     progress: &'a (dyn Fn(&str) + Send + Sync),
+    /// 1 the first time a step runs; more when it runs again (resumed after
+    /// an interruption, or retried).
+    pub attempt: u32,
 }
 
 impl<'a> StepContext<'a> {
@@ -72,6 +75,7 @@ impl<'a> StepContext<'a> {
             runbook,
             conns,
             progress: &|_| {},
+            attempt: 1,
         }
     }
 
@@ -208,6 +212,7 @@ pub async fn run_step_live(
         Some(p) => {
             let cx = StepContext {
                 progress,
+                attempt: run.attempts.get(idx).copied().unwrap_or(1),
                 ..StepContext::new(cfg, p, &run.target, spec.id, conns)
             };
             execute(&spec, idx, &cx, &mut out, &mut run.memo).await
@@ -222,6 +227,8 @@ pub struct Runner {
     cfg: Arc<Config>,
     conns: BTreeMap<String, Arc<HostConnection>>,
     run: Mutex<Option<RunbookRun>>,
+    /// Held while a journalled run is in progress here.
+    lock: std::sync::Mutex<Option<journal::Lock>>,
 }
 
 impl Runner {
@@ -230,6 +237,7 @@ impl Runner {
             cfg,
             conns,
             run: Mutex::new(None),
+            lock: std::sync::Mutex::new(None),
         }
     }
 
@@ -247,13 +255,24 @@ impl Runner {
         if !self.cfg.pairs.contains_key(pair) {
             run.steps[0] = StepState::Failed(format!("pair {pair:?} is not configured"));
         }
-        // a journalled run that did not finish goes on where it stopped
+        // a journalled run that did not finish goes on where it stopped;
+        // never while another cyrdeck runs it
         if let Some(path) = self.journal_path(&run) {
-            if let Ok(Ok(resumed)) = journal::Journal::load(&path).map(|j| j.resume()) {
-                if !resumed.finished() {
-                    run = resumed;
-                    run.output
-                        .push(format!("-- resumed from {}", path.display()));
+            match journal::Lock::acquire(&path) {
+                Err(e) => run.steps[0] = StepState::Failed(e),
+                Ok(lock) => {
+                    if let Ok(lk) = self.lock.lock().as_mut() {
+                        **lk = Some(lock);
+                    }
+                    match journal::Journal::load(&path).map(|j| j.resume(false)) {
+                        Ok(Ok(resumed)) if !resumed.finished() => {
+                            run = resumed;
+                            run.output
+                                .push(format!("-- resumed from {}", path.display()));
+                        }
+                        Ok(Err(e)) => run.steps[0] = StepState::Failed(e),
+                        _ => {}
+                    }
                 }
             }
         }
@@ -270,8 +289,13 @@ impl Runner {
     fn save_journal(&self, run: &RunbookRun) {
         if let Some(path) = self.journal_path(run) {
             let j = journal::Journal::of(run, &self.cfg.file);
-            if j.save(&path).is_ok() && run.finished() {
+            if j.save(&path).is_ok() && run.finished() && !journal::retryable(run) {
                 let _ = journal::archive(&path);
+            }
+            if run.finished() {
+                if let Ok(mut lk) = self.lock.lock() {
+                    *lk = None;
+                }
             }
         }
     }
