@@ -499,8 +499,10 @@ async fn drive(
             let mut answer = String::new();
             std::io::stdin().read_line(&mut answer)?;
             if !matches!(answer.trim(), "y" | "yes") {
-                println!("stopped before step {}: nothing more was changed", idx + 1);
-                if let Some(p) = journal {
+                println!("stopped before step {}", idx + 1);
+                if abort(cfg, conns, run).await {
+                    save(run)?;
+                } else if let Some(p) = journal {
                     println!("resume with: cyrdeck runbook resume ({})", p.display());
                 }
                 return Ok(3);
@@ -524,6 +526,38 @@ async fn drive(
         }
     }
     Ok(0)
+}
+
+/// The operator stopped `run`: a failover undoes what it can (then the run
+/// is over: its pending steps are marked aborted). True when it is over.
+async fn abort(
+    cfg: &Config,
+    conns: &cyrdeck::check::Connections,
+    run: &mut cyrdeck::ops::runbook::RunbookRun,
+) -> bool {
+    use cyrdeck::ops::runbook::StepState;
+    if run.spec.id != cyrdeck::ops::failover::SPEC.id {
+        println!("nothing more was changed");
+        return false;
+    }
+    let Some(p) = cfg.pairs.get(&run.pair) else {
+        return false;
+    };
+    let cx = cyrdeck::ops::StepContext::new(cfg, p, &run.target, "failover", conns);
+    let mut out = Vec::new();
+    let (said, over) = cyrdeck::ops::failover::abort(&cx, &run.memo, &run.steps, &mut out).await;
+    for l in &out {
+        println!("{l}");
+    }
+    println!("{said}");
+    run.output.extend(out);
+    run.output.push(said);
+    if over {
+        for s in run.steps.iter_mut().filter(|s| **s == StepState::Pending) {
+            *s = StepState::Refused("aborted by the operator".into());
+        }
+    }
+    over
 }
 
 /// `cyrdeck failover`: prechecks and plan (--dry-run), or the whole

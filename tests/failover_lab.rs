@@ -518,3 +518,43 @@ fn failover_from_the_console_survives_a_killed_console() {
     let (code, out) = t.run(&["failover", "--yes"]);
     assert_eq!(code, 0, "fail back: {out}");
 }
+
+#[test]
+fn the_operator_stopping_after_writes_stopped_gets_them_back() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("abort", None);
+    t.wait_drained();
+    let mut child = t
+        .command(&["failover"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        // yes to "stop writes", no to "drain"
+        child.stdin.take().unwrap().write_all(b"y\nn\n").unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(out.contains("step 2 done"), "{out}");
+    assert!(
+        out.contains("aborted by the operator. Stopped before switching roles"),
+        "{out}"
+    );
+    assert!(
+        out.contains("writes restored: master keeps serving as master"),
+        "{out}"
+    );
+    let m = lab().layout.instance(Role::Master);
+    assert!(!m.config_dir.join("msg/shutdown").exists());
+    assert!(deliver_to("master", "bob", &unique("after-abort")));
+    assert_eq!(t.master(), "master");
+    let (_, list) = t.run(&["runbook", "list"]);
+    assert!(list.contains("no unfinished runbook"), "{list}");
+    let j = t.done().pop().expect("journal archived");
+    assert_eq!(j["steps"][2]["state"], "refused", "{j:#}");
+}

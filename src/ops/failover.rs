@@ -167,7 +167,7 @@ pub async fn execute(
     // restores them: the old master keeps serving
     let res = match res {
         Err(e) if e != super::OBSERVE_REFUSAL && (1..=4).contains(&step) => {
-            Err(undo(cx, &r, step, e, out).await)
+            Err(undo(cx, &r, step == 4, e, out).await)
         }
         other => other,
     };
@@ -906,16 +906,47 @@ async fn record_roles(
 
 /// A step from 2 to 5 failed: put the old master back in charge, say what
 /// state the pair is in.
+/// The operator stops the failover between steps: undo what can be
+/// undone. Returns what state the pair is in, and whether the run is over
+/// (false: the replica already took over, `runbook resume` finishes it).
+pub async fn abort(
+    cx: &StepContext<'_>,
+    memo: &serde_json::Value,
+    steps: &[StepState],
+    out: &mut Vec<String>,
+) -> (String, bool) {
+    let done = |i: usize| matches!(steps.get(i), Some(StepState::Done(_)));
+    let Ok(r) = roles(memo) else {
+        return ("nothing was changed".into(), true);
+    };
+    if done(5) {
+        return (
+            format!(
+                "{} already replicates to {} and cannot be given back automatically; `cyrdeck runbook resume` finishes the failover",
+                r.new_master, r.old_master
+            ),
+            false,
+        );
+    }
+    if !done(1) {
+        return ("nothing was changed".into(), true);
+    }
+    let said = undo(cx, &r, done(4), "aborted by the operator".into(), out).await;
+    (said, true)
+}
+
+/// Put the old master back in charge (its client too when it was stopped)
+/// and say what state the pair is in.
 async fn undo(
     cx: &StepContext<'_>,
     r: &Roles,
-    step: usize,
+    client_stopped: bool,
     why: String,
     out: &mut Vec<String>,
 ) -> String {
     out.push(format!("  undo: {why}"));
     let mut said = vec![format!("{why}. Stopped before switching roles")];
-    if step == 4 {
+    if client_stopped {
         let restored = script(
             cx,
             &r.old_master,

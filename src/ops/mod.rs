@@ -300,8 +300,44 @@ impl Runner {
         }
     }
 
-    pub async fn abort(&self, tx: mpsc::UnboundedSender<Action>) {
+    pub async fn abort(self: &Arc<Self>, tx: mpsc::UnboundedSender<Action>) {
         let mut guard = self.run.lock().await;
+        // a failover undoes what it can (writes back on the old master)
+        if let Some(run) = guard.as_mut().filter(|r| r.spec.id == failover::SPEC.id) {
+            if run.steps.contains(&StepState::Running) {
+                run.output
+                    .push("a step is running: abort once it has ended".into());
+                let _ = tx.send(Action::Runbook(run.clone()));
+                return;
+            }
+            let (memo, steps) = (run.memo.clone(), run.steps.clone());
+            let (pair, target) = (run.pair.clone(), run.target.clone());
+            drop(guard);
+            let me = self.clone();
+            tokio::spawn(async move {
+                let mut out = vec!["-- abort".to_string()];
+                let (said, over) = match me.cfg.pairs.get(&pair) {
+                    Some(p) => {
+                        let cx = StepContext::new(&me.cfg, p, &target, "failover", &me.conns);
+                        failover::abort(&cx, &memo, &steps, &mut out).await
+                    }
+                    None => ("nothing was changed".into(), true),
+                };
+                let mut guard = me.run.lock().await;
+                if let Some(run) = guard.as_mut() {
+                    run.output.extend(out);
+                    run.output.push(said);
+                    if over {
+                        for s in run.steps.iter_mut().filter(|s| **s == StepState::Pending) {
+                            *s = StepState::Refused("aborted by the operator".into());
+                        }
+                    }
+                    me.save_journal(run);
+                    let _ = tx.send(Action::Runbook(run.clone()));
+                }
+            });
+            return;
+        }
         if let Some(run) = guard.as_mut() {
             for s in run.steps.iter_mut().filter(|s| **s == StepState::Pending) {
                 *s = StepState::Refused("aborted by the operator".into());
