@@ -139,16 +139,7 @@ pub async fn execute(
     // run again (resumed or retried): an undo may have restored writes
     // before the interruption, so stop them again before going on
     if cx.attempt > 1 && (2..=4).contains(&step) {
-        if let Err(e) = script(
-            cx,
-            &r.old_master,
-            "stop-writes",
-            &r,
-            &r.old_sync.clone(),
-            out,
-        )
-        .await
-        {
+        if let Err(e) = script(cx, &r.old_master, "stop-writes", &r, &r.old_sync, out).await {
             return super::state_of(Err(e));
         }
     }
@@ -657,15 +648,7 @@ async fn stop_writes(
     r: &mut Roles,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let said = script(
-        cx,
-        &r.old_master,
-        "stop-writes",
-        r,
-        &r.old_sync.clone(),
-        out,
-    )
-    .await?;
+    let said = script(cx, &r.old_master, "stop-writes", r, &r.old_sync, out).await?;
     if r.writes_stopped_at.is_none() {
         r.writes_stopped_at = Some(now());
     }
@@ -778,15 +761,7 @@ async fn stop_client(
     r: &Roles,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let said = script(
-        cx,
-        &r.old_master,
-        "stop-client",
-        r,
-        &r.new_sync.clone(),
-        out,
-    )
-    .await?;
+    let said = script(cx, &r.old_master, "stop-client", r, &r.new_sync, out).await?;
     let rep = wait_client(cx, &r.old_master, &r.channel, false).await?;
     if !answers(&rep) {
         return Err(format!("{}'s sync_server stopped answering", r.old_master));
@@ -799,15 +774,7 @@ async fn become_master(
     r: &Roles,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let said = script(
-        cx,
-        &r.new_master,
-        "become-master",
-        r,
-        &r.old_sync.clone(),
-        out,
-    )
-    .await?;
+    let said = script(cx, &r.new_master, "become-master", r, &r.old_sync, out).await?;
     let rep = wait_client(cx, &r.new_master, &r.channel, true).await?;
     let pid = client_pids(cx, &r.new_master, &rep, &r.channel);
     Ok(format!("{said}; client pid {pid:?}"))
@@ -818,15 +785,7 @@ async fn start_writes(
     r: &mut Roles,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let said = script(
-        cx,
-        &r.new_master,
-        "start-writes",
-        r,
-        &r.old_sync.clone(),
-        out,
-    )
-    .await?;
+    let said = script(cx, &r.new_master, "start-writes", r, &r.old_sync, out).await?;
     hook(cx, r, "start-writes", out).await?;
     if r.writes_started_at.is_none() {
         r.writes_started_at = Some(now());
@@ -947,15 +906,7 @@ async fn undo(
     out.push(format!("  undo: {why}"));
     let mut said = vec![format!("{why}. Stopped before switching roles")];
     if client_stopped {
-        let restored = script(
-            cx,
-            &r.old_master,
-            "become-master",
-            r,
-            &r.new_sync.clone(),
-            out,
-        )
-        .await;
+        let restored = script(cx, &r.old_master, "become-master", r, &r.new_sync, out).await;
         match restored {
             Ok(_) => said.push(format!("{}'s rolling client restored", r.old_master)),
             Err(e) => {
@@ -969,16 +920,7 @@ async fn undo(
             }
         }
     }
-    match script(
-        cx,
-        &r.old_master,
-        "start-writes",
-        r,
-        &r.old_sync.clone(),
-        out,
-    )
-    .await
-    {
+    match script(cx, &r.old_master, "start-writes", r, &r.old_sync, out).await {
         Ok(_) => said.push(format!(
             "writes restored: {} keeps serving as master",
             r.old_master
