@@ -53,6 +53,25 @@ pub(crate) fn channel_clients<'r>(
     })
 }
 
+/// This instance's Cyrus master: `cyrmaster` (Debian's name) or a `master`
+/// that is Cyrus's (its path says so, or it is the parent of a sync_server
+/// or sync_client) — Postfix's master has the same name and no `-C`.
+pub(crate) fn cyrus_master<'r>(report: &'r ProbeReport, conf: &str) -> Option<&'r Proc> {
+    let parents: std::collections::BTreeSet<u32> = report
+        .processes
+        .iter()
+        .filter(|p| is_program(&p.args, &["sync_server", "sync_client"]))
+        .map(|p| p.ppid)
+        .collect();
+    report.processes.iter().find(|p| {
+        let prog = p.args.split_whitespace().next().unwrap_or("");
+        let cyrus = is_program(&p.args, &["cyrmaster"])
+            || (is_program(&p.args, &["master"])
+                && (prog.contains("cyrus") || parents.contains(&p.pid)));
+        cyrus && uses_conf(&p.args, conf)
+    })
+}
+
 fn uses_conf(args: &str, conf: &str) -> bool {
     let words: Vec<&str> = args.split_whitespace().collect();
     match words.iter().position(|w| *w == "-C") {
@@ -132,11 +151,7 @@ fn services(r: &ProbeReport) -> Vec<ServiceState> {
 fn host_status(v: &HostView, role: &'static str) -> HostStatus {
     let conf = v.cfg.imapd_conf.display().to_string();
     let r = v.report();
-    let master = r.and_then(|r| {
-        r.processes
-            .iter()
-            .find(|p| is_program(&p.args, &["master", "cyrmaster"]) && uses_conf(&p.args, &conf))
-    });
+    let master = r.and_then(|r| cyrus_master(r, &conf));
     HostStatus {
         name: v.cfg.name.clone(),
         role,
@@ -570,6 +585,34 @@ pub fn evaluate_pair<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postfix_master_is_not_cyrus_master() {
+        let proc_ = |pid, ppid, args: &str| Proc {
+            pid,
+            ppid,
+            age_secs: 1,
+            args: args.into(),
+        };
+        let mut r = ProbeReport {
+            processes: vec![proc_(10, 1, "/usr/lib/postfix/sbin/master -w")],
+            ..Default::default()
+        };
+        assert!(cyrus_master(&r, "/etc/imapd.conf").is_none());
+        // Debian's cyrmaster, or a master whose child is a sync_server
+        r.processes.push(proc_(20, 1, "/usr/sbin/cyrmaster -d"));
+        assert_eq!(cyrus_master(&r, "/etc/imapd.conf").map(|p| p.pid), Some(20));
+        r.processes = vec![
+            proc_(10, 1, "/usr/lib/postfix/sbin/master -w"),
+            proc_(30, 1, "/opt/bin/master -d"),
+            proc_(31, 30, "sync_server"),
+        ];
+        assert_eq!(cyrus_master(&r, "/etc/imapd.conf").map(|p| p.pid), Some(30));
+        // another instance's master (its own -C) is not this one's
+        r.processes = vec![proc_(40, 1, "/usr/lib/cyrus/bin/master -C /x/imapd.conf")];
+        assert!(cyrus_master(&r, "/etc/imapd.conf").is_none());
+        assert!(cyrus_master(&r, "/x/imapd.conf").is_some());
+    }
 
     #[test]
     fn conf_matching() {

@@ -24,7 +24,7 @@ use super::supervise::probe_host;
 use super::StepContext;
 use crate::check::Scope;
 use crate::cyrus::probe::{HeartbeatRead, ProbeReport};
-use crate::model::health::channel_clients;
+use crate::model::health::{channel_clients, cyrus_master};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -279,9 +279,7 @@ fn client_pids(cx: &StepContext<'_>, host: &str, r: &ProbeReport, channel: &str)
     channel_clients(r, &conf, channel).map(|p| p.pid).collect()
 }
 
-/// This host's Cyrus master: `cyrmaster` (Debian's name) or a `master` that
-/// is Cyrus's (its path says so, or it is the parent of a sync_server or
-/// sync_client) — Postfix's master has the same name.
+/// This host's Cyrus master (see health::cyrus_master).
 fn master_pid(cx: &StepContext<'_>, host: &str, r: &ProbeReport) -> Option<u32> {
     let conf = cx
         .connection(host)
@@ -290,32 +288,7 @@ fn master_pid(cx: &StepContext<'_>, host: &str, r: &ProbeReport) -> Option<u32> 
         .imapd_conf
         .display()
         .to_string();
-    let base = |args: &str| -> String {
-        let prog = args.split_whitespace().next().unwrap_or("");
-        prog.rsplit('/').next().unwrap_or(prog).to_string()
-    };
-    let parents: std::collections::BTreeSet<u32> = r
-        .processes
-        .iter()
-        .filter(|p| matches!(base(&p.args).as_str(), "sync_server" | "sync_client"))
-        .map(|p| p.ppid)
-        .collect();
-    r.processes
-        .iter()
-        .find(|p| {
-            let cyrus = match base(&p.args).as_str() {
-                "cyrmaster" => true,
-                "master" => {
-                    let prog = p.args.split_whitespace().next().unwrap_or("");
-                    prog.contains("cyrus") || parents.contains(&p.pid)
-                }
-                _ => false,
-            };
-            let ours = p.args.contains(&format!("-C {conf}"))
-                || (conf == "/etc/imapd.conf" && !p.args.contains(" -C "));
-            cyrus && ours
-        })
-        .map(|p| p.pid)
+    cyrus_master(r, &conf).map(|p| p.pid)
 }
 
 fn answers(r: &ProbeReport) -> bool {
