@@ -20,7 +20,7 @@
 //!   old master's sync_server and a DAEMON `sync_client -R`, then SIGHUP.
 
 use super::runbook::{RunbookSpec, StepSpec, StepState};
-use super::supervise::probe_host;
+use super::supervise::{probe_host, probe_host_with, queue_lines};
 use super::StepContext;
 use crate::check::Scope;
 use crate::cyrus::probe::{HeartbeatRead, ProbeReport};
@@ -102,6 +102,10 @@ pub struct Roles {
     /// Precheck override: held entries do not stop the failover.
     #[serde(default)]
     pub allow_held: bool,
+    /// Per host, read at the precheck: configdirectory and
+    /// sync_shutdown_file (the scripts' paths; they do not change mid-run).
+    #[serde(default)]
+    pub dirs: std::collections::BTreeMap<String, (String, String)>,
 }
 
 fn now() -> f64 {
@@ -253,15 +257,6 @@ fn sync_endpoint(report: &ProbeReport, ssh_host: &str) -> Option<(String, u16)> 
     Some((addr, port))
 }
 
-fn pending(report: &ProbeReport, channel: &str) -> u64 {
-    report
-        .sync_files
-        .iter()
-        .filter(|f| f.channel == channel && (f.name == "log" || f.name == "log-run"))
-        .map(|f| f.lines)
-        .sum()
-}
-
 fn held(report: &ProbeReport, channel: &str) -> Vec<String> {
     report
         .sync_files
@@ -354,7 +349,7 @@ async fn precheck(
         format!("Cyrus master running on {}", pair.master),
     ));
     let max = cx.pair.failover_max_pending.unwrap_or(DEFAULT_MAX_PENDING);
-    let n = pending(&m, ch);
+    let n = queue_lines(&m, ch);
     verdicts.push((n <= max, format!("{n} entries pending (bound {max})")));
     let h = held(&m, ch);
     verdicts.push((
@@ -472,6 +467,16 @@ async fn precheck(
         new_sync: new_sync.unwrap_or_default(),
         started_at: now(),
         allow_held,
+        dirs: [(&pair.master, &m), (&replica.host, &rp)]
+            .into_iter()
+            .map(|(h, rep)| {
+                let get = |k: &str| rep.conf.get(k).cloned().unwrap_or_default();
+                (
+                    h.clone(),
+                    (get("configdirectory"), get("sync_shutdown_file")),
+                )
+            })
+            .collect(),
         ..Default::default()
     };
     save_roles(memo, &r);
@@ -526,26 +531,35 @@ async fn script(
     sync: &(String, u16),
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let report = probe_host(cx, host).await?;
     let h = cx.connection(host)?.config().clone();
-    let cfgdir = report.conf.get("configdirectory").cloned().ok_or_else(|| {
-        format!(
-            "{host}: configdirectory not found in {}",
-            h.imapd_conf.display()
-        )
-    })?;
-    // stopping/starting writes needs no SIGHUP (and works with Cyrus down)
+    // stopping/starting writes needs no SIGHUP (and works with Cyrus down):
+    // the paths from the precheck do, without another probe round trip
     let needs_hup = matches!(action, "stop-client" | "become-master");
-    let pid = match master_pid(cx, host, &report) {
-        Some(p) => p,
-        None if !needs_hup => 0,
-        None => return Err(format!("{host}: Cyrus master is not running")),
+    let (cfgdir, shutdown, pid) = match r.dirs.get(host) {
+        Some((cfgdir, shutdown)) if !needs_hup && !cfgdir.is_empty() => {
+            (cfgdir.clone(), shutdown.clone(), 0)
+        }
+        _ => {
+            let report = probe_host(cx, host).await?;
+            let cfgdir = report.conf.get("configdirectory").cloned().ok_or_else(|| {
+                format!(
+                    "{host}: configdirectory not found in {}",
+                    h.imapd_conf.display()
+                )
+            })?;
+            let pid = match master_pid(cx, host, &report) {
+                Some(p) => p,
+                None if !needs_hup => 0,
+                None => return Err(format!("{host}: Cyrus master is not running")),
+            };
+            let shutdown = report
+                .conf
+                .get("sync_shutdown_file")
+                .cloned()
+                .unwrap_or_default();
+            (cfgdir, shutdown, pid)
+        }
     };
-    let shutdown = report
-        .conf
-        .get("sync_shutdown_file")
-        .cloned()
-        .unwrap_or_default();
     let conf = h.imapd_conf.display().to_string();
     let argv = vec![
         "sh".into(),
@@ -646,10 +660,10 @@ async fn drain(cx: &StepContext<'_>, r: &Roles, _out: &mut Vec<String>) -> Resul
             return Err(format!(
                 "replica {}'s Cyrus or sync_server stopped during the drain ({} entries left)",
                 r.new_master,
-                pending(&m, &r.channel)
+                queue_lines(&m, &r.channel)
             ));
         }
-        let n = pending(&m, &r.channel);
+        let n = queue_lines(&m, &r.channel);
         if n == 0 {
             return Ok(format!(
                 "queue empty after {:.1}s (from {} entries)",
@@ -772,7 +786,8 @@ async fn canary(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Resul
     out.push(format!("  canary delivered on {} at {t}", r.new_master));
     let started = Instant::now();
     loop {
-        let rep = probe_host_heartbeat(cx, &r.old_master).await?;
+        let user = cx.pair.heartbeat.as_ref().map(|h| h.user.as_str());
+        let rep = probe_host_with(cx, &r.old_master, user).await?.heartbeat;
         if let Some(HeartbeatRead::Seen { appended_at, .. }) = rep {
             if appended_at >= t {
                 return Ok(format!(
@@ -792,27 +807,6 @@ async fn canary(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-async fn probe_host_heartbeat(
-    cx: &StepContext<'_>,
-    host: &str,
-) -> Result<Option<HeartbeatRead>, String> {
-    let user = cx.pair.heartbeat.as_ref().map(|h| h.user.as_str());
-    let conn = cx.connection(host)?;
-    let mut no_log = conn.config().clone();
-    no_log.syslog_file = None;
-    let o = conn
-        .exec(&crate::cyrus::probe::command(
-            &no_log,
-            Default::default(),
-            user,
-        ))
-        .await
-        .map_err(|e| format!("{host}: {e}"))?;
-    Ok(crate::cyrus::probe::parse(&o.stdout)
-        .map_err(|e| format!("{host}: {e}"))?
-        .heartbeat)
 }
 
 async fn record_roles(

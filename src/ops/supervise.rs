@@ -44,11 +44,24 @@ fn channel_of(target: &str) -> String {
 /// The status probe, minus its syslog read (processes, queue files and the
 /// sync_server banner are all these steps need; the log chunk can be 256 KiB).
 pub(super) async fn probe_host(cx: &StepContext<'_>, host: &str) -> Result<ProbeReport, String> {
+    probe_host_with(cx, host, None).await
+}
+
+/// probe_host, reading `heartbeat_user`'s INBOX append time too.
+pub(super) async fn probe_host_with(
+    cx: &StepContext<'_>,
+    host: &str,
+    heartbeat_user: Option<&str>,
+) -> Result<ProbeReport, String> {
     let conn = cx.connection(host)?;
     let mut no_log = conn.config().clone();
     no_log.syslog_file = None;
     let o = conn
-        .exec(&probe::command(&no_log, LogCursor::default(), None))
+        .exec(&probe::command(
+            &no_log,
+            LogCursor::default(),
+            heartbeat_user,
+        ))
         .await
         .map_err(|e| format!("{host}: {e}"))?;
     probe::parse(&o.stdout).map_err(|e| format!("{host}: {e}"))
@@ -64,13 +77,17 @@ async fn master_state(cx: &StepContext<'_>, channel: &str) -> Result<(Vec<u32>, 
         .display()
         .to_string();
     let pids = channel_clients(&r, &conf, channel).map(|p| p.pid).collect();
-    let pending = r
+    Ok((pids, queue_lines(&r, channel)))
+}
+
+/// Lines in the channel's queue files (log + log-run).
+pub(super) fn queue_lines(report: &ProbeReport, channel: &str) -> u64 {
+    report
         .sync_files
         .iter()
         .filter(|f| f.channel == channel && (f.name == "log" || f.name == "log-run"))
         .map(|f| f.lines)
-        .sum();
-    Ok((pids, pending))
+        .sum()
 }
 
 async fn replica_answers(cx: &StepContext<'_>, channel: &str) -> Result<bool, String> {
