@@ -1,3 +1,5 @@
+mod cli;
+
 use clap::{Parser, Subcommand};
 use color_eyre::eyre::{bail, Result};
 use cyrdeck::config::{self, Config};
@@ -168,6 +170,15 @@ enum RunbookAction {
         retry: bool,
     },
     Discard,
+    /// Show who holds the pair's runbook lock (on its master) and break it
+    /// after asking: only when that run is gone for good.
+    Unlock {
+        #[arg(long)]
+        pair: Option<String>,
+        /// Break it without asking.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -270,8 +281,14 @@ fn main() -> Result<()> {
         } => {
             let cfg = Config::load(&config_path)?;
             let target = user.or(mailbox).unwrap_or_default();
-            let code =
-                runtime()?.block_on(run_runbook(cfg, cli.observe, pair, "repair", target, yes))?;
+            let code = runtime()?.block_on(cli::runbook::run(
+                cfg.clone(),
+                cli.observe,
+                only_pair(&cfg, pair)?,
+                "repair",
+                target,
+                yes,
+            ))?;
             std::process::exit(code);
         }
         Cmd::Run {
@@ -281,8 +298,14 @@ fn main() -> Result<()> {
             yes,
         } => {
             let cfg = Config::load(&config_path)?;
-            let code =
-                runtime()?.block_on(run_runbook(cfg, cli.observe, pair, &runbook, target, yes))?;
+            let code = runtime()?.block_on(cli::runbook::run(
+                cfg.clone(),
+                cli.observe,
+                only_pair(&cfg, pair)?,
+                &runbook,
+                target,
+                yes,
+            ))?;
             std::process::exit(code);
         }
         Cmd::Doctor { pair, json } => {
@@ -297,12 +320,26 @@ fn main() -> Result<()> {
             allow_held,
         } => {
             let cfg = Config::load(&config_path)?;
-            let code =
-                runtime()?.block_on(failover(cfg, cli.observe, pair, dry_run, yes, allow_held))?;
+            let code = runtime()?.block_on(cli::runbook::failover(
+                cfg.clone(),
+                cli.observe,
+                only_pair(&cfg, pair)?,
+                dry_run,
+                yes,
+                allow_held,
+            ))?;
+            std::process::exit(code);
+        }
+        Cmd::Runbook {
+            action: RunbookAction::Unlock { pair, yes },
+        } => {
+            let cfg = Config::load(&config_path)?;
+            let pair = only_pair(&cfg, pair)?;
+            let code = runtime()?.block_on(cli::runbook::unlock(cfg, cli.observe, pair, yes))?;
             std::process::exit(code);
         }
         Cmd::Runbook { action } => {
-            let code = runtime()?.block_on(runbook_cmd(cli.observe, action))?;
+            let code = runtime()?.block_on(cli::runbook::journalled(cli.observe, action))?;
             std::process::exit(code);
         }
         Cmd::Supervise { interval, count } => {
@@ -439,259 +476,6 @@ fn only_pair(cfg: &Config, pair: Option<String>) -> Result<String> {
             "several pairs configured, name one with --pair: {:?}",
             cfg.pairs.keys().collect::<Vec<_>>()
         ),
-    }
-}
-
-async fn run_runbook(
-    cfg: Config,
-    observe: bool,
-    pair: Option<String>,
-    id: &str,
-    target: String,
-    yes: bool,
-) -> Result<i32> {
-    use cyrdeck::ops::runbook::RunbookRun;
-    let pair = only_pair(&cfg, pair)?;
-    let Some(spec) = cyrdeck::ops::available().into_iter().find(|s| s.id == id) else {
-        let ids: Vec<&str> = cyrdeck::ops::available().iter().map(|s| s.id).collect();
-        bail!("no runbook {id:?} (runbooks: {})", ids.join(", "));
-    };
-    if spec.id == "failover" {
-        return failover(cfg, observe, Some(pair), false, yes, false).await;
-    }
-    let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
-    let mut run = RunbookRun::new(spec, &pair, &target);
-    drive(&cfg, &conns, &mut run, yes, None).await
-}
-
-/// Run the steps of `run` that are still pending, asking before each
-/// mutating one unless `yes`; with a journal, its state is on disk before
-/// and after every step. Exit 0 done, 1 a step failed, 3 stopped or refused.
-async fn drive(
-    cfg: &Config,
-    conns: &cyrdeck::check::Connections,
-    run: &mut cyrdeck::ops::runbook::RunbookRun,
-    yes: bool,
-    journal: Option<&std::path::Path>,
-) -> Result<i32> {
-    use cyrdeck::ops::journal::Journal;
-    use cyrdeck::ops::runbook::StepState;
-    // one cyrdeck per journal: a second one must not run the same steps
-    let _lock = match journal {
-        Some(p) => {
-            Some(cyrdeck::ops::journal::Lock::acquire(p).map_err(|e| color_eyre::eyre::eyre!(e))?)
-        }
-        None => None,
-    };
-    let save = |run: &cyrdeck::ops::runbook::RunbookRun| -> Result<()> {
-        if let Some(p) = journal {
-            Journal::of(run, &cfg.file)
-                .save(p)
-                .map_err(|e| color_eyre::eyre::eyre!("journal {}: {e}", p.display()))?;
-        }
-        Ok(())
-    };
-    let progress = |line: &str| println!("{line}");
-    while let Some(idx) = run.next_step() {
-        let step = run.spec.steps[idx];
-        if step.mutating && !yes {
-            eprint!("step {}: {}\nrun it? [y/N] ", idx + 1, step.title);
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer)?;
-            if !matches!(answer.trim(), "y" | "yes") {
-                println!("stopped before step {}", idx + 1);
-                if abort(cfg, conns, run).await {
-                    save(run)?;
-                } else if let Some(p) = journal {
-                    println!("resume with: cyrdeck runbook resume ({})", p.display());
-                }
-                return Ok(3);
-            }
-        }
-        run.steps[idx] = StepState::Running;
-        save(run)?;
-        println!("-- step {}: {}", idx + 1, step.title);
-        let seen = run.output.len() + 1;
-        cyrdeck::ops::run_step_live(cfg, conns, run, idx, &progress).await;
-        save(run)?;
-        for l in run.output.iter().skip(seen) {
-            println!("{l}");
-        }
-        let state = &run.steps[idx];
-        println!("step {} {}: {}", idx + 1, state.label(), state.detail());
-        match state {
-            StepState::Done(_) => {}
-            StepState::Failed(_) => return Ok(1),
-            _ => return Ok(3),
-        }
-    }
-    Ok(0)
-}
-
-/// The operator stopped `run`: a failover undoes what it can (then the run
-/// is over: its pending steps are marked aborted). True when it is over.
-async fn abort(
-    cfg: &Config,
-    conns: &cyrdeck::check::Connections,
-    run: &mut cyrdeck::ops::runbook::RunbookRun,
-) -> bool {
-    use cyrdeck::ops::runbook::StepState;
-    if run.spec.id != cyrdeck::ops::failover::SPEC.id {
-        println!("nothing more was changed");
-        return false;
-    }
-    let Some(p) = cfg.pairs.get(&run.pair) else {
-        return false;
-    };
-    let cx = cyrdeck::ops::StepContext::new(cfg, p, &run.target, "failover", conns);
-    let mut out = Vec::new();
-    let (said, over) = cyrdeck::ops::failover::abort(&cx, &run.memo, &run.steps, &mut out).await;
-    for l in &out {
-        println!("{l}");
-    }
-    println!("{said}");
-    run.output.extend(out);
-    run.output.push(said);
-    if over {
-        for s in run.steps.iter_mut().filter(|s| **s == StepState::Pending) {
-            *s = StepState::Refused("aborted by the operator".into());
-        }
-    }
-    over
-}
-
-/// `cyrdeck failover`: prechecks and plan (--dry-run), or the whole
-/// runbook with a journal.
-async fn failover(
-    cfg: Config,
-    observe: bool,
-    pair: Option<String>,
-    dry_run: bool,
-    yes: bool,
-    allow_held: bool,
-) -> Result<i32> {
-    use cyrdeck::ops::{failover, journal, runbook::RunbookRun};
-    let pair = only_pair(&cfg, pair)?;
-    let Some(p) = cfg.pairs.get(&pair) else {
-        bail!("no pair {pair:?}");
-    };
-    let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
-    let mut run = RunbookRun::new(failover::SPEC, &pair, &pair);
-    run.memo = serde_json::json!({ "allow_held": allow_held });
-    if dry_run {
-        println!(
-            "dry run: failover of pair {pair} ({} -> {}); nothing is changed",
-            p.master,
-            p.replicas.first().map(|r| r.host.as_str()).unwrap_or("?")
-        );
-        cyrdeck::ops::run_step(&cfg, &conns, &mut run, 0).await;
-        for l in &run.output {
-            println!("{l}");
-        }
-        let state = &run.steps[0];
-        println!("precheck {}: {}", state.label(), state.detail());
-        println!("the steps that would run:");
-        let cx = cyrdeck::ops::StepContext::new(&cfg, p, &pair, "failover", &conns);
-        for l in failover::plan(&cx, &run.memo) {
-            println!("  {l}");
-        }
-        return Ok(
-            if matches!(state, cyrdeck::ops::runbook::StepState::Done(_)) {
-                0
-            } else {
-                1
-            },
-        );
-    }
-    let path = journal::path("failover", &pair, &pair);
-    if path.exists() {
-        match journal::Journal::load(&path) {
-            Ok(j) if !j.finished() => bail!(
-                "an unfinished failover of pair {pair} is journalled in {}: `cyrdeck runbook resume` continues it, `cyrdeck runbook discard` drops it",
-                path.display()
-            ),
-            _ => {
-                journal::archive(&path)?;
-            }
-        }
-    }
-    let code = drive(&cfg, &conns, &mut run, yes, Some(&path)).await?;
-    close_journal(&run, &path)?;
-    Ok(code)
-}
-
-/// A finished run's journal is archived; one that failed past the point of
-/// undo stays open for `runbook resume --retry`.
-fn close_journal(run: &cyrdeck::ops::runbook::RunbookRun, path: &std::path::Path) -> Result<()> {
-    use cyrdeck::ops::journal;
-    if journal::retryable(run) {
-        println!(
-            "the run stays open in {}: fix the cause, then `cyrdeck runbook resume --retry` runs the failed step again",
-            path.display()
-        );
-    } else if run.finished() {
-        let to = journal::archive(path)?;
-        println!("journal: {}", to.display());
-    }
-    Ok(())
-}
-
-/// `cyrdeck runbook resume|discard|list`.
-async fn runbook_cmd(observe: bool, action: RunbookAction) -> Result<i32> {
-    use cyrdeck::ops::journal;
-    let pending = journal::unfinished();
-    match action {
-        RunbookAction::List => {
-            if pending.is_empty() {
-                println!("no unfinished runbook");
-            }
-            for p in &pending {
-                let j = journal::Journal::load(p).map_err(|e| color_eyre::eyre::eyre!(e))?;
-                let done = j.steps.iter().filter(|s| s.label() == "done").count();
-                println!(
-                    "{} {} on {}: {done}/{} steps done ({})",
-                    j.runbook,
-                    j.target,
-                    j.pair,
-                    j.steps.len(),
-                    p.display()
-                );
-            }
-            Ok(0)
-        }
-        RunbookAction::Discard => {
-            let [p] = &pending[..] else {
-                bail!("{} unfinished runbooks: nothing discarded", pending.len());
-            };
-            let to = journal::archive(p)?;
-            println!(
-                "discarded (kept as {}); the hosts were NOT changed back",
-                to.display()
-            );
-            Ok(0)
-        }
-        RunbookAction::Resume { yes, retry } => {
-            let [p] = &pending[..] else {
-                bail!(
-                    "{} unfinished runbooks to resume (one expected)",
-                    pending.len()
-                );
-            };
-            let j = journal::Journal::load(p).map_err(|e| color_eyre::eyre::eyre!(e))?;
-            let cfg = Config::load(&j.config)?;
-            let mut run = j.resume(retry).map_err(|e| color_eyre::eyre::eyre!(e))?;
-            let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
-            println!(
-                "resuming {} {} on {} from {}",
-                j.runbook,
-                j.target,
-                j.pair,
-                p.display()
-            );
-            let code = drive(&cfg, &conns, &mut run, yes, Some(p)).await?;
-            close_journal(&run, p)?;
-            Ok(code)
-        }
     }
 }
 

@@ -93,13 +93,13 @@ fn command_line_switches_views_filters_and_starts_runbooks() {
     press(&mut a, "<Enter>");
     assert!(a.message.as_deref().unwrap().contains("unknown command"));
     // completion of a mailbox name, then a runbook start
-    a.update(Action::Runbook({
+    a.update(Action::Runbook(Box::new({
         let mut r = runbook_run();
         for s in r.steps.iter_mut() {
             *s = cyrdeck::ops::runbook::StepState::Done(String::new());
         }
         r
-    }));
+    })));
     press(&mut a, ":");
     type_text(&mut a, "resync user/alice/E");
     press(&mut a, "<Tab>");
@@ -123,7 +123,7 @@ fn runbook_keys_emit_effects() {
     assert!(press(&mut a, "<Enter>").is_empty());
     let mut run = runbook_run();
     run.steps[1] = cyrdeck::ops::runbook::StepState::Done("ok".into());
-    a.update(Action::Runbook(run));
+    a.update(Action::Runbook(Box::new(run)));
     assert_eq!(press(&mut a, "<Enter>"), vec![Effect::RunStep]);
     assert_eq!(press(&mut a, "x"), vec![Effect::AbortRunbook]);
 }

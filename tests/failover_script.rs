@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const SCRIPT: &str = include_str!("../src/ops/failover.sh");
+const SCRIPT: &str = include_str!("../src/ops/failover/failover.sh");
 
 struct Scratch {
     dir: PathBuf,
@@ -24,6 +24,18 @@ impl Scratch {
 
     /// Run ACTION with `pid` as "Cyrus master": (exit code, stderr).
     fn run(&self, action: &str, channel: &str, pid: u32) -> (i32, String) {
+        self.run_as(action, channel, pid, "run1", "own")
+    }
+
+    /// Run ACTION for run `run_id` in fence MODE.
+    fn run_as(
+        &self,
+        action: &str,
+        channel: &str,
+        pid: u32,
+        run_id: &str,
+        mode: &str,
+    ) -> (i32, String) {
         let conf = self.dir.join("imapd.conf");
         let out = Command::new("sh")
             .args(["-c", SCRIPT, "cyrdeck-failover", action])
@@ -39,6 +51,7 @@ impl Scratch {
             } else {
                 format!("sync_client -C {} -R -n {channel}", conf.display())
             })
+            .args([run_id, mode, "/nonexistent/bin"])
             .output()
             .unwrap();
         (
@@ -165,5 +178,50 @@ fn stop_and_start_writes_leave_a_foreign_shutdown_message_alone() {
     assert_eq!(
         std::fs::read_to_string(&msg).unwrap(),
         "maintenance until 6:00\n"
+    );
+}
+
+#[test]
+fn fences_name_their_run_and_another_runs_fence_is_never_adopted() {
+    // defect 4: stop-writes used to adopt any cyrdeck msg/shutdown as its own
+    let s = Scratch::new("fence", "configdirectory: /x\n", MASTER_CYRUS);
+    let msg = s.dir.join("config/msg/shutdown");
+    assert_eq!(s.run_as("stop-writes", "", 0, "run-a", "own").0, 0);
+    assert!(std::fs::read_to_string(&msg)
+        .unwrap()
+        .contains("(run run-a)"));
+    // a second run finds the first run's fence on "its" master: refused
+    let (code, err) = s.run_as("stop-writes", "", 0, "run-b", "own");
+    assert_eq!(code, 5, "{err}");
+    // and cannot lift it in its own undo
+    let (code, err) = s.run_as("start-writes", "", 0, "run-b", "own");
+    assert_eq!(code, 5, "{err}");
+    assert!(std::fs::read_to_string(&msg)
+        .unwrap()
+        .contains("(run run-a)"));
+    // an ex-master fenced by an earlier run: a new run may take the fence
+    // over (replace) and the new master's start-writes lifts any cyrdeck fence
+    assert_eq!(s.run_as("stop-writes", "", 0, "run-b", "replace").0, 0);
+    assert!(std::fs::read_to_string(&msg)
+        .unwrap()
+        .contains("(run run-b)"));
+    assert_eq!(s.run_as("start-writes", "", 0, "run-c", "any").0, 0);
+    assert!(!msg.exists());
+}
+
+#[test]
+fn replay_leftovers_keeps_a_snapshot_whose_replay_failed() {
+    // defect 9: entries logged after the client stopped are replayed from a
+    // renamed snapshot; a failed replay deletes nothing
+    let s = Scratch::new("replay", "configdirectory: /x\n", MASTER_CYRUS);
+    let sync = s.dir.join("config/sync");
+    std::fs::write(sync.join("log"), "APPEND user.alice\n").unwrap();
+    let (code, err) = s.run_as("replay-leftovers", "", 0, "run-a", "own");
+    assert_eq!(code, 6, "{err}");
+    assert!(!sync.join("log").exists(), "the queue file was renamed");
+    assert_eq!(
+        std::fs::read_to_string(sync.join("log-cyrdeck-replay-run-a")).unwrap(),
+        "APPEND user.alice\n",
+        "the snapshot is kept when its replay failed"
     );
 }

@@ -134,7 +134,7 @@ pub enum Action {
     Check(CheckResult),
     CheckProgress(String),
     CheckFailed(String),
-    Runbook(RunbookRun),
+    Runbook(Box<RunbookRun>),
     Doctor(crate::cyrus::doctor::DoctorReport),
     /// The wall clock, for data ages.
     Tick(i64),
@@ -244,7 +244,7 @@ impl App {
                 self.data.check_progress = None;
                 self.message = Some(format!("check failed: {e}"));
             }
-            Action::Runbook(run) => self.data.runbooks.active = Some(run),
+            Action::Runbook(run) => self.data.runbooks.active = Some(*run),
             Action::Doctor(d) => {
                 self.data.doctor.insert(d.pair.clone(), d);
             }

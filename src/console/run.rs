@@ -7,7 +7,7 @@ use super::keymap::Keymap;
 use super::theme::Theme;
 use crate::config::Config;
 use crate::ops::runbook::RunbookBoard;
-use crate::ops::Runner;
+use crate::ops::runner::Runner;
 use crate::poll::Poller;
 use crate::views;
 use color_eyre::eyre::Result;
@@ -109,6 +109,14 @@ fn spawn_input(tx: mpsc::UnboundedSender<Action>) {
     });
 }
 
+/// The engine's run changes become the console's actions.
+fn notify(tx: &mpsc::UnboundedSender<Action>) -> crate::ops::runner::Notify {
+    let tx = tx.clone();
+    Arc::new(move |run| {
+        let _ = tx.send(Action::Runbook(Box::new(run)));
+    })
+}
+
 /// Where effects go: the poll task, the runbook runner, the check task.
 struct Effects {
     refresh_now: Arc<Notify>,
@@ -124,10 +132,10 @@ impl Effects {
             Effect::Quit => return false,
             Effect::Refresh => self.refresh_now.notify_one(),
             Effect::StartRunbook { id, pair, target } => {
-                self.runner.start(&id, &pair, &target, tx.clone()).await
+                self.runner.start(&id, &pair, &target, notify(tx)).await
             }
-            Effect::RunStep => self.runner.step(tx.clone()).await,
-            Effect::AbortRunbook => self.runner.abort(tx.clone()).await,
+            Effect::RunStep => self.runner.step(notify(tx)).await,
+            Effect::AbortRunbook => self.runner.abort(notify(tx)).await,
             Effect::Doctor => {
                 for pair in self.config.pairs.values() {
                     let (conns, tx, pair) = (self.conns.clone(), tx.clone(), pair.clone());

@@ -20,6 +20,27 @@ struct Record<'a> {
     duration_ms: u128,
 }
 
+/// Who runs this cyrdeck ($USER, else the uid).
+pub fn operator() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        // SAFETY: getuid cannot fail
+        .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() }))
+}
+
+/// This machine's name (the pair lock names it).
+pub fn machine() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer outlives the call and its length is passed
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    if rc == 0 && end > 0 {
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "unknown-machine".into()
+    }
+}
+
 pub fn default_path() -> PathBuf {
     dirs::state_dir()
         .or_else(dirs::data_local_dir)
@@ -44,9 +65,7 @@ pub fn record(
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
-        operator: std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() })),
+        operator: operator(),
         host,
         argv,
         runbook,

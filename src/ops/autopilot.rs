@@ -171,6 +171,17 @@ async fn quarantine(
 ) -> String {
     let mut run = RunbookRun::new(stuck::QUARANTINE, &d.pair, &d.user);
     let mut said = format!("auto-quarantine {} on {} ({}):", d.user, d.pair, d.why);
+    // the pair lock, like every writing runbook: never beside a failover or
+    // an operator's runbook
+    let Some(pair) = cfg.pairs.get(&d.pair) else {
+        return format!("{said} pair not configured");
+    };
+    let holder = super::pair_lock::Holder::new(&run.run_id, "autopilot quarantine", &d.pair);
+    let mut out = Vec::new();
+    let cx = super::StepContext::new(cfg, pair, &d.user, "autopilot", conns);
+    if let Err(e) = super::pair_lock::acquire(&cx, &pair.master, &holder, &mut out).await {
+        return format!("{said} not done: {}", e.message(&pair.master));
+    }
     for idx in [1, 2] {
         run_step(cfg, conns, &mut run, idx).await;
         match &run.steps[idx] {
@@ -188,6 +199,12 @@ async fn quarantine(
                 break;
             }
         }
+    }
+    if let Err(e) = super::pair_lock::release(&cx, &pair.master, &holder, &mut out).await {
+        said.push_str(&format!(
+            " (pair lock not released: {})",
+            e.message(&pair.master)
+        ));
     }
     said
 }

@@ -5,7 +5,7 @@
 //! idempotent). Written to a temporary file, synced, then renamed: a crash
 //! leaves the old journal or the new one, never half of one.
 
-use super::runbook::{RunbookRun, StepState};
+use super::runbook::{RunbookRun, StepState, UndoState};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,13 @@ pub struct Journal {
     pub attempts: Vec<u32>,
     pub output: Vec<String>,
     pub memo: serde_json::Value,
+    #[serde(default)]
+    pub run_id: String,
+    /// The host holding the pair lock for this run.
+    #[serde(default)]
+    pub lock_host: Option<String>,
+    #[serde(default)]
+    pub undo: UndoState,
 }
 
 /// `$XDG_STATE_HOME/cyrdeck/journal` (~/.local/state/cyrdeck/journal).
@@ -64,6 +71,9 @@ impl Journal {
             attempts: run.attempts.clone(),
             output: run.output.clone(),
             memo: run.memo.clone(),
+            run_id: run.run_id.clone(),
+            lock_host: run.lock_host.clone(),
+            undo: run.undo.clone(),
         }
     }
 
@@ -109,6 +119,11 @@ impl Journal {
                 other => other.clone(),
             })
             .collect();
+        run.undo = self.undo.clone();
+        if !self.run_id.is_empty() {
+            run.run_id = self.run_id.clone();
+        }
+        run.lock_host = self.lock_host.clone();
         if retryable(&run) {
             let (i, why) = run
                 .steps
@@ -140,14 +155,13 @@ impl Journal {
     }
 }
 
-/// A run that failed where going back is not possible (the failover after
-/// the old master's client was stopped): it stays open so the failed step
-/// can be run again once its cause is fixed.
+/// A run that failed where going back is not possible (the failover past
+/// its point of no return, or a failure the undo found past it): it stays
+/// open so the failed step can be run again once its cause is fixed.
 pub fn retryable(run: &RunbookRun) -> bool {
-    run.spec.id == super::failover::SPEC.id
-        && run.steps.iter().enumerate().any(|(i, s)| {
-            i >= super::failover::FIRST_STEP_WITHOUT_UNDO && matches!(s, StepState::Failed(_))
-        })
+    run.spec.point_of_no_return.is_some()
+        && run.undo == UndoState::None
+        && run.steps.iter().any(|s| matches!(s, StepState::Failed(_)))
 }
 
 /// An exclusive lock on a journal for as long as a run uses it: a second
@@ -249,9 +263,26 @@ mod tests {
 
     #[test]
     fn a_failure_that_was_undone_ends_the_run() {
-        let j = failed_at(2);
+        let mut j = failed_at(2);
+        j.undo = UndoState::Done("undone".into());
         assert!(j.finished());
         assert!(j.resume(true).unwrap().finished());
+    }
+
+    #[test]
+    fn an_undo_cut_short_resumes_as_an_undo_never_forward() {
+        let mut j = failed_at(2);
+        j.undo = UndoState::Running("step 3 failed".into());
+        let back: Journal = serde_json::from_slice(&serde_json::to_vec(&j).unwrap()).unwrap();
+        assert!(!back.finished(), "an undo in progress keeps the run open");
+        let r = back.resume(true).unwrap();
+        assert_eq!(
+            r.next_step(),
+            None,
+            "no forward step while an undo is pending"
+        );
+        assert!(r.undo.pending());
+        assert_eq!(r.run_id, j.run_id);
     }
 
     #[test]

@@ -4,22 +4,23 @@
 
 pub mod audit;
 pub mod autopilot;
+pub mod engine;
 pub mod failover;
 pub mod heartbeat;
 pub mod journal;
+pub mod pair_lock;
 pub mod repair;
 pub mod resync;
 pub mod runbook;
+pub mod runner;
 pub mod stuck;
 pub mod supervise;
 
 use crate::config::{Config, PairConfig};
-use crate::console::app::Action;
 use crate::remote::{ExecOutput, HostConnection, RemoteError};
 use runbook::{RunbookRun, RunbookSpec, StepState};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::sync::{mpsc, Mutex};
 
 /// What a step says when observe mode refused it (the runner shows it as
 /// "refused", not "failed").
@@ -58,6 +59,8 @@ pub struct StepContext<'a> {
     /// 1 the first time a step runs; more when it runs again (resumed after
     /// an interruption, or retried).
     pub attempt: u32,
+    /// The run's id (pair lock, failover fence).
+    pub run_id: &'a str,
 }
 
 impl<'a> StepContext<'a> {
@@ -76,6 +79,7 @@ impl<'a> StepContext<'a> {
             conns,
             progress: &|_| {},
             attempt: 1,
+            run_id: "",
         }
     }
 
@@ -213,6 +217,7 @@ pub async fn run_step_live(
             let cx = StepContext {
                 progress,
                 attempt: run.attempts.get(idx).copied().unwrap_or(1),
+                run_id: &run.run_id,
                 ..StepContext::new(cfg, p, &run.target, spec.id, conns)
             };
             execute(&spec, idx, &cx, &mut out, &mut run.memo).await
@@ -220,158 +225,4 @@ pub async fn run_step_live(
     };
     run.steps[idx] = state;
     run.output.extend(out);
-}
-
-/// Holds the run in progress and executes its steps off the UI task.
-pub struct Runner {
-    cfg: Arc<Config>,
-    conns: BTreeMap<String, Arc<HostConnection>>,
-    run: Mutex<Option<RunbookRun>>,
-    /// Held while a journalled run is in progress here.
-    lock: std::sync::Mutex<Option<journal::Lock>>,
-}
-
-impl Runner {
-    pub fn new(cfg: Arc<Config>, conns: BTreeMap<String, Arc<HostConnection>>) -> Self {
-        Runner {
-            cfg,
-            conns,
-            run: Mutex::new(None),
-            lock: std::sync::Mutex::new(None),
-        }
-    }
-
-    pub async fn start(
-        &self,
-        id: &str,
-        pair: &str,
-        target: &str,
-        tx: mpsc::UnboundedSender<Action>,
-    ) {
-        let Some(spec) = available().into_iter().find(|s| s.id == id) else {
-            return;
-        };
-        let mut run = RunbookRun::new(spec, pair, target);
-        if !self.cfg.pairs.contains_key(pair) {
-            run.steps[0] = StepState::Failed(format!("pair {pair:?} is not configured"));
-        }
-        // a journalled run that did not finish goes on where it stopped;
-        // never while another cyrdeck runs it
-        if let Some(path) = self.journal_path(&run) {
-            match journal::Lock::acquire(&path) {
-                Err(e) => run.steps[0] = StepState::Failed(e),
-                Ok(lock) => {
-                    if let Ok(lk) = self.lock.lock().as_mut() {
-                        **lk = Some(lock);
-                    }
-                    match journal::Journal::load(&path).map(|j| j.resume(false)) {
-                        Ok(Ok(resumed)) if !resumed.finished() => {
-                            run = resumed;
-                            run.output
-                                .push(format!("-- resumed from {}", path.display()));
-                        }
-                        Ok(Err(e)) => run.steps[0] = StepState::Failed(e),
-                        _ => {}
-                    }
-                }
-            }
-        }
-        let _ = tx.send(Action::Runbook(run.clone()));
-        *self.run.lock().await = Some(run);
-    }
-
-    /// Runs of the failover are journalled (see journal.rs).
-    fn journal_path(&self, run: &RunbookRun) -> Option<std::path::PathBuf> {
-        (run.spec.id == failover::SPEC.id)
-            .then(|| journal::path(run.spec.id, &run.pair, &run.target))
-    }
-
-    fn save_journal(&self, run: &RunbookRun) {
-        if let Some(path) = self.journal_path(run) {
-            let j = journal::Journal::of(run, &self.cfg.file);
-            if j.save(&path).is_ok() && run.finished() && !journal::retryable(run) {
-                let _ = journal::archive(&path);
-            }
-            if run.finished() {
-                if let Ok(mut lk) = self.lock.lock() {
-                    *lk = None;
-                }
-            }
-        }
-    }
-
-    pub async fn abort(self: &Arc<Self>, tx: mpsc::UnboundedSender<Action>) {
-        let mut guard = self.run.lock().await;
-        // a failover undoes what it can (writes back on the old master)
-        if let Some(run) = guard.as_mut().filter(|r| r.spec.id == failover::SPEC.id) {
-            if run.steps.contains(&StepState::Running) {
-                run.output
-                    .push("a step is running: abort once it has ended".into());
-                let _ = tx.send(Action::Runbook(run.clone()));
-                return;
-            }
-            let (memo, steps) = (run.memo.clone(), run.steps.clone());
-            let (pair, target) = (run.pair.clone(), run.target.clone());
-            drop(guard);
-            let me = self.clone();
-            tokio::spawn(async move {
-                let mut out = vec!["-- abort".to_string()];
-                let (said, over) = match me.cfg.pairs.get(&pair) {
-                    Some(p) => {
-                        let cx = StepContext::new(&me.cfg, p, &target, "failover", &me.conns);
-                        failover::abort(&cx, &memo, &steps, &mut out).await
-                    }
-                    None => ("nothing was changed".into(), true),
-                };
-                let mut guard = me.run.lock().await;
-                if let Some(run) = guard.as_mut() {
-                    run.output.extend(out);
-                    run.output.push(said);
-                    if over {
-                        for s in run.steps.iter_mut().filter(|s| **s == StepState::Pending) {
-                            *s = StepState::Refused("aborted by the operator".into());
-                        }
-                    }
-                    me.save_journal(run);
-                    let _ = tx.send(Action::Runbook(run.clone()));
-                }
-            });
-            return;
-        }
-        if let Some(run) = guard.as_mut() {
-            for s in run.steps.iter_mut().filter(|s| **s == StepState::Pending) {
-                *s = StepState::Refused("aborted by the operator".into());
-            }
-            let _ = tx.send(Action::Runbook(run.clone()));
-        }
-    }
-
-    /// Run the next pending step in the background.
-    pub async fn step(self: &Arc<Self>, tx: mpsc::UnboundedSender<Action>) {
-        let (mut work, idx) = {
-            let mut guard = self.run.lock().await;
-            let Some(run) = guard.as_mut() else { return };
-            let Some(idx) = run.next_step() else { return };
-            run.steps[idx] = StepState::Running;
-            self.save_journal(run);
-            let _ = tx.send(Action::Runbook(run.clone()));
-            (run.clone(), idx)
-        };
-        let me = self.clone();
-        tokio::spawn(async move {
-            run_step(&me.cfg, &me.conns, &mut work, idx).await;
-            let mut guard = me.run.lock().await;
-            if let Some(run) = guard.as_mut() {
-                // an abort pressed while the step ran still holds
-                for (j, s) in run.steps.iter().enumerate() {
-                    if j != idx && matches!(s, StepState::Refused(_)) {
-                        work.steps[j] = s.clone();
-                    }
-                }
-                *run = work;
-                me.save_journal(run);
-                let _ = tx.send(Action::Runbook(run.clone()));
-            }
-        });
-    }
 }

@@ -30,6 +30,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     title: "Repair a user or mailbox",
     summary: "check it, plan, keep replica-only deletions from spreading, sync_client -u/-m, verify nothing lost",
     target: "user or mailbox",
+    point_of_no_return: None,
     steps: &[
         StepSpec {
             title: "Plan: check the target and say what the sync will do",

@@ -15,6 +15,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     title: "Resync one mailbox",
     summary: "compare a mailbox on both sides, push it again with sync_client -m, verify",
     target: "mailbox",
+    point_of_no_return: None,
     steps: &[
         StepSpec {
             title: "Compare: mbexamine the mailbox on master and replica",

@@ -19,6 +19,11 @@ pub struct RunbookSpec {
     /// What the operator names when starting it ("mailbox").
     pub target: &'static str,
     pub steps: &'static [StepSpec],
+    /// Steps before this index can be undone (the engine undoes them on an
+    /// abort or a failure, deciding what to undo from what the servers say);
+    /// from it on the run only goes forward (resume, `--retry`). None: the
+    /// runbook has nothing to undo (each step stands on its own).
+    pub point_of_no_return: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,8 +33,33 @@ pub enum StepState {
     Running,
     Done(String),
     Failed(String),
-    /// Not run: observe mode, or the operator aborted.
+    /// Not run: observe mode, or the pair is locked by another run.
     Refused(String),
+    /// Not run: the operator stopped the runbook (what could be undone was).
+    Aborted(String),
+}
+
+/// Where the undo of a run stands. Journalled BEFORE the undo starts, so a
+/// crash during an undo resumes the undo, never the forward steps.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum UndoState {
+    #[default]
+    None,
+    /// Started (why); not known to have ended.
+    Running(String),
+    /// Ended: the pair is back in its state before the run.
+    Done(String),
+    /// Could not finish (why): the run stays open, `runbook resume` goes on
+    /// with the undo.
+    Failed(String),
+}
+
+impl UndoState {
+    /// An undo began and has not ended well: the run must not go forward.
+    pub fn pending(&self) -> bool {
+        matches!(self, UndoState::Running(_) | UndoState::Failed(_))
+    }
 }
 
 impl StepState {
@@ -40,11 +70,15 @@ impl StepState {
             StepState::Done(_) => "done",
             StepState::Failed(_) => "FAILED",
             StepState::Refused(_) => "refused",
+            StepState::Aborted(_) => "aborted",
         }
     }
     pub fn detail(&self) -> &str {
         match self {
-            StepState::Done(d) | StepState::Failed(d) | StepState::Refused(d) => d,
+            StepState::Done(d)
+            | StepState::Failed(d)
+            | StepState::Refused(d)
+            | StepState::Aborted(d) => d,
             _ => "",
         }
     }
@@ -63,6 +97,11 @@ pub struct RunbookRun {
     pub memo: serde_json::Value,
     /// How many times each step was started (2 = run again after a crash).
     pub attempts: Vec<u32>,
+    /// Names this run in the pair lock, the journal and the failover fence.
+    pub run_id: String,
+    /// The host holding the pair lock for this run, once taken.
+    pub lock_host: Option<String>,
+    pub undo: UndoState,
 }
 
 impl RunbookRun {
@@ -75,22 +114,47 @@ impl RunbookRun {
             output: Vec::new(),
             memo: serde_json::Value::Null,
             attempts: vec![0; spec.steps.len()],
+            run_id: super::pair_lock::new_run_id(),
+            lock_host: None,
+            undo: UndoState::None,
         }
     }
     /// Index of the next step to run, if the run can go on.
     pub fn next_step(&self) -> Option<usize> {
-        if self.steps.iter().any(|s| {
-            matches!(
-                s,
-                StepState::Running | StepState::Failed(_) | StepState::Refused(_)
-            )
-        }) {
+        if self.undo.pending()
+            || self.steps.iter().any(|s| {
+                matches!(
+                    s,
+                    StepState::Running
+                        | StepState::Failed(_)
+                        | StepState::Refused(_)
+                        | StepState::Aborted(_)
+                )
+            })
+        {
             return None;
         }
         self.steps.iter().position(|s| *s == StepState::Pending)
     }
     pub fn finished(&self) -> bool {
-        self.next_step().is_none() && !self.steps.contains(&StepState::Running)
+        self.next_step().is_none()
+            && !self.steps.contains(&StepState::Running)
+            && !self.undo.pending()
+    }
+    /// Has a step at or past the point of no return been started?
+    pub fn past_point_of_no_return(&self) -> bool {
+        self.spec.point_of_no_return.is_some_and(|p| {
+            self.steps
+                .iter()
+                .skip(p)
+                .any(|s| !matches!(s, StepState::Pending | StepState::Aborted(_)))
+        })
+    }
+    /// Mark every step not run yet as aborted.
+    pub fn abort_pending(&mut self, why: &str) {
+        for s in self.steps.iter_mut().filter(|s| **s == StepState::Pending) {
+            *s = StepState::Aborted(why.to_string());
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub const QUARANTINE: RunbookSpec = RunbookSpec {
     title: "Quarantine a blocking user",
     summary: "hold a user's queue entries on the master so everyone else replicates again",
     target: "user",
+    point_of_no_return: None,
     steps: &[
         StepSpec {
             title: "Evidence: the user's recent errors and pending entries",
@@ -49,6 +50,7 @@ pub const RELEASE: RunbookSpec = RunbookSpec {
     title: "Release a quarantined user",
     summary: "after fixing the replica: replay held-USER with sync_client -r -f, check, remove it",
     target: "user",
+    point_of_no_return: None,
     steps: &[
         StepSpec {
             title: "Diagnose: replica-side errors for the user and the safe repairs",

@@ -17,6 +17,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     title: "Restart a dead rolling client",
     summary: "start sync_client -r again for a channel nobody restarts (START mode), then prove it drains",
     target: "channel (default)",
+    point_of_no_return: None,
     steps: &[
         StepSpec {
             title: "Precheck: is the channel's client running; does the replica's sync_server answer",

@@ -14,7 +14,7 @@ fn state_style(theme: &Theme, s: &StepState) -> ratatui::style::Style {
     match s {
         StepState::Done(_) => theme.health(Health::Ok),
         StepState::Failed(_) => theme.health(Health::Critical),
-        StepState::Refused(_) => theme.health(Health::Warning),
+        StepState::Refused(_) | StepState::Aborted(_) => theme.health(Health::Warning),
         StepState::Running => theme.accent(),
         StepState::Pending => theme.dim(),
     }

@@ -357,7 +357,7 @@ pub fn loaded_app(observe: bool) -> App {
         report: report(true, 6),
     });
     a.update(Action::Check(check()));
-    a.update(Action::Runbook(runbook_run()));
+    a.update(Action::Runbook(Box::new(runbook_run())));
     a.update(Action::Doctor(cyrdeck::cyrus::doctor::DoctorReport {
         pair: "lab".into(),
         findings: vec![cyrdeck::model::doctor::Finding {

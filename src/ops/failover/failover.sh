@@ -1,11 +1,19 @@
 # cyrdeck failover (MUTATING): one role change on one host, idempotent (a
 # resumed runbook may run it again). Runs as
-#   sh -c <this> cyrdeck-failover ACTION CONF CYRUSCONF CFGDIR MASTERPID SHUTDOWNFILE CHANNEL SYNCHOST SYNCPORT CLIENTCMD
+#   sh -c <this> cyrdeck-failover ACTION CONF CYRUSCONF CFGDIR MASTERPID SHUTDOWNFILE CHANNEL SYNCHOST SYNCPORT CLIENTCMD RUNID MODE BINDIR
 # ACTION:
-#   stop-writes   write CFGDIR/msg/shutdown: imapd says BYE to every non-admin
-#                 command, lmtpd answers 421 (the MTA keeps the mail), pop3d
-#                 refuses; sync_server is not affected. No SIGHUP needed.
-#   start-writes  remove CFGDIR/msg/shutdown if cyrdeck wrote it.
+#   stop-writes   write CFGDIR/msg/shutdown (the fence, naming RUNID): imapd
+#                 says BYE to every non-admin command, lmtpd answers 421 (the
+#                 MTA keeps the mail), pop3d refuses; sync_server is not
+#                 affected. No SIGHUP needed. MODE own: another run's fence
+#                 is refused (exit 5: that host is not the master it seems);
+#                 MODE replace: another cyrdeck fence becomes ours.
+#   start-writes  remove the fence: MODE own only this run's, MODE any any
+#                 cyrdeck fence (the ex-master an earlier failover fenced).
+#   replay-leftovers  after stop-client: queue entries logged after the
+#                 client stopped (admin sessions, EVENTS jobs) are renamed to
+#                 a snapshot and replayed with a one-shot sync_client; a
+#                 snapshot is deleted only after its replay succeeded.
 #   stop-client   comment out the channel's DAEMON sync_client, sync_log: 0,
 #                 touch the sync shutdown file (the running client exits), SIGHUP.
 #   become-master sync_log: 1, sync_host/sync_port -> the old master's
@@ -18,11 +26,12 @@
 set -eu
 action=$1 conf=$2 cyrusconf=$3 cfgdir=$4 masterpid=$5 shutdownfile=$6 channel=$7 synchost=$8 syncport=$9
 shift 9
-clientcmd=$1
+clientcmd=$1 runid=$2 mode=$3 bindir=$4
 LC_ALL=C
 export LC_ALL
 MARK='#cyrdeck-failover# '
-STOP_TEXT='cyrdeck failover in progress: this server does not accept changes'
+# host_facts::FENCE_PREFIX; the run id tells this run's fence from others
+STOP_TEXT="cyrdeck failover fence (run $runid): this server does not accept changes"
 prefix=""
 [ -n "$channel" ] && prefix="${channel}_"
 
@@ -72,25 +81,54 @@ is_channel_client='
 case $action in
   stop-writes)
     mkdir -p "$cfgdir/msg"
-    if [ -e "$cfgdir/msg/shutdown" ] && ! grep -q '^cyrdeck failover' "$cfgdir/msg/shutdown"; then
-      echo "$cfgdir/msg/shutdown exists and is not cyrdeck's: $(head -n 1 "$cfgdir/msg/shutdown")" >&2; exit 4
+    f="$cfgdir/msg/shutdown"
+    if [ -e "$f" ] && ! grep -q '^cyrdeck failover' "$f"; then
+      echo "$f exists and is not cyrdeck's: $(head -n 1 "$f")" >&2; exit 4
     fi
-    printf '%s\n' "$STOP_TEXT" > "$cfgdir/msg/shutdown.cyrdeck-tmp"
-    chown --reference="$cfgdir" "$cfgdir/msg" "$cfgdir/msg/shutdown.cyrdeck-tmp"
-    chmod 0644 "$cfgdir/msg/shutdown.cyrdeck-tmp"
-    mv "$cfgdir/msg/shutdown.cyrdeck-tmp" "$cfgdir/msg/shutdown"
-    echo "writes stopped: $cfgdir/msg/shutdown"
+    if [ -e "$f" ] && grep -qF "(run $runid)" "$f"; then
+      echo "writes already stopped by this run: $f"; exit 0
+    fi
+    if [ -e "$f" ] && [ "$mode" = own ]; then
+      echo "$f is another cyrdeck run's fence: $(head -n 1 "$f")" >&2; exit 5
+    fi
+    printf '%s\n' "$STOP_TEXT" > "$f.cyrdeck-tmp"
+    chown --reference="$cfgdir" "$cfgdir/msg" "$f.cyrdeck-tmp"
+    chmod 0644 "$f.cyrdeck-tmp"
+    mv "$f.cyrdeck-tmp" "$f"
+    echo "writes stopped: $f"
     ;;
   start-writes)
-    if [ -e "$cfgdir/msg/shutdown" ]; then
-      if grep -q '^cyrdeck failover' "$cfgdir/msg/shutdown"; then
-        rm -f "$cfgdir/msg/shutdown"; echo "writes accepted again ($cfgdir/msg/shutdown removed)"
-      else
-        echo "$cfgdir/msg/shutdown is not cyrdeck's: left in place" >&2; exit 4
-      fi
-    else
+    f="$cfgdir/msg/shutdown"
+    if [ ! -e "$f" ]; then
       echo "no shutdown message: writes accepted"
+    elif ! grep -q '^cyrdeck failover' "$f"; then
+      echo "$f is not cyrdeck's: left in place" >&2; exit 4
+    elif [ "$mode" = any ] || grep -qF "(run $runid)" "$f"; then
+      rm -f "$f"; echo "writes accepted again ($f removed)"
+    else
+      echo "$f is another cyrdeck run's fence: left in place" >&2; exit 5
     fi
+    ;;
+  replay-leftovers)
+    syncdir="$cfgdir/sync"
+    [ -z "$channel" ] || syncdir="$syncdir/$channel"
+    for q in log-run log; do
+      if [ -s "$syncdir/$q" ]; then mv "$syncdir/$q" "$syncdir/$q-cyrdeck-replay-$runid"; fi
+    done
+    rc=0
+    for snap in "$syncdir"/*-cyrdeck-replay-*; do
+      [ -e "$snap" ] || continue
+      n=$(wc -l < "$snap")
+      if [ -n "$channel" ]; then
+        timeout 120 "$bindir/sync_client" -C "$conf" -n "$channel" -r -f "$snap" >/dev/null 2>&1 || rc=$?
+      else
+        timeout 120 "$bindir/sync_client" -C "$conf" -r -f "$snap" >/dev/null 2>&1 || rc=$?
+      fi
+      if [ "$rc" -eq 0 ]; then rm -f "$snap"; echo "replayed $n entries from $(basename "$snap")"
+      else echo "replay of $snap failed (exit $rc): kept" >&2; exit 6; fi
+    done
+    left=$(cat "$syncdir/log-run" "$syncdir/log" 2>/dev/null | wc -l)
+    echo "queue after the replay: $left entries"
     ;;
   stop-client)
     backup "$cyrusconf"

@@ -19,10 +19,14 @@
 //! - a replica becomes a master with sync_log: 1, sync_host/port pointing at the
 //!   old master's sync_server and a DAEMON `sync_client -R`, then SIGHUP.
 
+mod precheck;
+pub mod undo;
+
 use super::runbook::{RunbookSpec, StepSpec, StepState};
-use super::supervise::{probe_host, probe_host_with, queue_lines};
+use super::supervise::{probe_host, probe_host_with};
 use super::StepContext;
 use crate::check::Scope;
+use crate::cyrus::host_facts::{answers, queue_lines};
 use crate::cyrus::probe::{HeartbeatRead, ProbeReport};
 use crate::model::health::{channel_clients, cyrus_master};
 use serde::{Deserialize, Serialize};
@@ -35,6 +39,9 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     title: "Soft failover to the replica",
     summary: "stop writes, drain, prove identical, swap roles, canary new -> old, record the roles",
     target: "pair",
+    // start writes on the new master: from then on it holds mail the old one
+    // may not have, so the only way is forward
+    point_of_no_return: Some(6),
     steps: &[
         StepSpec {
             title: "Precheck: both reachable, replica healthy, queue bounded, nothing held, check clean",
@@ -75,10 +82,6 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     ],
 };
 
-/// From this step on (the old master's client is stopped), a failure is
-/// not undone: the run stays open and the step can be retried.
-pub const FIRST_STEP_WITHOUT_UNDO: usize = 5;
-
 /// Most pending entries the precheck lets through by default.
 pub const DEFAULT_MAX_PENDING: u64 = 100_000;
 /// The drain gives up when the queue does not shrink for this long.
@@ -106,21 +109,29 @@ pub struct Roles {
     /// sync_shutdown_file (the scripts' paths; they do not change mid-run).
     #[serde(default)]
     pub dirs: std::collections::BTreeMap<String, (String, String)>,
+    /// The replica refused writes before the run (an earlier failover's
+    /// fence): an undo leaves it fenced.
+    #[serde(default)]
+    pub new_fenced_before: bool,
+    /// The new master's heartbeat INBOX last UID after the canary delivery
+    /// (the token the old master must reach).
+    #[serde(default)]
+    pub canary_uid: Option<u32>,
 }
 
-fn now() -> f64 {
+pub(super) fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
 
-fn roles(memo: &serde_json::Value) -> Result<Roles, String> {
+pub fn roles(memo: &serde_json::Value) -> Result<Roles, String> {
     serde_json::from_value(memo.get("roles").cloned().unwrap_or_default())
         .map_err(|_| "no roles recorded: the precheck has not run".to_string())
 }
 
-fn save_roles(memo: &mut serde_json::Value, r: &Roles) {
+pub(super) fn save_roles(memo: &mut serde_json::Value, r: &Roles) {
     if !memo.is_object() {
         *memo = serde_json::json!({});
     }
@@ -134,16 +145,16 @@ pub async fn execute(
     memo: &mut serde_json::Value,
 ) -> StepState {
     if step == 0 {
-        return super::state_of(precheck(cx, out, memo).await);
+        return super::state_of(precheck::precheck(cx, out, memo).await);
     }
     let mut r = match roles(memo) {
         Ok(r) => r,
         Err(e) => return StepState::Failed(e),
     };
-    // run again (resumed or retried): an undo may have restored writes
-    // before the interruption, so stop them again before going on
-    if cx.attempt > 1 && (2..=4).contains(&step) {
-        if let Err(e) = script(cx, &r.old_master, "stop-writes", &r, &r.old_sync, out).await {
+    // run again (resumed or retried): whatever happened meanwhile, writes
+    // must be stopped on both hosts before the drain, check or switch
+    if cx.attempt > 1 && (2..=5).contains(&step) {
+        if let Err(e) = fence_both(cx, &r, out).await {
             return super::state_of(Err(e));
         }
     }
@@ -154,336 +165,13 @@ pub async fn execute(
         4 => stop_client(cx, &r, out).await,
         5 => become_master(cx, &r, out).await,
         6 => start_writes(cx, &mut r, out).await,
-        7 => canary(cx, &r, out).await,
+        7 => canary(cx, &mut r, out).await,
         8 => record_roles(cx, &r, out).await,
         _ => Err(format!("no step {}", step + 1)),
     };
-    // a step that did not finish before writes were stopped for good
-    // restores them: the old master keeps serving
-    let res = match res {
-        Err(e) if e != super::OBSERVE_REFUSAL && (1..=4).contains(&step) => {
-            Err(undo(cx, &r, step == 4, e, out).await)
-        }
-        other => other,
-    };
+    // a failure is undone (or not) by the engine, from what the servers say
     save_roles(memo, &r);
     super::state_of(res)
-}
-
-/// A host's configured `sync_address` ("host:port"), if any.
-fn address_of(cx: &StepContext<'_>, host: &str) -> Result<Option<(String, u16)>, String> {
-    let Some(a) = &cx.connection(host)?.config().sync_address else {
-        return Ok(None);
-    };
-    let (h, p) = a
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?)))
-        .ok_or_else(|| format!("{host}: sync_address {a:?} is not host:port"))?;
-    Ok(Some((h, p)))
-}
-
-/// Is the channel's client a DAEMON entry of cyrus.conf (master restarts
-/// it; the failover comments it out)?
-fn daemon_client(r: &ProbeReport, channel: &str) -> bool {
-    r.services.iter().any(|s| {
-        let w: Vec<&str> = s.cmd.split_whitespace().collect();
-        let ch = w
-            .iter()
-            .position(|x| *x == "-n")
-            .and_then(|i| w.get(i + 1))
-            .copied()
-            .unwrap_or("");
-        s.section == "DAEMON"
-            && w.first().is_some_and(|p| p.ends_with("sync_client"))
-            && ch == channel
-    })
-}
-
-/// Does `from` reach a sync_server at host:port? Its banner line.
-async fn reaches(
-    cx: &StepContext<'_>,
-    from: &str,
-    host: &str,
-    port: u16,
-) -> Result<String, String> {
-    let conn = cx.connection(from)?;
-    let cmd = crate::remote::RemoteCommand::read([
-        "timeout".to_string(),
-        "5".into(),
-        "bash".into(),
-        "-c".into(),
-        // sync_server's greeting: capability lines ("* SASL …"), then "* OK"
-        r#"exec 3<>"/dev/tcp/$0/$1" || exit 1; n=0; while [ $n -lt 5 ] && IFS= read -r -t 3 l <&3; do case $l in "* OK"*) printf '%s\n' "$l"; exit 0;; esac; n=$((n+1)); done; exit 1"#.into(),
-        host.to_string(),
-        port.to_string(),
-    ]);
-    let o = conn.exec(&cmd).await.map_err(|e| format!("{from}: {e}"))?;
-    let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    if o.success() && line.starts_with("* OK") {
-        Ok(line.chars().take(60).collect())
-    } else {
-        Err(if line.is_empty() {
-            "no banner (connection refused or filtered)".into()
-        } else {
-            format!("unexpected banner {line:?}")
-        })
-    }
-}
-
-/// (address, port) of a host's sync_server from its cyrus.conf `listen=`;
-/// a bare port means the host's SSH address.
-fn sync_endpoint(report: &ProbeReport, ssh_host: &str) -> Option<(String, u16)> {
-    let s = report.services.iter().find(|s| {
-        s.section == "SERVICES"
-            && s.cmd
-                .split_whitespace()
-                .next()
-                .is_some_and(|c| c.ends_with("sync_server"))
-    })?;
-    let listen = s.listen.as_deref()?;
-    let (addr, port) = match listen.rsplit_once(':') {
-        Some((a, p)) => (a.trim_matches(['[', ']']).to_string(), p),
-        None => (ssh_host.to_string(), listen),
-    };
-    let port = port.parse().ok().or(match port {
-        "csync" => Some(2005),
-        _ => None,
-    })?;
-    let addr = if matches!(addr.as_str(), "*" | "0.0.0.0" | "::") {
-        ssh_host.to_string()
-    } else {
-        addr
-    };
-    Some((addr, port))
-}
-
-fn held(report: &ProbeReport, channel: &str) -> Vec<String> {
-    report
-        .sync_files
-        .iter()
-        .filter(|f| f.channel == channel && f.name.starts_with("held-") && f.lines > 0)
-        .map(|f| format!("{} ({} entries)", f.name, f.lines))
-        .collect()
-}
-
-fn client_pids(cx: &StepContext<'_>, host: &str, r: &ProbeReport, channel: &str) -> Vec<u32> {
-    let conf = cx
-        .connection(host)
-        .map(|c| c.config().imapd_conf.display().to_string())
-        .unwrap_or_default();
-    channel_clients(r, &conf, channel).map(|p| p.pid).collect()
-}
-
-/// This host's Cyrus master (see health::cyrus_master).
-fn master_pid(cx: &StepContext<'_>, host: &str, r: &ProbeReport) -> Option<u32> {
-    let conf = cx
-        .connection(host)
-        .ok()?
-        .config()
-        .imapd_conf
-        .display()
-        .to_string();
-    cyrus_master(r, &conf).map(|p| p.pid)
-}
-
-fn answers(r: &ProbeReport) -> bool {
-    r.sync_server.as_ref().is_some_and(|s| s.answered)
-}
-
-async fn precheck(
-    cx: &StepContext<'_>,
-    out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
-) -> Result<String, String> {
-    let pair = cx.pair;
-    let [replica] = &pair.replicas[..] else {
-        return Err(format!(
-            "pair {} has {} replicas: failover supports exactly one",
-            pair.name,
-            pair.replicas.len()
-        ));
-    };
-    if pair.heartbeat.is_none() {
-        return Err(
-            "the canary needs the pair's heartbeat_user (a dedicated user on both hosts)".into(),
-        );
-    }
-    let allow_held = memo
-        .get("allow_held")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    let (m, rp) = tokio::join!(probe_host(cx, &pair.master), probe_host(cx, &replica.host));
-    let (m, rp) = (m?, rp?);
-    let mut verdicts: Vec<(bool, String)> = Vec::new();
-    let ch = replica.channel.as_str();
-    verdicts.push((
-        true,
-        format!(
-            "both hosts reachable ({} and {})",
-            pair.master, replica.host
-        ),
-    ));
-    let rep_master = master_pid(cx, &replica.host, &rp).is_some();
-    verdicts.push((
-        rep_master,
-        format!("Cyrus master running on {}", replica.host),
-    ));
-    verdicts.push((
-        answers(&rp),
-        format!("sync_server answers on {}", replica.host),
-    ));
-    verdicts.push((
-        answers(&m),
-        format!(
-            "sync_server answers on {} (the new master will replicate to it)",
-            pair.master
-        ),
-    ));
-    let clients = client_pids(cx, &pair.master, &m, ch);
-    verdicts.push((
-        !clients.is_empty(),
-        format!("rolling client running on {}", pair.master),
-    ));
-    verdicts.push((
-        master_pid(cx, &pair.master, &m).is_some(),
-        format!("Cyrus master running on {}", pair.master),
-    ));
-    let max = cx.pair.failover_max_pending.unwrap_or(DEFAULT_MAX_PENDING);
-    let n = queue_lines(&m, ch);
-    verdicts.push((n <= max, format!("{n} entries pending (bound {max})")));
-    let h = held(&m, ch);
-    verdicts.push((
-        h.is_empty() || allow_held,
-        if h.is_empty() {
-            "nothing held".to_string()
-        } else {
-            format!(
-                "held: {}{}",
-                h.join(", "),
-                if allow_held {
-                    " (allowed by --allow-held)"
-                } else {
-                    " (--allow-held to go on)"
-                }
-            )
-        },
-    ));
-    let daemon = daemon_client(&m, ch);
-    verdicts.push((
-        daemon,
-        format!(
-            "{}'s rolling client is a cyrus.conf DAEMON entry (one under START or started by hand cannot be stopped for good)",
-            pair.master
-        ),
-    ));
-    for (host, r) in [(&pair.master, &m), (&replica.host, &rp)] {
-        let other = r
-            .conf
-            .get("sync_log_channels")
-            .is_some_and(|v| v.split_whitespace().any(|c| c != ch));
-        verdicts.push((
-            !other,
-            format!("{host} logs for no other channel (sync_log_channels)"),
-        ));
-    }
-    // where the new master's client will connect: the old master's
-    // sync_server as configured (sync_address) or as its listen= says
-    let old_sync = address_of(cx, &pair.master)?
-        .or_else(|| sync_endpoint(&m, &cx.connection(&pair.master).ok()?.config().target.host));
-    verdicts.push((
-        old_sync.is_some(),
-        format!("{}'s sync_server endpoint: {old_sync:?}", pair.master),
-    ));
-    // what an undo puts back: the old master's own sync_host/sync_port
-    let prefix = if ch.is_empty() {
-        String::new()
-    } else {
-        format!("{ch}_")
-    };
-    let configured = (
-        m.conf.get(&format!("{prefix}sync_host")).cloned(),
-        m.conf
-            .get(&format!("{prefix}sync_port"))
-            .and_then(|p| p.parse::<u16>().ok()),
-    );
-    let new_sync = match configured {
-        (Some(h), p) => Some((h, p.unwrap_or(2005))),
-        _ => sync_endpoint(&rp, &cx.connection(&replica.host)?.config().target.host),
-    };
-    if let Some((h, p)) = &old_sync {
-        let reach = reaches(cx, &replica.host, h, *p).await;
-        verdicts.push((
-            reach.is_ok(),
-            match reach {
-                Ok(banner) => format!("{} reaches {h}:{p} ({banner})", replica.host),
-                Err(e) => format!("{} cannot reach {h}:{p}: {e}", replica.host),
-            },
-        ));
-    }
-    let mut ok = verdicts.iter().all(|(ok, _)| *ok);
-    if ok {
-        let c = cx
-            // no wait for the queue: what it still covers is in flight;
-            // the drain waits for it with writes stopped
-            .scoped_check(&Scope::default(), Duration::ZERO)
-            .await?;
-        let div: Vec<String> = c
-            .divergent()
-            .take(5)
-            .map(|d| format!("{} {:?}", d.mailbox, d.kind))
-            .chain(c.errors.iter().take(3).cloned())
-            .collect();
-        let in_flight = c.differences.len() - c.divergent().count();
-        let clean = div.is_empty();
-        verdicts.push((
-            clean,
-            if clean {
-                format!(
-                    "level-1 check clean: {} mailboxes ({in_flight} in flight)",
-                    c.mailboxes_checked
-                )
-            } else {
-                format!("check NOT clean: {}", div.join("; "))
-            },
-        ));
-        ok = clean;
-    }
-    for (good, what) in &verdicts {
-        out.push(format!("  [{}] {what}", if *good { "ok" } else { "NO" }));
-    }
-    if !ok {
-        let first = verdicts
-            .iter()
-            .find(|(g, _)| !g)
-            .map(|(_, w)| w.clone())
-            .unwrap_or_default();
-        return Err(format!("precheck failed: {first}; nothing was changed"));
-    }
-    let r = Roles {
-        old_master: pair.master.clone(),
-        new_master: replica.host.clone(),
-        channel: ch.to_string(),
-        old_sync: old_sync.unwrap_or_default(),
-        new_sync: new_sync.unwrap_or_default(),
-        started_at: now(),
-        allow_held,
-        dirs: [(&pair.master, &m), (&replica.host, &rp)]
-            .into_iter()
-            .map(|(h, rep)| {
-                let get = |k: &str| rep.conf.get(k).cloned().unwrap_or_default();
-                (
-                    h.clone(),
-                    (get("configdirectory"), get("sync_shutdown_file")),
-                )
-            })
-            .collect(),
-        ..Default::default()
-    };
-    save_roles(memo, &r);
-    Ok(format!(
-        "all prechecks pass: {} -> {}",
-        r.old_master, r.new_master
-    ))
 }
 
 /// The exact commands each later step runs (the dry run's plan).
@@ -514,6 +202,31 @@ pub fn plan(cx: &StepContext<'_>, memo: &serde_json::Value) -> Vec<String> {
     ]
 }
 
+pub(super) fn client_pids(
+    cx: &StepContext<'_>,
+    host: &str,
+    r: &ProbeReport,
+    channel: &str,
+) -> Vec<u32> {
+    let conf = cx
+        .connection(host)
+        .map(|c| c.config().imapd_conf.display().to_string())
+        .unwrap_or_default();
+    channel_clients(r, &conf, channel).map(|p| p.pid).collect()
+}
+
+/// This host's Cyrus master (see health::cyrus_master).
+pub(super) fn master_pid(cx: &StepContext<'_>, host: &str, r: &ProbeReport) -> Option<u32> {
+    let conf = cx
+        .connection(host)
+        .ok()?
+        .config()
+        .imapd_conf
+        .display()
+        .to_string();
+    cyrus_master(r, &conf).map(|p| p.pid)
+}
+
 fn client_cmd(conf: &str, channel: &str) -> String {
     let mut c = format!("sync_client -C {conf} -R");
     if !channel.is_empty() {
@@ -522,19 +235,60 @@ fn client_cmd(conf: &str, channel: &str) -> String {
     c
 }
 
-/// Run failover.sh ACTION on `host`.
-async fn script(
+/// One action of failover.sh (see its header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Act {
+    /// Fence: `replace` takes over another cyrdeck run's fence (the
+    /// replica an earlier failover fenced); otherwise that is refused.
+    StopWrites {
+        replace: bool,
+    },
+    /// Unfence: `any` removes any cyrdeck fence, otherwise only this run's.
+    StartWrites {
+        any: bool,
+    },
+    StopClient,
+    BecomeMaster,
+    ReplayLeftovers,
+}
+
+impl Act {
+    fn name(self) -> &'static str {
+        match self {
+            Act::StopWrites { .. } => "stop-writes",
+            Act::StartWrites { .. } => "start-writes",
+            Act::StopClient => "stop-client",
+            Act::BecomeMaster => "become-master",
+            Act::ReplayLeftovers => "replay-leftovers",
+        }
+    }
+    fn mode(self) -> &'static str {
+        match self {
+            Act::StopWrites { replace: true } => "replace",
+            Act::StartWrites { any: true } => "any",
+            _ => "own",
+        }
+    }
+    /// Signals Cyrus master (needs its live pid).
+    fn needs_hup(self) -> bool {
+        matches!(self, Act::StopClient | Act::BecomeMaster)
+    }
+}
+
+/// Run failover.sh `act` on `host`.
+pub(super) async fn script(
     cx: &StepContext<'_>,
     host: &str,
-    action: &str,
+    act: Act,
     r: &Roles,
     sync: &(String, u16),
     out: &mut Vec<String>,
 ) -> Result<String, String> {
+    let action = act.name();
     let h = cx.connection(host)?.config().clone();
     // stopping/starting writes needs no SIGHUP (and works with Cyrus down):
     // the paths from the precheck do, without another probe round trip
-    let needs_hup = matches!(action, "stop-client" | "become-master");
+    let needs_hup = act.needs_hup();
     let (cfgdir, shutdown, pid) = match r.dirs.get(host) {
         Some((cfgdir, shutdown)) if !needs_hup && !cfgdir.is_empty() => {
             (cfgdir.clone(), shutdown.clone(), 0)
@@ -576,6 +330,9 @@ async fn script(
         sync.0.clone(),
         sync.1.to_string(),
         client_cmd(&conf, &r.channel),
+        cx.run_id.to_string(),
+        act.mode().into(),
+        h.bin_dir.display().to_string(),
     ];
     let shown = vec!["cyrdeck-failover".into(), action.into(), host.into()];
     let o = cx
@@ -594,7 +351,7 @@ async fn script(
 }
 
 /// The configured local hook (VIP, DNS, proxy), if any; its output is shown.
-async fn hook(
+pub(super) async fn hook(
     cx: &StepContext<'_>,
     r: &Roles,
     phase: &str,
@@ -603,6 +360,10 @@ async fn hook(
     let Some(cmd) = &cx.pair.failover_hook else {
         return Ok(());
     };
+    // the hook moves traffic: a write like any other, never in observe mode
+    if cx.connection(&r.old_master)?.write_capability().is_none() {
+        return Err(super::OBSERVE_REFUSAL.into());
+    }
     out.push(format!("local$ {cmd}   (CYRDECK_PHASE={phase})"));
     let child = tokio::process::Command::new("sh")
         .args(["-c", cmd])
@@ -630,17 +391,44 @@ async fn hook(
     }
 }
 
+/// Fence both hosts: the replica first (it must not take writes while it
+/// is promoted), then the master. Idempotent.
+async fn fence_both(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Result<(), String> {
+    script(
+        cx,
+        &r.new_master,
+        Act::StopWrites { replace: true },
+        r,
+        &r.old_sync,
+        out,
+    )
+    .await?;
+    script(
+        cx,
+        &r.old_master,
+        Act::StopWrites { replace: false },
+        r,
+        &r.old_sync,
+        out,
+    )
+    .await?;
+    Ok(())
+}
+
 async fn stop_writes(
     cx: &StepContext<'_>,
     r: &mut Roles,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let said = script(cx, &r.old_master, "stop-writes", r, &r.old_sync, out).await?;
+    fence_both(cx, r, out).await?;
     if r.writes_stopped_at.is_none() {
         r.writes_stopped_at = Some(now());
     }
     hook(cx, r, "stop-writes", out).await?;
-    Ok(said)
+    Ok(format!(
+        "writes stopped on {} and {} (msg/shutdown naming run {})",
+        r.old_master, r.new_master, cx.run_id
+    ))
 }
 
 async fn drain(cx: &StepContext<'_>, r: &Roles, _out: &mut Vec<String>) -> Result<String, String> {
@@ -748,12 +536,31 @@ async fn stop_client(
     r: &Roles,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let said = script(cx, &r.old_master, "stop-client", r, &r.new_sync, out).await?;
+    let said = script(cx, &r.old_master, Act::StopClient, r, &r.new_sync, out).await?;
     let rep = wait_client(cx, &r.old_master, &r.channel, false).await?;
     if !answers(&rep) {
         return Err(format!("{}'s sync_server stopped answering", r.old_master));
     }
-    Ok(format!("{said}; no client left, sync_server still answers"))
+    // entries logged after the final check (admin sessions, EVENTS jobs)
+    // have no client left to carry them: replay them once, then prove the
+    // queue empty, or the step fails (and the engine undoes the run)
+    let mut left = queue_lines(&rep, &r.channel);
+    if left > 0 {
+        out.push(format!(
+            "  {left} entries were logged after the drain: replaying them"
+        ));
+        script(cx, &r.old_master, Act::ReplayLeftovers, r, &r.new_sync, out).await?;
+        left = queue_lines(&probe_host(cx, &r.old_master).await?, &r.channel);
+    }
+    if left > 0 {
+        return Err(format!(
+            "{left} entries still queued on {} after its client stopped",
+            r.old_master
+        ));
+    }
+    Ok(format!(
+        "{said}; no client left, queue empty, sync_server still answers"
+    ))
 }
 
 async fn become_master(
@@ -761,7 +568,7 @@ async fn become_master(
     r: &Roles,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let said = script(cx, &r.new_master, "become-master", r, &r.old_sync, out).await?;
+    let said = script(cx, &r.new_master, Act::BecomeMaster, r, &r.old_sync, out).await?;
     let rep = wait_client(cx, &r.new_master, &r.channel, true).await?;
     let pid = client_pids(cx, &r.new_master, &rep, &r.channel);
     Ok(format!("{said}; client pid {pid:?}"))
@@ -772,7 +579,23 @@ async fn start_writes(
     r: &mut Roles,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let said = script(cx, &r.new_master, "start-writes", r, &r.old_sync, out).await?;
+    // never writes without a running client: prove it before unfencing
+    let rep = probe_host(cx, &r.new_master).await?;
+    if client_pids(cx, &r.new_master, &rep, &r.channel).is_empty() {
+        return Err(format!(
+            "{}'s rolling client is not running: writes stay stopped",
+            r.new_master
+        ));
+    }
+    let said = script(
+        cx,
+        &r.new_master,
+        Act::StartWrites { any: true },
+        r,
+        &r.old_sync,
+        out,
+    )
+    .await?;
     hook(cx, r, "start-writes", out).await?;
     if r.writes_started_at.is_none() {
         r.writes_started_at = Some(now());
@@ -781,17 +604,41 @@ async fn start_writes(
     Ok(format!("{said}; writes were unavailable for {window:.1}s"))
 }
 
-async fn canary(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Result<String, String> {
-    let t = super::heartbeat::beat_on(cx, &r.new_master).await?;
-    out.push(format!("  canary delivered on {} at {t}", r.new_master));
+/// The canary's token is the heartbeat INBOX's last UID on the new master
+/// after the delivery: the old master (fenced, so nothing is delivered
+/// there) reaches it only by replication. Clocks play no part.
+async fn canary(
+    cx: &StepContext<'_>,
+    r: &mut Roles,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    let user = cx.pair.heartbeat.as_ref().map(|h| h.user.as_str());
+    let uid = match r.canary_uid {
+        Some(u) => u,
+        None => {
+            super::heartbeat::beat_on(cx, &r.new_master).await?;
+            let rep = probe_host_with(cx, &r.new_master, user).await?.heartbeat;
+            let Some(HeartbeatRead::Seen { last_uid, .. }) = rep else {
+                return Err(format!(
+                    "{}: the heartbeat INBOX cannot be read after the canary",
+                    r.new_master
+                ));
+            };
+            r.canary_uid = Some(last_uid);
+            last_uid
+        }
+    };
+    out.push(format!(
+        "  canary delivered on {}: heartbeat INBOX last UID {uid}",
+        r.new_master
+    ));
     let started = Instant::now();
     loop {
-        let user = cx.pair.heartbeat.as_ref().map(|h| h.user.as_str());
         let rep = probe_host_with(cx, &r.old_master, user).await?.heartbeat;
-        if let Some(HeartbeatRead::Seen { appended_at, .. }) = rep {
-            if appended_at >= t {
+        if let Some(HeartbeatRead::Seen { last_uid, .. }) = rep {
+            if last_uid >= uid {
                 return Ok(format!(
-                    "canary reached {} after {:.1}s: replication flows {} -> {}",
+                    "canary (UID {uid}) reached {} after {:.1}s: replication flows {} -> {}",
                     r.old_master,
                     started.elapsed().as_secs_f64(),
                     r.new_master,
@@ -828,77 +675,4 @@ async fn record_roles(
     Ok(format!(
         "roles recorded; failover took {total:.1}s, writes unavailable {window:.1}s"
     ))
-}
-
-/// A step from 2 to 5 failed: put the old master back in charge, say what
-/// state the pair is in.
-/// The operator stops the failover between steps: undo what can be
-/// undone. Returns what state the pair is in, and whether the run is over
-/// (false: the replica already took over, `runbook resume` finishes it).
-pub async fn abort(
-    cx: &StepContext<'_>,
-    memo: &serde_json::Value,
-    steps: &[StepState],
-    out: &mut Vec<String>,
-) -> (String, bool) {
-    let done = |i: usize| matches!(steps.get(i), Some(StepState::Done(_)));
-    let Ok(r) = roles(memo) else {
-        return ("nothing was changed".into(), true);
-    };
-    if done(5) {
-        return (
-            format!(
-                "{} already replicates to {} and cannot be given back automatically; `cyrdeck runbook resume` finishes the failover",
-                r.new_master, r.old_master
-            ),
-            false,
-        );
-    }
-    if !done(1) {
-        return ("nothing was changed".into(), true);
-    }
-    let said = undo(cx, &r, done(4), "aborted by the operator".into(), out).await;
-    (said, true)
-}
-
-/// Put the old master back in charge (its client too when it was stopped)
-/// and say what state the pair is in.
-async fn undo(
-    cx: &StepContext<'_>,
-    r: &Roles,
-    client_stopped: bool,
-    why: String,
-    out: &mut Vec<String>,
-) -> String {
-    out.push(format!("  undo: {why}"));
-    let mut said = vec![format!("{why}. Stopped before switching roles")];
-    if client_stopped {
-        let restored = script(cx, &r.old_master, "become-master", r, &r.new_sync, out).await;
-        match restored {
-            Ok(_) => said.push(format!("{}'s rolling client restored", r.old_master)),
-            Err(e) => {
-                // writes without replication would be lost to the replica:
-                // they stay stopped
-                said.push(format!(
-                    "restoring {}'s client FAILED: {e}; writes stay STOPPED on {} until replication is back (then `cyrdeck-failover start-writes`: remove its msg/shutdown)",
-                    r.old_master, r.old_master
-                ));
-                return said.join("; ");
-            }
-        }
-    }
-    match script(cx, &r.old_master, "start-writes", r, &r.old_sync, out).await {
-        Ok(_) => said.push(format!(
-            "writes restored: {} keeps serving as master",
-            r.old_master
-        )),
-        Err(e) => said.push(format!(
-            "restoring writes on {} FAILED: {e} (remove its msg/shutdown by hand)",
-            r.old_master
-        )),
-    }
-    if let Err(e) = hook(cx, r, "undo", out).await {
-        said.push(e);
-    }
-    said.join("; ")
 }

@@ -1,0 +1,327 @@
+//! The CLI's side of the runbook engine: asks before each writing step
+//! (unless --yes), prints what the engine reports, maps the end of a run to
+//! an exit code (0 done, 1 a step failed, 3 stopped or refused), and the
+//! `runbook list|resume|discard|unlock` commands.
+
+use color_eyre::eyre::{bail, eyre, Result};
+use cyrdeck::config::Config;
+use cyrdeck::ops::engine::{Engine, Event};
+use cyrdeck::ops::runbook::{RunbookRun, StepState, UndoState};
+use cyrdeck::ops::{self, failover, journal, pair_lock};
+use cyrdeck::poll::Poller;
+use std::sync::Arc;
+
+fn engine_for(
+    cfg: &Config,
+    observe: bool,
+    id: &str,
+    pair: &str,
+    target: &str,
+) -> Result<(Engine, RunbookRun)> {
+    let Some(spec) = ops::available().into_iter().find(|s| s.id == id) else {
+        let ids: Vec<&str> = ops::available().iter().map(|s| s.id).collect();
+        bail!("no runbook {id:?} (runbooks: {})", ids.join(", "));
+    };
+    let cfg = Arc::new(cfg.clone());
+    let conns = Poller::new(cfg.clone(), observe).connections();
+    Engine::open(cfg, conns, spec, pair, target).map_err(|e| eyre!(e))
+}
+
+/// `cyrdeck run ID TARGET` and `cyrdeck repair`.
+pub async fn run(
+    cfg: Config,
+    observe: bool,
+    pair: String,
+    id: &str,
+    target: String,
+    yes: bool,
+) -> Result<i32> {
+    if id == failover::SPEC.id {
+        return self::failover(cfg, observe, pair, false, yes, false).await;
+    }
+    let (engine, mut run) = engine_for(&cfg, observe, id, &pair, &target)?;
+    drive(&engine, &mut run, yes).await
+}
+
+/// Print the output lines the run gained since `seen`.
+fn print_new(run: &RunbookRun, seen: &mut usize) {
+    for l in run.output.iter().skip(*seen) {
+        println!("{l}");
+    }
+    *seen = run.output.len();
+}
+
+/// Run what is left of `run`, asking before each mutating step unless
+/// `yes`. Exit 0 done, 1 a step or the undo failed, 3 stopped or refused.
+async fn drive(engine: &Engine, run: &mut RunbookRun, yes: bool) -> Result<i32> {
+    let sink = |e: Event<'_>| {
+        if let Event::Line(l) = e {
+            println!("{l}");
+        }
+    };
+    let mut seen = run.output.len();
+    if run.undo.pending() {
+        println!("an undo was cut short: going on with it");
+        engine.resume_undo(run, &sink).await;
+        print_new(run, &mut seen);
+        return Ok(end_code(engine, run));
+    }
+    while let Some(idx) = run.next_step() {
+        let step = run.spec.steps[idx];
+        if step.mutating && !yes {
+            eprint!("step {}: {}\nrun it? [y/N] ", idx + 1, step.title);
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "yes") {
+                println!("stopped before step {}", idx + 1);
+                engine.abort(run, &sink).await;
+                print_new(run, &mut seen);
+                end_code(engine, run);
+                return Ok(3);
+            }
+        }
+        engine.step(run, &sink).await;
+        print_new(run, &mut seen);
+        let state = &run.steps[idx];
+        println!("step {} {}: {}", idx + 1, state.label(), state.detail());
+        match state {
+            StepState::Done(_) => {}
+            StepState::Failed(_) => {
+                end_code(engine, run);
+                return Ok(1);
+            }
+            _ => {
+                end_code(engine, run);
+                return Ok(3);
+            }
+        }
+    }
+    Ok(end_code(engine, run))
+}
+
+/// Say where the run stands; its exit code when it ended here.
+fn end_code(engine: &Engine, run: &RunbookRun) -> i32 {
+    let where_ = engine
+        .journal_path()
+        .map(|p| format!(" ({})", p.display()))
+        .unwrap_or_default();
+    match &run.undo {
+        UndoState::Failed(e) => {
+            println!("the undo did not finish: {e}\nthe run stays open{where_}: fix the cause, then `cyrdeck runbook resume`");
+            return 1;
+        }
+        UndoState::Done(s) => println!("{s}"),
+        _ => {}
+    }
+    if journal::retryable(run) {
+        println!(
+            "the run stays open{where_}: fix the cause, then `cyrdeck runbook resume --retry` runs the failed step again"
+        );
+        return 1;
+    }
+    if !run.finished() && engine.journal_path().is_some() {
+        println!("resume with: cyrdeck runbook resume{where_}");
+        return 3;
+    }
+    if run.steps.iter().any(|s| matches!(s, StepState::Failed(_))) {
+        1
+    } else if run
+        .steps
+        .iter()
+        .any(|s| matches!(s, StepState::Refused(_) | StepState::Aborted(_)))
+    {
+        3
+    } else {
+        0
+    }
+}
+
+/// `cyrdeck failover`: prechecks and plan (--dry-run), or the whole
+/// runbook through the engine.
+pub async fn failover(
+    cfg: Config,
+    observe: bool,
+    pair: String,
+    dry_run: bool,
+    yes: bool,
+    allow_held: bool,
+) -> Result<i32> {
+    let Some(p) = cfg.pairs.get(&pair) else {
+        bail!("no pair {pair:?}");
+    };
+    if dry_run {
+        let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
+        let mut run = RunbookRun::new(failover::SPEC, &pair, &pair);
+        run.memo = serde_json::json!({ "allow_held": allow_held });
+        println!(
+            "dry run: failover of pair {pair} ({} -> {}); nothing is changed",
+            p.master,
+            p.replicas.first().map(|r| r.host.as_str()).unwrap_or("?")
+        );
+        ops::run_step(&cfg, &conns, &mut run, 0).await;
+        for l in &run.output {
+            println!("{l}");
+        }
+        let state = &run.steps[0];
+        println!("precheck {}: {}", state.label(), state.detail());
+        let passed = matches!(state, StepState::Done(_));
+        if passed {
+            println!("the steps that would run:");
+            let cx = ops::StepContext::new(&cfg, p, &pair, "failover", &conns);
+            for l in failover::plan(&cx, &run.memo) {
+                println!("  {l}");
+            }
+        }
+        return Ok(if passed { 0 } else { 1 });
+    }
+    let (engine, mut run) = engine_for(&cfg, observe, failover::SPEC.id, &pair, &pair)?;
+    if run.attempts.iter().any(|&a| a > 0) {
+        bail!(
+            "an unfinished failover of pair {pair} is journalled in {}: `cyrdeck runbook resume` continues it, `cyrdeck runbook discard` drops it",
+            engine
+                .journal_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    run.memo = serde_json::json!({ "allow_held": allow_held });
+    drive(&engine, &mut run, yes).await
+}
+
+/// `cyrdeck runbook list|resume|discard`.
+pub async fn journalled(observe: bool, action: crate::RunbookAction) -> Result<i32> {
+    use crate::RunbookAction;
+    let pending = journal::unfinished();
+    match action {
+        RunbookAction::List => {
+            if pending.is_empty() {
+                println!("no unfinished runbook");
+            }
+            for p in &pending {
+                let j = journal::Journal::load(p).map_err(|e| eyre!(e))?;
+                let done = j.steps.iter().filter(|s| s.label() == "done").count();
+                let undo = match &j.undo {
+                    UndoState::Running(_) => "; an undo was cut short",
+                    UndoState::Failed(_) => "; its undo FAILED",
+                    _ => "",
+                };
+                println!(
+                    "{} {} on {}: {done}/{} steps done{undo} (run {}, {})",
+                    j.runbook,
+                    j.target,
+                    j.pair,
+                    j.steps.len(),
+                    j.run_id,
+                    p.display()
+                );
+            }
+            Ok(0)
+        }
+        RunbookAction::Discard => {
+            let [p] = &pending[..] else {
+                bail!("{} unfinished runbooks: nothing discarded", pending.len());
+            };
+            let j = journal::Journal::load(p).map_err(|e| eyre!(e))?;
+            let to = journal::archive(p)?;
+            println!(
+                "discarded (kept as {}); the hosts were NOT changed back{}",
+                to.display(),
+                j.lock_host
+                    .map(|h| format!(
+                        "; the pair lock on {h} stays until `cyrdeck runbook unlock --pair {}`",
+                        j.pair
+                    ))
+                    .unwrap_or_default()
+            );
+            Ok(0)
+        }
+        RunbookAction::Resume { yes, retry } => {
+            let [p] = &pending[..] else {
+                bail!(
+                    "{} unfinished runbooks to resume (one expected)",
+                    pending.len()
+                );
+            };
+            let j = journal::Journal::load(p).map_err(|e| eyre!(e))?;
+            let cfg = Arc::new(Config::load(&j.config)?);
+            let conns = Poller::new(cfg.clone(), observe).connections();
+            let (engine, mut run) =
+                Engine::reopen(cfg, conns, p.clone(), retry).map_err(|e| eyre!(e))?;
+            println!(
+                "resuming {} {} on {} from {}",
+                j.runbook,
+                j.target,
+                j.pair,
+                p.display()
+            );
+            drive(&engine, &mut run, yes).await
+        }
+        RunbookAction::Unlock { .. } => unreachable!("handled by unlock()"),
+    }
+}
+
+/// `cyrdeck runbook unlock --pair P`: show who holds the pair lock and
+/// break it only when the operator says so.
+pub async fn unlock(cfg: Config, observe: bool, pair: String, yes: bool) -> Result<i32> {
+    let Some(p) = cfg.pairs.get(&pair).cloned() else {
+        bail!("no pair {pair:?}");
+    };
+    let cfg = Arc::new(cfg);
+    let conns = Poller::new(cfg.clone(), observe).connections();
+    let conn = conns
+        .get(&p.master)
+        .ok_or_else(|| eyre!("host {} is not configured", p.master))?;
+    let Some(text) = pair_lock::read(conn)
+        .await
+        .map_err(|e| eyre!("{}: {e}", p.master))?
+    else {
+        println!("pair {pair} is not locked (on {})", p.master);
+        return Ok(0);
+    };
+    let Some(holder) = pair_lock::Holder::parse(&text) else {
+        bail!(
+            "{}: the lock file is not cyrdeck's:\n{text}\nremove {{configdirectory}}/cyrdeck-runbook.lock by hand",
+            p.master
+        );
+    };
+    println!(
+        "pair {pair} is locked on {}: {}",
+        p.master,
+        holder.describe()
+    );
+    let here: Vec<_> = journal::unfinished()
+        .into_iter()
+        .filter(|j| journal::Journal::load(j).is_ok_and(|j| j.run_id == holder.run_id))
+        .collect();
+    if let Some(j) = here.first() {
+        println!(
+            "that run is journalled here ({}): `cyrdeck runbook resume` goes on with it and releases the lock",
+            j.display()
+        );
+    }
+    if !yes {
+        eprint!("break this lock? only if that run is gone for good [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "yes") {
+            println!("lock kept");
+            return Ok(3);
+        }
+    }
+    let cx = ops::StepContext::new(&cfg, &p, &pair, "unlock", &conns);
+    let mut out = Vec::new();
+    let res = pair_lock::break_lock(&cx, &p.master, &holder.run_id, &mut out).await;
+    for l in &out {
+        println!("{l}");
+    }
+    match res {
+        Ok(()) => {
+            println!("lock of run {} broken", holder.run_id);
+            Ok(0)
+        }
+        Err(e) => {
+            println!("not broken: {}", e.message(&p.master));
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! THE runbook engine, used by the CLI and the console alike. It runs one
+//! step at a time and reports through events (the caller renders them);
+//! it knows nothing of terminals or screens.
+//!
+//! What it guarantees for every runbook:
+//! - the pair lock (pair_lock.rs) is held before the run's first write in
+//!   this process, on the master host, and released only when the run is
+//!   over — a run left open (a failed undo, a failure past the point of no
+//!   return) keeps it, so nobody else writes to a pair in an unknown state;
+//! - journalled runbooks (those with undo: the failover) are on disk before
+//!   and after every step, and an undo is journalled BEFORE it starts, so a
+//!   crash during an undo resumes the undo;
+//! - a failure before the runbook's point of no return, or the operator
+//!   stopping it, runs the runbook's undo, which decides from what the
+//!   servers say now (failover::undo), not from step flags;
+//! - an undo that fails keeps the run open for `runbook resume`.
+
+use super::journal::{self, Journal};
+use super::pair_lock::{self, Holder, LockError};
+use super::runbook::{RunbookRun, RunbookSpec, StepState, UndoState};
+use super::StepContext;
+use crate::config::Config;
+use crate::remote::HostConnection;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub type Connections = BTreeMap<String, Arc<HostConnection>>;
+
+/// What the engine tells its caller.
+pub enum Event<'a> {
+    /// The run changed (a step started or ended, an undo began or ended).
+    Changed(&'a RunbookRun),
+    /// A live line of a long step (the drain's count).
+    Line(&'a str),
+}
+
+pub type Sink<'a> = &'a (dyn Fn(Event<'_>) + Send + Sync);
+
+/// Does this runbook keep a journal (it has something to undo or resume)?
+pub fn journalled(spec: &RunbookSpec) -> bool {
+    spec.point_of_no_return.is_some()
+}
+
+pub struct Engine {
+    cfg: Arc<Config>,
+    conns: Connections,
+    journal: Option<PathBuf>,
+    /// One cyrdeck per journal on this machine (flock).
+    _flock: Option<journal::Lock>,
+    /// The pair lock was taken (or found ours) by this process.
+    lock_checked: AtomicBool,
+}
+
+impl Engine {
+    /// A new run of `spec`, or the unfinished journalled run of the same
+    /// runbook, pair and target (it goes on where it stopped).
+    pub fn open(
+        cfg: Arc<Config>,
+        conns: Connections,
+        spec: RunbookSpec,
+        pair: &str,
+        target: &str,
+    ) -> Result<(Engine, RunbookRun), String> {
+        if !cfg.pairs.contains_key(pair) {
+            return Err(format!(
+                "pair {pair:?} is not configured (pairs: {})",
+                cfg.pairs.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let mut run = RunbookRun::new(spec, pair, target);
+        let mut engine = Engine {
+            cfg,
+            conns,
+            journal: None,
+            _flock: None,
+            lock_checked: AtomicBool::new(false),
+        };
+        if journalled(&spec) {
+            let path = journal::path(spec.id, pair, target);
+            engine._flock = Some(journal::Lock::acquire(&path)?);
+            if path.exists() {
+                match Journal::load(&path).and_then(|j| j.resume(false)) {
+                    Ok(resumed) if !resumed.finished() => {
+                        run = resumed;
+                        run.output
+                            .push(format!("-- resumed from {}", path.display()));
+                    }
+                    Err(e) if !e.contains("not a journal") => return Err(e),
+                    _ => {
+                        journal::archive(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    }
+                }
+            }
+            engine.journal = Some(path);
+        }
+        Ok((engine, run))
+    }
+
+    /// The journalled run at `path` (`cyrdeck runbook resume`).
+    pub fn reopen(
+        cfg: Arc<Config>,
+        conns: Connections,
+        path: PathBuf,
+        retry: bool,
+    ) -> Result<(Engine, RunbookRun), String> {
+        let flock = journal::Lock::acquire(&path)?;
+        let run = Journal::load(&path)?.resume(retry)?;
+        Ok((
+            Engine {
+                cfg,
+                conns,
+                journal: Some(path),
+                _flock: Some(flock),
+                lock_checked: AtomicBool::new(false),
+            },
+            run,
+        ))
+    }
+
+    pub fn journal_path(&self) -> Option<&PathBuf> {
+        self.journal.as_ref()
+    }
+
+    fn save(&self, run: &RunbookRun) -> Result<(), String> {
+        match &self.journal {
+            Some(p) => Journal::of(run, &self.cfg.file)
+                .save(p)
+                .map_err(|e| format!("journal {}: {e}", p.display())),
+            None => Ok(()),
+        }
+    }
+
+    /// Save, and say so when it fails (the run goes on: the hosts matter
+    /// more than the journal, but the operator must know).
+    fn save_and_tell(&self, run: &mut RunbookRun, sink: Sink<'_>) {
+        if let Err(e) = self.save(run) {
+            run.output.push(format!("WARNING: {e}"));
+        }
+        sink(Event::Changed(run));
+    }
+
+    fn context<'a>(&'a self, run: &'a RunbookRun) -> Result<StepContext<'a>, String> {
+        let pair = self
+            .cfg
+            .pairs
+            .get(&run.pair)
+            .ok_or_else(|| format!("pair {:?} is not configured", run.pair))?;
+        Ok(StepContext {
+            run_id: &run.run_id,
+            ..StepContext::new(&self.cfg, pair, &run.target, run.spec.id, &self.conns)
+        })
+    }
+
+    /// Take (or confirm) the pair lock before this process writes.
+    async fn ensure_lock(&self, run: &mut RunbookRun) -> Result<(), String> {
+        if self.lock_checked.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let host = match &run.lock_host {
+            Some(h) => h.clone(),
+            None => self
+                .cfg
+                .pairs
+                .get(&run.pair)
+                .map(|p| p.master.clone())
+                .ok_or_else(|| format!("pair {:?} is not configured", run.pair))?,
+        };
+        let holder = Holder::new(&run.run_id, run.spec.id, &run.pair);
+        let mut out = Vec::new();
+        let res = {
+            let cx = self.context(run)?;
+            pair_lock::acquire(&cx, &host, &holder, &mut out).await
+        };
+        run.output.extend(out);
+        match res {
+            Ok(()) => {
+                run.lock_host = Some(host);
+                self.lock_checked.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+            Err(LockError::Other(e)) => Err(e),
+            Err(held) => Err(held.message(&host)),
+        }
+    }
+
+    /// Run the next step of `run`, if it can go on. Returns its index.
+    pub async fn step(&self, run: &mut RunbookRun, sink: Sink<'_>) -> Option<usize> {
+        let idx = run.next_step()?;
+        if run.spec.steps[idx].mutating {
+            if let Err(e) = self.ensure_lock(run).await {
+                // nothing of this run has written yet (or the lock is ours):
+                // the step is refused, the run is over
+                run.steps[idx] = StepState::Refused(e);
+                self.save_and_tell(run, sink);
+                self.finish(run, sink).await;
+                return Some(idx);
+            }
+        }
+        run.steps[idx] = StepState::Running;
+        self.save_and_tell(run, sink);
+        let progress = |l: &str| sink(Event::Line(l));
+        super::run_step_live(&self.cfg, &self.conns, run, idx, &progress).await;
+        self.save_and_tell(run, sink);
+        if let StepState::Failed(why) = &run.steps[idx] {
+            let before_no_return = run.spec.point_of_no_return.is_some_and(|p| idx < p);
+            if before_no_return {
+                let why = format!("step {} failed: {why}", idx + 1);
+                self.undo(run, &why, sink).await;
+            }
+        }
+        self.finish(run, sink).await;
+        Some(idx)
+    }
+
+    /// The operator stops the run between steps: undo what the servers
+    /// say is left to undo (runbooks with undo), else just stop.
+    pub async fn abort(&self, run: &mut RunbookRun, sink: Sink<'_>) {
+        if run.steps.contains(&StepState::Running) {
+            run.output
+                .push("a step is running: stop once it has ended".into());
+            sink(Event::Changed(run));
+            return;
+        }
+        if run.spec.point_of_no_return.is_some() && !run.finished() {
+            self.undo(run, "aborted by the operator", sink).await;
+        } else {
+            run.abort_pending("aborted by the operator");
+            self.save_and_tell(run, sink);
+        }
+        self.finish(run, sink).await;
+    }
+
+    /// Go on with an undo that a crash or a failure cut short.
+    pub async fn resume_undo(&self, run: &mut RunbookRun, sink: Sink<'_>) {
+        let why = match &run.undo {
+            UndoState::Running(w) | UndoState::Failed(w) => w.clone(),
+            _ => return,
+        };
+        self.undo(run, &why, sink).await;
+        self.finish(run, sink).await;
+    }
+
+    async fn undo(&self, run: &mut RunbookRun, why: &str, sink: Sink<'_>) {
+        // on disk before anything is touched: a crash now resumes the undo
+        run.undo = UndoState::Running(why.to_string());
+        run.output.push(format!("-- undo: {why}"));
+        self.save_and_tell(run, sink);
+        let mut out = Vec::new();
+        // nothing past the read-only steps was attempted: nothing to undo,
+        // and no lock needed to say so
+        let first_write = run.spec.steps.iter().position(|s| s.mutating);
+        let wrote = first_write.is_some_and(|i| run.attempts.iter().skip(i).any(|&a| a > 0));
+        let res = if !wrote {
+            Ok(Undo::Restored("nothing was changed".into()))
+        } else {
+            self.undo_with_lock(run, &mut out).await
+        };
+        run.output.extend(out);
+        self.end_undo(run, why, res, sink);
+    }
+
+    async fn undo_with_lock(
+        &self,
+        run: &mut RunbookRun,
+        out: &mut Vec<String>,
+    ) -> Result<Undo, String> {
+        self.ensure_lock(run).await?;
+        let cx = self.context(run)?;
+        undo_runbook(&cx, run, out).await
+    }
+
+    fn end_undo(&self, run: &mut RunbookRun, why: &str, res: Result<Undo, String>, sink: Sink<'_>) {
+        match res {
+            Ok(Undo::Restored(said)) => {
+                run.output.push(said.clone());
+                run.undo = UndoState::Done(said);
+                run.abort_pending(why);
+            }
+            Ok(Undo::Forward(said)) => {
+                run.output.push(format!(
+                    "{said}: nothing undone; `cyrdeck runbook resume` finishes the run"
+                ));
+                run.undo = UndoState::None;
+            }
+            Err(e) => {
+                run.output.push(format!(
+                    "UNDO FAILED: {e}; the run stays open: `cyrdeck runbook resume` goes on with the undo"
+                ));
+                run.undo = UndoState::Failed(format!("{why}; undo failed: {e}"));
+            }
+        }
+        self.save_and_tell(run, sink);
+    }
+
+    /// A run that is over gives the pair lock back and its journal goes to
+    /// `done/`; one left open (retry, failed undo) keeps both.
+    async fn finish(&self, run: &mut RunbookRun, sink: Sink<'_>) {
+        if !run.finished() || journal::retryable(run) {
+            return;
+        }
+        if let Some(host) = run.lock_host.clone() {
+            let holder = Holder::new(&run.run_id, run.spec.id, &run.pair);
+            let mut out = Vec::new();
+            let res = match self.context(run) {
+                Ok(cx) => pair_lock::release(&cx, &host, &holder, &mut out).await,
+                Err(e) => Err(LockError::Other(e)),
+            };
+            run.output.extend(out);
+            match res {
+                Ok(()) => run.lock_host = None,
+                Err(e) => run.output.push(format!(
+                    "WARNING: the pair lock on {host} was not released: {}",
+                    e.message(&host)
+                )),
+            }
+        }
+        self.save_and_tell(run, sink);
+        if let Some(p) = &self.journal {
+            if p.exists() {
+                if let Err(e) = journal::archive(p) {
+                    run.output
+                        .push(format!("WARNING: journal not archived: {e}"));
+                }
+            }
+        }
+    }
+}
+
+enum Undo {
+    Restored(String),
+    Forward(String),
+}
+
+async fn undo_runbook(
+    cx: &StepContext<'_>,
+    run: &RunbookRun,
+    out: &mut Vec<String>,
+) -> Result<Undo, String> {
+    use super::failover;
+    match run.spec.id {
+        "failover" => {
+            let Ok(r) = failover::roles(&run.memo) else {
+                return Ok(Undo::Restored(
+                    "nothing was changed (the precheck had not passed)".into(),
+                ));
+            };
+            Ok(match failover::undo::run(cx, &r, out).await? {
+                failover::undo::Undone::Restored(s) => Undo::Restored(s),
+                failover::undo::Undone::Forward(s) => Undo::Forward(s),
+            })
+        }
+        other => Err(format!("runbook {other} has no undo")),
+    }
+}

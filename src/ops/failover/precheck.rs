@@ -1,0 +1,293 @@
+//! Step 1 of the failover: read-only prechecks, each verdict printed, and
+//! the roles every later step acts on (recorded in the memo).
+
+use super::{client_pids, master_pid, now, save_roles, Roles, DEFAULT_MAX_PENDING};
+use crate::check::Scope;
+use crate::cyrus::host_facts::{self, answers, held, sync_endpoint, Fence};
+use crate::ops::supervise::probe_host;
+use crate::ops::StepContext;
+use std::time::Duration;
+
+/// A host's configured `sync_address` ("host:port"), if any.
+fn address_of(cx: &StepContext<'_>, host: &str) -> Result<Option<(String, u16)>, String> {
+    let Some(a) = &cx.connection(host)?.config().sync_address else {
+        return Ok(None);
+    };
+    let (h, p) = a
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?)))
+        .ok_or_else(|| format!("{host}: sync_address {a:?} is not host:port"))?;
+    Ok(Some((h, p)))
+}
+
+/// Does `from` reach a sync_server at host:port? Its banner line.
+async fn reaches(
+    cx: &StepContext<'_>,
+    from: &str,
+    host: &str,
+    port: u16,
+) -> Result<String, String> {
+    let conn = cx.connection(from)?;
+    let cmd = crate::remote::RemoteCommand::read([
+        "timeout".to_string(),
+        "5".into(),
+        "bash".into(),
+        "-c".into(),
+        // sync_server's greeting: capability lines ("* SASL …"), then "* OK"
+        r#"exec 3<>"/dev/tcp/$0/$1" || exit 1; n=0; while [ $n -lt 5 ] && IFS= read -r -t 3 l <&3; do case $l in "* OK"*) printf '%s\n' "$l"; exit 0;; esac; n=$((n+1)); done; exit 1"#.into(),
+        host.to_string(),
+        port.to_string(),
+    ]);
+    let o = conn.exec(&cmd).await.map_err(|e| format!("{from}: {e}"))?;
+    let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    if o.success() && line.starts_with("* OK") {
+        Ok(line.chars().take(60).collect())
+    } else {
+        Err(if line.is_empty() {
+            "no banner (connection refused or filtered)".into()
+        } else {
+            format!("unexpected banner {line:?}")
+        })
+    }
+}
+
+pub(super) async fn precheck(
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+    memo: &mut serde_json::Value,
+) -> Result<String, String> {
+    let pair = cx.pair;
+    let [replica] = &pair.replicas[..] else {
+        return Err(format!(
+            "pair {} has {} replicas: failover supports exactly one",
+            pair.name,
+            pair.replicas.len()
+        ));
+    };
+    if pair.heartbeat.is_none() {
+        return Err(
+            "the canary needs the pair's heartbeat_user (a dedicated user on both hosts)".into(),
+        );
+    }
+    let allow_held = memo
+        .get("allow_held")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let (m, rp) = tokio::join!(probe_host(cx, &pair.master), probe_host(cx, &replica.host));
+    let (m, rp) = (m?, rp?);
+    let mut verdicts: Vec<(bool, String)> = Vec::new();
+    let ch = replica.channel.as_str();
+    verdicts.push((
+        true,
+        format!(
+            "both hosts reachable ({} and {})",
+            pair.master, replica.host
+        ),
+    ));
+    let rep_master = master_pid(cx, &replica.host, &rp).is_some();
+    verdicts.push((
+        rep_master,
+        format!("Cyrus master running on {}", replica.host),
+    ));
+    verdicts.push((
+        answers(&rp),
+        format!("sync_server answers on {}", replica.host),
+    ));
+    verdicts.push((
+        answers(&m),
+        format!(
+            "sync_server answers on {} (the new master will replicate to it)",
+            pair.master
+        ),
+    ));
+    let clients = client_pids(cx, &pair.master, &m, ch);
+    verdicts.push((
+        !clients.is_empty(),
+        format!("rolling client running on {}", pair.master),
+    ));
+    verdicts.push((
+        master_pid(cx, &pair.master, &m).is_some(),
+        format!("Cyrus master running on {}", pair.master),
+    ));
+    // exactly one master before anything changes: the replica neither logs
+    // nor replicates, and the master is not fenced (a fenced "master" is an
+    // ex-master an earlier failover left as a replica)
+    let conf_of = |h: &str| {
+        cx.connection(h)
+            .map(|c| c.config().imapd_conf.display().to_string())
+            .unwrap_or_default()
+    };
+    let rf = host_facts::HostFacts::read(&rp, &replica.host, &conf_of(&replica.host), ch, "");
+    verdicts.push((
+        !rf.master_like(),
+        format!(
+            "{} acts as a replica only (sync_log {}, {} rolling client)",
+            replica.host,
+            if rf.sync_log { "ON" } else { "off" },
+            if rf.clients.is_empty() && !rf.daemon_client {
+                "no"
+            } else {
+                "a"
+            }
+        ),
+    ));
+    let mfence = Fence::of(&m, "");
+    verdicts.push((
+        !mfence.refuses_writes(),
+        match &mfence {
+            Fence::Open => format!("{} accepts writes (no msg/shutdown)", pair.master),
+            _ => format!(
+                "{} refuses writes already (msg/shutdown: {:?})",
+                pair.master,
+                l_of(&m)
+            ),
+        },
+    ));
+    let max = cx.pair.failover_max_pending.unwrap_or(DEFAULT_MAX_PENDING);
+    let n = host_facts::queue_lines(&m, ch);
+    verdicts.push((n <= max, format!("{n} entries pending (bound {max})")));
+    let h = held(&m, ch);
+    verdicts.push((
+        h.is_empty() || allow_held,
+        if h.is_empty() {
+            "nothing held".to_string()
+        } else {
+            format!(
+                "held: {}{}",
+                h.join(", "),
+                if allow_held {
+                    " (allowed by --allow-held)"
+                } else {
+                    " (--allow-held to go on)"
+                }
+            )
+        },
+    ));
+    let daemon = host_facts::daemon_client(&m, ch);
+    verdicts.push((
+        daemon,
+        format!(
+            "{}'s rolling client is a cyrus.conf DAEMON entry (one under START or started by hand cannot be stopped for good)",
+            pair.master
+        ),
+    ));
+    for (host, r) in [(&pair.master, &m), (&replica.host, &rp)] {
+        let other = r
+            .conf
+            .get("sync_log_channels")
+            .is_some_and(|v| v.split_whitespace().any(|c| c != ch));
+        verdicts.push((
+            !other,
+            format!("{host} logs for no other channel (sync_log_channels)"),
+        ));
+    }
+    // where the new master's client will connect: the old master's
+    // sync_server as configured (sync_address) or as its listen= says
+    let old_sync = address_of(cx, &pair.master)?
+        .or_else(|| sync_endpoint(&m, &cx.connection(&pair.master).ok()?.config().target.host));
+    verdicts.push((
+        old_sync.is_some(),
+        match &old_sync {
+            Some((h, p)) => format!("{}'s sync_server endpoint: {h}:{p}", pair.master),
+            None => format!(
+                "{}'s sync_server endpoint: not found (no sync_server listen= in its cyrus.conf, no sync_address)",
+                pair.master
+            ),
+        },
+    ));
+    // what an undo puts back: the old master's own sync_host/sync_port
+    let prefix = if ch.is_empty() {
+        String::new()
+    } else {
+        format!("{ch}_")
+    };
+    let configured = (
+        m.conf.get(&format!("{prefix}sync_host")).cloned(),
+        m.conf
+            .get(&format!("{prefix}sync_port"))
+            .and_then(|p| p.parse::<u16>().ok()),
+    );
+    let new_sync = match configured {
+        (Some(h), p) => Some((h, p.unwrap_or(2005))),
+        _ => sync_endpoint(&rp, &cx.connection(&replica.host)?.config().target.host),
+    };
+    if let Some((h, p)) = &old_sync {
+        let reach = reaches(cx, &replica.host, h, *p).await;
+        verdicts.push((
+            reach.is_ok(),
+            match reach {
+                Ok(banner) => format!("{} reaches {h}:{p} ({banner})", replica.host),
+                Err(e) => format!("{} cannot reach {h}:{p}: {e}", replica.host),
+            },
+        ));
+    }
+    let mut ok = verdicts.iter().all(|(ok, _)| *ok);
+    if ok {
+        let c = cx
+            // no wait for the queue: what it still covers is in flight;
+            // the drain waits for it with writes stopped
+            .scoped_check(&Scope::default(), Duration::ZERO)
+            .await?;
+        let div: Vec<String> = c
+            .divergent()
+            .take(5)
+            .map(|d| format!("{} {}", d.mailbox, d.kind.label()))
+            .chain(c.errors.iter().take(3).cloned())
+            .collect();
+        let in_flight = c.differences.len() - c.divergent().count();
+        let clean = div.is_empty();
+        verdicts.push((
+            clean,
+            if clean {
+                format!(
+                    "level-1 check clean: {} mailboxes ({in_flight} in flight)",
+                    c.mailboxes_checked
+                )
+            } else {
+                format!("check NOT clean: {}", div.join("; "))
+            },
+        ));
+        ok = clean;
+    }
+    for (good, what) in &verdicts {
+        out.push(format!("  [{}] {what}", if *good { "ok" } else { "NO" }));
+    }
+    if !ok {
+        let first = verdicts
+            .iter()
+            .find(|(g, _)| !g)
+            .map(|(_, w)| w.clone())
+            .unwrap_or_default();
+        return Err(format!("precheck failed: {first}; nothing was changed"));
+    }
+    let r = Roles {
+        old_master: pair.master.clone(),
+        new_master: replica.host.clone(),
+        channel: ch.to_string(),
+        old_sync: old_sync.unwrap_or_default(),
+        new_sync: new_sync.unwrap_or_default(),
+        started_at: now(),
+        allow_held,
+        dirs: [(&pair.master, &m), (&replica.host, &rp)]
+            .into_iter()
+            .map(|(h, rep)| {
+                let get = |k: &str| rep.conf.get(k).cloned().unwrap_or_default();
+                (
+                    h.clone(),
+                    (get("configdirectory"), get("sync_shutdown_file")),
+                )
+            })
+            .collect(),
+        new_fenced_before: Fence::of(&rp, "").refuses_writes(),
+        ..Default::default()
+    };
+    save_roles(memo, &r);
+    Ok(format!(
+        "all prechecks pass: {} -> {}",
+        r.old_master, r.new_master
+    ))
+}
+
+fn l_of(r: &crate::cyrus::probe::ProbeReport) -> String {
+    r.shutdown.clone().unwrap_or_default()
+}

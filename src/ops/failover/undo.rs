@@ -1,0 +1,297 @@
+//! Undoing a failover, level-triggered: observe both hosts now (who logs,
+//! who runs a rolling client, who is fenced, what is queued), decide from
+//! that alone what is left to do to bring the old master back, do it, and
+//! observe again to prove it. Run after an abort, after a failed step before
+//! the point of no return, and again on resume when an undo was cut short.
+//!
+//! The point of no return is observable: the new master unfenced while it
+//! acts as a master (it may hold mail the old one never had). From there
+//! the only way is forward.
+//!
+//! Order keeps the two invariants at every instant: never two hosts logging
+//! with a client (the new master stops first), never writes on a host
+//! without a running client (the old master is unfenced last, after its
+//! client is proven running).
+
+use super::{client_pids, hook, script, Act, Roles};
+use crate::cyrus::host_facts::{Fence, HostFacts};
+use crate::ops::supervise::probe_host;
+use crate::ops::StepContext;
+use std::time::{Duration, Instant};
+
+/// One thing the undo does, in this order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UndoAction {
+    /// The new master stops logging and replicating (DAEMON entry out,
+    /// sync_log 0, SIGHUP).
+    StopNewMaster,
+    /// The old master logs and replicates again (its DAEMON entry back,
+    /// sync_log 1, sync_host/port of the replica, SIGHUP).
+    RestoreOldMaster,
+    /// Remove this run's fence from the old master (only once its client
+    /// is proven running).
+    UnfenceOldMaster,
+    /// Remove this run's fence from the replica (it had none before).
+    UnfenceReplica,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UndoPlan {
+    /// The actions still needed (possibly none: the pair is as before).
+    Undo(Vec<UndoAction>),
+    /// Past the point of no return: the run can only go forward.
+    Forward(String),
+}
+
+/// What is left to undo, from the hosts' facts alone.
+pub fn plan(old: &HostFacts, new: &HostFacts, r: &Roles) -> UndoPlan {
+    if new.fence == Fence::Open && new.master_like() {
+        return UndoPlan::Forward(format!(
+            "{} accepts writes and acts as the master: past the point of no return",
+            new.host
+        ));
+    }
+    let mut v = Vec::new();
+    if new.master_like() {
+        v.push(UndoAction::StopNewMaster);
+    }
+    if !old.replicating_master() {
+        v.push(UndoAction::RestoreOldMaster);
+    }
+    if old.fence == Fence::Ours {
+        v.push(UndoAction::UnfenceOldMaster);
+    }
+    if new.fence == Fence::Ours && !r.new_fenced_before {
+        v.push(UndoAction::UnfenceReplica);
+    }
+    UndoPlan::Undo(v)
+}
+
+/// How an undo ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Undone {
+    /// The old master serves and replicates to the replica again.
+    Restored(String),
+    /// Nothing undone: the run must go forward (resume).
+    Forward(String),
+}
+
+pub async fn observe(cx: &StepContext<'_>, r: &Roles) -> Result<(HostFacts, HostFacts), String> {
+    let (o, n) = tokio::join!(probe_host(cx, &r.old_master), probe_host(cx, &r.new_master));
+    let conf = |h: &str| {
+        cx.connection(h)
+            .map(|c| c.config().imapd_conf.display().to_string())
+            .unwrap_or_default()
+    };
+    Ok((
+        HostFacts::read(
+            &o?,
+            &r.old_master,
+            &conf(&r.old_master),
+            &r.channel,
+            cx.run_id,
+        ),
+        HostFacts::read(
+            &n?,
+            &r.new_master,
+            &conf(&r.new_master),
+            &r.channel,
+            cx.run_id,
+        ),
+    ))
+}
+
+/// Bring the old master back, from whatever state the hosts are in.
+pub async fn run(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Result<Undone, String> {
+    let (o, n) = observe(cx, r).await?;
+    out.push(format!("  now: {}", o.summary()));
+    out.push(format!("  now: {}", n.summary()));
+    let actions = match plan(&o, &n, r) {
+        UndoPlan::Forward(why) => return Ok(Undone::Forward(why)),
+        UndoPlan::Undo(a) => a,
+    };
+    if n.master_like() && n.pending > 0 {
+        out.push(format!(
+            "  WARNING: {} has {} entries queued while fenced (admin changes?): they are not carried back",
+            n.host, n.pending
+        ));
+    }
+    for a in &actions {
+        out.push(format!("  undo: {a:?}"));
+        match a {
+            UndoAction::StopNewMaster => {
+                script(cx, &r.new_master, Act::StopClient, r, &r.old_sync, out).await?;
+                wait_client(cx, r, &r.new_master, false).await?;
+            }
+            UndoAction::RestoreOldMaster => {
+                script(cx, &r.old_master, Act::BecomeMaster, r, &r.new_sync, out).await?;
+            }
+            UndoAction::UnfenceOldMaster => {
+                // never writes without replication
+                wait_client(cx, r, &r.old_master, true).await?;
+                script(
+                    cx,
+                    &r.old_master,
+                    Act::StartWrites { any: false },
+                    r,
+                    &r.old_sync,
+                    out,
+                )
+                .await?;
+            }
+            UndoAction::UnfenceReplica => {
+                script(
+                    cx,
+                    &r.new_master,
+                    Act::StartWrites { any: false },
+                    r,
+                    &r.old_sync,
+                    out,
+                )
+                .await?;
+            }
+        }
+    }
+    // traffic back to the old master (VIP, DNS): idempotent by contract;
+    // not when nothing was ever stopped (an observe-mode run, say)
+    if !actions.is_empty() || r.writes_stopped_at.is_some() {
+        hook(cx, r, "undo", out).await?;
+    }
+    // prove it: exactly the state before the run
+    let (o, n) = observe(cx, r).await?;
+    if !o.replicating_master() || n.master_like() || o.fence == Fence::Ours {
+        return Err(format!(
+            "after the undo the pair is not as before: {}; {}",
+            o.summary(),
+            n.summary()
+        ));
+    }
+    Ok(Undone::Restored(format!(
+        "undone: {} serves and replicates to {} again ({} action(s))",
+        r.old_master,
+        r.new_master,
+        actions.len()
+    )))
+}
+
+async fn wait_client(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    host: &str,
+    running: bool,
+) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        let rep = probe_host(cx, host).await?;
+        if client_pids(cx, host, &rep, &r.channel).is_empty() != running {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(format!(
+                "{host}: rolling client still {} after 30 s",
+                if running { "absent" } else { "running" }
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(host: &str, master: bool, fence: Fence) -> HostFacts {
+        HostFacts {
+            host: host.into(),
+            cyrus_running: true,
+            sync_log: master,
+            daemon_client: master,
+            clients: if master { vec![7] } else { vec![] },
+            sync_server_answers: true,
+            fence,
+            pending: 0,
+        }
+    }
+
+    fn roles(fenced_before: bool) -> Roles {
+        Roles {
+            old_master: "m".into(),
+            new_master: "r".into(),
+            new_fenced_before: fenced_before,
+            ..Default::default()
+        }
+    }
+
+    use UndoAction::*;
+
+    #[test]
+    fn before_anything_changed_there_is_nothing_to_do() {
+        let p = plan(
+            &facts("m", true, Fence::Open),
+            &facts("r", false, Fence::Open),
+            &roles(false),
+        );
+        assert_eq!(p, UndoPlan::Undo(vec![]));
+    }
+
+    #[test]
+    fn writes_stopped_only_unfences_both() {
+        let p = plan(
+            &facts("m", true, Fence::Ours),
+            &facts("r", false, Fence::Ours),
+            &roles(false),
+        );
+        assert_eq!(p, UndoPlan::Undo(vec![UnfenceOldMaster, UnfenceReplica]));
+        // a replica fenced before the run stays fenced
+        let p = plan(
+            &facts("m", true, Fence::Ours),
+            &facts("r", false, Fence::Ours),
+            &roles(true),
+        );
+        assert_eq!(p, UndoPlan::Undo(vec![UnfenceOldMaster]));
+    }
+
+    #[test]
+    fn after_the_switch_the_new_master_stops_before_the_old_one_restarts() {
+        // defect 2: step 6 done or half done, then abort/failure
+        let p = plan(
+            &facts("m", false, Fence::Ours),
+            &facts("r", true, Fence::Ours),
+            &roles(false),
+        );
+        assert_eq!(
+            p,
+            UndoPlan::Undo(vec![
+                StopNewMaster,
+                RestoreOldMaster,
+                UnfenceOldMaster,
+                UnfenceReplica
+            ])
+        );
+        // only sync_log flipped on the replica: still a master-like host
+        let mut half = facts("r", false, Fence::Ours);
+        half.sync_log = true;
+        let p = plan(&facts("m", false, Fence::Ours), &half, &roles(false));
+        assert!(matches!(p, UndoPlan::Undo(ref v) if v[0] == StopNewMaster));
+    }
+
+    #[test]
+    fn an_unfenced_new_master_is_past_the_point_of_no_return() {
+        let p = plan(
+            &facts("m", false, Fence::Ours),
+            &facts("r", true, Fence::Open),
+            &roles(false),
+        );
+        assert!(matches!(p, UndoPlan::Forward(_)));
+    }
+
+    #[test]
+    fn a_client_stopped_on_the_old_master_is_restored_before_writes() {
+        let p = plan(
+            &facts("m", false, Fence::Ours),
+            &facts("r", false, Fence::Ours),
+            &roles(true),
+        );
+        assert_eq!(p, UndoPlan::Undo(vec![RestoreOldMaster, UnfenceOldMaster]));
+    }
+}

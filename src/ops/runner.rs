@@ -1,0 +1,118 @@
+//! The console's hold on the engine: one run in progress, one step or undo
+//! at a time on a background task. While a step or an undo runs, Enter and
+//! `x` are refused (a step must never run beside an undo: writes restored on
+//! the old master while its client is being stopped). Changes are reported
+//! through a callback; ops knows nothing of the console's messages.
+
+use super::engine::{Engine, Event};
+use super::runbook::{RunbookRun, StepState};
+use crate::config::Config;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+pub type Notify = Arc<dyn Fn(RunbookRun) + Send + Sync>;
+
+pub struct Runner {
+    cfg: Arc<Config>,
+    conns: super::engine::Connections,
+    active: Mutex<Option<(Arc<Engine>, RunbookRun)>>,
+    /// A step or an undo is running.
+    busy: Arc<AtomicBool>,
+}
+
+impl Runner {
+    pub fn new(cfg: Arc<Config>, conns: super::engine::Connections) -> Self {
+        Runner {
+            cfg,
+            conns,
+            active: Mutex::new(None),
+            busy: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::SeqCst)
+    }
+
+    /// Start `id` on `pair` (or go on with its journalled run).
+    pub async fn start(&self, id: &str, pair: &str, target: &str, notify: Notify) {
+        let Some(spec) = super::available().into_iter().find(|s| s.id == id) else {
+            return;
+        };
+        if self.busy() {
+            return;
+        }
+        let mut guard = self.active.lock().await;
+        if let Some((_, run)) = guard.as_ref().filter(|(_, r)| !r.finished()) {
+            let mut run = run.clone();
+            run.output
+                .push("a runbook is in progress: finish it or stop it (x) first".into());
+            notify(run);
+            return;
+        }
+        match Engine::open(self.cfg.clone(), self.conns.clone(), spec, pair, target) {
+            Ok((engine, run)) => {
+                notify(run.clone());
+                *guard = Some((Arc::new(engine), run));
+            }
+            Err(e) => {
+                let mut run = RunbookRun::new(spec, pair, target);
+                run.steps[0] = StepState::Failed(e);
+                notify(run.clone());
+                *guard = None;
+            }
+        }
+    }
+
+    /// Run the next step (or go on with an undo cut short) in the background.
+    pub async fn step(self: &Arc<Self>, notify: Notify) {
+        self.background(notify, false).await
+    }
+
+    /// Stop the run: the engine undoes what the servers say is left.
+    pub async fn abort(self: &Arc<Self>, notify: Notify) {
+        self.background(notify, true).await
+    }
+
+    async fn background(self: &Arc<Self>, notify: Notify, abort: bool) {
+        let guard = self.active.lock().await;
+        let Some((engine, run)) = guard.as_ref() else {
+            return;
+        };
+        if self
+            .busy
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            let mut run = run.clone();
+            run.output
+                .push("busy: a step or an undo is running; wait for it to end".into());
+            notify(run);
+            return;
+        }
+        let (engine, mut work) = (engine.clone(), run.clone());
+        drop(guard);
+        let me = self.clone();
+        tokio::spawn(async move {
+            let n = notify.clone();
+            let sink = move |e: Event<'_>| {
+                if let Event::Changed(r) = e {
+                    n(r.clone())
+                }
+            };
+            if abort {
+                engine.abort(&mut work, &sink).await;
+            } else if work.undo.pending() {
+                engine.resume_undo(&mut work, &sink).await;
+            } else {
+                engine.step(&mut work, &sink).await;
+            }
+            if let Some((_, run)) = me.active.lock().await.as_mut() {
+                *run = work.clone();
+            }
+            me.busy.store(false, Ordering::SeqCst);
+            notify(work);
+        });
+    }
+}
