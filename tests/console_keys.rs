@@ -242,3 +242,63 @@ fn the_last_runbook_scrolls_into_view_at_80x24() {
     let s = screen(&a, 80, 24);
     assert!(s.contains("restart <channel (default)>"), "{s}");
 }
+
+/// Defect 11: console runbooks acted on the first pair whatever pair the
+/// operator named.
+#[test]
+fn runbooks_act_on_the_pair_the_operator_names() {
+    let mut a = app(false);
+    let mut two = report(true, 2);
+    let mut east = two.pairs[0].clone();
+    east.name = "east".into();
+    two.pairs.push(east);
+    a.update(Action::Report {
+        generation: 1,
+        report: two,
+    });
+    let start = |a: &mut cyrdeck::console::app::App, line: &str| {
+        press(a, ":");
+        type_text(a, line);
+        press(a, "<Enter>")
+    };
+    // the failover's target is the pair itself
+    assert_eq!(
+        start(&mut a, "failover east"),
+        vec![Effect::StartRunbook {
+            id: "failover".into(),
+            pair: "east".into(),
+            target: "east".into()
+        }]
+    );
+    a.update(Action::Runbook(Box::new({
+        let mut r = runbook_run();
+        for s in r.steps.iter_mut() {
+            *s = cyrdeck::ops::runbook::StepState::Done(String::new());
+        }
+        r
+    })));
+    // a user runbook with two pairs must be told which
+    assert!(start(&mut a, "quarantine alice").is_empty());
+    assert!(
+        a.message.as_deref().unwrap().contains("--pair"),
+        "{:?}",
+        a.message
+    );
+    assert_eq!(
+        start(&mut a, "quarantine alice --pair east"),
+        vec![Effect::StartRunbook {
+            id: "quarantine".into(),
+            pair: "east".into(),
+            target: "alice".into()
+        }]
+    );
+    a.update(Action::Runbook(Box::new({
+        let mut r = runbook_run();
+        for s in r.steps.iter_mut() {
+            *s = cyrdeck::ops::runbook::StepState::Done(String::new());
+        }
+        r
+    })));
+    assert!(start(&mut a, "failover west").is_empty());
+    assert!(a.message.as_deref().unwrap().contains("no pair \"west\""));
+}

@@ -102,6 +102,10 @@ impl Drop for Cleanup<'_> {
             .arg(format!("sync_server -C {}", conf.display()))
             .status();
         let _ = std::fs::remove_file(&self.held);
+        if let Some(name) = self.held.file_name().and_then(|n| n.to_str()) {
+            let snapshot = name.replacen("held-", "releasing-", 1);
+            let _ = std::fs::remove_file(self.held.with_file_name(snapshot));
+        }
         // a quarantine that failed midway leaves its taken-aside files: requeue them
         let m = lab().layout.instance(Role::Master);
         for e in std::fs::read_dir(m.sync_dir())
@@ -228,13 +232,39 @@ fn block_quarantine_release(
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("still broken"), "{out}");
 
-    // fix, release
+    // fix, release — driven step by step through the engine, so that an
+    // entry held while the release runs (the autopilot appending) can be
+    // planted between the replay and the removal (defect 7: it was deleted
+    // unreplayed)
     cleanup.fix_now();
+    let sync = lab().layout.instance(Role::Master).sync_dir();
+    let late = format!("APPEND user.{x}\n");
+    let out = release_by_engine(&x, || {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(sync.join(format!("held-{x}")))
+            .unwrap()
+            .write_all(late.as_bytes())
+            .unwrap();
+    });
+    assert!(out.contains(&format!("releasing-{x} removed")), "{out}");
+    assert!(
+        out.contains("entries held since the replay began are kept"),
+        "{out}"
+    );
+    assert!(!sync.join(format!("releasing-{x}")).exists());
+    assert_eq!(
+        std::fs::read_to_string(sync.join(format!("held-{x}"))).unwrap(),
+        late,
+        "the entry held during the release survives it"
+    );
+    // release again: the late entry is replayed, nothing is left
     let (code, out) = cli(&["run", "release", &x, "--yes"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains(&format!("held-{x} removed")), "{out}");
-    let sync = lab().layout.instance(Role::Master).sync_dir();
     assert!(!sync.join(format!("held-{x}")).exists());
+    assert!(!sync.join(format!("releasing-{x}")).exists());
     // all four in sync, nothing lost
     for u in &everyone {
         let (code, v) = check_json(&["--user", u]);
@@ -253,6 +283,34 @@ fn block_quarantine_release(
     assert_eq!(total, delivered, "a message went missing");
     let audit = std::fs::read_to_string(lab().layout.audit_log()).unwrap();
     assert!(audit.contains("cyrdeck-quarantine") && audit.contains(&format!("held-{x}")));
+}
+
+/// The release runbook through the engine (as the console drives it), with
+/// `between` run after the replay step; the run's output.
+fn release_by_engine(user: &str, between: impl FnOnce()) -> String {
+    use cyrdeck::ops::engine::{Engine, Event};
+    use cyrdeck::ops::runbook::StepState;
+    let cfg = Arc::new(cyrdeck::config::Config::load(&lab().layout.config_file()).unwrap());
+    let conns = Poller::new(cfg.clone(), false).connections();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (engine, mut run) =
+        Engine::open(cfg, conns, cyrdeck::ops::stuck::RELEASE, "lab", user).unwrap();
+    let sink = |_: Event<'_>| {};
+    let mut between = Some(between);
+    while let Some(idx) = rt.block_on(engine.step(&mut run, &sink)) {
+        assert!(
+            matches!(run.steps[idx], StepState::Done(_)),
+            "step {}: {:?}\n{}",
+            idx + 1,
+            run.steps[idx],
+            run.output.join("\n")
+        );
+        if idx == 1 {
+            (between.take().unwrap())();
+        }
+    }
+    assert!(run.lock_host.is_none(), "the pair lock was released");
+    run.output.join("\n")
 }
 
 /// `cyrdeck supervise` with a config of its own (the lab's plus `extra` in

@@ -5,7 +5,7 @@
 use crate::cyrus::index::{IndexHeader, IndexRecord};
 use crate::cyrus::inventory::{Inventory, MailboxEntry};
 use crate::cyrus::names::{from_mutf7, internal_to_external};
-use crate::model::conflicts::{DiffKind, Difference, MessageSide};
+use crate::model::conflicts::{is_delayed_delete, DiffKind, Difference, MessageSide};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `user.alice.Entw&APw-rfe` -> `user/alice/Entwürfe`.
@@ -68,6 +68,14 @@ pub fn level1(master: &Inventory, replica: &Inventory, within: &dyn Fn(&str) -> 
     let mut out = Level1::default();
     for name in names {
         match (m.get(name), r.get(name)) {
+            (Some(_), None) | (None, Some(_)) if is_delayed_delete(name) => out.diffs.push(diff(
+                name,
+                DiffKind::DeletedPurgedOnOneSide,
+                format!(
+                    "delayed-delete mailbox only on the {}: purged on the other host by its own cyr_expire (not replicated, not live mail)",
+                    if m.contains_key(name) { "master" } else { "replica" }
+                ),
+            )),
             (Some(_), None) => out.diffs.push(diff(
                 name,
                 DiffKind::MailboxOnlyOnMaster,
@@ -253,6 +261,33 @@ mod tests {
             mailboxes: v,
             ..Default::default()
         }
+    }
+
+    /// Defect 13: a delayed-delete mailbox purged on one host only
+    /// (`cyr_expire -D 0` on the master alone) is its own kind, not live
+    /// divergence.
+    #[test]
+    fn delayed_delete_mailboxes_on_one_side_are_not_divergence() {
+        let m = inv(vec![
+            mb("DELETED.user.a.Trash.692E1A2B", Ok(hdr(1, 2, 3, 1)), false),
+            mb(
+                "example.com!DELETED.user.b.Old.692E1A2C",
+                Ok(hdr(1, 2, 3, 1)),
+                false,
+            ),
+            mb("user.a", Ok(hdr(1, 1, 1, 1)), false),
+        ]);
+        let r = inv(vec![mb("user.a", Ok(hdr(1, 1, 1, 1)), false)]);
+        let l = level1(&m, &r, &|_| true);
+        let kinds: Vec<DiffKind> = l.diffs.iter().map(|d| d.kind).collect();
+        assert_eq!(kinds, vec![DiffKind::DeletedPurgedOnOneSide; 2]);
+        assert!(l.diffs[0].detail.contains("only on the master"));
+        let result = crate::model::conflicts::CheckResult {
+            differences: l.diffs,
+            ..Default::default()
+        };
+        assert!(result.in_sync(), "purge timing is not divergence");
+        assert_eq!(result.exit_code(), 0);
     }
 
     #[test]

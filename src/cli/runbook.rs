@@ -60,6 +60,12 @@ async fn drive(engine: &Engine, run: &mut RunbookRun, yes: bool) -> Result<i32> 
         }
     };
     let mut seen = run.output.len();
+    if run.finished() && !journal::retryable(run) {
+        // only the pair lock was left to give back
+        engine.finish(run, &sink).await;
+        print_new(run, &mut seen);
+        return Ok(end_code(engine, run));
+    }
     if run.undo.pending() {
         println!("an undo was cut short: going on with it");
         engine.resume_undo(run, &sink).await;
@@ -105,13 +111,16 @@ fn end_code(engine: &Engine, run: &RunbookRun) -> i32 {
         .journal_path()
         .map(|p| format!(" ({})", p.display()))
         .unwrap_or_default();
-    match &run.undo {
-        UndoState::Failed(e) => {
-            println!("the undo did not finish: {e}\nthe run stays open{where_}: fix the cause, then `cyrdeck runbook resume`");
-            return 1;
-        }
-        UndoState::Done(s) => println!("{s}"),
-        _ => {}
+    if let UndoState::Failed(e) = &run.undo {
+        println!("the undo did not finish: {e}\nthe run stays open{where_}: fix the cause, then `cyrdeck runbook resume`");
+        return 1;
+    }
+    if run.finished() && run.lock_host.is_some() {
+        println!(
+            "the pair lock on {} was not given back{where_}: `cyrdeck runbook resume` releases it",
+            run.lock_host.as_deref().unwrap_or("?")
+        );
+        return 1;
     }
     if journal::retryable(run) {
         println!(

@@ -617,8 +617,47 @@ impl App {
         }
     }
 
+    /// The pair a runbook acts on: the failover's target IS a pair; other
+    /// runbooks take `--pair NAME`, or the only pair there is.
+    fn runbook_pair(
+        &self,
+        id: &str,
+        target: &str,
+        named: Option<String>,
+    ) -> Result<String, String> {
+        let pairs: Vec<String> = self
+            .data
+            .report
+            .as_ref()
+            .map(|r| r.pairs.iter().map(|p| p.name.clone()).collect())
+            .unwrap_or_default();
+        let target_is_pair = self
+            .data
+            .runbooks
+            .available
+            .iter()
+            .any(|s| s.id == id && s.target == "pair");
+        let pair = match (named, target_is_pair) {
+            (Some(p), _) => p,
+            (None, true) => target.to_string(),
+            (None, false) => match &pairs[..] {
+                [only] => only.clone(),
+                [] => return Err("no pair known yet: wait for the first refresh".into()),
+                _ => {
+                    return Err(format!(
+                        "several pairs ({}): add --pair NAME",
+                        pairs.join(", ")
+                    ))
+                }
+            },
+        };
+        if !pairs.is_empty() && !pairs.contains(&pair) {
+            return Err(format!("no pair {pair:?} (pairs: {})", pairs.join(", ")));
+        }
+        Ok(pair)
+    }
+
     fn run_command_line(&mut self, line: &str) -> Vec<Effect> {
-        let pair = self.first_pair();
         match cmdline::parse(line, &self.completion_words().runbooks) {
             Err(e) => {
                 self.message = Some(e);
@@ -638,7 +677,7 @@ impl App {
                 vec![]
             }
             Ok(cmdline::Parsed::Check(scope)) => self.start_check(scope),
-            Ok(cmdline::Parsed::Runbook { id, target }) => {
+            Ok(cmdline::Parsed::Runbook { id, target, pair }) => {
                 if self
                     .data
                     .runbooks
@@ -650,6 +689,13 @@ impl App {
                         Some("a runbook is in progress: finish or abort it (x) first".into());
                     return vec![];
                 }
+                let pair = match self.runbook_pair(&id, &target, pair) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.message = Some(e);
+                        return vec![];
+                    }
+                };
                 self.switch(ViewId::Runbooks);
                 vec![Effect::StartRunbook { id, pair, target }]
             }

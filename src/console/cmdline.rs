@@ -18,6 +18,8 @@ pub enum Parsed {
     Runbook {
         id: String,
         target: String,
+        /// `--pair NAME` after the target (several pairs configured).
+        pair: Option<String>,
     },
     /// `:check`, `:check alice`, `:check user/alice/Sent`.
     Check(crate::check::Scope),
@@ -83,10 +85,20 @@ pub fn parse(line: &str, runbooks: &[String]) -> Result<Parsed, String> {
                 Parsed::FilterIn(view, arg.to_string())
             }
         }
-        v if runbooks.iter().any(|r| r == v) => Parsed::Runbook {
-            id: v.to_string(),
-            target: need_arg("target")?,
-        },
+        v if runbooks.iter().any(|r| r == v) => {
+            let arg = need_arg("target")?;
+            let (target, pair) = match arg.rsplit_once(" --pair ") {
+                Some((t, p)) if !p.trim().is_empty() && !p.trim().contains(' ') => {
+                    (t.trim().to_string(), Some(p.trim().to_string()))
+                }
+                _ => (arg, None),
+            };
+            Parsed::Runbook {
+                id: v.to_string(),
+                target,
+                pair,
+            }
+        }
         v => {
             return Err(format!(
                 "unknown command :{v} (commands: {}, {})",
@@ -164,7 +176,7 @@ mod tests {
 
     #[test]
     fn parses() {
-        let rb = vec!["resync".to_string()];
+        let rb = vec!["resync".to_string(), "quarantine".to_string()];
         assert_eq!(parse("q", &rb), Ok(Parsed::Command(Command::Quit)));
         assert_eq!(parse("queue", &rb), Ok(Parsed::View(ViewId::Queue)));
         assert_eq!(
@@ -179,7 +191,16 @@ mod tests {
             parse("resync user/alice/Sent Items", &rb),
             Ok(Parsed::Runbook {
                 id: "resync".into(),
-                target: "user/alice/Sent Items".into()
+                target: "user/alice/Sent Items".into(),
+                pair: None,
+            })
+        );
+        assert_eq!(
+            parse("quarantine alice --pair east", &rb),
+            Ok(Parsed::Runbook {
+                id: "quarantine".into(),
+                target: "alice".into(),
+                pair: Some("east".into()),
             })
         );
         assert!(parse("resync", &rb).is_err());

@@ -188,7 +188,11 @@ pub fn held(report: &ProbeReport, channel: &str) -> Vec<String> {
     report
         .sync_files
         .iter()
-        .filter(|f| f.channel == channel && f.name.starts_with("held-") && f.lines > 0)
+        .filter(|f| {
+            f.channel == channel
+                && (f.name.starts_with("held-") || f.name.starts_with("releasing-"))
+                && f.lines > 0
+        })
         .map(|f| format!("{} ({} entries)", f.name, f.lines))
         .collect()
 }

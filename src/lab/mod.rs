@@ -165,7 +165,7 @@ impl Lab {
         self.write_files()?;
         for c in Component::all() {
             if self.pid(c).is_none() {
-                self.start(c)
+                self.start(c, true)
                     .wrap_err_with(|| format!("starting {}", c.name()))?;
             }
         }
@@ -338,7 +338,38 @@ impl Lab {
         Ok(())
     }
 
-    fn start(&self, c: Component) -> Result<()> {
+    /// Start one stopped component again AS IT WAS LEFT: no config
+    /// re-rendered, no fence or shutdown file removed (a host coming back
+    /// after a crash, in the fault matrix). Waits for its ports.
+    pub fn start_as_left(&self, c: Component) -> Result<()> {
+        require_root()?;
+        if self.pid(c).is_none() {
+            self.start(c, false)
+                .wrap_err_with(|| format!("starting {}", c.name()))?;
+        }
+        let wait: Vec<(Role, u16)> = match c {
+            Component::Cyrus(r) => {
+                let i = self.layout.instance(r);
+                vec![(r, i.imap_port), (r, i.lmtp_port), (r, i.sync_port)]
+            }
+            Component::Sshd(r) => vec![(r, self.layout.instance(r).ssh_port)],
+            Component::Syslog => vec![],
+        };
+        for (r, port) in wait {
+            if !process::wait_for_port(r.address(), port, Duration::from_secs(30)) {
+                bail!(
+                    "{} did not listen on {}:{port} within 30 s",
+                    c.name(),
+                    r.address()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// `fresh`: a lab coming up (stale failover files removed); otherwise
+    /// the component starts with whatever its files say.
+    fn start(&self, c: Component, fresh: bool) -> Result<()> {
         let l = &self.layout;
         match c {
             Component::Syslog => {
@@ -361,8 +392,10 @@ impl Lab {
                 // a failover cut short leaves these: the client would exit
                 // at once and users would be refused (configs are rewritten
                 // from the templates by write_files)
-                let _ = std::fs::remove_file(inst.shutdown_file());
-                let _ = std::fs::remove_file(inst.config_dir.join("msg/shutdown"));
+                if fresh {
+                    let _ = std::fs::remove_file(inst.shutdown_file());
+                    let _ = std::fs::remove_file(inst.config_dir.join("msg/shutdown"));
+                }
                 run(Command::new(format!("{CYRUS_BIN}/master"))
                     .arg("-C")
                     .arg(&inst.imapd_conf)

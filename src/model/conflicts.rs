@@ -19,6 +19,11 @@ pub enum DiffKind {
     MetadataDiffers,
     /// Still covered by pending sync-log entries: not (yet) a divergence.
     InFlight,
+    /// A delayed-delete mailbox (`DELETED.*`) on one side only: `cyr_expire`
+    /// purges it on each host on its own schedule (purges are not
+    /// replicated). Not live mail: never a divergence, never blocks a
+    /// failover.
+    DeletedPurgedOnOneSide,
 }
 
 impl DiffKind {
@@ -33,8 +38,23 @@ impl DiffKind {
             DiffKind::FlagsDiffer => "flags_differ",
             DiffKind::MetadataDiffers => "metadata_differs",
             DiffKind::InFlight => "in_flight",
+            DiffKind::DeletedPurgedOnOneSide => "deleted_purged_on_one_side",
         }
     }
+    /// Live data differs (what repair, readiness and exit codes care about).
+    pub fn is_divergence(self) -> bool {
+        !matches!(self, DiffKind::InFlight | DiffKind::DeletedPurgedOnOneSide)
+    }
+}
+
+/// Is this internal name a delayed-delete mailbox (`DELETED.user.x...`,
+/// `domain!DELETED.user.x...`; Cyrus's default `deletedprefix`)?
+pub fn is_delayed_delete(internal: &str) -> bool {
+    let local = internal
+        .rsplit_once('!')
+        .map(|(_, l)| l)
+        .unwrap_or(internal);
+    local.starts_with("DELETED.")
 }
 
 /// One message as one side holds it.
@@ -72,9 +92,7 @@ pub struct CheckResult {
 impl CheckResult {
     /// Divergences (in-flight entries excluded).
     pub fn divergent(&self) -> impl Iterator<Item = &Difference> {
-        self.differences
-            .iter()
-            .filter(|d| d.kind != DiffKind::InFlight)
+        self.differences.iter().filter(|d| d.kind.is_divergence())
     }
     pub fn in_sync(&self) -> bool {
         self.divergent().next().is_none() && self.errors.is_empty()

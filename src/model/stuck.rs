@@ -114,10 +114,12 @@ pub fn stuck_entries<'a>(
     out
 }
 
-/// `held-<user>` names the user whose entries it holds; other names don't.
+/// `held-<user>` (or `releasing-<user>`, the snapshot a release replays)
+/// names the user whose entries it holds; other names don't.
 fn held_user(file: &str) -> Option<String> {
     let base = file.rsplit('/').next()?;
     base.strip_prefix("held-")
+        .or_else(|| base.strip_prefix("releasing-"))
         .filter(|u| !u.is_empty())
         .map(str::to_string)
 }
@@ -167,5 +169,6 @@ mod tests {
         assert_eq!(held_user("ch1/held-x.y").as_deref(), Some("x.y"));
         assert_eq!(held_user("aside"), None);
         assert_eq!(held_user("held-"), None);
+        assert_eq!(held_user("releasing-bob").as_deref(), Some("bob"));
     }
 }

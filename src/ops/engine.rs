@@ -82,7 +82,7 @@ impl Engine {
             engine._flock = Some(journal::Lock::acquire(&path)?);
             if path.exists() {
                 match Journal::load(&path).and_then(|j| j.resume(false)) {
-                    Ok(resumed) if !resumed.finished() => {
+                    Ok(resumed) if !resumed.finished() || resumed.lock_host.is_some() => {
                         run = resumed;
                         run.output
                             .push(format!("-- resumed from {}", path.display()));
@@ -153,6 +153,14 @@ impl Engine {
         })
     }
 
+    fn can_write(&self, run: &RunbookRun) -> bool {
+        self.cfg
+            .pairs
+            .get(&run.pair)
+            .and_then(|p| self.conns.get(&p.master))
+            .is_some_and(|c| c.write_capability().is_some())
+    }
+
     /// Take (or confirm) the pair lock before this process writes.
     async fn ensure_lock(&self, run: &mut RunbookRun) -> Result<(), String> {
         if self.lock_checked.load(Ordering::SeqCst) {
@@ -188,7 +196,12 @@ impl Engine {
     /// Run the next step of `run`, if it can go on. Returns its index.
     pub async fn step(&self, run: &mut RunbookRun, sink: Sink<'_>) -> Option<usize> {
         let idx = run.next_step()?;
-        if run.spec.steps[idx].mutating {
+        // the lock before the first step of a runbook that writes: a second
+        // run must not even precheck a pair another run is changing. In
+        // observe mode (no write capability) the first writing step is
+        // refused anyway, and the read-only ones may run.
+        let writes = run.spec.steps.iter().any(|s| s.mutating);
+        if run.spec.steps[idx].mutating || (writes && self.can_write(run)) {
             if let Err(e) = self.ensure_lock(run).await {
                 // nothing of this run has written yet (or the lock is ours):
                 // the step is refused, the run is over
@@ -200,14 +213,20 @@ impl Engine {
         }
         run.steps[idx] = StepState::Running;
         self.save_and_tell(run, sink);
+        super::fault::at(idx, super::fault::Point::BeforeRemote);
         let progress = |l: &str| sink(Event::Line(l));
         super::run_step_live(&self.cfg, &self.conns, run, idx, &progress).await;
+        super::fault::at(idx, super::fault::Point::AfterRemote);
         self.save_and_tell(run, sink);
         if let StepState::Failed(why) = &run.steps[idx] {
             let before_no_return = run.spec.point_of_no_return.is_some_and(|p| idx < p);
-            if before_no_return {
-                let why = format!("step {} failed: {why}", idx + 1);
+            let why = format!("step {} failed: {why}", idx + 1);
+            if before_no_return && wrote(run) {
                 self.undo(run, &why, sink).await;
+            } else if before_no_return {
+                // nothing written yet: the run simply ends here
+                run.abort_pending(&why);
+                self.save_and_tell(run, sink);
             }
         }
         self.finish(run, sink).await;
@@ -250,9 +269,7 @@ impl Engine {
         let mut out = Vec::new();
         // nothing past the read-only steps was attempted: nothing to undo,
         // and no lock needed to say so
-        let first_write = run.spec.steps.iter().position(|s| s.mutating);
-        let wrote = first_write.is_some_and(|i| run.attempts.iter().skip(i).any(|&a| a > 0));
-        let res = if !wrote {
+        let res = if !wrote(run) {
             Ok(Undo::Restored("nothing was changed".into()))
         } else {
             self.undo_with_lock(run, &mut out).await
@@ -274,6 +291,7 @@ impl Engine {
     fn end_undo(&self, run: &mut RunbookRun, why: &str, res: Result<Undo, String>, sink: Sink<'_>) {
         match res {
             Ok(Undo::Restored(said)) => {
+                let said = format!("{why}. Undone: {said}");
                 run.output.push(said.clone());
                 run.undo = UndoState::Done(said);
                 run.abort_pending(why);
@@ -295,8 +313,9 @@ impl Engine {
     }
 
     /// A run that is over gives the pair lock back and its journal goes to
-    /// `done/`; one left open (retry, failed undo) keeps both.
-    async fn finish(&self, run: &mut RunbookRun, sink: Sink<'_>) {
+    /// `done/`; one left open (retry, failed undo) keeps both, and so does
+    /// one whose lock could not be given back (resume releases it).
+    pub async fn finish(&self, run: &mut RunbookRun, sink: Sink<'_>) {
         if !run.finished() || journal::retryable(run) {
             return;
         }
@@ -317,6 +336,9 @@ impl Engine {
             }
         }
         self.save_and_tell(run, sink);
+        if run.lock_host.is_some() {
+            return;
+        }
         if let Some(p) = &self.journal {
             if p.exists() {
                 if let Err(e) = journal::archive(p) {
@@ -326,6 +348,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// Was a writing step of `run` ever started (by any process)?
+fn wrote(run: &RunbookRun) -> bool {
+    run.spec
+        .steps
+        .iter()
+        .zip(&run.attempts)
+        .any(|(s, &a)| s.mutating && a > 0)
 }
 
 enum Undo {

@@ -151,7 +151,9 @@ impl Journal {
 
     /// Did the run end (done, failed or refused), or can it go on?
     pub fn finished(&self) -> bool {
-        self.resume(true).map(|r| r.finished()).unwrap_or(true)
+        self.resume(true)
+            .map(|r| r.finished() && r.lock_host.is_none())
+            .unwrap_or(true)
     }
 }
 

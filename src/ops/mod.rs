@@ -6,6 +6,7 @@ pub mod audit;
 pub mod autopilot;
 pub mod engine;
 pub mod failover;
+pub mod fault;
 pub mod heartbeat;
 pub mod journal;
 pub mod pair_lock;

@@ -6,9 +6,14 @@
 #   finds no log-run);
 # - a writer that opened the old log just before the rename finishes its
 #   append within the 1 s wait, into the renamed file, which is read after;
-# - other users' lines are requeued, each distinct line once, through
-#   cyr_synclog (Cyrus's own locked append); the taken-aside files are removed
-#   only after that succeeded; on any failure they stay, named below.
+# - other users' lines are requeued, each distinct line once, in ONE locked
+#   append to log (as Cyrus's own writers do it, lib/lock_fcntl.c +
+#   imap/sync_log.c: fcntl write lock on the file, then check the name still
+#   points at the locked inode, else reopen) — one pass whatever the backlog
+#   (one cyr_synclog per line took minutes on a large queue, and cyr_synclog
+#   writes nothing while sync_log is off); the count appended is verified;
+#   the taken-aside files are removed only after that; on any failure they
+#   stay in the sync directory, where status lists them with the held files.
 # Runs as: sh -c <this> cyrdeck-quarantine CONF BINDIR SYNCDIR USER
 set -eu
 conf=$1 bindir=$2 dir=$3 user=$4
@@ -37,10 +42,42 @@ done
 requeued=0
 if ls quarantine-*."$tag".*.rest >/dev/null 2>&1; then
   sort -u quarantine-*."$tag".*.rest > "quarantine-requeue.$tag"
-  while IFS= read -r l; do
-    "$bindir/cyr_synclog" -C "$conf" "$l"
-    requeued=$((requeued + 1))
-  done < "quarantine-requeue.$tag"
+  want=$(wc -l < "quarantine-requeue.$tag")
+  # a log created here must belong to cyrus, or lmtpd stops logging
+  [ -e log ] || { : > log; chown --reference=. log; chmod 0600 log; }
+  requeued=$(perl -e '
+    use Fcntl qw(O_WRONLY O_APPEND O_CREAT F_SETLKW F_WRLCK SEEK_SET);
+    my ($src, $log) = @ARGV;
+    open(my $in, "<", $src) or die "$src: $!\n";
+    my $data = do { local $/; <$in> };
+    my $n = ($data =~ tr/\n//);
+    for (1 .. 50) {
+      sysopen(my $fh, $log, O_WRONLY | O_APPEND | O_CREAT, 0600) or die "$log: $!\n";
+      my @dir = stat(".");
+      chown $dir[4], $dir[5], $log;   # a log created here must be cyrus'"'"'s
+      # struct flock on Linux x86_64/aarch64: short type, short whence, pad,
+      # off_t start, off_t len, pid_t pid, pad; len 0 = the whole file
+      my $lk = pack("s s x4 q q i x4", F_WRLCK, SEEK_SET, 0, 0, 0);
+      fcntl($fh, F_SETLKW, $lk) or die "lock $log: $!\n";
+      my @a = stat($fh);
+      my @b = stat($log);
+      if (!@b || $a[1] != $b[1]) { close $fh; next }   # renamed to log-run meanwhile
+      my $off = 0;
+      while ($off < length $data) {
+        my $w = syswrite($fh, $data, length($data) - $off, $off);
+        die "write $log: $!\n" unless defined $w;
+        $off += $w;
+      }
+      close $fh or die "close $log: $!\n";
+      print "$n\n";
+      exit 0;
+    }
+    die "$log kept being renamed\n";
+  ' "quarantine-requeue.$tag" log)
+  if [ "$requeued" != "$want" ]; then
+    echo "requeued $requeued of $want entries: the set-aside files are kept ($aside)" >&2
+    exit 1
+  fi
 fi
 rm -f $aside quarantine-*."$tag".*.rest "quarantine-requeue.$tag"
 after=$(wc -l < "$held")

@@ -156,6 +156,10 @@ fn action(d: &Difference) -> String {
         ),
         DiffKind::MetadataDiffers => format!("{}: mailbox state pushed from the side changed last", d.mailbox),
         DiffKind::InFlight => format!("{}{uid}: in flight: the rolling client delivers it", d.mailbox),
+        DiffKind::DeletedPurgedOnOneSide => format!(
+            "{}: delayed-delete mailbox purged on one host only: nothing to repair (each host's cyr_expire purges it)",
+            d.mailbox
+        ),
     }
 }
 
@@ -239,6 +243,19 @@ async fn plan_step(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<(Plan,
         )
     };
     Ok((plan, msg))
+}
+
+/// Repair's plan and protect steps for the target mailbox, for `resync`:
+/// restore on the replica what only the replica expunged, so a push with
+/// `sync_client -m` cannot carry that deletion to the master (Cyrus: the
+/// side with the higher modseq wins, and an expunge raises it).
+pub(super) async fn protect_target(
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    let (plan, said) = plan_step(cx, out).await?;
+    out.push(format!("  plan: {said}"));
+    protect_step(cx, &plan, out).await
 }
 
 async fn protect_step(

@@ -22,7 +22,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
             mutating: false,
         },
         StepSpec {
-            title: "Push: sync_client -m MAILBOX on the master (timeout 120 s)",
+            title: "Push: protect replica-only expunges (as repair), then sync_client -m MAILBOX",
             mutating: true,
         },
         StepSpec {
@@ -112,6 +112,13 @@ async fn compare(cx: &StepContext<'_>, out: &mut Vec<String>, strict: bool) -> S
 }
 
 async fn push(cx: &StepContext<'_>, out: &mut Vec<String>) -> StepState {
+    // protect exactly as repair does: a deletion made only on the replica
+    // must not win and spread to the master
+    match super::repair::protect_target(cx, out).await {
+        Ok(said) => out.push(format!("  protect: {said}")),
+        Err(e) if e == super::OBSERVE_REFUSAL => return StepState::Refused(e),
+        Err(e) => return StepState::Failed(format!("protect: {e}; nothing pushed")),
+    }
     let mut failures = Vec::new();
     for r in &cx.pair.replicas {
         let mut argv = match cx.sync_client_argv(&r.channel) {

@@ -57,7 +57,7 @@ pub const RELEASE: RunbookSpec = RunbookSpec {
             mutating: false,
         },
         StepSpec {
-            title: "Replay: sync_client -r -f held-USER on the master (timeout 60 s)",
+            title: "Replay: held-USER taken aside as releasing-USER, sync_client -r -f it (timeout 60 s)",
             mutating: true,
         },
         StepSpec {
@@ -65,7 +65,7 @@ pub const RELEASE: RunbookSpec = RunbookSpec {
             mutating: false,
         },
         StepSpec {
-            title: "Remove held-USER (only after the clean check)",
+            title: "Remove releasing-USER, the replayed snapshot (only after the clean check)",
             mutating: true,
         },
     ],
@@ -394,7 +394,7 @@ async fn diagnose(
     let held = sum_over_sync_dirs(
         cx,
         &cfgdir,
-        r#"wc -l < "$1/held-$2" 2>/dev/null || echo 0"#,
+        r#"cat "$1/held-$2" "$1/releasing-$2" 2>/dev/null | wc -l"#,
         &[user.to_string()],
     )
     .await?;
@@ -414,11 +414,58 @@ async fn diagnose(
     Ok(format!("{held} held entries for {user}"))
 }
 
+/// Take `held-USER` aside as `releasing-USER` (merged into one left by an
+/// earlier attempt): the replay and the removal act on that snapshot only,
+/// so entries held after the replay began (the autopilot appending) stay in
+/// a new `held-USER` and are never deleted unreplayed.
+const SNAPSHOT: &str = r#"set -eu
+cd "$1"; h="held-$2"; s="releasing-$2"
+if [ -e "$h" ]; then
+  if [ -e "$s" ]; then cat "$h" >> "$s" && rm -f "$h"; else mv "$h" "$s"; fi
+fi
+if [ -e "$s" ]; then wc -l < "$s"; else echo 0; fi"#;
+
 async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Result<String, String> {
     let cfgdir = configdirectory(cx).await?;
+    let mut total = 0u64;
     for (channel, dir) in sync_dirs(cx, &cfgdir) {
+        let argv = vec![
+            "sh".into(),
+            "-c".into(),
+            SNAPSHOT.into(),
+            "cyrdeck-release".into(),
+            dir.clone(),
+            user.to_string(),
+        ];
+        let shown = vec![
+            "cyrdeck-release snapshot".into(),
+            format!("{dir}/held-{user}"),
+        ];
+        let o = cx
+            .write(
+                &cx.pair.master,
+                argv,
+                Some(shown),
+                Duration::from_secs(30),
+                out,
+            )
+            .await?;
+        let n: u64 = String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if !o.success() {
+            return Err(format!(
+                "taking held-{user} aside failed (exit {:?})",
+                o.exit_status
+            ));
+        }
+        if n == 0 {
+            continue;
+        }
+        total += n;
         let mut argv = cx.sync_client_argv(&channel)?;
-        argv.extend(["-r".into(), "-f".into(), format!("{dir}/held-{user}")]);
+        argv.extend(["-r".into(), "-f".into(), format!("{dir}/releasing-{user}")]);
         let res = cx
             .write(&cx.pair.master, argv, None, REPLAY_TIMEOUT, out)
             .await;
@@ -448,7 +495,9 @@ async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Resu
             ));
         }
     }
-    Ok("held entries replayed".into())
+    Ok(format!(
+        "{total} held entries replayed (from releasing-{user})"
+    ))
 }
 
 async fn check_user(
@@ -483,21 +532,44 @@ async fn remove_held(
     out: &mut Vec<String>,
 ) -> Result<String, String> {
     let cfgdir = configdirectory(cx).await?;
+    let mut newer = Vec::new();
     for (_, dir) in sync_dirs(cx, &cfgdir) {
+        // only the snapshot that was replayed; say whether more was held since
         let argv = vec![
-            "rm".to_string(),
-            "-f".into(),
-            "--".into(),
-            format!("{dir}/held-{user}"),
+            "sh".to_string(),
+            "-c".into(),
+            r#"rm -f -- "$1/releasing-$2"; if [ -s "$1/held-$2" ]; then wc -l < "$1/held-$2"; fi"#
+                .into(),
+            "cyrdeck-release".into(),
+            dir.clone(),
+            user.to_string(),
         ];
+        let shown = vec!["rm".into(), "-f".into(), format!("{dir}/releasing-{user}")];
         let o = cx
-            .write(&cx.pair.master, argv, None, Duration::from_secs(30), out)
+            .write(
+                &cx.pair.master,
+                argv,
+                Some(shown),
+                Duration::from_secs(30),
+                out,
+            )
             .await?;
         if !o.success() {
             return Err(format!("rm exited {:?}", o.exit_status));
         }
+        let n = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if !n.is_empty() {
+            newer.push(format!("{dir}/held-{user} ({n} entries)"));
+        }
     }
-    Ok(format!("held-{user} removed"))
+    if newer.is_empty() {
+        Ok(format!("releasing-{user} removed (the replayed snapshot)"))
+    } else {
+        Ok(format!(
+            "releasing-{user} removed; entries held since the replay began are kept: {} (release again)",
+            newer.join(", ")
+        ))
+    }
 }
 
 #[cfg(test)]

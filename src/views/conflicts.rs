@@ -14,7 +14,7 @@ use ratatui::Frame;
 
 fn severity(k: DiffKind) -> Health {
     match k {
-        DiffKind::InFlight => Health::Ok,
+        DiffKind::InFlight | DiffKind::DeletedPurgedOnOneSide => Health::Ok,
         DiffKind::FlagsDiffer | DiffKind::MetadataDiffers => Health::Warning,
         _ => Health::Critical,
     }

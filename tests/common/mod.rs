@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod rehearsal;
 pub mod tmux;
 
 use cyrdeck::config::Config;

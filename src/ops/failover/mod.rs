@@ -638,7 +638,7 @@ async fn canary(
         if let Some(HeartbeatRead::Seen { last_uid, .. }) = rep {
             if last_uid >= uid {
                 return Ok(format!(
-                    "canary (UID {uid}) reached {} after {:.1}s: replication flows {} -> {}",
+                    "canary reached {} (UID {uid}) after {:.1}s: replication flows {} -> {}",
                     r.old_master,
                     started.elapsed().as_secs_f64(),
                     r.new_master,

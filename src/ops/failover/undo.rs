@@ -167,7 +167,7 @@ pub async fn run(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Resu
         ));
     }
     Ok(Undone::Restored(format!(
-        "undone: {} serves and replicates to {} again ({} action(s))",
+        "roles unchanged; writes restored: {} keeps serving as master, replicating to {} ({} action(s))",
         r.old_master,
         r.new_master,
         actions.len()

@@ -1,0 +1,253 @@
+//! What the failover tests and the fault matrix share: a copy of the lab's
+//! config with a hook that keeps a "VIP" file naming the serving host, a
+//! journal dir of its own, a deliverer sending to the VIP all the time, and
+//! the check that every accepted message is on both hosts.
+
+use super::*;
+use cyrdeck::config::Config;
+use cyrdeck::lab::layout::Role;
+use cyrdeck::lab::Component;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A config copy + journal dir for one test; the lab restored on drop.
+pub struct Rehearsal {
+    pub config: PathBuf,
+    pub state: PathBuf,
+    pub target: PathBuf,
+}
+
+impl Rehearsal {
+    pub fn new(tag: &str, hook: Option<&str>) -> Rehearsal {
+        let dir = lab_dir().join(format!("failover-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        let target = dir.join("target");
+        std::fs::write(&target, "master").unwrap();
+        let default_hook = format!(
+            "case $CYRDECK_PHASE in start-writes) printf %s \"$CYRDECK_NEW_MASTER\" > {t};; undo) printf %s \"$CYRDECK_OLD_MASTER\" > {t};; esac; echo phase $CYRDECK_PHASE",
+            t = target.display()
+        );
+        let hook = hook.map(str::to_string).unwrap_or(default_hook);
+        let text = std::fs::read_to_string(lab().layout.config_file()).unwrap();
+        let config = dir.join("cyrdeck.toml");
+        std::fs::write(
+            &config,
+            format!("{text}failover_hook = {}\n", toml::Value::String(hook)),
+        )
+        .unwrap();
+        Rehearsal {
+            config,
+            state: dir.join("state"),
+            target,
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(bin());
+        c.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("XDG_STATE_HOME", &self.state);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> (i32, String) {
+        let out = self.command(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    pub fn master(&self) -> String {
+        Config::load(&self.config).unwrap().pairs["lab"]
+            .master
+            .clone()
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.state.join("cyrdeck/journal/failover-lab-lab.json")
+    }
+
+    /// The finished journals, oldest first.
+    pub fn done(&self) -> Vec<serde_json::Value> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.state.join("cyrdeck/journal/done"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v.iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    pub fn wait_drained(&self) {
+        wait_for(Duration::from_secs(90), || {
+            let (_, text) = self.run(&["status", "--json"]);
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            (v["pairs"][0]["channels"][0]["queue"]["pending"] == 0).then_some(())
+        })
+        .expect("queue drained");
+    }
+}
+
+impl Drop for Rehearsal {
+    fn drop(&mut self) {
+        // configs back from the templates, stale shutdown files removed
+        let _ = lab().down(Some(Component::Cyrus(Role::Master)));
+        let _ = lab().down(Some(Component::Cyrus(Role::Replica)));
+        for name in ["log", "log-run"] {
+            let _ =
+                std::fs::remove_file(lab().layout.instance(Role::Replica).sync_dir().join(name));
+        }
+        lab().up().expect("lab up after the failover test");
+    }
+}
+
+pub fn role_of(host: &str) -> Role {
+    if host == "master" {
+        Role::Master
+    } else {
+        Role::Replica
+    }
+}
+
+pub fn deliver_to(host: &str, user: &str, msgid: &str) -> bool {
+    let role = role_of(host);
+    let i = lab().layout.instance(role);
+    cyrdeck::lab::mail::lmtp_deliver(
+        role.address(),
+        i.lmtp_port,
+        &[user],
+        &cyrdeck::lab::mail::message(msgid, "failover", "body"),
+    )
+    .is_ok()
+}
+
+/// Message-ID -> GUID of a mailbox on one host (mbexamine: the envelope's
+/// last string is the Message-ID).
+pub fn by_msgid(role: Role, mailbox: &str) -> BTreeMap<String, String> {
+    let conf = lab().layout.instance(role).imapd_conf;
+    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbexamine")
+        .arg("-C")
+        .arg(&conf)
+        .arg(mailbox)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut m = BTreeMap::new();
+    let mut guid = None;
+    for l in text.lines() {
+        if let Some(i) = l.find("GUID:") {
+            guid = l[i + 5..].split_whitespace().next().map(str::to_string);
+        }
+        if l.trim_start().starts_with("Envel>") {
+            let id = l
+                .rsplit_once("\"<")
+                .and_then(|(_, r)| r.split_once(">\""))
+                .map(|(id, _)| id);
+            if let (Some(id), Some(g)) = (id, guid.take()) {
+                m.insert(id.to_string(), g);
+            }
+        }
+    }
+    m
+}
+
+/// Every accepted Message-ID is on both hosts with one GUID.
+pub fn assert_on_both(user: &str, accepted: &[String]) {
+    let mailbox = format!("user/{user}");
+    let (m, r) = (
+        by_msgid(Role::Master, &mailbox),
+        by_msgid(Role::Replica, &mailbox),
+    );
+    for id in accepted {
+        let (gm, gr) = (m.get(id), r.get(id));
+        assert!(
+            gm.is_some(),
+            "accepted {id} missing on master ({} there)",
+            m.len()
+        );
+        assert_eq!(gm, gr, "accepted {id}: master {gm:?} replica {gr:?}");
+    }
+}
+
+/// Delivers to the host the hook names (the "VIP") every 50 ms and keeps
+/// the Message-IDs the server accepted (LMTP 250).
+pub struct Deliverer {
+    stop: Arc<AtomicBool>,
+    accepted: Arc<Mutex<Vec<String>>>,
+    refused: Arc<Mutex<u64>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Deliverer {
+    pub fn start(user: &str, target: &Path) -> Deliverer {
+        Deliverer::start_checked(user, target, |_| {})
+    }
+
+    /// start, calling `accepted_by(host)` right after each accepted delivery
+    /// (the fault matrix checks that host replicates at that moment).
+    pub fn start_checked(
+        user: &str,
+        target: &Path,
+        accepted_by: impl Fn(&str) + Send + 'static,
+    ) -> Deliverer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(Mutex::new(0));
+        let (s, a, r, u, t) = (
+            stop.clone(),
+            accepted.clone(),
+            refused.clone(),
+            user.to_string(),
+            target.to_path_buf(),
+        );
+        let handle = std::thread::spawn(move || {
+            let mut i = 0;
+            while !s.load(Ordering::Relaxed) {
+                let host = std::fs::read_to_string(&t).unwrap_or_default();
+                let id = unique(&format!("fo{i}"));
+                if deliver_to(host.trim(), &u, &id) {
+                    accepted_by(host.trim());
+                    a.lock().unwrap().push(id);
+                } else {
+                    *r.lock().unwrap() += 1;
+                }
+                i += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Deliverer {
+            stop,
+            accepted,
+            refused,
+            handle: Some(handle),
+        }
+    }
+
+    /// The Message-IDs accepted until now.
+    pub fn accepted_so_far(&self) -> Vec<String> {
+        self.accepted.lock().unwrap().clone()
+    }
+
+    pub fn finish(mut self) -> (Vec<String>, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.join().unwrap();
+        }
+        let a = self.accepted.lock().unwrap().clone();
+        let r = *self.refused.lock().unwrap();
+        (a, r)
+    }
+}
+
+pub fn figure(out: &str, what: &str) -> Option<f64> {
+    let i = out.find(what)? + what.len();
+    out[i..].split('s').next()?.trim().parse().ok()
+}

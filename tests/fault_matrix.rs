@@ -1,0 +1,444 @@
+//! The failover's fault matrix against the REAL pair: every step, interrupted
+//! every way — the operator stopping it, cyrdeck SIGKILLed before and after
+//! the step's remote action, the SSH connection to the host the step acts on
+//! dropped, the step failing (a host's Cyrus stopped, the config not
+//! writable) — then resumed or undone, with a deliverer sending to the
+//! serving host all the time. After every case the pair is in exactly one of
+//! two states (old master serving and replicating to the replica, or the new
+//! one serving and replicating to the old), the lock is free, and every
+//! message any server accepted so far is on both hosts.
+//!
+//! Two invariants are sampled all along, from the hosts' own files (the lab
+//! is local): never two hosts with `sync_log` on, and no delivery accepted by
+//! a host that does not replicate (sync_log on and a DAEMON client entry),
+//! checked right after each accepted delivery.
+//!
+//! CI runs a slice (one case per step, the interruption kinds rotated);
+//! `CYRDECK_MATRIX=full` (scripts/matrix.sh) runs all of them.
+
+mod common;
+
+use common::rehearsal::*;
+use common::*;
+use cyrdeck::lab::layout::Role;
+use cyrdeck::lab::Component;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const LAB_NAME: &str = "matrix";
+const LAB_PORT: u16 = 24900;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// The operator answers no at the step's prompt.
+    Abort,
+    KillBefore,
+    KillAfter,
+    /// The sshd of the host the step acts on goes away (sessions too).
+    SshDrop,
+    /// The step cannot succeed: the replica-side Cyrus stopped (steps 1-8),
+    /// the config file not writable (step 9).
+    StepFails,
+}
+
+const ALL: [Fault; 5] = [
+    Fault::Abort,
+    Fault::KillBefore,
+    Fault::KillAfter,
+    Fault::SshDrop,
+    Fault::StepFails,
+];
+
+fn cases() -> Vec<(usize, Fault)> {
+    if std::env::var("CYRDECK_MATRIX").is_ok_and(|v| v == "full") {
+        (1..=9)
+            .flat_map(|s| ALL.iter().map(move |f| (s, *f)))
+            // step 1 has no prompt: nothing to answer no to
+            .filter(|(s, f)| !(*s == 1 && *f == Fault::Abort))
+            .collect()
+    } else {
+        vec![
+            (2, Fault::Abort),
+            (3, Fault::KillAfter),
+            (4, Fault::SshDrop),
+            (5, Fault::KillAfter),
+            (6, Fault::StepFails),
+            (7, Fault::Abort),
+            (7, Fault::KillBefore),
+            (8, Fault::SshDrop),
+            (9, Fault::StepFails),
+        ]
+    }
+}
+
+/// What a host's own files and process table say (read directly: the lab
+/// is local, and the harness must not trust cyrdeck to tell it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Facts {
+    sync_log: bool,
+    daemon_client: bool,
+    client_running: bool,
+    fenced: bool,
+}
+
+fn conf_says_sync_log(role: Role) -> bool {
+    let conf = lab().layout.instance(role).imapd_conf;
+    std::fs::read_to_string(conf)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().split_once(':'))
+        .rfind(|(k, _)| k.trim().eq_ignore_ascii_case("sync_log"))
+        .is_some_and(|(_, v)| matches!(v.trim(), "1" | "yes" | "on" | "true"))
+}
+
+fn daemon_entry(role: Role) -> bool {
+    let conf = lab().layout.instance(role).cyrus_conf;
+    let text = std::fs::read_to_string(conf).unwrap_or_default();
+    let mut in_daemon = false;
+    text.lines().any(|l| {
+        let t = l.trim();
+        if t.starts_with("DAEMON") && t.ends_with('{') {
+            in_daemon = true;
+        } else if t.starts_with('}') {
+            in_daemon = false;
+        }
+        in_daemon && !t.starts_with('#') && t.contains("sync_client")
+    })
+}
+
+fn facts(role: Role) -> Facts {
+    let i = lab().layout.instance(role);
+    let running = std::process::Command::new("pgrep")
+        .args(["-f"])
+        .arg(format!("sync_client -C {} ", i.imapd_conf.display()))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    Facts {
+        sync_log: conf_says_sync_log(role),
+        daemon_client: daemon_entry(role),
+        client_running: running,
+        fenced: i.config_dir.join("msg/shutdown").exists(),
+    }
+}
+
+fn replicating(f: &Facts) -> bool {
+    f.sync_log && f.daemon_client
+}
+
+/// Background samplers of the two invariants; violations with a time.
+struct Invariants {
+    stop: Arc<AtomicBool>,
+    violations: Arc<Mutex<Vec<String>>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Invariants {
+    fn start() -> Invariants {
+        let stop = Arc::new(AtomicBool::new(false));
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let (s, v) = (stop.clone(), violations.clone());
+        let handle = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            while !s.load(Ordering::Relaxed) {
+                if conf_says_sync_log(Role::Master) && conf_says_sync_log(Role::Replica) {
+                    v.lock().unwrap().push(format!(
+                        "{:.1}s: both hosts have sync_log on",
+                        t0.elapsed().as_secs_f64()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Invariants {
+            stop,
+            violations,
+            handle: Some(handle),
+        }
+    }
+    fn finish(mut self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.join().unwrap();
+        }
+        let v = self.violations.lock().unwrap().clone();
+        v
+    }
+}
+
+/// Deliveries that a host accepted while it did not replicate.
+fn unreplicated_accepts() -> Arc<Mutex<Vec<String>>> {
+    static V: std::sync::OnceLock<Arc<Mutex<Vec<String>>>> = std::sync::OnceLock::new();
+    V.get_or_init(|| Arc::new(Mutex::new(Vec::new()))).clone()
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Master => "master",
+        Role::Replica => "replica",
+    }
+}
+
+/// The host a step acts on (whose sshd a drop takes away): the old master
+/// until its client is stopped, then the new master; step 9 is local, its
+/// end gives the pair lock back on the old master.
+fn host_of(step: usize, old: Role, new: Role) -> Role {
+    match step {
+        1..=5 | 9 => old,
+        _ => new,
+    }
+}
+
+fn other(r: Role) -> Role {
+    match r {
+        Role::Master => Role::Replica,
+        Role::Replica => Role::Master,
+    }
+}
+
+/// One case: the failover with `fault` at `step`, then resumed until no run
+/// is left; returns the serving host afterwards and a line for the table.
+fn run_case(t: &Rehearsal, step: usize, fault: Fault) -> (Role, String) {
+    let old = role_of(&t.master());
+    let new = other(old);
+    let lab_dir = lab_dir().display().to_string();
+    let mut cmd = match fault {
+        Fault::Abort => t.command(&["failover"]),
+        _ => t.command(&["failover", "--yes"]),
+    };
+    let mut restore: Option<Box<dyn Fn()>> = None;
+    match fault {
+        Fault::Abort => {}
+        Fault::KillBefore => {
+            cmd.env("CYRDECK_FAULT", format!("{step}:kill-before"));
+        }
+        Fault::KillAfter => {
+            cmd.env("CYRDECK_FAULT", format!("{step}:kill-after"));
+        }
+        Fault::SshDrop => {
+            let h = host_of(step, old, new);
+            cmd.env("CYRDECK_FAULT", format!("{step}:exec")).env(
+                "CYRDECK_FAULT_CMD",
+                format!(
+                    "{} lab down --dir {lab_dir} --only {}-sshd",
+                    bin(),
+                    role_name(h)
+                ),
+            );
+            restore = Some(Box::new(move || {
+                lab().start_as_left(Component::Sshd(h)).unwrap();
+            }));
+        }
+        Fault::StepFails if step == 9 => {
+            let c = t.config.display().to_string();
+            cmd.env("CYRDECK_FAULT", "9:exec")
+                .env("CYRDECK_FAULT_CMD", format!("mv {c} {c}.away && mkdir {c}"));
+            let c2 = t.config.clone();
+            restore = Some(Box::new(move || {
+                let away = c2.with_extension("toml.away");
+                if away.exists() {
+                    let _ = std::fs::remove_dir(&c2);
+                    std::fs::rename(&away, &c2).unwrap();
+                }
+            }));
+        }
+        Fault::StepFails => {
+            // the replica side: the new master's Cyrus stops
+            cmd.env("CYRDECK_FAULT", format!("{step}:exec")).env(
+                "CYRDECK_FAULT_CMD",
+                format!(
+                    "{} lab down --dir {lab_dir} --only {}-cyrus",
+                    bin(),
+                    role_name(new)
+                ),
+            );
+            restore = Some(Box::new(move || {
+                lab().start_as_left(Component::Cyrus(new)).unwrap();
+            }));
+        }
+    }
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut answers = String::new();
+        if fault == Fault::Abort {
+            // prompts come for steps 2..=9: yes until this one
+            for _ in 2..step {
+                answers.push_str("y\n");
+            }
+            answers.push_str("n\n");
+        }
+        let _ = child.stdin.take().unwrap().write_all(answers.as_bytes());
+    }
+    let o = child.wait_with_output().unwrap();
+    let first = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let code = o.status.code();
+    if let Some(r) = &restore {
+        r();
+    }
+    // resume until nothing is left open (an undo cut short, a retry, a lock)
+    let mut resumes = Vec::new();
+    for _ in 0..4 {
+        let (_, list) = t.run(&["runbook", "list"]);
+        if list.contains("no unfinished runbook") {
+            break;
+        }
+        let (_, last) = t.run(&["runbook", "resume", "--yes"]);
+        let out = if last.contains("--retry") && !last.contains("resuming") {
+            t.run(&["runbook", "resume", "--yes", "--retry"]).1
+        } else {
+            last
+        };
+        resumes.push(out);
+    }
+    let (_, list) = t.run(&["runbook", "list"]);
+    assert!(
+        list.contains("no unfinished runbook"),
+        "step {step} {fault:?}: still open after resuming:\n{list}\nfirst run:\n{first}\nresumes:\n{}",
+        resumes.join("\n----\n")
+    );
+    // exactly one of the two safe states, the config and the VIP agreeing
+    let serving = role_of(&t.master());
+    let (s, p) = (facts(serving), facts(other(serving)));
+    let ctx = || {
+        format!(
+            "step {step} {fault:?} (exit {code:?}): serving {serving:?} {s:?}, other {p:?}\nfirst run:\n{first}\nresumes:\n{}",
+            resumes.join("\n----\n")
+        )
+    };
+    assert!(replicating(&s) && !s.fenced, "serving host: {}", ctx());
+    assert!(
+        !p.sync_log && !p.daemon_client && !p.client_running,
+        "other host acts as a master: {}",
+        ctx()
+    );
+    let vip = std::fs::read_to_string(&t.target).unwrap_or_default();
+    assert_eq!(vip.trim(), role_name(serving), "VIP: {}", ctx());
+    for r in [Role::Master, Role::Replica] {
+        assert!(
+            !lab()
+                .layout
+                .instance(r)
+                .config_dir
+                .join("cyrdeck-runbook.lock")
+                .exists(),
+            "the pair lock is still held on {r:?}: {}",
+            ctx()
+        );
+    }
+    let ended = if serving == old {
+        "old master"
+    } else {
+        "new master"
+    };
+    (
+        serving,
+        format!(
+            "step {step} {fault:?}: exit {code:?}, {} resume(s), {ended} serving",
+            resumes.len()
+        ),
+    )
+}
+
+#[test]
+fn failover_fault_matrix_leaves_one_master_and_loses_nothing() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("matrix", None);
+    let user = format!("fm{}", std::process::id());
+    create_users(std::slice::from_ref(&user));
+    t.wait_drained();
+    let inv = Invariants::start();
+    let bad = unreplicated_accepts();
+    let d = Deliverer::start_checked(&user, &t.target, move |host| {
+        let r = role_of(host);
+        if !(conf_says_sync_log(r) && daemon_entry(r)) {
+            bad.lock()
+                .unwrap()
+                .push(format!("{host} accepted a delivery while not replicating"));
+        }
+    });
+    let mut table = Vec::new();
+    let started = Instant::now();
+    for (step, fault) in cases() {
+        let (_, line) = run_case(&t, step, fault);
+        println!("{line}");
+        table.push(line);
+        // every message accepted so far, on both hosts
+        t.wait_drained();
+        assert_on_both(&user, &d.accepted_so_far());
+    }
+    let (accepted, refused) = d.finish();
+    t.wait_drained();
+    assert_on_both(&user, &accepted);
+    let violations = inv.finish();
+    let unreplicated = unreplicated_accepts().lock().unwrap().clone();
+    println!(
+        "fault matrix: {} cases in {:.0}s; {} messages accepted (all on both hosts), {refused} refused while writes were stopped",
+        table.len(),
+        started.elapsed().as_secs_f64(),
+        accepted.len()
+    );
+    assert!(violations.is_empty(), "{violations:#?}");
+    assert!(unreplicated.is_empty(), "{unreplicated:#?}");
+}
+
+#[test]
+fn two_operators_start_a_failover_at_once_and_exactly_one_proceeds() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("race", None);
+    t.wait_drained();
+    let before = t.master();
+    // a second operator: same pair, another state directory (machine)
+    let other_state = t.state.with_file_name("state-b");
+    std::fs::create_dir_all(&other_state).unwrap();
+    let spawn = |state: &std::path::Path| {
+        let mut c = t.command(&["failover", "--yes"]);
+        c.env("XDG_STATE_HOME", state)
+            .env(
+                "USER",
+                state.file_name().unwrap().to_string_lossy().to_string(),
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn(&t.state);
+    let b = spawn(&other_state);
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let (ta, tb) = (text(&a), text(&b));
+    let codes = (a.status.code(), b.status.code());
+    let (winner, loser) = match codes {
+        (Some(0), Some(3)) => (&ta, &tb),
+        (Some(3), Some(0)) => (&tb, &ta),
+        _ => panic!("expected one 0 and one 3, got {codes:?}\nA:\n{ta}\nB:\n{tb}"),
+    };
+    assert!(winner.contains("canary reached"), "{winner}");
+    assert!(loser.contains("pair locked on"), "{loser}");
+    assert!(
+        loser.contains("failover of pair lab by "),
+        "names the holder: {loser}"
+    );
+    assert!(
+        !loser.contains("-- step 2"),
+        "the loser wrote nothing: {loser}"
+    );
+    assert_ne!(t.master(), before, "the roles changed once");
+}
