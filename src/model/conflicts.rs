@@ -94,6 +94,9 @@ impl CheckResult {
     pub fn divergent(&self) -> impl Iterator<Item = &Difference> {
         self.differences.iter().filter(|d| d.kind.is_divergence())
     }
+    pub fn count(&self, kind: DiffKind) -> usize {
+        self.differences.iter().filter(|d| d.kind == kind).count()
+    }
     pub fn in_sync(&self) -> bool {
         self.divergent().next().is_none() && self.errors.is_empty()
     }

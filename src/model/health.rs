@@ -538,11 +538,20 @@ pub fn evaluate_pair<'a>(
         );
     }
     events.sort_by_key(|e| e.event.time.unwrap_or(0));
+    // every channel's queue seen empty since: its failures are over
+    let replicated_since = pair
+        .replicas
+        .iter()
+        .map(|r| mv.history.last_drained(&r.channel))
+        .collect::<Option<Vec<u64>>>()
+        .and_then(|v| v.into_iter().min())
+        .map(|t| t as i64);
     let stuck = super::stuck::stuck_entries(
         views
             .iter()
             .flat_map(|(h, v)| v.history.events.iter().map(move |e| (h.as_str(), e))),
         &channels,
+        replicated_since,
     );
     // a user failing right now is a problem even when nothing bails out
     // (a corrupt replica index makes sync_server spin while the client waits)

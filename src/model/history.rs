@@ -21,6 +21,8 @@ pub struct HostHistory {
     client_pids: BTreeMap<String, BTreeSet<u32>>,
     /// (channel) -> last computed drain rate.
     drain_rate: BTreeMap<String, f64>,
+    /// (channel) -> the last refresh that found its queue empty (epoch).
+    drained_at: BTreeMap<String, u64>,
 }
 
 pub fn is_queue_file(name: &str) -> bool {
@@ -43,6 +45,9 @@ impl HostHistory {
             .filter(|f| f.channel == channel && is_queue_file(&f.name))
             .cloned()
             .collect();
+        if queue.iter().all(|f| f.lines == 0) {
+            self.drained_at.insert(channel.to_string(), now);
+        }
         let seen = self.first_seen.entry(channel.to_string()).or_default();
         for f in &queue {
             seen.entry(f.inode).or_insert(now);
@@ -66,6 +71,13 @@ impl HostHistory {
         }
         self.prev_files.insert(channel.to_string(), (now, queue));
         rate
+    }
+
+    /// The last refresh that found `channel`'s queue empty: every entry
+    /// logged before it reached the replica (the rolling client never drops
+    /// one: a failing user keeps its batch, and the queue, from emptying).
+    pub fn last_drained(&self, channel: &str) -> Option<u64> {
+        self.drained_at.get(channel).copied()
     }
 
     /// When the oldest pending entry was written: the birth time of the

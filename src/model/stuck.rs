@@ -50,9 +50,12 @@ fn counts_as_failure(kind: LineKind) -> bool {
 /// Group failures by (host, user or mailbox); add held files of the channels.
 /// `events` are (host, line) pairs, borrowed: this runs on every refresh
 /// over every kept line.
+/// Failures older than `replicated_since` (the last time every channel's
+/// queue was seen empty) are over: the user replicated again after them.
 pub fn stuck_entries<'a>(
     events: impl IntoIterator<Item = (&'a str, &'a LogEvent)>,
     channels: &[ChannelStatus],
+    replicated_since: Option<i64>,
 ) -> Vec<StuckEntry> {
     let mut by_key: BTreeMap<(String, String), StuckEntry> = BTreeMap::new();
     for (host, ev) in events
@@ -87,6 +90,10 @@ pub fn stuck_entries<'a>(
     let mut out: Vec<StuckEntry> = by_key
         .into_values()
         .filter(|s| s.attempts >= STUCK_ATTEMPTS)
+        .filter(|s| match (s.last_seen, replicated_since) {
+            (Some(t), Some(r)) => t >= r,
+            _ => true,
+        })
         .collect();
     for ch in channels {
         for h in &ch.queue.held {
@@ -155,12 +162,26 @@ mod tests {
             ev("m", 18, LineKind::SyncNotice, Some("dave"), "notice"),
             ev("m", 19, LineKind::SyncNotice, Some("dave"), "notice"),
         ];
-        let s = stuck_entries(evs.iter().map(|e| (e.host.as_str(), &e.event)), &[]);
+        let s = stuck_entries(evs.iter().map(|e| (e.host.as_str(), &e.event)), &[], None);
         assert_eq!(s.len(), 1, "{s:?}");
         assert_eq!(s[0].subject(), "bob");
         assert_eq!((s[0].first_seen, s[0].last_seen), (Some(10), Some(20)));
         assert_eq!(s[0].attempts, 2);
         assert_eq!(s[0].last_error, "second");
+    }
+
+    /// Defect 12: once the queue was seen empty after a user's last
+    /// failure, that user replicated again: no longer stuck.
+    #[test]
+    fn failures_before_the_queue_last_drained_are_over() {
+        let evs = [
+            ev("m", 10, LineKind::SyncError, Some("bob"), "first"),
+            ev("m", 20, LineKind::SyncError, Some("bob"), "second"),
+        ];
+        let of = |since| stuck_entries(evs.iter().map(|e| (e.host.as_str(), &e.event)), &[], since);
+        assert_eq!(of(Some(15)).len(), 1, "failed again after the drain");
+        assert!(of(Some(21)).is_empty(), "drained after the last failure");
+        assert_eq!(of(None).len(), 1, "never seen drained");
     }
 
     #[test]

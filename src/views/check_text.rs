@@ -1,6 +1,6 @@
 //! `cyrdeck check` as text.
 
-use crate::model::conflicts::CheckResult;
+use crate::model::conflicts::{CheckResult, DiffKind};
 use std::fmt::Write;
 
 pub fn render(r: &CheckResult) -> String {
@@ -12,11 +12,12 @@ pub fn render(r: &CheckResult) -> String {
     };
     let _ = writeln!(
         out,
-        "{verdict}: pair {}, {} mailboxes compared, {} difference(s), {} in flight",
+        "{verdict}: pair {}, {} mailboxes compared, {} difference(s), {} in flight, {} deleted mailbox(es) purged on one host only",
         r.pair,
         r.mailboxes_checked,
         r.divergent().count(),
-        r.differences.len() - r.divergent().count()
+        r.count(DiffKind::InFlight),
+        r.count(DiffKind::DeletedPurgedOnOneSide)
     );
     for d in &r.differences {
         let uid = d.uid.map(|u| format!(" uid {u}")).unwrap_or_default();

@@ -159,6 +159,27 @@ pub fn by_msgid(role: Role, mailbox: &str) -> BTreeMap<String, String> {
     m
 }
 
+/// Every accepted Message-ID reaches both hosts with one GUID within
+/// `limit` (replication is asynchronous: the last ones may be in flight).
+pub fn assert_on_both_within(user: &str, accepted: &[String], limit: Duration) {
+    let mailbox = format!("user/{user}");
+    let started = std::time::Instant::now();
+    loop {
+        let (m, r) = (
+            by_msgid(Role::Master, &mailbox),
+            by_msgid(Role::Replica, &mailbox),
+        );
+        let all = accepted
+            .iter()
+            .all(|id| m.get(id).is_some() && m.get(id) == r.get(id));
+        if all || started.elapsed() > limit {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_on_both(user, accepted)
+}
+
 /// Every accepted Message-ID is on both hosts with one GUID.
 pub fn assert_on_both(user: &str, accepted: &[String]) {
     let mailbox = format!("user/{user}");
@@ -244,6 +265,13 @@ impl Deliverer {
         let a = self.accepted.lock().unwrap().clone();
         let r = *self.refused.lock().unwrap();
         (a, r)
+    }
+}
+
+impl Drop for Deliverer {
+    /// A test that fails mid-way must not leave it delivering forever.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

@@ -234,13 +234,17 @@ pub(super) async fn precheck(
             .map(|d| format!("{} {}", d.mailbox, d.kind.label()))
             .chain(c.errors.iter().take(3).cloned())
             .collect();
-        let in_flight = c.differences.len() - c.divergent().count();
+        let in_flight = format!(
+            "{} in flight, {} deleted mailbox(es) purged on one host only",
+            c.count(crate::model::conflicts::DiffKind::InFlight),
+            c.count(crate::model::conflicts::DiffKind::DeletedPurgedOnOneSide)
+        );
         let clean = div.is_empty();
         verdicts.push((
             clean,
             if clean {
                 format!(
-                    "level-1 check clean: {} mailboxes ({in_flight} in flight)",
+                    "level-1 check clean: {} mailboxes ({in_flight})",
                     c.mailboxes_checked
                 )
             } else {
