@@ -15,6 +15,7 @@ out=$(mktemp)
 cargo test --release --lib --bins --tests -- --test-threads=2 2>&1 | tee "$out" || status=$?
 ./target/release/cyrdeck lab down --dir "$lab" || true
 ./target/release/cyrdeck lab down --dir /var/tmp/cyrdeck-failover-lab 2>/dev/null || true
+./target/release/cyrdeck lab down --dir /var/tmp/cyrdeck-matrix-lab 2>/dev/null || true
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$out" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')
 rm -f "$out"

@@ -507,3 +507,69 @@ fn dry_run_says_no_with_exit_1_and_a_purge_lag_does_not_block() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("the steps that would run"), "{out}");
 }
+
+/// Defect 9: entries logged on the old master after the final check (an
+/// admin session, an EVENTS job) had no client left to carry them. Here the
+/// client is paused, a message delivered (its entry queued), and the
+/// failover's `replay-leftovers` action run on the real master: the message
+/// reaches the replica, the snapshot is gone, the queue is empty.
+#[test]
+fn leftovers_logged_after_the_drain_are_replayed() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("leftovers", None);
+    let user = format!("lo{}", std::process::id());
+    create_users(std::slice::from_ref(&user));
+    t.wait_drained();
+    let m = lab().layout.instance(Role::Master);
+    let client = format!("sync_client -C {} ", m.imapd_conf.display());
+    let signal = |sig: &str| {
+        std::process::Command::new("pkill")
+            .args([sig, "-f", &client])
+            .status()
+            .unwrap()
+    };
+    assert!(signal("-STOP").success(), "the master's client runs");
+    struct Cont(String);
+    impl Drop for Cont {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("pkill")
+                .args(["-CONT", "-f", &self.0])
+                .status();
+        }
+    }
+    let _cont = Cont(client.clone());
+    let id = unique("leftover");
+    assert!(deliver_to("master", &user, &id));
+    let sync = m.sync_dir();
+    let queued = |f: &str| std::fs::read_to_string(sync.join(f)).unwrap_or_default();
+    assert!(
+        format!("{}{}", queued("log-run"), queued("log")).contains(&user),
+        "the delivery is queued"
+    );
+    let script = include_str!("../src/ops/failover/failover.sh");
+    let out = std::process::Command::new("sh")
+        .args(["-c", script, "cyrdeck-failover", "replay-leftovers"])
+        .arg(&m.imapd_conf)
+        .arg(&m.cyrus_conf)
+        .arg(&m.config_dir)
+        .args(["0", "", "", "", "0", "-", "run-lo", "own", "/usr/lib/cyrus/bin"])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("replayed"), "{said}");
+    assert!(said.contains("queue after the replay: 0 entries"), "{said}");
+    let on_replica = by_msgid(Role::Replica, &format!("user/{user}"));
+    assert!(on_replica.contains_key(&id), "{said}\n{on_replica:?}");
+    let left: Vec<_> = std::fs::read_dir(&sync)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("cyrdeck-replay"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

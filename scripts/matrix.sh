@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole failover fault matrix (every step x every interruption, 44 cases)
+# against the real lab, with its figures; CI runs a slice of it inside
+# scripts/test.sh. Takes 15-25 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+scripts/setup.sh
+status=0
+CYRDECK_MATRIX=full cargo test --release --test fault_matrix -- --test-threads=1 --nocapture \
+  failover_fault_matrix 2>&1 | tee /tmp/cyrdeck-matrix.log || status=$?
+./target/release/cyrdeck lab down --dir /var/tmp/cyrdeck-matrix-lab 2>/dev/null || true
+grep -E '^step [0-9]|^fault matrix:' /tmp/cyrdeck-matrix.log || true
+exit $status
