@@ -553,7 +553,17 @@ fn leftovers_logged_after_the_drain_are_replayed() {
         .arg(&m.imapd_conf)
         .arg(&m.cyrus_conf)
         .arg(&m.config_dir)
-        .args(["0", "", "", "", "0", "-", "run-lo", "own", "/usr/lib/cyrus/bin"])
+        .args([
+            "0",
+            "",
+            "",
+            "",
+            "0",
+            "-",
+            "run-lo",
+            "own",
+            "/usr/lib/cyrus/bin",
+        ])
         .output()
         .unwrap();
     let said = format!(

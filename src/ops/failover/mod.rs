@@ -495,8 +495,18 @@ async fn final_check(
         .await?;
     // in-flight entries cannot remain after the drain; a delayed-delete
     // mailbox purged on one host only is not live mail (defect 13)
-    for d in c.differences.iter().filter(|d| !d.kind.is_divergence()).take(5) {
-        out.push(format!("  not divergence: {} {} {}", d.mailbox, d.kind.label(), d.detail));
+    for d in c
+        .differences
+        .iter()
+        .filter(|d| !d.kind.is_divergence())
+        .take(5)
+    {
+        out.push(format!(
+            "  not divergence: {} {} {}",
+            d.mailbox,
+            d.kind.label(),
+            d.detail
+        ));
     }
     if !c.in_sync() {
         for d in c.divergent().take(20) {
