@@ -8,6 +8,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
+# the remote scripts: POSIX sh (warnings and errors), the perl one compiles
+shellcheck -s sh -S warning src/cyrus/*.sh src/ops/*.sh src/ops/failover/*.sh
+perl -c src/cyrus/inventory.pl
 lab=${CYRDECK_TEST_LAB:-/var/tmp/cyrdeck-test-lab}
 status=0
 out=$(mktemp)

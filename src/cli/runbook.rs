@@ -40,6 +40,15 @@ pub async fn run(
         return self::failover(cfg, observe, pair, false, yes, false).await;
     }
     let (engine, mut run) = engine_for(&cfg, observe, id, &pair, &target)?;
+    if run.attempts.iter().any(|&a| a > 0) {
+        println!(
+            "going on with the unfinished {id} {target} on {pair} journalled in {}",
+            engine
+                .journal_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
     drive(&engine, &mut run, yes).await
 }
 

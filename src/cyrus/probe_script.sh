@@ -76,6 +76,7 @@ if [ -n "$hbuser" ]; then
   if [ -n "$hb" ]; then echo "@@heartbeat" $hb; else echo "@@heartbeat none"; fi
 fi
 if [ -n "$syslog" ] && [ -r "$syslog" ]; then
+  # shellcheck disable=SC2046 # two numbers, split on purpose
   set -- $(stat -c '%i %s' "$syslog")
   ino=$1 size=$2
   start=$offset

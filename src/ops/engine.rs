@@ -38,9 +38,11 @@ pub enum Event<'a> {
 
 pub type Sink<'a> = &'a (dyn Fn(Event<'_>) + Send + Sync);
 
-/// Does this runbook keep a journal (it has something to undo or resume)?
+/// Does this runbook keep a journal? Every runbook that writes: a run cut
+/// short resumes (its interrupted step runs again: every writing step is
+/// idempotent) and gives the pair lock back at its end.
 pub fn journalled(spec: &RunbookSpec) -> bool {
-    spec.point_of_no_return.is_some()
+    spec.steps.iter().any(|s| s.mutating)
 }
 
 pub struct Engine {

@@ -16,7 +16,9 @@
 #   stay in the sync directory, where status lists them with the held files.
 # Runs as: sh -c <this> cyrdeck-quarantine CONF BINDIR SYNCDIR USER
 set -eu
-conf=$1 bindir=$2 dir=$3 user=$4
+# CONF and BINDIR are kept in the calling convention (unused since the
+# requeue no longer runs cyr_synclog)
+dir=$3 user=$4
 cd "$dir"
 tag=$$
 aside=""

@@ -95,6 +95,21 @@ pub async fn execute(
             *memo = serde_json::to_value(p).unwrap_or_default();
             msg
         }),
+        1 if cx.attempt > 1 => {
+            // run again after an interruption: unexpunge only what is still
+            // expunged on the replica alone (a second unexpunge of the same
+            // UID would make a second copy)
+            match plan_step(cx, out).await {
+                Ok((fresh, _)) => {
+                    let plan = Plan {
+                        protect: fresh.protect,
+                        ..plan
+                    };
+                    protect_step(cx, &plan, out).await
+                }
+                Err(e) => Err(e),
+            }
+        }
         1 => protect_step(cx, &plan, out).await,
         2 => sync_step(cx, &plan, out).await,
         3 => verify_step(cx, &plan, out).await,

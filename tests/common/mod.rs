@@ -165,11 +165,18 @@ pub fn unique(tag: &str) -> String {
 }
 
 /// Run the cyrdeck binary on the lab's config: (exit code, stdout+stderr).
+/// This test binary's own state directory (journals).
+pub fn state_dir() -> PathBuf {
+    lab_dir().join(format!("state-{}", std::process::id()))
+}
+
 pub fn cli(args: &[&str]) -> (i32, String) {
     let out = std::process::Command::new(bin())
         .arg("--config")
         .arg(lab().layout.config_file())
         .args(args)
+        // runbook journals of this test binary, apart from the operator's
+        .env("XDG_STATE_HOME", state_dir())
         .output()
         .expect("run cyrdeck");
     (

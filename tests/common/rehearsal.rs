@@ -171,7 +171,7 @@ pub fn assert_on_both_within(user: &str, accepted: &[String], limit: Duration) {
         );
         let all = accepted
             .iter()
-            .all(|id| m.get(id).is_some() && m.get(id) == r.get(id));
+            .all(|id| m.contains_key(id) && m.get(id) == r.get(id));
         if all || started.elapsed() > limit {
             break;
         }
