@@ -10,12 +10,13 @@ cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
 # the remote scripts: POSIX sh (warnings and errors), the perl one compiles
 shellcheck -s sh -S warning src/cyrus/*.sh src/ops/*.sh src/ops/failover/*.sh
+shellcheck -s bash -S warning src/ops/failover/*.bash
 perl -c src/cyrus/inventory.pl
 lab=${CYRDECK_TEST_LAB:-/var/tmp/cyrdeck-test-lab}
 status=0
 out=$(mktemp)
 # unit tests, then the integration tests against the real lab
-cargo test --release --lib --bins --tests -- --test-threads=2 2>&1 | tee "$out" || status=$?
+cargo test --release --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$out" || status=$?
 ./target/release/cyrdeck lab down --dir "$lab" || true
 ./target/release/cyrdeck lab down --dir /var/tmp/cyrdeck-failover-lab 2>/dev/null || true
 ./target/release/cyrdeck lab down --dir /var/tmp/cyrdeck-matrix-lab 2>/dev/null || true

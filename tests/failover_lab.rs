@@ -38,6 +38,12 @@ fn failover_and_back_with_continuous_deliveries_loses_no_accepted_message() {
     let (code, out) = t.run(&["--observe", "failover", "--yes"]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("step 2 refused"), "{out}");
+    // defect 6: the local hook is a write too: never in observe mode, and
+    // nothing was left open (no undo to run, no lock taken)
+    assert!(!out.contains("hook: phase"), "{out}");
+    assert!(!out.contains("cyrdeck-lock"), "{out}");
+    let (_, list) = t.run(&["runbook", "list"]);
+    assert!(list.contains("no unfinished runbook"), "{list}");
     assert!(!lab()
         .layout
         .instance(Role::Master)

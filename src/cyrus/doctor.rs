@@ -57,14 +57,7 @@ pub async fn run(conns: &BTreeMap<String, Arc<HostConnection>>, pair: &PairConfi
     }
 }
 
-const SCRIPT: &str = r#"LC_ALL=C; export LC_ALL
-echo "@@doctor 1"
-"$0/cyr_info" -C "$1" conf-all 2>&1 | grep -E '^(sync_|syslog_prefix|configdirectory|servername)'
-echo "@@cyrusconf"
-cat "$2" 2>&1
-echo "@@syslog"
-if [ -z "$3" ]; then echo "none"; elif [ -r "$3" ]; then echo "readable"; else echo "unreadable"; fi
-echo "@@end""#;
+const SCRIPT: &str = include_str!("doctor.sh");
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HostFacts {

@@ -72,6 +72,20 @@ pub const RELEASE: RunbookSpec = RunbookSpec {
 };
 
 const SCRIPT: &str = include_str!("quarantine.sh");
+const READERS: &str = include_str!("stuck_read.sh");
+const RELEASE_SCRIPT: &str = include_str!("release.sh");
+
+fn release_argv(action: &str, dir: &str, user: &str) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        RELEASE_SCRIPT.into(),
+        "cyrdeck-release".into(),
+        action.into(),
+        dir.into(),
+        user.into(),
+    ]
+}
 const TIMEOUT: Duration = Duration::from_secs(300);
 /// A replay of a few held entries that takes longer is hanging on a replica
 /// that is still broken.
@@ -106,18 +120,20 @@ fn sync_dirs(cx: &StepContext<'_>, configdirectory: &str) -> Vec<(String, String
         .collect()
 }
 
+/// A read-only stuck_read.sh action on `host`.
 async fn read(
     cx: &StepContext<'_>,
     host: &str,
-    script: &str,
+    action: &str,
     args: &[String],
 ) -> Result<String, String> {
     let conn = cx.connection(host)?;
     let mut argv = vec![
         "sh".to_string(),
         "-c".into(),
-        script.to_string(),
+        READERS.into(),
         "cyrdeck-read".into(),
+        action.into(),
     ];
     argv.extend(args.iter().cloned());
     let o = conn
@@ -134,13 +150,7 @@ async fn configdirectory(cx: &StepContext<'_>) -> Result<String, String> {
         .imapd_conf
         .display()
         .to_string();
-    let out = read(
-        cx,
-        &cx.pair.master,
-        r#"sed -n 's/^configdirectory:[[:space:]]*//p' "$1" | tail -n 1"#,
-        &[conf],
-    )
-    .await?;
+    let out = read(cx, &cx.pair.master, "configdir", &[conf]).await?;
     let d = out.trim().to_string();
     if d.is_empty() {
         return Err("the master's imapd.conf has no configdirectory".into());
@@ -156,7 +166,7 @@ async fn errors_for(cx: &StepContext<'_>, host: &str, user: &str) -> Result<Vec<
     let out = read(
         cx,
         host,
-        r#"tail -n 20000 "$1" 2>&1 | grep -F -e "user.$2" -e "user/$2" -e " $2 " | grep -E 'ERROR|bailing|IOERROR|rror' | tail -n 5"#,
+        "errors",
         &[log.display().to_string(), user.to_string()],
     )
     .await?;
@@ -192,13 +202,7 @@ async fn evidence(
     out: &mut Vec<String>,
 ) -> Result<String, String> {
     let cfgdir = configdirectory(cx).await?;
-    let pending = sum_over_sync_dirs(
-        cx,
-        &cfgdir,
-        r#"cat "$1/log-run" "$1/log" 2>/dev/null | tr -d '"' | awk -v u="$2" '{ for (i = 2; i <= NF; i++) if ($i == u || $i == "user." u || index($i, "user." u ".") == 1) { c++; break } } END { print c + 0 }'"#,
-        &[user.to_string()],
-    )
-    .await?;
+    let pending = sum_over_sync_dirs(cx, &cfgdir, "user-pending", &[user.to_string()]).await?;
     let mut lines = errors_for(cx, &cx.pair.master, user).await?;
     for r in &cx.pair.replicas {
         lines.extend(errors_for(cx, &r.host, user).await?);
@@ -257,27 +261,21 @@ async fn quarantine(
 async fn sum_over_sync_dirs(
     cx: &StepContext<'_>,
     cfgdir: &str,
-    script: &str,
+    action: &str,
     args: &[String],
 ) -> Result<u64, String> {
     let mut n = 0;
     for (_, dir) in sync_dirs(cx, cfgdir) {
         let mut a = vec![dir];
         a.extend(args.iter().cloned());
-        let t = read(cx, &cx.pair.master, script, &a).await?;
+        let t = read(cx, &cx.pair.master, action, &a).await?;
         n += t.trim().parse::<u64>().unwrap_or(0);
     }
     Ok(n)
 }
 
 async fn queue_len(cx: &StepContext<'_>, cfgdir: &str) -> Result<u64, String> {
-    sum_over_sync_dirs(
-        cx,
-        cfgdir,
-        r#"cat "$1/log-run" "$1/log" 2>/dev/null | wc -l"#,
-        &[],
-    )
-    .await
+    sum_over_sync_dirs(cx, cfgdir, "queue-count", &[]).await
 }
 
 async fn drains(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, String> {
@@ -344,13 +342,7 @@ async fn kill_spinners(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<Ve
     for r in &cx.pair.replicas {
         let conn = cx.connection(&r.host)?;
         let conf = conn.config().imapd_conf.display().to_string();
-        let ps = read(
-            cx,
-            &r.host,
-            r#"ps -eo pid=,time=,stat=,args= | awk -v c="$1" '$4 ~ /sync_server$/ && index($0, c) { print $1, $2, $3 }'"#,
-            &[conf],
-        )
-        .await?;
+        let ps = read(cx, &r.host, "sync-servers", &[conf]).await?;
         let spinning: Vec<String> = ps
             .lines()
             .filter_map(|l| {
@@ -391,13 +383,7 @@ async fn diagnose(
     out: &mut Vec<String>,
 ) -> Result<String, String> {
     let cfgdir = configdirectory(cx).await?;
-    let held = sum_over_sync_dirs(
-        cx,
-        &cfgdir,
-        r#"cat "$1/held-$2" "$1/releasing-$2" 2>/dev/null | wc -l"#,
-        &[user.to_string()],
-    )
-    .await?;
+    let held = sum_over_sync_dirs(cx, &cfgdir, "held-count", &[user.to_string()]).await?;
     let mut lines = Vec::new();
     for r in &cx.pair.replicas {
         lines.extend(errors_for(cx, &r.host, user).await?);
@@ -414,29 +400,13 @@ async fn diagnose(
     Ok(format!("{held} held entries for {user}"))
 }
 
-/// Take `held-USER` aside as `releasing-USER` (merged into one left by an
-/// earlier attempt): the replay and the removal act on that snapshot only,
-/// so entries held after the replay began (the autopilot appending) stay in
-/// a new `held-USER` and are never deleted unreplayed.
-const SNAPSHOT: &str = r#"set -eu
-cd "$1"; h="held-$2"; s="releasing-$2"
-if [ -e "$h" ]; then
-  if [ -e "$s" ]; then cat "$h" >> "$s" && rm -f "$h"; else mv "$h" "$s"; fi
-fi
-if [ -e "$s" ]; then wc -l < "$s"; else echo 0; fi"#;
-
 async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Result<String, String> {
     let cfgdir = configdirectory(cx).await?;
     let mut total = 0u64;
     for (channel, dir) in sync_dirs(cx, &cfgdir) {
-        let argv = vec![
-            "sh".into(),
-            "-c".into(),
-            SNAPSHOT.into(),
-            "cyrdeck-release".into(),
-            dir.clone(),
-            user.to_string(),
-        ];
+        // held-USER taken aside as releasing-USER: the replay and the
+        // removal act on that snapshot only (release.sh)
+        let argv = release_argv("snapshot", &dir, user);
         let shown = vec![
             "cyrdeck-release snapshot".into(),
             format!("{dir}/held-{user}"),
@@ -535,15 +505,7 @@ async fn remove_held(
     let mut newer = Vec::new();
     for (_, dir) in sync_dirs(cx, &cfgdir) {
         // only the snapshot that was replayed; say whether more was held since
-        let argv = vec![
-            "sh".to_string(),
-            "-c".into(),
-            r#"rm -f -- "$1/releasing-$2"; if [ -s "$1/held-$2" ]; then wc -l < "$1/held-$2"; fi"#
-                .into(),
-            "cyrdeck-release".into(),
-            dir.clone(),
-            user.to_string(),
-        ];
+        let argv = release_argv("remove-snapshot", &dir, user);
         let shown = vec!["rm".into(), "-f".into(), format!("{dir}/releasing-{user}")];
         let o = cx
             .write(

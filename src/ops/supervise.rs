@@ -8,6 +8,7 @@
 
 use super::runbook::{RunbookSpec, StepSpec};
 use super::StepContext;
+use crate::cyrus::host_facts::queue_lines;
 use crate::cyrus::probe::{self, LogCursor, ProbeReport};
 use crate::model::health::channel_clients;
 use std::time::{Duration, Instant};
@@ -79,16 +80,6 @@ async fn master_state(cx: &StepContext<'_>, channel: &str) -> Result<(Vec<u32>, 
         .to_string();
     let pids = channel_clients(&r, &conf, channel).map(|p| p.pid).collect();
     Ok((pids, queue_lines(&r, channel)))
-}
-
-/// Lines in the channel's queue files (log + log-run).
-pub(super) fn queue_lines(report: &ProbeReport, channel: &str) -> u64 {
-    report
-        .sync_files
-        .iter()
-        .filter(|f| f.channel == channel && (f.name == "log" || f.name == "log-run"))
-        .map(|f| f.lines)
-        .sum()
 }
 
 async fn replica_answers(cx: &StepContext<'_>, channel: &str) -> Result<bool, String> {

@@ -8,6 +8,9 @@ use crate::ops::supervise::probe_host;
 use crate::ops::StepContext;
 use std::time::Duration;
 
+/// Reads a sync_server's banner from another host (bash: /dev/tcp).
+const REACH: &str = include_str!("reach.bash");
+
 /// A host's configured `sync_address` ("host:port"), if any.
 fn address_of(cx: &StepContext<'_>, host: &str) -> Result<Option<(String, u16)>, String> {
     let Some(a) = &cx.connection(host)?.config().sync_address else {
@@ -34,7 +37,7 @@ async fn reaches(
         "bash".into(),
         "-c".into(),
         // sync_server's greeting: capability lines ("* SASL …"), then "* OK"
-        r#"exec 3<>"/dev/tcp/$0/$1" || exit 1; n=0; while [ $n -lt 5 ] && IFS= read -r -t 3 l <&3; do case $l in "* OK"*) printf '%s\n' "$l"; exit 0;; esac; n=$((n+1)); done; exit 1"#.into(),
+        REACH.into(),
         host.to_string(),
         port.to_string(),
     ]);
