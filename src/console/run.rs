@@ -129,7 +129,12 @@ impl Effects {
     /// Ok(false) to quit.
     async fn apply(&self, effect: Effect, tx: &mpsc::UnboundedSender<Action>) -> bool {
         match effect {
-            Effect::Quit => return false,
+            Effect::Quit => {
+                // a step finishing (its journal entry, the lock's release)
+                // is not cut off; a run that never wrote gives the lock back
+                self.runner.leave(std::time::Duration::from_secs(10)).await;
+                return false;
+            }
             Effect::Refresh => self.refresh_now.notify_one(),
             Effect::StartRunbook { id, pair, target } => {
                 self.runner.start(&id, &pair, &target, notify(tx)).await
@@ -188,8 +193,14 @@ async fn event_loop(
         let first = tokio::select! {
             a = rx.recv() => match a { Some(a) => a, None => return Ok(()) },
             _ = tick.tick() => Action::Tick(now()),
-            _ = term.recv() => return Ok(()),
-            _ = hup.recv() => return Ok(()),
+            _ = term.recv() => {
+                effects.runner.leave(Duration::from_secs(5)).await;
+                return Ok(());
+            }
+            _ = hup.recv() => {
+                effects.runner.leave(Duration::from_secs(5)).await;
+                return Ok(());
+            }
         };
         // apply everything queued, then draw once
         let mut batch = vec![first];

@@ -198,12 +198,13 @@ impl Engine {
     /// Run the next step of `run`, if it can go on. Returns its index.
     pub async fn step(&self, run: &mut RunbookRun, sink: Sink<'_>) -> Option<usize> {
         let idx = run.next_step()?;
-        // the lock before the first step of a runbook that writes: a second
-        // run must not even precheck a pair another run is changing. In
+        // the lock before the first step of a runbook with an undo (the
+        // failover): a second run must not even precheck a pair another run
+        // is changing. Others take it before their first writing step. In
         // observe mode (no write capability) the first writing step is
         // refused anyway, and the read-only ones may run.
-        let writes = run.spec.steps.iter().any(|s| s.mutating);
-        if run.spec.steps[idx].mutating || (writes && self.can_write(run)) {
+        let early = run.spec.point_of_no_return.is_some() && self.can_write(run);
+        if run.spec.steps[idx].mutating || early {
             if let Err(e) = self.ensure_lock(run).await {
                 // nothing of this run has written yet (or the lock is ours):
                 // the step is refused, the run is over
@@ -312,6 +313,30 @@ impl Engine {
             }
         }
         self.save_and_tell(run, sink);
+    }
+
+    /// The operator leaves a run that never wrote (the console quitting
+    /// after a read-only step): its pair lock goes back; nothing else
+    /// changes (the journal stays, so the run can still be resumed).
+    pub async fn leave(&self, run: &mut RunbookRun) {
+        if wrote(run) || run.finished() {
+            return;
+        }
+        let Some(host) = run.lock_host.clone() else {
+            return;
+        };
+        let holder = Holder::new(&run.run_id, run.spec.id, &run.pair);
+        let mut out = Vec::new();
+        if let Ok(cx) = self.context(run) {
+            if pair_lock::release(&cx, &host, &holder, &mut out)
+                .await
+                .is_ok()
+            {
+                run.lock_host = None;
+                self.lock_checked.store(false, Ordering::SeqCst);
+                let _ = self.save(run);
+            }
+        }
     }
 
     /// A run that is over gives the pair lock back and its journal goes to

@@ -65,6 +65,23 @@ impl Runner {
         }
     }
 
+    /// The console is quitting: wait (bounded) for a step or an undo that
+    /// is still running to end — its remote command, its journal entry and
+    /// the lock's release must not be cut off — then give back the lock of
+    /// a run that never wrote.
+    pub async fn leave(&self, limit: std::time::Duration) {
+        let started = std::time::Instant::now();
+        while self.busy() && started.elapsed() < limit {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        if self.busy() {
+            return;
+        }
+        if let Some((engine, run)) = self.active.lock().await.as_mut() {
+            engine.leave(run).await;
+        }
+    }
+
     /// Run the next step (or go on with an undo cut short) in the background.
     pub async fn step(self: &Arc<Self>, notify: Notify) {
         self.background(notify, false).await

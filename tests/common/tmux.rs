@@ -10,8 +10,11 @@ pub struct Tmux {
 }
 
 impl Tmux {
+    /// The console with this test binary's own journals (never the
+    /// operator's state directory).
     pub fn start(args: &[&str], w: u16, h: u16) -> Tmux {
-        Tmux::start_env(&[], args, w, h)
+        let state = super::state_dir().display().to_string();
+        Tmux::start_env(&[("XDG_STATE_HOME", &state)], args, w, h)
     }
 
     /// With environment variables for the console (`env K=V cyrdeck …`:
