@@ -266,3 +266,40 @@ fn check_of_an_unreachable_replica_is_an_error() {
     assert_eq!(code, 2, "{v:#}");
     assert!(v["error"].as_str().unwrap().contains("replica"), "{v:#}");
 }
+
+/// Defect 3 of the runbook-engine issue: `resync` pushed with
+/// `sync_client -m` without repair's protect step, so a message expunged
+/// only on the replica (higher modseq there) was expunged on the master too.
+#[test]
+fn resync_keeps_a_message_only_the_replica_expunged() {
+    let _g = lock();
+    let user = format!("rsx{}", std::process::id());
+    let mut admin = login(Role::Master, "admin");
+    admin.create(&format!("user/{user}")).unwrap();
+    admin.logout();
+    for i in 0..2 {
+        lmtp(Role::Master, &user, &format!("{user}-{i}@resync"));
+    }
+    wait_drained();
+    let mailbox = format!("user/{user}");
+    let before = guids(Role::Master, &mailbox);
+    assert_eq!(before.len(), 2);
+    let mut i = login(Role::Replica, &user);
+    i.command("SELECT INBOX").unwrap();
+    i.command("UID STORE 2 +FLAGS (\\Deleted)").unwrap();
+    i.command("EXPUNGE").unwrap();
+    i.logout();
+    let (code, out) = cli(&["run", "resync", &mailbox, "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("restored on the replica"), "{out}");
+    wait_drained();
+    let (m, r) = (
+        guids(Role::Master, &mailbox),
+        guids(Role::Replica, &mailbox),
+    );
+    for g in &before {
+        assert!(m.contains(g), "the master lost {g}: {m:?}\n{out}");
+        assert!(r.contains(g), "the replica lacks {g}: {r:?}\n{out}");
+    }
+    assert_eq!(m, r);
+}

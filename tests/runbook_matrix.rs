@@ -1,10 +1,11 @@
 //! The interruption matrix for the other writing runbooks against the REAL
-//! pair: quarantine and release, each writing step with cyrdeck SIGKILLed
+//! pair: quarantine, release and repair, each writing step with cyrdeck SIGKILLed
 //! before and after the step's remote action (the engine's fault injection,
 //! src/ops/fault.rs), then `cyrdeck runbook resume`. After every case: the
 //! run is over, the pair lock is free, and no message was lost — the
 //! quarantined user's entries are held (quarantine) or replayed and in sync
-//! (release), everyone else replicated.
+//! (release), everyone else replicated; repair's protected message once on
+//! each host.
 
 mod common;
 
@@ -74,14 +75,14 @@ fn lines(name: &str) -> usize {
 
 /// Interrupted as `fault`, resumed; the run must then be over with the lock
 /// given back. Returns both outputs.
-fn interrupted_then_resumed(args: &[&str], fault: &str) -> String {
+fn interrupted_then_resumed(runbook: &str, args: &[&str], fault: &str) -> String {
     let (code, first) = cyrdeck(args, Some(fault));
     assert!(
         code.is_none() && first.contains("fault injection: SIGKILL"),
         "{args:?} {fault}: exit {code:?}\n{first}"
     );
     let (_, list) = cyrdeck(&["runbook", "list"], None);
-    assert!(list.contains(args[1]), "journalled: {list}");
+    assert!(list.contains(runbook), "journalled: {list}");
     let (code, resumed) = cyrdeck(&["runbook", "resume", "--yes"], None);
     assert_eq!(
         code,
@@ -134,7 +135,8 @@ fn quarantine_and_release_survive_a_kill_at_every_writing_step() {
             deliver(u, &unique(&format!("{u}-behind")));
         }
         let before = lines(&held);
-        let out = interrupted_then_resumed(&["run", "quarantine", &x, "--yes"], fault);
+        let out =
+            interrupted_then_resumed("quarantine", &["run", "quarantine", &x, "--yes"], fault);
         assert!(lines(&held) > before, "x's entry is held: {out}");
         // everyone else replicates again, x still broken
         for u in &others {
@@ -162,7 +164,7 @@ fn quarantine_and_release_survive_a_kill_at_every_writing_step() {
             assert_eq!(code, Some(0), "{out}");
             assert!(lines(&held) > 0);
         }
-        let out = interrupted_then_resumed(&["run", "release", &x, "--yes"], fault);
+        let out = interrupted_then_resumed("release", &["run", "release", &x, "--yes"], fault);
         assert!(!sync_file(&held).exists(), "{out}");
         assert!(!sync_file(&format!("releasing-{x}")).exists(), "{out}");
         let (code, v) = check_json(&["--user", &x]);
@@ -186,6 +188,58 @@ fn quarantine_and_release_survive_a_kill_at_every_writing_step() {
         1 + 3 + 4,
         "x's messages: the first, one per case"
     );
+    println!(
+        "runbook matrix: {} cases: {}",
+        cases.len(),
+        cases.join(", ")
+    );
+}
+
+/// repair: protect (unexpunge on the replica what only it expunged) and
+/// sync, each killed before and after its remote action, then resumed. A
+/// protect run twice must not restore the message twice (it re-plans).
+#[test]
+fn repair_survives_a_kill_at_every_writing_step() {
+    let _g = lock();
+    let mut cases = Vec::new();
+    for (n, fault) in [
+        "2:kill-before",
+        "2:kill-after",
+        "3:kill-before",
+        "3:kill-after",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let user = format!("rpm{}n{n}", std::process::id());
+        create_users(std::slice::from_ref(&user));
+        for i in 0..2 {
+            deliver(&user, &unique(&format!("{user}-{i}")));
+        }
+        wait_drained();
+        let mailbox = format!("user/{user}");
+        let before = guids(Role::Master, &mailbox);
+        assert_eq!(before.len(), 2);
+        // expunged on the replica alone: a plain sync would expunge it on
+        // the master too
+        let mut i = login(Role::Replica, &user);
+        i.command("SELECT INBOX").unwrap();
+        i.command("UID STORE 2 +FLAGS (\\Deleted)").unwrap();
+        i.command("EXPUNGE").unwrap();
+        i.logout();
+        let out = interrupted_then_resumed("repair", &["repair", "--user", &user, "--yes"], fault);
+        wait_drained();
+        let (m, r) = (
+            guids(Role::Master, &mailbox),
+            guids(Role::Replica, &mailbox),
+        );
+        assert_eq!(m, before, "repair {fault}: the master's messages\n{out}");
+        assert_eq!(
+            r, before,
+            "repair {fault}: the replica's messages, once each\n{out}"
+        );
+        cases.push(format!("repair {fault}"));
+    }
     println!(
         "runbook matrix: {} cases: {}",
         cases.len(),

@@ -40,7 +40,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     summary: "stop writes, drain, prove identical, swap roles, canary new -> old, record the roles",
     target: "pair",
     // start writes on the new master: from then on it holds mail the old one
-    // may not have, so the only way is forward
+    // may not have, so the only way is forward (Step::StartWrites)
     point_of_no_return: Some(6),
     steps: &[
         StepSpec {
@@ -81,6 +81,48 @@ pub const SPEC: RunbookSpec = RunbookSpec {
         },
     ],
 };
+
+/// The failover's steps, in SPEC's order (no index arithmetic elsewhere).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Precheck,
+    StopWrites,
+    Drain,
+    FinalCheck,
+    StopClient,
+    BecomeMaster,
+    StartWrites,
+    Canary,
+    RecordRoles,
+}
+
+impl Step {
+    pub const ALL: [Step; 9] = [
+        Step::Precheck,
+        Step::StopWrites,
+        Step::Drain,
+        Step::FinalCheck,
+        Step::StopClient,
+        Step::BecomeMaster,
+        Step::StartWrites,
+        Step::Canary,
+        Step::RecordRoles,
+    ];
+    pub fn of(index: usize) -> Option<Step> {
+        Step::ALL.get(index).copied()
+    }
+    pub fn index(self) -> usize {
+        Step::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+    /// Run again after an interruption, it fences both hosts first: an
+    /// undo cut short may have lifted the fences.
+    fn refences_when_rerun(self) -> bool {
+        matches!(
+            self,
+            Step::Drain | Step::FinalCheck | Step::StopClient | Step::BecomeMaster
+        )
+    }
+}
 
 /// Most pending entries the precheck lets through by default.
 pub const DEFAULT_MAX_PENDING: u64 = 100_000;
@@ -144,7 +186,10 @@ pub async fn execute(
     out: &mut Vec<String>,
     memo: &mut serde_json::Value,
 ) -> StepState {
-    if step == 0 {
+    let Some(step) = Step::of(step) else {
+        return StepState::Failed(format!("no step {}", step + 1));
+    };
+    if step == Step::Precheck {
         return super::state_of(precheck::precheck(cx, out, memo).await);
     }
     let mut r = match roles(memo) {
@@ -153,21 +198,21 @@ pub async fn execute(
     };
     // run again (resumed or retried): whatever happened meanwhile, writes
     // must be stopped on both hosts before the drain, check or switch
-    if cx.attempt > 1 && (2..=5).contains(&step) {
+    if cx.attempt > 1 && step.refences_when_rerun() {
         if let Err(e) = fence_both(cx, &r, out).await {
             return super::state_of(Err(e));
         }
     }
     let res = match step {
-        1 => stop_writes(cx, &mut r, out).await,
-        2 => drain(cx, &r, out).await,
-        3 => final_check(cx, &r, out).await,
-        4 => stop_client(cx, &r, out).await,
-        5 => become_master(cx, &r, out).await,
-        6 => start_writes(cx, &mut r, out).await,
-        7 => canary(cx, &mut r, out).await,
-        8 => record_roles(cx, &r, out).await,
-        _ => Err(format!("no step {}", step + 1)),
+        Step::Precheck => unreachable!("handled above"),
+        Step::StopWrites => stop_writes(cx, &mut r, out).await,
+        Step::Drain => drain(cx, &r, out).await,
+        Step::FinalCheck => final_check(cx, &r, out).await,
+        Step::StopClient => stop_client(cx, &r, out).await,
+        Step::BecomeMaster => become_master(cx, &r, out).await,
+        Step::StartWrites => start_writes(cx, &mut r, out).await,
+        Step::Canary => canary(cx, &mut r, out).await,
+        Step::RecordRoles => record_roles(cx, &r, out).await,
     };
     // a failure is undone (or not) by the engine, from what the servers say
     save_roles(memo, &r);
@@ -690,4 +735,22 @@ async fn record_roles(
     Ok(format!(
         "roles recorded; failover took {total:.1}s, writes unavailable {window:.1}s"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_match_the_spec_and_the_point_of_no_return() {
+        assert_eq!(Step::ALL.len(), SPEC.steps.len());
+        for (i, s) in Step::ALL.iter().enumerate() {
+            assert_eq!(Step::of(i), Some(*s));
+            assert_eq!(s.index(), i);
+            // only the precheck is read-only
+            assert_eq!(SPEC.steps[i].mutating, *s != Step::Precheck);
+        }
+        assert_eq!(SPEC.point_of_no_return, Some(Step::StartWrites.index()));
+        assert_eq!(Step::of(9), None);
+    }
 }
