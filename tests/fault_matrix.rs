@@ -218,15 +218,25 @@ fn run_case(t: &Rehearsal, step: usize, fault: Fault) -> (Role, String) {
         }
         Fault::SshDrop => {
             let h = host_of(step, old, new);
-            cmd.env("CYRDECK_FAULT", format!("{step}:exec")).env(
-                "CYRDECK_FAULT_CMD",
-                format!(
-                    "{} lab down --dir {lab_dir} --only {}-sshd",
-                    bin(),
-                    role_name(h)
-                ),
+            let down = format!(
+                "{} lab down --dir {lab_dir} --only {}-sshd",
+                bin(),
+                role_name(h)
             );
+            // 0.3 s into the step: its connection drops mid-way (the
+            // listener and every session of that sshd die). Step 9 is
+            // local and quick: its host drops before it, or the run could
+            // end before the drop
+            let cmd_line = if step < 9 {
+                format!("(sleep 0.3; {down}) </dev/null >/dev/null 2>&1 &")
+            } else {
+                down
+            };
+            cmd.env("CYRDECK_FAULT", format!("{step}:exec"))
+                .env("CYRDECK_FAULT_CMD", cmd_line);
             restore = Some(Box::new(move || {
+                // a drop still pending must land before the host comes back
+                std::thread::sleep(Duration::from_millis(800));
                 lab().start_as_left(Component::Sshd(h)).unwrap();
             }));
         }

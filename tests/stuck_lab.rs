@@ -310,7 +310,14 @@ fn release_by_engine(user: &str, between: impl FnOnce()) -> String {
         }
     }
     assert!(run.lock_host.is_none(), "the pair lock was released");
-    run.output.join("\n")
+    // the output and what each step said
+    let said: Vec<String> = run
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("step {} {}: {}", i + 1, s.label(), s.detail()))
+        .collect();
+    format!("{}\n{}", run.output.join("\n"), said.join("\n"))
 }
 
 /// `cyrdeck supervise` with a config of its own (the lab's plus `extra` in

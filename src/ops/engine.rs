@@ -215,6 +215,9 @@ impl Engine {
             }
         }
         run.steps[idx] = StepState::Running;
+        if let Some(a) = run.attempts.get_mut(idx) {
+            *a += 1;
+        }
         self.save_and_tell(run, sink);
         super::fault::at(idx, super::fault::Point::BeforeRemote);
         let progress = |l: &str| sink(Event::Line(l));

@@ -196,10 +196,16 @@ pub async fn run_step(
     run: &mut RunbookRun,
     idx: usize,
 ) {
+    if let Some(a) = run.attempts.get_mut(idx) {
+        *a += 1;
+    }
     run_step_live(cfg, conns, run, idx, &|_| {}).await
 }
 
-/// run_step, with the step's live lines sent to `progress` as they happen.
+/// Step `idx` with the step's live lines sent to `progress` as they happen.
+/// The caller counts the attempt first (the engine journals it BEFORE the
+/// step runs: a step cut short must run again as attempt 2, so that it
+/// re-plans or re-fences).
 pub async fn run_step_live(
     cfg: &Config,
     conns: &BTreeMap<String, Arc<HostConnection>>,
@@ -207,9 +213,6 @@ pub async fn run_step_live(
     idx: usize,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) {
-    if let Some(a) = run.attempts.get_mut(idx) {
-        *a += 1;
-    }
     let spec = run.spec;
     let mut out = vec![format!("-- step {}: {}", idx + 1, spec.steps[idx].title)];
     let state = match cfg.pairs.get(&run.pair) {
