@@ -231,6 +231,39 @@ async fn plan_step(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<(Plan,
         }
     }
     let snap = snapshot(cx, &scope).await?;
+    // a message the replica expunged but already holds live again (an
+    // earlier protect restored it under a new UID, and that run was cut
+    // short) needs no second unexpunge: it would make a second copy
+    let live_on = |host: &str, mailbox: &str, guid: &str| {
+        snap.iter()
+            .find(|(h, _)| h == host)
+            .and_then(|(_, g)| g.get(mailbox))
+            .and_then(|m| m.get(guid))
+            .copied()
+            .unwrap_or(0)
+    };
+    let master_guid = |mailbox: &str, uid: u32| {
+        result
+            .differences
+            .iter()
+            .find(|d| d.mailbox == mailbox && d.uid == Some(uid))
+            .and_then(|d| d.master.as_ref())
+            .map(|m| m.guid.clone())
+    };
+    for (host, mailbox, uids) in plan.protect.iter_mut() {
+        uids.retain(|uid| {
+            master_guid(mailbox, *uid).is_none_or(|g| {
+                let there = live_on(host, mailbox, &g);
+                if there > 0 {
+                    out.push(format!(
+                        "  {mailbox} UID {uid}: already live again on {host}: not restored twice"
+                    ));
+                }
+                there == 0
+            })
+        });
+    }
+    plan.protect.retain(|(_, _, uids)| !uids.is_empty());
     for (host, g) in &snap {
         plan.before_counts.push((host.clone(), messages(g)));
         for (mailbox, guids) in g {
