@@ -93,11 +93,7 @@ fn check_reports_exactly_what_was_planted() {
     i.command("SELECT INBOX").unwrap();
     i.command("UID STORE 1 +FLAGS (\\Flagged)").unwrap();
     i.logout();
-    let mut i = login(Role::Replica, &u("expg"));
-    i.command("SELECT INBOX").unwrap();
-    i.command("UID STORE 2 +FLAGS (\\Deleted)").unwrap();
-    i.command("EXPUNGE").unwrap();
-    i.logout();
+    expunge_on_replica(&u("expg"), 2);
     let mut i = login(Role::Replica, &u("fold"));
     i.create("INBOX/OnlyHere").unwrap();
     i.logout();
@@ -284,11 +280,7 @@ fn resync_keeps_a_message_only_the_replica_expunged() {
     let mailbox = format!("user/{user}");
     let before = guids(Role::Master, &mailbox);
     assert_eq!(before.len(), 2);
-    let mut i = login(Role::Replica, &user);
-    i.command("SELECT INBOX").unwrap();
-    i.command("UID STORE 2 +FLAGS (\\Deleted)").unwrap();
-    i.command("EXPUNGE").unwrap();
-    i.logout();
+    expunge_on_replica(&user, 2);
     let (code, out) = cli(&["run", "resync", &mailbox, "--yes"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("restored on the replica"), "{out}");

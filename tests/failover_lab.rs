@@ -337,3 +337,62 @@ fn the_operator_stopping_after_writes_stopped_gets_them_back() {
     assert_eq!(j["steps"][2]["state"], "aborted", "{j:#}");
     assert_eq!(j["undo"]["state"], "done", "{j:#}");
 }
+
+/// The operator stopping the failover in the console (`x`) after the
+/// replica was promoted (step 6 done): the undo reads both hosts, stops the
+/// promoted replica first, gives the old master its client and then its
+/// writes back (defect 2, through the console's runner).
+#[test]
+fn console_x_after_the_switch_undoes_it_from_what_the_hosts_say() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("console-x", None);
+    t.wait_drained();
+    let cfg = t.config.display().to_string();
+    let state = t.state.display().to_string();
+    let tm =
+        common::tmux::Tmux::start_env(&[("XDG_STATE_HOME", &state)], &["--config", &cfg], 140, 45);
+    tm.wait_for("the first refresh", Duration::from_secs(30), |s| {
+        s.contains("updated")
+    });
+    tm.keys(&[":"]);
+    tm.text("failover lab");
+    tm.keys(&["Enter"]);
+    for k in 1..=6 {
+        tm.keys(&["Enter"]);
+        let s = tm.wait_for(&format!("step {k}"), Duration::from_secs(90), |s| {
+            s.contains(&format!("{k}. done")) || s.contains("FAILED")
+        });
+        assert!(s.contains(&format!("{k}. done")), "{s}");
+    }
+    // the replica now logs and replicates, both hosts fenced
+    let (m, r) = (
+        lab().layout.instance(Role::Master),
+        lab().layout.instance(Role::Replica),
+    );
+    let sync_log_on = |conf: &std::path::Path| {
+        std::fs::read_to_string(conf)
+            .unwrap()
+            .lines()
+            .any(|l| l.trim() == "sync_log: 1")
+    };
+    assert!(sync_log_on(&r.imapd_conf) && !sync_log_on(&m.imapd_conf));
+    tm.keys(&["x"]);
+    let s = tm.wait_for("the undo", Duration::from_secs(120), |s| {
+        s.contains("Undone") || s.contains("UNDO FAILED")
+    });
+    assert!(s.contains("Undone"), "{s}");
+    // exactly the state before the run, as the hosts say it
+    assert!(sync_log_on(&m.imapd_conf), "the old master logs again");
+    assert!(!sync_log_on(&r.imapd_conf), "the replica stopped logging");
+    assert!(!m.config_dir.join("msg/shutdown").exists());
+    assert!(!r.config_dir.join("msg/shutdown").exists());
+    assert_eq!(t.master(), "master");
+    tm.keys(&["q"]);
+    let (_, list) = t.run(&["runbook", "list"]);
+    assert!(list.contains("no unfinished runbook"), "{list}");
+    assert!(deliver_to("master", "bob", &unique("after-console-x")));
+    t.wait_drained();
+    let j = t.done().pop().expect("journal archived");
+    assert_eq!(j["undo"]["state"], "done", "{j:#}");
+}

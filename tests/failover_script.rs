@@ -225,3 +225,46 @@ fn replay_leftovers_keeps_a_snapshot_whose_replay_failed() {
         "the snapshot is kept when its replay failed"
     );
 }
+
+/// A "sync_client" of this instance (its args as ps shows them), that
+/// ignores SIGTERM like a client stuck in a wait.
+fn fake_client(args: &str) -> std::process::Child {
+    Command::new("perl")
+        .args([
+            "-e",
+            &format!(
+                "$0 = '/usr/lib/cyrus/bin/sync_client {args}'; $SIG{{TERM}} = 'IGNORE'; sleep 60"
+            ),
+        ])
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn end_client_kills_only_this_channels_clients_even_when_they_ignore_sigterm() {
+    let s = Scratch::new("end", "configdirectory: /x\n", MASTER_CYRUS);
+    let conf = s.dir.join("imapd.conf").display().to_string();
+    let mut mine = fake_client(&format!("-C {conf} -R"));
+    let mut other_channel = fake_client(&format!("-C {conf} -R -n repl"));
+    let mut other_instance = fake_client("-C /etc/imapd.conf -R");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (code, err) = s.run("end-client", "", 0);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        mine.try_wait().unwrap().is_some(),
+        "the channel's client is gone"
+    );
+    assert!(
+        other_channel.try_wait().unwrap().is_none(),
+        "another channel's stays"
+    );
+    assert!(
+        other_instance.try_wait().unwrap().is_none(),
+        "another instance's stays"
+    );
+    let _ = other_channel.kill();
+    let _ = other_instance.kill();
+    // nothing left: says so
+    let (code, _) = s.run("end-client", "", 0);
+    assert_eq!(code, 0);
+}

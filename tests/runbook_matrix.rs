@@ -36,17 +36,6 @@ fn cyrdeck(args: &[&str], fault: Option<&str>) -> (Option<i32>, String) {
     )
 }
 
-fn replica_dir(mailbox: &str) -> String {
-    let conf = lab().layout.instance(Role::Replica).imapd_conf;
-    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbpath")
-        .arg("-C")
-        .arg(&conf)
-        .args(["-M", mailbox])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// The replica mailbox made unreadable (the client bails out on it) while
 /// alive; readable again on drop, also when the test fails.
 struct Broken(String, u32);
@@ -222,11 +211,7 @@ fn repair_survives_a_kill_at_every_writing_step() {
         assert_eq!(before.len(), 2);
         // expunged on the replica alone: a plain sync would expunge it on
         // the master too
-        let mut i = login(Role::Replica, &user);
-        i.command("SELECT INBOX").unwrap();
-        i.command("UID STORE 2 +FLAGS (\\Deleted)").unwrap();
-        i.command("EXPUNGE").unwrap();
-        i.logout();
+        expunge_on_replica(&user, 2);
         let out = interrupted_then_resumed("repair", &["repair", "--user", &user, "--yes"], fault);
         wait_drained();
         let (m, r) = (

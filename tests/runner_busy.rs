@@ -52,18 +52,24 @@ heartbeat_user = "hb"
     Config::load(&path).unwrap()
 }
 
-#[test]
-fn no_step_and_no_second_undo_while_a_step_runs() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    // accepts, never speaks: the SSH handshake waits for the connect timeout
+/// A TCP port that accepts and never speaks: the SSH handshake waits for
+/// the connect timeout.
+fn silent_host() -> u16 {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
-    let _keep = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         let mut held = Vec::new();
         for s in silent.incoming().flatten() {
             held.push(s);
         }
     });
+    port
+}
+
+#[test]
+fn no_step_and_no_second_undo_while_a_step_runs() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let port = silent_host();
     let cfg = Arc::new(config(port));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -113,14 +119,7 @@ fn no_step_while_an_undo_runs() {
     use cyrdeck::ops::failover::{Roles, SPEC};
     use cyrdeck::ops::journal::{self, Journal};
     use cyrdeck::ops::runbook::StepState;
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
-    let _keep = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in silent.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let port = silent_host();
     let cfg = Arc::new(config(port));
     // the journal of a failover with writes stopped (steps 1-2 done)
     let mut run = RunbookRun::new(SPEC, "p", "p");

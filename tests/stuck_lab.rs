@@ -19,17 +19,6 @@ impl Drop for Mode {
     }
 }
 
-fn replica_dir(mailbox: &str) -> String {
-    let conf = lab().layout.instance(Role::Replica).imapd_conf;
-    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbpath")
-        .arg("-C")
-        .arg(&conf)
-        .args(["-M", mailbox])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 #[test]
 fn unreadable_replica_mailbox_is_detected_quarantined_and_released_without_loss() {
     let _g = lock();

@@ -219,6 +219,29 @@ pub fn login(role: Role, user: &str) -> cyrdeck::lab::mail::Imap {
     cyrdeck::lab::mail::Imap::login(role.address(), i.imap_port, user).expect("IMAP login")
 }
 
+/// A mailbox's directory on the replica (mbpath -M).
+pub fn replica_dir(mailbox: &str) -> String {
+    let conf = lab().layout.instance(Role::Replica).imapd_conf;
+    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbpath")
+        .arg("-C")
+        .arg(&conf)
+        .args(["-M", mailbox])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Expunge `uid` of `user`'s INBOX on the replica alone (logged in as the
+/// user there): a plain sync would carry the deletion to the master.
+pub fn expunge_on_replica(user: &str, uid: u32) {
+    let mut i = login(Role::Replica, user);
+    i.command("SELECT INBOX").unwrap();
+    i.command(&format!("UID STORE {uid} +FLAGS (\\Deleted)"))
+        .unwrap();
+    i.command("EXPUNGE").unwrap();
+    i.logout();
+}
+
 /// Create users on the master (admin IMAP).
 pub fn create_users(users: &[String]) {
     let mut admin = login(Role::Master, "admin");

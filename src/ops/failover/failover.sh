@@ -146,6 +146,26 @@ case $action in
     hup
     echo "rolling client stopped (DAEMON entry commented out, sync_log 0, $shutdownfile touched)"
     ;;
+  end-client)
+    # only after stop-client (master no longer restarts it): the channel's
+    # clients still running, SIGTERM, then SIGKILL after 5 s
+    pids=$(ps -eo pid=,args= | awk -v c="$conf" -v ch="$channel" '
+      $2 !~ /sync_client$/ { next }
+      index(" " $0 " ", " -C " c " ") == 0 { next }
+      { n = ""; for (i = 3; i < NF; i++) if ($i == "-n") n = $(i + 1); if (n == ch) print $1 }')
+    if [ -z "$pids" ]; then echo "no client left"; exit 0; fi
+    # shellcheck disable=SC2086 # a list of pids
+    kill -TERM $pids 2>/dev/null || true
+    n=0
+    while [ $n -lt 10 ]; do
+      # shellcheck disable=SC2086
+      kill -0 $pids 2>/dev/null || break
+      sleep 0.5; n=$((n + 1))
+    done
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+    echo "ended client(s) $(echo $pids)"
+    ;;
   become-master)
     backup "$cyrusconf"
     if [ -n "$shutdownfile" ]; then rm -f "$shutdownfile"; fi

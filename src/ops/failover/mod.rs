@@ -293,6 +293,8 @@ pub(super) enum Act {
         any: bool,
     },
     StopClient,
+    /// SIGTERM (then SIGKILL) the channel's clients that outlived StopClient.
+    EndClient,
     BecomeMaster,
     ReplayLeftovers,
 }
@@ -303,6 +305,7 @@ impl Act {
             Act::StopWrites { .. } => "stop-writes",
             Act::StartWrites { .. } => "start-writes",
             Act::StopClient => "stop-client",
+            Act::EndClient => "end-client",
             Act::BecomeMaster => "become-master",
             Act::ReplayLeftovers => "replay-leftovers",
         }
@@ -569,11 +572,21 @@ async fn final_check(
     Ok(format!("identical: {} mailboxes", c.mailboxes_checked))
 }
 
-async fn wait_client(
+pub(super) async fn wait_client(
     cx: &StepContext<'_>,
     host: &str,
     channel: &str,
     running: bool,
+) -> Result<ProbeReport, String> {
+    wait_client_for(cx, host, channel, running, Duration::from_secs(30)).await
+}
+
+async fn wait_client_for(
+    cx: &StepContext<'_>,
+    host: &str,
+    channel: &str,
+    running: bool,
+    limit: Duration,
 ) -> Result<ProbeReport, String> {
     let started = Instant::now();
     loop {
@@ -581,14 +594,40 @@ async fn wait_client(
         if client_pids(cx, host, &rep, channel).is_empty() != running {
             return Ok(rep);
         }
-        if started.elapsed() > Duration::from_secs(30) {
+        if started.elapsed() > limit {
             return Err(format!(
-                "{host}: rolling client still {} after 30 s",
-                if running { "absent" } else { "running" }
+                "{host}: rolling client still {} after {} s",
+                if running { "absent" } else { "running" },
+                limit.as_secs()
             ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Stop `host`'s rolling client for good (DAEMON entry out, sync_log 0,
+/// shutdown file, SIGHUP) and wait until it is gone. A client asleep in its
+/// reconnect wait (15 s doubling to sync_reconnect_maxwait, after its
+/// replica was down: seen in the fault matrix) reads the shutdown file only
+/// when it wakes: after 10 s it is ended with SIGTERM, then SIGKILL. Master
+/// no longer restarts it, and whatever it had not sent stays in log-run for
+/// the leftovers' replay.
+pub(super) async fn stop_client_on(
+    cx: &StepContext<'_>,
+    host: &str,
+    r: &Roles,
+    out: &mut Vec<String>,
+) -> Result<(String, ProbeReport), String> {
+    let said = script(cx, host, Act::StopClient, r, &r.new_sync, out).await?;
+    if let Ok(rep) = wait_client_for(cx, host, &r.channel, false, Duration::from_secs(10)).await {
+        return Ok((said, rep));
+    }
+    out.push(format!(
+        "  {host}'s client did not exit on the shutdown file (asleep in its reconnect wait?): ending it"
+    ));
+    script(cx, host, Act::EndClient, r, &r.new_sync, out).await?;
+    let rep = wait_client(cx, host, &r.channel, false).await?;
+    Ok((said, rep))
 }
 
 async fn stop_client(
@@ -596,8 +635,7 @@ async fn stop_client(
     r: &Roles,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let said = script(cx, &r.old_master, Act::StopClient, r, &r.new_sync, out).await?;
-    let rep = wait_client(cx, &r.old_master, &r.channel, false).await?;
+    let (said, rep) = stop_client_on(cx, &r.old_master, r, out).await?;
     if !answers(&rep) {
         return Err(format!("{}'s sync_server stopped answering", r.old_master));
     }

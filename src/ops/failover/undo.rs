@@ -13,11 +13,10 @@
 //! without a running client (the old master is unfenced last, after its
 //! client is proven running).
 
-use super::{client_pids, hook, script, Act, Roles};
+use super::{hook, script, Act, Roles};
 use crate::cyrus::host_facts::{Fence, HostFacts};
 use crate::ops::supervise::probe_host;
 use crate::ops::StepContext;
-use std::time::{Duration, Instant};
 
 /// One thing the undo does, in this order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,15 +119,14 @@ pub async fn run(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Resu
         out.push(format!("  undo: {a:?}"));
         match a {
             UndoAction::StopNewMaster => {
-                script(cx, &r.new_master, Act::StopClient, r, &r.old_sync, out).await?;
-                wait_client(cx, r, &r.new_master, false).await?;
+                super::stop_client_on(cx, &r.new_master, r, out).await?;
             }
             UndoAction::RestoreOldMaster => {
                 script(cx, &r.old_master, Act::BecomeMaster, r, &r.new_sync, out).await?;
             }
             UndoAction::UnfenceOldMaster => {
                 // never writes without replication
-                wait_client(cx, r, &r.old_master, true).await?;
+                super::wait_client(cx, &r.old_master, &r.channel, true).await?;
                 script(
                     cx,
                     &r.old_master,
@@ -172,28 +170,6 @@ pub async fn run(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Resu
         r.new_master,
         actions.len()
     )))
-}
-
-async fn wait_client(
-    cx: &StepContext<'_>,
-    r: &Roles,
-    host: &str,
-    running: bool,
-) -> Result<(), String> {
-    let started = Instant::now();
-    loop {
-        let rep = probe_host(cx, host).await?;
-        if client_pids(cx, host, &rep, &r.channel).is_empty() != running {
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err(format!(
-                "{host}: rolling client still {} after 30 s",
-                if running { "absent" } else { "running" }
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 #[cfg(test)]
