@@ -65,10 +65,22 @@ fn a_dead_start_mode_client_is_detected_and_restarted() {
     assert_eq!(code, 1);
     assert!(doc.contains("client_in_start"), "{doc}");
 
-    // restarted: the queue drains and the user arrives on the replica
-    let (code, out) = cli(&["run", "restart", "default", "--yes"]);
+    // restarted: the queue drains and the user arrives on the replica —
+    // first cut short by a SIGKILL right after the client was started
+    // (the run is journalled under the pair lock): the resumed start step
+    // finds it running and starts no second one
+    let (code, out) = cli_env(
+        &["run", "restart", "default", "--yes"],
+        &[("CYRDECK_FAULT", "2:kill-after")],
+    );
+    assert!(code.is_none() && out.contains("fault injection"), "{out}");
+    let (code, out) = cli(&["runbook", "resume", "--yes"]);
     assert_eq!(code, 0, "{out}");
+    assert!(out.contains("already running"), "{out}");
     assert!(out.contains("step 3 done: client"), "{out}");
+    let (_, list) = cli(&["runbook", "list"]);
+    assert!(list.contains("no unfinished runbook"), "{list}");
+    assert!(!m.config_dir.join("cyrdeck-runbook.lock").exists());
     wait_drained();
     let (code, v) = check_json(&["--user", &user]);
     assert_eq!(code, 0, "{v:#}");

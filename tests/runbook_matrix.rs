@@ -14,26 +14,12 @@ use cyrdeck::lab::layout::Role;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-/// `cyrdeck ARGS` against the shared lab with this binary's journals, and
-/// an optional fault.
+/// `cyrdeck ARGS`, with a fault when given.
 fn cyrdeck(args: &[&str], fault: Option<&str>) -> (Option<i32>, String) {
-    let mut c = std::process::Command::new(bin());
-    c.arg("--config")
-        .arg(lab().layout.config_file())
-        .args(args)
-        .env("XDG_STATE_HOME", state_dir());
-    if let Some(f) = fault {
-        c.env("CYRDECK_FAULT", f);
+    match fault {
+        Some(f) => cli_env(args, &[("CYRDECK_FAULT", f)]),
+        None => cli_env(args, &[]),
     }
-    let out = c.output().unwrap();
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// The replica mailbox made unreadable (the client bails out on it) while

@@ -170,6 +170,23 @@ pub fn state_dir() -> PathBuf {
     lab_dir().join(format!("state-{}", std::process::id()))
 }
 
+/// `cyrdeck ARGS` with extra environment (the fault injection); None as
+/// the exit code when a signal ended it.
+pub fn cli_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(bin())
+        .arg("--config")
+        .arg(lab().layout.config_file())
+        .args(args)
+        .env("XDG_STATE_HOME", state_dir())
+        .envs(env.iter().copied())
+        .output()
+        .expect("run cyrdeck");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
 pub fn cli(args: &[&str]) -> (i32, String) {
     let out = std::process::Command::new(bin())
         .arg("--config")
