@@ -155,8 +155,9 @@ fn check_reports_exactly_what_was_planted() {
     .collect();
     assert_eq!(found(&v, &format!("user/{tag}")), planted, "{v:#}");
     // nothing else differs (a reused lab may hold users earlier runs of
-    // the lab tests planted: chk*, stk*, cix*, obs* followed by a pid)
-    let earlier = regex::Regex::new(r"^user/(chk|stk|cix|obs)[0-9]+").unwrap();
+    // the lab tests planted: chk*, stk*, cix*, obs*, and the runbook
+    // matrix's and resync's users of a run that failed, followed by a pid)
+    let earlier = regex::Regex::new(r"^user/(chk|stk|cix|obs|rpm|rbm|rsx)[0-9]+").unwrap();
     let others: Vec<_> = found(&v, "user/")
         .into_iter()
         .filter(|(m, _, _)| !earlier.is_match(m))

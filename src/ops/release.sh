@@ -16,6 +16,9 @@ case $action in
     if [ -e "$h" ]; then
       if [ -e "$s" ]; then cat "$h" >> "$s" && rm -f "$h"; else mv "$h" "$s"; fi
     fi
+    # sync_client opens the file it replays read-write as cyrus: a held file
+    # made by hand as root would fail the replay like a broken replica
+    if [ -e "$s" ]; then chown --reference=. "$s"; chmod 0600 "$s"; fi
     if [ -e "$s" ]; then wc -l < "$s"; else echo 0; fi
     ;;
   remove-snapshot)
