@@ -388,9 +388,14 @@ fn console_x_after_the_switch_undoes_it_from_what_the_hosts_say() {
     assert!(!m.config_dir.join("msg/shutdown").exists());
     assert!(!r.config_dir.join("msg/shutdown").exists());
     assert_eq!(t.master(), "master");
+    // quitting waits for the run's end (lock given back, journal archived)
     tm.keys(&["q"]);
+    let ended = wait_for(Duration::from_secs(30), || {
+        let (_, list) = t.run(&["runbook", "list"]);
+        list.contains("no unfinished runbook").then_some(())
+    });
     let (_, list) = t.run(&["runbook", "list"]);
-    assert!(list.contains("no unfinished runbook"), "{list}");
+    assert!(ended.is_some(), "the run was left open: {list}");
     assert!(deliver_to("master", "bob", &unique("after-console-x")));
     t.wait_drained();
     let j = t.done().pop().expect("journal archived");
