@@ -238,11 +238,9 @@ fn console_killed_at_each_step_resumes_without_repeating_a_completed_step() {
     assert_on_both(&user, &delivered);
 }
 
-#[test]
-fn failover_from_the_console_survives_a_killed_console() {
-    use_private_lab(LAB_NAME, LAB_PORT);
-    let _g = lock();
-    let t = Rehearsal::new("console", None);
+/// The console on the rehearsal's config and journals, the failover of
+/// pair lab started (no step run yet); the tmux session and the config path.
+fn console_failover(t: &Rehearsal) -> (common::tmux::Tmux, String) {
     t.wait_drained();
     let cfg = t.config.display().to_string();
     let state = t.state.display().to_string();
@@ -253,7 +251,17 @@ fn failover_from_the_console_survives_a_killed_console() {
     });
     tm.keys(&[":"]);
     tm.text("failover lab");
-    tm.keys(&["Enter", "Enter"]);
+    tm.keys(&["Enter"]);
+    (tm, cfg)
+}
+
+#[test]
+fn failover_from_the_console_survives_a_killed_console() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("console", None);
+    let (tm, cfg) = console_failover(&t);
+    tm.keys(&["Enter"]);
     let s = tm.wait_for("the precheck", Duration::from_secs(60), |s| {
         s.contains("1. done") || s.contains("FAILED")
     });
@@ -347,17 +355,7 @@ fn console_x_after_the_switch_undoes_it_from_what_the_hosts_say() {
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
     let t = Rehearsal::new("console-x", None);
-    t.wait_drained();
-    let cfg = t.config.display().to_string();
-    let state = t.state.display().to_string();
-    let tm =
-        common::tmux::Tmux::start_env(&[("XDG_STATE_HOME", &state)], &["--config", &cfg], 140, 45);
-    tm.wait_for("the first refresh", Duration::from_secs(30), |s| {
-        s.contains("updated")
-    });
-    tm.keys(&[":"]);
-    tm.text("failover lab");
-    tm.keys(&["Enter"]);
+    let (tm, _cfg) = console_failover(&t);
     for k in 1..=6 {
         tm.keys(&["Enter"]);
         let s = tm.wait_for(&format!("step {k}"), Duration::from_secs(90), |s| {
