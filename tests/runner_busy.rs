@@ -66,6 +66,16 @@ fn silent_host() -> u16 {
     port
 }
 
+/// A runner on `cfg`, and every run it reports, in order.
+fn runner_on(cfg: &Arc<Config>) -> (Arc<Runner>, Arc<Mutex<Vec<RunbookRun>>>, Notify) {
+    let conns = Poller::new(cfg.clone(), false).connections();
+    let runner = Arc::new(Runner::new(cfg.clone(), conns));
+    let seen: Arc<Mutex<Vec<RunbookRun>>> = Arc::default();
+    let s = seen.clone();
+    let notify: Notify = Arc::new(move |r| s.lock().unwrap().push(r));
+    (runner, seen, notify)
+}
+
 #[test]
 fn no_step_and_no_second_undo_while_a_step_runs() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -73,11 +83,7 @@ fn no_step_and_no_second_undo_while_a_step_runs() {
     let cfg = Arc::new(config(port));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let conns = Poller::new(cfg.clone(), false).connections();
-        let runner = Arc::new(Runner::new(cfg.clone(), conns));
-        let seen: Arc<Mutex<Vec<RunbookRun>>> = Arc::default();
-        let s = seen.clone();
-        let notify: Notify = Arc::new(move |r| s.lock().unwrap().push(r));
+        let (runner, seen, notify) = runner_on(&cfg);
         runner.start("failover", "p", "p", notify.clone()).await;
         runner.step(notify.clone()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -138,11 +144,7 @@ fn no_step_while_an_undo_runs() {
     Journal::of(&run, &cfg.file).save(&path).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let conns = Poller::new(cfg.clone(), false).connections();
-        let runner = Arc::new(Runner::new(cfg.clone(), conns));
-        let seen: Arc<Mutex<Vec<RunbookRun>>> = Arc::default();
-        let s = seen.clone();
-        let notify: Notify = Arc::new(move |r| s.lock().unwrap().push(r));
+        let (runner, seen, notify) = runner_on(&cfg);
         runner.start("failover", "p", "p", notify.clone()).await;
         assert_eq!(seen.lock().unwrap().last().unwrap().next_step(), Some(2));
         runner.abort(notify.clone()).await;
