@@ -124,8 +124,6 @@ pub struct ProbeReport {
     /// First line of `{configdirectory}/msg/shutdown`: Cyrus refuses
     /// non-admin writes while it exists (cyrdeck's failover fence).
     pub shutdown: Option<String>,
-    /// The pair's runbook lock, when this host holds one (src/ops/pair_lock.rs).
-    pub run_lock: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -285,7 +283,6 @@ pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
                 "syncserver" => r.sync_server = Some(SyncServerCheck::default()),
                 "nolog" => r.log_error = Some(arg.to_string()),
                 "shutdown" => r.shutdown = Some(arg.to_string()),
-                "runlock" => r.run_lock = Some(arg.trim().to_string()),
                 "heartbeat" => {
                     r.heartbeat =
                         Some(parse_heartbeat(arg).ok_or_else(|| bad(n, "heartbeat", &line))?)

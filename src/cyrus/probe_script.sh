@@ -45,12 +45,9 @@ if [ -n "$cfgdir" ] && [ -d "$syncdir" ]; then
 else
   echo "E no sync directory (configdirectory=$cfgdir)"
 fi
-# write fences and the pair's runbook lock (src/ops/pair_lock.rs): one line each
+# the write fence (src/cyrus/host_facts.rs): its first line
 if [ -n "$cfgdir" ] && [ -r "$cfgdir/msg/shutdown" ]; then
   echo "@@shutdown $(head -n 1 "$cfgdir/msg/shutdown" | tr -cd '[:print:]' | cut -c 1-200)"
-fi
-if [ -n "$cfgdir" ] && [ -r "$cfgdir/cyrdeck-runbook.lock" ]; then
-  echo "@@runlock $(head -c 1000 "$cfgdir/cyrdeck-runbook.lock" | tr '\n' ' ' | tr -cd '[:print:]')"
 fi
 echo "@@syncserver"
 listen=$(sed -n '/^[[:space:]]*SERVICES/,/^[[:space:]]*}/p' "$cyrusconf" 2>/dev/null | grep -v '^[[:space:]]*#' | grep 'sync_server' | sed -n 's/.*listen="\{0,1\}\([^" ]*\).*/\1/p' | head -n 1)

@@ -55,8 +55,8 @@ impl Holder {
         )
     }
 
-    /// Parse a lock file's text (also the probe's one-line form, where the
-    /// lines are joined by spaces). None when it is not cyrdeck's.
+    /// Parse a lock file's text (also a one-line form, its lines joined by
+    /// spaces, as a terminal may show it). None when it is not cyrdeck's.
     pub fn parse(text: &str) -> Option<Holder> {
         let mut h = Holder {
             run_id: String::new(),

@@ -40,9 +40,6 @@ impl Runner {
         let Some(spec) = super::available().into_iter().find(|s| s.id == id) else {
             return;
         };
-        if self.busy() {
-            return;
-        }
         let mut guard = self.active.lock().await;
         if let Some((_, run)) = guard.as_ref().filter(|(_, r)| !r.finished()) {
             let mut run = run.clone();
