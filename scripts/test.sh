@@ -17,9 +17,11 @@ status=0
 out=$(mktemp)
 # unit tests, then the integration tests against the real lab
 cargo test --release --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$out" || status=$?
-./target/release/cyrdeck lab down --dir "$lab" || true
+# the private labs first: the syslog receiver is shared, and a lab leaves
+# it running while another lab still runs
 ./target/release/cyrdeck lab down --dir /var/tmp/cyrdeck-failover-lab 2>/dev/null || true
 ./target/release/cyrdeck lab down --dir /var/tmp/cyrdeck-matrix-lab 2>/dev/null || true
+./target/release/cyrdeck lab down --dir "$lab" || true
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$out" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')
 rm -f "$out"
