@@ -9,7 +9,7 @@ scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
 # the remote scripts: POSIX sh (warnings and errors), the perl one compiles
-shellcheck -s sh -S warning src/cyrus/*.sh src/ops/*.sh src/ops/failover/*.sh
+shellcheck -s sh -S warning src/cyrus/*.sh src/ops/*.sh src/ops/failover/*.sh src/lab/*.sh
 shellcheck -s bash -S warning src/ops/failover/*.bash
 perl -c src/cyrus/inventory.pl
 lab=${CYRDECK_TEST_LAB:-/var/tmp/cyrdeck-test-lab}

@@ -57,6 +57,7 @@ struct RawHost {
     bin_dir: Option<PathBuf>,
     syslog_file: Option<PathBuf>,
     syslog_prefix: Option<String>,
+    log_source: Option<Spanned<String>>,
     #[serde(default)]
     sudo: bool,
     sudo_user: Option<String>,
@@ -102,6 +103,29 @@ struct RawConfig {
     pairs: BTreeMap<String, RawPair>,
 }
 
+/// Where a host's Cyrus lines are read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogSource {
+    /// `syslog_file` (rsyslog, syslog-ng...: RFC 3339 or traditional lines).
+    #[default]
+    File,
+    /// The systemd journal, through `journalctl` (entries whose
+    /// SYSLOG_IDENTIFIER starts with `syslog_prefix/`, default `cyrus/`).
+    Journal,
+}
+
+impl HostConfig {
+    /// The identifier prefix Cyrus logs under (its `syslog_prefix`
+    /// option; Cyrus's default is "cyrus").
+    pub fn log_prefix(&self) -> &str {
+        self.syslog_prefix.as_deref().unwrap_or("cyrus")
+    }
+    /// Is any log source configured?
+    pub fn reads_log(&self) -> bool {
+        self.log_source == LogSource::Journal || self.syslog_file.is_some()
+    }
+}
+
 /// Where and as whom to reach a host over SSH.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SshTarget {
@@ -128,6 +152,8 @@ pub struct HostConfig {
     pub bin_dir: PathBuf,
     pub syslog_file: Option<PathBuf>,
     pub syslog_prefix: Option<String>,
+    /// Where Cyrus's log lines are read: the syslog file, or the journal.
+    pub log_source: LogSource,
     /// Run Cyrus tools through `sudo -n -u <sudo_user>`.
     pub sudo_user: Option<String>,
     pub observe: bool,
@@ -252,6 +278,28 @@ impl Config {
             let key = format!("hosts.{name}.ssh");
             let (target, alias_identity) = parse_destination(h.ssh.get_ref(), &ssh_config)
                 .map_err(|m| err(Some(h.ssh.span()), &key, m))?;
+            let log_source = match h
+                .log_source
+                .as_ref()
+                .map(|s| (s.get_ref().as_str(), s.span()))
+            {
+                None | Some(("file", _)) => LogSource::File,
+                Some(("journal", _)) if h.syslog_file.is_some() => {
+                    return Err(err(
+                        h.log_source.as_ref().map(|s| s.span()),
+                        &format!("hosts.{name}.log_source"),
+                        "\"journal\" reads no file: remove syslog_file".into(),
+                    ))
+                }
+                Some(("journal", _)) => LogSource::Journal,
+                Some((other, span)) => {
+                    return Err(err(
+                        Some(span),
+                        &format!("hosts.{name}.log_source"),
+                        format!("{other:?}: must be \"file\" or \"journal\""),
+                    ))
+                }
+            };
             let known_hosts = h.known_hosts.or(d.known_hosts.clone()).unwrap_or_else(|| {
                 dirs::home_dir()
                     .unwrap_or_default()
@@ -269,6 +317,7 @@ impl Config {
                     bin_dir: h.bin_dir.unwrap_or_else(|| "/usr/lib/cyrus/bin".into()),
                     syslog_file: h.syslog_file,
                     syslog_prefix: h.syslog_prefix,
+                    log_source,
                     sudo_user: h
                         .sudo
                         .then(|| h.sudo_user.unwrap_or_else(|| "cyrus".into())),

@@ -197,12 +197,19 @@ enum LabAction {
         /// First of the lab's ports (it uses base..base+21).
         #[arg(long)]
         base_port: Option<u16>,
+        /// master or replica: that host's Cyrus logs to a private
+        /// systemd-journald (read with log_source = "journal"), as on a
+        /// host without rsyslog; none: both log to the lab's rsyslogd.
+        /// Remembered by the lab.
+        #[arg(long)]
+        journal_host: Option<String>,
     },
     /// Stop the lab's own processes (or one component).
     Down {
         #[command(flatten)]
         lab: LabArgs,
-        /// syslog, master-cyrus, replica-cyrus, master-sshd, replica-sshd
+        /// syslog, master-cyrus, replica-cyrus, master-sshd, replica-sshd,
+        /// master-journal, replica-journal
         #[arg(long)]
         only: Option<String>,
     },
@@ -600,11 +607,53 @@ async fn trust(cfg: &Config, host: &str, yes: bool) -> Result<()> {
     Ok(())
 }
 
+/// `lab up` returns when `status` would exit 0: the heartbeat mailbox
+/// replicated, the queue drained, every service answering.
+fn wait_until_steady(config: &std::path::Path) -> Result<()> {
+    let cfg = Arc::new(Config::load(config)?);
+    let rt = runtime()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let report = rt.block_on(Poller::new(cfg.clone(), true).refresh());
+        if report.exit_code == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            let problems: Vec<String> = report
+                .pairs
+                .iter()
+                .flat_map(|p| p.problems.iter().map(|q| q.message.clone()))
+                .collect();
+            color_eyre::eyre::bail!(
+                "the lab is up but not steady after 60 s: {}",
+                problems.join("; ")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 fn run_lab(action: LabAction) -> Result<()> {
     match action {
-        LabAction::Up { lab, base_port } => {
-            let l = Lab::open(&lab.dir, base_port)?;
+        LabAction::Up {
+            lab,
+            base_port,
+            journal_host,
+        } => {
+            let mut l = Lab::open(&lab.dir, base_port)?;
+            match journal_host.as_deref() {
+                None => {}
+                Some("none") => l.set_journal_host(None),
+                Some(r) => {
+                    l.set_journal_host(Some(lab::layout::Role::parse(r).ok_or_else(|| {
+                        color_eyre::eyre::eyre!(
+                            "--journal-host: master, replica or none, not {r:?}"
+                        )
+                    })?))
+                }
+            }
             l.up()?;
+            wait_until_steady(&l.layout.config_file())?;
             println!(
                 "lab up in {}; console config: {}",
                 l.layout.dir.display(),

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::cyrus::loglines::classify_chunk;
+use crate::cyrus::logtime::LineClock;
 use crate::cyrus::probe::{self, ProbeReport};
 use crate::model::health::{self, channel_clients, HostView};
 use crate::model::history::HostHistory;
@@ -107,10 +108,14 @@ impl Poller {
         let mut set = JoinSet::new();
         for name in self.hosts_in_pairs() {
             let conn = self.conns[&name].clone();
-            let cursor = self.hist.get(&name).map(|h| h.cursor).unwrap_or_default();
+            let cursor = self
+                .hist
+                .get(&name)
+                .map(|h| h.cursor.clone())
+                .unwrap_or_default();
             let hb_user = self.heartbeat_user(&name);
             set.spawn(async move {
-                let cmd = probe::command(conn.config(), cursor, hb_user.as_deref());
+                let cmd = probe::command(conn.config(), &cursor, hb_user.as_deref());
                 let started = Instant::now();
                 let res = conn.exec(&cmd).await;
                 (name, res, started.elapsed())
@@ -172,15 +177,15 @@ impl Poller {
         let channels = self.master_channels(name);
         let h = self.hist.entry(name.to_string()).or_default();
         if let Some(chunk) = &report.log {
-            let aligned = chunk.start == 0 || chunk.start == h.cursor.offset;
-            let text = if aligned {
-                chunk.text.as_str()
-            } else {
-                // started mid-line (first read or cut to the size limit)
-                chunk.text.split_once('\n').map(|(_, r)| r).unwrap_or("")
+            let clock = LineClock {
+                now: report.now as i64,
+                zone: report.zone.clone().unwrap_or_default(),
             };
-            h.push_events(classify_chunk(text, prefix.as_deref()));
-            h.cursor = chunk.cursor;
+            h.push_events(classify_chunk(&chunk.text, prefix.as_deref(), &clock));
+            // a journal read that found no new entry keeps the old cursor
+            if chunk.cursor.journal.is_some() || h.cursor.journal.is_none() {
+                h.cursor = chunk.cursor.clone();
+            }
         }
         for ch in &channels {
             h.observe_queue(ch, report.now, &report.sync_files);

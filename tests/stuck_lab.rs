@@ -426,3 +426,31 @@ fn supervise_auto_quarantines_a_blocking_user_and_requarantines_its_new_mail() {
     }
     cleanup.fix_now();
 }
+
+/// The same hot loop read from the traditional-format file (`Dec  2
+/// 01:24:21 host tag[pid]: ...`: no year, local time) the lab's rsyslogd
+/// writes beside the RFC 3339 one: shown, named, and cleared on its own.
+#[test]
+fn traditional_syslog_format_shows_the_hot_loop_and_clears_after_a_minute() {
+    let _g = lock();
+    let mut cfg = config();
+    let trad = lab()
+        .layout
+        .instance(Role::Master)
+        .traditional_syslog_file();
+    let first = std::fs::read_to_string(&trad).expect("traditional file");
+    assert!(
+        first
+            .lines()
+            .next()
+            .is_some_and(|l| !l.starts_with(|c: char| c.is_ascii_digit())),
+        "not the traditional format: {first:.80}"
+    );
+    for h in cfg.hosts.values_mut() {
+        if h.name == "master" {
+            h.syslog_file = Some(trad.clone());
+        }
+    }
+    let (after, n) = hot_loop_shown_named_and_cleared(cfg, "trd");
+    eprintln!("traditional: OK {after} s after the last bail-out ({n} refreshes)");
+}

@@ -76,10 +76,14 @@ pub fn command(h: &HostConfig) -> RemoteCommand {
         h.bin_dir.display().to_string(),
         h.imapd_conf.display().to_string(),
         h.cyrus_conf.display().to_string(),
-        h.syslog_file
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
+        match h.log_source {
+            crate::config::LogSource::Journal => "journal:".into(),
+            crate::config::LogSource::File => h
+                .syslog_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        },
     ])
 }
 

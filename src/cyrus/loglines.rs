@@ -5,6 +5,8 @@
 //! `Promoting: MAILBOX user.bob -> USER bob`, `Error in do_sync(): bailing out!`,
 //! then every 15 s doubling up to sync_reconnect_maxwait: `connect(127.0.0.2) failed: Connection refused`.
 
+pub use super::logtime::parse_rfc3339;
+use super::logtime::{parse_traditional, LineClock};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -36,60 +38,19 @@ pub struct LogEvent {
     pub text: String,
 }
 
-/// Split a syslog line into (time, tag, message).
-fn split_line(line: &str) -> Option<(Option<i64>, &str, &str)> {
+/// Split a syslog line into (time, tag, message). RFC 3339 or traditional
+/// timestamps (read against the host's clock and zone: see logtime.rs).
+fn split_line<'a>(line: &'a str, clock: &LineClock) -> Option<(Option<i64>, &'a str, &'a str)> {
     let (time, rest) = if line.as_bytes().first().is_some_and(u8::is_ascii_digit) {
         let (ts, rest) = line.split_once(' ')?;
         (parse_rfc3339(ts), rest)
     } else {
-        // "Nov 28 22:21:58 host ..." (no year: not converted)
-        let mut n = 0;
-        let idx = line
-            .char_indices()
-            .filter(|&(_, c)| c == ' ')
-            .find(|_| {
-                n += 1;
-                n == 3
-            })
-            .map(|(i, _)| i)?;
-        (None, line.get(idx + 1..)?.trim_start())
+        let (t, rest) = parse_traditional(line, clock)?;
+        (Some(t), rest)
     };
     let (_host, rest) = rest.split_once(' ')?;
     let (tag, msg) = rest.split_once(": ")?;
     Some((time, tag, msg))
-}
-
-/// Minimal RFC 3339 parser: `YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM)`.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
-    let (h, mi, se) = (n(11..13)?, n(14..16)?, n(17..19)?);
-    let tz_start = s[19..].find(['Z', '+', '-']).map(|i| i + 19)?;
-    let offset = match &s[tz_start..] {
-        "Z" => 0,
-        tz => {
-            let sign = if tz.starts_with('-') { -1 } else { 1 };
-            let oh: i64 = tz.get(1..3)?.parse().ok()?;
-            let om: i64 = tz.get(4..6)?.parse().ok()?;
-            sign * (oh * 3600 + om * 60)
-        }
-    };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return None;
-    }
-    // days from civil (Howard Hinnant's algorithm)
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    Some(days * 86400 + h * 3600 + mi * 60 + se - offset)
 }
 
 fn classify_text(msg: &str) -> Option<LineKind> {
@@ -132,8 +93,8 @@ fn mailbox_in(msg: &str) -> Option<String> {
 }
 
 /// Classify one line; None for lines status does not care about.
-pub fn classify(line: &str, prefix: Option<&str>) -> Option<LogEvent> {
-    let (time, tag, msg) = split_line(line)?;
+pub fn classify(line: &str, prefix: Option<&str>, clock: &LineClock) -> Option<LogEvent> {
+    let (time, tag, msg) = split_line(line, clock)?;
     let (ident, pid) = match tag.split_once('[') {
         Some((i, p)) => (i, p.trim_end_matches(']').parse().ok()),
         None => (tag, None),
@@ -171,8 +132,10 @@ pub fn classify(line: &str, prefix: Option<&str>) -> Option<LogEvent> {
 }
 
 /// Classify every complete line of a chunk.
-pub fn classify_chunk(text: &str, prefix: Option<&str>) -> Vec<LogEvent> {
-    text.lines().filter_map(|l| classify(l, prefix)).collect()
+pub fn classify_chunk(text: &str, prefix: Option<&str>, clock: &LineClock) -> Vec<LogEvent> {
+    text.lines()
+        .filter_map(|l| classify(l, prefix, clock))
+        .collect()
 }
 
 #[cfg(test)]
@@ -183,7 +146,7 @@ mod tests {
 
     #[test]
     fn real_replica_down_lines() {
-        let ev = classify_chunk(REAL, Some("cyrlab24100-master"));
+        let ev = classify_chunk(REAL, Some("cyrlab24100-master"), &LineClock::default());
         let kinds: Vec<LineKind> = ev.iter().map(|e| e.kind).collect();
         assert!(kinds.contains(&LineKind::BailingOut));
         assert!(kinds.contains(&LineKind::IoError));
@@ -202,29 +165,28 @@ mod tests {
         assert_eq!(conn.pid, Some(11520));
         assert_eq!(conn.time, parse_rfc3339("2026-11-28T22:21:58.855258+00:00"));
         // other prefixes and unclassified lines are dropped
-        assert!(classify_chunk(REAL, Some("other")).is_empty());
+        assert!(classify_chunk(REAL, Some("other"), &LineClock::default()).is_empty());
         assert!(ev.iter().all(|e| !e.text.contains("Delivered")));
     }
 
     #[test]
     fn users_and_mailboxes_are_extracted() {
         let l = "2026-11-28T22:00:00Z h cyrus/sync_client[1]: SYNCERROR: guid mismatch: mailbox=<user.alice.Sent> uid=<8> rguid=<a> mguid=<b>";
-        let e = classify(l, None).unwrap();
+        let e = classify(l, None, &LineClock::default()).unwrap();
         assert_eq!(e.kind, LineKind::GuidMismatch);
         assert_eq!(e.mailbox.as_deref(), Some("user.alice.Sent"));
         assert_eq!(e.user.as_deref(), Some("alice"));
         let l =
             "Nov 28 22:00:00 h cyrus/sync_client[1]: IOERROR: failed to open index for user.bob";
-        let e = classify(l, Some("cyrus")).unwrap();
-        assert_eq!((e.time, e.user.as_deref()), (None, Some("bob")));
-    }
-
-    #[test]
-    fn time_parsing() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2000-03-01T00:00:00+01:00"), Some(951865200));
-        assert_eq!(parse_rfc3339("garbage-but-long-enough"), None);
-        assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);
+        let clock = LineClock {
+            now: parse_rfc3339("2026-12-01T00:00:00Z").unwrap(),
+            ..LineClock::default()
+        };
+        let e = classify(l, Some("cyrus"), &clock).unwrap();
+        assert_eq!(
+            (e.time, e.user.as_deref()),
+            (parse_rfc3339("2026-11-28T22:00:00Z"), Some("bob"))
+        );
     }
 
     #[test]
@@ -238,7 +200,7 @@ mod tests {
             "\u{fffd}\u{0}: bailing out",
             "a b c d e[: f",
         ] {
-            let _ = classify(l, None);
+            let _ = classify(l, None, &LineClock::default());
         }
     }
 }

@@ -2,7 +2,8 @@
 //! parser of its output. The parser never panics: garbage or truncated
 //! output is an error naming what was wrong.
 
-use crate::config::HostConfig;
+use crate::config::{HostConfig, LogSource};
+use crate::cyrus::logtime::HostZone;
 use crate::remote::RemoteCommand;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -12,20 +13,22 @@ pub const SCRIPT: &str = include_str!("probe_script.sh");
 /// Largest syslog chunk fetched per refresh (a hot loop writes MBs a second).
 pub const MAX_LOG_BYTES: u64 = 256 * 1024;
 
-/// Where the previous refresh stopped reading the syslog file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Where the previous refresh stopped reading the log: the syslog file's
+/// inode and offset, or the journal's cursor of the last entry read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogCursor {
     pub inode: u64,
     pub offset: u64,
+    pub journal: Option<String>,
 }
 
 /// `heartbeat_user`: read that user's INBOX append time too.
-pub fn command(h: &HostConfig, cursor: LogCursor, heartbeat_user: Option<&str>) -> RemoteCommand {
-    let syslog = h
-        .syslog_file
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
+pub fn command(h: &HostConfig, cursor: &LogCursor, heartbeat_user: Option<&str>) -> RemoteCommand {
+    let (kind, where_) = match (h.log_source, &h.syslog_file) {
+        (LogSource::Journal, _) => ("journal", h.log_prefix().to_string()),
+        (LogSource::File, Some(p)) => ("file", p.display().to_string()),
+        (LogSource::File, None) => ("", String::new()),
+    };
     RemoteCommand::read([
         "sh".to_string(),
         "-c".to_string(),
@@ -34,11 +37,13 @@ pub fn command(h: &HostConfig, cursor: LogCursor, heartbeat_user: Option<&str>) 
         h.imapd_conf.display().to_string(),
         h.cyrus_conf.display().to_string(),
         h.bin_dir.display().to_string(),
-        syslog,
+        kind.to_string(),
+        where_,
         cursor.offset.to_string(),
         cursor.inode.to_string(),
         MAX_LOG_BYTES.to_string(),
         heartbeat_user.unwrap_or_default().to_string(),
+        cursor.journal.clone().unwrap_or_default(),
     ])
 }
 
@@ -89,11 +94,15 @@ pub struct SyncServerCheck {
     pub banner: Option<String>,
 }
 
+/// The log lines read by one probe, in canonical syslog-file form
+/// (`TIME HOST TAG[PID]: MESSAGE`; journal entries are rendered so).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogChunk {
-    /// Byte offset in the file where `text` starts.
-    pub start: u64,
+    /// Where the next read starts. For the journal `journal` is None when
+    /// no entry came (keep the previous cursor).
     pub cursor: LogCursor,
+    /// Whole lines only: a chunk that started mid-line (the first read, or
+    /// cut to the size limit) has lost its first, partial line.
     pub text: String,
 }
 
@@ -119,6 +128,8 @@ pub struct ProbeReport {
     pub sync_server: Option<SyncServerCheck>,
     pub log: Option<LogChunk>,
     pub log_error: Option<String>,
+    /// The host's time zone (traditional syslog lines carry none).
+    pub zone: Option<HostZone>,
     /// Asked for only when the pair has a heartbeat.
     pub heartbeat: Option<HeartbeatRead>,
     /// First line of `{configdirectory}/msg/shutdown`: Cyrus refuses
@@ -246,6 +257,61 @@ fn parse_heartbeat(arg: &str) -> Option<HeartbeatRead> {
     })
 }
 
+/// A section announced as `@@NAME N1 .. Nk` followed by exactly a byte
+/// count of content: the header's k numbers (the count is the 4th for a
+/// file chunk, the 1st for the journal) and those bytes.
+fn take_chunk<'a>(
+    out: &'a [u8],
+    pos: &mut usize,
+    n: usize,
+    line: &str,
+    arg: &str,
+    k: usize,
+) -> Result<(Vec<u64>, &'a [u8]), ProbeParseError> {
+    let v: Vec<u64> = arg
+        .split_whitespace()
+        .map(|x| x.parse().map_err(|_| bad(n, "log header", line)))
+        .collect::<Result<_, _>>()?;
+    if v.len() != k {
+        return Err(bad(n, "log header", line));
+    }
+    let count = if k == 5 { v[3] } else { v[0] };
+    let end = usize::try_from(count)
+        .ok()
+        .and_then(|c| pos.checked_add(c))
+        .filter(|&e| e <= out.len())
+        .ok_or(ProbeParseError::Truncated(
+            "log chunk shorter than announced",
+        ))?;
+    let bytes = &out[*pos..end];
+    *pos = end;
+    Ok((v, bytes))
+}
+
+/// The chunk's whole lines and how many of its bytes they span: a partial
+/// first line (the read was cut) is dropped; an unfinished last line (being
+/// written) is left for the next read, which starts where it starts.
+fn whole_lines(bytes: &[u8], partial_first: bool) -> (String, usize) {
+    let from = if partial_first {
+        match bytes.iter().position(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            None => return (String::new(), bytes.len()),
+        }
+    } else {
+        0
+    };
+    let upto = bytes
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|i| i + 1)
+        .filter(|&e| e >= from)
+        .unwrap_or(from);
+    (
+        String::from_utf8_lossy(&bytes[from..upto]).into_owned(),
+        upto,
+    )
+}
+
 pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
     let mut r = ProbeReport::default();
     let mut pos = 0usize;
@@ -291,32 +357,39 @@ pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
                     saw_end = true;
                     break;
                 }
-                "log" => {
-                    let v: Vec<u64> = arg
-                        .split_whitespace()
-                        .map(|x| x.parse().map_err(|_| bad(n, "log header", &line)))
-                        .collect::<Result<_, _>>()?;
-                    let [inode, size, start, count] = v[..] else {
+                "tz" => r.zone = HostZone::parse(arg),
+                "log" | "logrotated" => {
+                    let (header, bytes) = take_chunk(out, &mut pos, n, &line, arg, 5)?;
+                    let [inode, size, start, count, partial] = header[..] else {
                         return Err(bad(n, "log header", &line));
                     };
-                    if size < start || count > size - start {
+                    if size < start || count > size - start || partial > 1 {
                         return Err(bad(n, "log header", &line));
                     }
-                    let count = count as usize;
-                    if out.len() < pos + count {
-                        return Err(ProbeParseError::Truncated(
-                            "syslog chunk shorter than announced",
-                        ));
-                    }
-                    let bytes = &out[pos..pos + count];
-                    pos += count;
-                    r.log = Some(LogChunk {
-                        start,
-                        cursor: LogCursor {
+                    let (text, used) = whole_lines(bytes, partial == 1);
+                    let chunk = r.log.get_or_insert_with(LogChunk::default);
+                    chunk.text.push_str(&text);
+                    if name == "log" {
+                        chunk.cursor = LogCursor {
                             inode,
-                            offset: start + count as u64,
+                            offset: start + used as u64,
+                            journal: None,
+                        };
+                    }
+                }
+                "journal" => {
+                    let (header, bytes) = take_chunk(out, &mut pos, n, &line, arg, 2)?;
+                    if header[1] > 1 {
+                        return Err(bad(n, "journal header", &line));
+                    }
+                    let (lines, _) = whole_lines(bytes, header[1] == 1);
+                    let (text, cursor) = super::journal::render(&lines);
+                    r.log = Some(LogChunk {
+                        cursor: LogCursor {
+                            journal: cursor,
+                            ..LogCursor::default()
                         },
-                        text: String::from_utf8_lossy(bytes).into_owned(),
+                        text,
                     });
                 }
                 _ => {}

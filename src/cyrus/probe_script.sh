@@ -1,8 +1,14 @@
 # cyrdeck probe: ONE exec per host per refresh gathers everything status needs.
-# Runs under POSIX sh as `sh -c <this> cyrdeck-probe CONF CYRUSCONF BINDIR SYSLOG OFFSET INODE MAXBYTES HBUSER`.
-# Read-only. Output is line-oriented sections; the syslog chunk comes last
-# with an exact byte count so the parser never has to trust its content.
-conf=$1 cyrusconf=$2 bindir=$3 syslog=$4 offset=$5 inode=$6 maxbytes=$7 hbuser=$8
+# Runs under POSIX sh as `sh -c <this> cyrdeck-probe CONF CYRUSCONF BINDIR
+#   LOGKIND LOGWHERE OFFSET INODE MAXBYTES HBUSER JCURSOR`
+# LOGKIND: file (LOGWHERE is the syslog file, OFFSET/INODE where the last
+# read ended), journal (LOGWHERE is Cyrus's syslog_prefix, JCURSOR the last
+# entry read) or empty.
+# Read-only. Output is line-oriented sections; the log chunks come last
+# with an exact byte count so the parser never has to trust their content.
+conf=$1 cyrusconf=$2 bindir=$3 logkind=$4 syslog=$5 offset=$6 inode=$7 maxbytes=$8 hbuser=$9
+shift 9
+jcursor=${1:-}
 LC_ALL=C
 export LC_ALL
 echo "@@probe 1"
@@ -72,18 +78,77 @@ if [ -n "$hbuser" ]; then
   fi
   if [ -n "$hb" ]; then echo "@@heartbeat" $hb; else echo "@@heartbeat none"; fi
 fi
-if [ -n "$syslog" ] && [ -r "$syslog" ]; then
+# traditional syslog lines carry no year and no zone: the host's zone
+tz=$(readlink /etc/localtime 2>/dev/null) || tz=$(cat /etc/timezone 2>/dev/null)
+echo "@@tz ${tz#*zoneinfo/} $(date +%z)"
+# a chunk of FILE from START (bounded to the newest MAXBYTES); PARTIAL=1
+# when it does not start where the last read ended (its first line is cut)
+chunk() { # NAME FILE INODE SIZE START
+  s=$5 partial=0
+  if [ $(($4 - s)) -gt "$maxbytes" ]; then s=$(($4 - maxbytes)); partial=1; fi
+  echo "@@$1 $3 $4 $s $(($4 - s)) $partial"
+  tail -c +$((s + 1)) "$2" | head -c $(($4 - s))
+}
+if [ "$logkind" = file ] && [ -r "$syslog" ]; then
   # shellcheck disable=SC2046 # two numbers, split on purpose
   set -- $(stat -c '%i %s' "$syslog")
   ino=$1 size=$2
   start=$offset
-  if [ "$ino" != "$inode" ] || [ "$size" -lt "$offset" ]; then start=0; fi
-  if [ $((size - start)) -gt "$maxbytes" ]; then start=$((size - maxbytes)); fi
-  count=$((size - start))
-  echo "@@log $ino $size $start $count"
-  tail -c +$((start + 1)) "$syslog" | head -c "$count"
-elif [ -n "$syslog" ]; then
+  if [ "$inode" != 0 ] && [ "$ino" != "$inode" ]; then
+    # rotated (renamed, a new file in its place): finish the old file first;
+    # it keeps its inode, in the same directory
+    old=$(find "$(dirname "$syslog")" -maxdepth 1 -type f -inum "$inode" 2>/dev/null | head -n 1)
+    if [ -n "$old" ]; then
+      osize=$(stat -c %s "$old")
+      if [ "$osize" -gt "$offset" ]; then chunk logrotated "$old" "$inode" "$osize" "$offset"; fi
+    fi
+    start=0
+  elif [ "$size" -lt "$offset" ]; then
+    # truncated in place (copytruncate): the newest copy beside it holds
+    # what was written up to the copy
+    # shellcheck disable=SC2012 # names are the log's own rotations
+    copy=$(ls -t "$syslog".1 "$syslog"-* 2>/dev/null | head -n 1)
+    if [ -n "$copy" ] && [ -f "$copy" ]; then
+      # shellcheck disable=SC2046 # two numbers, split on purpose
+      set -- $(stat -c '%i %s' "$copy")
+      if [ "$2" -gt "$offset" ]; then chunk logrotated "$copy" "$1" "$2" "$offset"; fi
+    fi
+    start=0
+  elif [ "$inode" = 0 ]; then
+    start=0
+  fi
+  chunk log "$syslog" "$ino" "$size" "$start"
+elif [ "$logkind" = file ]; then
   echo "@@nolog cannot read $syslog"
+elif [ "$logkind" = journal ]; then
+  if ! command -v journalctl >/dev/null 2>&1; then
+    echo "@@nolog no journalctl on this host"
+  else
+    # Cyrus logs as PREFIX/SERVICE: match every such identifier exactly
+    ids=$(journalctl -F SYSLOG_IDENTIFIER 2>/dev/null)
+    set --
+    while IFS= read -r id; do
+      case $id in "$syslog"/*) set -- "$@" "SYSLOG_IDENTIFIER=$id" ;; esac
+    done <<EOF
+$ids
+EOF
+    out=""
+    if [ $# -gt 0 ]; then
+      if [ -n "$jcursor" ]; then set -- "--after-cursor=$jcursor" "$@"; else set -- -n 5000 "$@"; fi
+      out=$(journalctl -q --no-pager -o json \
+        --output-fields=SYSLOG_IDENTIFIER,SYSLOG_PID,_PID,MESSAGE,_HOSTNAME "$@" 2>/dev/null |
+        tail -c $((maxbytes + 1)))
+    fi
+    n=$(printf '%s' "$out" | wc -c)
+    if [ "$n" -eq 0 ]; then
+      echo "@@journal 0 0"
+    else
+      partial=0
+      if [ "$n" -gt "$maxbytes" ]; then partial=1; fi
+      echo "@@journal $((n + 1)) $partial"
+      printf '%s\n' "$out"
+    fi
+  fi
 fi
 echo
 echo "@@end"

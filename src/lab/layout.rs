@@ -28,6 +28,10 @@ impl Role {
         }
     }
 
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == s)
+    }
+
     fn port_offset(self) -> u16 {
         match self {
             Role::Master => 0,
@@ -40,6 +44,10 @@ impl Role {
 pub struct Layout {
     pub dir: PathBuf,
     pub base_port: u16,
+    /// The host whose Cyrus logs to a private systemd-journald instead of
+    /// the lab's rsyslogd (`lab up --journal-host`), as on a Debian host
+    /// without rsyslog.
+    pub journal_host: Option<Role>,
 }
 
 /// Paths and ports of one Cyrus instance and its sshd.
@@ -60,6 +68,11 @@ pub struct Instance {
     pub ssh_port: u16,
     pub ssh_dir: PathBuf,
     pub syslog_prefix: String,
+    /// The lab's syslog directory (its rsyslogd's sockets and files).
+    pub syslog_dir: PathBuf,
+    /// Scratch of this host's mount namespaces (the private /dev is built
+    /// here; a journal host's journal lives here too).
+    pub ns_dir: PathBuf,
 }
 
 impl Instance {
@@ -87,22 +100,34 @@ impl Instance {
     pub fn shutdown_file(&self) -> PathBuf {
         self.config_dir.join("sync").join("shutdown")
     }
-    /// The file rsyslog writes this instance's Cyrus lines to.
+    /// The file the lab's rsyslogd writes this instance's Cyrus lines to
+    /// (RFC 3339 timestamps: rsyslog's file format).
     pub fn syslog_file(&self) -> PathBuf {
-        PathBuf::from(SYSLOG_DIR).join(format!("{}.log", self.syslog_prefix))
+        self.syslog_dir.join(format!("{}.log", self.syslog_prefix))
+    }
+    /// The same lines in the traditional format (`Dec  2 01:24:21 host
+    /// tag[pid]: ...`: no year, local time), as many sites still write them.
+    pub fn traditional_syslog_file(&self) -> PathBuf {
+        self.syslog_dir
+            .join(format!("{}.trad.log", self.syslog_prefix))
+    }
+    /// The datagram socket that is `/dev/log` inside this host's private
+    /// mount namespace (the lab's rsyslogd listens on it).
+    pub fn log_socket(&self) -> PathBuf {
+        self.syslog_dir.join(format!("{}.sock", self.role.name()))
+    }
+    /// Where journald keeps a journal host's files (`journalctl --directory`).
+    pub fn journal_dir(&self) -> PathBuf {
+        self.ns_dir.join("journal-data")
     }
 }
-
-/// One receiver serves every lab on the machine (`/dev/log` is a single
-/// socket); each lab's lines are told apart by `syslog_prefix` and land in
-/// their own file here.
-pub const SYSLOG_DIR: &str = "/var/log/cyrdeck-lab";
 
 impl Layout {
     pub fn new(dir: &Path, base_port: u16) -> Self {
         Layout {
             dir: dir.to_path_buf(),
             base_port,
+            journal_host: None,
         }
     }
 
@@ -135,8 +160,17 @@ impl Layout {
     pub fn known_hosts(&self) -> PathBuf {
         self.dir.join("ssh").join("known_hosts")
     }
+    /// The lab's own rsyslogd: its config, sockets and files live here
+    /// (never /dev/log, never /var/log).
+    pub fn syslog_dir(&self) -> PathBuf {
+        self.dir.join("syslog")
+    }
     pub fn syslog_conf(&self) -> PathBuf {
-        self.dir.join("syslog").join("rsyslog.conf")
+        self.syslog_dir().join("rsyslog.conf")
+    }
+    /// The script that builds a host's private mount namespace.
+    pub fn ns_script(&self) -> PathBuf {
+        self.dir.join("ns").join("private_ns.sh")
     }
     pub fn syslog_pidfile(&self) -> PathBuf {
         self.dir.join("syslog").join("rsyslogd.pid")
@@ -164,6 +198,8 @@ impl Layout {
             ssh_port: self.base_port + 20 + role.port_offset() / 10,
             ssh_dir: self.dir.join("ssh").join(role.name()),
             syslog_prefix: format!("{}-{}", self.lab_id(), role.name()),
+            syslog_dir: self.syslog_dir(),
+            ns_dir: self.dir.join("ns").join(role.name()),
             root,
         }
     }

@@ -16,6 +16,9 @@ use std::time::Duration;
 
 pub const CYRUS_BIN: &str = "/usr/lib/cyrus/bin";
 
+/// Builds a host's private mount namespace (its own /dev/log).
+const NS_SCRIPT: &str = include_str!("private_ns.sh");
+
 /// Packages the lab needs, with a file that proves each is installed.
 const NEEDED: &[(&str, &str)] = &[
     ("/usr/lib/cyrus/bin/master", "cyrus-imapd"),
@@ -25,6 +28,8 @@ const NEEDED: &[(&str, &str)] = &[
     ("/usr/bin/ssh-keygen", "openssh-client"),
     ("/usr/sbin/rsyslogd", "rsyslog"),
     ("/usr/sbin/saslauthd", "sasl2-bin"),
+    ("/usr/bin/unshare", "util-linux"),
+    ("/lib/systemd/systemd-journald", "systemd"),
 ];
 
 /// The exact apt-get command for whatever is missing, or None.
@@ -41,16 +46,22 @@ pub fn missing_packages_command() -> Option<String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Component {
     Syslog,
+    /// The private systemd-journald of a journal host.
+    Journal(Role),
     Cyrus(Role),
     Sshd(Role),
 }
 
 impl Component {
-    pub fn all() -> Vec<Component> {
+    /// A lab's components in start order (`journal`: its journal host).
+    pub fn all_for(journal: Option<Role>) -> Vec<Component> {
         let mut v = vec![Component::Syslog];
         // replica first: a master started first finds no sync_server and
         // its client backs off for 15 s
         for r in [Role::Replica, Role::Master] {
+            if journal == Some(r) {
+                v.push(Component::Journal(r));
+            }
             v.push(Component::Cyrus(r));
             v.push(Component::Sshd(r));
         }
@@ -59,16 +70,22 @@ impl Component {
     pub fn name(self) -> String {
         match self {
             Component::Syslog => "syslog".into(),
+            Component::Journal(r) => format!("{}-journal", r.name()),
             Component::Cyrus(r) => format!("{}-cyrus", r.name()),
             Component::Sshd(r) => format!("{}-sshd", r.name()),
         }
     }
     pub fn parse(s: &str) -> Result<Component> {
-        Component::all()
+        let every: Vec<Component> = Component::all_for(Some(Role::Master))
             .into_iter()
+            .chain([Component::Journal(Role::Replica)])
+            .collect();
+        every
+            .iter()
+            .copied()
             .find(|c| c.name() == s)
             .ok_or_else(|| {
-                let names: Vec<String> = Component::all().iter().map(|c| c.name()).collect();
+                let names: Vec<String> = every.iter().map(|c| c.name()).collect();
                 eyre!("unknown lab component {s:?}; one of: {}", names.join(", "))
             })
     }
@@ -112,12 +129,15 @@ impl Lab {
     /// asking for a different one for an existing lab is an error.
     pub fn open(dir: &Path, base_port: Option<u16>) -> Result<Lab> {
         let dir = absolute(dir)?;
-        let state = Layout::new(&dir, 0).state_file();
-        let recorded: Option<u16> = std::fs::read_to_string(&state).ok().and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("base_port = "))
-                .and_then(|v| v.trim().parse().ok())
-        });
+        let state = std::fs::read_to_string(Layout::new(&dir, 0).state_file()).unwrap_or_default();
+        let value = |key: &str| {
+            state
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix(" = "))
+                .map(|v| v.trim().trim_matches('"').to_string())
+        };
+        let recorded: Option<u16> = value("base_port").and_then(|v| v.parse().ok());
+        let journal_host = value("journal_host").and_then(|v| Role::parse(&v));
         let port = match (recorded, base_port) {
             (Some(r), Some(b)) if r != b => bail!(
                 "lab in {} uses base port {r}, not {b}; run `cyrdeck lab down --dir {}` and remove it first",
@@ -131,15 +151,55 @@ impl Lab {
         if !(1024..=65000).contains(&port) {
             bail!("base port {port} out of range 1024..65000");
         }
-        Ok(Lab {
-            layout: Layout::new(&dir, port),
-        })
+        let mut layout = Layout::new(&dir, port);
+        layout.journal_host = journal_host;
+        Ok(Lab { layout })
+    }
+
+    /// Make `role` (or no host) the journal host: its Cyrus logs to a
+    /// private systemd-journald, read with `log_source = "journal"`. Takes
+    /// effect at the next `up` (recorded in DIR/lab.toml).
+    pub fn set_journal_host(&mut self, role: Option<Role>) {
+        self.layout.journal_host = role;
+    }
+
+    pub fn components(&self) -> Vec<Component> {
+        Component::all_for(self.layout.journal_host)
+    }
+
+    /// The name of a host's private /dev tmpfs: it appears in the
+    /// mountinfo of every process in that host's namespaces.
+    fn ns_tag(&self, role: Role) -> String {
+        format!("cyrdeck-{}-{}", self.layout.lab_id(), role.name())
+    }
+
+    /// `program args` started in a new mount namespace with the host's
+    /// private /dev/log (see private_ns.sh).
+    fn in_namespace(&self, role: Role, program: &str) -> Command {
+        let inst = self.layout.instance(role);
+        let journal = self.layout.journal_host == Some(role);
+        let log: PathBuf = if journal {
+            "/run/systemd/journal/dev-log".into()
+        } else {
+            inst.log_socket()
+        };
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "/bin/sh"])
+            .arg(self.layout.ns_script())
+            .arg(self.ns_tag(role))
+            .arg(&inst.ns_dir)
+            .arg(log)
+            .arg(if journal { "journal" } else { "none" })
+            .arg("--")
+            .arg(program);
+        cmd
     }
 
     fn marker(&self, c: Component) -> String {
         let l = &self.layout;
         match c {
             Component::Syslog => l.syslog_conf().display().to_string(),
+            Component::Journal(_) => "systemd-journald".into(),
             Component::Cyrus(r) => l.instance(r).cyrus_conf.display().to_string(),
             Component::Sshd(r) => l.instance(r).sshd_config().display().to_string(),
         }
@@ -148,13 +208,19 @@ impl Lab {
     fn pidfile(&self, c: Component) -> PathBuf {
         match c {
             Component::Syslog => self.layout.syslog_pidfile(),
+            Component::Journal(r) => self.layout.instance(r).ns_dir.join("journald.pid"),
             Component::Cyrus(r) => self.layout.instance(r).master_pidfile,
             Component::Sshd(r) => self.layout.instance(r).sshd_pidfile(),
         }
     }
 
     pub fn pid(&self, c: Component) -> Option<i32> {
-        process::live_pid(&self.pidfile(c), &self.marker(c))
+        let pid = process::live_pid(&self.pidfile(c), &self.marker(c))?;
+        match c {
+            // its command line names nothing of ours: its namespace does
+            Component::Journal(r) => process::mount_tagged(pid, &self.ns_tag(r)).then_some(pid),
+            _ => Some(pid),
+        }
     }
 
     pub fn up(&self) -> Result<()> {
@@ -163,7 +229,7 @@ impl Lab {
             bail!("missing Debian packages for the lab; install them with:\n  {cmd}");
         }
         self.write_files()?;
-        for c in Component::all() {
+        for c in self.components() {
             if self.pid(c).is_none() {
                 self.start(c, true)
                     .wrap_err_with(|| format!("starting {}", c.name()))?;
@@ -205,12 +271,14 @@ impl Lab {
         require_root()?;
         let targets = match only {
             Some(c) => vec![c],
-            None => Component::all().into_iter().rev().collect(),
+            // a journal component of an earlier `up` may still run
+            None => Component::all_for(Some(Role::Master))
+                .into_iter()
+                .chain([Component::Journal(Role::Replica)])
+                .rev()
+                .collect(),
         };
         for c in targets {
-            if c == Component::Syslog && only.is_none() && other_labs_running(&self.layout) {
-                continue; // the receiver serves other labs too
-            }
             let mut pids: Vec<i32> = self.pid(c).into_iter().collect();
             if let Component::Sshd(_) = c {
                 // a host going down takes its established sessions with it
@@ -226,6 +294,17 @@ impl Lab {
             pids.dedup();
             process::terminate(&pids, Duration::from_secs(10));
         }
+        if only.is_none() {
+            // whatever else still lives in the lab's namespaces: ssh
+            // sessions, clients started over SSH, tools they ran
+            let tags: Vec<String> = Role::ALL.iter().map(|&r| self.ns_tag(r)).collect();
+            let rest = process::pids_mount_tagged(&tags);
+            process::terminate(&rest, Duration::from_secs(10));
+            let left = process::pids_mount_tagged(&tags);
+            if !left.is_empty() {
+                bail!("lab processes still running after SIGKILL: {left:?}");
+            }
+        }
         Ok(())
     }
 
@@ -235,13 +314,11 @@ impl Lab {
             dir: l.dir.clone(),
             base_port: l.base_port,
             config: l.config_file(),
-            components: Component::all()
+            components: self
+                .components()
                 .into_iter()
                 .map(|c| {
-                    let pid = self.pid(c).or_else(|| {
-                        // the shared receiver may belong to another lab
-                        (c == Component::Syslog).then(shared_receiver_pid).flatten()
-                    });
+                    let pid = self.pid(c);
                     ComponentStatus {
                         name: c.name(),
                         running: pid.is_some(),
@@ -274,10 +351,13 @@ impl Lab {
         for d in [l.dir.join("ssh"), l.dir.join("syslog")] {
             std::fs::create_dir_all(&d)?;
         }
-        std::fs::write(
-            l.state_file(),
-            format!("# cyrdeck lab state\nbase_port = {}\n", l.base_port),
-        )?;
+        let mut state = format!("# cyrdeck lab state\nbase_port = {}\n", l.base_port);
+        if let Some(r) = l.journal_host {
+            state.push_str(&format!("journal_host = \"{}\"\n", r.name()));
+        }
+        std::fs::write(l.state_file(), state)?;
+        std::fs::create_dir_all(l.dir.join("ns"))?;
+        std::fs::write(l.ns_script(), NS_SCRIPT)?;
         // cyrus must traverse the lab dir to reach its config and spool
         set_mode(&l.dir, 0o755)?;
         if !l.operator_key().exists() {
@@ -353,7 +433,7 @@ impl Lab {
                 vec![(r, i.imap_port), (r, i.lmtp_port), (r, i.sync_port)]
             }
             Component::Sshd(r) => vec![(r, self.layout.instance(r).ssh_port)],
-            Component::Syslog => vec![],
+            Component::Syslog | Component::Journal(_) => vec![],
         };
         for (r, port) in wait {
             if !process::wait_for_port(r.address(), port, Duration::from_secs(30)) {
@@ -373,18 +453,41 @@ impl Lab {
         let l = &self.layout;
         match c {
             Component::Syslog => {
-                if shared_receiver_pid().is_some() {
-                    return Ok(()); // another lab's receiver already serves /dev/log
-                }
-                std::fs::create_dir_all(layout::SYSLOG_DIR)?;
                 run(Command::new("/usr/sbin/rsyslogd")
                     .arg("-f")
                     .arg(l.syslog_conf())
                     .arg("-i")
                     .arg(l.syslog_pidfile()))?;
-                process::wait_until(Duration::from_secs(10), || self.pid(c).is_some())
-                    .then_some(())
-                    .ok_or_else(|| eyre!("rsyslogd did not start"))
+                process::wait_until(Duration::from_secs(10), || {
+                    self.pid(c).is_some()
+                        && Role::ALL
+                            .iter()
+                            .all(|&r| l.instance(r).log_socket().exists())
+                })
+                .then_some(())
+                .ok_or_else(|| eyre!("rsyslogd did not start (or made no sockets)"))
+            }
+            Component::Journal(r) => {
+                let inst = l.instance(r);
+                std::fs::create_dir_all(&inst.ns_dir)?;
+                let pidfile = self.pidfile(c);
+                let _ = std::fs::remove_file(&pidfile);
+                let mut cmd = Command::new("setsid");
+                let ns = self.in_namespace(r, "/lib/systemd/systemd-journald");
+                cmd.arg("-f")
+                    .arg(ns.get_program())
+                    .args(ns.get_args())
+                    .env("CYRDECK_PIDFILE", &pidfile)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+                run(&mut cmd)?;
+                let sock = inst.ns_dir.join("journal-sock").join("dev-log");
+                process::wait_until(Duration::from_secs(10), || {
+                    self.pid(c).is_some() && sock.exists()
+                })
+                .then_some(())
+                .ok_or_else(|| eyre!("systemd-journald ({}) did not start", r.name()))
             }
             Component::Cyrus(r) => {
                 let inst = l.instance(r);
@@ -396,7 +499,9 @@ impl Lab {
                     let _ = std::fs::remove_file(inst.shutdown_file());
                     let _ = std::fs::remove_file(inst.config_dir.join("msg/shutdown"));
                 }
-                run(Command::new(format!("{CYRUS_BIN}/master"))
+                std::fs::create_dir_all(&inst.ns_dir)?;
+                run(self
+                    .in_namespace(r, &format!("{CYRUS_BIN}/master"))
                     .arg("-C")
                     .arg(&inst.imapd_conf)
                     .arg("-M")
@@ -418,8 +523,9 @@ impl Lab {
             }
             Component::Sshd(r) => {
                 let inst = l.instance(r);
-                std::fs::create_dir_all("/run/sshd")?;
-                run(Command::new("/usr/sbin/sshd")
+                std::fs::create_dir_all(&inst.ns_dir)?;
+                run(self
+                    .in_namespace(r, "/usr/sbin/sshd")
                     .arg("-f")
                     .arg(inst.sshd_config())
                     .arg("-E")
@@ -439,23 +545,6 @@ impl Lab {
 }
 
 pub const DEFAULT_BASE_PORT: u16 = 24100;
-
-/// A lab receiver (any lab's rsyslogd) that already owns /dev/log.
-fn shared_receiver_pid() -> Option<i32> {
-    process::pids_matching("/syslog/rsyslog.conf")
-        .into_iter()
-        .find(|&p| process::cmdline(p).is_some_and(|c| c.contains("rsyslogd")))
-}
-
-/// Another lab's Cyrus master is running (so the shared receiver must stay).
-fn other_labs_running(mine: &Layout) -> bool {
-    let own = mine.dir.display().to_string();
-    process::pids_matching("/cyrus.conf").into_iter().any(|p| {
-        process::cmdline(p).is_some_and(|c| {
-            c.contains("/master ") && c.contains("-p ") && !c.contains(&format!("{own}/"))
-        })
-    })
-}
 
 fn require_root() -> Result<()> {
     // SAFETY: geteuid has no preconditions.

@@ -126,3 +126,23 @@ pub fn wait_for_port(addr: &str, port: u16, timeout: Duration) -> bool {
         std::net::TcpStream::connect_timeout(&sock, Duration::from_millis(300)).is_ok()
     })
 }
+
+/// Is `pid` in a mount namespace holding a mount whose source is `tag`
+/// (a lab host's private /dev: see private_ns.sh)?
+pub fn mount_tagged(pid: i32, tag: &str) -> bool {
+    let needle = format!(" {tag} ");
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .is_ok_and(|m| m.lines().any(|l| l.contains(&needle)))
+}
+
+/// Every live process in a namespace tagged with one of `tags`.
+pub fn pids_mount_tagged(tags: &[String]) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me && !is_zombie(pid))
+        .filter(|&pid| tags.iter().any(|t| mount_tagged(pid, t)))
+        .collect()
+}

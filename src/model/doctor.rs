@@ -172,10 +172,10 @@ pub fn diagnose(pair: &PairConfig, facts: &BTreeMap<String, HostFacts>) -> Vec<F
     for (host, f) in facts {
         match f.syslog.as_str() {
             "readable" => {}
-            "unreadable" => add(host, "syslog_unreadable", "the configured syslog file cannot be read: Cyrus's errors stay invisible".into(),
-                "grant read access to the syslog file for the SSH user (or its sudo user)".into()),
+            "unreadable" => add(host, "syslog_unreadable", "the configured syslog file (or the journal) cannot be read: Cyrus's errors stay invisible".into(),
+                "grant read access to the syslog file (journal: the systemd-journal group) for the SSH user (or its sudo user)".into()),
             _ => add(host, "no_syslog", "no syslog file is configured for this host: Cyrus's errors stay invisible".into(),
-                "set syslog_file (and syslog_prefix) for the host in cyrdeck.toml; make syslog write Cyrus's lines there".into()),
+                "set syslog_file (and syslog_prefix) for the host in cyrdeck.toml and make syslog write Cyrus's lines there, or log_source = \"journal\" where they go to the systemd journal".into()),
         }
     }
     out

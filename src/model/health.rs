@@ -165,8 +165,8 @@ fn host_status(v: &HostView, role: &'static str) -> HostStatus {
         services: r.map(services).unwrap_or_default(),
         sync_server: r.and_then(|r| r.sync_server.clone()),
         log_error: match r {
-            Some(_) if v.cfg.syslog_file.is_none() => {
-                Some("no syslog_file configured: Cyrus's log lines are not read".into())
+            Some(_) if !v.cfg.reads_log() => {
+                Some("no syslog_file configured (nor log_source = \"journal\"): Cyrus's log lines are not read".into())
             }
             Some(r) => r.log_error.clone(),
             None => None,

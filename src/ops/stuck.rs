@@ -160,16 +160,13 @@ async fn configdirectory(cx: &StepContext<'_>) -> Result<String, String> {
 
 /// Lines of a host's syslog (last 20,000) naming the user.
 async fn errors_for(cx: &StepContext<'_>, host: &str, user: &str) -> Result<Vec<String>, String> {
-    let Some(log) = cx.connection(host)?.config().syslog_file.clone() else {
-        return Ok(vec![format!("{host}: no syslog file configured")]);
+    let cfg = cx.connection(host)?.config().clone();
+    let (verb, source) = match (cfg.log_source, &cfg.syslog_file) {
+        (crate::config::LogSource::Journal, _) => ("errors-journal", cfg.log_prefix().to_string()),
+        (_, Some(log)) => ("errors", log.display().to_string()),
+        (_, None) => return Ok(vec![format!("{host}: no syslog file configured")]),
     };
-    let out = read(
-        cx,
-        host,
-        "errors",
-        &[log.display().to_string(), user.to_string()],
-    )
-    .await?;
+    let out = read(cx, host, verb, &[source, user.to_string()]).await?;
     Ok(out.lines().map(|l| format!("{host}: {l}")).collect())
 }
 

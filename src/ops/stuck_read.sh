@@ -2,6 +2,8 @@
 # action per call:  sh -c <this> cyrdeck-read ACTION ARGS...
 #   configdir CONF          the configdirectory imapd.conf names
 #   errors LOG USER         the last error lines naming USER in a syslog file
+#   errors-journal PREFIX USER  the same from the systemd journal (Cyrus's
+#                           identifiers start with PREFIX/)
 #   user-pending DIR USER   queue entries (log-run + log) naming USER
 #   queue-count DIR         queue entries (log-run + log)
 #   held-count DIR USER     entries in held-USER and releasing-USER
@@ -19,6 +21,11 @@ case $action in
     ;;
   errors)
     tail -n 20000 "$1" 2>&1 | grep -F -e "user.$2" -e "user/$2" -e " $2 " \
+      | grep -E 'ERROR|bailing|IOERROR|rror' | tail -n 5
+    ;;
+  errors-journal)
+    journalctl -q --no-pager -n 20000 -o short-iso 2>&1 | grep -F "$1/" \
+      | grep -F -e "user.$2" -e "user/$2" -e " $2 " \
       | grep -E 'ERROR|bailing|IOERROR|rror' | tail -n 5
     ;;
   user-pending)

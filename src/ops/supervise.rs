@@ -58,10 +58,11 @@ pub(super) async fn probe_host_with(
     let conn = cx.connection(host)?;
     let mut no_log = conn.config().clone();
     no_log.syslog_file = None;
+    no_log.log_source = crate::config::LogSource::File;
     let o = conn
         .exec(&probe::command(
             &no_log,
-            LogCursor::default(),
+            &LogCursor::default(),
             heartbeat_user,
         ))
         .await

@@ -10,7 +10,7 @@ use cyrdeck::config::Config;
 use cyrdeck::lab::layout::Role;
 use cyrdeck::lab::{Component, Lab};
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const BASE_PORT: u16 = 24300;
@@ -19,6 +19,15 @@ pub const BASE_PORT: u16 = 24300;
 /// its own, wiped at start: other tests' leftovers (planted differences)
 /// would fail its precheck, and its role changes must not reach them.
 static PRIVATE: OnceLock<(PathBuf, u16)> = OnceLock::new();
+
+/// The private lab's journal host (`lab up --journal-host`), if any.
+static JOURNAL_HOST: OnceLock<Role> = OnceLock::new();
+
+/// A private lab whose `role` logs to a private systemd-journald.
+pub fn use_private_journal_lab(name: &str, base_port: u16, role: Role) {
+    JOURNAL_HOST.get_or_init(|| role);
+    use_private_lab(name, base_port);
+}
 
 /// Call before anything else in such a binary.
 pub fn use_private_lab(name: &str, base_port: u16) {
@@ -53,7 +62,10 @@ pub fn lab() -> &'static Lab {
             }
             let _ = std::fs::remove_dir_all(lab_dir());
         }
-        let lab = Lab::open(&lab_dir(), Some(port)).expect("open lab");
+        let mut lab = Lab::open(&lab_dir(), Some(port)).expect("open lab");
+        if let Some(r) = JOURNAL_HOST.get() {
+            lab.set_journal_host(Some(*r));
+        }
         lab.up().expect("lab up");
         cyrdeck::lab::seed::seed(&lab, 2).expect("seed lab");
         lab
@@ -290,4 +302,90 @@ pub fn guids(role: Role, mailbox: &str) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// Goal d's "shows when it doesn't", read from whatever log source `cfg`
+/// names for the master: a replica mailbox made unreadable puts the client
+/// in a hot loop; a poller (observe mode) must show the hot loop and name
+/// the user, then — once the mailbox is readable again — clear the warning
+/// on its own 60 s after the last bail-out (not before, not much later).
+/// Returns (seconds from the last bail-out to OK, refreshes taken).
+pub fn hot_loop_shown_named_and_cleared(cfg: Config, tag: &str) -> (i64, usize) {
+    use std::os::unix::fs::PermissionsExt;
+    let x = format!("{tag}{}", std::process::id());
+    create_users(std::slice::from_ref(&x));
+    deliver(&x, &unique("before"));
+    wait_drained();
+    let dir = replica_dir(&format!("user/{x}"));
+    assert!(!dir.is_empty(), "no replica directory for {x}");
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    let restore = Restore(dir.clone());
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    deliver(&x, &unique("blocked"));
+
+    let cfg = Arc::new(cfg);
+    let rt = rt();
+    let mut poller = cyrdeck::poll::Poller::new(cfg.clone(), true);
+    let mut seen = None;
+    for _ in 0..40 {
+        let r = rt.block_on(poller.refresh());
+        let p = &r.pairs[0];
+        let hot = p.problems.iter().any(|q| q.message.contains("hot loop"));
+        let named = p
+            .stuck
+            .iter()
+            .any(|s| s.user.as_deref() == Some(x.as_str()));
+        if hot && named {
+            seen = Some(r);
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let r = seen.unwrap_or_else(|| {
+        panic!(
+            "hot loop on {x} never shown (log source of {:?})",
+            cfg.host("master").log_source
+        )
+    });
+    assert_eq!(
+        r.pairs[0].health,
+        cyrdeck::model::snapshot::Health::Critical
+    );
+    drop(restore);
+    wait_drained();
+
+    // the last bail-out the poller read, then OK exactly a minute later
+    let mut last_bailout = 0i64;
+    let mut refreshes = 0;
+    let ok_at = loop {
+        let r = rt.block_on(poller.refresh());
+        refreshes += 1;
+        for e in &r.pairs[0].events {
+            if e.event.kind == cyrdeck::cyrus::loglines::LineKind::BailingOut {
+                last_bailout = last_bailout.max(e.event.time.expect("bail-out line has a time"));
+            }
+        }
+        assert!(last_bailout > 0, "no timed bail-out was read");
+        let now = r.generated_at;
+        if r.pairs[0].health == cyrdeck::model::snapshot::Health::Ok {
+            break now;
+        }
+        assert!(
+            now < last_bailout + 90,
+            "still not OK 90 s after the last bail-out: {:#?}",
+            r.pairs[0].problems
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let after = ok_at - last_bailout;
+    assert!(
+        (59..=75).contains(&after),
+        "OK {after} s after the last bail-out (expected about 60)"
+    );
+    (after, refreshes)
 }
