@@ -455,6 +455,14 @@ async fn check(
         }
         Ok(r) => {
             let code = r.exit_code();
+            // a whole-pair check is the record the metrics export (a scoped
+            // one says nothing about the rest of the pair)
+            if scope == cyrdeck::check::Scope::default() {
+                let rec = cyrdeck::check::last::LastCheck::of(&r);
+                if let Err(e) = cyrdeck::check::last::save(&cyrdeck::check::last::dir(), &rec) {
+                    eprintln!("check: result not recorded for the metrics: {e}");
+                }
+            }
             if json {
                 let mut v = serde_json::to_value(&r).unwrap_or_default();
                 v["in_sync"] = serde_json::json!(r.in_sync());
