@@ -130,6 +130,14 @@ enum Cmd {
         /// Stop after this many refreshes (waits for actions in flight).
         #[arg(long)]
         count: Option<u64>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g.
+        /// 127.0.0.1:9839), rendered from the latest refresh.
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
+        /// After each refresh, write the metrics to PATH (atomically) for
+        /// node-exporter's textfile collector (PATH should end in .prom).
+        #[arg(long, value_name = "PATH")]
+        metrics_textfile: Option<PathBuf>,
     },
     /// Write the pair's heartbeat on its master (a message to the configured
     /// heartbeat_user; status then shows the replica's lag in seconds). Once,
@@ -342,9 +350,15 @@ fn main() -> Result<()> {
             let code = runtime()?.block_on(cli::runbook::journalled(cli.observe, action))?;
             std::process::exit(code);
         }
-        Cmd::Supervise { interval, count } => {
+        Cmd::Supervise {
+            interval,
+            count,
+            metrics_listen,
+            metrics_textfile,
+        } => {
             let cfg = Config::load(&config_path)?;
-            runtime()?.block_on(supervise(cfg, cli.observe, interval, count))
+            let metrics = (metrics_listen, metrics_textfile);
+            runtime()?.block_on(supervise(cfg, cli.observe, interval, count, metrics))
         }
         Cmd::Heartbeat { pair, every, count } => {
             let cfg = Config::load(&config_path)?;
@@ -492,20 +506,35 @@ async fn supervise(
     observe: bool,
     interval: Option<f64>,
     count: Option<u64>,
+    (metrics_listen, metrics_textfile): (Option<std::net::SocketAddr>, Option<PathBuf>),
 ) -> Result<()> {
     let every = interval
         .map(std::time::Duration::from_secs_f64)
         .unwrap_or(cfg.refresh);
+    let exporter = if metrics_listen.is_some() || metrics_textfile.is_some() {
+        let pairs = cfg.pairs.keys().cloned().collect();
+        Some(cyrdeck::metrics::Exporter::start(metrics_listen, metrics_textfile, pairs).await?)
+    } else {
+        None
+    };
+    let publish = |report: &cyrdeck::model::snapshot::StatusReport| {
+        if let Some(Err(e)) = exporter.as_ref().map(|x| x.publish(report)) {
+            eprintln!("supervise: metrics not written: {e}");
+        }
+    };
     let mut poller = Poller::new(Arc::new(cfg), observe).supervising();
     let mut n = 0u64;
     loop {
         let started = std::time::Instant::now();
         let report = poller.refresh().await;
         n += 1;
+        publish(&report);
         println!("{}", serde_json::to_string(&report)?);
         if count.is_some_and(|c| n >= c) {
             poller.settle().await;
-            println!("{}", serde_json::to_string(&poller.refresh().await)?);
+            let report = poller.refresh().await;
+            publish(&report);
+            println!("{}", serde_json::to_string(&report)?);
             poller.settle().await;
             return Ok(());
         }
