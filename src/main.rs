@@ -165,6 +165,14 @@ enum Cmd {
         #[command(subcommand)]
         action: LabAction,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff): `cyrdeck man | man -l -`.
+    Man {
+        /// Instead, write every page (cyrdeck.1, cyrdeck-status.1, ...) into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -360,6 +368,23 @@ fn main() -> Result<()> {
             let metrics = (metrics_listen, metrics_textfile);
             runtime()?.block_on(supervise(cfg, cli.observe, interval, count, metrics))
         }
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "cyrdeck", &mut out);
+            print_all(&out)
+        }
+        Cmd::Man { dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir)?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)?;
+            Ok(())
+        }
+        Cmd::Man { dir: None } => {
+            let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            let mut out = Vec::new();
+            man.render(&mut out)?;
+            print_all(&out)
+        }
         Cmd::Heartbeat { pair, every, count } => {
             let cfg = Config::load(&config_path)?;
             let code = runtime()?.block_on(heartbeat(cfg, cli.observe, pair, every, count))?;
@@ -369,6 +394,16 @@ fn main() -> Result<()> {
             let cfg = Config::load(&config_path)?;
             runtime()?.block_on(trust(&cfg, &host, yes))
         }
+    }
+}
+
+/// Write to stdout; a reader that stopped early (`| head`) is no error.
+fn print_all(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
     }
 }
 
