@@ -130,6 +130,14 @@ enum Cmd {
         /// Stop after this many refreshes (waits for actions in flight).
         #[arg(long)]
         count: Option<u64>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g.
+        /// 127.0.0.1:9839), rendered from the latest refresh.
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
+        /// After each refresh, write the metrics to PATH (atomically) for
+        /// node-exporter's textfile collector (PATH should end in .prom).
+        #[arg(long, value_name = "PATH")]
+        metrics_textfile: Option<PathBuf>,
     },
     /// Write the pair's heartbeat on its master (a message to the configured
     /// heartbeat_user; status then shows the replica's lag in seconds). Once,
@@ -156,6 +164,14 @@ enum Cmd {
     Lab {
         #[command(subcommand)]
         action: LabAction,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff): `cyrdeck man | man -l -`.
+    Man {
+        /// Instead, write every page (cyrdeck.1, cyrdeck-status.1, ...) into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -349,9 +365,32 @@ fn main() -> Result<()> {
             let code = runtime()?.block_on(cli::runbook::journalled(cli.observe, action))?;
             std::process::exit(code);
         }
-        Cmd::Supervise { interval, count } => {
+        Cmd::Supervise {
+            interval,
+            count,
+            metrics_listen,
+            metrics_textfile,
+        } => {
             let cfg = Config::load(&config_path)?;
-            runtime()?.block_on(supervise(cfg, cli.observe, interval, count))
+            let metrics = (metrics_listen, metrics_textfile);
+            runtime()?.block_on(supervise(cfg, cli.observe, interval, count, metrics))
+        }
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "cyrdeck", &mut out);
+            print_all(&out)
+        }
+        Cmd::Man { dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir)?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)?;
+            Ok(())
+        }
+        Cmd::Man { dir: None } => {
+            let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            let mut out = Vec::new();
+            man.render(&mut out)?;
+            print_all(&out)
         }
         Cmd::Heartbeat { pair, every, count } => {
             let cfg = Config::load(&config_path)?;
@@ -362,6 +401,16 @@ fn main() -> Result<()> {
             let cfg = Config::load(&config_path)?;
             runtime()?.block_on(trust(&cfg, &host, yes))
         }
+    }
+}
+
+/// Write to stdout; a reader that stopped early (`| head`) is no error.
+fn print_all(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
     }
 }
 
@@ -462,6 +511,14 @@ async fn check(
         }
         Ok(r) => {
             let code = r.exit_code();
+            // a whole-pair check is the record the metrics export (a scoped
+            // one says nothing about the rest of the pair)
+            if scope == cyrdeck::check::Scope::default() {
+                let rec = cyrdeck::check::last::LastCheck::of(&r);
+                if let Err(e) = cyrdeck::check::last::save(&cyrdeck::check::last::dir(), &rec) {
+                    eprintln!("check: result not recorded for the metrics: {e}");
+                }
+            }
             if json {
                 let mut v = serde_json::to_value(&r).unwrap_or_default();
                 v["in_sync"] = serde_json::json!(r.in_sync());
@@ -491,20 +548,35 @@ async fn supervise(
     observe: bool,
     interval: Option<f64>,
     count: Option<u64>,
+    (metrics_listen, metrics_textfile): (Option<std::net::SocketAddr>, Option<PathBuf>),
 ) -> Result<()> {
     let every = interval
         .map(std::time::Duration::from_secs_f64)
         .unwrap_or(cfg.refresh);
+    let exporter = if metrics_listen.is_some() || metrics_textfile.is_some() {
+        let pairs = cfg.pairs.keys().cloned().collect();
+        Some(cyrdeck::metrics::Exporter::start(metrics_listen, metrics_textfile, pairs).await?)
+    } else {
+        None
+    };
+    let publish = |report: &cyrdeck::model::snapshot::StatusReport| {
+        if let Some(Err(e)) = exporter.as_ref().map(|x| x.publish(report)) {
+            eprintln!("supervise: metrics not written: {e}");
+        }
+    };
     let mut poller = Poller::new(Arc::new(cfg), observe).supervising();
     let mut n = 0u64;
     loop {
         let started = std::time::Instant::now();
         let report = poller.refresh().await;
         n += 1;
+        publish(&report);
         println!("{}", serde_json::to_string(&report)?);
         if count.is_some_and(|c| n >= c) {
             poller.settle().await;
-            println!("{}", serde_json::to_string(&poller.refresh().await)?);
+            let report = poller.refresh().await;
+            publish(&report);
+            println!("{}", serde_json::to_string(&report)?);
             poller.settle().await;
             return Ok(());
         }

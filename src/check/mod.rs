@@ -6,6 +6,7 @@
 //! drained; what pending entries still cover is `in_flight`.
 
 pub mod compare;
+pub mod last;
 
 use crate::config::{Config, PairConfig};
 use crate::cyrus::inventory::{self, Inventory, MailboxEntry, MailboxRecords};

@@ -27,6 +27,22 @@ pub enum DiffKind {
 }
 
 impl DiffKind {
+    /// Every kind, in declaration order (the metrics export each one, zero
+    /// included). `all_is_complete` below fails to compile when a kind is
+    /// added without being listed here.
+    pub const ALL: [DiffKind; 10] = [
+        DiffKind::GuidConflict,
+        DiffKind::UidvalidityDiffers,
+        DiffKind::MailboxOnlyOnMaster,
+        DiffKind::MailboxOnlyOnReplica,
+        DiffKind::MissingOnReplica,
+        DiffKind::MissingOnMaster,
+        DiffKind::FlagsDiffer,
+        DiffKind::MetadataDiffers,
+        DiffKind::InFlight,
+        DiffKind::DeletedPurgedOnOneSide,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             DiffKind::GuidConflict => "guid_conflict",
@@ -108,6 +124,31 @@ impl CheckResult {
             1
         } else {
             0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stops compiling when a kind is added: add it to `DiffKind::ALL` too.
+    #[test]
+    fn all_is_complete() {
+        let pos = |k: DiffKind| match k {
+            DiffKind::GuidConflict => 0,
+            DiffKind::UidvalidityDiffers => 1,
+            DiffKind::MailboxOnlyOnMaster => 2,
+            DiffKind::MailboxOnlyOnReplica => 3,
+            DiffKind::MissingOnReplica => 4,
+            DiffKind::MissingOnMaster => 5,
+            DiffKind::FlagsDiffer => 6,
+            DiffKind::MetadataDiffers => 7,
+            DiffKind::InFlight => 8,
+            DiffKind::DeletedPurgedOnOneSide => 9,
+        };
+        for (i, k) in DiffKind::ALL.iter().enumerate() {
+            assert_eq!(pos(*k), i, "{k:?}");
         }
     }
 }

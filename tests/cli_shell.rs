@@ -1,0 +1,146 @@
+//! `cyrdeck completions SHELL` and `cyrdeck man`, run as the built binary:
+//! no config, no lab, nothing on stderr.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_cyrdeck"))
+        .args(args)
+        // the commands must not read any config
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    assert!(out.stderr.is_empty(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn bash_completion_names_the_subcommands_and_parses() {
+    let script = run(&["completions", "bash"]);
+    for word in [
+        "failover",
+        "supervise",
+        "status",
+        "check",
+        "--metrics-listen",
+    ] {
+        assert!(script.contains(word), "{word} missing");
+    }
+    let dir = std::env::temp_dir().join(format!("cyrdeck-cli-shell-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cyrdeck.bash");
+    std::fs::write(&file, &script).unwrap();
+    let ok = Command::new("bash").arg("-n").arg(&file).status().unwrap();
+    assert!(ok.success(), "bash -n rejects the script");
+    // sourced, it registers the completion function
+    let registered = Command::new("bash")
+        .args(["-c", "source \"$0\" && complete -p cyrdeck"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(registered.status.success(), "{registered:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn zsh_and_fish_completions() {
+    let zsh = run(&["completions", "zsh"]);
+    assert!(
+        zsh.starts_with("#compdef cyrdeck"),
+        "{}",
+        &zsh[..40.min(zsh.len())]
+    );
+    assert!(zsh.contains("supervise"));
+    let fish = run(&["completions", "fish"]);
+    assert!(fish.contains("complete -c cyrdeck"));
+    assert!(fish.contains("failover"));
+    for (shell, script) in [("zsh", &zsh), ("fish", &fish)] {
+        if !have(shell) {
+            continue;
+        }
+        let flag = if shell == "fish" {
+            "--no-execute"
+        } else {
+            "-n"
+        };
+        let mut child = Command::new(shell)
+            .arg(flag)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        assert!(
+            child.wait().unwrap().success(),
+            "{shell} rejects its script"
+        );
+    }
+}
+
+#[test]
+fn unknown_shell_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cyrdeck"))
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn man_page_is_roff_and_names_the_commands() {
+    let page = run(&["man"]);
+    // the first request after roff's quote-character preamble (`.ie`/`.el`
+    // defining \*(Aq, which clap_mangen always puts first) is the title
+    let first = page
+        .lines()
+        .find(|l| !l.starts_with(".ie ") && !l.starts_with(".el "))
+        .unwrap_or_default();
+    assert!(first.starts_with(".TH cyrdeck 1"), "{first:?}");
+    assert!(page.contains("\n.SH NAME\n"));
+    for word in ["supervise", "failover", "check"] {
+        assert!(page.contains(word), "{word} missing");
+    }
+    if have("man") {
+        let dir = std::env::temp_dir().join(format!("cyrdeck-man-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("cyrdeck.1");
+        std::fs::write(&file, &page).unwrap();
+        let out = Command::new("man")
+            .arg("-l")
+            .arg(&file)
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat")
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        // man may be a stub (minimized images): only a real one is checked
+        if out.status.success() && !out.stdout.is_empty() {
+            assert!(String::from_utf8_lossy(&out.stdout).contains("supervise"));
+        }
+    }
+}
+
+#[test]
+fn man_dir_writes_a_page_per_command() {
+    let dir = std::env::temp_dir().join(format!("cyrdeck-man-dir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    run(&["man", "--dir", dir.to_str().unwrap()]);
+    let page = std::fs::read_to_string(dir.join("cyrdeck-supervise.1")).unwrap();
+    assert!(page.contains("metrics\\-listen"), "{page}");
+    assert!(dir.join("cyrdeck.1").exists());
+    assert!(dir.join("cyrdeck-lab-up.1").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
