@@ -17,11 +17,14 @@ status=0
 out=$(mktemp)
 # unit tests, then the integration tests against the real lab
 cargo test --release --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$out" || status=$?
-# the private labs first: the syslog receiver is shared, and a lab leaves
-# it running while another lab still runs
-./target/release/cyrdeck lab down --dir /var/tmp/cyrdeck-failover-lab 2>/dev/null || true
-./target/release/cyrdeck lab down --dir /var/tmp/cyrdeck-matrix-lab 2>/dev/null || true
-./target/release/cyrdeck lab down --dir "$lab" || true
+# every lab the tests started: nothing of theirs may outlive the suite
+for d in /var/tmp/cyrdeck-failover-lab /var/tmp/cyrdeck-matrix-lab /var/tmp/cyrdeck-logsrc-lab "$lab"; do
+  [ -d "$d" ] && { ./target/release/cyrdeck lab down --dir "$d" || status=1; }
+done
+left=$(pgrep -af '/var/tmp/cyrdeck-(test|failover|matrix|logsrc|iso)-lab' || true)
+if [ -n "$left" ]; then
+  echo "processes of the test labs still running:"; echo "$left"; status=1
+fi
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$out" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')
 rm -f "$out"

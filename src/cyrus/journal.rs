@@ -97,6 +97,30 @@ mod tests {
         assert_eq!(ev.time, Some(1764659116));
     }
 
+    /// Captured from the lab's journal host (journalctl with the probe's
+    /// options) while a replica mailbox was unreadable.
+    const REAL: &str = include_str!("../../tests/fixtures/journal_cyrus.json");
+
+    #[test]
+    fn real_journal_entries_classify_like_file_lines() {
+        let (text, cursor) = render(REAL);
+        assert_eq!(text.lines().count(), REAL.lines().count());
+        let last: serde_json::Value = serde_json::from_str(REAL.lines().last().unwrap()).unwrap();
+        assert_eq!(cursor.as_deref(), last["__CURSOR"].as_str());
+        let ev = crate::cyrus::loglines::classify_chunk(
+            &text,
+            Some("cyrlab25300-master"),
+            &Default::default(),
+        );
+        let bail = ev
+            .iter()
+            .find(|e| e.kind == crate::cyrus::loglines::LineKind::BailingOut)
+            .expect("a bail-out");
+        assert_eq!(bail.service, "sync_client");
+        assert!(bail.time.is_some_and(|t| t > 1_700_000_000));
+        assert!(ev.iter().all(|e| e.time.is_some()));
+    }
+
     #[test]
     fn garbage_is_skipped() {
         for g in [

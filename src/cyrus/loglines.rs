@@ -189,6 +189,23 @@ mod tests {
         );
     }
 
+    /// Captured from the lab's traditional-format file (a replica mailbox
+    /// unreadable: the client's hot loop).
+    const TRADITIONAL: &str = include_str!("../../tests/fixtures/syslog_traditional.txt");
+
+    #[test]
+    fn real_traditional_lines_get_their_time_and_user() {
+        let clock = LineClock {
+            now: parse_rfc3339("2026-12-02T07:31:00Z").unwrap(),
+            zone: super::super::logtime::HostZone::parse("Etc/UTC +0000").unwrap(),
+        };
+        let ev = classify_chunk(TRADITIONAL, Some("cyrlab24300-master"), &clock);
+        let bail = ev.iter().find(|e| e.kind == LineKind::BailingOut).unwrap();
+        assert_eq!(bail.time, parse_rfc3339("2026-12-02T07:30:25Z"));
+        assert_eq!(bail.pid, Some(2496));
+        assert!(ev.iter().all(|e| e.time.is_some()));
+    }
+
     #[test]
     fn garbage_never_panics() {
         for l in [
