@@ -19,7 +19,7 @@ out=$(mktemp)
 cargo test --release --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$out" || status=$?
 # every lab the tests started: nothing of theirs may outlive the suite
 for d in /var/tmp/cyrdeck-failover-lab /var/tmp/cyrdeck-matrix-lab /var/tmp/cyrdeck-logsrc-lab "$lab"; do
-  [ -d "$d" ] && { ./target/release/cyrdeck lab down --dir "$d" || status=1; }
+  [ -d "$d" ] && { "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir "$d" || status=1; }
 done
 left=$(pgrep -af '/var/tmp/cyrdeck-(test|failover|matrix|logsrc|iso)-lab' || true)
 if [ -n "$left" ]; then

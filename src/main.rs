@@ -152,6 +152,17 @@ enum Cmd {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Read the audit log: every change cyrdeck made (or set out to make) on a
+    /// host, its intent and its result; a command with no result was cut short
+    /// (check that host). Exit 0, or 1 when the log has unreadable lines.
+    Audit {
+        /// Only commands since: 30m, 2h, 7d, or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// One JSON object per command ({intent, result}).
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch a host's SSH key, show its fingerprint, and add it to known_hosts
     /// (trust on first use, only when you say so).
     Trust {
@@ -397,11 +408,61 @@ fn main() -> Result<()> {
             let code = runtime()?.block_on(heartbeat(cfg, cli.observe, pair, every, count))?;
             std::process::exit(code);
         }
+        Cmd::Audit { since, json } => {
+            let path = Config::load(&config_path)
+                .ok()
+                .and_then(|c| c.audit_log)
+                .unwrap_or_else(cyrdeck::ops::audit::default_path);
+            std::process::exit(audit(&path, since.as_deref(), json)?);
+        }
         Cmd::Trust { host, yes } => {
             let cfg = Config::load(&config_path)?;
             runtime()?.block_on(trust(&cfg, &host, yes))
         }
     }
+}
+
+fn audit(path: &std::path::Path, since: Option<&str>, json: bool) -> Result<i32> {
+    use cyrdeck::ops::audit;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let since = since
+        .map(|s| audit::parse_since(s, now))
+        .transpose()
+        .map_err(|e| color_eyre::eyre::eyre!(e))?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "no audit log at {} (nothing was changed yet)",
+                path.display()
+            );
+            return Ok(0);
+        }
+        Err(e) => bail!("reading the audit log {}: {e}", path.display()),
+    };
+    let trail = audit::read(&text, since);
+    let mut out = String::new();
+    for e in &trail.entries {
+        if json {
+            out.push_str(&serde_json::to_string(e)?);
+        } else {
+            out.push_str(&audit::describe(e));
+        }
+        out.push('\n');
+    }
+    print_all(out.as_bytes())?;
+    if !trail.unreadable.is_empty() {
+        eprintln!(
+            "{}: unreadable lines {:?}",
+            path.display(),
+            trail.unreadable
+        );
+        return Ok(1);
+    }
+    Ok(0)
 }
 
 /// Write to stdout; a reader that stopped early (`| head`) is no error.

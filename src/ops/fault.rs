@@ -43,3 +43,16 @@ pub fn at(step_idx: usize, point: Point) {
         _ => {}
     }
 }
+
+/// `CYRDECK_FAULT=write:kill-after-intent`: SIGKILL this cyrdeck once a
+/// write's intent is in the audit log, before the command is sent (a crash
+/// mid-command: the log must still tell).
+pub fn after_audit_intent() {
+    if std::env::var("CYRDECK_FAULT").is_ok_and(|v| v == "write:kill-after-intent") {
+        eprintln!("fault injection: SIGKILL after the audit intent");
+        // SAFETY: signalling our own process
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}

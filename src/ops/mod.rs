@@ -18,7 +18,7 @@ pub mod stuck;
 pub mod supervise;
 
 use crate::config::{Config, PairConfig};
-use crate::remote::{ExecOutput, HostConnection, RemoteError};
+use crate::remote::{ExecOutput, HostConnection};
 use runbook::{RunbookRun, RunbookSpec, StepState};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -101,8 +101,9 @@ impl<'a> StepContext<'a> {
 
     /// Run a command that changes `host`: it needs the transport's write
     /// capability (none in observe mode: refused), is shown as `host$ argv`
-    /// (or as `shown`, for long scripts) and written to the audit log before
-    /// its result is looked at. The caller judges the exit status.
+    /// (or as `shown`, for long scripts); its intent is written (fsynced) to
+    /// the audit log BEFORE it is sent — no log, no write — and its result
+    /// after. The caller judges the exit status.
     pub async fn write(
         &self,
         host: &str,
@@ -114,12 +115,33 @@ impl<'a> StepContext<'a> {
         let conn = self.connection(host)?;
         let cap = conn.write_capability().ok_or(OBSERVE_REFUSAL)?;
         let shown = shown.unwrap_or_else(|| argv.clone());
-        out.push(format!("{host}$ {}", shown.join(" ")));
+        let path = self.audit_path();
+        let id = audit::intent(&path, host, &shown, self.runbook, self.run_id).map_err(|e| {
+            format!(
+                "{host}: not changed: the audit log {} cannot be written ({e}); \
+                 cyrdeck records every change before making it",
+                path.display()
+            )
+        })?;
+        fault::after_audit_intent();
+        out.push(format!("{host}$ {}", audit::redact(&shown.join(" "))));
         let res = conn
             .exec_timeout(&crate::remote::RemoteCommand::write(argv, &cap), timeout)
             .await;
-        self.audit(host, &shown, &res, out);
+        if let Err(e) = audit::result(&path, &id, host, self.runbook, &res) {
+            out.push(format!(
+                "WARNING: the command ran but its result is not in the audit log {}: {e}",
+                path.display()
+            ));
+        }
         res.map_err(|e| format!("{host}: {e}"))
+    }
+
+    fn audit_path(&self) -> std::path::PathBuf {
+        self.cfg
+            .audit_log
+            .clone()
+            .unwrap_or_else(audit::default_path)
     }
 
     /// `sync_client -C CONF [-n CHANNEL]` on the master.
@@ -147,28 +169,6 @@ impl<'a> StepContext<'a> {
             exec_timeout: std::time::Duration::from_secs(300),
         };
         crate::check::run(self.cfg, self.conns, &self.pair.name, scope, &opts, &|_| {}).await
-    }
-
-    /// Write a mutation to the audit log; a failure to write is shown.
-    pub fn audit(
-        &self,
-        host: &str,
-        argv: &[String],
-        res: &Result<ExecOutput, RemoteError>,
-        out: &mut Vec<String>,
-    ) {
-        let path = self
-            .cfg
-            .audit_log
-            .clone()
-            .unwrap_or_else(audit::default_path);
-        let elapsed = res.as_ref().map(|o| o.elapsed).unwrap_or_default();
-        if let Err(e) = audit::record(&path, host, argv, self.runbook, res, elapsed) {
-            out.push(format!(
-                "WARNING: audit log {} not written: {e}",
-                path.display()
-            ));
-        }
     }
 }
 
