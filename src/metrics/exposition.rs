@@ -6,8 +6,7 @@
 //! (no heartbeat, first refresh's drain rate) are left out, not faked.
 
 use crate::check::last::LastCheck;
-use crate::cyrus::loglines::LineKind;
-use crate::model::health::{channel_label, RECENT_SECS};
+use crate::model::health::channel_label;
 use crate::model::snapshot::StatusReport;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -117,7 +116,7 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
     ("cyrdeck_channel_drain_rate_per_second", "gauge", "Pending entries drained per second between the last two refreshes (a lower bound)."),
     ("cyrdeck_channel_client_running", "gauge", "1 when a rolling sync_client runs for the channel, else 0."),
     ("cyrdeck_channel_client_restarts_total", "counter", "Distinct sync_client processes seen for the channel minus one, since this cyrdeck started."),
-    ("cyrdeck_channel_recent_bailouts", "gauge", "sync_client bail-out lines logged on the channel's master in the 60 s before the refresh (the window health uses; shared by channels of one master)."),
+    ("cyrdeck_channel_recent_bailouts", "gauge", "sync_client bail-out lines logged on the channel's master in the last 60 s: the count the hot-loop rule uses (shared by channels of one master)."),
     ("cyrdeck_channel_held_entries", "gauge", "Sync log entries set aside in held files (quarantined users)."),
     ("cyrdeck_check_last_run_timestamp_seconds", "gauge", "When the last whole-pair integrity check (cyrdeck check) finished (epoch seconds)."),
     ("cyrdeck_check_exit_code", "gauge", "Exit code of the last whole-pair check: 0 in sync, 1 differences, 2 mailboxes unreadable."),
@@ -199,17 +198,9 @@ pub fn render(report: &StatusReport, checks: &[LastCheck]) -> String {
             m.add("cyrdeck_channel_client_running", &l, flag(c.client.running));
             let restarts = c.client.restarts_seen as f64;
             m.add("cyrdeck_channel_client_restarts_total", &l, restarts);
-            let bailouts = p
-                .events
-                .iter()
-                .filter(|e| e.host == c.master && e.event.service == "sync_client")
-                .filter(|e| e.event.kind == LineKind::BailingOut)
-                .filter(|e| {
-                    e.event
-                        .time
-                        .is_none_or(|t| report.generated_at - t <= RECENT_SECS)
-                })
-                .count();
+            // the count the hot-loop rule used (the report's event list is
+            // capped at 200 per host: a hot loop overflows it)
+            let bailouts = c.client.recent_bailouts;
             m.add("cyrdeck_channel_recent_bailouts", &l, bailouts as f64);
             let held: u64 = q.held.iter().map(|f| f.lines).sum();
             m.add("cyrdeck_channel_held_entries", &l, held as f64);
@@ -239,7 +230,6 @@ pub fn render(report: &StatusReport, checks: &[LastCheck]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cyrus::loglines::LogEvent;
     use crate::metrics::parse::{parse, Sample};
     use crate::model::heartbeat::HeartbeatStatus;
     use crate::model::snapshot::*;
@@ -269,21 +259,6 @@ mod tests {
         }
     }
 
-    fn bailout(host: &str, time: Option<i64>) -> HostEvent {
-        HostEvent {
-            host: host.into(),
-            event: LogEvent {
-                time,
-                service: "sync_client".into(),
-                pid: Some(7),
-                kind: LineKind::BailingOut,
-                user: None,
-                mailbox: None,
-                text: "Error in do_sync(): bailing out! Bad protocol".into(),
-            },
-        }
-    }
-
     fn channel(name: &str, pending: u64) -> ChannelStatus {
         ChannelStatus {
             channel: name.into(),
@@ -297,6 +272,7 @@ mod tests {
                 restarts_seen: 3,
                 backoff_secs: None,
                 last_connect_failure: None,
+                recent_bailouts: 3,
             },
             queue: QueueStatus {
                 pending,
@@ -356,13 +332,7 @@ mod tests {
             hosts: vec![host("m1", "master", true), host("r1", "replica", false)],
             channels: vec![channel("", 0), channel("bulk", 1200)],
             problems: vec![],
-            events: vec![
-                bailout("m1", Some(NOW - 10)),
-                bailout("m1", Some(NOW - 59)),
-                bailout("m1", None), // no timestamp: counted, as health does
-                bailout("m1", Some(NOW - 3600)), // too old
-                bailout("r1", Some(NOW - 10)), // not the channel's master
-            ],
+            events: vec![],
             // bob twice (two hosts) counts once
             stuck: vec![stuck("bob", "m1"), stuck("bob", "r1"), stuck("carol", "m1")],
         };

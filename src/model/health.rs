@@ -281,6 +281,7 @@ fn channel_status(
         restarts_seen: restarts,
         backoff_secs,
         last_connect_failure: connects.last().map(|e| e.text.clone()),
+        recent_bailouts: bailouts,
     };
 
     if report.is_some() {

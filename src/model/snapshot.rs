@@ -99,6 +99,9 @@ pub struct ClientStatus {
     /// Seconds between the latest connect failures, when backing off.
     pub backoff_secs: Option<u64>,
     pub last_connect_failure: Option<String>,
+    /// Bail-outs logged by the client in the last 60 s (what the hot-loop
+    /// rule counts; the report's event list is capped, this is not).
+    pub recent_bailouts: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]

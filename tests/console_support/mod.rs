@@ -106,6 +106,7 @@ pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
             restarts_seen: 2,
             backoff_secs: Some(15),
             last_connect_failure: None,
+            recent_bailouts: 0,
         },
         queue: QueueStatus {
             pending,
