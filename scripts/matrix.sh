@@ -9,6 +9,6 @@ scripts/setup.sh
 status=0
 CYRDECK_MATRIX=full cargo test --release --test fault_matrix -- --test-threads=1 --nocapture \
   failover_fault_matrix 2>&1 | tee /tmp/cyrdeck-matrix.log || status=$?
-./target/release/cyrdeck lab down --dir /var/tmp/cyrdeck-matrix-lab 2>/dev/null || true
+"${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir /var/tmp/cyrdeck-matrix-lab 2>/dev/null || true
 grep -E '^step [0-9]|^fault matrix:' /tmp/cyrdeck-matrix.log || true
 exit $status
