@@ -343,11 +343,27 @@ pub async fn run(
                 progress,
             )
             .await?;
+            // Under live delivery the two hosts' inventories are read at
+            // slightly different moments: a message synced between the
+            // replica's read and the master's is on neither the replica's
+            // list nor the master's queue. Such a race never hits the same
+            // message twice; a real divergence is found by both passes.
+            let seen_before: BTreeSet<(String, Option<u32>, DiffKind)> = diffs
+                .iter()
+                .map(|d| (d.mailbox.clone(), d.uid, d.kind))
+                .collect();
             diffs = again.diffs;
             errors = again.errors;
             for d in diffs.iter_mut() {
                 if truncated || compare::covered(&internal_of(d), &again.pending) {
                     d.detail = format!("{} (pending sync-log entries still cover it)", d.detail)
+                        .trim_start()
+                        .to_string();
+                    d.kind = DiffKind::InFlight;
+                } else if d.kind != DiffKind::InFlight
+                    && !seen_before.contains(&(d.mailbox.clone(), d.uid, d.kind))
+                {
+                    d.detail = format!("{} (changed while the check ran)", d.detail)
                         .trim_start()
                         .to_string();
                     d.kind = DiffKind::InFlight;
