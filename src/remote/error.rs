@@ -67,6 +67,8 @@ pub enum RemoteError {
         retry_in: Duration,
         last: String,
     },
+    #[error("{host}: {detail}")]
+    Unsendable { host: String, detail: String },
     #[error("refused: {argv0} changes state and {host} is in observe mode")]
     ObserveMode { host: String, argv0: String },
 }
