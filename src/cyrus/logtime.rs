@@ -66,8 +66,11 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     if let Ok(t) = s.parse::<Timestamp>() {
         return Some(t.as_second());
     }
-    // `+0000` (journalctl's short-iso) is not RFC 3339: insert the colon
-    let (head, off) = s.split_at(s.len().checked_sub(5)?);
+    // `+0000` (journalctl's short-iso) is not RFC 3339: insert the colon.
+    // Byte positions: the cut must fall on a character boundary (a hostile
+    // line's first word may be any UTF-8)
+    let cut = s.len().checked_sub(5).filter(|&c| s.is_char_boundary(c))?;
+    let (head, off) = s.split_at(cut);
     let b = off.as_bytes();
     if (b[0] == b'+' || b[0] == b'-') && b[1..].iter().all(u8::is_ascii_digit) {
         let fixed = format!("{head}{}:{}", &off[..3], &off[3..]);
@@ -118,6 +121,21 @@ mod tests {
         LineClock {
             now: parse_rfc3339(now).unwrap(),
             zone: HostZone::parse("Etc/UTC +0000").unwrap(),
+        }
+    }
+
+    /// Found by tests/fuzz_parsers.rs: the `+0000` fallback split the word
+    /// 5 bytes from its end, inside a multi-byte character: a panic on a
+    /// hostile log line (any line starting with a digit reaches it).
+    #[test]
+    fn non_ascii_timestamps_are_not_a_panic() {
+        for s in [
+            "🛜𞥐",
+            "1\u{1f6dc}\u{1e950}",
+            "2026-11-28T22:21:58+00é0",
+            "12345é",
+        ] {
+            assert_eq!(parse_rfc3339(s), None, "{s:?}");
         }
     }
 
