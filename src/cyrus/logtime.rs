@@ -3,9 +3,9 @@
 //!   `2026-11-28T22:21:58.834748+00:00` (also `+0000`, `Z`);
 //! - traditional BSD (`Dec  2 01:24:21`): no year, no zone. The host's
 //!   local time, so the probe reports the host's zone (`@@tz NAME OFFSET`,
-//!   from /etc/localtime) and the year is the one that puts the line at
-//!   most a day after the host's clock (a December line read in January is
-//!   last year's).
+//!   from /etc/localtime) and the year is the latest one that puts the line
+//!   at most a day after the host's clock (a December line read in January
+//!   is last year's, a Jan 1st line read on Dec 31st next year's).
 
 use jiff::tz::{Offset, TimeZone};
 use jiff::{civil, Timestamp};
@@ -102,14 +102,14 @@ pub fn parse_traditional<'a>(line: &'a str, clock: &LineClock) -> Option<(i64, &
         let dt = civil::DateTime::new(year, month, day, h, mi, s, 0).ok()?;
         Some(dt.to_zoned(tz.clone()).ok()?.timestamp().as_second())
     };
-    let this_year = at(now.year());
-    let t = match this_year {
-        // more than a day ahead of the host's clock: last year's line
-        Some(t) if t > clock.now + 86_400 => at(now.year() - 1)?,
-        Some(t) => t,
-        // Feb 29 of a year without one: last leap year's
-        None => at(now.year() - 1)?,
-    };
+    // the latest year that puts the line at most a day after the host's
+    // clock: next year's (a Jan 1st line read just before midnight), this
+    // year's, or last year's (a December line read in January); a year
+    // without the date (Feb 29) is skipped
+    let t = [now.year() + 1, now.year(), now.year() - 1]
+        .into_iter()
+        .filter_map(at)
+        .find(|&t| t <= clock.now.saturating_add(86_400))?;
     Some((t, rest))
 }
 
@@ -175,6 +175,12 @@ mod tests {
         // a line a few hours "ahead" (clock skew) stays in this year
         let (t, _) = parse_traditional("Jan  1 03:00:00 h x: y", &jan).unwrap();
         assert_eq!(Some(t), parse_rfc3339("2027-01-01T03:00:00Z"));
+        // found by tests/fuzz_parsers.rs: read a second before midnight on
+        // Dec 31st, a line of Jan 1st 00:00 (written after the probe read
+        // its clock) is NEXT year's, not a year old
+        let dec = utc("2026-12-31T23:59:59Z");
+        let (t, _) = parse_traditional("Jan  1 00:00:00 h x: y", &dec).unwrap();
+        assert_eq!(Some(t), parse_rfc3339("2027-01-01T00:00:00Z"));
         // Feb 29th read in a year without one
         let (t, _) =
             parse_traditional("Feb 29 12:00:00 h x: y", &utc("2029-03-01T00:00:00Z")).unwrap();
