@@ -6,17 +6,19 @@
 //! NUL-separated. What arrives must be exactly what was meant, or the builder
 //! refuses (NUL cannot be passed in an argv: refused, never truncated).
 //! Non-UTF-8 cannot be meant at all: argv are `String`s (checked below).
-//! Cases: CYRDECK_FUZZ_CASES (default 256). No lab.
+//! Cases: CYRDECK_QUOTE_CASES or CYRDECK_FUZZ_CASES (default 256). No lab.
 
 use cyrdeck::remote::quote::{quote_arg, remote_line};
 use proptest::prelude::*;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// CYRDECK_QUOTE_CASES, else CYRDECK_FUZZ_CASES, else 256 (each case runs
+/// two processes: the long run gives this one fewer cases).
 fn cases() -> u32 {
-    std::env::var("CYRDECK_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    ["CYRDECK_QUOTE_CASES", "CYRDECK_FUZZ_CASES"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().and_then(|v| v.parse().ok()))
         .unwrap_or(256)
 }
 
@@ -69,6 +71,8 @@ fn argument() -> impl Strategy<Value = String> {
         prop::collection::vec(any::<u8>(), 0..300)
             .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
         any::<String>(),
+        // control characters too (any::<String>() draws printable ones only)
+        prop::collection::vec(any::<char>(), 0..40).prop_map(String::from_iter),
     ]
 }
 
