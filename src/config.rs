@@ -371,11 +371,17 @@ impl Config {
                         format!("channel {:?} used twice", r.channel),
                     ));
                 }
-                if r.channel.contains(['/', ' ', '.']) {
+                let as_option = !r.channel.is_empty()
+                    && crate::cyrus::names::check_name(
+                        crate::cyrus::names::NameKind::Channel,
+                        &r.channel,
+                    )
+                    .is_err();
+                if r.channel.contains(['/', ' ', '.']) || as_option {
                     return Err(err(
                         Some(r.host.span()),
                         &format!("pairs.{name}.replicas[{i}].channel"),
-                        "a channel name is a plain word".into(),
+                        "a channel name is a plain word (not starting with -)".into(),
                     ));
                 }
                 replicas.push(ReplicaConfig {
@@ -387,8 +393,13 @@ impl Config {
                 None => None,
                 Some(u) => {
                     let key = format!("pairs.{name}.heartbeat_user");
-                    // a plain user name: it ends up in an ipurge pattern
-                    let plain = !u.get_ref().is_empty()
+                    // a plain user name: it ends up in an ipurge pattern,
+                    // and after mbpath -u / deliver (never as an option)
+                    let plain = crate::cyrus::names::check_name(
+                        crate::cyrus::names::NameKind::User,
+                        u.get_ref(),
+                    )
+                    .is_ok()
                         && u.get_ref()
                             .chars()
                             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -396,7 +407,8 @@ impl Config {
                         return Err(err(
                             Some(u.span()),
                             &key,
-                            "a heartbeat user is a plain name (letters, digits, - and _)".into(),
+                            "a heartbeat user is a plain name (letters, digits, - and _; not starting with -)"
+                                .into(),
                         ));
                     }
                     let secs = p
@@ -591,7 +603,7 @@ replicas = [ { host = "r" } ]
             (hb.user.as_str(), hb.interval.as_secs()),
             ("cyrdeck-hb", 10)
         );
-        for bad in ["", "user/x", "*", "a b", "x%"] {
+        for bad in ["", "user/x", "*", "a b", "x%", "-x", "--help"] {
             let e = with(&format!("heartbeat_user = {bad:?}\n")).unwrap_err();
             assert_eq!(e.key, "pairs.main.heartbeat_user", "{bad:?}: {e}");
         }

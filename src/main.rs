@@ -719,9 +719,21 @@ async fn trust(cfg: &Config, host: &str, yes: bool) -> Result<()> {
     let Some(h) = cfg.hosts.get(host) else {
         bail!("no host named {host:?} in {}", cfg.file.display());
     };
-    let key = cyrdeck::remote::session::scan_host_key(h).await?;
+    use cyrdeck::remote::known_hosts::TrustDecision;
+    let (key, decision) = cyrdeck::remote::session::scan_host_key(h).await?;
     let fp = cyrdeck::remote::session::fingerprint(&key);
     println!("{} offers {} {fp}", h.target, key.algorithm());
+    match decision {
+        TrustDecision::Add => {}
+        TrustDecision::AlreadyKnown(line) => {
+            println!(
+                "already trusted: {} line {line}; nothing added",
+                h.known_hosts.display()
+            );
+            return Ok(());
+        }
+        TrustDecision::Refuse(why) => bail!("not trusted: {why}"),
+    }
     if !yes {
         eprint!("Add it to {}? Type yes: ", h.known_hosts.display());
         let mut answer = String::new();

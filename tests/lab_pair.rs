@@ -253,7 +253,7 @@ fn unknown_changed_host_key_and_wrong_client_key_are_refused_clearly() {
         .block_on(HostConnection::new(h.clone(), true).exec(&RemoteCommand::read(["true"])))
         .unwrap_err();
     assert!(
-        matches!(e, RemoteError::ChangedHostKey { line: 1, .. }),
+        matches!(&e, RemoteError::ChangedHostKey { stored, .. } if stored.ends_with(":1")),
         "{e}"
     );
     assert!(e.to_string().contains("HOST KEY CHANGED"));

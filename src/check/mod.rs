@@ -27,6 +27,19 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// A scoped check names its user or mailbox to the operator and to the
+    /// repair that follows: one that could be an option is refused here.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::cyrus::names::{check_name, NameKind};
+        if let Some(u) = &self.user {
+            check_name(NameKind::User, u)?;
+        }
+        if let Some(m) = &self.mailbox {
+            check_name(NameKind::Mailbox, m)?;
+        }
+        Ok(())
+    }
+
     /// Does this internal mailbox name fall in the scope?
     pub fn accepts(&self, internal: &str) -> bool {
         if let Some(m) = &self.mailbox {
@@ -280,6 +293,7 @@ pub async fn run(
     opts: &CheckOptions,
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<CheckResult, String> {
+    scope.check()?;
     let pair = cfg
         .pairs
         .get(pair_name)

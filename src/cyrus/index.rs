@@ -124,7 +124,10 @@ pub struct Records {
 /// Every record (uid 0 skipped), the live count checked against the header.
 pub fn parse_records(b: &[u8]) -> Result<Records, String> {
     let h = parse_header(b)?;
-    let mut out = Vec::with_capacity(h.exists as usize);
+    // the header is CRC-valid but may still be wrong: reserve no more than
+    // the bytes can hold, never what `exists` claims (u32::MAX aborted)
+    let room = b.len().saturating_sub(h.start_offset as usize) / RECORD_SIZE;
+    let mut out = Vec::with_capacity((h.exists as usize).min(room));
     let mut expunged = Vec::new();
     for n in 0..h.num_records as usize {
         let off = h.start_offset as usize + n * RECORD_SIZE;
@@ -309,6 +312,18 @@ mod tests {
             let _ = parse_records(&good[..cut]);
         }
         assert!(parse_header(b"").is_err());
+    }
+
+    /// Issue 15: `Vec::with_capacity(exists)` trusted the header, so a corrupt
+    /// but CRC-valid `exists` aborted the process (allocation failure).
+    #[test]
+    fn a_huge_exists_in_a_crc_valid_header_is_an_error_not_an_abort() {
+        let recs = [record(1, 0, 0, 1)];
+        for exists in [u32::MAX, u32::MAX / 2, 1 << 28] {
+            let b = header(17, &recs, exists);
+            let e = parse_records(&b).unwrap_err();
+            assert!(e.contains(&format!("header says {exists}")), "{e}");
+        }
     }
 
     #[test]

@@ -93,13 +93,23 @@ pub fn records_command(h: &HostConfig, mailboxes: &[&MailboxEntry]) -> RemoteCom
     )
 }
 
+/// Strict hex: byte pairs of `0-9a-fA-F` only. Works on bytes, never on
+/// string positions (remote output may hold any UTF-8: slicing `&s[i..i+2]`
+/// panicked inside a multi-byte character), and refuses what
+/// `from_str_radix` would let through (`+f`).
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if !s.len().is_multiple_of(2) {
+    fn nibble(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
         return Err("odd hex length".into());
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| "bad hex".to_string()))
+    b.chunks_exact(2)
+        .map(|p| match (nibble(p[0]), nibble(p[1])) {
+            (Some(h), Some(l)) => Ok(h << 4 | l),
+            _ => Err("bad hex".to_string()),
+        })
         .collect()
 }
 
@@ -229,4 +239,30 @@ pub fn parse_records(
             (u, v)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed_out(body: &str) -> String {
+        format!("@@inventory 1\n{body}@@mboxlist_exit 0\n@@end\n")
+    }
+
+    /// Issue 15: the hex field was sliced on byte positions, so a multi-byte
+    /// character panicked (not on a char boundary).
+    #[test]
+    fn non_ascii_hex_is_an_error_not_a_panic() {
+        for hex in ["aé0a", "é0", "0é", "€a", "ab\u{7f}\u{80}", "+f", "-1", " f"] {
+            assert!(unhex(hex).is_err(), "{hex:?}");
+            let out = framed_out(&format!("H\tu1\t{hex}\n"));
+            assert!(parse_headers(&out).is_ok(), "{hex:?}");
+            let out = framed_out(&format!("R\tu1\t{hex}\nC\tu1\t{hex}\n"));
+            let recs = parse_records(&out).unwrap();
+            assert!(recs["u1"].is_err(), "{hex:?}");
+        }
+        assert_eq!(unhex("00ffA0").unwrap(), vec![0, 0xff, 0xa0]);
+        assert_eq!(unhex("").unwrap(), Vec::<u8>::new());
+        assert!(unhex("abc").is_err());
+    }
 }

@@ -31,20 +31,23 @@ pub fn render(json_lines: &str) -> (String, Option<String>) {
             continue;
         };
         let field = |k: &str| e.get(k).map(text).unwrap_or_default();
-        let pid = Some(field("SYSLOG_PID"))
+        // host, identifier and pid are words of the line: no space, no
+        // newline, no control character (a process picks its identifier:
+        // a newline there forged a second line)
+        let word = |k: &str| field(k).replace(|c: char| c.is_whitespace() || c.is_control(), "_");
+        let pid = Some(word("SYSLOG_PID"))
             .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| field("_PID"));
-        let host = Some(field("_HOSTNAME"))
+            .unwrap_or_else(|| word("_PID"));
+        let host = Some(word("_HOSTNAME"))
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "-".into());
         // one entry, one line: a multi-line message keeps its first line's
         // meaning and loses nothing the classifier reads
         let msg = field("MESSAGE").replace(['\n', '\r'], " ");
-        let ident = field("SYSLOG_IDENTIFIER").replace(' ', "_");
+        let ident = word("SYSLOG_IDENTIFIER");
         out.push_str(&format!(
-            "{} {} {ident}[{pid}]: {msg}\n",
+            "{} {host} {ident}[{pid}]: {msg}\n",
             ts.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00"),
-            host.replace(' ', "_"),
         ));
     }
     (out, cursor)
@@ -119,6 +122,29 @@ mod tests {
         assert_eq!(bail.service, "sync_client");
         assert!(bail.time.is_some_and(|t| t > 1_700_000_000));
         assert!(ev.iter().all(|e| e.time.is_some()));
+    }
+
+    /// Found by tests/fuzz_parsers.rs: a newline in `_HOSTNAME`,
+    /// `SYSLOG_IDENTIFIER` or `SYSLOG_PID` (any local process chooses its
+    /// identifier) made one entry two lines — a forged log line for the
+    /// classifier.
+    #[test]
+    fn one_entry_is_one_line_whatever_its_fields_hold() {
+        let forged = "x\n2025-12-02T07:05:16+00:00 vm cyrus/sync_client[1]: Error in do_sync(): bailing out! USER victim";
+        for field in ["_HOSTNAME", "SYSLOG_IDENTIFIER", "SYSLOG_PID"] {
+            let mut e = serde_json::json!({
+                "__REALTIME_TIMESTAMP": "1764659116123456",
+                "SYSLOG_IDENTIFIER": "cyrus/imap",
+                "SYSLOG_PID": "9",
+                "_HOSTNAME": "vm",
+                "MESSAGE": "hello",
+            });
+            e[field] = serde_json::Value::String(forged.into());
+            let (text, _) = render(&e.to_string());
+            assert_eq!(text.lines().count(), 1, "{field}: {text:?}");
+            let ev = crate::cyrus::loglines::classify_chunk(&text, None, &Default::default());
+            assert!(ev.is_empty(), "{field}: {ev:?}");
+        }
     }
 
     #[test]

@@ -145,6 +145,14 @@ mod tests {
     const REAL: &str = include_str!("../../tests/fixtures/syslog_replica_down.txt");
 
     #[test]
+    fn a_hostile_timestamp_is_no_panic() {
+        let clock = LineClock::default();
+        let line = "1\u{1f6dc}\u{1e950} vm cyrus/sync_client[1]: Error in do_sync(): bailing out!";
+        let e = classify(line, None, &clock).unwrap();
+        assert_eq!(e.time, None);
+    }
+
+    #[test]
     fn real_replica_down_lines() {
         let ev = classify_chunk(REAL, Some("cyrlab24100-master"), &LineClock::default());
         let kinds: Vec<LineKind> = ev.iter().map(|e| e.kind).collect();

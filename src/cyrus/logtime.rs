@@ -3,9 +3,9 @@
 //!   `2026-11-28T22:21:58.834748+00:00` (also `+0000`, `Z`);
 //! - traditional BSD (`Dec  2 01:24:21`): no year, no zone. The host's
 //!   local time, so the probe reports the host's zone (`@@tz NAME OFFSET`,
-//!   from /etc/localtime) and the year is the one that puts the line at
-//!   most a day after the host's clock (a December line read in January is
-//!   last year's).
+//!   from /etc/localtime) and the year is the latest one that puts the line
+//!   at most a day after the host's clock (a December line read in January
+//!   is last year's, a Jan 1st line read on Dec 31st next year's).
 
 use jiff::tz::{Offset, TimeZone};
 use jiff::{civil, Timestamp};
@@ -66,8 +66,11 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     if let Ok(t) = s.parse::<Timestamp>() {
         return Some(t.as_second());
     }
-    // `+0000` (journalctl's short-iso) is not RFC 3339: insert the colon
-    let (head, off) = s.split_at(s.len().checked_sub(5)?);
+    // `+0000` (journalctl's short-iso) is not RFC 3339: insert the colon.
+    // Byte positions: the cut must fall on a character boundary (a hostile
+    // line's first word may be any UTF-8)
+    let cut = s.len().checked_sub(5).filter(|&c| s.is_char_boundary(c))?;
+    let (head, off) = s.split_at(cut);
     let b = off.as_bytes();
     if (b[0] == b'+' || b[0] == b'-') && b[1..].iter().all(u8::is_ascii_digit) {
         let fixed = format!("{head}{}:{}", &off[..3], &off[3..]);
@@ -99,14 +102,14 @@ pub fn parse_traditional<'a>(line: &'a str, clock: &LineClock) -> Option<(i64, &
         let dt = civil::DateTime::new(year, month, day, h, mi, s, 0).ok()?;
         Some(dt.to_zoned(tz.clone()).ok()?.timestamp().as_second())
     };
-    let this_year = at(now.year());
-    let t = match this_year {
-        // more than a day ahead of the host's clock: last year's line
-        Some(t) if t > clock.now + 86_400 => at(now.year() - 1)?,
-        Some(t) => t,
-        // Feb 29 of a year without one: last leap year's
-        None => at(now.year() - 1)?,
-    };
+    // the latest year that puts the line at most a day after the host's
+    // clock: next year's (a Jan 1st line read just before midnight), this
+    // year's, or last year's (a December line read in January); a year
+    // without the date (Feb 29) is skipped
+    let t = [now.year() + 1, now.year(), now.year() - 1]
+        .into_iter()
+        .filter_map(at)
+        .find(|&t| t <= clock.now.saturating_add(86_400))?;
     Some((t, rest))
 }
 
@@ -118,6 +121,21 @@ mod tests {
         LineClock {
             now: parse_rfc3339(now).unwrap(),
             zone: HostZone::parse("Etc/UTC +0000").unwrap(),
+        }
+    }
+
+    /// Found by tests/fuzz_parsers.rs: the `+0000` fallback split the word
+    /// 5 bytes from its end, inside a multi-byte character: a panic on a
+    /// hostile log line (any line starting with a digit reaches it).
+    #[test]
+    fn non_ascii_timestamps_are_not_a_panic() {
+        for s in [
+            "🛜𞥐",
+            "1\u{1f6dc}\u{1e950}",
+            "2026-11-28T22:21:58+00é0",
+            "12345é",
+        ] {
+            assert_eq!(parse_rfc3339(s), None, "{s:?}");
         }
     }
 
@@ -157,6 +175,12 @@ mod tests {
         // a line a few hours "ahead" (clock skew) stays in this year
         let (t, _) = parse_traditional("Jan  1 03:00:00 h x: y", &jan).unwrap();
         assert_eq!(Some(t), parse_rfc3339("2027-01-01T03:00:00Z"));
+        // found by tests/fuzz_parsers.rs: read a second before midnight on
+        // Dec 31st, a line of Jan 1st 00:00 (written after the probe read
+        // its clock) is NEXT year's, not a year old
+        let dec = utc("2026-12-31T23:59:59Z");
+        let (t, _) = parse_traditional("Jan  1 00:00:00 h x: y", &dec).unwrap();
+        assert_eq!(Some(t), parse_rfc3339("2027-01-01T00:00:00Z"));
         // Feb 29th read in a year without one
         let (t, _) =
             parse_traditional("Feb 29 12:00:00 h x: y", &utc("2029-03-01T00:00:00Z")).unwrap();

@@ -121,9 +121,89 @@ pub fn owner_of(internal: &str) -> Option<&str> {
     Some(rest.split('.').next().unwrap_or(rest))
 }
 
+/// What a name passed to a Cyrus tool names (for the error message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameKind {
+    User,
+    Mailbox,
+    Channel,
+}
+
+impl NameKind {
+    fn label(self) -> &'static str {
+        match self {
+            NameKind::User => "user",
+            NameKind::Mailbox => "mailbox",
+            NameKind::Channel => "channel",
+        }
+    }
+}
+
+/// THE check for a user, mailbox or channel name that ends up in a Cyrus
+/// tool's argv (`sync_client -u/-m/-n`, mbexamine, unexpunge, mbpath,
+/// deliver, the runbooks' scripts). Cyrus tools parse options with getopt,
+/// which takes an argument starting with `-` as an option wherever it
+/// stands (GNU getopt permutes), so such a name would change the tool's
+/// mode; `--` is not relied on. Also refused: empty (a tool without its
+/// name works on everything, e.g. ipurge) and control characters (NUL
+/// cannot be passed in an argv; a newline splits lines in logs and scripts).
+/// Called where a name comes in AND where an argv is built.
+pub fn check_name(kind: NameKind, name: &str) -> Result<&str, String> {
+    let what = kind.label();
+    if name.is_empty() {
+        return Err(format!("{what} name is empty: refused"));
+    }
+    if name.starts_with('-') {
+        return Err(format!(
+            "{what} {name:?} starts with '-': a Cyrus tool would read it as an option; refused"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{what} {name:?} contains the control character {c:?}: refused"
+        ));
+    }
+    Ok(name)
+}
+
+/// A mailbox as Cyrus tools take it (external, modified UTF-7), checked.
+pub fn mailbox_arg(mailbox: &str) -> Result<String, String> {
+    check_name(NameKind::Mailbox, mailbox).map(to_mutf7)
+}
+
+/// A user as Cyrus tools take it (`-u USER`), checked.
+pub fn user_arg(user: &str) -> Result<String, String> {
+    check_name(NameKind::User, user).map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_could_be_options_are_refused() {
+        for bad in ["-x", "--help", "-C/etc/passwd", "-", ""] {
+            for kind in [NameKind::User, NameKind::Mailbox, NameKind::Channel] {
+                let e = check_name(kind, bad).unwrap_err();
+                assert!(e.contains(&format!("{bad:?}")) || bad.is_empty(), "{e}");
+                assert!(e.contains("refused"), "{e}");
+            }
+        }
+        for bad in ["a\0b", "a\nb", "a\rb", "tab\there", "del\u{7f}"] {
+            assert!(check_name(NameKind::Mailbox, bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "alice",
+            "user/alice/-draft",
+            "a-b",
+            "Entwürfe",
+            "it's",
+            "$(x)",
+            "x y",
+        ] {
+            assert_eq!(check_name(NameKind::Mailbox, good), Ok(good));
+        }
+    }
 
     #[test]
     fn mutf7_round_trips() {

@@ -565,6 +565,29 @@ mod tests {
         assert!(parse(bad_file).is_err());
     }
 
+    /// Issue 15: position + announced count must not overflow (a huge count
+    /// panicked on the slice before take_chunk used checked_add).
+    #[test]
+    fn a_huge_announced_count_is_a_clean_error() {
+        let max = u64::MAX;
+        let near = usize::MAX as u64 - 3;
+        for header in [
+            format!("@@log 1 {max} 0 {max} 0"),
+            format!("@@log 1 {max} 1 {near} 0"),
+            format!("@@logrotated 1 {max} 0 {max} 1"),
+            format!("@@journal {max} 0"),
+            format!("@@journal {near} 1"),
+            // over u64: not a number at all
+            "@@journal 99999999999999999999999 0".to_string(),
+        ] {
+            let text = format!("@@probe 1\n@@now 5\n{header}\nabc\n@@end\n");
+            match parse(text.as_bytes()) {
+                Err(ProbeParseError::Truncated(_)) | Err(ProbeParseError::BadLine { .. }) => {}
+                other => panic!("{header}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn random_bytes_never_panic() {
         let mut seed = 0x9e3779b97f4a7c15u64;

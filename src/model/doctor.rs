@@ -25,18 +25,29 @@ fn truthy(v: Option<&String>) -> bool {
     })
 }
 
-/// "20m", "1200", "30s", "2h" -> seconds.
+/// "20m", "1200", "30s", "2h", "1d" -> seconds. Too large to count
+/// saturates at u64::MAX (longer than any limit): a value from a host's
+/// config must never wrap to a small one.
 pub fn duration_secs(v: &str) -> Option<u64> {
     let v = v.trim();
     let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
-    let n: u64 = num.parse().ok()?;
-    Some(match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+    if num.is_empty() {
+        return None;
+    }
+    let n = num
+        .bytes()
+        .try_fold(0u64, |n, d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .unwrap_or(u64::MAX);
+    let per = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
         _ => return None,
-    })
+    };
+    Some(n.saturating_mul(per))
 }
 
 /// A reconnect wait longer than this makes catch-up after an outage slow.
@@ -283,5 +294,26 @@ mod tests {
         assert_eq!(duration_secs("1200"), Some(1200));
         assert_eq!(duration_secs("30s"), Some(30));
         assert_eq!(duration_secs("x"), None);
+    }
+
+    /// Issue 15: `n * 86400` overflowed: in release it wrapped to a small
+    /// value, so an absurd reconnect wait went unreported (these two wrap to
+    /// 128 s and 4 s). Too large saturates: longer than any limit.
+    #[test]
+    fn huge_durations_saturate_never_wrap() {
+        for v in ["94368760191893771d", "3381903080180084463m"] {
+            assert_eq!(duration_secs(v), Some(u64::MAX), "{v}");
+            let mut f = BTreeMap::new();
+            f.insert("m".into(), facts(&[("sync_reconnect_maxwait", v)], &[]));
+            let codes: Vec<&str> = diagnose(&pair(), &f).iter().map(|x| x.code).collect();
+            assert!(codes.contains(&"slow_reconnect"), "{v}: {codes:?}");
+        }
+        assert_eq!(
+            duration_secs(&format!("{}h", u64::MAX / 3600 + 1)),
+            Some(u64::MAX)
+        );
+        assert_eq!(duration_secs("99999999999999999999999999s"), Some(u64::MAX));
+        let most = u64::MAX / 86400;
+        assert_eq!(duration_secs(&format!("{most}d")), Some(most * 86400));
     }
 }

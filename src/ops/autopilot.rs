@@ -176,6 +176,10 @@ async fn quarantine(
     let Some(pair) = cfg.pairs.get(&d.pair) else {
         return format!("{said} pair not configured");
     };
+    // the user comes from the hosts' logs: hostile input like any other
+    if let Err(e) = run.spec.check_target(&d.user) {
+        return format!("{said} not done: {e}");
+    }
     let holder = super::pair_lock::Holder::new(&run.run_id, "autopilot quarantine", &d.pair);
     let mut out = Vec::new();
     let cx = super::StepContext::new(cfg, pair, &d.user, "autopilot", conns);

@@ -65,6 +65,9 @@ impl Engine {
         pair: &str,
         target: &str,
     ) -> Result<(Engine, RunbookRun), String> {
+        // before the journal, the lock or any connection: a name that
+        // could be an option never gets that far
+        spec.check_target(target)?;
         if !cfg.pairs.contains_key(pair) {
             return Err(format!(
                 "pair {pair:?} is not configured (pairs: {})",
@@ -109,6 +112,8 @@ impl Engine {
     ) -> Result<(Engine, RunbookRun), String> {
         let flock = journal::Lock::acquire(&path)?;
         let run = Journal::load(&path)?.resume(retry)?;
+        // a journal is a file on disk: its target is checked like a new one
+        run.spec.check_target(&run.target)?;
         Ok((
             Engine {
                 cfg,

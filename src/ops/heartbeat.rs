@@ -33,6 +33,8 @@ pub async fn beat_on(cx: &StepContext<'_>, host: &str) -> Result<u64, String> {
         .as_ref()
         .ok_or_else(|| format!("pair {} has no heartbeat_user configured", pair.name))?;
     let h = cx.connection(host)?.config().clone();
+    // checked at config load; again here, where it becomes an argument
+    crate::cyrus::names::user_arg(&hb.user)?;
     let argv = vec![
         "sh".into(),
         "-c".into(),

@@ -6,7 +6,7 @@
 conf=$1 bindir=$2 user=$3
 LC_ALL=C
 export LC_ALL
-case $user in ''|*[!A-Za-z0-9_-]*) echo "bad heartbeat user" >&2; exit 2 ;; esac
+case $user in ''|-*|*[!A-Za-z0-9_-]*) echo "bad heartbeat user" >&2; exit 2 ;; esac
 # only on a master: a console still holding the roles from before a failover
 # must not purge the heartbeat INBOX on what is now the replica (that local
 # expunge would never be replicated)

@@ -20,7 +20,8 @@
 use super::runbook::{RunbookSpec, StepSpec, StepState};
 use super::StepContext;
 use crate::check::{self, compare, GuidsByMailbox, Scope};
-use crate::cyrus::names::to_mutf7;
+use crate::config::HostConfig;
+use crate::cyrus::names::{mailbox_arg, user_arg};
 use crate::model::conflicts::{DiffKind, Difference};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -89,6 +90,9 @@ pub async fn execute(
     out: &mut Vec<String>,
     memo: &mut serde_json::Value,
 ) -> StepState {
+    if let Err(e) = SPEC.check_target(cx.target) {
+        return StepState::Failed(e);
+    }
     let plan: Plan = serde_json::from_value(memo.clone()).unwrap_or_default();
     super::state_of(match step {
         0 => plan_step(cx, out).await.map(|(p, msg)| {
@@ -306,6 +310,30 @@ pub(super) async fn protect_target(
     protect_step(cx, &plan, out).await
 }
 
+/// `unexpunge -C CONF -u -v MAILBOX UID...` (the mailbox comes from the
+/// hosts' mailbox lists: checked, never an option).
+pub fn unexpunge_argv(h: &HostConfig, mailbox: &str, uids: &[u32]) -> Result<Vec<String>, String> {
+    let mut argv = vec![
+        format!("{}/unexpunge", h.bin_dir.display()),
+        "-C".into(),
+        h.imapd_conf.display().to_string(),
+        "-u".into(),
+        "-v".into(),
+        mailbox_arg(mailbox)?,
+    ];
+    argv.extend(uids.iter().map(u32::to_string));
+    Ok(argv)
+}
+
+/// `-u USER` or `-m MAILBOX` for sync_client, the name checked.
+pub fn sync_target_args(scope: &Scope) -> Result<[String; 2], String> {
+    match (&scope.user, &scope.mailbox) {
+        (Some(u), _) => Ok(["-u".into(), user_arg(u)?]),
+        (_, Some(m)) => Ok(["-m".into(), mailbox_arg(m)?]),
+        _ => Err("no target".into()),
+    }
+}
+
 async fn protect_step(
     cx: &StepContext<'_>,
     plan: &Plan,
@@ -316,16 +344,7 @@ async fn protect_step(
     }
     let mut restored = 0;
     for (host, mailbox, uids) in &plan.protect {
-        let h = cx.connection(host)?.config();
-        let mut argv = vec![
-            format!("{}/unexpunge", h.bin_dir.display()),
-            "-C".into(),
-            h.imapd_conf.display().to_string(),
-            "-u".into(),
-            "-v".into(),
-            to_mutf7(mailbox),
-        ];
-        argv.extend(uids.iter().map(u32::to_string));
+        let argv = unexpunge_argv(cx.connection(host)?.config(), mailbox, uids)?;
         let o = cx.write(host, argv, None, TIMEOUT, out).await?;
         let text =
             String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
@@ -363,11 +382,7 @@ async fn sync_step(
     let scope = scope_of(cx.target);
     for r in &cx.pair.replicas {
         let mut argv = cx.sync_client_argv(&r.channel)?;
-        match (&scope.user, &scope.mailbox) {
-            (Some(u), _) => argv.extend(["-u".into(), u.clone()]),
-            (_, Some(m)) => argv.extend(["-m".into(), to_mutf7(m)]),
-            _ => return Err("no target".into()),
-        }
+        argv.extend(sync_target_args(&scope)?);
         let o = cx.write(&cx.pair.master, argv, None, TIMEOUT, out).await?;
         for l in String::from_utf8_lossy(&o.stderr).lines() {
             out.push(format!("  {l}"));

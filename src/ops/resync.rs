@@ -4,8 +4,9 @@
 
 use super::runbook::{RunbookSpec, StepSpec, StepState};
 use super::StepContext;
+use crate::config::HostConfig;
 use crate::cyrus::mbexamine::{self, Examined};
-use crate::cyrus::names::to_mutf7;
+use crate::cyrus::names::mailbox_arg;
 use crate::remote::RemoteCommand;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -35,6 +36,9 @@ pub const SPEC: RunbookSpec = RunbookSpec {
 const PUSH_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub async fn execute(step: usize, cx: &StepContext<'_>, out: &mut Vec<String>) -> StepState {
+    if let Err(e) = SPEC.check_target(cx.target) {
+        return StepState::Failed(e);
+    }
     match step {
         0 => compare(cx, out, false).await,
         1 => push(cx, out).await,
@@ -43,15 +47,19 @@ pub async fn execute(step: usize, cx: &StepContext<'_>, out: &mut Vec<String>) -
     }
 }
 
-async fn examine(cx: &StepContext<'_>, host: &str) -> Result<Examined, String> {
-    let conn = cx.connection(host)?;
-    let h = conn.config();
-    let cmd = RemoteCommand::read([
+/// `mbexamine -C CONF MAILBOX` (the name checked: never an option).
+pub fn examine_argv(h: &HostConfig, mailbox: &str) -> Result<Vec<String>, String> {
+    Ok(vec![
         format!("{}/mbexamine", h.bin_dir.display()),
         "-C".into(),
         h.imapd_conf.display().to_string(),
-        to_mutf7(cx.target),
-    ]);
+        mailbox_arg(mailbox)?,
+    ])
+}
+
+async fn examine(cx: &StepContext<'_>, host: &str) -> Result<Examined, String> {
+    let conn = cx.connection(host)?;
+    let cmd = RemoteCommand::read(examine_argv(conn.config(), cx.target)?);
     let o = conn.exec(&cmd).await.map_err(|e| format!("{host}: {e}"))?;
     mbexamine::parse(&String::from_utf8_lossy(&o.stdout))
         .map_err(|e| format!("{host}: {e} {}", String::from_utf8_lossy(&o.stderr).trim()))
@@ -121,11 +129,10 @@ async fn push(cx: &StepContext<'_>, out: &mut Vec<String>) -> StepState {
     }
     let mut failures = Vec::new();
     for r in &cx.pair.replicas {
-        let mut argv = match cx.sync_client_argv(&r.channel) {
-            Ok(a) => a,
-            Err(e) => return StepState::Failed(e),
+        let argv = match (cx.sync_client_argv(&r.channel), mailbox_arg(cx.target)) {
+            (Ok(a), Ok(m)) => a.into_iter().chain(["-m".into(), m]).collect::<Vec<_>>(),
+            (Err(e), _) | (_, Err(e)) => return StepState::Failed(e),
         };
-        argv.extend(["-m".into(), to_mutf7(cx.target)]);
         let res = cx
             .write(&cx.pair.master, argv, None, PUSH_TIMEOUT, out)
             .await;

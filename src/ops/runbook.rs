@@ -62,6 +62,28 @@ impl UndoState {
     }
 }
 
+impl RunbookSpec {
+    /// Refuse a target that could reach a Cyrus tool as an option (`-x`,
+    /// `--help`), or is empty or has control characters: checked where a
+    /// run is opened (CLI, console, journal, autopilot), before anything
+    /// runs. The argv builders check again.
+    pub fn check_target(&self, target: &str) -> Result<(), String> {
+        use crate::cyrus::names::{check_name, NameKind};
+        let kind = match self.id {
+            "resync" => NameKind::Mailbox,
+            "repair" if target.contains('/') => NameKind::Mailbox,
+            "repair" | "quarantine" | "release" => NameKind::User,
+            "restart" if target == "default" => return Ok(()),
+            "restart" => NameKind::Channel,
+            // failover: the target is a configured pair, looked up by name
+            _ => return Ok(()),
+        };
+        check_name(kind, target)
+            .map(|_| ())
+            .map_err(|e| format!("{}: {e}", self.id))
+    }
+}
+
 impl StepState {
     pub fn label(&self) -> &'static str {
         match self {

@@ -16,6 +16,8 @@
 use super::runbook::{RunbookSpec, StepSpec, StepState};
 use super::StepContext;
 use crate::check;
+use crate::config::HostConfig;
+use crate::cyrus::names::{check_name, NameKind};
 use crate::remote::RemoteCommand;
 use std::time::{Duration, Instant};
 
@@ -75,8 +77,9 @@ const SCRIPT: &str = include_str!("quarantine.sh");
 const READERS: &str = include_str!("stuck_read.sh");
 const RELEASE_SCRIPT: &str = include_str!("release.sh");
 
-fn release_argv(action: &str, dir: &str, user: &str) -> Vec<String> {
-    vec![
+fn release_argv(action: &str, dir: &str, user: &str) -> Result<Vec<String>, String> {
+    valid_user(user)?;
+    Ok(vec![
         "sh".into(),
         "-c".into(),
         RELEASE_SCRIPT.into(),
@@ -84,21 +87,33 @@ fn release_argv(action: &str, dir: &str, user: &str) -> Vec<String> {
         action.into(),
         dir.into(),
         user.into(),
-    ]
+    ])
+}
+
+/// quarantine.sh on the master for one sync directory (the user checked).
+fn quarantine_argv(h: &HostConfig, dir: &str, user: &str) -> Result<Vec<String>, String> {
+    valid_user(user)?;
+    Ok(vec![
+        "sh".to_string(),
+        "-c".into(),
+        SCRIPT.into(),
+        "cyrdeck-quarantine".into(),
+        h.imapd_conf.display().to_string(),
+        h.bin_dir.display().to_string(),
+        dir.into(),
+        user.into(),
+    ])
 }
 const TIMEOUT: Duration = Duration::from_secs(300);
 /// A replay of a few held entries that takes longer is hanging on a replica
 /// that is still broken.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A Cyrus userid: no path or shell tricks reach the scripts' file names.
+/// A Cyrus userid: never an option to the tools and greps it reaches
+/// (names::check_name), no path tricks in the scripts' file names.
 fn valid_user(u: &str) -> Result<(), String> {
-    if u.is_empty()
-        || u.len() > 200
-        || u.contains('/')
-        || u.starts_with('.')
-        || u.chars().any(|c| c.is_control())
-    {
+    check_name(NameKind::User, u)?;
+    if u.len() > 200 || u.contains('/') || u.starts_with('.') {
         return Err(format!("{u:?} is not a user name"));
     }
     Ok(())
@@ -220,16 +235,7 @@ async fn quarantine(
     let h = cx.connection(&cx.pair.master)?.config();
     let mut done = Vec::new();
     for (_, dir) in sync_dirs(cx, &cfgdir) {
-        let argv = vec![
-            "sh".to_string(),
-            "-c".into(),
-            SCRIPT.into(),
-            "cyrdeck-quarantine".into(),
-            h.imapd_conf.display().to_string(),
-            h.bin_dir.display().to_string(),
-            dir.clone(),
-            user.to_string(),
-        ];
+        let argv = quarantine_argv(h, &dir, user)?;
         // the script's text is long: output and audit log name it by its role
         let shown = vec![
             "cyrdeck-quarantine".to_string(),
@@ -403,7 +409,7 @@ async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Resu
     for (channel, dir) in sync_dirs(cx, &cfgdir) {
         // held-USER taken aside as releasing-USER: the replay and the
         // removal act on that snapshot only (release.sh)
-        let argv = release_argv("snapshot", &dir, user);
+        let argv = release_argv("snapshot", &dir, user)?;
         let shown = vec![
             "cyrdeck-release snapshot".into(),
             format!("{dir}/held-{user}"),
@@ -502,7 +508,7 @@ async fn remove_held(
     let mut newer = Vec::new();
     for (_, dir) in sync_dirs(cx, &cfgdir) {
         // only the snapshot that was replayed; say whether more was held since
-        let argv = release_argv("remove-snapshot", &dir, user);
+        let argv = release_argv("remove-snapshot", &dir, user)?;
         let shown = vec!["rm".into(), "-f".into(), format!("{dir}/releasing-{user}")];
         let o = cx
             .write(
@@ -550,5 +556,29 @@ mod tests {
         for bad in ["", "../x", "a/b", ".hidden", "a\nb"] {
             assert!(valid_user(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn user_names_that_could_be_options_build_no_command() {
+        let text = "[hosts.m]\nssh = \"root@127.0.0.1:1\"\n[hosts.r]\nssh = \"root@127.0.0.2:1\"\n\
+                    [pairs.p]\nmaster = \"m\"\nreplicas = [ { host = \"r\" } ]\n";
+        let cfg = crate::config::Config::parse(
+            std::path::Path::new("t.toml"),
+            text,
+            std::path::Path::new("/nonexistent"),
+        )
+        .unwrap();
+        let h = cfg.host("m").clone();
+        for bad in ["-x", "--help", "-C/etc/passwd"] {
+            let e = valid_user(bad).unwrap_err();
+            assert!(
+                e.contains(&format!("{bad:?}")) && e.contains("option"),
+                "{e}"
+            );
+            assert_eq!(release_argv("snapshot", "/d", bad), Err(e.clone()));
+            assert_eq!(quarantine_argv(&h, "/d", bad), Err(e));
+        }
+        assert_eq!(release_argv("snapshot", "/d", "bob").unwrap()[6], "bob");
+        assert_eq!(quarantine_argv(&h, "/d", "bob").unwrap()[7], "bob");
     }
 }

@@ -99,6 +99,9 @@ pub async fn execute(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
 ) -> super::runbook::StepState {
+    if let Err(e) = SPEC.check_target(cx.target) {
+        return super::runbook::StepState::Failed(e);
+    }
     let channel = channel_of(cx.target);
     super::state_of(match step {
         0 => precheck(cx, &channel, out).await,

@@ -20,11 +20,27 @@ pub enum RemoteError {
         known_hosts: PathBuf,
     },
     #[error(
-        "HOST KEY CHANGED for {endpoint}: refusing to connect. The server now offers {key_type} {fingerprint}, \
-         but {known_hosts} line {line} records another key. This may be an attack (man in the middle) or a \
-         reinstalled host. Do not trust it until verified; then edit line {line} of {known_hosts}."
+        "HOST KEY CHANGED for {endpoint}: refusing to connect. The server offers {key_type} {fingerprint}, \
+         but other keys are recorded for it: {stored}. Whatever its algorithm, a key that is not \
+         recorded for a host that has keys may be a man in the middle (or a reinstalled host). \
+         Do not trust it until verified out of band; then remove the old entries \
+         (ssh-keygen -R '{lookup}' -f {known_hosts}) and run cyrdeck trust <host>."
     )]
     ChangedHostKey {
+        endpoint: String,
+        key_type: String,
+        fingerprint: String,
+        /// "ssh-rsa at FILE:3, ..."
+        stored: String,
+        /// The name the host is recorded under (`[host]:port`).
+        lookup: String,
+        known_hosts: PathBuf,
+    },
+    #[error(
+        "HOST KEY REVOKED for {endpoint}: the server offers {key_type} {fingerprint}, which \
+         {known_hosts} line {line} marks @revoked. Refusing to connect."
+    )]
+    RevokedHostKey {
         endpoint: String,
         key_type: String,
         fingerprint: String,
@@ -51,6 +67,8 @@ pub enum RemoteError {
         retry_in: Duration,
         last: String,
     },
+    #[error("{host}: {detail}")]
+    Unsendable { host: String, detail: String },
     #[error("refused: {argv0} changes state and {host} is in observe mode")]
     ObserveMode { host: String, argv0: String },
 }
@@ -62,6 +80,7 @@ impl RemoteError {
             self,
             RemoteError::UnknownHostKey { .. }
                 | RemoteError::ChangedHostKey { .. }
+                | RemoteError::RevokedHostKey { .. }
                 | RemoteError::HostKeyCheck { .. }
         )
     }

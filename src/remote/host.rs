@@ -3,7 +3,7 @@
 //! the observe-mode gate (the ONE place mutating commands are refused).
 
 use super::error::RemoteError;
-use super::quote::command_line;
+use super::quote::remote_line;
 use super::session::{self, Handle};
 use crate::config::HostConfig;
 use russh::ChannelMsg;
@@ -200,12 +200,15 @@ impl HostConnection {
         // command exits and ignores signal requests here, so the remote side
         // enforces the timeout too; `timeout` stays outside sudo so sudoers
         // rules for Cyrus tools still match
-        let remote_limit = format!("{:.1}", timeout.as_secs_f64() + 1.0);
-        let line = format!(
-            "{} {}",
-            command_line(&["timeout", "-k", "2", &remote_limit], None),
-            command_line(&cmd.argv, self.cfg.sudo_user.as_deref())
-        );
+        let line = remote_line(
+            &cmd.argv,
+            self.cfg.sudo_user.as_deref(),
+            timeout.as_secs_f64() + 1.0,
+        )
+        .map_err(|e| RemoteError::Unsendable {
+            host: self.cfg.name.clone(),
+            detail: e.to_string(),
+        })?;
         let started = Instant::now();
         // Nothing has run until the channel opens, so a stale session may be
         // replaced and the open retried once.

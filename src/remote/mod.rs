@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod host;
+pub mod known_hosts;
 pub mod quote;
 pub mod session;
 pub mod ssh_config;

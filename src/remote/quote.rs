@@ -4,6 +4,13 @@
 //! every argument (mailbox names are user-controlled: `$(...)`, quotes, `;`,
 //! newlines) is wrapped in single quotes, with embedded single quotes written
 //! as `'\''`. Inside single quotes a POSIX shell expands nothing.
+//!
+//! What cannot be passed: NUL (sshd hands the line to the shell as a C
+//! string, and execve's argv are C strings: an argument would be cut short
+//! silently), so [`command_line`] refuses it. Non-UTF-8 bytes cannot reach
+//! this module at all: argv are Rust `String`s (names from hosts are decoded
+//! lossily before they get here). tests/quote_prop.rs sends arbitrary
+//! arguments through a real `sh -c` and compares the argv that arrives.
 
 /// Quote one argument for a POSIX shell.
 pub fn quote_arg(arg: &str) -> String {
@@ -27,16 +34,53 @@ pub fn quote_arg(arg: &str) -> String {
     out
 }
 
+/// An argument no command line can carry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("argument {index} ({shown}) contains a NUL byte, which no remote command can receive: refused, nothing sent")]
+pub struct NulInArgument {
+    pub index: usize,
+    /// The argument up to 60 characters, escaped.
+    pub shown: String,
+}
+
 /// Build the command line for `argv`; `sudo_user` prefixes `sudo -n -u USER --`.
-pub fn command_line<S: AsRef<str>>(argv: &[S], sudo_user: Option<&str>) -> String {
+/// An argument with NUL is refused (it would arrive truncated).
+pub fn command_line<S: AsRef<str>>(
+    argv: &[S],
+    sudo_user: Option<&str>,
+) -> Result<String, NulInArgument> {
     let mut parts: Vec<String> = Vec::with_capacity(argv.len() + 5);
     if let Some(user) = sudo_user {
         for p in ["sudo", "-n", "-u", user, "--"] {
             parts.push(quote_arg(p));
         }
     }
-    parts.extend(argv.iter().map(|a| quote_arg(a.as_ref())));
-    parts.join(" ")
+    for (index, a) in argv.iter().map(AsRef::as_ref).enumerate() {
+        if a.contains('\0') {
+            let shown: String = a.chars().take(60).collect();
+            return Err(NulInArgument {
+                index,
+                shown: format!("{shown:?}"),
+            });
+        }
+        parts.push(quote_arg(a));
+    }
+    Ok(parts.join(" "))
+}
+
+/// The line a host runs: `timeout -k 2 LIMIT [sudo -n -u USER --] ARGV...`.
+/// `timeout` stays outside sudo so sudoers rules for Cyrus tools still match.
+pub fn remote_line<S: AsRef<str>>(
+    argv: &[S],
+    sudo_user: Option<&str>,
+    limit_secs: f64,
+) -> Result<String, NulInArgument> {
+    let limit = format!("{limit_secs:.1}");
+    Ok(format!(
+        "{} {}",
+        command_line(&["timeout", "-k", "2", &limit], None)?,
+        command_line(argv, sudo_user)?
+    ))
 }
 
 #[cfg(test)]
@@ -48,7 +92,7 @@ mod tests {
     fn through_sh(args: &[&str]) -> Vec<String> {
         let mut argv = vec!["printf", "%s\\0"];
         argv.extend_from_slice(args);
-        let line = command_line(&argv, None);
+        let line = command_line(&argv, None).unwrap();
         let out = Command::new("sh").arg("-c").arg(&line).output().unwrap();
         assert!(out.status.success(), "sh failed on {line}");
         let s = String::from_utf8(out.stdout).unwrap();
@@ -88,8 +132,23 @@ mod tests {
     #[test]
     fn sudo_prefix_is_quoted_too() {
         assert_eq!(
-            command_line(&["mbexamine", "a b"], Some("cyrus")),
+            command_line(&["mbexamine", "a b"], Some("cyrus")).unwrap(),
             "sudo -n -u cyrus -- mbexamine 'a b'"
+        );
+    }
+
+    #[test]
+    fn nul_is_refused_not_truncated() {
+        let e = command_line(&["mbexamine", "user/a\0--help"], None).unwrap_err();
+        assert_eq!(e.index, 1);
+        assert!(
+            e.to_string().contains("NUL") && e.to_string().contains("refused"),
+            "{e}"
+        );
+        assert!(remote_line(&["x\0"], None, 5.0).is_err());
+        assert_eq!(
+            remote_line(&["true"], Some("cyrus"), 5.0).unwrap(),
+            "timeout -k 2 5.0 sudo -n -u cyrus -- true"
         );
     }
 }
