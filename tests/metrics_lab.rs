@@ -9,7 +9,6 @@ use common::*;
 use cyrdeck::metrics::parse::{parse, Sample};
 use serde_json::Value;
 use std::io::{BufRead, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -226,15 +225,7 @@ fn scrape_matches_status_during_a_backlog_and_a_stuck_user() {
     wait_drained();
 
     // a stuck user: its replica mailbox unreadable, the client in a hot loop
-    let dir = replica_dir(&format!("user/{user}"));
-    struct Restore(String);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
-        }
-    }
-    let restore = Restore(dir.clone());
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let restore = Unreadable::replica_mailbox(&user);
     deliver(&user, &unique("stuck"));
     sup.wait_report(|r| {
         r["pairs"][0]["stuck"]

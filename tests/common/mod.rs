@@ -304,6 +304,27 @@ pub fn guids(role: Role, mailbox: &str) -> Vec<String> {
     v
 }
 
+/// A user's replica mailbox made unreadable (chmod 000: the client's hot
+/// loop); readable again on drop, also when the test fails.
+pub struct Unreadable(String);
+
+impl Unreadable {
+    pub fn replica_mailbox(user: &str) -> Unreadable {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = replica_dir(&format!("user/{user}"));
+        assert!(!dir.is_empty(), "no replica directory for {user}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+        Unreadable(dir)
+    }
+}
+
+impl Drop for Unreadable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
 /// Goal d's "shows when it doesn't", read from whatever log source `cfg`
 /// names for the master: a replica mailbox made unreadable puts the client
 /// in a hot loop; a poller (observe mode) must show the hot loop and name
@@ -311,21 +332,11 @@ pub fn guids(role: Role, mailbox: &str) -> Vec<String> {
 /// on its own 60 s after the last bail-out (not before, not much later).
 /// Returns (seconds from the last bail-out to OK, refreshes taken).
 pub fn hot_loop_shown_named_and_cleared(cfg: Config, tag: &str) -> (i64, usize) {
-    use std::os::unix::fs::PermissionsExt;
     let x = format!("{tag}{}", std::process::id());
     create_users(std::slice::from_ref(&x));
     deliver(&x, &unique("before"));
     wait_drained();
-    let dir = replica_dir(&format!("user/{x}"));
-    assert!(!dir.is_empty(), "no replica directory for {x}");
-    struct Restore(String);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
-        }
-    }
-    let restore = Restore(dir.clone());
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let restore = Unreadable::replica_mailbox(&x);
     deliver(&x, &unique("blocked"));
 
     let cfg = Arc::new(cfg);

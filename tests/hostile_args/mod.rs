@@ -60,3 +60,48 @@ pub fn argument() -> impl Strategy<Value = String> {
         prop::collection::vec(any::<char>(), 0..40).prop_map(String::from_iter),
     ]
 }
+
+/// A helper that prints the argv it receives, NUL-separated, then `args`.
+pub fn printing_argv(args: &[String]) -> Vec<String> {
+    let mut argv: Vec<String> = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        r#"printf '%s\0' "$@""#.into(),
+        "helper".into(),
+    ];
+    argv.extend(args.iter().cloned());
+    argv
+}
+
+/// The argv the helper received, from its output.
+pub fn received(stdout: &[u8], nargs: usize) -> Vec<Vec<u8>> {
+    let mut got: Vec<Vec<u8>> = stdout.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+    // printf's output ends with a NUL per argument: drop the empty tail
+    assert_eq!(got.pop(), Some(Vec::new()), "output not NUL-terminated");
+    if nargs == 0 {
+        // printf with no argument still prints its format once
+        assert_eq!(got, vec![Vec::<u8>::new()]);
+        got.clear();
+    }
+    got
+}
+
+/// The property: what was meant arrived exactly, or the builder refused an
+/// argument holding a NUL (it cannot be passed in an argv) — and no payload
+/// ran.
+pub fn judge(args: &[String], outcome: Result<Vec<Vec<u8>>, String>) -> Result<(), TestCaseError> {
+    let has_nul = args.iter().any(|a| a.contains('\0'));
+    match outcome {
+        Err(e) => {
+            prop_assert!(has_nul, "refused without a NUL: {e}");
+            prop_assert!(e.contains("NUL"), "{e}");
+        }
+        Ok(got) => {
+            prop_assert!(!has_nul, "a NUL argument was sent");
+            let meant: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+            prop_assert_eq!(got, meant);
+        }
+    }
+    prop_assert!(!marker().exists(), "a payload ran");
+    Ok(())
+}
