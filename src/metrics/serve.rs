@@ -72,14 +72,7 @@ async fn answer(mut s: TcpStream, body: Option<Arc<str>>) -> std::io::Result<()>
     let resp = if complete {
         respond(&buf, body.as_deref())
     } else {
-        response(
-            400,
-            "Bad Request",
-            "text/plain",
-            "bad request\n",
-            false,
-            &[],
-        )
+        bad_request()
     };
     s.write_all(&resp).await?;
     s.shutdown().await?;
@@ -95,18 +88,20 @@ async fn answer(mut s: TcpStream, body: Option<Arc<str>>) -> std::io::Result<()>
     Ok(())
 }
 
+fn bad_request() -> Vec<u8> {
+    response(
+        400,
+        "Bad Request",
+        "text/plain",
+        "bad request\n",
+        false,
+        &[],
+    )
+}
+
 /// The answer to a complete request head (pure).
 pub fn respond(head: &[u8], body: Option<&str>) -> Vec<u8> {
-    let bad = || {
-        response(
-            400,
-            "Bad Request",
-            "text/plain",
-            "bad request\n",
-            false,
-            &[],
-        )
-    };
+    let bad = bad_request;
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let Ok(line) = std::str::from_utf8(line) else {
