@@ -119,3 +119,24 @@ fn rotated_and_truncated_syslog_files_are_followed_without_loss_or_repeats() {
         r.pairs[0].events.len()
     );
 }
+
+#[test]
+fn doctor_reads_the_journal_host_as_a_log_source() {
+    setup();
+    let _g = lock();
+    let (code, out) = cli(&["doctor"]);
+    assert!(
+        !out.contains("no syslog file is configured") && !out.contains("cannot be read"),
+        "doctor does not see the master's journal (exit {code}): {out}"
+    );
+    // status reads it too: no log error for the journal host
+    let (_, status) = status_json();
+    let master = status["pairs"][0]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "master")
+        .cloned()
+        .unwrap();
+    assert!(master["log_error"].is_null(), "{master:#}");
+}
