@@ -61,6 +61,8 @@ struct RawHost {
     #[serde(default)]
     sudo: bool,
     sudo_user: Option<String>,
+    /// Where the root-owned helper scripts are installed (sudo mode).
+    helper_dir: Option<PathBuf>,
     #[serde(default)]
     observe: bool,
     /// How the other host of a pair reaches this host's sync_server
@@ -154,8 +156,12 @@ pub struct HostConfig {
     pub syslog_prefix: Option<String>,
     /// Where Cyrus's log lines are read: the syslog file, or the journal.
     pub log_source: LogSource,
-    /// Run Cyrus tools through `sudo -n -u <sudo_user>`.
+    /// Sudo mode (a non-root account): every command is an installed
+    /// helper or a Cyrus tool run through `sudo -n -u <sudo_user>` (root
+    /// for the failover helper); see remote::helpers.
     pub sudo_user: Option<String>,
+    /// The installed helpers (`cyrdeck helpers install`), sudo mode.
+    pub helper_dir: PathBuf,
     pub observe: bool,
     /// "host:port" of this host's sync_server as the other host reaches it.
     pub sync_address: Option<String>,
@@ -321,6 +327,9 @@ impl Config {
                     sudo_user: h
                         .sudo
                         .then(|| h.sudo_user.unwrap_or_else(|| "cyrus".into())),
+                    helper_dir: h
+                        .helper_dir
+                        .unwrap_or_else(|| "/usr/local/lib/cyrdeck".into()),
                     observe: h.observe,
                     sync_address: h.sync_address,
                     connect_timeout,

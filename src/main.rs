@@ -1,10 +1,11 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use color_eyre::eyre::{bail, Result};
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use cyrdeck::config::{self, Config};
 use cyrdeck::lab::{self, Component, Lab};
 use cyrdeck::poll::Poller;
+use cyrdeck::remote::helpers;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -171,6 +172,23 @@ enum Cmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Least privilege: print the exact sudo rules a non-root SSH account
+    /// needs on HOST for every command cyrdeck runs there (--observe: the
+    /// read-only set). Put them in /etc/sudoers.d/cyrdeck (visudo -c).
+    Sudoers {
+        host: String,
+        /// The SSH account (default: the host's configured SSH user).
+        #[arg(long)]
+        account: Option<String>,
+        /// Only what observe mode runs (status, console, doctor, check).
+        #[arg(long)]
+        observe: bool,
+    },
+    /// The helper scripts sudo mode runs (root-owned files the sudo rules name).
+    Helpers {
+        #[command(subcommand)]
+        action: HelpersAction,
+    },
     /// The local rehearsal pair (real Cyrus + sshd on loopback).
     Lab {
         #[command(subcommand)]
@@ -184,6 +202,17 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum HelpersAction {
+    /// Write them into DIR (run as root on the mail host).
+    Install {
+        #[arg(default_value = "/usr/local/lib/cyrdeck")]
+        dir: PathBuf,
+    },
+    /// Name, version and run-as user of each.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -414,6 +443,49 @@ fn main() -> Result<()> {
                 .and_then(|c| c.audit_log)
                 .unwrap_or_else(cyrdeck::ops::audit::default_path);
             std::process::exit(audit(&path, since.as_deref(), json)?);
+        }
+        Cmd::Sudoers {
+            host,
+            account,
+            observe,
+        } => {
+            let cfg = Config::load(&config_path)?;
+            let Some(h) = cfg.hosts.get(&host) else {
+                bail!("no host {host:?} in {}", config_path.display());
+            };
+            let account = account.unwrap_or_else(|| h.target.user.clone());
+            let set = if observe {
+                helpers::RuleSet::Observe
+            } else {
+                helpers::RuleSet::Write
+            };
+            let text = helpers::sudoers(h, &account, set).map_err(|e| eyre!(e))?;
+            print_all(text.as_bytes())?;
+            Ok(())
+        }
+        Cmd::Helpers {
+            action: HelpersAction::Install { dir },
+        } => {
+            for p in helpers::install(&dir)
+                .wrap_err_with(|| format!("installing helpers into {}", dir.display()))?
+            {
+                println!("{}", p.display());
+            }
+            Ok(())
+        }
+        Cmd::Helpers {
+            action: HelpersAction::List,
+        } => {
+            for h in helpers::all() {
+                if let Some(v) = h.version() {
+                    let who = match h.run_as {
+                        helpers::RunAs::Cyrus => "cyrus",
+                        helpers::RunAs::Root => "root",
+                    };
+                    println!("{:<14} {v}  runs as {who}", h.name);
+                }
+            }
+            Ok(())
         }
         Cmd::Trust { host, yes } => {
             let cfg = Config::load(&config_path)?;

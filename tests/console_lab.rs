@@ -129,6 +129,40 @@ fn observe_mode_sends_no_mutating_command_through_every_view_and_runbook() {
     let diverged = flagged_on_replica_only();
     let (cfg, key) = observer_config();
     let before = log_sizes();
+    observe_tour(&cfg, &diverged);
+    // what the hosts received from this session
+    let mut all = Vec::new();
+    for (log, offset) in before {
+        all.extend(recorded(&log, offset, &key));
+    }
+    assert!(
+        all.iter().filter(|c| c.contains("cyrdeck probe")).count() >= 4,
+        "the console probed too little (is the lab sshd older than its recorder? run lab down): {} commands",
+        all.len()
+    );
+    assert!(
+        all.iter().any(|c| c.contains("/mbexamine")),
+        "the runbook's first step ran no mbexamine"
+    );
+    let mutating: Vec<&String> = all.iter().filter(|c| !is_read_only(c)).collect();
+    assert!(mutating.is_empty(), "observe mode sent: {mutating:#?}");
+    // leave the pair as found
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(lab().layout.config_file())
+        .args(["repair", "--user", &diverged, "--yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Every view with its keys, the check, and every runbook up to its first
+/// write (refused: observe mode), through the console with `cfg`.
+fn observe_tour(cfg: &Path, diverged: &str) {
     let cfg = cfg.display().to_string();
     let t = Tmux::start(&["--observe", "--config", &cfg], 120, 40);
     let s = t.wait_for("the first refresh", Duration::from_secs(30), |s| {
@@ -213,41 +247,16 @@ fn observe_mode_sends_no_mutating_command_through_every_view_and_runbook() {
     });
     t.keys(&["q"]);
     std::thread::sleep(Duration::from_secs(1));
-    // what the hosts received from this session
-    let mut all = Vec::new();
-    for (log, offset) in before {
-        all.extend(recorded(&log, offset, &key));
-    }
-    assert!(
-        all.iter().filter(|c| c.contains("cyrdeck probe")).count() >= 4,
-        "the console probed too little (is the lab sshd older than its recorder? run lab down): {} commands",
-        all.len()
-    );
-    assert!(
-        all.iter().any(|c| c.contains("/mbexamine")),
-        "the runbook's first step ran no mbexamine"
-    );
-    let mutating: Vec<&String> = all.iter().filter(|c| !is_read_only(c)).collect();
-    assert!(mutating.is_empty(), "observe mode sent: {mutating:#?}");
-    // leave the pair as found
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(lab().layout.config_file())
-        .args(["repair", "--user", &diverged, "--yes"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
 }
 
 /// A fresh user whose one message is \Flagged on the replica only.
 fn flagged_on_replica_only() -> String {
     use cyrdeck::lab::layout::Role;
     use cyrdeck::lab::mail::Imap;
-    let user = format!("obs{}", std::process::id());
+    // one fresh user per call (two tests of this binary diverge one each)
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let user = format!("obs{}x{n}", std::process::id());
     let login = |role: Role, u: &str| {
         let i = lab().layout.instance(role);
         Imap::login(role.address(), i.imap_port, u).unwrap()
@@ -414,4 +423,105 @@ fn sigterm_restores_the_terminal() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The read-only sudo account: the whole observe tour goes through the
+/// read-only rules (the sshd recorder and sudo's own log say so); the same
+/// account without --observe cannot write, and the error names the rule it
+/// lacks; the writing account repairs what the tour found.
+#[test]
+fn least_privilege_accounts_observe_through_read_rules_and_repair_through_write_rules() {
+    use common::sudo_log;
+    let _g = lock();
+    let l = &lab().layout;
+    let diverged = flagged_on_replica_only();
+    let ro_cfg = l.observer_sudo_config_file();
+    let public = std::fs::read_to_string(l.readonly_key().with_extension("pub")).unwrap();
+    let ro_key: Vec<&str> = public.split_whitespace().take(2).collect();
+    let ro_key = ro_key.join(" ");
+    let helpers = l.helper_dir().display().to_string();
+    let before = log_sizes();
+    let sudo_before = sudo_log::offsets();
+    observe_tour(&ro_cfg, &diverged);
+    let (code, out) = cli_config(&ro_cfg, &["--observe", "doctor"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli_config(&ro_cfg, &["--observe", "check"]);
+    // the tour's flagged message is a real difference: exit 1, found
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&diverged), "{out}");
+
+    // what the hosts received from the read-only account: each command
+    // an installed read helper (or mbexamine) through sudo as cyrus
+    let mut sent = Vec::new();
+    for (log, offset) in &before {
+        sent.extend(recorded(log, *offset, &ro_key));
+    }
+    assert!(sent.len() >= 10, "too few commands: {sent:#?}");
+    let read_helpers = ["probe", "doctor", "inventory", "stuck-read", "reach"];
+    for c in &sent {
+        let via = c
+            .split_once(" sudo -n -u cyrus -- ")
+            .map(|(_, cmd)| cmd)
+            .unwrap_or_else(|| panic!("not through sudo as cyrus: {c}"));
+        let allowed = read_helpers
+            .iter()
+            .any(|h| via.starts_with(&format!("{helpers}/{h} ")))
+            || via.starts_with("/usr/lib/cyrus/bin/mbexamine -C ")
+            || via.starts_with(&format!("{helpers}/pair-lock cyrdeck-lock read "));
+        assert!(allowed, "not a read-only helper: {via}");
+        assert!(!c.contains("sh -c"), "{c}");
+    }
+    let entries: Vec<_> = sudo_log::since(&sudo_before)
+        .into_iter()
+        .filter(|e| e.account == cyrdeck::lab::accounts::OBSERVER)
+        .collect();
+    assert_eq!(
+        entries.len(),
+        sent.len(),
+        "sudo logged another number of commands than sshd ran"
+    );
+    let refused: Vec<_> = entries.iter().filter(|e| e.refused.is_some()).collect();
+    assert!(
+        refused.is_empty(),
+        "sudo refused during the tour: {refused:#?}"
+    );
+    assert!(entries.iter().all(|e| e.run_as == "cyrus"));
+
+    // without --observe the account still cannot write: sudo refuses the
+    // first write (the pair lock) and the error names the missing rule
+    let (code, out) = cli_config(&ro_cfg, &["repair", "--user", &diverged, "--yes"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("sudo refused"), "{out}");
+    let rule = format!(
+        "cyrdeck-ro ALL=(cyrus) NOPASSWD: {helpers}/pair-lock cyrdeck-lock acquire {} *",
+        lab()
+            .layout
+            .instance(cyrdeck::lab::layout::Role::Master)
+            .imapd_conf
+            .display()
+    );
+    assert!(out.contains(&rule), "the rule is not named: {out}");
+
+    // the writing account repairs it through the writing rules
+    let sudo_before = sudo_log::offsets();
+    let (code, out) = cli_config(
+        &l.sudo_config_file(),
+        &["repair", "--user", &diverged, "--yes"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let entries = sudo_log::since(&sudo_before);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.refused.is_none() && e.account == cyrdeck::lab::accounts::WRITER),
+        "{entries:#?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.command.starts_with("/usr/lib/cyrus/bin/sync_client -C ")),
+        "the repair ran no sync_client through sudo: {entries:#?}"
+    );
+    let (code, out) = cli(&["check", "--user", &diverged]);
+    assert_eq!(code, 0, "{out}");
 }

@@ -57,7 +57,7 @@ pub async fn run(conns: &BTreeMap<String, Arc<HostConnection>>, pair: &PairConfi
     }
 }
 
-const SCRIPT: &str = include_str!("doctor.sh");
+pub(crate) const SCRIPT: &str = include_str!("doctor.sh");
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HostFacts {

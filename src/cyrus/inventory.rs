@@ -10,7 +10,7 @@ use crate::config::HostConfig;
 use crate::remote::RemoteCommand;
 use std::collections::BTreeMap;
 
-const SCRIPT: &str = include_str!("inventory.pl");
+pub(crate) const SCRIPT: &str = include_str!("inventory.pl");
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct MailboxEntry {

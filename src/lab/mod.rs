@@ -1,6 +1,7 @@
 //! The rehearsal lab: a REAL Cyrus master/replica pair, one sshd per host and
 //! a syslog receiver, all on loopback, all under one directory.
 
+pub mod accounts;
 pub mod layout;
 pub mod mail;
 pub mod process;
@@ -29,6 +30,7 @@ const NEEDED: &[(&str, &str)] = &[
     ("/usr/sbin/rsyslogd", "rsyslog"),
     ("/usr/sbin/saslauthd", "sasl2-bin"),
     ("/usr/bin/unshare", "util-linux"),
+    ("/usr/bin/sudo", "sudo"),
     ("/lib/systemd/systemd-journald", "systemd"),
 ];
 
@@ -366,10 +368,23 @@ impl Lab {
         if !l.observer_key().exists() {
             keygen(&l.observer_key(), "cyrdeck-observer")?;
         }
-        let mut authorized = std::fs::read_to_string(l.operator_key().with_extension("pub"))?;
-        authorized.push_str(&std::fs::read_to_string(
-            l.observer_key().with_extension("pub"),
-        )?);
+        for (key, comment) in [
+            (l.writer_key(), "cyrdeck-sudo-writer"),
+            (l.readonly_key(), "cyrdeck-sudo-readonly"),
+        ] {
+            if !key.exists() {
+                keygen(&key, comment)?;
+            }
+        }
+        let mut authorized = String::new();
+        for key in [
+            l.operator_key(),
+            l.observer_key(),
+            l.writer_key(),
+            l.readonly_key(),
+        ] {
+            authorized.push_str(&std::fs::read_to_string(key.with_extension("pub"))?);
+        }
         std::fs::write(l.authorized_keys(), authorized)?;
         // replace atomically: a running sshd may be executing it right now
         let tmp = l.recorder().with_extension("tmp");
@@ -396,8 +411,9 @@ impl Lab {
         }
         std::fs::write(l.known_hosts(), known)?;
         std::fs::write(l.syslog_conf(), templates::rsyslog_conf(l))?;
-        std::fs::write(l.config_file(), templates::cyrdeck_toml(l))?;
-        Ok(())
+        let root_config = templates::cyrdeck_toml(l);
+        std::fs::write(l.config_file(), &root_config)?;
+        accounts::prepare(l, &root_config)
     }
 
     fn prepare_instance(&self, inst: &Instance) -> Result<()> {

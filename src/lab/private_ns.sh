@@ -15,6 +15,7 @@
 # what they started too), which is how `lab down` finds them all.
 # CYRDECK_PIDFILE (optional): write this process's pid there (for a
 # daemon that does not write one, started through `setsid -f`).
+# NSDIR/etc/FILE (passwd, group, sudoers) is bound over /etc/FILE.
 # JOURNAL=journal: this host logs to a private systemd-journald instead:
 # the journal's sockets and files are lab
 # directories (NSDIR/journal-sock, NSDIR/journal-data) bound where journald
@@ -33,6 +34,13 @@ if [ "$journal" = journal ]; then
   mount --bind "$nsdir/journal-sock" /run/systemd/journal
   mount --bind "$nsdir/journal-data" /run/log/journal
   if [ -d /var/log/journal ]; then mount --bind "$nsdir/journal-data" /var/log/journal; fi
+fi
+# the lab's least-privilege accounts and their sudo rules (lab/accounts.rs):
+# files in NSDIR/etc cover the host's /etc entries of the same name, here only
+if [ -d "$nsdir/etc" ]; then
+  for f in "$nsdir"/etc/*; do
+    [ -f "$f" ] && [ -f "/etc/${f##*/}" ] && mount --bind "$f" "/etc/${f##*/}"
+  done
 fi
 dev=$nsdir/dev
 mkdir -p "$dev"

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SCRIPT: &str = include_str!("heartbeat.sh");
+pub(crate) const SCRIPT: &str = include_str!("heartbeat.sh");
 
 /// One beat on `pair`'s master; the master's clock at the beat.
 pub async fn beat(

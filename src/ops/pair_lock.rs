@@ -11,7 +11,7 @@ use super::StepContext;
 use crate::remote::{HostConnection, RemoteCommand};
 use std::time::Duration;
 
-const SCRIPT: &str = include_str!("pair_lock.sh");
+pub(crate) const SCRIPT: &str = include_str!("pair_lock.sh");
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Who holds (or wants) the lock.

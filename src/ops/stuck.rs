@@ -73,9 +73,9 @@ pub const RELEASE: RunbookSpec = RunbookSpec {
     ],
 };
 
-const SCRIPT: &str = include_str!("quarantine.sh");
-const READERS: &str = include_str!("stuck_read.sh");
-const RELEASE_SCRIPT: &str = include_str!("release.sh");
+pub(crate) const SCRIPT: &str = include_str!("quarantine.sh");
+pub(crate) const READERS: &str = include_str!("stuck_read.sh");
+pub(crate) const RELEASE_SCRIPT: &str = include_str!("release.sh");
 
 fn release_argv(action: &str, dir: &str, user: &str) -> Result<Vec<String>, String> {
     valid_user(user)?;

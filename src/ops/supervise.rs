@@ -13,6 +13,10 @@ use crate::cyrus::probe::{self, LogCursor, ProbeReport};
 use crate::model::health::channel_clients;
 use std::time::{Duration, Instant};
 
+/// Runs its arguments (the rolling sync_client) detached from the SSH
+/// session; a helper of its own so sudo rules can name it.
+pub(crate) const START_DETACHED: &str = r#"setsid "$@" </dev/null >/dev/null 2>&1 &"#;
+
 pub const SPEC: RunbookSpec = RunbookSpec {
     id: "restart",
     title: "Restart a dead rolling client",
@@ -152,7 +156,7 @@ async fn start(
     let mut argv = vec![
         "sh".to_string(),
         "-c".into(),
-        r#"setsid "$@" </dev/null >/dev/null 2>&1 &"#.into(),
+        START_DETACHED.into(),
         "cyrdeck-start".into(),
     ];
     argv.extend(client.iter().cloned());

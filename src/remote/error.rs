@@ -69,6 +69,12 @@ pub enum RemoteError {
     },
     #[error("{host}: {detail}")]
     Unsendable { host: String, detail: String },
+    #[error("sudo refused ({said}); {need}")]
+    SudoRefused {
+        host: String,
+        said: String,
+        need: String,
+    },
     #[error("refused: {argv0} changes state and {host} is in observe mode")]
     ObserveMode { host: String, argv0: String },
 }

@@ -3,6 +3,7 @@
 //! the observe-mode gate (the ONE place mutating commands are refused).
 
 use super::error::RemoteError;
+use super::helpers;
 use super::quote::remote_line;
 use super::session::{self, Handle};
 use crate::config::HostConfig;
@@ -200,15 +201,24 @@ impl HostConnection {
         // command exits and ignores signal requests here, so the remote side
         // enforces the timeout too; `timeout` stays outside sudo so sudoers
         // rules for Cyrus tools still match
-        let line = remote_line(
-            &cmd.argv,
-            self.cfg.sudo_user.as_deref(),
-            timeout.as_secs_f64() + 1.0,
-        )
-        .map_err(|e| RemoteError::Unsendable {
+        let unsendable = |detail: String| RemoteError::Unsendable {
             host: self.cfg.name.clone(),
-            detail: e.to_string(),
-        })?;
+            detail,
+        };
+        // sudo mode: the installed helper (or Cyrus tool) as its user
+        let privileged = match self.cfg.sudo_user {
+            Some(_) => Some(helpers::privileged(&cmd.argv, &self.cfg).map_err(unsendable)?),
+            None => None,
+        };
+        let line = match &privileged {
+            Some(p) => remote_line(
+                &p.argv,
+                Some(&helpers::run_as_user(p.run_as, &self.cfg)),
+                timeout.as_secs_f64() + 1.0,
+            ),
+            None => remote_line(&cmd.argv, None, timeout.as_secs_f64() + 1.0),
+        }
+        .map_err(|e| unsendable(e.to_string()))?;
         let started = Instant::now();
         // Nothing has run until the channel opens, so a stale session may be
         // replaced and the open retried once.
@@ -296,7 +306,48 @@ impl HostConnection {
                 }
                 Ok(out)
             }
-            Ok(Ok(())) => Ok(out),
+            Ok(Ok(())) => match privileged.as_ref().and_then(|p| self.sudo_refusal(p, &out)) {
+                Some(e) => Err(e),
+                None => Ok(out),
+            },
         }
+    }
+
+    /// sudo itself said no (exit 1 and its own words on stderr, nothing
+    /// run): name the rule that was missing, or the helper not installed.
+    fn sudo_refusal(&self, p: &helpers::Privileged, out: &ExecOutput) -> Option<RemoteError> {
+        if out.exit_status != Some(1) || !out.stdout.is_empty() {
+            return None;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        let said = err
+            .lines()
+            .find(|l| l.starts_with("sudo: ") || l.starts_with("Sorry, user "))?;
+        let account = &self.cfg.target.user;
+        let refused = said.contains("a password is required")
+            || said.contains("is not allowed to execute")
+            || said.contains("a terminal is required");
+        let missing = said.contains("command not found") || said.contains("No such file");
+        if !(refused || missing) {
+            return None;
+        }
+        Some(RemoteError::SudoRefused {
+            host: self.cfg.name.clone(),
+            said: said.trim().to_string(),
+            need: if missing {
+                format!(
+                    "{} is not installed on {}: run `cyrdeck helpers install {}` there (as root)",
+                    p.argv[0],
+                    self.cfg.name,
+                    self.cfg.helper_dir.display()
+                )
+            } else {
+                format!(
+                    "the sudo rule {account} lacks: {} (all rules: `cyrdeck sudoers --host {}`)",
+                    helpers::rule_for(p, &self.cfg, account),
+                    self.cfg.name
+                )
+            },
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! SSH transport: one connection per host, strict host keys, exec with timeout.
 
 pub mod error;
+pub mod helpers;
 pub mod host;
 pub mod known_hosts;
 pub mod quote;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod rehearsal;
+pub mod sudo_log;
 pub mod tmux;
 
 use cyrdeck::config::Config;
@@ -200,9 +201,14 @@ pub fn cli_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
 }
 
 pub fn cli(args: &[&str]) -> (i32, String) {
+    cli_config(&lab().layout.config_file(), args)
+}
+
+/// `cli` with another config (the lab's sudo accounts' configs).
+pub fn cli_config(config: &std::path::Path, args: &[&str]) -> (i32, String) {
     let out = std::process::Command::new(bin())
         .arg("--config")
-        .arg(lab().layout.config_file())
+        .arg(config)
         .args(args)
         // runbook journals of this test binary, apart from the operator's
         .env("XDG_STATE_HOME", state_dir())

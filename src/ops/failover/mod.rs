@@ -19,7 +19,7 @@
 //! - a replica becomes a master with sync_log: 1, sync_host/port pointing at the
 //!   old master's sync_server and a DAEMON `sync_client -R`, then SIGHUP.
 
-mod precheck;
+pub(crate) mod precheck;
 pub mod undo;
 
 use super::runbook::{RunbookSpec, StepSpec, StepState};
@@ -32,7 +32,7 @@ use crate::model::health::{channel_clients, cyrus_master};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
-const SCRIPT: &str = include_str!("failover.sh");
+pub(crate) const SCRIPT: &str = include_str!("failover.sh");
 
 pub const SPEC: RunbookSpec = RunbookSpec {
     id: "failover",

@@ -9,7 +9,7 @@ use crate::ops::StepContext;
 use std::time::Duration;
 
 /// Reads a sync_server's banner from another host (bash: /dev/tcp).
-const REACH: &str = include_str!("reach.bash");
+pub(crate) const REACH: &str = include_str!("reach.bash");
 
 /// A host's configured `sync_address` ("host:port"), if any.
 fn address_of(cx: &StepContext<'_>, host: &str) -> Result<Option<(String, u16)>, String> {
@@ -32,16 +32,18 @@ async fn reaches(
 ) -> Result<String, String> {
     let conn = cx.connection(from)?;
     let cmd = crate::remote::RemoteCommand::read([
-        "timeout".to_string(),
-        "5".into(),
-        "bash".into(),
+        "bash".to_string(),
         "-c".into(),
         // sync_server's greeting: capability lines ("* SASL …"), then "* OK"
         REACH.into(),
         host.to_string(),
         port.to_string(),
     ]);
-    let o = conn.exec(&cmd).await.map_err(|e| format!("{from}: {e}"))?;
+    // the remote `timeout` (remote_line) bounds it: 5 s for a banner
+    let o = conn
+        .exec_timeout(&cmd, std::time::Duration::from_secs(5))
+        .await
+        .map_err(|e| format!("{from}: {e}"))?;
     let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
     if o.success() && line.starts_with("* OK") {
         Ok(line.chars().take(60).collect())
