@@ -399,3 +399,64 @@ fn console_x_after_the_switch_undoes_it_from_what_the_hosts_say() {
     let j = t.done().pop().expect("journal archived");
     assert_eq!(j["undo"]["state"], "done", "{j:#}");
 }
+
+/// Least privilege: the whole failover and the fail back through the lab's
+/// `cyrdeck` account and its sudo rules, with mail delivered throughout.
+/// sudo's own log on each host shows every command allowed, the config
+/// edits (the failover helper) as root and nothing else as root.
+#[test]
+fn failover_and_back_through_the_sudo_account_loses_nothing() {
+    use common::sudo_log;
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let l = &lab().layout;
+    let t = Rehearsal::from_config("sudo", None, &l.sudo_config_file());
+    let user = format!("fos{}", std::process::id());
+    create_users(std::slice::from_ref(&user));
+    t.wait_drained();
+    let sudo_before = sudo_log::offsets();
+    let d = Deliverer::start(&user, &t.target);
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, out) = t.run(&["failover", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(t.master(), "replica", "{out}");
+    assert!(out.contains("canary reached master"), "{out}");
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, out) = t.run(&["failover", "--yes"]);
+    assert_eq!(code, 0, "fail back: {out}");
+    assert_eq!(t.master(), "master");
+    std::thread::sleep(Duration::from_secs(2));
+    let (accepted, _) = d.finish();
+    assert!(accepted.len() > 20, "the deliverer hardly ran");
+    t.wait_drained();
+    assert_on_both(&user, &accepted);
+
+    let entries = sudo_log::since(&sudo_before);
+    let refused: Vec<_> = entries.iter().filter(|e| e.refused.is_some()).collect();
+    assert!(refused.is_empty(), "sudo refused: {refused:#?}");
+    assert!(entries
+        .iter()
+        .all(|e| e.account == cyrdeck::lab::accounts::WRITER));
+    let helper = |name: &str| format!("{}/{name} ", l.helper_dir().display());
+    for e in &entries {
+        let as_root = e.command.starts_with(&helper("failover"));
+        assert_eq!(e.run_as == "root", as_root, "{e:?}");
+    }
+    for action in [
+        "stop-writes",
+        "stop-client",
+        "become-master",
+        "start-writes",
+    ] {
+        assert!(
+            entries.iter().any(|e| e.run_as == "root"
+                && e.command
+                    .starts_with(&format!("{}cyrdeck-failover {action} ", helper("failover")))),
+            "no {action} through sudo"
+        );
+    }
+    // the canary: a heartbeat through its helper as cyrus
+    assert!(entries
+        .iter()
+        .any(|e| e.command.starts_with(&helper("heartbeat"))));
+}

@@ -343,7 +343,7 @@ impl HostConnection {
                 )
             } else {
                 format!(
-                    "the sudo rule {account} lacks: {} (all rules: `cyrdeck sudoers --host {}`)",
+                    "the sudo rule {account} lacks: {} (all rules: `cyrdeck sudoers {} --account {account}`)",
                     helpers::rule_for(p, &self.cfg, account),
                     self.cfg.name
                 )

@@ -22,6 +22,11 @@ pub struct Rehearsal {
 
 impl Rehearsal {
     pub fn new(tag: &str, hook: Option<&str>) -> Rehearsal {
+        Self::from_config(tag, hook, &lab().layout.config_file())
+    }
+
+    /// A rehearsal on a copy of `source` (the lab's sudo account's config).
+    pub fn from_config(tag: &str, hook: Option<&str>, source: &std::path::Path) -> Rehearsal {
         let dir = lab_dir().join(format!("failover-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("state")).unwrap();
@@ -32,7 +37,7 @@ impl Rehearsal {
             t = target.display()
         );
         let hook = hook.map(str::to_string).unwrap_or(default_hook);
-        let text = std::fs::read_to_string(lab().layout.config_file()).unwrap();
+        let text = std::fs::read_to_string(source).unwrap();
         let config = dir.join("cyrdeck.toml");
         std::fs::write(
             &config,
