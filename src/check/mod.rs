@@ -71,7 +71,11 @@ impl Default for CheckOptions {
 /// Hosts to ask, by name.
 pub type Connections = BTreeMap<String, Arc<HostConnection>>;
 
-async fn inventory(conns: &Connections, host: &str, t: Duration) -> Result<Inventory, String> {
+pub(crate) async fn inventory(
+    conns: &Connections,
+    host: &str,
+    t: Duration,
+) -> Result<Inventory, String> {
     let c = conns
         .get(host)
         .ok_or(format!("host {host} is not configured"))?;
@@ -105,7 +109,7 @@ async fn pending_only(conns: &Connections, host: &str, t: Duration) -> Result<In
     })
 }
 
-async fn records(
+pub(crate) async fn records(
     conns: &Connections,
     host: &str,
     boxes: &[&MailboxEntry],

@@ -18,7 +18,7 @@ const FLAG_DRAFT: u32 = 1 << 3;
 const FLAG_SEEN: u32 = 1 << 4;
 const FLAG_INTERNAL_EXPUNGED: u32 = 1 << 31;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IndexHeader {
     pub minor_version: u32,
     pub start_offset: u32,

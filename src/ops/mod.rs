@@ -7,6 +7,7 @@ pub mod autopilot;
 pub mod engine;
 pub mod failover;
 pub mod fault;
+pub mod hard_failover;
 pub mod heartbeat;
 pub mod journal;
 pub mod pair_lock;
@@ -45,6 +46,8 @@ pub fn available() -> Vec<RunbookSpec> {
         stuck::RELEASE,
         supervise::SPEC,
         failover::SPEC,
+        hard_failover::PROMOTE,
+        hard_failover::REINTEGRATE,
     ]
 }
 
@@ -185,6 +188,7 @@ async fn execute(
         "quarantine" | "release" => stuck::execute(spec, step, cx, out).await,
         "restart" => supervise::execute(step, cx, out).await,
         "failover" => failover::execute(step, cx, out, memo).await,
+        "promote" | "reintegrate" => hard_failover::execute(spec, step, cx, out, memo).await,
         other => StepState::Failed(format!("unknown runbook {other}")),
     }
 }

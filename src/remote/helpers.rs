@@ -246,6 +246,12 @@ pub fn all() -> &'static [Helper] {
                         Conf,
                         CyrusConf,
                     ]),
+                    write(&[
+                        Lit("cyrdeck-failover"),
+                        Lit("archive-queue"),
+                        Conf,
+                        CyrusConf,
+                    ]),
                 ],
             ),
             tool("mbexamine", vec![read(&[Lit("-C"), Conf])]),

@@ -19,7 +19,11 @@
 #   become-master sync_log: 1, sync_host/sync_port -> the old master's
 #                 sync_server, the channel's DAEMON sync_client back (or added),
 #                 remove the sync shutdown file, SIGHUP (writes stay as they
-#                 are: start-writes is its own step).
+#                 are: start-writes is its own step). MODE held (promote):
+#                 sync_log 1 only; the channel's client stays commented out
+#                 and the shutdown file is touched: nothing replicates yet.
+#   archive-queue rename the channel's log/log-run aside (reintegrate).
+# MASTERPID 0: Cyrus is down; the files change, no SIGHUP.
 # SERVICES entries are never removed or re-added: Cyrus master reuses freed
 # service slots on SIGHUP and the sync_server listener then failed to rebind
 # ("unable to bind to syncserver/ipv4 socket: Address already in use"; lab).
@@ -37,6 +41,9 @@ prefix=""
 
 # SIGHUP Cyrus master, never another "master" (Postfix's is called that too)
 hup() {
+  # 0: Cyrus is down (a hard failover fences a dead master): the files
+  # changed are what it reads when it starts
+  if [ "$masterpid" = 0 ]; then echo "(Cyrus master not running: in effect when it starts)"; return 0; fi
   args=$(ps -o args= -p "$masterpid" 2>/dev/null || true)
   case $(ps -o comm= -p "$masterpid" 2>/dev/null) in
     cyrmaster) ;;
@@ -168,6 +175,27 @@ case $action in
     ;;
   become-master)
     backup "$cyrusconf"
+    if [ "$mode" = held ]; then
+      # promote: log every change (sync_log 1) but replicate nothing yet:
+      # the old master may hold mail this host never had, and a client
+      # would reach it the moment it returns. The channel's client stays
+      # commented out and the shutdown file in place until reintegrate.
+      setconf sync_log 1
+      [ -z "$channel" ] || setconf sync_log_channels "$channel"
+      awk -v channel="$channel" -v mark="$MARK" "$is_channel_client"'
+        /^[[:space:]]*DAEMON[[:space:]]*\{/ { d = 1 }
+        d && /^[[:space:]]*\}/ { d = 0 }
+        { if (d && mine($0) && index($0, mark) != 1) print mark $0; else print $0 }' \
+        "$cyrusconf" > "$cyrusconf.cyrdeck-tmp"
+      chown --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"; chmod --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"
+      mv "$cyrusconf.cyrdeck-tmp" "$cyrusconf"
+      if [ -n "$shutdownfile" ]; then
+        : > "$shutdownfile"; chown --reference="$(dirname "$shutdownfile")" "$shutdownfile"
+      fi
+      hup
+      echo "now master with replication held: sync_log 1, no rolling client (reintegrate starts it)"
+      exit 0
+    fi
     if [ -n "$shutdownfile" ]; then rm -f "$shutdownfile"; fi
     setconf "${prefix}sync_host" "$synchost"
     setconf "${prefix}sync_port" "$syncport"
@@ -189,6 +217,20 @@ case $action in
     mv "$cyrusconf.cyrdeck-tmp" "$cyrusconf"
     hup
     echo "now master: sync_log 1, replicating to $synchost:$syncport, DAEMON client ($clientcmd)"
+    ;;
+  archive-queue)
+    # reintegrate: the old master's leftover queue was copied back user by
+    # user; its files are kept (renamed), never replayed as a master again
+    syncdir="$cfgdir/sync"
+    [ -z "$channel" ] || syncdir="$syncdir/$channel"
+    n=0
+    for q in log-run log; do
+      if [ -e "$syncdir/$q" ]; then
+        n=$((n + $(wc -l < "$syncdir/$q")))
+        mv "$syncdir/$q" "$syncdir/$q-cyrdeck-reintegrated-$runid"
+      fi
+    done
+    echo "old queue archived: $n entries kept in $syncdir/*-cyrdeck-reintegrated-$runid"
     ;;
   *) echo "unknown action $action" >&2; exit 2 ;;
 esac

@@ -296,7 +296,11 @@ pub(super) enum Act {
     /// SIGTERM (then SIGKILL) the channel's clients that outlived StopClient.
     EndClient,
     BecomeMaster,
+    /// Promote: sync_log 1, no client (reintegrate starts replication).
+    BecomeMasterHeld,
     ReplayLeftovers,
+    /// Reintegrate: the old master's leftover queue renamed aside.
+    ArchiveQueue,
 }
 
 impl Act {
@@ -306,24 +310,29 @@ impl Act {
             Act::StartWrites { .. } => "start-writes",
             Act::StopClient => "stop-client",
             Act::EndClient => "end-client",
-            Act::BecomeMaster => "become-master",
+            Act::BecomeMaster | Act::BecomeMasterHeld => "become-master",
             Act::ReplayLeftovers => "replay-leftovers",
+            Act::ArchiveQueue => "archive-queue",
         }
     }
     fn mode(self) -> &'static str {
         match self {
             Act::StopWrites { replace: true } => "replace",
             Act::StartWrites { any: true } => "any",
+            Act::BecomeMasterHeld => "held",
             _ => "own",
         }
     }
     /// Signals Cyrus master (needs its live pid).
     fn needs_hup(self) -> bool {
-        matches!(self, Act::StopClient | Act::BecomeMaster)
+        matches!(
+            self,
+            Act::StopClient | Act::BecomeMaster | Act::BecomeMasterHeld
+        )
     }
 }
 
-/// Run failover.sh `act` on `host`.
+/// Run failover.sh `act` on `host` (its Cyrus must run when `act` signals it).
 pub(super) async fn script(
     cx: &StepContext<'_>,
     host: &str,
@@ -331,6 +340,20 @@ pub(super) async fn script(
     r: &Roles,
     sync: &(String, u16),
     out: &mut Vec<String>,
+) -> Result<String, String> {
+    script_on(cx, host, act, r, sync, out, false).await
+}
+
+/// `script`; `cyrus_may_be_down`: with Cyrus master not running the files
+/// change without a SIGHUP (a hard failover fencing a dead master).
+pub(super) async fn script_on(
+    cx: &StepContext<'_>,
+    host: &str,
+    act: Act,
+    r: &Roles,
+    sync: &(String, u16),
+    out: &mut Vec<String>,
+    cyrus_may_be_down: bool,
 ) -> Result<String, String> {
     let action = act.name();
     let h = cx.connection(host)?.config().clone();
@@ -351,7 +374,7 @@ pub(super) async fn script(
             })?;
             let pid = match master_pid(cx, host, &report) {
                 Some(p) => p,
-                None if !needs_hup => 0,
+                None if !needs_hup || cyrus_may_be_down => 0,
                 None => return Err(format!("{host}: Cyrus master is not running")),
             };
             let shutdown = report
@@ -705,7 +728,7 @@ async fn start_writes(
 /// The canary's token is the heartbeat INBOX's last UID on the new master
 /// after the delivery: the old master (fenced, so nothing is delivered
 /// there) reaches it only by replication. Clocks play no part.
-async fn canary(
+pub(super) async fn canary(
     cx: &StepContext<'_>,
     r: &mut Roles,
     out: &mut Vec<String>,
@@ -754,7 +777,7 @@ async fn canary(
     }
 }
 
-async fn record_roles(
+pub(super) async fn record_roles(
     cx: &StepContext<'_>,
     r: &Roles,
     out: &mut Vec<String>,

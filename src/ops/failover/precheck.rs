@@ -12,7 +12,10 @@ use std::time::Duration;
 pub(crate) const REACH: &str = include_str!("reach.bash");
 
 /// A host's configured `sync_address` ("host:port"), if any.
-fn address_of(cx: &StepContext<'_>, host: &str) -> Result<Option<(String, u16)>, String> {
+pub(crate) fn address_of(
+    cx: &StepContext<'_>,
+    host: &str,
+) -> Result<Option<(String, u16)>, String> {
     let Some(a) = &cx.connection(host)?.config().sync_address else {
         return Ok(None);
     };

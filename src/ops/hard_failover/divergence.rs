@@ -1,0 +1,377 @@
+//! What the old master holds that the new master does not, after a hard
+//! failover: the read-only report reintegrate acts on.
+//!
+//! Compared per mailbox by GUID (never by counts: split brain can leave
+//! LAST_UID, HIGHESTMODSEQ and counts equal while the messages differ):
+//! - only on the old master: its mailboxes (and users) the new one lacks,
+//!   its live messages whose GUID the new master has neither live nor
+//!   expunged in that mailbox (expunged on the new master = deleted there
+//!   after the promotion: a deletion, not a loss);
+//! - clashes: the same UID holding different GUIDs (Cyrus gives both new
+//!   UIDs when it syncs the mailbox: the "easy" UID policy);
+//! - what the old master's leftover sync log still lists (never replicated).
+//!
+//! The users to copy back are those with any of these; `must_survive` is
+//! every live GUID of their mailboxes on either host, verified on the new
+//! master before replication starts.
+
+use crate::check::compare;
+use crate::cyrus::inventory::{Inventory, MailboxRecords};
+use crate::cyrus::names::owner_of;
+use crate::cyrus::synclog::parse_entry;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One same-UID, different-GUID pair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clash {
+    pub mailbox: String,
+    pub uid: u32,
+    pub old_guid: String,
+    pub new_guid: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// Users whose INBOX exists only on the old master.
+    pub users_only_on_old: Vec<String>,
+    /// Mailboxes (external names) only on the old master.
+    pub mailboxes_only_on_old: Vec<String>,
+    /// (mailbox, uid, guid) live only on the old master.
+    pub messages_only_on_old: Vec<(String, u32, String)>,
+    pub clashes: Vec<Clash>,
+    /// Messages the new master took since the promotion (only there).
+    pub new_on_new_master: usize,
+    /// Messages live on the old master but expunged on the new one.
+    pub deleted_on_new_master: usize,
+    /// Distinct entries of the old master's leftover sync log, and the
+    /// users they name.
+    pub old_queue_entries: usize,
+    pub old_queue_users: Vec<String>,
+    /// Users to copy back (sync from the old master, user by user).
+    pub users_to_copy: Vec<String>,
+    /// mailbox (external) -> every live GUID of it on either host, for the
+    /// users copied back: each must be on the new master afterwards.
+    pub must_survive: BTreeMap<String, BTreeSet<String>>,
+    /// Mailboxes that could not be read on either side.
+    pub unreadable: Vec<String>,
+}
+
+impl Divergence {
+    /// Lines for the operator (the runbook's output, the audit note).
+    pub fn describe(&self, old: &str, new: &str) -> Vec<String> {
+        let mut v = vec![format!(
+            "  only on {old}: {} user(s), {} mailbox(es), {} message(s); {} same-UID clash(es); \
+             {} message(s) new on {new}; {} deleted on {new} since",
+            self.users_only_on_old.len(),
+            self.mailboxes_only_on_old.len(),
+            self.messages_only_on_old.len(),
+            self.clashes.len(),
+            self.new_on_new_master,
+            self.deleted_on_new_master
+        )];
+        v.push(format!(
+            "  {old}'s leftover sync log: {} entr(ies), users {:?}",
+            self.old_queue_entries, self.old_queue_users
+        ));
+        for u in &self.users_only_on_old {
+            v.push(format!("  user only on {old}: {u}"));
+        }
+        for m in &self.mailboxes_only_on_old {
+            v.push(format!("  mailbox only on {old}: {m}"));
+        }
+        for (m, uid, g) in &self.messages_only_on_old {
+            v.push(format!("  message only on {old}: {m} UID {uid} GUID {g}"));
+        }
+        for c in &self.clashes {
+            v.push(format!(
+                "  GUID CONFLICT {} UID {}: {old} {} / {new} {} (both kept, both get new UIDs)",
+                c.mailbox, c.uid, c.old_guid, c.new_guid
+            ));
+        }
+        for u in &self.unreadable {
+            v.push(format!("  UNREADABLE: {u}"));
+        }
+        v.push(format!("  to copy back: users {:?}", self.users_to_copy));
+        v
+    }
+}
+
+/// The user a mailbox's internal name belongs to, as `sync_client -u`
+/// takes it (`^` back to `.`).
+fn user_of(internal: &str) -> Option<String> {
+    owner_of(internal).map(|u| u.replace('^', "."))
+}
+
+/// Records of both hosts, by uniqueid (inventory::parse_records).
+pub type Records = BTreeMap<String, Result<MailboxRecords, String>>;
+
+/// Pure: inventories and records of both hosts -> the report. `channel`
+/// selects the old master's leftover queue.
+pub fn classify(
+    old: &Inventory,
+    new: &Inventory,
+    old_recs: &Records,
+    new_recs: &Records,
+    channel: &str,
+) -> Divergence {
+    let live = |inv: &Inventory| -> BTreeMap<String, String> {
+        inv.mailboxes
+            .iter()
+            .filter(|m| !m.tombstone)
+            .map(|m| (m.name.clone(), m.uniqueid.clone()))
+            .collect()
+    };
+    let (o, n) = (live(old), live(new));
+    let mut d = Divergence::default();
+    let mut copy: BTreeSet<String> = BTreeSet::new();
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    for (name, oid) in &o {
+        let ext = compare::external(name);
+        let Some(Ok(or)) = old_recs.get(oid) else {
+            if old_recs.contains_key(oid) {
+                d.unreadable.push(format!("{ext} (old master)"));
+            }
+            continue;
+        };
+        match n.get(name) {
+            None => {
+                if name.matches('.').count() == 1 && name.starts_with("user.") {
+                    if let Some(u) = user_of(name) {
+                        d.users_only_on_old.push(u);
+                    }
+                }
+                d.mailboxes_only_on_old.push(ext.clone());
+                for r in &or.records {
+                    d.messages_only_on_old
+                        .push((ext.clone(), r.uid, r.guid.clone()));
+                }
+                touched.insert(name.clone());
+            }
+            Some(nid) => {
+                let Some(Ok(nr)) = new_recs.get(nid) else {
+                    if new_recs.contains_key(nid) {
+                        d.unreadable.push(format!("{ext} (new master)"));
+                    }
+                    continue;
+                };
+                let new_live: BTreeMap<u32, &str> = nr
+                    .records
+                    .iter()
+                    .map(|r| (r.uid, r.guid.as_str()))
+                    .collect();
+                let new_guids: BTreeSet<&str> = new_live.values().copied().collect();
+                let new_expunged: BTreeSet<&str> =
+                    nr.expunged.iter().map(|(_, g)| g.as_str()).collect();
+                let old_guids: BTreeSet<&str> =
+                    or.records.iter().map(|r| r.guid.as_str()).collect();
+                let mut differs = false;
+                for r in &or.records {
+                    if let Some(g) = new_live.get(&r.uid) {
+                        if *g != r.guid {
+                            d.clashes.push(Clash {
+                                mailbox: ext.clone(),
+                                uid: r.uid,
+                                old_guid: r.guid.clone(),
+                                new_guid: g.to_string(),
+                            });
+                            differs = true;
+                        }
+                    }
+                    if new_guids.contains(r.guid.as_str()) {
+                        continue;
+                    }
+                    if new_expunged.contains(r.guid.as_str()) {
+                        d.deleted_on_new_master += 1;
+                        continue;
+                    }
+                    d.messages_only_on_old
+                        .push((ext.clone(), r.uid, r.guid.clone()));
+                    differs = true;
+                }
+                d.new_on_new_master += nr
+                    .records
+                    .iter()
+                    .filter(|r| !old_guids.contains(r.guid.as_str()))
+                    .count();
+                if differs {
+                    touched.insert(name.clone());
+                }
+            }
+        }
+    }
+    for name in &touched {
+        if let Some(u) = user_of(name) {
+            copy.insert(u);
+        }
+    }
+    let mut queue_users = BTreeSet::new();
+    let mut entries = BTreeSet::new();
+    for (c, line) in &old.pending {
+        if c != channel {
+            continue;
+        }
+        entries.insert(line.clone());
+        if let Some(u) = parse_entry(line).and_then(|e| e.user()) {
+            queue_users.insert(u.replace('^', "."));
+        }
+    }
+    d.old_queue_entries = entries.len();
+    d.old_queue_users = queue_users.iter().cloned().collect();
+    // a user the old queue names is synced too: harmless when nothing
+    // differs, and its leftover entries are then served
+    copy.extend(
+        queue_users
+            .into_iter()
+            .filter(|u| o.keys().any(|m| user_of(m).as_deref() == Some(u.as_str()))),
+    );
+    // every live GUID of the copied users' mailboxes on the new master, and
+    // the old master's unless the new master expunged it since
+    let mut deleted_on_new: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (inv, recs, is_new) in [(new, new_recs, true), (old, old_recs, false)] {
+        for m in inv.mailboxes.iter().filter(|m| !m.tombstone) {
+            if !user_of(&m.name).is_some_and(|u| copy.contains(&u)) {
+                continue;
+            }
+            let Some(Ok(r)) = recs.get(&m.uniqueid) else {
+                continue;
+            };
+            let ext = compare::external(&m.name);
+            if is_new {
+                deleted_on_new
+                    .entry(ext.clone())
+                    .or_default()
+                    .extend(r.expunged.iter().map(|(_, g)| g.clone()));
+            }
+            let gone = deleted_on_new.get(&ext);
+            let keep = d.must_survive.entry(ext.clone()).or_default();
+            for x in &r.records {
+                if is_new || !gone.is_some_and(|g| g.contains(&x.guid)) || keep.contains(&x.guid) {
+                    keep.insert(x.guid.clone());
+                }
+            }
+        }
+    }
+    d.users_to_copy = copy.into_iter().collect();
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cyrus::index::{IndexHeader, IndexRecord};
+    use crate::cyrus::inventory::MailboxEntry;
+
+    fn entry(name: &str, id: &str) -> MailboxEntry {
+        MailboxEntry {
+            name: name.into(),
+            uniqueid: id.into(),
+            partition: "default".into(),
+            mbtype: "e".into(),
+            tombstone: false,
+            header: Ok(IndexHeader::default()),
+        }
+    }
+    fn rec(uid: u32, g: char) -> IndexRecord {
+        IndexRecord {
+            uid,
+            guid: std::iter::repeat_n(g, 40).collect(),
+            modseq: 1,
+            system_flags: 0,
+            user_flags: [0; 4],
+        }
+    }
+    fn recs(list: Vec<IndexRecord>, expunged: Vec<(u32, char)>) -> Result<MailboxRecords, String> {
+        Ok(MailboxRecords {
+            header: IndexHeader::default(),
+            records: list,
+            expunged: expunged
+                .into_iter()
+                .map(|(u, g)| (u, std::iter::repeat_n(g, 40).collect()))
+                .collect(),
+            flag_names: vec![],
+        })
+    }
+
+    #[test]
+    fn only_on_old_clashes_deletions_and_the_users_to_copy() {
+        let old = Inventory {
+            mailboxes: vec![
+                entry("user.alice", "a"),
+                entry("user.alice.Old", "ao"),
+                entry("user.carol", "c"),
+                entry("user.dave", "d"),
+            ],
+            pending: vec![
+                ("".into(), "APPEND user.alice".into()),
+                ("".into(), "MAILBOX user.eve".into()),
+                ("other".into(), "USER zed".into()),
+            ],
+            pending_truncated: false,
+        };
+        let new = Inventory {
+            mailboxes: vec![
+                entry("user.alice", "a"),
+                entry("user.dave", "d"),
+                entry("user.bob", "b"),
+            ],
+            ..Default::default()
+        };
+        let mut o = Records::new();
+        // alice: 1 shared, 2 clashes (x on old, y on new), 3 only on old,
+        // 4 deleted on the new master after the promotion
+        o.insert(
+            "a".into(),
+            recs(
+                vec![rec(1, '1'), rec(2, 'x'), rec(3, '3'), rec(4, '4')],
+                vec![],
+            ),
+        );
+        o.insert("ao".into(), recs(vec![rec(1, 'o')], vec![]));
+        o.insert("c".into(), recs(vec![rec(1, 'c')], vec![]));
+        o.insert("d".into(), recs(vec![rec(1, 'd')], vec![]));
+        let mut n = Records::new();
+        n.insert(
+            "a".into(),
+            recs(vec![rec(1, '1'), rec(2, 'y'), rec(5, '5')], vec![(4, '4')]),
+        );
+        n.insert("d".into(), recs(vec![rec(1, 'd'), rec(2, 'e')], vec![]));
+        n.insert("b".into(), recs(vec![rec(1, 'b')], vec![]));
+        let d = classify(&old, &new, &o, &n, "");
+        assert_eq!(d.users_only_on_old, vec!["carol".to_string()]);
+        assert_eq!(
+            d.mailboxes_only_on_old,
+            vec!["user/alice/Old".to_string(), "user/carol".into()]
+        );
+        assert_eq!(d.clashes.len(), 1);
+        assert_eq!(d.clashes[0].uid, 2);
+        let only: Vec<(String, u32)> = d
+            .messages_only_on_old
+            .iter()
+            .map(|(m, u, _)| (m.clone(), *u))
+            .collect();
+        assert_eq!(
+            only,
+            vec![
+                ("user/alice".to_string(), 2),
+                ("user/alice".into(), 3),
+                ("user/alice/Old".into(), 1),
+                ("user/carol".into(), 1)
+            ]
+        );
+        assert_eq!(d.deleted_on_new_master, 1);
+        // dave: nothing only on old (the new master's extra message is new)
+        assert_eq!(d.users_to_copy, vec!["alice".to_string(), "carol".into()]);
+        assert_eq!(d.old_queue_entries, 2);
+        assert_eq!(d.old_queue_users, vec!["alice".to_string(), "eve".into()]);
+        // both clashing GUIDs, the old-only and the new ones must survive;
+        // the one the new master expunged since need not
+        let inbox = &d.must_survive["user/alice"];
+        let guid = |g: char| std::iter::repeat_n(g, 40).collect::<String>();
+        for g in ['1', 'x', 'y', '3', '5'] {
+            assert!(inbox.contains(&guid(g)), "{g}");
+        }
+        assert!(!inbox.contains(&guid('4')));
+        assert!(!d.must_survive.contains_key("user/dave"));
+    }
+}

@@ -1,0 +1,561 @@
+//! Hard failover: `promote` (the master is dead: the replica takes over,
+//! nothing drained) and `reintegrate` (the old master is back: fence it,
+//! report what only it holds, copy that back, verify, then replicate
+//! new -> old). Both are forward-only (no undo, point of no return None):
+//! every step is idempotent and a resumed run repeats the interrupted one.
+//!
+//! Why the new master's client is held until reintegrate: the old master
+//! comes back holding mail the new one never had. Its client would reach
+//! the old master's sync_server the moment it returns, and replaying only
+//! the new master's log leaves mailboxes changed only on the old master
+//! (and its folders and users) behind. Reintegrate instead runs
+//! `sync_client -u USER` ON THE OLD MASTER for every user that differs.
+//! Cyrus 3.6 then (lab-measured, see ../../../shared notes in ARCHITECTURE):
+//! pushes messages and folders only on the old master, creates its users,
+//! copies back what only the new master has above the old LAST_UID, gives
+//! BOTH messages of a same-UID/different-GUID pair new UIDs on both sides
+//! (the "easy" UID policy), and takes deletions with the higher modseq
+//! from either side. A user's subscriptions and sieve scripts follow the
+//! old master's (its `-u` is authoritative for them).
+
+pub mod divergence;
+
+use super::failover::{self, Act, Roles};
+use super::runbook::{RunbookSpec, StepSpec, StepState};
+use super::supervise::probe_host;
+use super::StepContext;
+use crate::check::{self, Scope};
+use crate::cyrus::host_facts::sync_endpoint;
+use divergence::Divergence;
+use std::time::Duration;
+
+pub const PROMOTE: RunbookSpec = RunbookSpec {
+    id: "promote",
+    title: "Promote the replica (hard failover: the master is dead)",
+    summary: "the replica becomes master without a drain: what the dead master never replicated stays there until reintegrate copies it back",
+    target: "pair",
+    point_of_no_return: None,
+    steps: &[
+        StepSpec {
+            title: "Precheck: the master is down and the replica can take over (read-only)",
+            mutating: false,
+        },
+        StepSpec {
+            title: "Fence the old master where it can be reached (msg/shutdown, its client out, sync_log 0)",
+            mutating: true,
+        },
+        StepSpec {
+            title: "Make the replica master with replication held (sync_log 1, no client yet)",
+            mutating: true,
+        },
+        StepSpec {
+            title: "Start writes on the new master (hook start-writes)",
+            mutating: true,
+        },
+        StepSpec {
+            title: "Record the new roles in the config",
+            mutating: true,
+        },
+    ],
+};
+
+pub const REINTEGRATE: RunbookSpec = RunbookSpec {
+    id: "reintegrate",
+    title: "Reintegrate the old master as the new replica (after promote)",
+    summary: "fence it, report what only it holds, copy that back user by user, verify every GUID, then replicate new -> old",
+    target: "pair",
+    point_of_no_return: None,
+    steps: &[
+        StepSpec {
+            title: "Fence the old master (writes stopped, sync_log 0, its client ended)",
+            mutating: true,
+        },
+        StepSpec {
+            title: "Divergence report: what only the old master holds, clashes, its leftover queue (read-only)",
+            mutating: false,
+        },
+        StepSpec {
+            title: "Copy back: sync every listed user from the old master (clashing UIDs renumbered on both)",
+            mutating: true,
+        },
+        StepSpec {
+            title: "Verify: every GUID of those users is on the new master (read-only)",
+            mutating: false,
+        },
+        StepSpec {
+            title: "Start replication new -> old (the new master's rolling client)",
+            mutating: true,
+        },
+        StepSpec {
+            title: "Canary: a heartbeat on the new master reaches the old one",
+            mutating: true,
+        },
+    ],
+};
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
+const COPY_TIMEOUT: Duration = Duration::from_secs(600);
+const COPY_ATTEMPTS: u32 = 3;
+
+fn single_replica(cx: &StepContext<'_>) -> Result<(String, String), String> {
+    match cx.pair.replicas.as_slice() {
+        [r] => Ok((r.host.clone(), r.channel.clone())),
+        _ => Err("promote/reintegrate handle one replica per pair".into()),
+    }
+}
+
+fn cfgdirs(rep: &crate::cyrus::probe::ProbeReport) -> Option<(String, String)> {
+    Some((
+        rep.conf.get("configdirectory")?.clone(),
+        rep.conf
+            .get("sync_shutdown_file")
+            .cloned()
+            .unwrap_or_default(),
+    ))
+}
+
+pub async fn execute(
+    spec: &RunbookSpec,
+    step: usize,
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+    memo: &mut serde_json::Value,
+) -> StepState {
+    let res = match spec.id {
+        "promote" => promote(step, cx, out, memo).await,
+        "reintegrate" => reintegrate(step, cx, out, memo).await,
+        other => Err(format!("unknown runbook {other}")),
+    };
+    super::state_of(res)
+}
+
+async fn promote(
+    step: usize,
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+    memo: &mut serde_json::Value,
+) -> Result<String, String> {
+    if step == 0 {
+        return promote_precheck(cx, out, memo).await;
+    }
+    let mut r = failover::roles(memo)?;
+    let res = match step {
+        1 => fence_old(cx, &r, out, true).await,
+        2 => {
+            failover::script(
+                cx,
+                &r.new_master,
+                Act::BecomeMasterHeld,
+                &r,
+                &r.old_sync,
+                out,
+            )
+            .await
+        }
+        3 => {
+            let said = failover::script(
+                cx,
+                &r.new_master,
+                Act::StartWrites { any: true },
+                &r,
+                &r.old_sync,
+                out,
+            )
+            .await?;
+            failover::hook(cx, &r, "start-writes", out).await?;
+            r.writes_started_at = Some(failover::now());
+            Ok(said)
+        }
+        4 => failover::record_roles(cx, &r, out).await.map(|s| {
+            format!(
+                "{s}; replication is held until `cyrdeck run reintegrate {}`",
+                cx.pair.name
+            )
+        }),
+        n => Err(format!("no step {}", n + 1)),
+    };
+    failover::save_roles(memo, &r);
+    res
+}
+
+async fn promote_precheck(
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+    memo: &mut serde_json::Value,
+) -> Result<String, String> {
+    let (replica, channel) = single_replica(cx)?;
+    let master = cx.pair.master.clone();
+    let mut r = Roles {
+        old_master: master.clone(),
+        new_master: replica.clone(),
+        channel: channel.clone(),
+        started_at: failover::now(),
+        ..Default::default()
+    };
+    match probe_host(cx, &master).await {
+        Err(e) => out.push(format!(
+            "  {master} unreachable ({e}): it cannot be fenced now; keep it off the network until reintegrate"
+        )),
+        Ok(rep) => {
+            if failover::master_pid(cx, &master, &rep).is_some() {
+                return Err(format!(
+                    "{master}'s Cyrus is running: it is not dead. Use `cyrdeck failover` (soft: drains first, nothing left behind)"
+                ));
+            }
+            let queued = crate::cyrus::host_facts::queue_lines(&rep, &channel);
+            out.push(format!(
+                "  {master} reachable, Cyrus down: {queued} queue line(s) never replicated (reintegrate copies them back)"
+            ));
+            if let Some(d) = cfgdirs(&rep) {
+                r.dirs.insert(master.clone(), d);
+            }
+        }
+    }
+    let rp = probe_host(cx, &replica).await?;
+    if failover::master_pid(cx, &replica, &rp).is_none() {
+        return Err(format!(
+            "{replica}'s Cyrus is not running: it cannot take over"
+        ));
+    }
+    if rp.conf.get("sync_log").map(String::as_str) == Some("1") {
+        return Err(format!(
+            "{replica} already logs changes (sync_log 1): is it master already? (a promote resumed? `cyrdeck runbook list`)"
+        ));
+    }
+    if let Some(d) = cfgdirs(&rp) {
+        r.dirs.insert(replica.clone(), d);
+    }
+    r.new_fenced_before = crate::cyrus::host_facts::Fence::of(&rp, "").refuses_writes();
+    out.push(format!(
+        "  RISK: whatever {master} accepted and never replicated is unknown until it returns; \
+         {replica} takes writes now and logs them (sync_log 1) but replicates nothing until \
+         `cyrdeck run reintegrate {}` has copied the old master's mail back",
+        cx.pair.name
+    ));
+    failover::save_roles(memo, &r);
+    Ok(format!("{replica} can take over from {master}"))
+}
+
+/// Fence the old master: writes stopped (taking over an earlier cyrdeck
+/// fence), its client out of cyrus.conf, sync_log 0 — with its Cyrus down
+/// too (the files are what it reads when it starts). `tolerate_unreachable`:
+/// promote goes on when the dead host cannot be reached, and says so.
+async fn fence_old(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    out: &mut Vec<String>,
+    tolerate_unreachable: bool,
+) -> Result<String, String> {
+    let old = &r.old_master;
+    failover::hook(cx, r, "stop-writes", out).await?;
+    let first = failover::script_on(
+        cx,
+        old,
+        Act::StopWrites { replace: true },
+        r,
+        &r.new_sync,
+        out,
+        true,
+    )
+    .await;
+    if let Err(e) = &first {
+        let unreachable = e.contains("cannot connect")
+            || e.contains("unreachable")
+            || e.contains("timed out")
+            || e.contains("connection lost");
+        if tolerate_unreachable && unreachable {
+            return Ok(format!(
+                "{old} NOT fenced (unreachable: {e}); reintegrate fences it first: it must not come back as master before"
+            ));
+        }
+    }
+    let said = first?;
+    failover::script_on(cx, old, Act::StopClient, r, &r.new_sync, out, true).await?;
+    failover::script_on(cx, old, Act::EndClient, r, &r.new_sync, out, true).await?;
+    Ok(format!(
+        "{old} fenced: {said}; its client out of cyrus.conf, sync_log 0"
+    ))
+}
+
+async fn reintegrate(
+    step: usize,
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+    memo: &mut serde_json::Value,
+) -> Result<String, String> {
+    let mut r = match failover::roles(memo) {
+        Ok(r) => r,
+        Err(_) => {
+            let (old, channel) = single_replica(cx)?;
+            Roles {
+                old_master: old,
+                new_master: cx.pair.master.clone(),
+                channel,
+                started_at: failover::now(),
+                ..Default::default()
+            }
+        }
+    };
+    let res = match step {
+        0 => {
+            let rep = probe_host(cx, &r.old_master).await?;
+            if let Some(d) = cfgdirs(&rep) {
+                r.dirs.insert(r.old_master.clone(), d);
+            }
+            fence_old(cx, &r, out, false).await
+        }
+        1 => survey(cx, &r, out, memo).await,
+        2 => copy_back(cx, &r, out, memo).await,
+        3 => verify(cx, &r, out, memo).await,
+        4 => start_replication(cx, &mut r, out).await,
+        5 => failover::canary(cx, &mut r, out).await,
+        n => Err(format!("no step {}", n + 1)),
+    };
+    failover::save_roles(memo, &r);
+    res
+}
+
+fn divergence_of(memo: &serde_json::Value) -> Result<Divergence, String> {
+    serde_json::from_value(memo.get("divergence").cloned().unwrap_or_default())
+        .map_err(|_| "no divergence report: step 2 has not run".to_string())
+}
+
+async fn survey(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    out: &mut Vec<String>,
+    memo: &mut serde_json::Value,
+) -> Result<String, String> {
+    let conns = cx.connections();
+    let (old_inv, new_inv) = tokio::try_join!(
+        check::inventory(conns, &r.old_master, CHECK_TIMEOUT),
+        check::inventory(conns, &r.new_master, CHECK_TIMEOUT)
+    )?;
+    let live = |inv: &crate::cyrus::inventory::Inventory| {
+        inv.mailboxes
+            .iter()
+            .filter(|m| !m.tombstone)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (ob, nb) = (live(&old_inv), live(&new_inv));
+    let obr: Vec<&_> = ob.iter().collect();
+    let nbr: Vec<&_> = nb.iter().collect();
+    let (old_recs, new_recs) = tokio::try_join!(
+        check::records(conns, &r.old_master, &obr, CHECK_TIMEOUT),
+        check::records(conns, &r.new_master, &nbr, CHECK_TIMEOUT)
+    )?;
+    let d = divergence::classify(&old_inv, &new_inv, &old_recs, &new_recs, &r.channel);
+    out.extend(d.describe(&r.old_master, &r.new_master));
+    let file =
+        crate::check::last::dir().join(format!("reintegrate-{}-{}.json", cx.pair.name, cx.run_id));
+    let saved = std::fs::create_dir_all(crate::check::last::dir())
+        .and_then(|_| std::fs::write(&file, serde_json::to_vec_pretty(&d).unwrap_or_default()));
+    match saved {
+        Ok(()) => out.push(format!("  report: {}", file.display())),
+        Err(e) => out.push(format!("  report not saved ({}): {e}", file.display())),
+    }
+    if !d.unreadable.is_empty() {
+        memo["divergence"] = serde_json::to_value(&d).unwrap_or_default();
+        return Err(format!(
+            "{} mailbox(es) could not be read: fix them (see the report) and resume",
+            d.unreadable.len()
+        ));
+    }
+    let said = format!(
+        "{} user(s) to copy back, {} GUID conflict(s) reported",
+        d.users_to_copy.len(),
+        d.clashes.len()
+    );
+    memo["divergence"] = serde_json::to_value(&d).unwrap_or_default();
+    Ok(said)
+}
+
+async fn copy_back(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    out: &mut Vec<String>,
+    memo: &serde_json::Value,
+) -> Result<String, String> {
+    let d = divergence_of(memo)?;
+    let h = cx.connection(&r.old_master)?.config().clone();
+    if cx.attempt > 1 {
+        // a pause of this run cut short by a crash: writes back on
+        failover::script(
+            cx,
+            &r.new_master,
+            Act::StartWrites { any: false },
+            r,
+            &r.old_sync,
+            out,
+        )
+        .await?;
+    }
+    let mut failed = Vec::new();
+    for user in &d.users_to_copy {
+        let user = crate::cyrus::names::user_arg(user)?;
+        let mut argv = vec![
+            format!("{}/sync_client", h.bin_dir.display()),
+            "-C".into(),
+            h.imapd_conf.display().to_string(),
+        ];
+        if !r.channel.is_empty() {
+            argv.extend(["-n".into(), r.channel.clone()]);
+        }
+        argv.extend(["-u".into(), user.clone()]);
+        // Lab, 3.6: a user the new master takes mail for DURING the sync
+        // fails with "Mailbox has changed since last sync" (IMAP_SYNC_CHANGED:
+        // the replica side changed between the state read and the apply)
+        // and bails out. A few plain attempts first; then one with writes
+        // paused on the new master (this run's msg/shutdown: lmtpd answers
+        // 421, the MTA keeps the mail) for that run only. One user failing
+        // never stops the others.
+        let mut done = false;
+        for attempt in 1..=COPY_ATTEMPTS + 1 {
+            let paused = attempt > COPY_ATTEMPTS;
+            if paused {
+                out.push(format!(
+                    "  {user}: its mailboxes keep changing on {}: writes paused there for one more attempt",
+                    r.new_master
+                ));
+                failover::script(
+                    cx,
+                    &r.new_master,
+                    Act::StopWrites { replace: false },
+                    r,
+                    &r.old_sync,
+                    out,
+                )
+                .await?;
+            }
+            let res = cx
+                .write(&r.old_master, argv.clone(), None, COPY_TIMEOUT, out)
+                .await;
+            if paused {
+                failover::script(
+                    cx,
+                    &r.new_master,
+                    Act::StartWrites { any: false },
+                    r,
+                    &r.old_sync,
+                    out,
+                )
+                .await?;
+            }
+            match res {
+                Ok(o) if o.success() => {
+                    out.push(format!("  {user}: copied back (attempt {attempt})"));
+                    done = true;
+                    break;
+                }
+                Ok(o) => out.push(format!(
+                    "  {user}: sync_client exit {:?} (attempt {attempt}; its reason is in {}'s syslog)",
+                    o.exit_status, r.old_master
+                )),
+                Err(e) if e == super::OBSERVE_REFUSAL => return Err(e),
+                Err(e) => out.push(format!("  {user}: {e} (attempt {attempt})")),
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        if !done {
+            failed.push(user);
+        }
+    }
+    if !failed.is_empty() {
+        return Err(format!(
+            "copy-back failed for {failed:?} (the others are done); fix and resume: it runs again"
+        ));
+    }
+    let archived = failover::script_on(
+        cx,
+        &r.old_master,
+        Act::ArchiveQueue,
+        r,
+        &r.new_sync,
+        out,
+        true,
+    )
+    .await?;
+    Ok(format!(
+        "{} user(s) copied back from {}; {archived}",
+        d.users_to_copy.len(),
+        r.old_master
+    ))
+}
+
+async fn verify(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    out: &mut Vec<String>,
+    memo: &serde_json::Value,
+) -> Result<String, String> {
+    let d = divergence_of(memo)?;
+    let mut missing = Vec::new();
+    let mut checked = 0usize;
+    for user in &d.users_to_copy {
+        let scope = Scope {
+            user: Some(user.clone()),
+            mailbox: None,
+        };
+        let have =
+            check::guid_multiset(cx.connections(), &r.new_master, &scope, CHECK_TIMEOUT).await?;
+        for (mailbox, guids) in d
+            .must_survive
+            .iter()
+            .filter(|(m, _)| scope.accepts(&crate::cyrus::names::external_to_internal(m)))
+        {
+            for g in guids {
+                checked += 1;
+                if !have.get(mailbox).is_some_and(|m| m.contains_key(g)) {
+                    missing.push(format!("{mailbox} {g}"));
+                }
+            }
+        }
+    }
+    for m in missing.iter().take(20) {
+        out.push(format!("  MISSING on {}: {m}", r.new_master));
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} of {checked} GUID(s) are not on {}: replication stays held",
+            missing.len(),
+            r.new_master
+        ));
+    }
+    Ok(format!(
+        "all {checked} GUID(s) of the copied users are on {}",
+        r.new_master
+    ))
+}
+
+async fn start_replication(
+    cx: &StepContext<'_>,
+    r: &mut Roles,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    let rep = probe_host(cx, &r.old_master).await?;
+    if failover::master_pid(cx, &r.old_master, &rep).is_none() {
+        return Err(format!(
+            "{}'s Cyrus is not running: start it (it comes up fenced, without a client) and resume",
+            r.old_master
+        ));
+    }
+    let old_sync = failover::precheck::address_of(cx, &r.old_master)?
+        .or_else(|| {
+            sync_endpoint(
+                &rep,
+                &cx.connection(&r.old_master).ok()?.config().target.host,
+            )
+        })
+        .ok_or_else(|| {
+            format!(
+                "{}'s sync_server endpoint not found (no listen= for sync_server, no sync_address)",
+                r.old_master
+            )
+        })?;
+    r.old_sync = old_sync;
+    let said = failover::script(cx, &r.new_master, Act::BecomeMaster, r, &r.old_sync, out).await?;
+    let rep = failover::wait_client(cx, &r.new_master, &r.channel, true).await?;
+    let pid = failover::client_pids(cx, &r.new_master, &rep, &r.channel);
+    Ok(format!("{said}; client pid {pid:?}"))
+}
