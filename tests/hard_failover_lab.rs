@@ -51,24 +51,31 @@ fn same_on_both(mailbox: &str, accepted: &[String]) {
     assert_eq!(gm, gr, "{mailbox}: GUIDs differ between the hosts");
 }
 
-#[test]
-fn promote_then_reintegrate_loses_no_accepted_message() {
-    use_private_lab(LAB_NAME, LAB_PORT);
-    let _g = lock();
-    let t = Rehearsal::new("hard", None);
+/// The hard failover's world: a user with mail on both sides, a folder
+/// and a user only the old master has, the deliverer running throughout.
+struct Scenario {
+    t: Rehearsal,
+    alice: String,
+    olduser: String,
+    inbox_ids: Vec<String>,
+    folder_id: String,
+    olduser_id: String,
+    d: Deliverer,
+}
+
+/// Mail the master takes while its client is frozen (never replicated),
+/// then its Cyrus dies.
+fn crash_with_unreplicated_mail(tag: &str) -> Scenario {
+    let t = Rehearsal::new(tag, None);
     let pid = std::process::id();
-    let (alice, olduser) = (format!("hfa{pid}"), format!("hfo{pid}"));
+    let (alice, olduser) = (format!("hfa{pid}{tag}"), format!("hfo{pid}{tag}"));
     create_users(std::slice::from_ref(&alice));
     t.wait_drained();
-    let inbox = format!("user/{alice}");
-    let folder = format!("user/{alice}/OnlyOld");
     let mut inbox_ids: Vec<String> = Vec::new();
-
     let d = Deliverer::start(&alice, &t.target);
     std::thread::sleep(Duration::from_secs(1));
-    // the master takes mail its frozen client never replicates: INBOX
-    // messages (their UIDs clash with what the promoted replica assigns
-    // next), a folder and a whole user only it will have
+    // INBOX messages (their UIDs clash with what the promoted replica
+    // assigns next), a folder and a whole user only the old master has
     let paused = Paused::new();
     std::thread::sleep(Duration::from_secs(1));
     for i in 0..3 {
@@ -87,63 +94,170 @@ fn promote_then_reintegrate_loses_no_accepted_message() {
     folder_with_message(Role::Master, &alice, "OnlyOld", &folder_id);
     let olduser_id = unique("olduser");
     assert!(deliver_to("master", &olduser, &olduser_id));
-    // the master dies with all of that queued
     stop(Component::Cyrus(Role::Master));
     drop(paused);
-
-    let (code, out) = t.run(&["run", "promote", "lab", "--yes"]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("RISK"), "{out}");
-    assert!(out.contains("master fenced"), "{out}");
-    assert_eq!(t.master(), "replica", "{out}");
-    // the new master takes mail (clashing UIDs in alice's INBOX)
-    for i in 0..3 {
-        let id = unique(&format!("promoted{i}"));
-        assert!(deliver_to("replica", &alice, &id));
-        inbox_ids.push(id);
+    Scenario {
+        t,
+        alice,
+        olduser,
+        inbox_ids,
+        folder_id,
+        olduser_id,
+        d,
     }
-    std::thread::sleep(Duration::from_secs(1));
+}
 
-    // the old master comes back as it was left: fenced, no client
-    lab().start_as_left(Component::Cyrus(Role::Master)).unwrap();
-    assert!(
-        !deliver_to("master", &alice, &unique("split")),
-        "the old master accepted a write after it came back"
-    );
+impl Scenario {
+    /// `cyrdeck run RUNBOOK lab --yes`, SIGKILLed as `fault` and resumed
+    /// when given; the run must end done.
+    fn run(&self, runbook: &str, fault: Option<&str>) -> String {
+        let args = ["run", runbook, "lab", "--yes"];
+        let Some(f) = fault else {
+            let (code, out) = self.t.run(&args);
+            assert_eq!(code, 0, "{out}");
+            return out;
+        };
+        let out = self
+            .t
+            .command(&args)
+            .env("CYRDECK_FAULT", f)
+            .output()
+            .unwrap();
+        let first = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code().is_none() && first.contains("fault injection: SIGKILL"),
+            "{runbook} {f}: {:?}\n{first}",
+            out.status
+        );
+        let (code, resumed) = self.t.run(&["runbook", "resume", "--yes"]);
+        assert_eq!(code, 0, "{runbook} {f}:\n{first}\n--- resume:\n{resumed}");
+        let (_, list) = self.t.run(&["runbook", "list"]);
+        assert!(list.contains("no unfinished runbook"), "{list}");
+        format!("{first}\n--- resume:\n{resumed}")
+    }
 
-    let (code, out) = t.run(&["run", "reintegrate", "lab", "--yes"]);
-    assert_eq!(code, 0, "{out}");
+    /// Promoted, the new master takes mail, the old one comes back as it
+    /// was left (fenced, no client) and refuses mail; reintegrated.
+    fn promote_and_reintegrate(
+        &mut self,
+        promote_fault: Option<&str>,
+        reint_fault: Option<&str>,
+    ) -> String {
+        let out = self.run("promote", promote_fault);
+        assert!(out.contains("RISK"), "{out}");
+        assert_eq!(self.t.master(), "replica", "{out}");
+        for i in 0..3 {
+            let id = unique(&format!("promoted{i}"));
+            assert!(deliver_to("replica", &self.alice, &id));
+            self.inbox_ids.push(id);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        lab().start_as_left(Component::Cyrus(Role::Master)).unwrap();
+        assert!(
+            !deliver_to("master", &self.alice, &unique("split")),
+            "the old master accepted a write after it came back"
+        );
+        let out = self.run("reintegrate", reint_fault);
+        assert!(out.contains("canary reached master"), "{out}");
+        assert!(
+            !deliver_to("master", &self.alice, &unique("split2")),
+            "the old master (now replica) accepted a write"
+        );
+        out
+    }
+
+    /// Every accepted message, and the union of GUIDs, on both hosts; the
+    /// pair checks clean from its new roles.
+    fn assert_nothing_lost(self) {
+        let Scenario {
+            t,
+            alice,
+            olduser,
+            mut inbox_ids,
+            folder_id,
+            olduser_id,
+            d,
+        } = self;
+        let (accepted, refused) = d.finish();
+        println!("deliverer: {} accepted, {refused} refused", accepted.len());
+        inbox_ids.extend(accepted);
+        t.wait_drained();
+        std::thread::sleep(Duration::from_secs(2));
+        same_on_both(&format!("user/{alice}"), &inbox_ids);
+        same_on_both(
+            &format!("user/{alice}/OnlyOld"),
+            std::slice::from_ref(&folder_id),
+        );
+        same_on_both(
+            &format!("user/{olduser}"),
+            std::slice::from_ref(&olduser_id),
+        );
+        let (code, out) = t.run(&["check"]);
+        assert_eq!(code, 0, "{out}");
+    }
+}
+
+#[test]
+fn promote_then_reintegrate_loses_no_accepted_message() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let mut s = crash_with_unreplicated_mail("a");
+    let out = s.promote_and_reintegrate(None, None);
     assert!(
-        out.contains(&format!("user only on master: {olduser}")),
+        out.contains(&format!("user only on master: {}", s.olduser)),
         "{out}"
     );
     assert!(
-        out.contains(&format!("mailbox only on master: {folder}")),
+        out.contains(&format!("mailbox only on master: user/{}/OnlyOld", s.alice)),
         "{out}"
     );
     let clashes = out.matches("GUID CONFLICT").count();
     assert!(clashes >= 3, "{clashes} clashes reported:\n{out}");
-    assert!(out.contains("canary reached master"), "{out}");
-    assert!(
-        !deliver_to("master", &alice, &unique("split2")),
-        "the old master (now replica) accepted a write"
-    );
+    println!("{clashes} GUID conflicts reported");
+    s.assert_nothing_lost();
+}
 
-    let (accepted, refused) = d.finish();
+/// Every writing step of both runbooks, cyrdeck SIGKILLed before and after
+/// its remote action, then resumed: the same end state. CI runs a slice;
+/// `CYRDECK_HARD_MATRIX=full` (scripts/matrix.sh) every case.
+#[test]
+fn promote_and_reintegrate_survive_a_kill_at_every_writing_step() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let full = std::env::var("CYRDECK_HARD_MATRIX").is_ok_and(|v| v == "full");
+    let mut cases: Vec<(&str, usize, &str)> = Vec::new();
+    for (runbook, steps) in [("promote", [2, 3, 4, 5]), ("reintegrate", [1, 3, 5, 6])] {
+        for step in steps {
+            for kind in ["kill-before", "kill-after"] {
+                cases.push((runbook, step, kind));
+            }
+        }
+    }
+    if !full {
+        cases.retain(|c| {
+            matches!(
+                c,
+                ("promote", 3, "kill-after") | ("reintegrate", 3, "kill-before")
+            )
+        });
+    }
+    let started = std::time::Instant::now();
+    for (i, (runbook, step, kind)) in cases.iter().enumerate() {
+        let fault = format!("{step}:{kind}");
+        let mut s = crash_with_unreplicated_mail(&format!("m{i}"));
+        let (pf, rf) = if *runbook == "promote" {
+            (Some(fault.as_str()), None)
+        } else {
+            (None, Some(fault.as_str()))
+        };
+        s.promote_and_reintegrate(pf, rf);
+        s.assert_nothing_lost();
+        println!("case {runbook} step {step} {kind}: ok");
+    }
     println!(
-        "deliverer: {} accepted, {refused} refused; {clashes} GUID conflicts reported",
-        accepted.len()
+        "hard failover matrix: {} cases in {:.0}s",
+        cases.len(),
+        started.elapsed().as_secs_f64()
     );
-    inbox_ids.extend(accepted);
-    t.wait_drained();
-    std::thread::sleep(Duration::from_secs(2));
-    same_on_both(&inbox, &inbox_ids);
-    same_on_both(&folder, std::slice::from_ref(&folder_id));
-    same_on_both(
-        &format!("user/{olduser}"),
-        std::slice::from_ref(&olduser_id),
-    );
-    // the whole pair checks clean from the new roles
-    let (code, out) = t.run(&["check"]);
-    assert_eq!(code, 0, "{out}");
 }
