@@ -114,8 +114,8 @@ pub struct Data {
     pub runbooks: RunbookBoard,
     /// Config doctor per pair (read at start and on `D` / `:doctor`).
     pub doctor: BTreeMap<String, crate::cyrus::doctor::DoctorReport>,
-    /// "pair/channel" -> pending samples, oldest first.
-    pub spark: BTreeMap<String, VecDeque<u64>>,
+    /// "pair/channel" -> (report time, pending) samples, oldest first.
+    pub spark: BTreeMap<String, VecDeque<(i64, u64)>>,
 }
 
 /// The log view's own filters (besides `/`).
@@ -262,7 +262,7 @@ impl App {
                     .spark
                     .entry(format!("{}/{}", p.name, c.channel))
                     .or_default();
-                s.push_back(c.queue.pending);
+                s.push_back((report.generated_at, c.queue.pending));
                 while s.len() > SPARK_SAMPLES {
                     s.pop_front();
                 }
