@@ -242,3 +242,29 @@ fn a_drain_in_progress_shows_a_steady_rate_and_a_scaled_sparkline() {
     assert!(s.contains("max 1809, last 50s"), "{s}");
     snap17("overview_draining", &a);
 }
+
+#[test]
+fn a_refused_runbook_says_stopped_not_finished() {
+    let mut a = loaded_app(true);
+    let mut run = runbook_run();
+    run.steps[1] = cyrdeck::ops::runbook::StepState::Refused(
+        "refused: sync_client changes state and master is in observe mode".into(),
+    );
+    a.update(Action::Runbook(Box::new(run)));
+    press(&mut a, "6");
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("stopped: refused in observe mode"), "{s}");
+    assert!(!s.contains(" finished "), "{s}");
+    snap17("runbook_refused_ro", &a);
+}
+
+#[test]
+fn help_lists_the_command_line_with_arguments() {
+    let mut a = loaded_app(false);
+    press(&mut a, "?");
+    let s = screen(&a, 200, 50);
+    for c in [":user NAME", ":check [USER|MAILBOX]", ":resync MAILBOX"] {
+        assert!(s.contains(c), "{c}:\n{s}");
+    }
+    snap17("help_overview", &a);
+}
