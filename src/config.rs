@@ -43,6 +43,7 @@ struct RawDefaults {
     connect_timeout_secs: Option<Spanned<u64>>,
     audit_log: Option<PathBuf>,
     warn_pending: Option<u64>,
+    warn_lag_secs: Option<u64>,
     crit_lag_secs: Option<u64>,
 }
 
@@ -203,6 +204,8 @@ pub struct PairConfig {
 #[derive(Clone, Debug)]
 pub struct Thresholds {
     pub warn_pending: u64,
+    /// Lag (oldest pending entry, heartbeat) that makes a channel WARNING.
+    pub warn_lag: Duration,
     pub crit_lag: Duration,
 }
 
@@ -472,6 +475,7 @@ impl Config {
             audit_log: d.audit_log,
             thresholds: Thresholds {
                 warn_pending: d.warn_pending.unwrap_or(1000),
+                warn_lag: Duration::from_secs(d.warn_lag_secs.unwrap_or(60)),
                 crit_lag: Duration::from_secs(d.crit_lag_secs.unwrap_or(300)),
             },
         })

@@ -580,7 +580,10 @@ async fn status(
             }
         } else {
             if watch {
-                println!("--- {}", report.generated_at);
+                println!(
+                    "--- {}",
+                    cyrdeck::model::human::date_time(report.generated_at)
+                );
             }
             print!("{}", cyrdeck::views::status_text::render(&report));
         }

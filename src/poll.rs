@@ -181,6 +181,7 @@ impl Poller {
                 now: report.now as i64,
                 zone: report.zone.clone().unwrap_or_default(),
             };
+            h.observe_log(report.now, !chunk.text.trim().is_empty());
             h.push_events(classify_chunk(&chunk.text, prefix.as_deref(), &clock));
             // a journal read that found no new entry keeps the old cursor
             if chunk.cursor.journal.is_some() || h.cursor.journal.is_none() {

@@ -302,3 +302,34 @@ fn runbooks_act_on_the_pair_the_operator_names() {
     assert!(start(&mut a, "failover west").is_empty());
     assert!(a.message.as_deref().unwrap().contains("no pair \"west\""));
 }
+
+#[test]
+fn esc_goes_back_the_way_the_operator_came() {
+    let mut a = loaded_app(false);
+    // Overview -> Enter -> Queue -> (bob's row) Enter -> Log
+    press(&mut a, "<Enter>");
+    assert_eq!(a.view, ViewId::Queue);
+    press(&mut a, "<Enter>");
+    assert_eq!(a.view, ViewId::Log);
+    assert_eq!(a.list(ViewId::Log).filter.as_ref().unwrap().text, "bob");
+    press(&mut a, "<Esc>");
+    assert_eq!(a.view, ViewId::Queue, "back to the Queue, not the Overview");
+    assert!(
+        a.list(ViewId::Log).filter.is_none(),
+        "the Enter's filter went"
+    );
+    press(&mut a, "<Esc>");
+    assert_eq!(a.view, ViewId::Overview);
+    // a view chosen by number starts no trail: Esc clears, then leaves
+    press(&mut a, "3 <Enter>");
+    assert_eq!(a.view, ViewId::Log);
+    press(&mut a, "<Esc>");
+    assert_eq!(a.view, ViewId::Stuck);
+    press(&mut a, "5 /");
+    type_text(&mut a, "carol");
+    press(&mut a, "<Enter> <Esc>");
+    assert_eq!(a.view, ViewId::Log);
+    assert!(a.list(ViewId::Log).filter.is_none());
+    press(&mut a, "<Esc>");
+    assert_eq!(a.view, ViewId::Overview);
+}

@@ -142,3 +142,129 @@ fn five_questions_within_three_keys_at_80x24() {
     let s = screen(&a, 80, 24);
     assert!(s.contains("6 differences"), "{s}");
 }
+
+/// Issue 17's states at the sizes it names.
+const ISSUE_SIZES: [(u16, u16); 2] = [(80, 24), (200, 50)];
+
+fn snap17(name: &str, app: &cyrdeck::console::app::App) {
+    for (w, h) in ISSUE_SIZES {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(app, w, h));
+    }
+}
+
+fn with(report: cyrdeck::model::snapshot::StatusReport) -> cyrdeck::console::app::App {
+    let mut a = app(true);
+    a.update(Action::Report {
+        generation: 1,
+        report,
+    });
+    a
+}
+
+#[test]
+fn a_filter_matching_nothing_in_a_capped_queue_says_0_of_n_and_the_window() {
+    let mut a = with(capped_queue(2345));
+    press(&mut a, ":");
+    type_text(&mut a, "user bu0690");
+    press(&mut a, "<Enter>");
+    let s = screen(&a, 80, 24);
+    assert!(!s.contains("Queue empty"), "{s}");
+    assert!(s.contains("0 of 500 match"), "{s}");
+    assert!(s.contains("oldest 500 of 2345"), "{s}");
+    snap17("queue_filter_beyond_window", &a);
+}
+
+#[test]
+fn the_log_opened_from_a_queue_row_with_no_lines_says_0_of_n() {
+    let mut a = loaded_app(false);
+    // dave's row: no classified line names him
+    press(&mut a, "2 j j j j <Enter>");
+    let s = screen(&a, 80, 24);
+    assert!(!s.contains("No classified Cyrus lines yet"), "{s}");
+    assert!(s.contains("Log: 0 of 4 lines"), "{s}");
+    assert!(s.contains("0 of 4 match /dave/"), "{s}");
+    snap17("log_from_queue_row_no_lines", &a);
+}
+
+#[test]
+fn the_headline_follows_current_evidence_after_bail_outs() {
+    let a = with(recovered());
+    let s = screen(&a, 80, 24);
+    assert!(!s.contains("NOT FLOWING"), "{s}");
+    assert!(s.contains("recovered; bailed out until 22:29:40"), "{s}");
+    snap17("overview_recovered", &a);
+}
+
+#[test]
+fn a_stopped_client_is_why_nothing_drains_and_a_stale_beat_proves_nothing() {
+    let mut a = with(stopped_client());
+    a.update(Action::Check(clean_check()));
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("STOPPED"), "{s}");
+    assert!(s.contains("no progress for 3m"), "{s}");
+    assert!(!s.contains("lag 0s"), "{s}");
+    assert!(s.contains("lag 3m (oldest entry; beat 25m old)"), "{s}");
+    assert!(s.contains("failover now: NOT SAFE"), "{s}");
+    assert!(!s.contains("identical: yes"), "{s}");
+    assert!(
+        s.contains("identical: no longer known: 1809 entries pending"),
+        "{s}"
+    );
+    snap17("overview_stopped_client", &a);
+}
+
+#[test]
+fn a_healed_user_does_not_block_and_the_check_age_shows() {
+    let mut a = with(healed_user());
+    a.update(Action::Check(clean_check()));
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("failover now: SAFE (check 2m old)"), "{s}");
+    assert!(
+        s.contains("identical: yes, 5000 mailboxes at 22:28:00 (2m ago)"),
+        "{s}"
+    );
+    snap17("overview_healed_user", &a);
+}
+
+#[test]
+fn a_drain_in_progress_shows_a_steady_rate_and_a_scaled_sparkline() {
+    let mut a = app(true);
+    for (i, pending) in [1809u64, 1809, 1700, 1400, 1100, 800].iter().enumerate() {
+        let mut r = draining(*pending);
+        r.generated_at = NOW - 50 + 10 * i as i64;
+        a.update(Action::Report {
+            generation: i as u64 + 1,
+            report: r,
+        });
+    }
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("drain 60/s ttd 13s (last 60s)"), "{s}");
+    assert!(s.contains("max 1809, last 50s"), "{s}");
+    snap17("overview_draining", &a);
+}
+
+#[test]
+fn a_refused_runbook_says_stopped_not_finished() {
+    let mut a = loaded_app(true);
+    let mut run = runbook_run();
+    run.steps[1] = cyrdeck::ops::runbook::StepState::Refused(
+        "refused: sync_client changes state and master is in observe mode".into(),
+    );
+    a.update(Action::Runbook(Box::new(run)));
+    press(&mut a, "6");
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("stopped: refused in observe mode"), "{s}");
+    assert!(!s.contains(" finished "), "{s}");
+    snap17("runbook_refused_ro", &a);
+}
+
+#[test]
+fn help_lists_the_command_line_with_arguments() {
+    let mut a = loaded_app(false);
+    press(&mut a, "?");
+    let s = screen(&a, 200, 50);
+    for c in [":user NAME", ":check [USER|MAILBOX]", ":resync MAILBOX"] {
+        assert!(s.contains(c), "{c}:\n{s}");
+    }
+    snap17("help_overview", &a);
+}

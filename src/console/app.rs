@@ -114,8 +114,8 @@ pub struct Data {
     pub runbooks: RunbookBoard,
     /// Config doctor per pair (read at start and on `D` / `:doctor`).
     pub doctor: BTreeMap<String, crate::cyrus::doctor::DoctorReport>,
-    /// "pair/channel" -> pending samples, oldest first.
-    pub spark: BTreeMap<String, VecDeque<u64>>,
+    /// "pair/channel" -> (report time, pending) samples, oldest first.
+    pub spark: BTreeMap<String, VecDeque<(i64, u64)>>,
 }
 
 /// The log view's own filters (besides `/`).
@@ -181,6 +181,9 @@ pub struct App {
     typed: Vec<Key>,
     page: usize,
     pub quit: bool,
+    /// The way the operator came by Enter (Queue -> Log): Esc goes back
+    /// along it, as in k9s. Switching views by name or number forgets it.
+    trail: Vec<ViewId>,
 }
 
 impl App {
@@ -215,6 +218,7 @@ impl App {
             typed: Vec::new(),
             page: 10,
             quit: false,
+            trail: Vec::new(),
         }
     }
 
@@ -262,7 +266,7 @@ impl App {
                     .spark
                     .entry(format!("{}/{}", p.name, c.channel))
                     .or_default();
-                s.push_back(c.queue.pending);
+                s.push_back((report.generated_at, c.queue.pending));
                 while s.len() > SPARK_SAMPLES {
                     s.pop_front();
                 }
@@ -407,6 +411,18 @@ impl App {
     fn switch(&mut self, v: ViewId) {
         self.view = v;
         self.detail = None;
+        self.trail.clear();
+    }
+
+    /// Open `v` from the current view by Enter, filtered to `who`;
+    /// remembered so Esc comes back.
+    fn follow(&mut self, v: ViewId, who: &str) {
+        let from = self.view;
+        let mut trail = std::mem::take(&mut self.trail);
+        self.switch(v);
+        trail.push(from);
+        self.trail = trail;
+        self.set_filter(Filter::parse(&regex::escape(who)).ok());
     }
 
     fn move_by(&mut self, delta: isize) {
@@ -452,6 +468,10 @@ impl App {
             Command::Back => {
                 if self.detail.is_some() {
                     self.detail = None;
+                } else if let Some(from) = self.trail.pop() {
+                    // the filter came with the Enter: it goes with the Esc
+                    self.set_filter(None);
+                    self.view = from;
                 } else if self.lists[self.view.index()].filter.is_some() {
                     self.set_filter(None);
                 } else {
@@ -509,7 +529,10 @@ impl App {
 
     fn open(&mut self) {
         match self.view {
-            ViewId::Overview => self.switch(ViewId::Queue),
+            ViewId::Overview => {
+                self.switch(ViewId::Queue);
+                self.trail.push(ViewId::Overview);
+            }
             ViewId::Conflicts => {
                 let l = self.list(ViewId::Conflicts);
                 if let Some(i) = l.selected_row() {
@@ -520,8 +543,7 @@ impl App {
                 let l = self.list(ViewId::Stuck);
                 if let Some(i) = l.selected_row() {
                     let who = self.rows.stuck[i].entry.subject().to_string();
-                    self.switch(ViewId::Log);
-                    self.set_filter(Filter::parse(&regex::escape(&who)).ok());
+                    self.follow(ViewId::Log, &who);
                 }
             }
             ViewId::Queue => {
@@ -529,8 +551,7 @@ impl App {
                 if let Some(i) = l.selected_row() {
                     let who = self.rows.queue[i].user.clone();
                     if !who.is_empty() {
-                        self.switch(ViewId::Log);
-                        self.set_filter(Filter::parse(&regex::escape(&who)).ok());
+                        self.follow(ViewId::Log, &who);
                     }
                 }
             }

@@ -40,6 +40,25 @@ const VERBS: &[&str] = &[
     "user",
 ];
 
+/// The `:` commands with their arguments, for the help (runbooks are
+/// listed from their specs: `:ID TARGET [--pair P]`).
+pub const HELP: &[(&str, &str)] = &[
+    (
+        ":VIEW [FILTER]",
+        "a view (overview queue stuck conflicts log runbooks), filtered",
+    ),
+    (":user NAME", "the Queue filtered to a user"),
+    (":mailbox NAME", "the Queue filtered to a mailbox"),
+    (
+        ":check [USER|MAILBOX]",
+        "integrity check: the pair, a user, a mailbox",
+    ),
+    (":refresh", "refresh now"),
+    (":doctor", "re-read the hosts' config"),
+    (":help", "this help"),
+    (":q  :quit", "quit"),
+];
+
 pub fn parse(line: &str, runbooks: &[String]) -> Result<Parsed, String> {
     let line = line.trim();
     let (verb, arg) = match line.split_once(char::is_whitespace) {

@@ -61,7 +61,17 @@ pub struct Proc {
     pub pid: u32,
     pub ppid: u32,
     pub age_secs: u64,
+    /// `ps` STAT: R running, S sleeping, D in I/O, T stopped (SIGSTOP), Z…
+    pub state: String,
     pub args: String,
+}
+
+impl Proc {
+    /// Stopped by a signal (SIGSTOP, SIGTSTP) or a debugger: it does nothing
+    /// until continued.
+    pub fn stopped(&self) -> bool {
+        self.state.starts_with(['T', 't'])
+    }
 }
 
 /// A `name cmd="..." listen="..."` line of cyrus.conf.
@@ -164,11 +174,18 @@ fn parse_proc(l: &str) -> Option<Proc> {
     let pid = it.next()?.parse().ok()?;
     let ppid = it.next()?.parse().ok()?;
     let age_secs = it.next()?.parse().ok()?;
-    let args: Vec<&str> = it.collect();
+    let mut args: Vec<&str> = it.collect();
+    // STAT letters (ps(1) "PROCESS STATE CODES"); older probes had none
+    let is_state = |w: &str| w.chars().all(|c| "DIKLNPRSTWXZlst<+".contains(c));
+    let state = match args.as_slice() {
+        [s, _, ..] if is_state(s) => args.remove(0).to_string(),
+        _ => String::new(),
+    };
     (!args.is_empty()).then(|| Proc {
         pid,
         ppid,
         age_secs,
+        state,
         args: args.join(" "),
     })
 }
@@ -483,6 +500,19 @@ mod tests {
     use super::*;
 
     const MASTER: &[u8] = include_bytes!("../../tests/fixtures/probe_master.txt");
+
+    #[test]
+    fn process_state_is_read_and_a_stopped_client_is_told() {
+        let p = parse_proc("17101  8845  27 T /usr/lib/cyrus/bin/sync_client -r").unwrap();
+        assert_eq!((p.pid, p.state.as_str()), (17101, "T"));
+        assert_eq!(p.args, "/usr/lib/cyrus/bin/sync_client -r");
+        assert!(p.stopped());
+        let p = parse_proc("11 1 5 Ss sync_server -C /x").unwrap();
+        assert!(!p.stopped() && p.args == "sync_server -C /x");
+        // an older probe without STAT: the command is not taken for a state
+        let p = parse_proc("11 1 5 master -d").unwrap();
+        assert_eq!((p.state.as_str(), p.args.as_str()), ("", "master -d"));
+    }
 
     #[test]
     fn parses_real_master_output() {

@@ -18,7 +18,7 @@ echo "@@version"
 echo "@@conf"
 grep -E '^[A-Za-z0-9_]*(configdirectory|sync_log|sync_log_channels|sync_host|sync_port|syslog_prefix|sync_shutdown_file|sync_repeat_interval|sync_reconnect_maxwait|sync_try_imap|servername):' "$conf" 2>/dev/null
 echo "@@procs"
-ps -eo pid=,ppid=,etimes=,args= 2>/dev/null | grep -E '(master|cyrmaster|sync_client|sync_server|syncserver)( |$)' | grep -v -e 'grep -E' -e cyrdeck-probe
+ps -eo pid=,ppid=,etimes=,stat=,args= 2>/dev/null | grep -E '(master|cyrmaster|sync_client|sync_server|syncserver)( |$)' | grep -v -e 'grep -E' -e cyrdeck-probe
 echo "@@listen"
 if command -v ss >/dev/null 2>&1; then ss -Hltn 2>/dev/null | awk '{print $4}'; else echo "?"; fi
 echo "@@services"

@@ -254,6 +254,7 @@ mod tests {
             services: vec![],
             sync_server: None,
             log_error: None,
+            log_quiet_secs: None,
             probe_ms: reachable.then_some(180),
             probe_bytes: None,
         }
@@ -273,6 +274,9 @@ mod tests {
                 backoff_secs: None,
                 last_connect_failure: None,
                 recent_bailouts: 3,
+                last_bailout_at: None,
+                state: Some("S".into()),
+                secs_since_progress: None,
             },
             queue: QueueStatus {
                 pending,
@@ -297,6 +301,7 @@ mod tests {
                 oldest_pending_age_secs: (pending > 0).then_some(184),
                 drain_rate_per_sec: Some(2.5),
                 time_to_drain_secs: None,
+                log_run_unchanged_secs: None,
                 top: vec![],
                 groups: vec![],
                 distinct_entries: 0,
@@ -306,6 +311,8 @@ mod tests {
                 master_at: None,
                 replica_at: None,
                 lag_secs: Some(12),
+                beat_age_secs: Some(5),
+                stale: false,
             }),
         }
     }
@@ -335,6 +342,7 @@ mod tests {
             events: vec![],
             // bob twice (two hosts) counts once
             stuck: vec![stuck("bob", "m1"), stuck("bob", "r1"), stuck("carol", "m1")],
+            failover_max_pending: 100_000,
         };
         let mut hostile = main.clone();
         hostile.name = HOSTILE.into();

@@ -14,6 +14,12 @@ use crate::cyrus::probe::{ProbeReport, Proc, ServiceEntry, SyncFile};
 pub const RECENT_SECS: i64 = 60;
 /// Bail-outs within RECENT_SECS that mean a hot loop.
 const HOT_LOOP_BAILOUTS: usize = 5;
+/// `log-run` unchanged this long (and over two refreshes or more) while
+/// entries are pending: the client is not getting through its batch.
+pub const LOG_RUN_STALL_SECS: u64 = 30;
+/// No new Cyrus line for this long while the queue changes or holds
+/// entries: the log source is probably no longer written.
+pub const LOG_QUIET_SECS: u64 = 300;
 
 /// What the poller knows of one host at evaluation time.
 pub struct HostView<'a> {
@@ -164,6 +170,10 @@ fn host_status(v: &HostView, role: &'static str) -> HostStatus {
         master_pid: master.map(|p| p.pid),
         services: r.map(services).unwrap_or_default(),
         sync_server: r.and_then(|r| r.sync_server.clone()),
+        log_quiet_secs: match (r, v.history.log_grew_at()) {
+            (Some(r), Some(t)) if r.log.is_some() => Some(r.now.saturating_sub(t)),
+            _ => None,
+        },
         log_error: match r {
             Some(_) if !v.cfg.reads_log() => {
                 Some("no syslog_file configured (nor log_source = \"journal\"): Cyrus's log lines are not read".into())
@@ -274,6 +284,10 @@ fn channel_status(
         .collect();
 
     let restarts = master.history.restarts(channel);
+    let log_run_same = master
+        .history
+        .log_run_unchanged(channel, now)
+        .filter(|_| pending > 0);
     let status_client = ClientStatus {
         running: client.is_some(),
         pid: client.map(|p| p.pid),
@@ -282,6 +296,16 @@ fn channel_status(
         backoff_secs,
         last_connect_failure: connects.last().map(|e| e.text.clone()),
         recent_bailouts: bailouts,
+        last_bailout_at: recent
+            .iter()
+            .filter(|e| e.kind == LineKind::BailingOut)
+            .filter_map(|e| e.time)
+            .max(),
+        state: client.map(|p| p.state.clone()).filter(|s| !s.is_empty()),
+        secs_since_progress: master
+            .history
+            .since_progress(channel, now)
+            .filter(|_| pending > 0),
     };
 
     if report.is_some() {
@@ -293,6 +317,10 @@ fn channel_status(
                 format!("rolling sync_client for channel {label} is not running on {mname}"),
             ));
         }
+        problems.extend(
+            not_moving(&status_client, log_run_same, pending, &label)
+                .map(|(sev, msg)| problem(sev, mname, Some(channel), msg)),
+        );
         if replica_status.reachable && !replica_status.master_running {
             problems.push(problem(
                 Health::Critical,
@@ -330,7 +358,21 @@ fn channel_status(
             msg.push(')');
             problems.push(problem(Health::Warning, mname, Some(channel), msg));
         }
-        if bailouts >= HOT_LOOP_BAILOUTS {
+        if bailouts > 0 && pending == 0 {
+            // current evidence wins: the queue is empty, so it recovered
+            problems.push(problem(
+                Health::Warning,
+                mname,
+                Some(channel),
+                format!(
+                    "channel {label}: recovered (queue empty); sync_client bailed out {bailouts} times in {RECENT_SECS}s{}",
+                    status_client
+                        .last_bailout_at
+                        .map(|t| format!(", until {}", super::human::clock(t)))
+                        .unwrap_or_default()
+                ),
+            ));
+        } else if bailouts >= HOT_LOOP_BAILOUTS {
             problems.push(problem(
                 Health::Critical,
                 mname,
@@ -355,7 +397,7 @@ fn channel_status(
                     Some(channel),
                     format!("channel {label}: oldest pending entry is {age}s old"),
                 ));
-            } else if age >= 60 {
+            } else if age >= cfg.thresholds.warn_lag.as_secs() {
                 problems.push(problem(
                     Health::Warning,
                     mname,
@@ -422,6 +464,7 @@ fn channel_status(
                 oldest_pending_age_secs: oldest_age,
                 drain_rate_per_sec: rate,
                 time_to_drain_secs: rate.filter(|r| *r > 0.0).map(|r| pending as f64 / r),
+                log_run_unchanged_secs: log_run_same.map(|u| u.secs),
                 top,
                 groups,
                 distinct_entries: distinct,
@@ -430,6 +473,69 @@ fn channel_status(
         },
         problems,
     }
+}
+
+/// Why a queue with entries does not move, when the client is there: it
+/// is stopped (SIGSTOP), or its batch (`log-run`) has not changed across
+/// refreshes (hung: e.g. waiting forever on a spinning sync_server).
+fn not_moving(
+    client: &ClientStatus,
+    log_run: Option<super::history::Unchanged>,
+    pending: u64,
+    label: &str,
+) -> Option<(Health, String)> {
+    let pid = client.pid?;
+    let since = client
+        .secs_since_progress
+        .map(|s| format!("; no progress for {}", super::human::secs(s as f64)))
+        .unwrap_or_default();
+    if client.stopped() {
+        return Some((
+            Health::Critical,
+            format!(
+                "channel {label}: sync_client {pid} is stopped (process state {}: SIGSTOP?), {pending} entries pending{since}",
+                client.state.as_deref().unwrap_or("T")
+            ),
+        ));
+    }
+    let u = log_run.filter(|u| u.refreshes >= 2 && u.secs >= LOG_RUN_STALL_SECS)?;
+    Some((
+        Health::Warning,
+        format!(
+            "channel {label}: log-run unchanged for {} with {pending} entries pending: sync_client {pid} (state {}) is not getting through its batch{since}",
+            super::human::secs(u.secs as f64),
+            client.state.as_deref().unwrap_or("?")
+        ),
+    ))
+}
+
+/// The master's log source stopped growing while the pair is busy
+/// (entries pending, or the queue changed since the last line).
+fn log_quiet_problem(v: &HostView, pending: u64, channels: &[String]) -> Option<Problem> {
+    let r = v.report()?;
+    r.log.as_ref()?;
+    let grew = v.history.log_grew_at()?;
+    let quiet = r.now.saturating_sub(grew);
+    let busy = pending > 0
+        || channels
+            .iter()
+            .any(|c| v.history.queue_changed_at(c).is_some_and(|t| t > grew));
+    (quiet >= LOG_QUIET_SECS && busy).then(|| {
+        let source = match &v.cfg.syslog_file {
+            Some(f) => format!("still writing {}", f.display()),
+            None => "(the journal) still receiving Cyrus's lines".into(),
+        };
+        problem(
+            Health::Warning,
+            &v.cfg.name,
+            None,
+            format!(
+                "{}: no Cyrus lines for {} while the pair is busy: is syslog {source}?",
+                v.cfg.name,
+                super::human::secs(quiet as f64)
+            ),
+        )
+    })
 }
 
 fn host_problems(h: &HostStatus, is_master: bool) -> Vec<Problem> {
@@ -508,7 +614,11 @@ pub fn evaluate_pair<'a>(
                 mr.heartbeat,
                 rv.report().and_then(|r| r.heartbeat),
                 mr.now,
-                cfg.thresholds.crit_lag.as_secs(),
+                super::heartbeat::Bounds {
+                    warn_lag_secs: cfg.thresholds.warn_lag.as_secs(),
+                    crit_lag_secs: cfg.thresholds.crit_lag.as_secs(),
+                    interval_secs: hb.interval.as_secs(),
+                },
                 (&pair.master, &r.host),
             );
             ce.status.heartbeat = Some(status);
@@ -520,6 +630,9 @@ pub fn evaluate_pair<'a>(
         channels.push(ce.status);
         hosts.push(rs);
     }
+    let pending: u64 = channels.iter().map(|c| c.queue.pending).sum();
+    let names: Vec<String> = pair.replicas.iter().map(|r| r.channel.clone()).collect();
+    problems.extend(log_quiet_problem(&mv, pending, &names));
     // every kept event feeds the stuck list (borrowed); the newest 200 per
     // host are shown
     let hosts_of_pair: Vec<&String> = std::iter::once(&pair.master)
@@ -589,6 +702,9 @@ pub fn evaluate_pair<'a>(
         problems,
         events,
         stuck,
+        failover_max_pending: pair
+            .failover_max_pending
+            .unwrap_or(super::readiness::DEFAULT_MAX_PENDING),
     }
 }
 
@@ -602,6 +718,7 @@ mod tests {
             pid,
             ppid,
             age_secs: 1,
+            state: "S".into(),
             args: args.into(),
         };
         let mut r = ProbeReport {
@@ -652,5 +769,270 @@ mod tests {
         assert_eq!(is_listening("imaps", &s), Some(true));
         assert_eq!(is_listening("/run/lmtp", &s), None);
         assert_eq!(is_listening("weird", &s), None);
+    }
+
+    /// A master with a rolling client and a replica that answers, as the
+    /// poller would have them after refreshes fed to `observe_queue`.
+    mod pair {
+        use super::super::*;
+        use crate::cyrus::loglines::LogEvent;
+        use crate::cyrus::probe::{LogChunk, SyncServerCheck};
+
+        pub fn cfg(defaults: &str) -> Config {
+            let text = format!(
+                "[defaults]\n{defaults}\n[hosts.m]\nssh = \"root@127.0.0.1:1\"\n\
+                 syslog_file = \"/var/log/cyrus.log\"\n[hosts.r]\nssh = \"root@127.0.0.2:1\"\n\
+                 syslog_file = \"/var/log/cyrus.log\"\n[pairs.p]\nmaster = \"m\"\nreplicas = [ {{ host = \"r\" }} ]\n"
+            );
+            Config::parse(
+                std::path::Path::new("t.toml"),
+                &text,
+                std::path::Path::new("/nonexistent"),
+            )
+            .unwrap()
+        }
+
+        fn proc_(pid: u32, state: &str, args: &str) -> Proc {
+            Proc {
+                pid,
+                ppid: 1,
+                age_secs: 300,
+                state: state.into(),
+                args: args.into(),
+            }
+        }
+
+        pub fn log_run(inode: u64, lines: u64) -> SyncFile {
+            queue_file("log-run", inode, lines)
+        }
+
+        pub fn queue_file(name: &str, inode: u64, lines: u64) -> SyncFile {
+            SyncFile {
+                channel: String::new(),
+                name: name.into(),
+                size: lines * 20,
+                mtime: 0,
+                btime: None,
+                inode,
+                lines,
+            }
+        }
+
+        /// The master after a refresh at `now` seeing `files`, its client
+        /// in `state`, and new log text or none.
+        pub fn refresh(
+            h: &mut HostHistory,
+            now: u64,
+            state: &str,
+            files: Vec<SyncFile>,
+            new_log: bool,
+        ) {
+            h.observe_queue("", now, &files);
+            h.observe_log(now, new_log);
+            let report = ProbeReport {
+                now,
+                processes: vec![
+                    proc_(1, "Ss", "/usr/sbin/cyrmaster -d"),
+                    proc_(17101, state, "/usr/lib/cyrus/bin/sync_client -r"),
+                ],
+                sync_files: files,
+                log: Some(LogChunk::default()),
+                ..Default::default()
+            };
+            h.last_report = Some((report, std::time::Instant::now()));
+        }
+
+        pub fn replica(now: u64) -> HostHistory {
+            let mut h = HostHistory::default();
+            let report = ProbeReport {
+                now,
+                processes: vec![
+                    proc_(1, "Ss", "/usr/sbin/cyrmaster -d"),
+                    proc_(5, "S", "sync_server"),
+                ],
+                sync_server: Some(SyncServerCheck {
+                    endpoint: None,
+                    answered: true,
+                    banner: None,
+                }),
+                ..Default::default()
+            };
+            h.last_report = Some((report, std::time::Instant::now()));
+            h
+        }
+
+        pub fn bailout(t: i64) -> LogEvent {
+            LogEvent {
+                time: Some(t),
+                service: "sync_client".into(),
+                pid: Some(17101),
+                kind: LineKind::BailingOut,
+                user: None,
+                mailbox: None,
+                text: "Error in do_sync(): bailing out! Bad protocol".into(),
+            }
+        }
+
+        pub fn evaluate(cfg: &Config, m: &HostHistory, r: &HostHistory) -> PairStatus {
+            let view = |name: &str| HostView {
+                cfg: cfg.host(name),
+                error: None,
+                history: if name == "m" { m } else { r },
+                probe_ms: None,
+                probe_bytes: None,
+            };
+            evaluate_pair(cfg, &cfg.pairs["p"], &view)
+        }
+    }
+
+    fn messages(p: &PairStatus) -> Vec<(Health, String)> {
+        p.problems
+            .iter()
+            .map(|p| (p.severity, p.message.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_healthy_pair_is_ok() {
+        let cfg = pair::cfg("");
+        let mut m = HostHistory::default();
+        for t in (1000..1020).step_by(2) {
+            pair::refresh(&mut m, t, "S", vec![], true);
+        }
+        let p = pair::evaluate(&cfg, &m, &pair::replica(1018));
+        assert_eq!(p.health, Health::Ok, "{:?}", messages(&p));
+    }
+
+    #[test]
+    fn lag_over_warn_lag_secs_warns_even_without_log_lines() {
+        // pending entries first seen 70 s ago, draining nothing, no log line
+        let cfg = pair::cfg("");
+        let mut m = HostHistory::default();
+        pair::refresh(
+            &mut m,
+            1000,
+            "S",
+            vec![pair::queue_file("log", 7, 12)],
+            true,
+        );
+        pair::refresh(
+            &mut m,
+            1070,
+            "S",
+            vec![pair::queue_file("log", 7, 19)],
+            true,
+        );
+        let p = pair::evaluate(&cfg, &m, &pair::replica(1070));
+        assert!(
+            messages(&p).contains(&(
+                Health::Warning,
+                "channel default: oldest pending entry is 70s old".into()
+            )),
+            "{:?}",
+            messages(&p)
+        );
+        // a higher warn_lag_secs: not yet
+        let cfg = pair::cfg("warn_lag_secs = 120");
+        let p = pair::evaluate(&cfg, &m, &pair::replica(1070));
+        assert_eq!(p.health, Health::Ok, "{:?}", messages(&p));
+    }
+
+    #[test]
+    fn log_run_unchanged_across_refreshes_with_entries_pending_warns() {
+        // the issue's case: pending 19, oldest 22 s, the same log-run
+        let cfg = pair::cfg("");
+        let mut m = HostHistory::default();
+        for t in (1000..=1034).step_by(2) {
+            pair::refresh(&mut m, t, "S", vec![pair::log_run(7, 19)], true);
+        }
+        let p = pair::evaluate(&cfg, &m, &pair::replica(1034));
+        assert_eq!(p.health, Health::Warning, "{:?}", messages(&p));
+        let msg = &p.problems[0].message;
+        assert!(
+            msg.contains("log-run unchanged for 34s with 19 entries pending")
+                && msg.contains("sync_client 17101 (state S)")
+                && msg.contains("no progress for 34s"),
+            "{msg}"
+        );
+        assert_eq!(p.channels[0].queue.log_run_unchanged_secs, Some(34));
+        assert_eq!(p.channels[0].client.secs_since_progress, Some(34));
+        // one refresh with the same log-run is not yet a stall
+        let mut m = HostHistory::default();
+        pair::refresh(&mut m, 1000, "S", vec![pair::log_run(7, 19)], true);
+        pair::refresh(&mut m, 1040, "S", vec![pair::log_run(7, 19)], true);
+        let p = pair::evaluate(&cfg, &m, &pair::replica(1040));
+        assert!(
+            !messages(&p).iter().any(|(_, m)| m.contains("log-run")),
+            "{:?}",
+            messages(&p)
+        );
+    }
+
+    #[test]
+    fn a_stopped_client_is_named_as_why_nothing_drains() {
+        let cfg = pair::cfg("");
+        let mut m = HostHistory::default();
+        pair::refresh(&mut m, 1000, "T", vec![pair::log_run(7, 1809)], true);
+        pair::refresh(&mut m, 1010, "T", vec![pair::log_run(7, 1809)], true);
+        let p = pair::evaluate(&cfg, &m, &pair::replica(1010));
+        assert_eq!(p.health, Health::Critical);
+        assert_eq!(
+            p.problems[0].message,
+            "channel default: sync_client 17101 is stopped (process state T: SIGSTOP?), 1809 entries pending; no progress for 10s"
+        );
+        assert!(p.channels[0].client.stopped());
+    }
+
+    #[test]
+    fn bail_outs_with_the_queue_empty_read_recovered_not_critical() {
+        let cfg = pair::cfg("");
+        let mut m = HostHistory::default();
+        pair::refresh(&mut m, 6330, "S", vec![], true);
+        pair::refresh(&mut m, 6340, "S", vec![], true);
+        m.push_events((0..8).map(|i| pair::bailout(6300 + i)).collect());
+        let p = pair::evaluate(&cfg, &m, &pair::replica(6340));
+        assert_eq!(p.health, Health::Warning, "{:?}", messages(&p));
+        assert_eq!(
+            p.problems[0].message,
+            "channel default: recovered (queue empty); sync_client bailed out 8 times in 60s, until 01:45:07"
+        );
+        assert_eq!(p.channels[0].client.last_bailout_at, Some(6307));
+        // the same bail-outs with entries still pending: a hot loop
+        pair::refresh(&mut m, 6342, "S", vec![pair::log_run(9, 3)], true);
+        let p = pair::evaluate(&cfg, &m, &pair::replica(6342));
+        assert_eq!(p.health, Health::Critical, "{:?}", messages(&p));
+        assert!(p.problems[0].message.contains("hot loop"));
+    }
+
+    #[test]
+    fn a_log_that_stopped_growing_while_the_pair_is_busy_warns() {
+        let cfg = pair::cfg("");
+        let mut m = HostHistory::default();
+        pair::refresh(&mut m, 1000, "S", vec![], true);
+        // entries come and go (the queue changes), no Cyrus line for 5 min
+        for (i, t) in (1010..=1300).step_by(10).enumerate() {
+            let files = if i % 2 == 0 {
+                vec![pair::log_run(100 + i as u64, 3)]
+            } else {
+                vec![]
+            };
+            pair::refresh(&mut m, t, "S", files, false);
+        }
+        let p = pair::evaluate(&cfg, &m, &pair::replica(1300));
+        assert!(
+            messages(&p).contains(&(
+                Health::Warning,
+                "m: no Cyrus lines for 5m while the pair is busy: is syslog still writing /var/log/cyrus.log?".into()
+            )),
+            "{:?}",
+            messages(&p)
+        );
+        assert_eq!(p.hosts[0].log_quiet_secs, Some(300));
+        // an idle pair may well log nothing
+        let mut m = HostHistory::default();
+        pair::refresh(&mut m, 1000, "S", vec![], true);
+        pair::refresh(&mut m, 1300, "S", vec![], false);
+        let p = pair::evaluate(&cfg, &m, &pair::replica(1300));
+        assert_eq!(p.health, Health::Ok, "{:?}", messages(&p));
     }
 }

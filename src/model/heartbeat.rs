@@ -18,6 +18,27 @@ pub struct HeartbeatStatus {
     /// 0 when the replica has the master's newest heartbeat; otherwise the
     /// age of the replica's newest one (an upper bound, to within the interval).
     pub lag_secs: Option<u64>,
+    /// Age of the master's newest heartbeat.
+    pub beat_age_secs: Option<u64>,
+    /// No beat was written for several intervals (no `supervise`, only
+    /// observe-mode consoles): the lag above proves nothing about now.
+    pub stale: bool,
+}
+
+/// What the heartbeat is measured against.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    pub warn_lag_secs: u64,
+    pub crit_lag_secs: u64,
+    /// How often beats are written.
+    pub interval_secs: u64,
+}
+
+impl Bounds {
+    /// A beat older than this means nobody writes them.
+    pub fn stale_after(&self) -> u64 {
+        (3 * self.interval_secs).max(self.warn_lag_secs)
+    }
 }
 
 /// The heartbeat of one channel, with the problem it shows, if any.
@@ -26,7 +47,7 @@ pub fn evaluate(
     master: Option<HeartbeatRead>,
     replica: Option<HeartbeatRead>,
     now: u64,
-    crit_lag_secs: u64,
+    bounds: Bounds,
     hosts: (&str, &str),
 ) -> (HeartbeatStatus, Option<Problem>) {
     let at = |r: Option<HeartbeatRead>| match r {
@@ -54,18 +75,27 @@ pub fn evaluate(
     } else if m.is_some() && replica == Some(HeartbeatRead::Missing) {
         Some(missing(hosts.1))
     } else {
-        lag_secs.filter(|l| *l >= crit_lag_secs).map(|l| Problem {
-            severity: Health::Critical,
-            host: Some(hosts.1.to_string()),
-            channel: None,
-            message: format!("heartbeat: replica {} is {l}s behind", hosts.1),
-        })
+        lag_secs
+            .filter(|l| *l >= bounds.warn_lag_secs)
+            .map(|l| Problem {
+                severity: if l >= bounds.crit_lag_secs {
+                    Health::Critical
+                } else {
+                    Health::Warning
+                },
+                host: Some(hosts.1.to_string()),
+                channel: None,
+                message: format!("heartbeat: replica {} is {l}s behind", hosts.1),
+            })
     };
+    let beat_age_secs = m.map(|m| now.saturating_sub(m));
     let status = HeartbeatStatus {
         user: user.to_string(),
         master_at: m,
         replica_at: r,
         lag_secs,
+        beat_age_secs,
+        stale: beat_age_secs.is_some_and(|a| a > bounds.stale_after()),
     };
     (status, problem)
 }
@@ -73,6 +103,12 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const B: Bounds = Bounds {
+        warn_lag_secs: 60,
+        crit_lag_secs: 300,
+        interval_secs: 10,
+    };
 
     fn seen(t: u64) -> Option<HeartbeatRead> {
         Some(HeartbeatRead::Seen {
@@ -83,13 +119,16 @@ mod tests {
 
     #[test]
     fn caught_up_is_zero_behind_is_age_of_replica_copy() {
-        let (s, p) = evaluate("hb", seen(100), seen(100), 105, 300, ("m", "r"));
+        let (s, p) = evaluate("hb", seen(100), seen(100), 105, B, ("m", "r"));
         assert_eq!(s.lag_secs, Some(0));
         assert!(p.is_none());
-        let (s, p) = evaluate("hb", seen(200), seen(100), 205, 300, ("m", "r"));
+        let (s, p) = evaluate("hb", seen(200), seen(100), 205, B, ("m", "r"));
         assert_eq!(s.lag_secs, Some(105));
+        // over warn_lag_secs (60): a warning on lag itself
+        assert_eq!(p.map(|p| p.severity), Some(Health::Warning));
+        let (_, p) = evaluate("hb", seen(200), seen(180), 205, B, ("m", "r"));
         assert!(p.is_none());
-        let (s, p) = evaluate("hb", seen(600), seen(100), 700, 300, ("m", "r"));
+        let (s, p) = evaluate("hb", seen(600), seen(100), 700, B, ("m", "r"));
         assert_eq!(s.lag_secs, Some(600));
         let p = p.expect("critical lag");
         assert_eq!(p.severity, Health::Critical);
@@ -98,7 +137,7 @@ mod tests {
 
     #[test]
     fn missing_mailbox_names_the_host() {
-        let (s, p) = evaluate("hb", Some(HeartbeatRead::Missing), None, 5, 300, ("m", "r"));
+        let (s, p) = evaluate("hb", Some(HeartbeatRead::Missing), None, 5, B, ("m", "r"));
         assert_eq!(s.lag_secs, None);
         assert!(p.unwrap().message.contains("missing on m"));
         let (_, p) = evaluate(
@@ -106,12 +145,24 @@ mod tests {
             seen(1),
             Some(HeartbeatRead::Missing),
             5,
-            300,
+            B,
             ("m", "r"),
         );
         assert!(p.unwrap().message.contains("missing on r"));
         // an unreadable replica is not a heartbeat problem (reachability says it)
-        let (s, p) = evaluate("hb", seen(1), None, 5, 300, ("m", "r"));
+        let (s, p) = evaluate("hb", seen(1), None, 5, B, ("m", "r"));
         assert_eq!((s.lag_secs, p.is_none()), (None, true));
+    }
+
+    #[test]
+    fn a_beat_nobody_wrote_recently_is_stale() {
+        // caught up, but the newest beat is 25 min old: lag 0 proves nothing
+        let (s, p) = evaluate("hb", seen(100), seen(100), 1600, B, ("m", "r"));
+        assert_eq!(s.lag_secs, Some(0));
+        assert_eq!(s.beat_age_secs, Some(1500));
+        assert!(s.stale);
+        assert!(p.is_none());
+        let (s, _) = evaluate("hb", seen(100), seen(100), 125, B, ("m", "r"));
+        assert!(!s.stale, "{s:?}");
     }
 }

@@ -1,5 +1,7 @@
-//! What successive refreshes tell that one cannot: drain rate, restarts,
-//! when a queue file was first seen, and the log cursor per host.
+//! What successive refreshes tell that one cannot: drain rate (over a
+//! window, so it does not jump), restarts, when a queue file was first
+//! seen, when the queue last made progress, how long `log-run` has stayed
+//! the same, when the log last grew, and the log cursor per host.
 
 use crate::cyrus::loglines::LogEvent;
 use crate::cyrus::probe::{LogCursor, ProbeReport, SyncFile};
@@ -7,6 +9,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Events kept per host between refreshes (for watch mode and the console).
 const MAX_EVENTS: usize = 2000;
+/// The drain rate is entries drained over (at most) this many seconds: one
+/// refresh that happens to see a whole `log-run` vanish must not show
+/// thousands a second, nor a pause of one refresh "not draining".
+pub const DRAIN_WINDOW_SECS: u64 = 60;
 
 #[derive(Default, Clone)]
 pub struct HostHistory {
@@ -19,10 +25,30 @@ pub struct HostHistory {
     first_seen: BTreeMap<String, BTreeMap<u64, u64>>,
     /// (channel) -> sync_client pids seen.
     client_pids: BTreeMap<String, BTreeSet<u32>>,
-    /// (channel) -> last computed drain rate.
-    drain_rate: BTreeMap<String, f64>,
+    /// (channel) -> (epoch, entries drained since watching began), oldest
+    /// first, reaching back one sample beyond DRAIN_WINDOW_SECS.
+    drained: BTreeMap<String, VecDeque<(u64, u64)>>,
     /// (channel) -> the last refresh that found its queue empty (epoch).
     drained_at: BTreeMap<String, u64>,
+    /// (channel) -> the last refresh at which entries drained or none were
+    /// pending (first observation until then).
+    progress_at: BTreeMap<String, u64>,
+    /// (channel) -> `log-run` as (inode, size), when first seen so, and
+    /// how many later refreshes found it the same.
+    log_run_same: BTreeMap<String, ((u64, u64), u64, u32)>,
+    /// (channel) -> the last refresh whose queue files differed from the
+    /// previous one's (entries logged or taken): the pair is busy.
+    queue_changed_at: BTreeMap<String, u64>,
+    /// The last refresh that read new log lines (first read until then).
+    log_grew_at: Option<u64>,
+}
+
+/// How long `log-run` has stayed exactly the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unchanged {
+    pub secs: u64,
+    /// Later refreshes that found it the same.
+    pub refreshes: u32,
 }
 
 pub fn is_queue_file(name: &str) -> bool {
@@ -38,14 +64,15 @@ impl HostHistory {
     }
 
     /// Record a refresh's queue files for `channel`, returning the drain
-    /// rate (entries/s) when a previous refresh exists.
+    /// rate (entries/s over DRAIN_WINDOW_SECS) once two refreshes exist.
     pub fn observe_queue(&mut self, channel: &str, now: u64, files: &[SyncFile]) -> Option<f64> {
         let queue: Vec<SyncFile> = files
             .iter()
             .filter(|f| f.channel == channel && is_queue_file(&f.name))
             .cloned()
             .collect();
-        if queue.iter().all(|f| f.lines == 0) {
+        let empty = queue.iter().all(|f| f.lines == 0);
+        if empty {
             self.drained_at.insert(channel.to_string(), now);
         }
         let seen = self.first_seen.entry(channel.to_string()).or_default();
@@ -53,24 +80,106 @@ impl HostHistory {
             seen.entry(f.inode).or_insert(now);
         }
         seen.retain(|ino, _| queue.iter().any(|f| f.inode == *ino));
-        let rate = match self.prev_files.get(channel) {
-            Some((then, prev)) if now > *then => {
-                // a queue file that vanished was fully processed by sync_client
-                let drained: u64 = prev
-                    .iter()
-                    .filter(|p| !queue.iter().any(|f| f.inode == p.inode))
-                    .map(|p| p.lines)
-                    .sum();
-                Some(drained as f64 / (now - then) as f64)
-            }
-            Some(_) => self.drain_rate.get(channel).copied(),
-            None => None,
+        let key = |v: &[SyncFile]| {
+            let mut k: Vec<(String, u64, u64)> = v
+                .iter()
+                .map(|f| (f.name.clone(), f.inode, f.size))
+                .collect();
+            k.sort();
+            k
         };
-        if let Some(r) = rate {
-            self.drain_rate.insert(channel.to_string(), r);
+        let drained_now = match self.prev_files.get(channel) {
+            Some((then, prev)) if now > *then => {
+                if key(prev) != key(&queue) {
+                    self.queue_changed_at.insert(channel.to_string(), now);
+                }
+                // a queue file that vanished was fully processed by sync_client
+                Some(
+                    prev.iter()
+                        .filter(|p| !queue.iter().any(|f| f.inode == p.inode))
+                        .map(|p| p.lines)
+                        .sum::<u64>(),
+                )
+            }
+            _ => None,
+        };
+        if empty || drained_now.is_some_and(|d| d > 0) {
+            self.progress_at.insert(channel.to_string(), now);
+        } else {
+            self.progress_at.entry(channel.to_string()).or_insert(now);
         }
-        self.prev_files.insert(channel.to_string(), (now, queue));
-        rate
+        let samples = self.drained.entry(channel.to_string()).or_default();
+        match (drained_now, samples.back().copied()) {
+            (Some(d), Some((_, total))) => samples.push_back((now, total + d)),
+            (None, None) => samples.push_back((now, 0)),
+            _ => {}
+        }
+        // keep one sample at or before the window's start as its anchor
+        while samples.len() > 2 && samples[1].0 + DRAIN_WINDOW_SECS <= now {
+            samples.pop_front();
+        }
+        self.observe_log_run(channel, now, &queue);
+        // two refreshes within one second: compare the next with the older
+        if !matches!(self.prev_files.get(channel), Some((then, _)) if now <= *then) {
+            self.prev_files.insert(channel.to_string(), (now, queue));
+        }
+        self.drain_rate(channel)
+    }
+
+    fn observe_log_run(&mut self, channel: &str, now: u64, queue: &[SyncFile]) {
+        match queue.iter().find(|f| f.name == "log-run" && f.lines > 0) {
+            None => {
+                self.log_run_same.remove(channel);
+            }
+            Some(f) => {
+                let id = (f.inode, f.size);
+                let e = self
+                    .log_run_same
+                    .entry(channel.to_string())
+                    .or_insert((id, now, 0));
+                if e.0 == id {
+                    if e.1 < now {
+                        e.2 += 1;
+                    }
+                } else {
+                    *e = (id, now, 0);
+                }
+            }
+        }
+    }
+
+    /// How long `log-run` (with entries) has stayed the same inode and size.
+    pub fn log_run_unchanged(&self, channel: &str, now: u64) -> Option<Unchanged> {
+        self.log_run_same
+            .get(channel)
+            .map(|(_, since, refreshes)| Unchanged {
+                secs: now.saturating_sub(*since),
+                refreshes: *refreshes,
+            })
+    }
+
+    /// Seconds since entries last drained (or none were pending).
+    pub fn since_progress(&self, channel: &str, now: u64) -> Option<u64> {
+        self.progress_at
+            .get(channel)
+            .map(|t| now.saturating_sub(*t))
+    }
+
+    /// The last refresh whose queue files differed from the one before.
+    pub fn queue_changed_at(&self, channel: &str) -> Option<u64> {
+        self.queue_changed_at.get(channel).copied()
+    }
+
+    /// Record whether a refresh read new log lines.
+    pub fn observe_log(&mut self, now: u64, new_lines: bool) {
+        if new_lines || self.log_grew_at.is_none() {
+            self.log_grew_at = Some(now);
+        }
+    }
+
+    /// The last refresh that read new log lines.
+    pub fn log_grew_at(&self) -> Option<u64> {
+        self.log_grew_at
     }
 
     /// The last refresh that found `channel`'s queue empty: every entry
@@ -94,8 +203,12 @@ impl HostHistory {
             .min()
     }
 
+    /// Entries drained per second over the window (None before two
+    /// refreshes).
     pub fn drain_rate(&self, channel: &str) -> Option<f64> {
-        self.drain_rate.get(channel).copied()
+        let s = self.drained.get(channel)?;
+        let ((t0, d0), (t1, d1)) = (*s.front()?, *s.back()?);
+        (t1 > t0).then(|| (d1 - d0) as f64 / (t1 - t0) as f64)
     }
 
     pub fn restarts(&self, channel: &str) -> usize {
@@ -138,8 +251,55 @@ mod tests {
         // log-run processed, log renamed to log-run (same inode), new log
         let r = h.observe_queue("", 110, &[f("log-run", 2, 10), f("log", 3, 4)]);
         assert_eq!(r, Some(5.0));
+        // over the window: 64 entries in 20 s
         let r = h.observe_queue("", 120, &[]);
-        assert_eq!(r, Some(1.4));
+        assert_eq!(r, Some(3.2));
+    }
+
+    #[test]
+    fn drain_rate_does_not_jump_with_one_refresh() {
+        let mut h = HostHistory::default();
+        // stopped for a minute: log-run unchanged, nothing drains
+        for t in (0..=60).step_by(2) {
+            h.observe_queue("", t, &[f("log-run", 1, 3600)]);
+        }
+        assert_eq!(h.drain_rate(""), Some(0.0));
+        assert_eq!(h.since_progress("", 60), Some(60));
+        let u = h.log_run_unchanged("", 60).unwrap();
+        assert_eq!((u.secs, u.refreshes), (60, 30));
+        // resumed: the whole log-run vanishes within one refresh; the rate
+        // is over the window (3600 in 60 s), not 3600 in 2 s
+        let r = h.observe_queue("", 62, &[]).unwrap();
+        assert!((r - 60.0).abs() < 1e-9, "{r}");
+        assert_eq!(h.since_progress("", 62), Some(0));
+        assert_eq!(h.log_run_unchanged("", 62), None);
+        // and it stays positive for the window, then decays, no cliff
+        let r = h.observe_queue("", 64, &[]).unwrap();
+        assert!(r > 50.0, "{r}");
+        for t in (66..=200).step_by(2) {
+            h.observe_queue("", t, &[]);
+        }
+        assert_eq!(h.drain_rate(""), Some(0.0));
+    }
+
+    #[test]
+    fn log_run_changing_is_not_unchanged() {
+        let mut h = HostHistory::default();
+        h.observe_queue("", 0, &[f("log-run", 1, 10)]);
+        h.observe_queue("", 2, &[f("log-run", 2, 10)]);
+        assert_eq!(h.log_run_unchanged("", 2).map(|u| u.refreshes), Some(0));
+        assert_eq!(h.queue_changed_at(""), Some(2));
+    }
+
+    #[test]
+    fn log_growth() {
+        let mut h = HostHistory::default();
+        h.observe_log(100, false);
+        assert_eq!(h.log_grew_at(), Some(100));
+        h.observe_log(200, false);
+        assert_eq!(h.log_grew_at(), Some(100));
+        h.observe_log(300, true);
+        assert_eq!(h.log_grew_at(), Some(300));
     }
 
     #[test]

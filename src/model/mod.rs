@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod health;
 pub mod heartbeat;
 pub mod history;
+pub mod human;
 pub mod readiness;
 pub mod snapshot;
 pub mod stuck;

@@ -85,6 +85,9 @@ pub struct HostStatus {
     /// Why Cyrus's log lines could not be read, if they could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_error: Option<String>,
+    /// Seconds since a refresh last read new log lines from this host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_quiet_secs: Option<u64>,
     pub probe_ms: Option<u64>,
     pub probe_bytes: Option<usize>,
 }
@@ -102,6 +105,24 @@ pub struct ClientStatus {
     /// Bail-outs logged by the client in the last 60 s (what the hot-loop
     /// rule counts; the report's event list is capped, this is not).
     pub recent_bailouts: usize,
+    /// When the newest of those was logged (epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_bailout_at: Option<i64>,
+    /// The client's `ps` STAT (T: stopped, so nothing drains).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Seconds since entries last drained, while some are pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secs_since_progress: Option<u64>,
+}
+
+impl ClientStatus {
+    /// The client exists but is stopped (SIGSTOP): it drains nothing.
+    pub fn stopped(&self) -> bool {
+        self.state
+            .as_deref()
+            .is_some_and(|s| s.starts_with(['T', 't']))
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -152,6 +173,9 @@ pub struct QueueStatus {
     /// bound: entries appended and drained in between are not seen).
     pub drain_rate_per_sec: Option<f64>,
     pub time_to_drain_secs: Option<f64>,
+    /// Seconds `log-run` (with entries) has stayed the same inode and size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_run_unchanged_secs: Option<u64>,
     pub top: Vec<PendingEntry>,
     /// Distinct pending entries in queue order, oldest first (at most 500;
     /// the console's Queue view). Not part of the JSON shape.
@@ -194,6 +218,9 @@ pub struct PairStatus {
     pub events: Vec<HostEvent>,
     /// Users/mailboxes that keep failing, and held files.
     pub stuck: Vec<super::stuck::StuckEntry>,
+    /// The pair's bound on pending entries for a failover (readiness).
+    #[serde(skip)]
+    pub failover_max_pending: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -19,7 +19,37 @@ pub fn render(r: &CheckResult) -> String {
         r.count(DiffKind::InFlight),
         r.count(DiffKind::DeletedPurgedOnOneSide)
     );
-    for d in &r.differences {
+    // entries in flight: one line per mailbox, not per UID
+    let mut in_flight: Vec<(&str, usize)> = Vec::new();
+    for d in r
+        .differences
+        .iter()
+        .filter(|d| d.kind == DiffKind::InFlight)
+    {
+        match in_flight.iter_mut().find(|(m, _)| *m == d.mailbox) {
+            Some((_, n)) => *n += 1,
+            None => in_flight.push((&d.mailbox, 1)),
+        }
+    }
+    if !in_flight.is_empty() {
+        let _ = writeln!(
+            out,
+            "  the queue did not drain during the check: {} mailbox(es) still had entries on their way (re-check once it drains)",
+            in_flight.len()
+        );
+        for (m, n) in &in_flight {
+            let _ = writeln!(
+                out,
+                "  {:<22} {m}  ({n} difference(s) covered by pending entries)",
+                DiffKind::InFlight.label()
+            );
+        }
+    }
+    for d in r
+        .differences
+        .iter()
+        .filter(|d| d.kind != DiffKind::InFlight)
+    {
         let uid = d.uid.map(|u| format!(" uid {u}")).unwrap_or_default();
         let side = |s: &Option<crate::model::conflicts::MessageSide>| match s {
             Some(m) => format!(
@@ -47,4 +77,39 @@ pub fn render(r: &CheckResult) -> String {
         let _ = writeln!(out, "  ERROR {e}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::conflicts::{CheckResult, Difference};
+
+    #[test]
+    fn entries_in_flight_are_one_line_per_mailbox() {
+        let d = |mailbox: &str, uid| Difference {
+            mailbox: mailbox.into(),
+            kind: DiffKind::InFlight,
+            uid: Some(uid),
+            master: None,
+            replica: None,
+            detail: "pending entries cover it".into(),
+        };
+        let r = CheckResult {
+            pair: "p".into(),
+            finished_at: 0,
+            mailboxes_checked: 3,
+            errors: vec![],
+            differences: (1..=40)
+                .map(|u| d("user/alice", u))
+                .chain([d("user/bob", 1)])
+                .collect(),
+        };
+        let text = render(&r);
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(
+            text.contains("did not drain during the check: 2 mailbox(es)"),
+            "{text}"
+        );
+        assert!(text.contains("user/alice  (40 difference(s)"), "{text}");
+    }
 }

@@ -92,6 +92,8 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let cols = Columns {
         title: Line::default(),
         empty: "",
+        total: 0,
+        note: "",
         titles: &["kind", "mailbox", "uid", "master", "replica", "detail"],
         widths: &[
             Constraint::Length(22),
@@ -110,6 +112,7 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         Columns {
             title: Line::from(title),
             empty: "The pair is identical: no differences.",
+            total: rows.len(),
             ..cols
         },
         app.list(ViewId::Conflicts),
@@ -139,6 +142,8 @@ fn detail(app: &App, theme: &Theme, f: &mut Frame, area: Rect, mailbox: &str) {
     let cols = Columns {
         title: Line::default(),
         empty: "",
+        total: 0,
+        note: "",
         titles: &[
             "uid",
             "master guid",

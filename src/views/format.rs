@@ -1,21 +1,6 @@
 //! Small text formatting shared by the text and console views.
 
-/// A duration for humans: 42s, 7m, 1.5h.
-pub fn secs(s: f64) -> String {
-    if s < 90.0 {
-        format!("{s:.0}s")
-    } else if s < 5400.0 {
-        format!("{:.0}m", s / 60.0)
-    } else {
-        format!("{:.1}h", s / 3600.0)
-    }
-}
-
-/// Time of day (UTC) of an epoch second: 22:21:58.
-pub fn clock(t: i64) -> String {
-    let d = t.rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}", d / 3600, d % 3600 / 60, d % 60)
-}
+pub use crate::model::human::{clock, secs};
 
 /// Cut to `width` characters, marking the cut with `…`.
 pub fn fit(s: &str, width: usize) -> String {
@@ -28,6 +13,33 @@ pub fn fit(s: &str, width: usize) -> String {
         t.push('…');
         t
     }
+}
+
+/// Word-wrap `s` into lines of at most `width` characters (a word longer
+/// than a line is cut), so the text that matters is never cut at 80 columns.
+pub fn wrap(s: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ') {
+        let (lw, ww) = (line.chars().count(), word.chars().count());
+        if lw > 0 && lw + 1 + ww > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        while line.chars().count() > width {
+            let head: String = line.chars().take(width).collect();
+            line = line.chars().skip(width).collect();
+            out.push(head);
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
 }
 
 /// The slice of rows a list of `height` rows shows with `selected` in view.
@@ -56,5 +68,8 @@ mod tests {
         assert_eq!(clock(1_764_368_518), "22:21:58");
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(secs(30.0), "30s");
+        assert_eq!(wrap("aa bb cc", 5), vec!["aa bb", "cc"]);
+        assert_eq!(wrap("abcdefg", 3), vec!["abc", "def", "g"]);
+        assert_eq!(wrap("", 3), vec![""]);
     }
 }

@@ -25,9 +25,14 @@ fn kind_label(k: LineKind) -> (&'static str, Health) {
 
 pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let lf = &app.log_filter;
+    let list = app.list(ViewId::Log);
+    let shown = if list.matched.len() == app.rows.log.len() {
+        format!("{} lines", app.rows.log.len())
+    } else {
+        format!("{} of {} lines", list.matched.len(), app.rows.log.len())
+    };
     let title = format!(
-        " Log: {} lines, {}, {} ",
-        app.rows.log.len(),
+        " Log: {shown}, {}, {} ",
         if lf.errors_only {
             "errors only"
         } else {
@@ -41,6 +46,8 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let cols = Columns {
         title: Line::default(),
         empty: "",
+        total: 0,
+        note: "",
         titles: &["time", "host", "kind", "user", "line"],
         widths: &[
             Constraint::Length(8),
@@ -51,6 +58,18 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         ],
     };
     let rows = &app.rows.log;
+    let mut limits: Vec<String> = Vec::new();
+    if lf.errors_only {
+        limits.push("errors only (s)".into());
+    }
+    if let Some(h) = &lf.host {
+        limits.push(format!("host {h} (h)"));
+    }
+    let note = if limits.is_empty() {
+        String::new()
+    } else {
+        format!(" with {}", limits.join(", "))
+    };
     table::render(
         f,
         area,
@@ -58,6 +77,8 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         Columns {
             title: Line::from(title),
             empty: "No classified Cyrus lines yet (sync errors, bail-outs, IOERRORs, connect failures, notices).",
+            total: rows.len(),
+            note: &note,
             ..cols
         },
         app.list(ViewId::Log),

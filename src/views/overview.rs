@@ -2,13 +2,14 @@
 //! "how far behind", "is it safe to fail over" with no keystroke, and
 //! points at the views that answer the rest.
 
-use super::format::{clock, fit, secs};
+use super::format::{clock, fit, secs, wrap};
 use crate::console::app::App;
 use crate::console::theme::Theme;
 use crate::model::health::channel_label;
-use crate::model::readiness::{failover_readiness, Verdict};
+use crate::model::readiness::{check_voided, failover_readiness, Verdict};
 use crate::model::snapshot::{ChannelStatus, Health, PairStatus};
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
@@ -16,33 +17,119 @@ use std::collections::VecDeque;
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-/// The last `width` samples as bars scaled to their maximum.
-pub fn sparkline(samples: Option<&VecDeque<u64>>, width: usize) -> String {
-    let Some(s) = samples else {
-        return String::new();
-    };
-    let tail: Vec<u64> = s.iter().rev().take(width).rev().copied().collect();
-    let max = tail.iter().copied().max().unwrap_or(0);
-    tail.iter()
-        .map(|&v| BARS[(v * 7).checked_div(max).unwrap_or(0) as usize])
-        .collect()
+/// The last `width` samples as bars scaled to their maximum, with that
+/// scale and the time they span ("max 1809, 2m"): bars alone say nothing.
+pub fn sparkline(samples: Option<&VecDeque<(i64, u64)>>, width: usize) -> Option<String> {
+    let s = samples.filter(|s| s.len() >= 2)?;
+    let tail: Vec<(i64, u64)> = s.iter().rev().take(width).rev().copied().collect();
+    let max = tail.iter().map(|(_, v)| *v).max().unwrap_or(0);
+    let bars: String = tail
+        .iter()
+        .map(|&(_, v)| BARS[(v * 7).checked_div(max).unwrap_or(0) as usize])
+        .collect();
+    let span = tail.last()?.0 - tail.first()?.0;
+    Some(format!(
+        "{bars} max {max}, last {}",
+        secs(span.max(0) as f64)
+    ))
 }
 
-/// Is replication flowing on this channel, in a word.
-pub fn flow(c: &ChannelStatus) -> (&'static str, Health) {
-    if !c.client.running {
-        ("NO CLIENT", Health::Critical)
+/// Is replication flowing on this channel, in a few words. Current
+/// evidence first: a stopped client, an empty queue after bail-outs.
+pub fn flow(c: &ChannelStatus) -> (String, Health) {
+    let q = &c.queue;
+    let (word, h) = if !c.client.running {
+        ("NO CLIENT".to_string(), Health::Critical)
+    } else if c.client.stopped() {
+        ("STOPPED".to_string(), Health::Critical)
+    } else if q.pending == 0 && c.client.recent_bailouts > 0 {
+        let until = c
+            .client
+            .last_bailout_at
+            .map(|t| format!("; bailed out until {}", clock(t)))
+            .unwrap_or_default();
+        (format!("recovered{until}"), Health::Warning)
     } else if c.health == Health::Critical {
-        ("NOT FLOWING", Health::Critical)
-    } else if c.queue.pending == 0 {
-        ("in sync", Health::Ok)
-    } else if c.queue.drain_rate_per_sec.is_some_and(|r| r > 0.0) {
-        ("flowing", Health::Ok)
-    } else if c.queue.drain_rate_per_sec.is_some() {
-        ("not draining", Health::Warning)
+        ("NOT FLOWING".to_string(), Health::Critical)
+    } else if q.pending == 0 {
+        ("in sync".to_string(), Health::Ok)
+    } else if q
+        .log_run_unchanged_secs
+        .is_some_and(|s| s >= crate::model::health::LOG_RUN_STALL_SECS)
+    {
+        ("STALLED".to_string(), Health::Warning)
+    } else if q.drain_rate_per_sec.is_some_and(|r| r > 0.0) {
+        ("flowing".to_string(), Health::Ok)
+    } else if q.drain_rate_per_sec.is_some() {
+        ("not draining".to_string(), Health::Warning)
     } else {
-        ("pending", Health::Warning)
+        ("pending".to_string(), Health::Warning)
+    };
+    (word, h)
+}
+
+/// How far behind, and what it rests on: the heartbeat while beats are
+/// written, else the oldest pending entry's age (a stale beat proves
+/// nothing: nobody wrote one since).
+pub fn lag(c: &ChannelStatus) -> String {
+    let oldest = c.queue.oldest_pending_age_secs.unwrap_or(0) as f64;
+    let Some(hb) = &c.heartbeat else {
+        return secs(oldest);
+    };
+    let beat = hb
+        .beat_age_secs
+        .map(|a| secs(a as f64))
+        .unwrap_or_else(|| "?".into());
+    match hb.lag_secs {
+        Some(_) if hb.stale => format!("{} (oldest entry; beat {beat} old)", secs(oldest)),
+        Some(l) => format!("{} (hb {beat} ago)", secs(l as f64)),
+        None => secs(oldest),
     }
+}
+
+/// Why the client is not moving the queue, if it is not.
+fn client_words(c: &ChannelStatus) -> String {
+    let mut s = match (c.client.pid, c.client.age_secs) {
+        (Some(pid), Some(age)) => format!("client {pid} up {}", secs(age as f64)),
+        _ => "no client".into(),
+    };
+    if c.client.stopped() {
+        s.push_str(&format!(
+            " but STOPPED (state {})",
+            c.client.state.as_deref().unwrap_or("T")
+        ));
+    }
+    if let Some(p) = c.client.secs_since_progress.filter(|p| *p > 0) {
+        s.push_str(&format!(", no progress for {}", secs(p as f64)));
+    }
+    s.push_str(&format!(", restarts {}", c.client.restarts_seen));
+    s
+}
+
+/// `head` then `text` (in `style`) wrapped to `width`, continuation lines
+/// indented: at 80 columns the words that matter are not cut.
+fn wrapped<'a>(
+    head: Vec<Span<'a>>,
+    text: &str,
+    style: Style,
+    width: usize,
+    indent: usize,
+) -> Vec<Line<'a>> {
+    let used: usize = head.iter().map(|s| s.width()).sum();
+    let first = width.saturating_sub(used).max(10);
+    let mut parts = wrap(text, first).into_iter();
+    let mut spans = head;
+    spans.push(Span::styled(parts.next().unwrap_or_default(), style));
+    let mut out = vec![Line::from(spans)];
+    let rest: String = parts.collect::<Vec<_>>().join(" ");
+    if !rest.is_empty() {
+        out.extend(
+            wrap(&rest, width.saturating_sub(indent).max(10))
+                .into_iter()
+                .map(|l| Line::from(vec![Span::raw(" ".repeat(indent)), Span::styled(l, style)])),
+        );
+    }
+    out
 }
 
 pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
@@ -135,102 +222,147 @@ fn pair_lines<'a>(
         spans.extend(state);
         out.push(Line::from(spans));
     }
+    let now = app
+        .data
+        .report
+        .as_ref()
+        .map(|r| r.generated_at)
+        .unwrap_or(app.now);
     for c in &p.channels {
         let (word, h) = flow(c);
-        let client = match (c.client.pid, c.client.age_secs) {
-            (Some(pid), Some(age)) => format!("client {pid} up {}", secs(age as f64)),
-            _ => "no client".into(),
-        };
-        out.push(Line::from(vec![
-            Span::raw(format!(
-                " channel {} → {}: ",
-                channel_label(&c.channel),
-                c.replica
-            )),
-            Span::styled(word, theme.health(h)),
-            Span::styled(
-                format!("  {client}, restarts {}", c.client.restarts_seen),
-                theme.dim(),
-            ),
-        ]));
+        out.extend(wrapped(
+            vec![
+                Span::raw(format!(
+                    " channel {} → {}: ",
+                    channel_label(&c.channel),
+                    c.replica
+                )),
+                Span::styled(word, theme.health(h)),
+                Span::raw("  "),
+            ],
+            &client_words(c),
+            theme.dim(),
+            width,
+            3,
+        ));
         let q = &c.queue;
-        let lag = q
-            .oldest_pending_age_secs
-            .map(|a| secs(a as f64))
-            .unwrap_or_else(|| "0s".into());
         let rate = q
             .drain_rate_per_sec
             .map(|r| format!("{r:.0}/s"))
             .unwrap_or_else(|| "?".into());
         let ttd = q
             .time_to_drain_secs
+            .filter(|_| q.pending > 0)
             .map(|t| format!(" ttd {}", secs(t)))
             .unwrap_or_default();
-        let spark = sparkline(app.data.spark.get(&format!("{}/{}", p.name, c.channel)), 20);
-        // the heartbeat measures lag; without one it is the oldest entry's age
-        let lag = match c.heartbeat.as_ref().and_then(|h| h.lag_secs) {
-            Some(l) => format!("{} (hb)", secs(l as f64)),
-            None => lag,
-        };
-        out.push(Line::from(vec![
-            Span::raw(format!(
-                "   pending {:<7} lag {lag:<5} drain {rate}{ttd} ",
-                q.pending
-            )),
-            Span::styled(spark, theme.accent()),
-        ]));
+        out.extend(wrapped(
+            vec![Span::raw("   ")],
+            &format!(
+                "pending {}  lag {}  drain {rate}{ttd} (last {})",
+                q.pending,
+                lag(c),
+                secs(crate::model::history::DRAIN_WINDOW_SECS as f64)
+            ),
+            Style::default(),
+            width,
+            5,
+        ));
+        if let Some(spark) = sparkline(app.data.spark.get(&format!("{}/{}", p.name, c.channel)), 20)
+        {
+            out.push(Line::from(vec![
+                Span::raw("   pending "),
+                Span::styled(spark, theme.accent()),
+            ]));
+        }
     }
     let check = app.data.check.as_ref().filter(|c| c.pair == p.name);
-    let ready = failover_readiness(p, check);
+    let ready = failover_readiness(p, check, now);
     let (word, h) = match ready.verdict {
         Verdict::Safe => ("SAFE", Health::Ok),
         Verdict::Unproven => ("UNPROVEN", Health::Warning),
         Verdict::NotSafe => ("NOT SAFE", Health::Critical),
     };
-    out.push(Line::from(vec![
-        Span::raw(" failover now: "),
-        Span::styled(word, theme.health(h)),
-        Span::raw(format!(
-            " {}",
-            fit(&ready.reasons.join("; "), width.saturating_sub(24))
-        )),
-    ]));
+    let why = match (ready.verdict, check) {
+        (Verdict::Safe, Some(c)) => {
+            format!("(check {} old)", secs((now - c.finished_at).max(0) as f64))
+        }
+        _ => ready.reasons.join("; "),
+    };
+    out.extend(wrapped(
+        vec![
+            Span::raw(" failover now: "),
+            Span::styled(word, theme.health(h)),
+            Span::raw(" "),
+        ],
+        &why,
+        Style::default(),
+        width,
+        3,
+    ));
     let identical = match check {
         _ if app.data.check_progress.is_some() => {
             Span::styled("checking… (4 Conflicts)", theme.accent())
         }
         None => Span::styled("not checked yet (c: check now)", theme.dim()),
-        Some(c) if c.in_sync() => Span::styled(
+        Some(c) if c.in_sync() => match check_voided(p, c, now) {
+            Some(why) => Span::styled(
+                format!("no longer known: {why} (c: check again)"),
+                theme.health(Health::Warning),
+            ),
+            None => Span::styled(
+                format!(
+                    "yes, {} mailboxes at {} ({} ago)",
+                    c.mailboxes_checked,
+                    clock(c.finished_at),
+                    secs((now - c.finished_at).max(0) as f64)
+                ),
+                theme.health(Health::Ok),
+            ),
+        },
+        Some(c) => Span::styled(
             format!(
-                "yes, {} mailboxes at {}",
-                c.mailboxes_checked,
+                "NO: {} differences at {} (4 Conflicts)",
+                c.divergent().count(),
                 clock(c.finished_at)
             ),
-            theme.health(Health::Ok),
-        ),
-        Some(c) => Span::styled(
-            format!("NO: {} differences (4 Conflicts)", c.divergent().count()),
             theme.health(Health::Critical),
         ),
     };
-    out.push(Line::from(vec![Span::raw(" identical: "), identical]));
+    out.extend(wrapped(
+        vec![Span::raw(" identical: ")],
+        &identical.content,
+        identical.style,
+        width,
+        3,
+    ));
+    // the list keeps who failed; what blocks is who fails now (readiness)
     let stuck = p.stuck.len();
+    let failing = crate::model::readiness::failing_now(&p.stuck, now).len();
     out.push(Line::from(vec![
         Span::raw(" stuck: "),
-        if stuck == 0 {
-            Span::styled("none", theme.health(Health::Ok))
-        } else {
-            Span::styled(format!("{stuck} (3 Stuck)"), theme.health(Health::Warning))
+        match (stuck, failing) {
+            (0, _) => Span::styled("none", theme.health(Health::Ok)),
+            (n, 0) => Span::styled(
+                format!("{n}, none failing now (3 Stuck)"),
+                theme.health(Health::Ok),
+            ),
+            (n, f) => Span::styled(
+                format!("{n}, {f} failing now (3 Stuck)"),
+                theme.health(Health::Warning),
+            ),
         },
     ]));
     for pr in &p.problems {
-        out.push(Line::from(vec![
-            Span::styled(
+        out.extend(wrapped(
+            vec![Span::styled(
                 format!(" {:<8} ", pr.severity.label()),
                 theme.health(pr.severity),
-            ),
-            Span::raw(fit(&pr.message, width.saturating_sub(10))),
-        ]));
+            )],
+            &pr.message,
+            Style::default(),
+            width,
+            10,
+        ));
     }
     doctor_lines(app, theme, p, width, out);
     out.push(Line::raw(""));

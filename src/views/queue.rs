@@ -20,15 +20,44 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         .fold((0, 0), |(a, b), c| {
             (a + c.queue.pending, b + c.queue.distinct_entries)
         });
-    let shown: usize = app.rows.queue.len();
-    let mut title =
-        format!(" Queue: {pending} pending, {distinct} distinct entries, oldest first ");
-    if (shown as u64) < distinct && distinct > 500 {
-        title = format!(" Queue: {pending} pending; oldest 500 of {distinct} distinct entries ");
-    }
+    // the probe sends the oldest 500 distinct entries per channel: a
+    // filter searches only those, and says so
+    let listed: u64 = app
+        .data
+        .report
+        .iter()
+        .flat_map(|r| r.pairs.iter())
+        .flat_map(|p| p.channels.iter())
+        .map(|c| c.queue.groups.len() as u64)
+        .sum();
+    let capped = listed < distinct;
+    let list = app.list(ViewId::Queue);
+    let matching = if list.filter.is_some() {
+        format!(
+            "{} of {} rows match; ",
+            list.matched.len(),
+            app.rows.queue.len()
+        )
+    } else {
+        String::new()
+    };
+    let title = if capped {
+        format!(" Queue: {matching}{pending} pending; oldest {listed} of {distinct} distinct entries shown ")
+    } else {
+        format!(" Queue: {matching}{pending} pending, {distinct} distinct entries, oldest first ")
+    };
+    let note = if capped {
+        format!(
+            " among the oldest {listed} of {distinct} distinct entries (newer ones are not listed, so not searched)"
+        )
+    } else {
+        String::new()
+    };
     let cols = Columns {
         title: Line::default(),
         empty: "",
+        total: 0,
+        note: "",
         titles: &["#", "user", "mailbox", "kinds", "count", "channel"],
         widths: &[
             Constraint::Length(5),
@@ -47,6 +76,8 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         Columns {
             title: Line::from(title),
             empty: "Queue empty: every logged change has reached the replica.",
+            total: rows.len(),
+            note: &note,
             ..cols
         },
         app.list(ViewId::Queue),

@@ -102,7 +102,7 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     }
     let hint = match run.next_step() {
         Some(i) => format!(" Enter: run step {}  x: abort ", i + 1),
-        None if run.finished() => " finished ".to_string(),
+        None if run.finished() => format!(" {} ", ending(run)),
         None => " running… ".to_string(),
     };
     f.render_widget(
@@ -113,4 +113,19 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         ),
         bottom,
     );
+}
+
+/// How a run that goes no further ended, in words: "finished" only when
+/// every step was done.
+pub fn ending(run: &crate::ops::runbook::RunbookRun) -> String {
+    let stop = run.steps.iter().enumerate().find_map(|(i, s)| match s {
+        StepState::Refused(d) if d.contains("observe mode") => {
+            Some("stopped: refused in observe mode".to_string())
+        }
+        StepState::Refused(d) => Some(format!("stopped: step {} refused ({})", i + 1, fit(d, 40))),
+        StepState::Failed(_) => Some(format!("stopped: step {} failed", i + 1)),
+        StepState::Aborted(_) => Some("stopped: aborted".to_string()),
+        _ => None,
+    });
+    stop.unwrap_or_else(|| "finished".to_string())
 }

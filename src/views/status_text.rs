@@ -64,8 +64,18 @@ fn render_pair(out: &mut String, p: &PairStatus) {
         if let Some(t) = q.time_to_drain_secs {
             let _ = write!(line, "; empty in ~{}", secs(t));
         }
-        if let Some(l) = c.heartbeat.as_ref().and_then(|h| h.lag_secs) {
-            let _ = write!(line, "; heartbeat lag {}", secs(l as f64));
+        match &c.heartbeat {
+            // nobody wrote a beat lately: its lag proves nothing
+            Some(h) if h.stale => {
+                let age = h.beat_age_secs.map(|a| secs(a as f64)).unwrap_or_default();
+                let _ = write!(line, "; heartbeat stale (newest beat {age} old)");
+            }
+            Some(h) => {
+                if let Some(l) = h.lag_secs {
+                    let _ = write!(line, "; heartbeat lag {}", secs(l as f64));
+                }
+            }
+            None => {}
         }
         if let Some(b) = cl.backoff_secs {
             let _ = write!(line, "; backoff {b}s");

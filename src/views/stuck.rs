@@ -13,6 +13,8 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let cols = Columns {
         title: Line::default(),
         empty: "",
+        total: 0,
+        note: "",
         titles: &[
             "user/mailbox",
             "host",
@@ -44,6 +46,7 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 rows.len()
             )),
             empty: "Nothing stuck: no user or mailbox failed repeatedly and nothing is held.",
+            total: rows.len(),
             ..cols
         },
         app.list(ViewId::Stuck),

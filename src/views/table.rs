@@ -13,8 +13,13 @@ pub struct Columns<'a> {
     pub title: Line<'a>,
     pub titles: &'a [&'a str],
     pub widths: &'a [Constraint],
-    /// Shown instead of the table when no row passes.
+    /// Shown instead of the table when there are no rows at all.
     pub empty: &'a str,
+    /// Rows before filtering: when some exist and none passes, the panel
+    /// says "0 of N match" (never that there is nothing).
+    pub total: usize,
+    /// Said after "0 of N match …": what else limits the rows.
+    pub note: &'a str,
 }
 
 /// Render `list` (indices into the view's rows) with `row(i)` building the
@@ -49,7 +54,20 @@ pub fn render<'r>(
     let block = Block::bordered().title(cols.title.clone());
     let inner_height = area.height.saturating_sub(3) as usize; // borders + header
     if list.matched.is_empty() {
-        let p = Paragraph::new(cols.empty.to_string())
+        let text = if cols.total > 0 {
+            format!(
+                "0 of {} match{}{}. Esc clears the filter.",
+                cols.total,
+                list.filter
+                    .as_ref()
+                    .map(|f| format!(" /{}/", f.text))
+                    .unwrap_or_default(),
+                cols.note
+            )
+        } else {
+            cols.empty.to_string()
+        };
+        let p = Paragraph::new(text)
             .style(theme.dim())
             .block(block)
             .wrap(Wrap { trim: true });

@@ -38,6 +38,7 @@ fn host(name: &str, role: &'static str, port: u16, reachable: bool) -> HostStatu
             banner: Some("* OK replica Cyrus sync server 3.6.1".into()),
         }),
         log_error: None,
+        log_quiet_secs: None,
         probe_ms: Some(180),
         probe_bytes: Some(6500),
     }
@@ -107,6 +108,9 @@ pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
             backoff_secs: Some(15),
             last_connect_failure: None,
             recent_bailouts: 0,
+            last_bailout_at: None,
+            state: Some("S".into()),
+            secs_since_progress: None,
         },
         queue: QueueStatus {
             pending,
@@ -123,6 +127,7 @@ pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
             oldest_pending_age_secs: Some(184),
             drain_rate_per_sec: Some(0.0),
             time_to_drain_secs: None,
+            log_run_unchanged_secs: None,
             top: groups.iter().take(20).cloned().collect(),
             distinct_entries: groups.len() as u64,
             groups,
@@ -132,6 +137,8 @@ pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
             master_at: Some(NOW as u64 - 5),
             replica_at: Some(NOW as u64 - 190),
             lag_secs: Some(190),
+            beat_age_secs: Some(5),
+            stale: false,
         }),
     };
     // in the order stuck_entries() gives: still failing first, then held
@@ -232,6 +239,7 @@ pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
         problems,
         events,
         stuck,
+        failover_max_pending: 100_000,
     };
     StatusReport {
         generated_at: NOW - 1,
@@ -422,4 +430,165 @@ pub fn screen(app: &App, w: u16, h: u16) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The realistic report turned into a state of issue 17: one channel, its
+/// queue and client edited by `f`, problems replaced.
+pub fn state(f: impl FnOnce(&mut PairStatus)) -> StatusReport {
+    let mut r = report(true, 6);
+    f(&mut r.pairs[0]);
+    let worst = r.pairs[0]
+        .problems
+        .iter()
+        .fold(Health::Ok, |h, p| Health::worst(h, p.severity));
+    r.pairs[0].health = worst;
+    r.health = worst;
+    r.exit_code = worst.exit_code();
+    r
+}
+
+fn problem(severity: Health, message: &str) -> Problem {
+    Problem {
+        severity,
+        host: Some("master".into()),
+        channel: Some(String::new()),
+        message: message.into(),
+    }
+}
+
+fn empty_queue(p: &mut PairStatus) {
+    let q = &mut p.channels[0].queue;
+    q.pending = 0;
+    q.log_lines = 0;
+    q.log_run_lines = 0;
+    q.held.clear();
+    q.oldest_entry = None;
+    q.oldest_pending_age_secs = None;
+    q.time_to_drain_secs = None;
+    q.top.clear();
+    q.groups.clear();
+    q.distinct_entries = 0;
+    p.stuck.retain(|s| s.held_file.is_none());
+}
+
+/// Pending 0 and lag 0 a minute after a hot loop: bail-outs in the last
+/// 60 s, the last at 22:29:40.
+pub fn recovered() -> StatusReport {
+    state(|p| {
+        empty_queue(p);
+        let c = &mut p.channels[0];
+        c.health = Health::Warning;
+        c.client.recent_bailouts = 212;
+        c.client.last_bailout_at = Some(NOW - 20);
+        c.queue.drain_rate_per_sec = Some(41.0);
+        if let Some(hb) = &mut c.heartbeat {
+            hb.lag_secs = Some(0);
+            hb.replica_at = hb.master_at;
+        }
+        p.stuck.clear();
+        p.problems = vec![problem(
+            Health::Warning,
+            "channel default: recovered (queue empty); sync_client bailed out 212 times in 60s, until 22:29:40",
+        )];
+    })
+}
+
+/// The rolling client SIGSTOPped 3 minutes ago in an observe-mode console
+/// with no `supervise`: 1,809 entries pending, the newest beat 25 min old
+/// and on the replica (hb lag 0).
+pub fn stopped_client() -> StatusReport {
+    state(|p| {
+        let c = &mut p.channels[0];
+        c.health = Health::Critical;
+        c.client.state = Some("T".into());
+        c.client.secs_since_progress = Some(185);
+        c.client.recent_bailouts = 0;
+        c.queue.pending = 1809;
+        c.queue.log_lines = 1800;
+        c.queue.log_run_lines = 9;
+        c.queue.held.clear();
+        c.queue.oldest_pending_age_secs = Some(185);
+        c.queue.log_run_unchanged_secs = Some(185);
+        c.queue.drain_rate_per_sec = Some(0.0);
+        c.heartbeat = Some(cyrdeck::model::heartbeat::HeartbeatStatus {
+            user: "cyrdeck-heartbeat".into(),
+            master_at: Some(NOW as u64 - 1500),
+            replica_at: Some(NOW as u64 - 1500),
+            lag_secs: Some(0),
+            beat_age_secs: Some(1500),
+            stale: true,
+        });
+        p.stuck.clear();
+        p.problems = vec![
+            problem(
+                Health::Critical,
+                "channel default: sync_client 17101 is stopped (process state T: SIGSTOP?), 1809 entries pending; no progress for 3m",
+            ),
+            problem(
+                Health::Warning,
+                "channel default: oldest pending entry is 185s old",
+            ),
+        ];
+    })
+}
+
+/// bob failed 5 minutes ago and has replicated since; the queue holds the
+/// normal trickle, all logged after the last check.
+pub fn healed_user() -> StatusReport {
+    state(|p| {
+        let c = &mut p.channels[0];
+        c.health = Health::Ok;
+        c.client.recent_bailouts = 0;
+        c.queue.pending = 3;
+        c.queue.held.clear();
+        c.queue.oldest_pending_age_secs = Some(1);
+        c.queue.drain_rate_per_sec = Some(38.0);
+        c.queue.time_to_drain_secs = Some(0.1);
+        if let Some(hb) = &mut c.heartbeat {
+            hb.lag_secs = Some(0);
+            hb.replica_at = hb.master_at;
+        }
+        p.stuck.retain(|s| s.held_file.is_none());
+        p.stuck[0].last_seen = Some(NOW - 300);
+        p.problems.clear();
+    })
+}
+
+/// A check that found the pair identical at 22:28:00 (2 min before NOW).
+pub fn clean_check() -> CheckResult {
+    let mut c = check();
+    c.differences.retain(|d| d.kind == DiffKind::InFlight);
+    c
+}
+
+/// A drain after the client was resumed: the queue shrinking over the
+/// last samples, rate over the window.
+pub fn draining(pending: u64) -> StatusReport {
+    state(|p| {
+        let c = &mut p.channels[0];
+        c.health = Health::Warning;
+        c.client.recent_bailouts = 0;
+        c.client.secs_since_progress = Some(0);
+        c.queue.pending = pending;
+        c.queue.held.clear();
+        c.queue.oldest_pending_age_secs = Some(200);
+        c.queue.drain_rate_per_sec = Some(60.0);
+        c.queue.time_to_drain_secs = Some(pending as f64 / 60.0);
+        p.stuck.clear();
+        p.problems = vec![problem(
+            Health::Warning,
+            "channel default: oldest pending entry is 200s old",
+        )];
+    })
+}
+
+/// A queue of `distinct` distinct entries of which the probe listed the
+/// oldest 500 (the window).
+pub fn capped_queue(distinct: u64) -> StatusReport {
+    state(|p| {
+        let q = &mut p.channels[0].queue;
+        q.groups = groups(500);
+        q.distinct_entries = distinct;
+        q.pending = distinct + 1200;
+    })
 }

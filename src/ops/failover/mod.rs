@@ -124,8 +124,6 @@ impl Step {
     }
 }
 
-/// Most pending entries the precheck lets through by default.
-pub const DEFAULT_MAX_PENDING: u64 = 100_000;
 /// The drain gives up when the queue does not shrink for this long.
 const DRAIN_STALL: Duration = Duration::from_secs(60);
 const DRAIN_LIMIT: Duration = Duration::from_secs(1800);

@@ -1,12 +1,43 @@
 //! Step 1 of the failover: read-only prechecks, each verdict printed, and
 //! the roles every later step acts on (recorded in the memo).
 
-use super::{client_pids, master_pid, now, save_roles, Roles, DEFAULT_MAX_PENDING};
+use super::{client_pids, master_pid, now, save_roles, Roles};
 use crate::check::Scope;
 use crate::cyrus::host_facts::{self, answers, held, sync_endpoint, Fence};
-use crate::ops::supervise::probe_host;
+use crate::cyrus::probe::{self, LogCursor, ProbeReport};
+use crate::model::readiness::{self, ChannelFacts, Facts, HostFacts};
 use crate::ops::StepContext;
 use std::time::Duration;
+
+/// A host's probe with the newest part of its Cyrus log: the readiness
+/// rules need who is failing now, as the console knows it from its history.
+async fn probe_with_log(
+    cx: &StepContext<'_>,
+    host: &str,
+) -> Result<(ProbeReport, Vec<crate::cyrus::loglines::LogEvent>), String> {
+    let conn = cx.connection(host)?;
+    let o = conn
+        .exec(&probe::command(conn.config(), &LogCursor::default(), None))
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let r = probe::parse(&o.stdout).map_err(|e| format!("{host}: {e}"))?;
+    let clock = crate::cyrus::logtime::LineClock {
+        now: r.now as i64,
+        zone: r.zone.clone().unwrap_or_default(),
+    };
+    let events = r
+        .log
+        .as_ref()
+        .map(|c| {
+            crate::cyrus::loglines::classify_chunk(
+                &c.text,
+                conn.config().syslog_prefix.as_deref(),
+                &clock,
+            )
+        })
+        .unwrap_or_default();
+    Ok((r, events))
+}
 
 /// Reads a sync_server's banner from another host (bash: /dev/tcp).
 pub(crate) const REACH: &str = include_str!("reach.bash");
@@ -81,10 +112,53 @@ pub(super) async fn precheck(
         .get("allow_held")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    let (m, rp) = tokio::join!(probe_host(cx, &pair.master), probe_host(cx, &replica.host));
-    let (m, rp) = (m?, rp?);
+    let (m, rp) = tokio::join!(
+        probe_with_log(cx, &pair.master),
+        probe_with_log(cx, &replica.host)
+    );
+    let ((m, m_events), (rp, rp_events)) = (m?, rp?);
     let mut verdicts: Vec<(bool, String)> = Vec::new();
     let ch = replica.channel.as_str();
+    // the rules the console's "failover now" verdict applies, on fresh facts
+    let stuck = crate::model::stuck::stuck_entries(
+        m_events
+            .iter()
+            .map(|e| (pair.master.as_str(), e))
+            .chain(rp_events.iter().map(|e| (replica.host.as_str(), e))),
+        &[],
+        None,
+    );
+    let stopped = |pid: u32| m.processes.iter().any(|p| p.pid == pid && p.stopped());
+    let facts = Facts {
+        hosts: vec![
+            HostFacts {
+                name: pair.master.clone(),
+                reachable: true,
+                cyrus_running: master_pid(cx, &pair.master, &m).is_some(),
+                sync_server_answers: None,
+            },
+            HostFacts {
+                name: replica.host.clone(),
+                reachable: true,
+                cyrus_running: master_pid(cx, &replica.host, &rp).is_some(),
+                sync_server_answers: Some(answers(&rp)),
+            },
+        ],
+        channels: vec![ChannelFacts {
+            master: pair.master.clone(),
+            replica: replica.host.clone(),
+            client: client_pids(cx, &pair.master, &m, ch)
+                .first()
+                .map(|p| (*p, stopped(*p))),
+            pending: host_facts::queue_lines(&m, ch),
+            held: held(&m, ch),
+        }],
+        failing: readiness::failing_now(&stuck, m.now as i64),
+        max_pending: pair
+            .failover_max_pending
+            .unwrap_or(readiness::DEFAULT_MAX_PENDING),
+        allow_held,
+    };
     verdicts.push((
         true,
         format!(
@@ -92,30 +166,13 @@ pub(super) async fn precheck(
             pair.master, replica.host
         ),
     ));
-    let rep_master = master_pid(cx, &replica.host, &rp).is_some();
-    verdicts.push((
-        rep_master,
-        format!("Cyrus master running on {}", replica.host),
-    ));
-    verdicts.push((
-        answers(&rp),
-        format!("sync_server answers on {}", replica.host),
-    ));
+    verdicts.extend(readiness::rules(&facts).into_iter().map(|r| (r.ok, r.what)));
     verdicts.push((
         answers(&m),
         format!(
             "sync_server answers on {} (the new master will replicate to it)",
             pair.master
         ),
-    ));
-    let clients = client_pids(cx, &pair.master, &m, ch);
-    verdicts.push((
-        !clients.is_empty(),
-        format!("rolling client running on {}", pair.master),
-    ));
-    verdicts.push((
-        master_pid(cx, &pair.master, &m).is_some(),
-        format!("Cyrus master running on {}", pair.master),
     ));
     // exactly one master before anything changes: the replica neither logs
     // nor replicates, and the master is not fenced (a fenced "master" is an
@@ -149,26 +206,6 @@ pub(super) async fn precheck(
                 pair.master,
                 l_of(&m)
             ),
-        },
-    ));
-    let max = cx.pair.failover_max_pending.unwrap_or(DEFAULT_MAX_PENDING);
-    let n = host_facts::queue_lines(&m, ch);
-    verdicts.push((n <= max, format!("{n} entries pending (bound {max})")));
-    let h = held(&m, ch);
-    verdicts.push((
-        h.is_empty() || allow_held,
-        if h.is_empty() {
-            "nothing held".to_string()
-        } else {
-            format!(
-                "held: {}{}",
-                h.join(", "),
-                if allow_held {
-                    " (allowed by --allow-held)"
-                } else {
-                    " (--allow-held to go on)"
-                }
-            )
         },
     ));
     let daemon = host_facts::daemon_client(&m, ch);
