@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole failover fault matrix (every step x every interruption, 44 cases)
+# and the hard failover's kill matrix (promote + reintegrate, 16 cases)
 # against the real lab, with its figures; CI runs a slice of it inside
 # scripts/test.sh. Takes 15-25 minutes on 2 cores.
 set -euo pipefail
@@ -9,6 +10,11 @@ scripts/setup.sh
 status=0
 CYRDECK_MATRIX=full cargo test --release --test fault_matrix -- --test-threads=1 --nocapture \
   failover_fault_matrix 2>&1 | tee /tmp/cyrdeck-matrix.log || status=$?
+# the hard failover (promote, reintegrate): every writing step x {kill-before, kill-after}
+CYRDECK_HARD_MATRIX=full cargo test --release --test hard_failover_lab -- --test-threads=1 --nocapture \
+  promote_and_reintegrate_survive 2>&1 | tee /tmp/cyrdeck-hard-matrix.log || status=$?
 "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir /var/tmp/cyrdeck-matrix-lab 2>/dev/null || true
+"${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir /var/tmp/cyrdeck-hardfo-lab 2>/dev/null || true
 grep -E '^step [0-9]|^fault matrix:' /tmp/cyrdeck-matrix.log || true
+grep -E '^case |^hard failover matrix:' /tmp/cyrdeck-hard-matrix.log || true
 exit $status

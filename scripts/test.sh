@@ -18,10 +18,10 @@ out=$(mktemp)
 # unit tests, then the integration tests against the real lab
 cargo test --release --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$out" || status=$?
 # every lab the tests started: nothing of theirs may outlive the suite
-for d in /var/tmp/cyrdeck-failover-lab /var/tmp/cyrdeck-matrix-lab /var/tmp/cyrdeck-logsrc-lab "$lab"; do
+for d in /var/tmp/cyrdeck-failover-lab /var/tmp/cyrdeck-matrix-lab /var/tmp/cyrdeck-logsrc-lab /var/tmp/cyrdeck-hardfo-lab "$lab"; do
   [ -d "$d" ] && { "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir "$d" || status=1; }
 done
-left=$(pgrep -af '/var/tmp/cyrdeck-(test|failover|matrix|logsrc|iso)-lab' || true)
+left=$(pgrep -af '/var/tmp/cyrdeck-(test|failover|matrix|logsrc|iso|hardfo)-lab' || true)
 if [ -n "$left" ]; then
   echo "processes of the test labs still running:"; echo "$left"; status=1
 fi
