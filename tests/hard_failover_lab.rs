@@ -261,3 +261,61 @@ fn promote_and_reintegrate_survive_a_kill_at_every_writing_step() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// In `t`'s console, `:ID lab` and Enter at every step until the last is done.
+fn console_runbook(t: &Rehearsal, id: &str, steps: usize) {
+    let cfg = t.config.display().to_string();
+    let state = t.state.display().to_string();
+    let tm =
+        common::tmux::Tmux::start_env(&[("XDG_STATE_HOME", &state)], &["--config", &cfg], 160, 50);
+    tm.wait_for("the first refresh", Duration::from_secs(30), |s| {
+        s.contains("updated")
+    });
+    tm.keys(&[":"]);
+    tm.text(&format!("{id} lab"));
+    tm.keys(&["Enter"]);
+    tm.wait_for("the runbook", Duration::from_secs(10), |s| {
+        s.contains(&format!("{id} lab on lab"))
+    });
+    for step in 1..=steps {
+        tm.keys(&["Enter"]);
+        let s = tm.wait_for(
+            &format!("{id} step {step}"),
+            Duration::from_secs(120),
+            |s| s.contains(&format!("{step}. done")) || s.contains("FAILED"),
+        );
+        assert!(
+            s.contains(&format!("{step}. done")),
+            "{id} step {step}:\n{s}"
+        );
+    }
+    tm.keys(&["q"]);
+    std::thread::sleep(Duration::from_secs(1));
+}
+
+/// The console drives both runbooks step by step (Enter per step).
+#[test]
+fn the_console_drives_promote_and_reintegrate_step_by_step() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let mut s = crash_with_unreplicated_mail("c");
+    console_runbook(
+        &s.t,
+        "promote",
+        cyrdeck::ops::hard_failover::PROMOTE.steps.len(),
+    );
+    assert_eq!(s.t.master(), "replica");
+    for i in 0..3 {
+        let id = unique(&format!("promoted{i}"));
+        assert!(deliver_to("replica", &s.alice, &id));
+        s.inbox_ids.push(id);
+    }
+    lab().start_as_left(Component::Cyrus(Role::Master)).unwrap();
+    // a new console: the roles changed in the config
+    console_runbook(
+        &s.t,
+        "reintegrate",
+        cyrdeck::ops::hard_failover::REINTEGRATE.steps.len(),
+    );
+    s.assert_nothing_lost();
+}

@@ -85,6 +85,24 @@ is_channel_client='
     return ch == channel
   }'
 
+# the channel's DAEMON sync_client line(s) commented out with MARK
+comment_out_client() {
+  awk -v channel="$channel" -v mark="$MARK" "$is_channel_client"'
+    /^[[:space:]]*DAEMON[[:space:]]*\{/ { d = 1 }
+    d && /^[[:space:]]*\}/ { d = 0 }
+    { if (d && mine($0) && index($0, mark) != 1) print mark $0; else print $0 }' \
+    "$cyrusconf" > "$cyrusconf.cyrdeck-tmp"
+  chown --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"; chmod --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"
+  mv "$cyrusconf.cyrdeck-tmp" "$cyrusconf"
+}
+
+# the sync shutdown file (a rolling client exits at its next cycle)
+touch_shutdown() {
+  if [ -n "$shutdownfile" ]; then
+    : > "$shutdownfile"; chown --reference="$(dirname "$shutdownfile")" "$shutdownfile"
+  fi
+}
+
 case $action in
   stop-writes)
     mkdir -p "$cfgdir/msg"
@@ -139,17 +157,9 @@ case $action in
     ;;
   stop-client)
     backup "$cyrusconf"
-    awk -v channel="$channel" -v mark="$MARK" "$is_channel_client"'
-      /^[[:space:]]*DAEMON[[:space:]]*\{/ { d = 1 }
-      d && /^[[:space:]]*\}/ { d = 0 }
-      { if (d && mine($0) && index($0, mark) != 1) print mark $0; else print $0 }' \
-      "$cyrusconf" > "$cyrusconf.cyrdeck-tmp"
-    chown --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"; chmod --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"
-    mv "$cyrusconf.cyrdeck-tmp" "$cyrusconf"
+    comment_out_client
     setconf sync_log 0
-    if [ -n "$shutdownfile" ]; then
-      : > "$shutdownfile"; chown --reference="$(dirname "$shutdownfile")" "$shutdownfile"
-    fi
+    touch_shutdown
     hup
     echo "rolling client stopped (DAEMON entry commented out, sync_log 0, $shutdownfile touched)"
     ;;
@@ -182,16 +192,8 @@ case $action in
       # commented out and the shutdown file in place until reintegrate.
       setconf sync_log 1
       [ -z "$channel" ] || setconf sync_log_channels "$channel"
-      awk -v channel="$channel" -v mark="$MARK" "$is_channel_client"'
-        /^[[:space:]]*DAEMON[[:space:]]*\{/ { d = 1 }
-        d && /^[[:space:]]*\}/ { d = 0 }
-        { if (d && mine($0) && index($0, mark) != 1) print mark $0; else print $0 }' \
-        "$cyrusconf" > "$cyrusconf.cyrdeck-tmp"
-      chown --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"; chmod --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"
-      mv "$cyrusconf.cyrdeck-tmp" "$cyrusconf"
-      if [ -n "$shutdownfile" ]; then
-        : > "$shutdownfile"; chown --reference="$(dirname "$shutdownfile")" "$shutdownfile"
-      fi
+      comment_out_client
+      touch_shutdown
       hup
       echo "now master with replication held: sync_log 1, no rolling client (reintegrate starts it)"
       exit 0

@@ -24,7 +24,7 @@ use super::failover::{self, Act, Roles};
 use super::runbook::{RunbookSpec, StepSpec, StepState};
 use super::supervise::probe_host;
 use super::StepContext;
-use crate::check::{self, Scope};
+use crate::check;
 use crate::cyrus::host_facts::sync_endpoint;
 use divergence::Divergence;
 use std::time::Duration;
@@ -381,15 +381,7 @@ async fn copy_back(
     let h = cx.connection(&r.old_master)?.config().clone();
     if cx.attempt > 1 {
         // a pause of this run cut short by a crash: writes back on
-        failover::script(
-            cx,
-            &r.new_master,
-            Act::StartWrites { any: false },
-            r,
-            &r.old_sync,
-            out,
-        )
-        .await?;
+        pause_writes_on_new(cx, r, out, false).await?;
     }
     let mut failed = Vec::new();
     for user in &d.users_to_copy {
@@ -418,29 +410,13 @@ async fn copy_back(
                     "  {user}: its mailboxes keep changing on {}: writes paused there for one more attempt",
                     r.new_master
                 ));
-                failover::script(
-                    cx,
-                    &r.new_master,
-                    Act::StopWrites { replace: false },
-                    r,
-                    &r.old_sync,
-                    out,
-                )
-                .await?;
+                pause_writes_on_new(cx, r, out, true).await?;
             }
             let res = cx
                 .write(&r.old_master, argv.clone(), None, COPY_TIMEOUT, out)
                 .await;
             if paused {
-                failover::script(
-                    cx,
-                    &r.new_master,
-                    Act::StartWrites { any: false },
-                    r,
-                    &r.old_sync,
-                    out,
-                )
-                .await?;
+                pause_writes_on_new(cx, r, out, false).await?;
             }
             match res {
                 Ok(o) if o.success() => {
@@ -483,32 +459,80 @@ async fn copy_back(
     ))
 }
 
+/// This run's fence on the new master (`pause`), or lifted (only this
+/// run's: a fence of anything else stays).
+async fn pause_writes_on_new(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    out: &mut Vec<String>,
+    pause: bool,
+) -> Result<String, String> {
+    let act = if pause {
+        Act::StopWrites { replace: false }
+    } else {
+        Act::StartWrites { any: false }
+    };
+    failover::script(cx, &r.new_master, act, r, &r.old_sync, out).await
+}
+
 async fn verify(
     cx: &StepContext<'_>,
     r: &Roles,
     out: &mut Vec<String>,
     memo: &serde_json::Value,
 ) -> Result<String, String> {
+    use std::collections::{BTreeMap, BTreeSet};
     let d = divergence_of(memo)?;
-    let mut missing = Vec::new();
-    let mut checked = 0usize;
-    for user in &d.users_to_copy {
-        let scope = Scope {
-            user: Some(user.clone()),
-            mailbox: None,
-        };
-        let have =
-            check::guid_multiset(cx.connections(), &r.new_master, &scope, CHECK_TIMEOUT).await?;
-        for (mailbox, guids) in d
-            .must_survive
-            .iter()
-            .filter(|(m, _)| scope.accepts(&crate::cyrus::names::external_to_internal(m)))
-        {
-            for g in guids {
-                checked += 1;
-                if !have.get(mailbox).is_some_and(|m| m.contains_key(g)) {
-                    missing.push(format!("{mailbox} {g}"));
-                }
+    let conns = cx.connections();
+    let inv = check::inventory(conns, &r.new_master, CHECK_TIMEOUT).await?;
+    let copied: BTreeSet<&str> = d.users_to_copy.iter().map(String::as_str).collect();
+    let boxes: Vec<&crate::cyrus::inventory::MailboxEntry> = inv
+        .mailboxes
+        .iter()
+        .filter(|m| !m.tombstone)
+        .filter(|m| {
+            crate::cyrus::names::owner_of(&m.name)
+                .is_some_and(|u| copied.contains(u.replace('^', ".").as_str()))
+        })
+        .collect();
+    let recs = check::records(conns, &r.new_master, &boxes, CHECK_TIMEOUT).await?;
+    // per mailbox: live GUIDs, and GUIDs expunged there (a user's deletion
+    // on the new master since the report, e.g. the heartbeat's ipurge)
+    let mut live: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    let mut gone: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for b in &boxes {
+        let ext = crate::check::compare::external(&b.name);
+        match recs.get(&b.uniqueid) {
+            Some(Ok(x)) => {
+                live.entry(ext.clone())
+                    .or_default()
+                    .extend(x.records.iter().map(|r| r.guid.as_str()));
+                gone.entry(ext)
+                    .or_default()
+                    .extend(x.expunged.iter().map(|(_, g)| g.as_str()));
+            }
+            Some(Err(e)) => return Err(format!("{}: {ext}: {e}", r.new_master)),
+            None => return Err(format!("{}: {ext}: not read", r.new_master)),
+        }
+    }
+    let (mut missing, mut deleted, mut checked) = (Vec::new(), 0usize, 0usize);
+    for (mailbox, guids) in &d.must_survive {
+        for g in guids {
+            checked += 1;
+            let has = |m: &BTreeMap<String, BTreeSet<&str>>| {
+                m.get(mailbox).is_some_and(|s| s.contains(g.as_str()))
+            };
+            if has(&live) {
+                continue;
+            }
+            if has(&gone) {
+                deleted += 1;
+                out.push(format!(
+                    "  deleted on {} since the report (expunged there): {mailbox} {g}",
+                    r.new_master
+                ));
+            } else {
+                missing.push(format!("{mailbox} {g}"));
             }
         }
     }
@@ -523,7 +547,7 @@ async fn verify(
         ));
     }
     Ok(format!(
-        "all {checked} GUID(s) of the copied users are on {}",
+        "all {checked} GUID(s) of the copied users are on {} ({deleted} deleted there since the report)",
         r.new_master
     ))
 }
