@@ -163,6 +163,10 @@ enum Cmd {
         /// One JSON object per command ({intent, result}).
         #[arg(long)]
         json: bool,
+        /// Heartbeat writes too (by default they are counted in one line:
+        /// they are routine, and would drown the operators' changes).
+        #[arg(long)]
+        all: bool,
     },
     /// Fetch a host's SSH key, show its fingerprint, and add it to known_hosts
     /// (trust on first use, only when you say so).
@@ -437,12 +441,12 @@ fn main() -> Result<()> {
             let code = runtime()?.block_on(heartbeat(cfg, cli.observe, pair, every, count))?;
             std::process::exit(code);
         }
-        Cmd::Audit { since, json } => {
+        Cmd::Audit { since, json, all } => {
             let path = Config::load(&config_path)
                 .ok()
                 .and_then(|c| c.audit_log)
                 .unwrap_or_else(cyrdeck::ops::audit::default_path);
-            std::process::exit(audit(&path, since.as_deref(), json)?);
+            std::process::exit(audit(&path, since.as_deref(), json, all)?);
         }
         Cmd::Sudoers {
             host,
@@ -494,7 +498,7 @@ fn main() -> Result<()> {
     }
 }
 
-fn audit(path: &std::path::Path, since: Option<&str>, json: bool) -> Result<i32> {
+fn audit(path: &std::path::Path, since: Option<&str>, json: bool, all: bool) -> Result<i32> {
     use cyrdeck::ops::audit;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -517,7 +521,16 @@ fn audit(path: &std::path::Path, since: Option<&str>, json: bool) -> Result<i32>
     };
     let trail = audit::read(&text, since);
     let mut out = String::new();
-    for e in &trail.entries {
+    let beats = trail
+        .entries
+        .iter()
+        .filter(|e| !all && audit::is_heartbeat(e))
+        .count();
+    for e in trail
+        .entries
+        .iter()
+        .filter(|e| all || !audit::is_heartbeat(e))
+    {
         if json {
             out.push_str(&serde_json::to_string(e)?);
         } else {
@@ -526,6 +539,9 @@ fn audit(path: &std::path::Path, since: Option<&str>, json: bool) -> Result<i32>
         out.push('\n');
     }
     print_all(out.as_bytes())?;
+    if beats > 0 {
+        eprintln!("({beats} heartbeat write(s) not shown: --all shows them)");
+    }
     if !trail.unreadable.is_empty() {
         eprintln!(
             "{}: unreadable lines {:?}",

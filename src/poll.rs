@@ -165,7 +165,7 @@ impl Poller {
         }
         // after the probe, so the next one sees the beat replicated
         if let Some(hb) = &mut self.heartbeats {
-            hb.tick(&self.cfg, &self.conns).await;
+            hb.tick(&self.cfg, &self.conns, &report).await;
         }
         report
     }

@@ -71,7 +71,15 @@ fn intent_before_every_write_no_log_no_write_and_audit_reads_it_back() {
     let (code, out) = run(&cfg, &["heartbeat"], Some("write:kill-after-intent"));
     assert_eq!(code, None, "should have been killed: {out}");
     assert_eq!(heartbeat_guids(), before, "the command was sent after all");
+    // heartbeats are routine: counted, listed only with --all
     let (code, out) = run(&cfg, &["audit"], None);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("(1 heartbeat write(s) not shown: --all shows them)")
+            && !out.contains("NO RESULT"),
+        "{out}"
+    );
+    let (code, out) = run(&cfg, &["audit", "--all"], None);
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("NO RESULT") && out.contains("on master"),
@@ -82,7 +90,7 @@ fn intent_before_every_write_no_log_no_write_and_audit_reads_it_back() {
     let (code, out) = run(&cfg, &["heartbeat"], None);
     assert_eq!(code, Some(0), "{out}");
     assert_ne!(heartbeat_guids(), before);
-    let (code, out) = run(&cfg, &["audit", "--json", "--since", "1h"], None);
+    let (code, out) = run(&cfg, &["audit", "--all", "--json", "--since", "1h"], None);
     assert_eq!(code, Some(0), "{out}");
     let entries: Vec<serde_json::Value> = out
         .lines()
@@ -109,4 +117,61 @@ fn intent_before_every_write_no_log_no_write_and_audit_reads_it_back() {
     assert_eq!(phases, ["intent", "intent", "result"]);
     let (_, out) = run(&cfg, &["audit", "--since", "2099-01-01T00:00:00Z"], None);
     assert!(out.trim().is_empty(), "{out}");
+}
+
+/// The master's heartbeat INBOX's last UID (one per delivered beat).
+fn last_heartbeat_uid() -> u64 {
+    let conf = lab().layout.instance(Role::Master).imapd_conf;
+    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbexamine")
+        .arg("-C")
+        .arg(&conf)
+        .arg("user/cyrdeck-heartbeat")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("Last UID:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no Last UID in {text}"))
+}
+
+/// One heartbeat writer per pair: two `supervise` on the same pair write
+/// about one beat per interval between them, not one each.
+#[test]
+fn two_supervisors_write_one_heartbeat_per_interval_between_them() {
+    let _g = lock();
+    let dir = state_dir().join(unique("beats"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("audit.log");
+    let cfg = config_with_audit(&log);
+    let interval = config().pairs["lab"].heartbeat.as_ref().unwrap().interval;
+    let run_for = std::time::Duration::from_secs(25);
+    let before = last_heartbeat_uid();
+    let mut children: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            std::process::Command::new(bin())
+                .arg("--config")
+                .arg(&cfg)
+                .args(["supervise", "--interval", "1"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(run_for);
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    // beats delivered = how far the heartbeat INBOX's last UID moved
+    let beats = last_heartbeat_uid() - before;
+    let one_writer = run_for.as_secs() / interval.as_secs() + 1;
+    println!("two supervisors, {}s, interval {}s: {beats} beats (one writer: ~{one_writer}, one each: ~{})", run_for.as_secs(), interval.as_secs(), 2 * one_writer);
+    assert!(beats >= 2, "hardly any beat written: {beats}");
+    assert!(
+        beats <= one_writer + 2,
+        "{beats} beats in {}s: each supervisor wrote its own",
+        run_for.as_secs()
+    );
 }

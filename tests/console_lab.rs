@@ -91,7 +91,7 @@ fn queue_view_shows_entries_appear_and_drain_on_screen() {
         s.contains("config: no replication anti-patterns")
     });
     t.wait_for("the measured lag", Duration::from_secs(30), |s| {
-        s.contains("(hb)")
+        s.contains("(hb ")
     });
     t.keys(&["2"]);
     t.wait_for("the Queue view", Duration::from_secs(5), |s| {

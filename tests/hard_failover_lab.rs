@@ -215,6 +215,18 @@ fn promote_then_reintegrate_loses_no_accepted_message() {
     let clashes = out.matches("GUID CONFLICT").count();
     assert!(clashes >= 3, "{clashes} clashes reported:\n{out}");
     println!("{clashes} GUID conflicts reported");
+    // each one in the audit trail too
+    let (code, audit) = s.t.run(&["audit"]);
+    assert_eq!(code, 0, "{audit}");
+    let inbox = format!("GUID conflict in user/{} UID", s.alice);
+    assert_eq!(
+        audit
+            .lines()
+            .filter(|l| l.contains("FOUND: ") && l.contains(&inbox))
+            .count(),
+        clashes,
+        "{audit}"
+    );
     s.assert_nothing_lost();
 }
 

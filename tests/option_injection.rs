@@ -77,8 +77,8 @@ fn every_runbook_refuses_an_option_like_target_when_opened() {
     let cfg = Arc::new(cfg);
     let conns = Poller::new(cfg.clone(), false).connections();
     for spec in ops::available() {
-        if spec.id == "failover" {
-            continue; // its target is a configured pair
+        if spec.target == "pair" {
+            continue; // failover, promote, reintegrate: a configured pair
         }
         for name in HOSTILE {
             let e = Engine::open(cfg.clone(), conns.clone(), spec, "lab", name)
@@ -108,7 +108,7 @@ fn every_step_refuses_it_too_and_builds_no_command() {
     let conns = Poller::new(Arc::new(cfg.clone()), false).connections();
     let rt = tokio::runtime::Runtime::new().unwrap();
     for spec in ops::available() {
-        if spec.id == "failover" {
+        if spec.target == "pair" {
             continue;
         }
         for name in HOSTILE {

@@ -20,6 +20,9 @@ pub enum Phase {
     Intent,
     #[default]
     Result,
+    /// Something a runbook found that the operator must be told of even
+    /// though nothing was written (a GUID conflict): stands alone.
+    Finding,
 }
 
 /// One line of the log. Lines written before intents existed have no
@@ -147,6 +150,32 @@ pub fn intent(
     Ok(id)
 }
 
+/// Write (and fsync) a finding on `host`: `what` (e.g. `guid-conflict`,
+/// mailbox, UID, both GUIDs) in the argv field, `detail` in the error field.
+pub fn finding(
+    path: &Path,
+    host: &str,
+    what: &[String],
+    detail: &str,
+    runbook: &str,
+    run_id: &str,
+) -> std::io::Result<()> {
+    append(
+        path,
+        &Record {
+            phase: Phase::Finding,
+            time: now(),
+            operator: operator(),
+            host: host.to_string(),
+            argv: what.to_vec(),
+            runbook: runbook.to_string(),
+            run_id: run_id.to_string(),
+            error: Some(detail.to_string()),
+            ..Record::default()
+        },
+    )
+}
+
 /// Write (and fsync) the result of the command announced as `id`.
 pub fn result(
     path: &Path,
@@ -213,6 +242,10 @@ pub fn read(text: &str, since: Option<i64>) -> Trail {
                     result: None,
                 });
             }
+            Phase::Finding => trail.entries.push(Entry {
+                intent: rec.clone(),
+                result: Some(rec),
+            }),
             Phase::Result => match open.remove(&rec.id).filter(|_| !rec.id.is_empty()) {
                 Some(k) => trail.entries[k].result = Some(rec),
                 // a legacy line (result only, argv inside)
@@ -250,6 +283,12 @@ pub fn parse_since(s: &str, now: i64) -> Result<i64, String> {
         .ok_or_else(|| format!("--since {s:?}: too far back"))
 }
 
+/// A routine heartbeat write (the only writes not started by an operator's
+/// runbook): `cyrdeck audit` counts them instead of listing them.
+pub fn is_heartbeat(e: &Entry) -> bool {
+    e.intent.runbook == "heartbeat"
+}
+
 /// One line per command for the terminal.
 pub fn describe(e: &Entry) -> String {
     let i = &e.intent;
@@ -257,6 +296,9 @@ pub fn describe(e: &Entry) -> String {
         .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|_| i.time.to_string());
     let outcome = match &e.result {
+        Some(r) if r.phase == Phase::Finding => {
+            format!("FOUND: {}", r.error.as_deref().unwrap_or(""))
+        }
         None => "NO RESULT (interrupted: check the host)".to_string(),
         Some(r) => match (&r.error, r.exit_status, &r.exit_signal) {
             (Some(err), _, _) => format!("error: {err}"),

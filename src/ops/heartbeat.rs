@@ -21,12 +21,28 @@ pub async fn beat(
     conns: &BTreeMap<String, Arc<HostConnection>>,
     pair: &PairConfig,
 ) -> Result<u64, String> {
+    beat_unless_fresh(cfg, conns, pair, 0).await
+}
+
+/// A beat on `pair`'s master unless its newest beat (by anyone) is younger
+/// than `min_age_secs`, checked on the master just before writing (0:
+/// always write). Ok(the master's clock, or the fresh beat's time).
+pub async fn beat_unless_fresh(
+    cfg: &Config,
+    conns: &BTreeMap<String, Arc<HostConnection>>,
+    pair: &PairConfig,
+    min_age_secs: u64,
+) -> Result<u64, String> {
     let cx = StepContext::new(cfg, pair, "", "heartbeat", conns);
-    beat_on(&cx, &pair.master).await
+    write_beat(&cx, &pair.master, min_age_secs).await
 }
 
 /// One beat (or a failover's canary) delivered on `host`; its clock then.
 pub async fn beat_on(cx: &StepContext<'_>, host: &str) -> Result<u64, String> {
+    write_beat(cx, host, 0).await
+}
+
+async fn write_beat(cx: &StepContext<'_>, host: &str, min_age_secs: u64) -> Result<u64, String> {
     let pair = cx.pair;
     let hb = pair
         .heartbeat
@@ -43,6 +59,7 @@ pub async fn beat_on(cx: &StepContext<'_>, host: &str) -> Result<u64, String> {
         h.imapd_conf.display().to_string(),
         h.bin_dir.display().to_string(),
         hb.user.clone(),
+        min_age_secs.to_string(),
     ];
     let shown = vec!["cyrdeck-heartbeat".into(), hb.user.clone()];
     let mut out = Vec::new();
@@ -57,38 +74,92 @@ pub async fn beat_on(cx: &StepContext<'_>, host: &str) -> Result<u64, String> {
             err.trim().lines().last().unwrap_or("no error text")
         ));
     }
-    text.trim()
+    // "fresh T": another writer's beat at T is young enough: none written
+    let t = text.trim();
+    t.strip_prefix("fresh ")
+        .unwrap_or(t)
         .parse()
         .map_err(|_| format!("heartbeat on {host}: unexpected output {text:?}"))
 }
 
 /// Beats each pair with a heartbeat once its interval has passed; skipped
 /// in observe mode. Remembers the last failure per pair to show it.
+///
+/// One writer per pair, whoever it is: a beat is written only when the
+/// master's newest beat (this refresh's probe: `beat_age_secs`) is at
+/// least an interval old. Two consoles and a `supervise` on one pair then
+/// write about one beat per interval between them, not one each (two
+/// consoles used to double the beats and fill the audit log).
 #[derive(Default)]
 pub struct Heartbeats {
     last: BTreeMap<String, Instant>,
     pub errors: BTreeMap<String, String>,
 }
 
+/// Is a beat due? `own_elapsed`: since this writer's last beat (None:
+/// never); `newest_age`: age of the master's newest beat by anyone (None:
+/// unknown, e.g. the master's probe failed).
+pub fn due(own_elapsed: Option<Duration>, newest_age: Option<u64>, interval: Duration) -> bool {
+    let own_due = own_elapsed.is_none_or(|e| e + Duration::from_millis(200) >= interval);
+    // another writer's beat younger than the interval makes this one moot
+    let fresh = newest_age.is_some_and(|a| a + 1 < interval.as_secs().max(1));
+    own_due && !fresh
+}
+
 impl Heartbeats {
-    pub async fn tick(&mut self, cfg: &Config, conns: &BTreeMap<String, Arc<HostConnection>>) {
+    pub async fn tick(
+        &mut self,
+        cfg: &Config,
+        conns: &BTreeMap<String, Arc<HostConnection>>,
+        report: &crate::model::snapshot::StatusReport,
+    ) {
         for pair in cfg.pairs.values() {
             let Some(hb) = &pair.heartbeat else { continue };
             let writable = conns
                 .get(&pair.master)
                 .is_some_and(|c| c.write_capability().is_some());
-            let due = self
-                .last
-                .get(&pair.name)
-                .is_none_or(|t| t.elapsed() + Duration::from_millis(200) >= hb.interval);
-            if !writable || !due {
+            let newest_age = report
+                .pairs
+                .iter()
+                .find(|p| p.name == pair.name)
+                .and_then(|p| {
+                    p.channels
+                        .iter()
+                        .filter_map(|c| c.heartbeat.as_ref()?.beat_age_secs)
+                        .min()
+                });
+            let own = self.last.get(&pair.name).map(Instant::elapsed);
+            if !writable || !due(own, newest_age, hb.interval) {
                 continue;
             }
             self.last.insert(pair.name.clone(), Instant::now());
-            match beat(cfg, conns, pair).await {
+            // the master checks again right before writing: another
+            // writer's beat that landed after this refresh's probe wins
+            let min_age = hb.interval.as_secs().saturating_sub(1);
+            match beat_unless_fresh(cfg, conns, pair, min_age).await {
                 Ok(_) => self.errors.remove(&pair.name),
                 Err(e) => self.errors.insert(pair.name.clone(), e),
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::due;
+    use std::time::Duration;
+
+    #[test]
+    fn one_writer_per_pair_a_fresh_beat_by_anyone_makes_a_beat_moot() {
+        let i = Duration::from_secs(5);
+        // never beat here, nothing known of the master: beat
+        assert!(due(None, None, i));
+        // another console beat 2 s ago: not now
+        assert!(!due(None, Some(2), i));
+        // the newest beat is an interval old: due
+        assert!(due(None, Some(5), i));
+        // this writer beat 1 s ago: not yet, whatever the master says
+        assert!(!due(Some(Duration::from_secs(1)), Some(9), i));
+        assert!(due(Some(Duration::from_secs(5)), Some(6), i));
     }
 }

@@ -1,9 +1,13 @@
-# cyrdeck heartbeat: run on the master as `sh -c <this> cyrdeck-heartbeat CONF BINDIR USER`.
+# cyrdeck heartbeat: run on the master as
+#   sh -c <this> cyrdeck-heartbeat CONF BINDIR USER [MINAGE]
+# MINAGE > 0: when the INBOX's newest beat (its last append date, by any
+# writer) is younger than MINAGE seconds, print "fresh T" and write nothing
+# (one writer per pair: two consoles do not double the beats).
 # Empties the heartbeat user's INBOX (ipurge: -M no recursion, the pattern is
 # the one concrete mailbox; never run it without a pattern: that is every
 # mailbox) and delivers one message over the local LMTP socket; its append
 # time is what the replica's index header shows once it is replicated.
-conf=$1 bindir=$2 user=$3
+conf=$1 bindir=$2 user=$3 minage=${4:-0}
 LC_ALL=C
 export LC_ALL
 case $user in ''|-*|*[!A-Za-z0-9_-]*) echo "bad heartbeat user" >&2; exit 2 ;; esac
@@ -20,6 +24,14 @@ case $(sed -n 's/^[[:space:]]*sync_log:[[:space:]]*//p' "$conf" | tail -n 1) in
 esac
 "$bindir/mbpath" -C "$conf" -u "$user" >/dev/null 2>&1 || {
   echo "no heartbeat mailbox for user $user on this host: create it (cm user/$user)" >&2; exit 3; }
+case $minage in ''|*[!0-9]*) echo "bad MINAGE" >&2; exit 2 ;; esac
+if [ "$minage" -gt 0 ]; then
+  hbpath=$("$bindir/mbpath" -C "$conf" -u "$user" 2>/dev/null)
+  last=$(od -An -j 24 -N 4 -tu4 --endian=big "$hbpath/cyrus.index" 2>/dev/null | tr -d ' ')
+  if [ -n "$last" ] && [ $(($(date +%s) - last)) -lt "$minage" ]; then
+    echo "fresh $last"; exit 0
+  fi
+fi
 "$bindir/ipurge" -C "$conf" -f -M -X -d 0 "user/$user" "user.$user" >/dev/null 2>&1
 now=$(date +%s)
 printf 'From: cyrdeck <cyrdeck@localhost>\r\nSubject: cyrdeck heartbeat %s\r\n\r\n%s\r\n' "$now" "$now" |

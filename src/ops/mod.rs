@@ -140,6 +140,24 @@ impl<'a> StepContext<'a> {
         res.map_err(|e| format!("{host}: {e}"))
     }
 
+    /// A finding (nothing written) in the audit log; a log that cannot
+    /// be written is said in the output, never silently.
+    pub fn audit_finding(&self, host: &str, what: &[String], detail: &str, out: &mut Vec<String>) {
+        if let Err(e) = audit::finding(
+            &self.audit_path(),
+            host,
+            what,
+            detail,
+            self.runbook,
+            self.run_id,
+        ) {
+            out.push(format!(
+                "  WARNING: the audit log {} cannot be written: {e}",
+                self.audit_path().display()
+            ));
+        }
+    }
+
     fn audit_path(&self) -> std::path::PathBuf {
         self.cfg
             .audit_log

@@ -45,8 +45,10 @@ requeued=0
 if ls quarantine-*."$tag".*.rest >/dev/null 2>&1; then
   sort -u quarantine-*."$tag".*.rest > "quarantine-requeue.$tag"
   want=$(wc -l < "quarantine-requeue.$tag")
-  # a log created here must belong to cyrus, or lmtpd stops logging
-  [ -e log ] || { : > log; chown --reference=. log; chmod 0600 log; }
+  # (the append below creates `log` when it is missing, owned like the
+  # directory: a log root made would stop lmtpd logging. Creating it here
+  # first raced the rolling client, which may rename it to log-run between
+  # the create and the chown: "chown: cannot access 'log'", CI)
   requeued=$(perl -e '
     use Fcntl qw(O_WRONLY O_APPEND O_CREAT F_SETLKW F_WRLCK SEEK_SET);
     my ($src, $log) = @ARGV;

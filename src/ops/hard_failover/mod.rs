@@ -121,6 +121,14 @@ pub async fn execute(
     out: &mut Vec<String>,
     memo: &mut serde_json::Value,
 ) -> StepState {
+    // the target IS the pair (as for the failover); anything else names
+    // nothing this runbook acts on
+    if cx.target != cx.pair.name {
+        return StepState::Failed(format!(
+            "{}: the target is the pair ({:?}), not {:?}",
+            spec.id, cx.pair.name, cx.target
+        ));
+    }
     let res = match spec.id {
         "promote" => promote(step, cx, out, memo).await,
         "reintegrate" => reintegrate(step, cx, out, memo).await,
@@ -347,6 +355,22 @@ async fn survey(
     )?;
     let d = divergence::classify(&old_inv, &new_inv, &old_recs, &new_recs, &r.channel);
     out.extend(d.describe(&r.old_master, &r.new_master));
+    // every GUID conflict in the audit trail too (the run's output is
+    // journalled; the audit log is what an operator reads afterwards)
+    for c in &d.clashes {
+        let what = vec![
+            "guid-conflict".to_string(),
+            c.mailbox.clone(),
+            c.uid.to_string(),
+            c.old_guid.clone(),
+            c.new_guid.clone(),
+        ];
+        let detail = format!(
+            "GUID conflict in {} UID {}: {} has {}, {} has {}; both kept, both get new UIDs at the copy-back",
+            c.mailbox, c.uid, r.old_master, c.old_guid, r.new_master, c.new_guid
+        );
+        cx.audit_finding(&r.old_master, &what, &detail, out);
+    }
     let file =
         crate::check::last::dir().join(format!("reintegrate-{}-{}.json", cx.pair.name, cx.run_id));
     let saved = std::fs::create_dir_all(crate::check::last::dir())
