@@ -96,10 +96,15 @@ comment_out_client() {
   mv "$cyrusconf.cyrdeck-tmp" "$cyrusconf"
 }
 
-# the sync shutdown file (a rolling client exits at its next cycle)
+# the sync shutdown file (a rolling client exits at its next cycle, and
+# REMOVES it: created, owned, then moved into place, never chowned after;
+# a client that removed it between a create and a chown failed the step,
+# full fault matrix)
 touch_shutdown() {
   if [ -n "$shutdownfile" ]; then
-    : > "$shutdownfile"; chown --reference="$(dirname "$shutdownfile")" "$shutdownfile"
+    : > "$shutdownfile.cyrdeck-tmp"
+    chown --reference="$(dirname "$shutdownfile")" "$shutdownfile.cyrdeck-tmp"
+    mv -f "$shutdownfile.cyrdeck-tmp" "$shutdownfile"
   fi
 }
 
