@@ -2,7 +2,7 @@
 # Install what cyrdeck's lab and tests need on Debian 12 (idempotent), then build.
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
-PKGS="cyrus-imapd cyrus-admin cyrus-clients cyrus-replication openssh-server openssh-client sasl2-bin db-util rsyslog systemd bsdutils iproute2 procps coreutils util-linux tmux shellcheck sudo"
+PKGS="cyrus-imapd cyrus-admin cyrus-clients cyrus-replication openssh-server openssh-client sasl2-bin db-util rsyslog systemd bsdutils iproute2 procps coreutils util-linux tmux shellcheck sudo debootstrap"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs packages, builds once, starts the real lab
 # (two Cyrus 3.6 instances + one sshd per host + rsyslog on loopback) inside
-# the tests, runs unit and integration tests, then stops the lab.
+# the tests, runs unit and integration tests, then the core scenarios on
+# Cyrus 3.10 and 3.12 (scripts/versions.sh slice), then stops every lab.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -17,11 +18,17 @@ status=0
 out=$(mktemp)
 # unit tests, then the integration tests against the real lab
 cargo test --release --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$out" || status=$?
+# the core scenarios on Cyrus 3.10 and 3.12 (debootstrap roots, cached) and
+# on a mixed 3.6 -> 3.10 pair: one test of each (scripts/versions.sh runs all)
+for d in /var/tmp/cyrdeck-failover-lab "$lab"; do
+  [ -d "$d" ] && { "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir "$d" >/dev/null || status=1; }
+done
+scripts/versions.sh slice 2>&1 | tee -a "$out" || status=$?
 # every lab the tests started: nothing of theirs may outlive the suite
-for d in /var/tmp/cyrdeck-failover-lab /var/tmp/cyrdeck-matrix-lab /var/tmp/cyrdeck-logsrc-lab /var/tmp/cyrdeck-hardfo-lab "$lab"; do
+for d in /var/tmp/cyrdeck-failover-lab /var/tmp/cyrdeck-matrix-lab /var/tmp/cyrdeck-logsrc-lab /var/tmp/cyrdeck-hardfo-lab /var/tmp/cyrdeck-upgrade-lab /var/tmp/cyrdeck-versions-lab "$lab"; do
   [ -d "$d" ] && { "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir "$d" || status=1; }
 done
-left=$(pgrep -af '/var/tmp/cyrdeck-(test|failover|matrix|logsrc|iso|hardfo)-lab' || true)
+left=$(pgrep -af '/var/tmp/cyrdeck-(test|failover|matrix|logsrc|iso|hardfo|upgrade|versions)-lab' || true)
 if [ -n "$left" ]; then
   echo "processes of the test labs still running:"; echo "$left"; status=1
 fi

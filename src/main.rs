@@ -263,6 +263,23 @@ enum LabAction {
         /// Remembered by the lab.
         #[arg(long)]
         journal_host: Option<String>,
+        /// Cyrus release of both hosts: 3.6, 3.8, 3.10 or 3.12. One the
+        /// host's packages are not runs from a cached debootstrap root
+        /// (built on first use; `lab roots` lists them). Remembered.
+        #[arg(long)]
+        cyrus: Option<String>,
+        /// The master's release (a mixed pair: replica newer, to rehearse an upgrade).
+        #[arg(long, conflicts_with = "cyrus")]
+        master_cyrus: Option<String>,
+        /// The replica's release.
+        #[arg(long, conflicts_with = "cyrus")]
+        replica_cyrus: Option<String>,
+    },
+    /// The cached root filesystems (one per Cyrus release the host lacks)
+    /// and the disk each takes; --build RELEASE makes one now.
+    Roots {
+        #[arg(long)]
+        build: Option<String>,
     },
     /// Stop the lab's own processes (or one component).
     Down {
@@ -875,6 +892,9 @@ fn run_lab(action: LabAction) -> Result<()> {
             lab,
             base_port,
             journal_host,
+            cyrus,
+            master_cyrus,
+            replica_cyrus,
         } => {
             let mut l = Lab::open(&lab.dir, base_port)?;
             match journal_host.as_deref() {
@@ -888,6 +908,23 @@ fn run_lab(action: LabAction) -> Result<()> {
                     })?))
                 }
             }
+            let asked = match (cyrus, master_cyrus, replica_cyrus) {
+                (Some(c), _, _) => Some((Some(c.clone()), Some(c))),
+                (None, None, None) => None,
+                (None, m, r) => Some((m, r)),
+            };
+            if let Some((m, r)) = asked {
+                let before = l.layout.hosts.clone();
+                l.set_releases(m.as_deref(), r.as_deref())?;
+                let running = l.components().into_iter().any(|c| l.pid(c).is_some());
+                if running && l.layout.hosts != before {
+                    color_eyre::eyre::bail!(
+                        "the lab in {} runs other Cyrus releases; `cyrdeck lab down --dir {}` first",
+                        l.layout.dir.display(),
+                        l.layout.dir.display()
+                    );
+                }
+            }
             l.up()?;
             wait_until_steady(&l.layout.config_file())?;
             println!(
@@ -895,6 +932,21 @@ fn run_lab(action: LabAction) -> Result<()> {
                 l.layout.dir.display(),
                 l.layout.config_file().display()
             );
+        }
+        LabAction::Roots { build } => {
+            if let Some(r) = build {
+                match lab::roots::ensure(&r)? {
+                    Some(p) => println!("Cyrus {r}: {}", p.display()),
+                    None => println!("Cyrus {r} is the host's own: no root needed"),
+                }
+            }
+            println!("roots in {}:", lab::roots::roots_dir().display());
+            for (name, version, bytes) in lab::roots::list() {
+                println!(
+                    "  {name:<24} cyrus-imapd {version:<20} {} MB",
+                    bytes / 1_000_000
+                );
+            }
         }
         LabAction::Down { lab, only } => {
             let l = Lab::open(&lab.dir, None)?;
@@ -915,8 +967,9 @@ fn run_lab(action: LabAction) -> Result<()> {
                 }
                 for i in &st.instances {
                     println!(
-                        "{:<8} {} imap {} lmtp {} sync {} ssh {}  {}",
+                        "{:<8} cyrus {} {} imap {} lmtp {} sync {} ssh {}  {}",
                         i.role,
+                        i.cyrus_version.as_deref().unwrap_or("?"),
                         i.address,
                         i.imap_port,
                         i.lmtp_port,

@@ -122,7 +122,8 @@ fn intent_before_every_write_no_log_no_write_and_audit_reads_it_back() {
 /// The master's heartbeat INBOX's last UID (one per delivered beat).
 fn last_heartbeat_uid() -> u64 {
     let conf = lab().layout.instance(Role::Master).imapd_conf;
-    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbexamine")
+    let out = lab()
+        .cyrus_tool(Role::Master, "mbexamine")
         .arg("-C")
         .arg(&conf)
         .arg("user/cyrdeck-heartbeat")

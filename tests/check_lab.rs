@@ -8,7 +8,6 @@ use cyrdeck::lab::layout::Role;
 use cyrdeck::lab::mail::{lmtp_deliver, message};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::process::Command;
 
 fn lmtp(role: Role, user: &str, msgid: &str) {
     let i = lab().layout.instance(role);
@@ -99,7 +98,8 @@ fn check_reports_exactly_what_was_planted() {
     i.logout();
     // a new UIDVALIDITY on the replica: plain reconstruct of a lost index
     let rconf = lab().layout.instance(Role::Replica).imapd_conf;
-    let mbpath = Command::new("/usr/lib/cyrus/bin/mbpath")
+    let mbpath = lab()
+        .cyrus_tool(Role::Replica, "mbpath")
         .arg("-C")
         .arg(&rconf)
         .args(["-M", &format!("user/{}", u("uidv"))])
@@ -107,7 +107,8 @@ fn check_reports_exactly_what_was_planted() {
         .unwrap();
     let dir = String::from_utf8_lossy(&mbpath.stdout).trim().to_string();
     std::fs::remove_file(format!("{dir}/cyrus.index")).unwrap();
-    let rc = Command::new("/usr/lib/cyrus/bin/reconstruct")
+    let rc = lab()
+        .cyrus_tool(Role::Replica, "reconstruct")
         .arg("-C")
         .arg(&rconf)
         .arg(format!("user/{}", u("uidv")))

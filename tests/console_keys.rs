@@ -240,7 +240,8 @@ fn the_last_runbook_scrolls_into_view_at_80x24() {
     let mut a = loaded_app(false);
     press(&mut a, "6 G");
     let s = screen(&a, 80, 24);
-    assert!(s.contains("restart <channel (default)>"), "{s}");
+    let last = cyrdeck::ops::available().last().unwrap().id;
+    assert!(s.contains(&format!("{last} <pair>")), "{s}");
 }
 
 /// Defect 11: console runbooks acted on the first pair whatever pair the

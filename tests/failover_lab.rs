@@ -100,7 +100,8 @@ fn replica_stopped_during_the_drain_stops_before_switching_and_the_master_keeps_
     // the hook (run right after writes stop) queues an entry and takes the
     // replica down: the drain cannot finish
     let hook = format!(
-        "if [ \"$CYRDECK_PHASE\" = stop-writes ]; then /usr/lib/cyrus/bin/cyr_synclog -C {} -u alice && {} lab down --dir {} --only replica-cyrus >/dev/null; fi",
+        "if [ \"$CYRDECK_PHASE\" = stop-writes ]; then {} -C {} -u alice && {} lab down --dir {} --only replica-cyrus >/dev/null; fi",
+        lab().cyrus_tool_line(Role::Master, "cyr_synclog"),
         m.imapd_conf.display(),
         bin(),
         lab_dir().display()

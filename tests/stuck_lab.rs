@@ -51,7 +51,8 @@ fn corrupt_replica_index_is_quarantined_and_released_after_reconstruct_m() {
         &mut |mailbox: &str| {
             // the safe repair: reconstruct -M (UIDVALIDITY from mailboxes.db)
             let conf = lab().layout.instance(Role::Replica).imapd_conf;
-            let out = std::process::Command::new("/usr/lib/cyrus/bin/reconstruct")
+            let out = lab()
+                .cyrus_tool(Role::Replica, "reconstruct")
                 .arg("-C")
                 .arg(&conf)
                 .args(["-M", mailbox])
@@ -107,7 +108,8 @@ impl Drop for Cleanup<'_> {
             }
             let text = std::fs::read_to_string(e.path()).unwrap_or_default();
             for line in text.lines() {
-                let _ = std::process::Command::new("/usr/lib/cyrus/bin/cyr_synclog")
+                let _ = lab()
+                    .cyrus_tool(Role::Master, "cyr_synclog")
                     .arg("-C")
                     .arg(&m.imapd_conf)
                     .arg(line)

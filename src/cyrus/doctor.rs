@@ -66,6 +66,8 @@ pub struct HostFacts {
     pub services: Vec<ServiceEntry>,
     /// "none", "readable" or "unreadable".
     pub syslog: String,
+    /// `cyr_info version`'s line ("cyrus-imapd 3.10.2-Debian-...").
+    pub version: Option<String>,
 }
 
 pub fn command(h: &HostConfig) -> RemoteCommand {
@@ -102,6 +104,7 @@ pub fn parse(out: &str) -> Result<HostFacts, String> {
         match line {
             "@@cyrusconf" => section = "cyrusconf",
             "@@syslog" => section = "syslog",
+            "@@version" => section = "version",
             "@@end" => break,
             l => match section {
                 "conf" => {
@@ -115,6 +118,7 @@ pub fn parse(out: &str) -> Result<HostFacts, String> {
                     cyrus_conf.push_str(l);
                     cyrus_conf.push('\n');
                 }
+                "version" => facts.version = Some(l.trim().to_string()),
                 _ => facts.syslog = l.trim().to_string(),
             },
         }

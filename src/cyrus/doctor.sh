@@ -12,4 +12,6 @@ if [ -z "$3" ]; then echo "none"
 elif [ "$3" = journal: ]; then
   if journalctl -n 0 >/dev/null 2>&1; then echo "readable"; else echo "unreadable"; fi
 elif [ -r "$3" ]; then echo "readable"; else echo "unreadable"; fi
+echo "@@version"
+"$0/cyr_info" -C "$1" version 2>/dev/null | grep -m 1 '^cyrus-imapd'
 echo "@@end"

@@ -32,6 +32,14 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.name() == s)
     }
 
+    /// Its place in per-host arrays (master first).
+    pub fn index(self) -> usize {
+        match self {
+            Role::Master => 0,
+            Role::Replica => 1,
+        }
+    }
+
     fn port_offset(self) -> u16 {
         match self {
             Role::Master => 0,
@@ -48,6 +56,18 @@ pub struct Layout {
     /// the lab's rsyslogd (`lab up --journal-host`), as on a Debian host
     /// without rsyslog.
     pub journal_host: Option<Role>,
+    /// Each host's Cyrus release and the root it runs from (None: the
+    /// host's own packages), master first; see roots.rs.
+    pub hosts: [HostRelease; 2],
+}
+
+/// Which Cyrus a lab host runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostRelease {
+    /// The release asked for ("3.10"); None: whatever the host has.
+    pub release: Option<String>,
+    /// The root filesystem it runs chrooted in; None: the host's own.
+    pub fs_root: Option<PathBuf>,
 }
 
 /// Paths and ports of one Cyrus instance and its sshd.
@@ -73,6 +93,8 @@ pub struct Instance {
     /// Scratch of this host's mount namespaces (the private /dev is built
     /// here; a journal host's journal lives here too).
     pub ns_dir: PathBuf,
+    /// The root its Cyrus and sshd run chrooted in (None: the host's).
+    pub fs_root: Option<PathBuf>,
 }
 
 impl Instance {
@@ -128,6 +150,7 @@ impl Layout {
             dir: dir.to_path_buf(),
             base_port,
             journal_host: None,
+            hosts: Default::default(),
         }
     }
 
@@ -169,6 +192,13 @@ impl Layout {
         self.syslog_dir().join("rsyslog.conf")
     }
     /// The script that builds a host's private mount namespace.
+    /// A host's own /etc/passwd and /etc/group live under this prefix.
+    pub fn etc_prefix(&self, role: Role) -> PathBuf {
+        self.hosts[role.index()]
+            .fs_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/"))
+    }
     pub fn ns_script(&self) -> PathBuf {
         self.dir.join("ns").join("private_ns.sh")
     }
@@ -200,6 +230,7 @@ impl Layout {
             syslog_prefix: format!("{}-{}", self.lab_id(), role.name()),
             syslog_dir: self.syslog_dir(),
             ns_dir: self.dir.join("ns").join(role.name()),
+            fs_root: self.hosts[role.index()].fs_root.clone(),
             root,
         }
     }

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod layout;
 pub mod mail;
 pub mod process;
+pub mod roots;
 pub mod seed;
 pub mod templates;
 
@@ -107,6 +108,9 @@ pub struct ComponentStatus {
 #[derive(Serialize)]
 pub struct InstanceStatus {
     pub role: &'static str,
+    /// Its cyrus-imapd package version (the root's, when it runs from one).
+    pub cyrus_version: Option<String>,
+    pub fs_root: Option<PathBuf>,
     pub address: &'static str,
     pub imapd_conf: PathBuf,
     pub cyrus_conf: PathBuf,
@@ -155,7 +159,128 @@ impl Lab {
         }
         let mut layout = Layout::new(&dir, port);
         layout.journal_host = journal_host;
-        Ok(Lab { layout })
+        let mut lab = Lab { layout };
+        lab.set_releases(
+            value("master_cyrus").as_deref(),
+            value("replica_cyrus").as_deref(),
+        )?;
+        Ok(lab)
+    }
+
+    /// Which Cyrus release each host runs (None: the host's own packages).
+    /// A release the host does not have runs from a root (roots.rs), built
+    /// at the next `up` if it is not cached. Takes effect at the next `up`
+    /// of a stopped lab (recorded in DIR/lab.toml).
+    pub fn set_releases(&mut self, master: Option<&str>, replica: Option<&str>) -> Result<()> {
+        for (role, release) in [(Role::Master, master), (Role::Replica, replica)] {
+            let fs_root = match release {
+                Some(r) if !roots::host_has(r) => {
+                    Some(roots::roots_dir().join(roots::recipe(r)?.name))
+                }
+                Some(r) => {
+                    roots::recipe(r)?;
+                    None
+                }
+                None => None,
+            };
+            if fs_root.is_some() && self.layout.journal_host == Some(role) {
+                bail!(
+                    "the {} runs Cyrus {} from a root; a journal host runs the host's own release",
+                    role.name(),
+                    release.unwrap_or_default()
+                );
+            }
+            self.layout.hosts[role.index()] = layout::HostRelease {
+                release: release.map(str::to_string),
+                fs_root,
+            };
+        }
+        Ok(())
+    }
+
+    /// A Cyrus tool of `role`'s release, run as that host would (chrooted
+    /// in its root when it has one: the host's own binary would read
+    /// another release's files). Tests and the lab's own seeding use it.
+    pub fn cyrus_tool(&self, role: Role, tool: &str) -> Command {
+        let path = format!("{CYRUS_BIN}/{tool}");
+        // what the lab records NOW (an upgrade_host since this value was
+        // opened changes it)
+        let now = Lab::open(&self.layout.dir, None).ok();
+        let hosts = now.as_ref().map_or(&self.layout.hosts, |l| &l.layout.hosts);
+        match &hosts[role.index()].fs_root {
+            Some(root) => {
+                // the lab dir is bound into the root in a namespace of the
+                // tool's own (the lab hosts' namespaces are theirs)
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+                    .arg(
+                        "r=$1 l=$2; shift 2; mkdir -p \"$r$l\" && \
+                         mount --bind \"$l\" \"$r$l\" && exec chroot \"$r\" \"$@\"",
+                    )
+                    .arg("sh")
+                    .arg(root)
+                    .arg(&self.layout.dir)
+                    .arg(path);
+                c
+            }
+            None => Command::new(path),
+        }
+    }
+
+    /// The same as one shell command line (for hooks the tests write).
+    pub fn cyrus_tool_line(&self, role: Role, tool: &str) -> String {
+        let c = self.cyrus_tool(role, tool);
+        std::iter::once(c.get_program())
+            .chain(c.get_args())
+            .map(|a| crate::remote::quote::quote_arg(&a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Rehearse a package upgrade of one host: stop its Cyrus and sshd,
+    /// hand its spool and config to the new release's cyrus user (a real
+    /// upgrade keeps the user; a root's uid differs from the host's), and
+    /// start both again from `release`'s root AS LEFT (configs a failover
+    /// edited stay). Cyrus itself upgrades the files it opens.
+    pub fn upgrade_host(&self, role: Role, release: &str) -> Result<()> {
+        require_root()?;
+        let mut next = Lab::open(&self.layout.dir, None)?;
+        let mut asked: Vec<Option<String>> = next
+            .layout
+            .hosts
+            .iter()
+            .map(|h| h.release.clone())
+            .collect();
+        asked[role.index()] = Some(release.to_string());
+        next.set_releases(asked[0].as_deref(), asked[1].as_deref())?;
+        if let Some(r) = &next.layout.hosts[role.index()].release {
+            if next.layout.hosts[role.index()].fs_root.is_some() {
+                roots::ensure(r)?;
+            }
+        }
+        for c in [Component::Sshd(role), Component::Cyrus(role)] {
+            self.down(Some(c))?;
+        }
+        next.write_state()?;
+        accounts::write_etc(&next.layout, role)?;
+        let inst = next.layout.instance(role);
+        let (uid, gid) = roots::cyrus_ids(&next.layout.etc_prefix(role))?;
+        run(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{uid}:{gid}"))
+            .arg(&inst.root))?;
+        for c in [Component::Cyrus(role), Component::Sshd(role)] {
+            next.start_as_left(c)?;
+        }
+        Ok(())
+    }
+
+    /// The Cyrus version each host runs (its package's version), master first.
+    pub fn cyrus_versions(&self) -> [Option<String>; 2] {
+        self.layout.hosts.clone().map(|h| match h.fs_root {
+            Some(root) => roots::root_cyrus_version(&root),
+            None => roots::host_cyrus_version(),
+        })
     }
 
     /// Make `role` (or no host) the journal host: its Cyrus logs to a
@@ -192,6 +317,8 @@ impl Lab {
             .arg(&inst.ns_dir)
             .arg(log)
             .arg(if journal { "journal" } else { "none" })
+            .arg(inst.fs_root.as_deref().unwrap_or(Path::new("-")))
+            .arg(&self.layout.dir)
             .arg("--")
             .arg(program);
         cmd
@@ -229,6 +356,11 @@ impl Lab {
         require_root()?;
         if let Some(cmd) = missing_packages_command() {
             bail!("missing Debian packages for the lab; install them with:\n  {cmd}");
+        }
+        for h in &self.layout.hosts {
+            if let (Some(r), Some(_)) = (&h.release, &h.fs_root) {
+                roots::ensure(r)?;
+            }
         }
         self.write_files()?;
         for c in self.components() {
@@ -334,6 +466,8 @@ impl Lab {
                     let i = l.instance(r);
                     InstanceStatus {
                         role: r.name(),
+                        cyrus_version: self.cyrus_versions()[r.index()].clone(),
+                        fs_root: i.fs_root.clone(),
                         address: r.address(),
                         syslog_file: i.syslog_file(),
                         imapd_conf: i.imapd_conf,
@@ -353,11 +487,7 @@ impl Lab {
         for d in [l.dir.join("ssh"), l.dir.join("syslog")] {
             std::fs::create_dir_all(&d)?;
         }
-        let mut state = format!("# cyrdeck lab state\nbase_port = {}\n", l.base_port);
-        if let Some(r) = l.journal_host {
-            state.push_str(&format!("journal_host = \"{}\"\n", r.name()));
-        }
-        std::fs::write(l.state_file(), state)?;
+        self.write_state()?;
         std::fs::create_dir_all(l.dir.join("ns"))?;
         std::fs::write(l.ns_script(), NS_SCRIPT)?;
         // cyrus must traverse the lab dir to reach its config and spool
@@ -416,6 +546,22 @@ impl Lab {
         accounts::prepare(l, &root_config)
     }
 
+    /// DIR/lab.toml: the base port, journal host and releases.
+    fn write_state(&self) -> Result<()> {
+        let l = &self.layout;
+        let mut state = format!("# cyrdeck lab state\nbase_port = {}\n", l.base_port);
+        if let Some(r) = l.journal_host {
+            state.push_str(&format!("journal_host = \"{}\"\n", r.name()));
+        }
+        for role in Role::ALL {
+            if let Some(r) = &l.hosts[role.index()].release {
+                state.push_str(&format!("{}_cyrus = \"{r}\"\n", role.name()));
+            }
+        }
+        std::fs::write(l.state_file(), state)?;
+        Ok(())
+    }
+
     fn prepare_instance(&self, inst: &Instance) -> Result<()> {
         for sub in [
             "db", "socket", "log", "msg", "user", "quota", "lock", "proc", "sync",
@@ -426,8 +572,11 @@ impl Lab {
         std::fs::create_dir_all(&inst.run_dir)?;
         std::fs::write(&inst.imapd_conf, templates::imapd_conf(&self.layout, inst))?;
         std::fs::write(&inst.cyrus_conf, templates::cyrus_conf(inst))?;
+        // ITS cyrus: a root's uid differs from the host's
+        let (uid, gid) = roots::cyrus_ids(&self.layout.etc_prefix(inst.role))?;
         run(Command::new("chown")
-            .args(["-R", "cyrus:mail"])
+            .arg("-R")
+            .arg(format!("{uid}:{gid}"))
             .arg(&inst.root))?;
         set_mode(&inst.root, 0o755)?;
         set_mode(&inst.sync_dir(), 0o700)?;

@@ -4,6 +4,7 @@
 use crate::config::PairConfig;
 use crate::cyrus::doctor::HostFacts;
 use crate::model::health::channel_label;
+use crate::model::releases::{self, Mix};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -173,6 +174,20 @@ pub fn diagnose(pair: &PairConfig, facts: &BTreeMap<String, HostFacts>) -> Vec<F
         }
     }
     for r in &pair.replicas {
+        let versions = facts
+            .get(master)
+            .and_then(|m| m.version.as_deref())
+            .zip(facts.get(&r.host).and_then(|f| f.version.as_deref()));
+        if let Some(mix) = versions.and_then(|(m, v)| releases::assess(m, v)) {
+            let text = releases::describe(&mix, master, &r.host);
+            match (mix, text) {
+                (Mix::Upgrade { .. }, Some(t)) => add(&r.host, "mixed_releases", t,
+                    format!("finish the upgrade: `cyrdeck run upgrade-via-failover {}` fails over to {}; then upgrade {master}", pair.name, r.host)),
+                (Mix::Downgrade { .. }, Some(t)) => add(&r.host, "replica_older", t,
+                    format!("upgrade {} to the master's release (or newer) before relying on it", r.host)),
+                _ => {}
+            }
+        }
         if let Some(f) = facts.get(&r.host) {
             if truthy(f.conf.get("sync_log")) {
                 add(&r.host, "replica_logging", "sync_log is on at the replica: it queues its own changes that nothing replays (harmless only mid role swap)".into(),
@@ -214,6 +229,7 @@ mod tests {
                 })
                 .collect(),
             syslog: "readable".into(),
+            version: None,
         }
     }
 
@@ -250,6 +266,43 @@ mod tests {
         );
         f.insert("r".into(), facts(&[("sync_log", "no")], &[]));
         assert_eq!(diagnose(&pair(), &f), vec![]);
+    }
+
+    #[test]
+    fn mixed_releases_say_which_direction_is_supported() {
+        let healthy_master = || {
+            facts(
+                &[
+                    ("sync_log", "1"),
+                    ("sync_try_imap", "no"),
+                    ("sync_shutdown_file", "/x"),
+                ],
+                &[("DAEMON", "sync_client -C /c -R -l")],
+            )
+        };
+        let with = |f: HostFacts, v: &str| HostFacts {
+            version: Some(v.into()),
+            ..f
+        };
+        let run = |m: &str, r: &str| {
+            let mut f = BTreeMap::new();
+            f.insert("m".into(), with(healthy_master(), m));
+            f.insert("r".into(), with(facts(&[], &[]), r));
+            diagnose(&pair(), &f)
+                .into_iter()
+                .map(|x| (x.code, x.problem))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            run("cyrus-imapd 3.10.2-Debian", "cyrus-imapd 3.10.1"),
+            vec![]
+        );
+        let up = run("cyrus-imapd 3.6.1-Debian", "cyrus-imapd 3.10.2-Debian");
+        assert_eq!(up.len(), 1, "{up:?}");
+        assert_eq!(up[0].0, "mixed_releases");
+        assert!(up[0].1.contains("replica newer"), "{up:?}");
+        let down = run("cyrus-imapd 3.12.3", "cyrus-imapd 3.6.1");
+        assert_eq!(down[0].0, "replica_older", "{down:?}");
     }
 
     #[test]

@@ -186,6 +186,18 @@ fn host_status(v: &HostView, role: &'static str) -> HostStatus {
     }
 }
 
+/// A master and a replica on different Cyrus releases: a note (upgrade
+/// direction), or a problem (replica older: unsupported).
+fn release_mix(m: &HostStatus, r: &HostStatus) -> Option<Result<String, Problem>> {
+    use super::releases::{assess, describe, Mix};
+    let mix = assess(m.cyrus_version.as_deref()?, r.cyrus_version.as_deref()?)?;
+    let text = describe(&mix, &m.name, &r.name)?;
+    Some(match mix {
+        Mix::Downgrade { .. } => Err(problem(Health::Warning, &r.name, None, text)),
+        _ => Ok(text),
+    })
+}
+
 fn file_status(f: &SyncFile) -> FileStatus {
     FileStatus {
         name: f.name.clone(),
@@ -602,10 +614,16 @@ pub fn evaluate_pair<'a>(
     let mut hosts = vec![host_status(&mv, "master")];
     let mut problems = host_problems(&hosts[0], true);
     let mut channels = Vec::new();
+    let mut releases = Vec::new();
     for r in &pair.replicas {
         let rv = view(&r.host);
         let rs = host_status(&rv, "replica");
         problems.extend(host_problems(&rs, false));
+        match release_mix(&hosts[0], &rs) {
+            Some(Err(p)) => problems.push(p),
+            Some(Ok(note)) => releases.push(note),
+            None => {}
+        }
         let mut ce = channel_status(cfg, &mv, &rv, &rs, &r.channel);
         problems.extend(ce.problems);
         if let (Some(hb), Some(mr)) = (&pair.heartbeat, mv.report()) {
@@ -697,6 +715,7 @@ pub fn evaluate_pair<'a>(
     PairStatus {
         name: pair.name.clone(),
         health,
+        releases,
         hosts,
         channels,
         problems,

@@ -50,8 +50,13 @@ pub fn evaluate(
     bounds: Bounds,
     hosts: (&str, &str),
 ) -> (HeartbeatStatus, Option<Problem>) {
+    // an INBOX nothing was ever appended to has append time 0: no beat
+    // yet, not one 56 years old
     let at = |r: Option<HeartbeatRead>| match r {
-        Some(HeartbeatRead::Seen { appended_at, .. }) => Some(appended_at),
+        Some(HeartbeatRead::Seen {
+            appended_at,
+            last_uid,
+        }) if appended_at > 0 && last_uid > 0 => Some(appended_at),
         _ => None,
     };
     let (m, r) = (at(master), at(replica));
@@ -164,5 +169,13 @@ mod tests {
         assert!(p.is_none());
         let (s, _) = evaluate("hb", seen(100), seen(100), 125, B, ("m", "r"));
         assert!(!s.stale, "{s:?}");
+        // a heartbeat INBOX no beat was ever appended to
+        let empty = Some(HeartbeatRead::Seen {
+            appended_at: 0,
+            last_uid: 0,
+        });
+        let (s, p) = evaluate("hb", empty, empty, 1_700_000_000, B, ("m", "r"));
+        assert_eq!((s.master_at, s.beat_age_secs, s.stale), (None, None, false));
+        assert!(p.is_none());
     }
 }

@@ -8,5 +8,6 @@ pub mod heartbeat;
 pub mod history;
 pub mod human;
 pub mod readiness;
+pub mod releases;
 pub mod snapshot;
 pub mod stuck;

@@ -210,6 +210,9 @@ pub struct HostEvent {
 pub struct PairStatus {
     pub name: String,
     pub health: Health,
+    /// Mixed Cyrus releases between master and replicas (model/releases.rs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<String>,
     pub hosts: Vec<HostStatus>,
     pub channels: Vec<ChannelStatus>,
     /// Worst first.

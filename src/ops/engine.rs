@@ -406,7 +406,8 @@ async fn undo_runbook(
 ) -> Result<Undo, String> {
     use super::failover;
     match run.spec.id {
-        "failover" => {
+        // the upgrade runs the failover's steps at the same indices
+        "failover" | "upgrade-via-failover" => {
             let Ok(r) = failover::roles(&run.memo) else {
                 return Ok(Undo::Restored(
                     "nothing was changed (the precheck had not passed)".into(),

@@ -46,6 +46,7 @@ pub fn available() -> Vec<RunbookSpec> {
         stuck::RELEASE,
         supervise::SPEC,
         failover::SPEC,
+        failover::upgrade::SPEC,
         hard_failover::PROMOTE,
         hard_failover::REINTEGRATE,
     ]
@@ -206,6 +207,7 @@ async fn execute(
         "quarantine" | "release" => stuck::execute(spec, step, cx, out).await,
         "restart" => supervise::execute(step, cx, out).await,
         "failover" => failover::execute(step, cx, out, memo).await,
+        "upgrade-via-failover" => failover::upgrade::execute(step, cx, out, memo).await,
         "promote" | "reintegrate" => hard_failover::execute(spec, step, cx, out, memo).await,
         other => StepState::Failed(format!("unknown runbook {other}")),
     }

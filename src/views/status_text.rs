@@ -39,6 +39,9 @@ fn render_pair(out: &mut String, p: &PairStatus) {
         };
         let _ = writeln!(out, "  {:<7} {:<10} {:<24} {state}", h.role, h.name, h.ssh);
     }
+    for note in &p.releases {
+        let _ = writeln!(out, "  NOTE    {note}");
+    }
     for c in &p.channels {
         let cl = &c.client;
         let client = match (cl.pid, cl.age_secs) {
@@ -69,6 +72,9 @@ fn render_pair(out: &mut String, p: &PairStatus) {
             Some(h) if h.stale => {
                 let age = h.beat_age_secs.map(|a| secs(a as f64)).unwrap_or_default();
                 let _ = write!(line, "; heartbeat stale (newest beat {age} old)");
+            }
+            Some(h) if h.master_at.is_none() => {
+                let _ = write!(line, "; no heartbeat written yet");
             }
             Some(h) => {
                 if let Some(l) = h.lag_secs {

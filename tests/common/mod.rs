@@ -30,6 +30,20 @@ pub fn use_private_journal_lab(name: &str, base_port: u16, role: Role) {
     use_private_lab(name, base_port);
 }
 
+/// A private lab whose hosts run these releases whatever the environment
+/// asks (a mixed pair for the upgrade test).
+static FIXED_RELEASES: OnceLock<(&'static str, &'static str)> = OnceLock::new();
+
+pub fn use_private_lab_with_releases(
+    name: &str,
+    base_port: u16,
+    master: &'static str,
+    replica: &'static str,
+) {
+    FIXED_RELEASES.get_or_init(|| (master, replica));
+    use_private_lab(name, base_port);
+}
+
 /// Call before anything else in such a binary.
 pub fn use_private_lab(name: &str, base_port: u16) {
     PRIVATE.get_or_init(|| {
@@ -49,6 +63,22 @@ pub fn lab_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/tmp/cyrdeck-test-lab"))
 }
 
+/// The Cyrus releases the tests' labs run (master, replica):
+/// `CYRDECK_TEST_CYRUS=3.10` for both, or `CYRDECK_TEST_MASTER_CYRUS` /
+/// `CYRDECK_TEST_REPLICA_CYRUS` for a mixed pair; unset: the host's own.
+/// scripts/versions.sh runs the core scenarios this way on each release.
+pub fn releases() -> (Option<String>, Option<String>) {
+    if let Some((m, r)) = FIXED_RELEASES.get() {
+        return (Some(m.to_string()), Some(r.to_string()));
+    }
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let both = var("CYRDECK_TEST_CYRUS");
+    (
+        var("CYRDECK_TEST_MASTER_CYRUS").or(both.clone()),
+        var("CYRDECK_TEST_REPLICA_CYRUS").or(both),
+    )
+}
+
 static LAB: OnceLock<Lab> = OnceLock::new();
 static LAB_LOCK: Mutex<()> = Mutex::new(());
 
@@ -66,6 +96,17 @@ pub fn lab() -> &'static Lab {
         let mut lab = Lab::open(&lab_dir(), Some(port)).expect("open lab");
         if let Some(r) = JOURNAL_HOST.get() {
             lab.set_journal_host(Some(*r));
+        }
+        let (m, r) = releases();
+        let recorded = lab.layout.hosts.clone();
+        lab.set_releases(m.as_deref(), r.as_deref())
+            .expect("CYRDECK_TEST_*CYRUS");
+        if lab.layout.hosts != recorded {
+            // the shared lab ran other releases: start it again from nothing
+            let _ = lab.down(None);
+            let _ = std::fs::remove_dir_all(lab_dir());
+            lab = Lab::open(&lab_dir(), Some(port)).expect("open lab");
+            lab.set_releases(m.as_deref(), r.as_deref()).unwrap();
         }
         lab.up().expect("lab up");
         cyrdeck::lab::seed::seed(&lab, 2).expect("seed lab");
@@ -257,7 +298,8 @@ pub fn login(role: Role, user: &str) -> cyrdeck::lab::mail::Imap {
 /// A mailbox's directory on the replica (mbpath -M).
 pub fn replica_dir(mailbox: &str) -> String {
     let conf = lab().layout.instance(Role::Replica).imapd_conf;
-    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbpath")
+    let out = lab()
+        .cyrus_tool(Role::Replica, "mbpath")
         .arg("-C")
         .arg(&conf)
         .args(["-M", mailbox])
@@ -290,7 +332,8 @@ pub fn create_users(users: &[String]) {
 /// mailbox does not exist there).
 pub fn guids(role: Role, mailbox: &str) -> Vec<String> {
     let conf = lab().layout.instance(role).imapd_conf;
-    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbexamine")
+    let out = lab()
+        .cyrus_tool(role, "mbexamine")
         .arg("-C")
         .arg(&conf)
         .arg(cyrdeck::cyrus::names::to_mutf7(mailbox))

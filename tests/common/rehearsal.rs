@@ -138,7 +138,8 @@ pub fn deliver_to(host: &str, user: &str, msgid: &str) -> bool {
 /// last string is the Message-ID).
 pub fn by_msgid(role: Role, mailbox: &str) -> BTreeMap<String, String> {
     let conf = lab().layout.instance(role).imapd_conf;
-    let out = std::process::Command::new("/usr/lib/cyrus/bin/mbexamine")
+    let out = lab()
+        .cyrus_tool(role, "mbexamine")
         .arg("-C")
         .arg(&conf)
         .arg(mailbox)

@@ -21,6 +21,7 @@
 
 pub(crate) mod precheck;
 pub mod undo;
+pub mod upgrade;
 
 use super::runbook::{RunbookSpec, StepSpec, StepState};
 use super::supervise::{probe_host, probe_host_with};

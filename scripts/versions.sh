@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The integration suite's core scenarios on every Cyrus release the lab
+# rehearses, and on a mixed pair (3.6 master -> 3.10 replica: the upgrade
+# direction), each on the real pair: status healthy and replica down, check
+# finding each divergence kind, stuck user quarantined and released, doctor,
+# failover and fail back under continuous delivery with nothing lost.
+#
+#   scripts/versions.sh          all of it (about 25 minutes on 2 cores)
+#   scripts/versions.sh slice    what CI runs (scripts/test.sh): one test of
+#                                each scenario per release
+#
+# A release the host has not (Debian 12 has 3.6) runs from a debootstrap root
+# cached in /var/tmp/cyrdeck-roots (built on first use: ~1 min and ~0.5 GB
+# each; `cyrdeck lab roots` lists them). Prints one line per release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+mode=${1:-full}
+[ "$mode" = slice ] || scripts/setup.sh
+bin="${CARGO_TARGET_DIR:-target}/release/cyrdeck"
+tests=(--test lab_pair --test check_lab --test stuck_lab --test doctor_lab --test failover_lab)
+filters=()
+if [ "$mode" = slice ]; then
+  filters=(healthy_pair_is_ok replica_cyrus_stopped_is_critical check_reports_exactly_what_was_planted
+    unreadable_replica_mailbox_is_detected_quarantined doctor_finds_nothing
+    failover_and_back_with_continuous_deliveries)
+fi
+# label master-release replica-release
+runs=("3.6 3.6 3.6" "3.10 3.10 3.10" "3.12 3.12 3.12" "3.6->3.10 3.6 3.10")
+[ "$mode" = slice ] && runs=("3.10 3.10 3.10" "3.12 3.12 3.12" "3.6->3.10 3.6 3.10")
+status=0
+summary=()
+down_labs() {
+  for d in /var/tmp/cyrdeck-versions-lab /var/tmp/cyrdeck-failover-lab; do
+    [ -d "$d" ] && { "$bin" lab down --dir "$d" >/dev/null 2>&1 || true; }
+  done
+}
+for r in "${runs[@]}"; do
+  read -r label m rep <<<"$r"
+  for rel in "$m" "$rep"; do "$bin" lab roots --build "$rel" >/dev/null; done
+  log=$(mktemp)
+  start=$(date +%s)
+  rc=0
+  CYRDECK_TEST_LAB=/var/tmp/cyrdeck-versions-lab CYRDECK_TEST_MASTER_CYRUS=$m CYRDECK_TEST_REPLICA_CYRUS=$rep \
+    cargo test --release --no-fail-fast "${tests[@]}" -- --test-threads=2 "${filters[@]}" 2>&1 | tee "$log" || rc=$?
+  took=$(( $(date +%s) - start ))
+  down_labs
+  passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
+  failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+  rm -f "$log"
+  [ "$rc" = 0 ] || status=1
+  summary+=("cyrus $label: $passed passed, failures: $failed, ${took}s")
+done
+"$bin" lab roots
+printf '%s\n' "${summary[@]}"
+exit $status
