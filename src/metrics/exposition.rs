@@ -378,6 +378,7 @@ mod tests {
             unreadable: 0,
             divergences: 3,
             differences,
+            guid_conflicts: vec![],
         }]
     }
 
