@@ -79,6 +79,12 @@ enum Cmd {
         /// Run every step without asking.
         #[arg(long)]
         yes: bool,
+        /// A folder or user only the replica has: keep reporting it, or
+        /// copy it back to the master (sync_client run on the replica;
+        /// every GUID verified on the master).
+        /// (default report)
+        #[arg(long, value_parser = ["report", "copy-back"])]
+        replica_only: Option<String>,
     },
     /// Run any runbook headless, step by step: resync MAILBOX, repair
     /// USER|MAILBOX, quarantine USER, release USER. Asks before each step
@@ -91,6 +97,13 @@ enum Cmd {
         pair: Option<String>,
         #[arg(long)]
         yes: bool,
+        /// repair: a folder or user only the replica has (report|copy-back).
+        #[arg(long)]
+        replica_only: Option<String>,
+        /// reintegrate: a same-UID/different-GUID pair gets new UIDs on both
+        /// sides (easy; the only policy so far).
+        #[arg(long)]
+        uid_policy: Option<String>,
     },
     /// Replication anti-patterns in each host's effective config, with the
     /// fix (read-only). Exit 0 none, 1 findings, 2 a host could not be read.
@@ -152,6 +165,18 @@ enum Cmd {
         /// With --every: stop after this many beats.
         #[arg(long)]
         count: Option<u64>,
+    },
+    /// Every GUID conflict (same UID, two GUIDs) known: the newest
+    /// reintegrate report's (with what the copy-back did: the UIDs both
+    /// messages carry now) and the last whole-pair check's (read-only; no
+    /// host is contacted). Exit 0 none, 1 some.
+    Conflicts {
+        #[arg(long)]
+        pair: Option<String>,
+        /// A JSON array of {pair, source, mailbox, uid, side_a, guid_a,
+        /// side_b, guid_b, uids_now, done}.
+        #[arg(long)]
+        json: bool,
     },
     /// Read the audit log: every change cyrdeck made (or set out to make) on a
     /// host, its intent and its result; a command with no result was cut short
@@ -362,6 +387,7 @@ fn main() -> Result<()> {
             user,
             mailbox,
             yes,
+            replica_only,
         } => {
             let cfg = Config::load(&config_path)?;
             let target = user.or(mailbox).unwrap_or_default();
@@ -372,6 +398,10 @@ fn main() -> Result<()> {
                 "repair",
                 target,
                 yes,
+                replica_only
+                    .map(|v| ("replica-only".to_string(), v))
+                    .into_iter()
+                    .collect(),
             ))?;
             std::process::exit(code);
         }
@@ -380,8 +410,14 @@ fn main() -> Result<()> {
             target,
             pair,
             yes,
+            replica_only,
+            uid_policy,
         } => {
             let cfg = Config::load(&config_path)?;
+            let options = [("replica-only", replica_only), ("uid-policy", uid_policy)]
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.to_string(), v?)))
+                .collect();
             let code = runtime()?.block_on(cli::runbook::run(
                 cfg.clone(),
                 cli.observe,
@@ -389,6 +425,7 @@ fn main() -> Result<()> {
                 &runbook,
                 target,
                 yes,
+                options,
             ))?;
             std::process::exit(code);
         }
@@ -457,6 +494,35 @@ fn main() -> Result<()> {
             let cfg = Config::load(&config_path)?;
             let code = runtime()?.block_on(heartbeat(cfg, cli.observe, pair, every, count))?;
             std::process::exit(code);
+        }
+        Cmd::Conflicts { pair, json } => {
+            let cfg = Config::load(&config_path)?;
+            let pairs: Vec<String> = match pair {
+                Some(p) => vec![only_pair(&cfg, Some(p))?],
+                None => cfg.pairs.keys().cloned().collect(),
+            };
+            let all = cyrdeck::model::guid_conflicts::collect(&cyrdeck::check::last::dir(), &pairs);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if all.is_empty() {
+                println!("no GUID conflict known (newest reintegrate report, last check)");
+            } else {
+                for c in &all {
+                    println!(
+                        "{} {} UID {}: {} {} / {} {}: {} [{}]",
+                        c.pair,
+                        c.mailbox,
+                        c.uid,
+                        c.side_a,
+                        c.guid_a,
+                        c.side_b,
+                        c.guid_b,
+                        c.done,
+                        c.source
+                    );
+                }
+            }
+            std::process::exit(i32::from(!all.is_empty()));
         }
         Cmd::Audit { since, json, all } => {
             let path = Config::load(&config_path)

@@ -109,7 +109,8 @@ fn command_line_switches_views_filters_and_starts_runbooks() {
         vec![Effect::StartRunbook {
             id: "resync".into(),
             pair: "lab".into(),
-            target: "user/alice/Entwürfe".into()
+            target: "user/alice/Entwürfe".into(),
+            options: vec![]
         }]
     );
     assert_eq!(a.view, ViewId::Runbooks);
@@ -268,7 +269,8 @@ fn runbooks_act_on_the_pair_the_operator_names() {
         vec![Effect::StartRunbook {
             id: "failover".into(),
             pair: "east".into(),
-            target: "east".into()
+            target: "east".into(),
+            options: vec![]
         }]
     );
     a.update(Action::Runbook(Box::new({
@@ -290,7 +292,8 @@ fn runbooks_act_on_the_pair_the_operator_names() {
         vec![Effect::StartRunbook {
             id: "quarantine".into(),
             pair: "east".into(),
-            target: "alice".into()
+            target: "alice".into(),
+            options: vec![]
         }]
     );
     a.update(Action::Runbook(Box::new({

@@ -268,3 +268,35 @@ fn help_lists_the_command_line_with_arguments() {
     }
     snap17("help_overview", &a);
 }
+
+/// Issue 12: the newest reintegrate report's GUID conflicts (one renumbered
+/// on both sides, one whose seen UID was kept, one not copied back yet)
+/// and the check's, in one panel under the check's table.
+#[test]
+fn conflicts_with_a_reintegrate_report() {
+    use cyrdeck::model::guid_conflicts::{from_report, GuidConflict};
+    use cyrdeck::ops::hard_failover::divergence::{Clash, Divergence};
+    let clash = |uid, o: char, n: char, now| Clash {
+        mailbox: "user/alice".into(),
+        uid,
+        old_guid: o.to_string().repeat(40),
+        new_guid: n.to_string().repeat(40),
+        uids_now: now,
+    };
+    let d = Divergence {
+        clashes: vec![
+            clash(41, '1', '2', Some((45, 46))),
+            clash(42, '3', '4', Some((42, 47))),
+            clash(43, '5', '6', None),
+        ],
+        ..Default::default()
+    };
+    let saved: Vec<GuidConflict> = from_report("lab", "20261202T140000-4242", &d);
+    let mut a = loaded_app(false);
+    a.update(Action::GuidConflicts(saved));
+    press(&mut a, "4");
+    for (w, h) in [(80, 24), (200, 50)] {
+        insta::assert_snapshot!(format!("conflicts_reintegrate_{w}x{h}"), screen(&a, w, h));
+    }
+    assert_eq!(a.guid_conflicts().len(), 4);
+}

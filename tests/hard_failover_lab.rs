@@ -227,6 +227,37 @@ fn promote_then_reintegrate_loses_no_accepted_message() {
         clashes,
         "{audit}"
     );
+    // the Conflicts view's data: every clash with the UIDs both messages
+    // carry now (easy policy: both renumbered above the old UID)
+    let (code, json) = s.t.run(&["conflicts", "--json"]);
+    assert_eq!(code, 1, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let from_report: Vec<&serde_json::Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["source"].as_str().unwrap().starts_with("reintegrate"))
+        .collect();
+    assert_eq!(from_report.len(), clashes, "{json}");
+    for c in &from_report {
+        let uid = c["uid"].as_u64().unwrap();
+        let now = c["uids_now"].as_array().expect("uids_now");
+        for u in now {
+            assert!(u.as_u64().unwrap() > uid, "{c}");
+        }
+        assert!(
+            c["done"].as_str().unwrap().starts_with("both renumbered"),
+            "{c}"
+        );
+    }
+    println!(
+        "conflicts --json: {}",
+        from_report
+            .iter()
+            .map(|c| format!("UID {} -> {}", c["uid"], c["uids_now"]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     s.assert_nothing_lost();
 }
 
@@ -330,4 +361,104 @@ fn the_console_drives_promote_and_reintegrate_step_by_step() {
         cyrdeck::ops::hard_failover::REINTEGRATE.steps.len(),
     );
     s.assert_nothing_lost();
+}
+
+/// The other direction of copy-back: `repair` with a folder and a user
+/// only the REPLICA has. Kept reporting by default (the master unchanged),
+/// copied back with `--replica-only copy-back` (sync_client run on the
+/// replica): every GUID on both hosts, subscriptions too, nothing expunged
+/// on either side, the pair checks clean.
+#[test]
+fn repair_copies_a_replica_only_folder_and_user_back_when_asked() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let pid = std::process::id();
+    let (bob, ronly) = (format!("rcb{pid}"), format!("rco{pid}"));
+    create_users(std::slice::from_ref(&bob));
+    let shared = unique("shared");
+    deliver(&bob, &shared);
+    wait_drained();
+    let folder = format!("user/{bob}/RepOnly");
+    let mut i = login(Role::Replica, &bob);
+    i.create("INBOX/RepOnly").unwrap();
+    for n in 0..2 {
+        let m = cyrdeck::lab::mail::message(&unique(&format!("rep{n}")), "r", "b");
+        i.append("INBOX/RepOnly", &m).unwrap();
+    }
+    i.logout();
+    let mut admin = login(Role::Replica, "admin");
+    admin.create(&format!("user/{ronly}")).unwrap();
+    admin.logout();
+    let mut i = login(Role::Replica, &ronly);
+    i.create("INBOX/Sub").unwrap();
+    i.append(
+        "INBOX",
+        &cyrdeck::lab::mail::message(&unique("ro1"), "r", "b"),
+    )
+    .unwrap();
+    i.append(
+        "INBOX/Sub",
+        &cyrdeck::lab::mail::message(&unique("ro2"), "r", "b"),
+    )
+    .unwrap();
+    i.command("SUBSCRIBE INBOX/Sub").unwrap();
+    i.logout();
+    // a message the master takes meanwhile stays where it is
+    let later = unique("later");
+    deliver(&bob, &later);
+    wait_drained();
+    let replica_folder = guids(Role::Replica, &folder);
+    assert_eq!(replica_folder.len(), 2);
+
+    // default: reported and left alone
+    let (code, out) = cli(&["repair", "--user", &bob, "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("--replica-only report"), "{out}");
+    assert!(out.contains(&format!("{folder}: LEFT ALONE")), "{out}");
+    assert!(guids(Role::Master, &folder).is_empty(), "{out}");
+
+    // copy back the folder (its user exists on both: -m, folder by folder)
+    let (code, out) = cli(&[
+        "repair",
+        "--user",
+        &bob,
+        "--replica-only",
+        "copy-back",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("sync_client -C"), "{out}");
+    assert!(out.contains(&format!(" -m {folder}")), "{out}");
+    assert!(
+        out.contains("1 mailbox(es) copied back to master, all 2 GUID(s) verified there"),
+        "{out}"
+    );
+    assert_eq!(guids(Role::Master, &folder), replica_folder);
+    let inbox = format!("user/{bob}");
+    assert_eq!(guids(Role::Master, &inbox), guids(Role::Replica, &inbox));
+    assert_eq!(guids(Role::Master, &inbox).len(), 2);
+
+    // a user the master has nothing of: copied whole (-u), subscriptions too
+    let (code, out) = cli(&[
+        "repair",
+        "--user",
+        &ronly,
+        "--replica-only",
+        "copy-back",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!(" -u {ronly}")), "{out}");
+    for m in [format!("user/{ronly}"), format!("user/{ronly}/Sub")] {
+        let g = guids(Role::Master, &m);
+        assert_eq!(g.len(), 1, "{m}: {out}");
+        assert_eq!(g, guids(Role::Replica, &m), "{m}");
+    }
+    let mut i = login(Role::Master, &ronly);
+    let lsub = i.command("LSUB \"\" \"*\"").unwrap().join("\n");
+    i.logout();
+    assert!(lsub.contains("INBOX/Sub"), "{lsub}");
+    let (code, out) = cli(&["check"]);
+    assert_eq!(code, 0, "{out}");
+    println!("copied back: {folder} (2 messages), user {ronly} (2 folders, 2 messages)");
 }

@@ -84,7 +84,9 @@ fn no_step_and_no_second_undo_while_a_step_runs() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (runner, seen, notify) = runner_on(&cfg);
-        runner.start("failover", "p", "p", notify.clone()).await;
+        runner
+            .start("failover", "p", "p", &[], notify.clone())
+            .await;
         runner.step(notify.clone()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(runner.busy(), "the first step is still in its handshake");
@@ -145,7 +147,9 @@ fn no_step_while_an_undo_runs() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (runner, seen, notify) = runner_on(&cfg);
-        runner.start("failover", "p", "p", notify.clone()).await;
+        runner
+            .start("failover", "p", "p", &[], notify.clone())
+            .await;
         assert_eq!(seen.lock().unwrap().last().unwrap().next_step(), Some(2));
         runner.abort(notify.clone()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -28,6 +28,10 @@ pub struct LastCheck {
     pub divergences: u64,
     /// Every kind's label (`DiffKind::label`), zero included.
     pub differences: BTreeMap<String, u64>,
+    /// The GUID conflicts: (mailbox, uid, master GUID, replica GUID), for
+    /// `cyrdeck conflicts` and the console's Conflicts view.
+    #[serde(default)]
+    pub guid_conflicts: Vec<(String, u32, String, String)>,
 }
 
 impl LastCheck {
@@ -42,6 +46,22 @@ impl LastCheck {
             differences: DiffKind::ALL
                 .iter()
                 .map(|k| (k.label().to_string(), r.count(*k) as u64))
+                .collect(),
+            guid_conflicts: r
+                .differences
+                .iter()
+                .filter(|d| d.kind == DiffKind::GuidConflict)
+                .map(|d| {
+                    let g = |s: &Option<crate::model::conflicts::MessageSide>| {
+                        s.as_ref().map(|m| m.guid.clone()).unwrap_or_default()
+                    };
+                    (
+                        d.mailbox.clone(),
+                        d.uid.unwrap_or(0),
+                        g(&d.master),
+                        g(&d.replica),
+                    )
+                })
                 .collect(),
         }
     }

@@ -35,11 +35,19 @@ pub async fn run(
     id: &str,
     target: String,
     yes: bool,
+    options: Vec<(String, String)>,
 ) -> Result<i32> {
     if id == failover::SPEC.id {
         return self::failover(cfg, observe, pair, false, yes, false).await;
     }
     let (engine, mut run) = engine_for(&cfg, observe, id, &pair, &target)?;
+    if let Err(e) = run.set_options(&options) {
+        eprintln!("{e}");
+        return Ok(3);
+    }
+    for o in run.spec.options() {
+        println!("--{} {} ({})", o.name, run.option(o.name), o.help);
+    }
     if run.attempts.iter().any(|&a| a > 0) {
         println!(
             "going on with the unfinished {id} {target} on {pair} journalled in {}",

@@ -116,6 +116,9 @@ pub struct Data {
     pub doctor: BTreeMap<String, crate::cyrus::doctor::DoctorReport>,
     /// "pair/channel" -> (report time, pending) samples, oldest first.
     pub spark: BTreeMap<String, VecDeque<(i64, u64)>>,
+    /// GUID conflicts saved in the state dir (newest reintegrate report,
+    /// last check), re-read after every refresh.
+    pub guid_conflicts: Vec<crate::model::guid_conflicts::GuidConflict>,
 }
 
 /// The log view's own filters (besides `/`).
@@ -136,6 +139,8 @@ pub enum Action {
     CheckFailed(String),
     Runbook(Box<RunbookRun>),
     Doctor(crate::cyrus::doctor::DoctorReport),
+    /// The GUID conflicts saved in the state dir.
+    GuidConflicts(Vec<crate::model::guid_conflicts::GuidConflict>),
     /// The wall clock, for data ages.
     Tick(i64),
     /// Rows of list area on screen (for paging).
@@ -152,6 +157,7 @@ pub enum Effect {
         id: String,
         pair: String,
         target: String,
+        options: Vec<(String, String)>,
     },
     RunStep,
     AbortRunbook,
@@ -252,6 +258,7 @@ impl App {
             Action::Doctor(d) => {
                 self.data.doctor.insert(d.pair.clone(), d);
             }
+            Action::GuidConflicts(v) => self.data.guid_conflicts = v,
             Action::Tick(now) => self.now = now,
             Action::Resize { rows } => self.page = rows.max(1) as usize,
         }
@@ -272,6 +279,23 @@ impl App {
                 }
             }
         }
+    }
+
+    /// Every GUID conflict known: the saved ones, a check run in this
+    /// console replacing its pair's saved check.
+    pub fn guid_conflicts(&self) -> Vec<crate::model::guid_conflicts::GuidConflict> {
+        use crate::model::guid_conflicts::from_check;
+        let mut v: Vec<_> = self
+            .data
+            .guid_conflicts
+            .iter()
+            .filter(|c| {
+                c.source != "check" || self.data.check.as_ref().is_none_or(|k| k.pair != c.pair)
+            })
+            .cloned()
+            .collect();
+        v.extend(self.data.check.iter().flat_map(from_check));
+        v
     }
 
     fn rebuild(&mut self) {
@@ -698,7 +722,12 @@ impl App {
                 vec![]
             }
             Ok(cmdline::Parsed::Check(scope)) => self.start_check(scope),
-            Ok(cmdline::Parsed::Runbook { id, target, pair }) => {
+            Ok(cmdline::Parsed::Runbook {
+                id,
+                target,
+                pair,
+                options,
+            }) => {
                 if self
                     .data
                     .runbooks
@@ -718,7 +747,12 @@ impl App {
                     }
                 };
                 self.switch(ViewId::Runbooks);
-                vec![Effect::StartRunbook { id, pair, target }]
+                vec![Effect::StartRunbook {
+                    id,
+                    pair,
+                    target,
+                    options,
+                }]
             }
         }
     }

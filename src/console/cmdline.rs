@@ -20,6 +20,9 @@ pub enum Parsed {
         target: String,
         /// `--pair NAME` after the target (several pairs configured).
         pair: Option<String>,
+        /// `--NAME VALUE` after the target: the runbook's options
+        /// (RunbookSpec::options, e.g. `:repair bob --replica-only copy-back`).
+        options: Vec<(String, String)>,
     },
     /// `:check`, `:check alice`, `:check user/alice/Sent`.
     Check(crate::check::Scope),
@@ -41,7 +44,7 @@ const VERBS: &[&str] = &[
 ];
 
 /// The `:` commands with their arguments, for the help (runbooks are
-/// listed from their specs: `:ID TARGET [--pair P]`).
+/// listed from their specs: `:ID TARGET [--pair P] [--OPTION VALUE]`).
 pub const HELP: &[(&str, &str)] = &[
     (
         ":VIEW [FILTER]",
@@ -105,17 +108,34 @@ pub fn parse(line: &str, runbooks: &[String]) -> Result<Parsed, String> {
             }
         }
         v if runbooks.iter().any(|r| r == v) => {
-            let arg = need_arg("target")?;
-            let (target, pair) = match arg.rsplit_once(" --pair ") {
-                Some((t, p)) if !p.trim().is_empty() && !p.trim().contains(' ') => {
-                    (t.trim().to_string(), Some(p.trim().to_string()))
+            let mut target = need_arg("target")?;
+            let spec = crate::ops::available().into_iter().find(|s| s.id == v);
+            let (mut pair, mut options) = (None, Vec::new());
+            // `--NAME VALUE` pairs peeled off the end (a target may hold
+            // spaces, never ` --`)
+            while let Some((t, tail)) = target.rsplit_once(" --") {
+                let Some((name, value)) = tail.trim().split_once(' ') else {
+                    break;
+                };
+                let value = value.trim().to_string();
+                if value.is_empty() || value.contains(' ') {
+                    break;
                 }
-                _ => (arg, None),
-            };
+                if name == "pair" {
+                    pair = Some(value);
+                } else if let Some(spec) = &spec {
+                    spec.check_option(name, &value)?;
+                    options.insert(0, (name.to_string(), value));
+                } else {
+                    break;
+                }
+                target = t.trim().to_string();
+            }
             Parsed::Runbook {
                 id: v.to_string(),
                 target,
                 pair,
+                options,
             }
         }
         v => {
@@ -194,6 +214,35 @@ mod tests {
     }
 
     #[test]
+    fn runbook_options_after_the_target() {
+        let rb = vec!["repair".to_string(), "reintegrate".to_string()];
+        assert_eq!(
+            parse(
+                "repair user/bob/Old Stuff --replica-only copy-back --pair east",
+                &rb
+            ),
+            Ok(Parsed::Runbook {
+                id: "repair".into(),
+                target: "user/bob/Old Stuff".into(),
+                pair: Some("east".into()),
+                options: vec![("replica-only".into(), "copy-back".into())],
+            })
+        );
+        let e = parse("repair bob --replica-only maybe", &rb).unwrap_err();
+        assert!(e.contains("report, copy-back"), "{e}");
+        let e = parse("repair bob --uid-policy soft", &rb).unwrap_err();
+        assert!(e.contains("no option --uid-policy"), "{e}");
+        match parse("reintegrate lab --uid-policy easy", &rb) {
+            Ok(Parsed::Runbook { options, .. }) => {
+                assert_eq!(options, vec![("uid-policy".into(), "easy".into())])
+            }
+            other => panic!("{other:?}"),
+        }
+        // not built yet: refused, never run as "easy"
+        assert!(parse("reintegrate lab --uid-policy soft", &rb).is_err());
+    }
+
+    #[test]
     fn parses() {
         let rb = vec!["resync".to_string(), "quarantine".to_string()];
         assert_eq!(parse("q", &rb), Ok(Parsed::Command(Command::Quit)));
@@ -212,6 +261,7 @@ mod tests {
                 id: "resync".into(),
                 target: "user/alice/Sent Items".into(),
                 pair: None,
+                options: vec![],
             })
         );
         assert_eq!(
@@ -220,6 +270,7 @@ mod tests {
                 id: "quarantine".into(),
                 target: "alice".into(),
                 pair: Some("east".into()),
+                options: vec![],
             })
         );
         assert!(parse("resync", &rb).is_err());

@@ -59,7 +59,14 @@ pub async fn run(opts: Options) -> Result<()> {
 
     let refresh_now = Arc::new(Notify::new());
     let interval = opts.config.refresh;
-    tokio::spawn(poll_loop(poller, tx.clone(), interval, refresh_now.clone()));
+    let pairs: Vec<String> = opts.config.pairs.keys().cloned().collect();
+    tokio::spawn(poll_loop(
+        poller,
+        tx.clone(),
+        interval,
+        refresh_now.clone(),
+        pairs,
+    ));
     let effects = Effects {
         refresh_now,
         runner,
@@ -80,6 +87,7 @@ async fn poll_loop(
     tx: mpsc::UnboundedSender<Action>,
     interval: Duration,
     refresh_now: Arc<Notify>,
+    pairs: Vec<String>,
 ) {
     let mut generation = 0;
     loop {
@@ -88,6 +96,9 @@ async fn poll_loop(
         if tx.send(Action::Report { generation, report }).is_err() {
             return;
         }
+        // a few small files: what reintegrate and `cyrdeck check` saved
+        let saved = crate::model::guid_conflicts::collect(&crate::check::last::dir(), &pairs);
+        let _ = tx.send(Action::GuidConflicts(saved));
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = refresh_now.notified() => {}
@@ -136,8 +147,15 @@ impl Effects {
                 return false;
             }
             Effect::Refresh => self.refresh_now.notify_one(),
-            Effect::StartRunbook { id, pair, target } => {
-                self.runner.start(&id, &pair, &target, notify(tx)).await
+            Effect::StartRunbook {
+                id,
+                pair,
+                target,
+                options,
+            } => {
+                self.runner
+                    .start(&id, &pair, &target, &options, notify(tx))
+                    .await
             }
             Effect::RunStep => self.runner.step(notify(tx)).await,
             Effect::AbortRunbook => self.runner.abort(notify(tx)).await,

@@ -379,6 +379,7 @@ mod tests {
             unreadable: 0,
             divergences: 3,
             differences,
+            guid_conflicts: vec![],
         }]
     }
 

@@ -3,6 +3,7 @@
 
 pub mod conflicts;
 pub mod doctor;
+pub mod guid_conflicts;
 pub mod health;
 pub mod heartbeat;
 pub mod history;

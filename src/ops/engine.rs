@@ -156,6 +156,7 @@ impl Engine {
             .ok_or_else(|| format!("pair {:?} is not configured", run.pair))?;
         Ok(StepContext {
             run_id: &run.run_id,
+            options: &run.options,
             ..StepContext::new(&self.cfg, pair, &run.target, run.spec.id, &self.conns)
         })
     }

@@ -28,6 +28,9 @@ pub struct Journal {
     pub lock_host: Option<String>,
     #[serde(default)]
     pub undo: UndoState,
+    /// The operator's choices (RunbookSpec::options).
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 /// `$XDG_STATE_HOME/cyrdeck/journal` (~/.local/state/cyrdeck/journal).
@@ -74,6 +77,7 @@ impl Journal {
             run_id: run.run_id.clone(),
             lock_host: run.lock_host.clone(),
             undo: run.undo.clone(),
+            options: run.options.clone(),
         }
     }
 
@@ -124,6 +128,7 @@ impl Journal {
             run.run_id = self.run_id.clone();
         }
         run.lock_host = self.lock_host.clone();
+        run.options = self.options.clone();
         if retryable(&run) {
             let (i, why) = run
                 .steps

@@ -66,7 +66,11 @@ pub struct StepContext<'a> {
     pub attempt: u32,
     /// The run's id (pair lock, failover fence).
     pub run_id: &'a str,
+    /// The operator's choices for the run (RunbookSpec::options).
+    pub options: &'a BTreeMap<String, String>,
 }
+
+static NO_OPTIONS: BTreeMap<String, String> = BTreeMap::new();
 
 impl<'a> StepContext<'a> {
     pub fn new(
@@ -85,7 +89,17 @@ impl<'a> StepContext<'a> {
             progress: &|_| {},
             attempt: 1,
             run_id: "",
+            options: &NO_OPTIONS,
         }
+    }
+
+    /// Option `name` of this run: chosen, else the runbook's default.
+    pub fn option(&self, name: &str) -> &str {
+        available()
+            .into_iter()
+            .find(|s| s.id == self.runbook)
+            .map(|s| runbook::option_value(&s, self.options, name))
+            .unwrap_or("")
     }
 
     pub fn progress(&self, line: &str) {
@@ -168,14 +182,42 @@ impl<'a> StepContext<'a> {
 
     /// `sync_client -C CONF [-n CHANNEL]` on the master.
     pub fn sync_client_argv(&self, channel: &str) -> Result<Vec<String>, String> {
-        let h = self.connection(&self.pair.master)?.config();
+        self.sync_client_on(&self.pair.master, channel, None)
+    }
+
+    /// Every one-shot `sync_client` cyrdeck runs, on `host` (the master for
+    /// repair and resync, the old master for reintegrate's copy-back, a
+    /// replica for repair's copy-back): `-C CONF [-n CHANNEL] [-S HOST:PORT]`.
+    /// `-S` overrides sync_host and carries the port (Cyrus 3.6
+    /// backend_connect splits the server string at its FIRST `:`, so an
+    /// IPv6 literal cannot be given: a name is needed); authentication is
+    /// still the host's own sync_authname/sync_password (or the channel's).
+    pub fn sync_client_on(
+        &self,
+        host: &str,
+        channel: &str,
+        server: Option<&(String, u16)>,
+    ) -> Result<Vec<String>, String> {
+        let h = self.connection(host)?.config();
         let mut argv = vec![
             format!("{}/sync_client", h.bin_dir.display()),
             "-C".into(),
             h.imapd_conf.display().to_string(),
         ];
         if !channel.is_empty() {
-            argv.extend(["-n".into(), channel.to_string()]);
+            argv.extend([
+                "-n".into(),
+                crate::cyrus::names::check_name(crate::cyrus::names::NameKind::Channel, channel)?
+                    .to_string(),
+            ]);
+        }
+        if let Some((addr, port)) = server {
+            if addr.contains(':') || addr.starts_with('-') || addr.is_empty() {
+                return Err(format!(
+                    "sync_server address {addr:?}: sync_client -S takes a host name or IPv4 address (set the host's sync_address to NAME:PORT)"
+                ));
+            }
+            argv.extend(["-S".into(), format!("{addr}:{port}")]);
         }
         Ok(argv)
     }
@@ -246,6 +288,7 @@ pub async fn run_step_live(
                 progress,
                 attempt: run.attempts.get(idx).copied().unwrap_or(1),
                 run_id: &run.run_id,
+                options: &run.options,
                 ..StepContext::new(cfg, p, &run.target, spec.id, conns)
             };
             execute(&spec, idx, &cx, &mut out, &mut run.memo).await

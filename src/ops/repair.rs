@@ -5,7 +5,13 @@
 //!   master too by the sync (the side with the higher modseq wins), so it
 //!   is first restored on the replica with `unexpunge -u` (new UID there;
 //!   the sync then copies it back): never delete what is not kept elsewhere;
-//! 3 sync: `sync_client -u USER` / `-m MAILBOX` on the master;
+//! 3 sync: with `--replica-only copy-back`, first what only a replica has
+//!   is copied to the master by `sync_client` run ON THAT REPLICA towards
+//!   the master's sync_server (`-S HOST:PORT`): `-m` for its folders, `-u`
+//!   for a user the master has no mailbox of (subscriptions and seen state
+//!   come along); every GUID it held is then verified on the master before
+//!   anything else runs; then `sync_client -u USER` / `-m MAILBOX` on the
+//!   master;
 //! 4 verify (read-only): re-check, and every GUID either side had before is
 //!   on both sides now.
 //!
@@ -15,7 +21,12 @@
 //! side with the higher modseq wins; a higher UIDVALIDITY on the replica is
 //! pushed to the master; a folder only on the master is created on the
 //! replica; a folder only on the replica is left alone (neither copied back
-//! nor deleted).
+//! nor deleted). Copy-back in the other direction (lab, 3.6): `sync_client
+//! -S MASTER:PORT -m user/x/F` on the replica creates F on the master with
+//! the same UIDVALIDITY, UIDs and GUIDs in ~0.03 s; `-u USER` creates the
+//! user with its folders and subscriptions. Neither can expunge anything on
+//! the master: it has no such mailbox. The replica needs sync_authname and
+//! sync_password valid on the master (the lab: the same admin `repl`).
 
 use super::runbook::{RunbookSpec, StepSpec, StepState};
 use super::StepContext;
@@ -42,7 +53,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
             mutating: true,
         },
         StepSpec {
-            title: "Sync: sync_client -u USER / -m MAILBOX on the master",
+            title: "Sync: copy back what only the replica has (if chosen), then sync_client -u USER / -m MAILBOX on the master",
             mutating: true,
         },
         StepSpec {
@@ -56,6 +67,7 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What the plan leaves for the later steps.
 #[derive(Default, Serialize, Deserialize)]
+#[serde(default)]
 struct Plan {
     /// Nothing diverges: later steps do nothing.
     in_sync: bool,
@@ -63,6 +75,12 @@ struct Plan {
     protect: Vec<(String, String, Vec<u32>)>,
     /// Mailboxes sync_client leaves alone (only on the replica).
     left_alone: Vec<String>,
+    /// (replica host, mailbox) only on that replica, to copy to the master
+    /// (`--replica-only copy-back`).
+    copy_back: Vec<(String, String)>,
+    /// (replica host, user): the master has no mailbox of the user at all,
+    /// so the whole user is copied (`sync_client -u` on the replica).
+    copy_user: Option<(String, String)>,
     /// (mailbox, guid) the master deleted on purpose: not kept.
     deleted_on_master: Vec<(String, String)>,
     /// Per mailbox: the union of both sides' GUID multisets before.
@@ -146,8 +164,9 @@ fn messages(g: &GuidsByMailbox) -> usize {
         .sum()
 }
 
-/// What sync_client will do to one difference.
-fn action(d: &Difference) -> String {
+/// What sync_client will do to one difference (`copy_back`: the operator
+/// chose to copy what only the replica has back to the master).
+fn action(d: &Difference, copy_back: bool) -> String {
     let uid = d.uid.map(|u| format!(" UID {u}")).unwrap_or_default();
     match d.kind {
         DiffKind::MissingOnReplica if d.detail.ends_with(compare::EXPUNGED_ON_REPLICA) => format!(
@@ -169,8 +188,12 @@ fn action(d: &Difference) -> String {
             d.mailbox, d.detail
         ),
         DiffKind::MailboxOnlyOnMaster => format!("{}: created on the replica", d.mailbox),
+        DiffKind::MailboxOnlyOnReplica if copy_back => format!(
+            "{}: only on the replica: COPIED BACK to the master (sync_client on the replica), every GUID verified there",
+            d.mailbox
+        ),
         DiffKind::MailboxOnlyOnReplica => format!(
-            "{}: LEFT ALONE (sync_client neither copies a replica-only folder back nor deletes it): move its mail by hand",
+            "{}: LEFT ALONE (sync_client neither copies a replica-only folder back nor deletes it): `--replica-only copy-back` copies it to the master",
             d.mailbox
         ),
         DiffKind::MetadataDiffers => format!("{}: mailbox state pushed from the side changed last", d.mailbox),
@@ -209,8 +232,9 @@ async fn plan_step(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<(Plan,
         in_sync: result.in_sync(),
         ..Default::default()
     };
+    let copy_back = cx.option("replica-only") == "copy-back";
     for d in &result.differences {
-        out.push(format!("  {}", action(d)));
+        out.push(format!("  {}", action(d, copy_back)));
         match d.kind {
             DiffKind::MissingOnReplica if d.detail.ends_with(compare::EXPUNGED_ON_REPLICA) => {
                 let host = replica_of(cx, d).to_string();
@@ -230,6 +254,9 @@ async fn plan_step(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<(Plan,
                         .push((d.mailbox.clone(), r.guid.clone()));
                 }
             }
+            DiffKind::MailboxOnlyOnReplica if copy_back => plan
+                .copy_back
+                .push((replica_of(cx, d).to_string(), d.mailbox.clone())),
             DiffKind::MailboxOnlyOnReplica => plan.left_alone.push(d.mailbox.clone()),
             _ => {}
         }
@@ -268,6 +295,17 @@ async fn plan_step(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<(Plan,
         });
     }
     plan.protect.retain(|(_, _, uids)| !uids.is_empty());
+    // a user the master has no mailbox of is copied whole (its
+    // subscriptions and seen state too); otherwise folder by folder
+    let on_master = snap
+        .iter()
+        .find(|(h, _)| *h == cx.pair.master)
+        .is_some_and(|(_, g)| !g.is_empty());
+    if let (Some(user), Some((replica, _)), false) =
+        (&scope.user, plan.copy_back.first(), on_master)
+    {
+        plan.copy_user = Some((replica.clone(), user.clone()));
+    }
     for (host, g) in &snap {
         plan.before_counts.push((host.clone(), messages(g)));
         for (mailbox, guids) in g {
@@ -287,10 +325,16 @@ async fn plan_step(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<(Plan,
         format!("in sync ({}); nothing to repair", counts.join(", "))
     } else {
         format!(
-            "{} difference(s), {} to protect, {} folder(s) left alone; before: {}",
+            "{} difference(s), {} to protect, {} folder(s) left alone, {} to copy back{}; before: {}",
             result.divergent().count(),
             plan.protect.iter().map(|p| p.2.len()).sum::<usize>(),
             plan.left_alone.len(),
+            plan.copy_back.len(),
+            if plan.copy_user.is_some() {
+                " (the whole user: the master has none of it)"
+            } else {
+                ""
+            },
             counts.join(", ")
         )
     };
@@ -379,6 +423,7 @@ async fn sync_step(
     if plan.in_sync {
         return Ok("in sync: nothing to push".into());
     }
+    let copied = copy_back_step(cx, plan, out).await?;
     let scope = scope_of(cx.target);
     for r in &cx.pair.replicas {
         let mut argv = cx.sync_client_argv(&r.channel)?;
@@ -394,7 +439,83 @@ async fn sync_step(
             ));
         }
     }
-    Ok("sync_client finished".into())
+    Ok(format!("{copied}sync_client finished"))
+}
+
+/// What only a replica has, copied to the master by sync_client run on
+/// that replica, then every GUID the plan saw there verified on the
+/// master. Run again after an interruption it syncs the same mailboxes
+/// once more: a merge both ways (what the master took meanwhile above the
+/// replica's last UID comes back), never an expunge of what either holds.
+async fn copy_back_step(
+    cx: &StepContext<'_>,
+    plan: &Plan,
+    out: &mut Vec<String>,
+) -> Result<String, String> {
+    if plan.copy_back.is_empty() {
+        return Ok(String::new());
+    }
+    let master = &cx.pair.master;
+    let rep = super::supervise::probe_host(cx, master).await?;
+    let server = super::failover::precheck::sync_server_of(cx, master, &rep)?;
+    let mut replicas: Vec<&str> = plan.copy_back.iter().map(|(h, _)| h.as_str()).collect();
+    replicas.sort_unstable();
+    replicas.dedup();
+    for replica in replicas {
+        let mut argv = cx.sync_client_on(replica, "", Some(&server))?;
+        match &plan.copy_user {
+            Some((h, user)) if h == replica => argv.extend(["-u".into(), user_arg(user)?]),
+            _ => {
+                argv.push("-m".into());
+                for (_, m) in plan.copy_back.iter().filter(|(h, _)| h == replica) {
+                    argv.push(mailbox_arg(m)?);
+                }
+            }
+        }
+        let o = cx.write(replica, argv, None, TIMEOUT, out).await?;
+        for l in String::from_utf8_lossy(&o.stderr).lines() {
+            out.push(format!("  {l}"));
+        }
+        if !o.success() {
+            return Err(format!(
+                "copy-back from {replica} to {master} exited {:?}: the master's sync was not run",
+                o.exit_status
+            ));
+        }
+    }
+    // every GUID (with its count) the plan saw in those mailboxes, now on
+    // the master: checked before anything else syncs
+    let on_master =
+        check::guid_multiset(cx.connections(), master, &scope_of(cx.target), TIMEOUT).await?;
+    let (mut missing, mut guids) = (Vec::new(), 0usize);
+    for (_, mailbox) in &plan.copy_back {
+        for (guid, n) in plan.before.get(mailbox).into_iter().flatten() {
+            guids += 1;
+            let have = on_master
+                .get(mailbox)
+                .and_then(|m| m.get(guid))
+                .copied()
+                .unwrap_or(0);
+            if have < *n {
+                missing.push(format!("{mailbox} GUID {guid} ({have} of {n})"));
+            }
+        }
+    }
+    for m in &missing {
+        out.push(format!("  NOT ON {master}: {m}"));
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} of {guids} GUID(s) copied back are not on {master}: nothing else synced",
+            missing.len()
+        ));
+    }
+    let said = format!(
+        "{} mailbox(es) copied back to {master}, all {guids} GUID(s) verified there; ",
+        plan.copy_back.len()
+    );
+    out.push(format!("  {said}"));
+    Ok(said)
 }
 
 async fn verify_step(

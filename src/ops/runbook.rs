@@ -3,6 +3,7 @@
 //! transport's WriteCapability, so observe mode refuses them in one place.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct StepSpec {
@@ -62,7 +63,58 @@ impl UndoState {
     }
 }
 
+/// A choice the operator makes when starting a run (`--NAME VALUE` on the
+/// CLI and after the console's `:RUNBOOK TARGET`); journalled with the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct OptionSpec {
+    pub name: &'static str,
+    /// The values allowed; the first is the default.
+    pub values: &'static [&'static str],
+    pub help: &'static str,
+}
+
+const REPAIR_OPTIONS: &[OptionSpec] = &[OptionSpec {
+    name: "replica-only",
+    values: &["report", "copy-back"],
+    help: "a folder or user only the replica has: keep reporting it, or copy it back to the master",
+}];
+
+// "soft" (keep the UID a client has seen) is not offered until it is built
+// and proven in the lab: choosing it must not silently run "easy"
+const REINTEGRATE_OPTIONS: &[OptionSpec] = &[OptionSpec {
+    name: "uid-policy",
+    values: &["easy"],
+    help: "same UID, two GUIDs: both messages get new UIDs on both hosts (easy; soft is not available yet)",
+}];
+
 impl RunbookSpec {
+    /// The options this runbook takes (one table for CLI and console).
+    pub fn options(&self) -> &'static [OptionSpec] {
+        match self.id {
+            "repair" => REPAIR_OPTIONS,
+            "reintegrate" => REINTEGRATE_OPTIONS,
+            _ => &[],
+        }
+    }
+
+    /// `name` = `value` checked against the options table.
+    pub fn check_option(&self, name: &str, value: &str) -> Result<(), String> {
+        let o = self
+            .options()
+            .iter()
+            .find(|o| o.name == name)
+            .ok_or_else(|| format!("{} takes no option --{name}", self.id))?;
+        if o.values.contains(&value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: --{name} is one of {}, not {value:?}",
+                self.id,
+                o.values.join(", ")
+            ))
+        }
+    }
+
     /// Refuse a target that could reach a Cyrus tool as an option (`-x`,
     /// `--help`), or is empty or has control characters: checked where a
     /// run is opened (CLI, console, journal, autopilot), before anything
@@ -124,6 +176,8 @@ pub struct RunbookRun {
     /// The host holding the pair lock for this run, once taken.
     pub lock_host: Option<String>,
     pub undo: UndoState,
+    /// The operator's choices (RunbookSpec::options), fixed at the start.
+    pub options: BTreeMap<String, String>,
 }
 
 impl RunbookRun {
@@ -139,7 +193,33 @@ impl RunbookRun {
             run_id: super::pair_lock::new_run_id(),
             lock_host: None,
             undo: UndoState::None,
+            options: BTreeMap::new(),
         }
+    }
+    /// The value of option `name`: chosen, else its default.
+    pub fn option(&self, name: &str) -> &str {
+        option_value(&self.spec, &self.options, name)
+    }
+    /// Fix the operator's choices on a run not started yet; a run going on
+    /// keeps those it started with (a different choice is refused).
+    pub fn set_options(&mut self, chosen: &[(String, String)]) -> Result<(), String> {
+        for (k, v) in chosen {
+            self.spec.check_option(k, v)?;
+        }
+        let started = self.attempts.iter().any(|&a| a > 0);
+        for (k, v) in chosen {
+            if started && self.option(k) != v {
+                return Err(format!(
+                    "the unfinished {} run was started with --{k} {}: finish it (`cyrdeck runbook resume`) or discard it first",
+                    self.spec.id,
+                    self.option(k)
+                ));
+            }
+            if !started {
+                self.options.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(())
     }
     /// Index of the next step to run, if the run can go on.
     pub fn next_step(&self) -> Option<usize> {
@@ -178,6 +258,21 @@ impl RunbookRun {
             *s = StepState::Aborted(why.to_string());
         }
     }
+}
+
+/// `name`'s value in `chosen`, else the spec's default ("" if unknown).
+pub fn option_value<'a>(
+    spec: &RunbookSpec,
+    chosen: &'a BTreeMap<String, String>,
+    name: &str,
+) -> &'a str {
+    chosen.get(name).map(String::as_str).unwrap_or_else(|| {
+        spec.options()
+            .iter()
+            .find(|o| o.name == name)
+            .and_then(|o| o.values.first().copied())
+            .unwrap_or("")
+    })
 }
 
 /// Runbooks the console offers, and the one in progress.

@@ -36,7 +36,14 @@ impl Runner {
     }
 
     /// Start `id` on `pair` (or go on with its journalled run).
-    pub async fn start(&self, id: &str, pair: &str, target: &str, notify: Notify) {
+    pub async fn start(
+        &self,
+        id: &str,
+        pair: &str,
+        target: &str,
+        options: &[(String, String)],
+        notify: Notify,
+    ) {
         let Some(spec) = super::available().into_iter().find(|s| s.id == id) else {
             return;
         };
@@ -48,7 +55,16 @@ impl Runner {
             notify(run);
             return;
         }
-        match Engine::open(self.cfg.clone(), self.conns.clone(), spec, pair, target) {
+        let opened = Engine::open(self.cfg.clone(), self.conns.clone(), spec, pair, target)
+            .and_then(|(engine, mut run)| {
+                run.set_options(options)?;
+                for o in spec.options() {
+                    run.output
+                        .push(format!("--{} {} ({})", o.name, run.option(o.name), o.help));
+                }
+                Ok((engine, run))
+            });
+        match opened {
             Ok((engine, run)) => {
                 notify(run.clone());
                 *guard = Some((Arc::new(engine), run));

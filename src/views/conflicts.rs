@@ -51,7 +51,83 @@ fn diff_detail(d: &crate::model::conflicts::Difference) -> Vec<Line<'static>> {
     v
 }
 
+/// When a reintegrate report holds GUID conflicts: every GUID conflict
+/// known (report and checks) with what was done, in a panel at the bottom
+/// (at most half the area); returns the area left for the check's table.
+fn with_guid_panel(app: &App, theme: &Theme, f: &mut Frame, area: Rect) -> Rect {
+    let all = app.guid_conflicts();
+    if !all.iter().any(|c| c.source.starts_with("reintegrate")) {
+        return area;
+    }
+    let want = all.len() as u16 + 3;
+    let h = want.min(area.height / 2).max(4);
+    let [top, bottom] =
+        ratatui::layout::Layout::vertical([Constraint::Fill(1), Constraint::Length(h)]).areas(area);
+    // narrow: GUIDs cut to 10, the sides named in the header, no source
+    let wide = area.width >= 160;
+    let g = |side: &str, guid: &str| match wide {
+        true => format!("{side} {guid}"),
+        false => fit(guid, 10),
+    };
+    let rows: Vec<Row> = all
+        .iter()
+        .map(|c| {
+            let mut cells = vec![
+                Cell::from(c.mailbox.clone()),
+                Cell::from(c.uid.to_string()),
+                Cell::from(g(&c.side_a, &c.guid_a)),
+                Cell::from(g(&c.side_b, &c.guid_b)),
+                Cell::from(c.done.clone()).style(if c.uids_now.is_some() {
+                    theme.dim()
+                } else {
+                    theme.health(Health::Warning)
+                }),
+            ];
+            if wide {
+                cells.push(Cell::from(c.source.clone()));
+            }
+            Row::new(cells)
+        })
+        .collect();
+    let (widths, header): (Vec<Constraint>, Vec<&str>) = if wide {
+        (
+            vec![
+                Constraint::Fill(1),
+                Constraint::Length(5),
+                Constraint::Length(52),
+                Constraint::Length(52),
+                Constraint::Fill(2),
+                Constraint::Length(32),
+            ],
+            vec!["mailbox", "uid", "GUID a", "GUID b", "done", "source"],
+        )
+    } else {
+        (
+            vec![
+                Constraint::Fill(1),
+                Constraint::Length(5),
+                Constraint::Length(10),
+                Constraint::Length(10),
+                Constraint::Fill(3),
+            ],
+            vec!["mailbox", "uid", "old/master", "new/replica", "done"],
+        )
+    };
+    let t = ratatui::widgets::Table::new(rows, widths)
+        .header(Row::new(header).style(theme.dim()))
+        .block(Block::bordered().title(format!(
+            " GUID conflicts: {} (same UID, two GUIDs; `cyrdeck conflicts --json`) ",
+            all.len()
+        )));
+    f.render_widget(t, bottom);
+    top
+}
+
 pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    let area = match app.detail {
+        Some(_) => area,
+        None => with_guid_panel(app, theme, f, area),
+    };
     if let Some(p) = &app.data.check_progress {
         if app.data.check.is_none() || app.detail.is_none() {
             let p = Paragraph::new(format!("Checking… {p}"))

@@ -57,6 +57,24 @@ pub(crate) fn address_of(
     Ok(Some((h, p)))
 }
 
+/// `host`'s sync_server endpoint: its configured sync_address, else the
+/// listen= of its sync_server service in `rep` (a wildcard meaning the
+/// host cyrdeck reaches it by).
+pub(crate) fn sync_server_of(
+    cx: &StepContext<'_>,
+    host: &str,
+    rep: &ProbeReport,
+) -> Result<(String, u16), String> {
+    if let Some(a) = address_of(cx, host)? {
+        return Ok(a);
+    }
+    sync_endpoint(rep, &cx.connection(host)?.config().target.host).ok_or_else(|| {
+        format!(
+            "{host}'s sync_server endpoint not found (no listen= for sync_server, no sync_address)"
+        )
+    })
+}
+
 /// Does `from` reach a sync_server at host:port? Its banner line.
 async fn reaches(
     cx: &StepContext<'_>,

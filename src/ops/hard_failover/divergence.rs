@@ -29,6 +29,10 @@ pub struct Clash {
     pub uid: u32,
     pub old_guid: String,
     pub new_guid: String,
+    /// The UIDs the old and the new master's message carry after the
+    /// copy-back, read back on the new master by the verify step.
+    #[serde(default)]
+    pub uids_now: Option<(u32, u32)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +178,7 @@ pub fn classify(
                                 uid: r.uid,
                                 old_guid: r.guid.clone(),
                                 new_guid: g.to_string(),
+                                uids_now: None,
                             });
                             differs = true;
                         }

@@ -25,7 +25,6 @@ use super::runbook::{RunbookSpec, StepSpec, StepState};
 use super::supervise::probe_host;
 use super::StepContext;
 use crate::check;
-use crate::cyrus::host_facts::sync_endpoint;
 use divergence::Divergence;
 use std::time::Duration;
 
@@ -371,14 +370,7 @@ async fn survey(
         );
         cx.audit_finding(&r.old_master, &what, &detail, out);
     }
-    let file =
-        crate::check::last::dir().join(format!("reintegrate-{}-{}.json", cx.pair.name, cx.run_id));
-    let saved = std::fs::create_dir_all(crate::check::last::dir())
-        .and_then(|_| std::fs::write(&file, serde_json::to_vec_pretty(&d).unwrap_or_default()));
-    match saved {
-        Ok(()) => out.push(format!("  report: {}", file.display())),
-        Err(e) => out.push(format!("  report not saved ({}): {e}", file.display())),
-    }
+    save_report(cx, &d, out);
     if !d.unreadable.is_empty() {
         memo["divergence"] = serde_json::to_value(&d).unwrap_or_default();
         return Err(format!(
@@ -395,6 +387,20 @@ async fn survey(
     Ok(said)
 }
 
+/// The report as `STATE/reintegrate-PAIR-RUNID.json` (the Conflicts view
+/// and `cyrdeck conflicts` read the newest); saved again by verify with
+/// the clashes' new UIDs.
+fn save_report(cx: &StepContext<'_>, d: &Divergence, out: &mut Vec<String>) {
+    let dir = crate::check::last::dir();
+    let file = dir.join(format!("reintegrate-{}-{}.json", cx.pair.name, cx.run_id));
+    let saved = std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::write(&file, serde_json::to_vec_pretty(d).unwrap_or_default()));
+    match saved {
+        Ok(()) => out.push(format!("  report: {}", file.display())),
+        Err(e) => out.push(format!("  report not saved ({}): {e}", file.display())),
+    }
+}
+
 async fn copy_back(
     cx: &StepContext<'_>,
     r: &Roles,
@@ -402,7 +408,6 @@ async fn copy_back(
     memo: &serde_json::Value,
 ) -> Result<String, String> {
     let d = divergence_of(memo)?;
-    let h = cx.connection(&r.old_master)?.config().clone();
     if cx.attempt > 1 {
         // a pause of this run cut short by a crash: writes back on
         pause_writes_on_new(cx, r, out, false).await?;
@@ -410,14 +415,8 @@ async fn copy_back(
     let mut failed = Vec::new();
     for user in &d.users_to_copy {
         let user = crate::cyrus::names::user_arg(user)?;
-        let mut argv = vec![
-            format!("{}/sync_client", h.bin_dir.display()),
-            "-C".into(),
-            h.imapd_conf.display().to_string(),
-        ];
-        if !r.channel.is_empty() {
-            argv.extend(["-n".into(), r.channel.clone()]);
-        }
+        // the old master's own sync_host is the new master (its replica)
+        let mut argv = cx.sync_client_on(&r.old_master, &r.channel, None)?;
         argv.extend(["-u".into(), user.clone()]);
         // Lab, 3.6: a user the new master takes mail for DURING the sync
         // fails with "Mailbox has changed since last sync" (IMAP_SYNC_CHANGED:
@@ -506,7 +505,7 @@ async fn verify(
     memo: &serde_json::Value,
 ) -> Result<String, String> {
     use std::collections::{BTreeMap, BTreeSet};
-    let d = divergence_of(memo)?;
+    let mut d = divergence_of(memo)?;
     let conns = cx.connections();
     let inv = check::inventory(conns, &r.new_master, CHECK_TIMEOUT).await?;
     let copied: BTreeSet<&str> = d.users_to_copy.iter().map(String::as_str).collect();
@@ -524,10 +523,14 @@ async fn verify(
     // on the new master since the report, e.g. the heartbeat's ipurge)
     let mut live: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     let mut gone: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    let mut uid_of: BTreeMap<(String, &str), u32> = BTreeMap::new();
     for b in &boxes {
         let ext = crate::check::compare::external(&b.name);
         match recs.get(&b.uniqueid) {
             Some(Ok(x)) => {
+                for rec in &x.records {
+                    uid_of.insert((ext.clone(), rec.guid.as_str()), rec.uid);
+                }
                 live.entry(ext.clone())
                     .or_default()
                     .extend(x.records.iter().map(|r| r.guid.as_str()));
@@ -563,6 +566,18 @@ async fn verify(
     for m in missing.iter().take(20) {
         out.push(format!("  MISSING on {}: {m}", r.new_master));
     }
+    // what became of each clash: the UIDs both messages carry now
+    for c in d.clashes.iter_mut() {
+        let now = |g: &str| uid_of.get(&(c.mailbox.clone(), g)).copied();
+        c.uids_now = now(&c.old_guid).zip(now(&c.new_guid));
+        if let Some((a, b)) = c.uids_now {
+            out.push(format!(
+                "  GUID conflict {} UID {}: {} now UID {a}, {} now UID {b}",
+                c.mailbox, c.uid, c.old_guid, c.new_guid
+            ));
+        }
+    }
+    save_report(cx, &d, out);
     if !missing.is_empty() {
         return Err(format!(
             "{} of {checked} GUID(s) are not on {}: replication stays held",
@@ -588,19 +603,7 @@ async fn start_replication(
             r.old_master
         ));
     }
-    let old_sync = failover::precheck::address_of(cx, &r.old_master)?
-        .or_else(|| {
-            sync_endpoint(
-                &rep,
-                &cx.connection(&r.old_master).ok()?.config().target.host,
-            )
-        })
-        .ok_or_else(|| {
-            format!(
-                "{}'s sync_server endpoint not found (no listen= for sync_server, no sync_address)",
-                r.old_master
-            )
-        })?;
+    let old_sync = failover::precheck::sync_server_of(cx, &r.old_master, &rep)?;
     r.old_sync = old_sync;
     let said = failover::script(cx, &r.new_master, Act::BecomeMaster, r, &r.old_sync, out).await?;
     let rep = failover::wait_client(cx, &r.new_master, &r.channel, true).await?;
