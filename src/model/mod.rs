@@ -7,6 +7,7 @@ pub mod health;
 pub mod heartbeat;
 pub mod history;
 pub mod human;
+pub mod queue_age;
 pub mod readiness;
 pub mod snapshot;
 pub mod stuck;

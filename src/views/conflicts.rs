@@ -54,10 +54,14 @@ fn diff_detail(d: &crate::model::conflicts::Difference) -> Vec<Line<'static>> {
 pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     if let Some(p) = &app.data.check_progress {
         if app.data.check.is_none() || app.detail.is_none() {
-            let p = Paragraph::new(format!("Checking… {p}"))
-                .style(theme.accent())
-                .wrap(ratatui::widgets::Wrap { trim: true })
-                .block(Block::bordered().title(" Conflicts: check running "));
+            let p = Paragraph::new(vec![
+                Line::from(format!("Checking… {p}")),
+                Line::from(""),
+                Line::styled("Esc cancels the check (it only reads).", theme.dim()),
+            ])
+            .style(theme.accent())
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(Block::bordered().title(" Conflicts: check running (Esc cancels) "));
             f.render_widget(p, area);
             return;
         }
@@ -94,6 +98,7 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         empty: "",
         total: 0,
         note: "",
+        legend: "",
         titles: &["kind", "mailbox", "uid", "master", "replica", "detail"],
         widths: &[
             Constraint::Length(22),
@@ -144,6 +149,7 @@ fn detail(app: &App, theme: &Theme, f: &mut Frame, area: Rect, mailbox: &str) {
         empty: "",
         total: 0,
         note: "",
+        legend: "",
         titles: &[
             "uid",
             "master guid",
