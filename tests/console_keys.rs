@@ -337,3 +337,103 @@ fn esc_goes_back_the_way_the_operator_came() {
     press(&mut a, "<Esc>");
     assert_eq!(a.view, ViewId::Overview);
 }
+
+/// The command line's text as the app holds it.
+fn command_text(a: &cyrdeck::console::app::App) -> String {
+    match &a.mode {
+        cyrdeck::console::app::Mode::Command(i) => i.value().to_string(),
+        _ => panic!("not on the command line"),
+    }
+}
+
+#[test]
+fn tab_cycles_through_candidates_from_the_checks_inventory_and_esc_clears_them() {
+    let mut a = loaded_app(false);
+    a.update(Action::Check(check()));
+    press(&mut a, ":");
+    // `user/al`: alice's INBOX and folders (from the check) and albert
+    type_text(&mut a, "resync user/al");
+    press(&mut a, "<Tab>");
+    assert_eq!(command_text(&a), "resync user/al");
+    let cands = a.message.clone().unwrap();
+    assert!(
+        cands.contains("user/albert") && cands.contains("user/alice/Sent Items"),
+        "{cands}"
+    );
+    press(&mut a, "<Tab>");
+    assert_eq!(command_text(&a), "resync user/albert");
+    assert!(a.message.as_deref().unwrap().contains("[user/albert]"));
+    press(&mut a, "<Tab>");
+    assert_eq!(command_text(&a), "resync user/alice");
+    press(&mut a, "<Tab>");
+    // external form, one separator, names with spaces whole
+    assert_eq!(command_text(&a), "resync user/alice/Entwürfe");
+    press(&mut a, "<Tab>");
+    assert_eq!(command_text(&a), "resync user/alice/Sent Items");
+    // typing ends the cycle: Tab completes the new word
+    type_text(&mut a, "x");
+    press(&mut a, "<Tab>");
+    assert_eq!(command_text(&a), "resync user/alice/Sent Itemsx");
+    assert_eq!(a.message, None);
+    press(&mut a, "<Esc>");
+    press(&mut a, ":");
+    type_text(&mut a, "check user/b");
+    press(&mut a, "<Tab>");
+    assert_eq!(command_text(&a), "check user/bob");
+    assert!(a.message.is_some(), "user/bob and user/bob/Sent");
+    press(&mut a, "<Esc>");
+    assert!(matches!(a.mode, cyrdeck::console::app::Mode::Normal));
+    assert_eq!(a.message, None, "the candidate line goes with Esc");
+    let s = screen(&a, 80, 24);
+    assert!(!s.contains("user/bob/Sent"), "{s}");
+}
+
+#[test]
+fn help_scrolls_with_the_movement_keys_and_other_keys_close_it() {
+    let mut a = loaded_app(false);
+    a.update(Action::Resize { rows: 18 });
+    press(&mut a, "?");
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("j k scroll · <PgDn> <PgUp> page"), "{s}");
+    assert!(s.contains(" 1-19/4"), "{s}");
+    assert!(!s.contains(":quit"), "the end is below: {s}");
+    press(&mut a, "G");
+    assert!(a.help);
+    let s = screen(&a, 80, 24);
+    assert!(s.contains(":q  :quit"), "{s}");
+    press(&mut a, "k");
+    assert!(a.help);
+    let before = a.help_scroll;
+    press(&mut a, "j j j j");
+    assert_eq!(a.help_scroll, before + 1, "bounded at the last line");
+    press(&mut a, "g g");
+    assert_eq!(a.help_scroll, 0);
+    press(&mut a, "2");
+    assert!(!a.help);
+    assert_eq!(a.view, ViewId::Queue);
+}
+
+#[test]
+fn esc_cancels_a_running_check_and_its_late_reports_are_ignored() {
+    let mut a = loaded_app(false);
+    press(&mut a, "4 c");
+    a.update(Action::CheckProgress(
+        "waiting for the queue to drain (3 distinct entries pending) before re-checking 2 mailbox(es): 44s left of 60s".into(),
+    ));
+    let s = screen(&a, 80, 24);
+    assert!(
+        s.contains("44s left of 60s") && s.contains("Esc cancels"),
+        "{s}"
+    );
+    assert_eq!(press(&mut a, "<Esc>"), vec![Effect::CancelCheck]);
+    assert!(a.data.check_progress.is_none());
+    assert_eq!(a.message.as_deref(), Some("check cancelled"));
+    assert_eq!(a.view, ViewId::Conflicts);
+    a.update(Action::CheckProgress("re-checking 2 mailbox(es)".into()));
+    a.update(Action::CheckFailed("aborted".into()));
+    assert!(a.data.check_progress.is_none());
+    assert_eq!(a.message.as_deref(), Some("check cancelled"));
+    // with no check running Esc goes back as before
+    assert!(press(&mut a, "<Esc>").is_empty());
+    assert_eq!(a.view, ViewId::Overview);
+}

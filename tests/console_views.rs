@@ -171,7 +171,33 @@ fn a_filter_matching_nothing_in_a_capped_queue_says_0_of_n_and_the_window() {
     assert!(!s.contains("Queue empty"), "{s}");
     assert!(s.contains("0 of 500 match"), "{s}");
     assert!(s.contains("oldest 500 of 2345"), "{s}");
+    // the probe's per-user counts reach beyond the window
+    assert!(
+        squeeze(&s).contains("6 entries pending for the matching user in the whole queue"),
+        "{s}"
+    );
     snap17("queue_filter_beyond_window", &a);
+    // a user who is in the window AND beyond it: the rows, and the total
+    let mut a = with(capped_queue(2345));
+    press(&mut a, ":");
+    type_text(&mut a, "user bob");
+    press(&mut a, "<Enter>");
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("2 of 500 rows match"), "{s}");
+    assert!(
+        s.contains("4 entries pending for the matching user in the whole queue"),
+        "{s}"
+    );
+    // no user by that name anywhere
+    let mut a = with(capped_queue(2345));
+    press(&mut a, ":");
+    type_text(&mut a, "user nobody");
+    press(&mut a, "<Enter>");
+    let s = squeeze(&screen(&a, 80, 24));
+    assert!(
+        s.contains("no user with entries pending matches it either"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -299,4 +325,104 @@ fn conflicts_with_a_reintegrate_report() {
         insta::assert_snapshot!(format!("conflicts_reintegrate_{w}x{h}"), screen(&a, w, h));
     }
     assert_eq!(a.guid_conflicts().len(), 4);
+}
+
+/// A screen's rows joined with the borders taken out, so a sentence the
+/// panel wrapped reads whole.
+fn squeeze(s: &str) -> String {
+    s.lines()
+        .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn the_queue_shows_each_rows_age_explains_its_columns_and_does_not_cut_kinds() {
+    let mut a = with(busy_queue());
+    press(&mut a, "2");
+    let s = screen(&a, 80, 24);
+    let row = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("~3m"))
+            .unwrap_or("")
+            .to_string()
+    };
+    // at 80 columns kinds take up to a third of the row; the rest is in
+    // the selected row's panel
+    assert!(row(&s).contains("APPEND,MAILBOX,SEEN,ANN…"), "{s}");
+    assert!(
+        s.contains("kinds APPEND,MAILBOX,SEEN,ANNOTATION,QUOTA"),
+        "{s}"
+    );
+    let wide = screen(&a, 200, 50);
+    assert!(
+        row(&wide).contains("APPEND,MAILBOX,SEEN,ANNOTATION,QUOTA 54"),
+        "{wide}"
+    );
+    assert!(s.contains("#: place in the queue, 1 syncs next"), "{s}");
+    assert!(s.contains("age: estimated from its file"), "{s}");
+    // bob's first entry: line 1 of log-run, born 3m4s before the report
+    assert!(s.contains("~3m"), "{s}");
+    // the selected row says where its age comes from
+    assert!(
+        squeeze(&s).contains("line 1 of 13 in log-run, written between 22:26:56 and 22:27:10"),
+        "{s}"
+    );
+    snap17("queue_ages", &a);
+    // the mailbox column takes what the terminal gives
+    assert!(
+        wide.contains("user/alice/Archive/2025/Projects/Quarterly-Reports"),
+        "{wide}"
+    );
+}
+
+#[test]
+fn the_log_groups_identical_lines_and_shows_the_newest_time() {
+    let mut a = with(hot_loop());
+    press(&mut a, "5");
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("×894"), "{s}");
+    assert!(s.contains("newest 22:29:59"), "{s}");
+    assert!(s.contains("898 lines, 3 rows"), "{s}");
+    assert!(s.contains("×N: N identical lines, the newest shown"), "{s}");
+    assert!(
+        squeeze(&s).contains("894 identical lines, 22:29:00 to 22:29:59"),
+        "{s}"
+    );
+    snap17("log_grouped", &a);
+}
+
+#[test]
+fn the_help_scrolls_at_80x24() {
+    let mut a = loaded_app(false);
+    press(&mut a, "?");
+    snap17("help_scroll_top", &a);
+    press(&mut a, "G");
+    let s = screen(&a, 80, 24);
+    assert!(s.contains(":q  :quit"), "{s}");
+    snap17("help_scroll_end", &a);
+}
+
+#[test]
+fn the_consoles_check_counts_down_its_wait_and_says_esc_cancels() {
+    let mut a = loaded_app(false);
+    press(&mut a, "c");
+    a.update(Action::CheckProgress(
+        "waiting for the queue to drain (12 distinct entries pending) before re-checking 3 mailbox(es): 44s left of 60s".into(),
+    ));
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("Esc cancels"), "{s}");
+    snap17("check_waiting", &a);
+}
+
+#[test]
+fn tab_candidates_show_the_one_on_the_line() {
+    let mut a = loaded_app(false);
+    a.update(Action::Check(check()));
+    press(&mut a, "1 :");
+    type_text(&mut a, "resync user/al");
+    press(&mut a, "<Tab> <Tab> <Tab>");
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("Tab 2/4: user/albert  [user/alice]"), "{s}");
+    snap17("command_line_cycling", &a);
 }

@@ -160,6 +160,7 @@ fn exporter_serves_and_writes_the_textfile_with_the_last_check() {
         mailboxes_checked: 10,
         differences: vec![],
         errors: vec![],
+        mailboxes: vec![],
     };
     let saved = last::save(&last::dir(), &LastCheck::of(&check)).unwrap();
     assert!(saved.starts_with(dir.join("state/cyrdeck")));

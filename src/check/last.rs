@@ -152,6 +152,7 @@ mod tests {
                 diff(DiffKind::InFlight),
             ],
             errors: vec![],
+            mailboxes: vec![],
         };
         let rec = LastCheck::of(&r);
         assert_eq!(rec.exit_code, 1);

@@ -10,7 +10,7 @@ pub mod last;
 
 use crate::config::{Config, PairConfig};
 use crate::cyrus::inventory::{self, Inventory, MailboxEntry, MailboxRecords};
-use crate::cyrus::names::{external_to_internal, to_mutf7};
+use crate::cyrus::names::{external_to_internal, from_mutf7, internal_to_external, to_mutf7};
 use crate::cyrus::synclog::{parse_entry, SyncEntry};
 use crate::model::conflicts::{CheckResult, DiffKind, Difference};
 use crate::remote::HostConnection;
@@ -144,6 +144,8 @@ struct Pass {
     errors: Vec<String>,
     pending: Vec<SyncEntry>,
     pending_truncated: bool,
+    /// The master's mailboxes, external and decoded.
+    names: Vec<String>,
 }
 
 async fn pass(
@@ -232,12 +234,22 @@ async fn pass(
             }
         }
     }
+    let names = m
+        .mailboxes
+        .iter()
+        .filter(|b| !b.tombstone)
+        .map(|b| {
+            let ext = internal_to_external(&b.name);
+            from_mutf7(&ext).unwrap_or(ext)
+        })
+        .collect();
     Ok(Pass {
         level1,
         diffs,
         errors,
         pending: pending_entries(&m, channel),
         pending_truncated: m.pending_truncated,
+        names,
     })
 }
 
@@ -319,6 +331,7 @@ pub async fn run(
         )
         .await?;
         result.mailboxes_checked += first.level1.compared;
+        result.mailboxes.extend(first.names.iter().cloned());
         let mut diffs = first.diffs;
         let mut errors = first.errors;
         if !diffs.is_empty() || !errors.is_empty() {
@@ -338,10 +351,13 @@ pub async fn run(
             let mut pending = first.pending;
             let mut truncated = first.pending_truncated;
             while !pending.is_empty() && Instant::now() < deadline {
+                // the time left, so the wait reads as a countdown
+                let left = deadline.saturating_duration_since(Instant::now()).as_secs();
                 progress(format!(
-                    "waiting for the queue to drain ({} distinct entries pending) before re-checking {} mailbox(es)",
+                    "waiting for the queue to drain ({} distinct entries pending) before re-checking {} mailbox(es): {left}s left of {}s",
                     pending.len(),
-                    suspects.len()
+                    suspects.len(),
+                    opts.drain_wait.as_secs()
                 ));
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 // only the queue, not every mailbox's header again

@@ -167,6 +167,17 @@ pub enum Effect {
     },
     /// Read every pair's config (doctor).
     Doctor,
+    /// Stop the check in progress (it only reads).
+    CancelCheck,
+}
+
+/// Tab pressed again on an ambiguous word: the next candidate.
+#[derive(Clone, Debug)]
+struct Cycle {
+    head: String,
+    candidates: Vec<String>,
+    /// The candidate on the line now (None: the common prefix).
+    at: Option<usize>,
 }
 
 pub struct App {
@@ -179,6 +190,9 @@ pub struct App {
     pub view: ViewId,
     pub mode: Mode,
     pub help: bool,
+    /// First help line shown (the help scrolls when it does not fit).
+    pub help_scroll: usize,
+    cycle: Option<Cycle>,
     /// Conflicts: the mailbox opened into its side-by-side table.
     pub detail: Option<String>,
     pub log_filter: LogFilter,
@@ -218,6 +232,8 @@ impl App {
             view: ViewId::Overview,
             mode: Mode::Normal,
             help: false,
+            help_scroll: 0,
+            cycle: None,
             detail: None,
             log_filter: LogFilter::default(),
             message,
@@ -249,11 +265,16 @@ impl App {
                 self.data.check_progress = None;
                 self.rebuild();
             }
-            Action::CheckProgress(p) => self.data.check_progress = Some(p),
-            Action::CheckFailed(e) => {
+            // a check the operator cancelled may still report once
+            Action::CheckProgress(p) if self.data.check_progress.is_some() => {
+                self.data.check_progress = Some(p)
+            }
+            Action::CheckProgress(_) => {}
+            Action::CheckFailed(e) if self.data.check_progress.is_some() => {
                 self.data.check_progress = None;
                 self.message = Some(format!("check failed: {e}"));
             }
+            Action::CheckFailed(_) => {}
             Action::Runbook(run) => self.data.runbooks.active = Some(*run),
             Action::Doctor(d) => {
                 self.data.doctor.insert(d.pair.clone(), d);
@@ -361,17 +382,22 @@ impl App {
                     KeyCode::Enter => {
                         let line = input.value().to_string();
                         self.mode = Mode::Normal;
+                        self.cycle = None;
+                        self.message = None;
                         return self.run_command_line(&line);
                     }
-                    KeyCode::Esc => self.mode = Mode::Normal,
+                    KeyCode::Esc => {
+                        // the candidate line goes with the command line
+                        self.mode = Mode::Normal;
+                        self.cycle = None;
+                        self.message = None;
+                    }
                     KeyCode::Tab => {
                         let line = input.value().to_string();
-                        let (completed, candidates) =
-                            cmdline::complete(&line, &self.completion_words());
-                        self.mode = Mode::Command(Input::new(completed));
-                        self.message = (candidates.len() > 1).then(|| candidates.join("  "));
+                        self.tab(&line);
                     }
                     _ => {
+                        self.cycle = None;
                         if let Some(req) =
                             tui_input::backend::crossterm::to_input_request(&Event::Key(k))
                         {
@@ -386,7 +412,32 @@ impl App {
         self.message = None;
         let key = Key::from_event(&k);
         if self.help {
-            // any key closes help; `?` and Esc only close it
+            // the movement keys scroll the help; any other key closes it
+            // (`?` and Esc only close it)
+            self.typed.push(key);
+            let found = self.keymap.lookup(self.view.context(), &self.typed);
+            if found == Lookup::Prefix {
+                return vec![]; // `g g`
+            }
+            self.typed.clear();
+            if let Lookup::Command(c) = found {
+                let last = crate::views::help::line_count(self).saturating_sub(1);
+                let page = self.page;
+                let at = self.help_scroll;
+                let to = match c {
+                    Command::Down => Some(at + 1),
+                    Command::Up => Some(at.saturating_sub(1)),
+                    Command::PageDown => Some(at + page),
+                    Command::PageUp => Some(at.saturating_sub(page)),
+                    Command::Top => Some(0),
+                    Command::Bottom => Some(last),
+                    _ => None,
+                };
+                if let Some(to) = to {
+                    self.help_scroll = to.min(last);
+                    return vec![];
+                }
+            }
             self.help = false;
             if matches!(k.code, KeyCode::Esc | KeyCode::Char('?')) {
                 return vec![];
@@ -461,7 +512,10 @@ impl App {
                 self.quit = true;
                 return vec![Effect::Quit];
             }
-            Command::Help => self.help = true,
+            Command::Help => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
             Command::NextView => self.switch(ViewId::ALL[(self.view.index() + 1) % 6]),
             Command::PrevView => self.switch(ViewId::ALL[(self.view.index() + 5) % 6]),
             Command::ViewOverview => self.switch(ViewId::Overview),
@@ -490,7 +544,12 @@ impl App {
             }
             Command::CommandLine => self.mode = Mode::Command(Input::default()),
             Command::Back => {
-                if self.detail.is_some() {
+                if self.data.check_progress.is_some() && self.view == ViewId::Conflicts {
+                    // the check says "Esc cancels" where it shows its progress
+                    self.data.check_progress = None;
+                    self.message = Some("check cancelled".into());
+                    return vec![Effect::CancelCheck];
+                } else if self.detail.is_some() {
                     self.detail = None;
                 } else if let Some(from) = self.trail.pop() {
                     // the filter came with the Enter: it goes with the Esc
@@ -633,19 +692,75 @@ impl App {
         vec![]
     }
 
-    /// Words the command line completes: commands, then mailbox and user names.
+    /// Tab: complete the last word; Tab again on an ambiguous word puts
+    /// its candidates on the line one after the other.
+    fn tab(&mut self, line: &str) {
+        if let Some(c) = &mut self.cycle {
+            let shown = match c.at {
+                Some(i) => format!("{}{}", c.head, c.candidates[i]),
+                None => line.to_string(),
+            };
+            if shown == line {
+                let i = c.at.map_or(0, |i| (i + 1) % c.candidates.len());
+                c.at = Some(i);
+                let next = format!("{}{}", c.head, c.candidates[i]);
+                self.message = Some(candidate_line(&c.candidates, Some(i)));
+                self.mode = Mode::Command(Input::new(next));
+                return;
+            }
+        }
+        let done = cmdline::complete(line, &self.completion_words());
+        self.mode = Mode::Command(Input::new(done.line));
+        if done.candidates.is_empty() {
+            self.cycle = None;
+            self.message = None;
+        } else {
+            self.message = Some(candidate_line(&done.candidates, None));
+            self.cycle = Some(Cycle {
+                head: done.head,
+                candidates: done.candidates,
+                at: None,
+            });
+        }
+    }
+
+    /// Words the command line completes: commands, then mailbox and user
+    /// names (seen in the data, and every mailbox the last check listed).
     fn completion_words(&self) -> cmdline::Words {
+        let users: Vec<String> = self
+            .rows
+            .queue
+            .iter()
+            .map(|r| r.user.clone())
+            .chain(
+                self.rows
+                    .stuck
+                    .iter()
+                    .map(|r| r.entry.subject().to_string()),
+            )
+            .filter(|u| !u.is_empty() && !u.contains('/'))
+            .collect();
         let mut names: Vec<String> = self
             .rows
             .queue
             .iter()
-            .flat_map(|r| [r.mailbox.clone(), r.user.clone()])
-            .chain(self.rows.stuck.iter().flat_map(|r| {
-                [r.entry.subject().to_string()]
-                    .into_iter()
-                    .chain(r.entry.mailbox.clone())
-            }))
+            .map(|r| r.mailbox.clone())
+            .chain(
+                self.rows
+                    .stuck
+                    .iter()
+                    .filter_map(|r| r.entry.mailbox.clone()),
+            )
             .chain(self.rows.conflicts.iter().map(|r| r.diff.mailbox.clone()))
+            .chain(
+                self.data
+                    .check
+                    .iter()
+                    .flat_map(|c| c.mailboxes.iter().cloned()),
+            )
+            // `user/al` completes to a user's INBOX
+            .chain(users.iter().map(|u| format!("user/{u}")))
+            .chain(users.iter().cloned())
             .filter(|s| !s.is_empty())
             .collect();
         names.sort();
@@ -755,5 +870,24 @@ impl App {
                 }]
             }
         }
+    }
+}
+
+/// The candidates on one line, the one on the command line in brackets.
+fn candidate_line(candidates: &[String], at: Option<usize>) -> String {
+    let shown: Vec<String> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if Some(i) == at {
+                format!("[{c}]")
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    match at {
+        Some(i) => format!("Tab {}/{}: {}", i + 1, candidates.len(), shown.join("  ")),
+        None => format!("Tab: {}", shown.join("  ")),
     }
 }

@@ -148,9 +148,18 @@ pub fn parse(line: &str, runbooks: &[String]) -> Result<Parsed, String> {
     })
 }
 
-/// Complete the last word of `line`: returns the new line and, when the
-/// word stays ambiguous, the candidates.
-pub fn complete(line: &str, words: &Words) -> (String, Vec<String>) {
+/// Tab on the command line: the line before the word being completed, the
+/// new line and, when the word stays ambiguous, the candidates (further
+/// Tabs cycle through them).
+#[derive(Debug, PartialEq)]
+pub struct Completion {
+    pub head: String,
+    pub line: String,
+    pub candidates: Vec<String>,
+}
+
+/// Complete the last word of `line`: a command first, then a name.
+pub fn complete(line: &str, words: &Words) -> Completion {
     let (head, last) = match line.rfind(' ') {
         Some(i) => (&line[..=i], &line[i + 1..]),
         None => ("", line),
@@ -164,17 +173,17 @@ pub fn complete(line: &str, words: &Words) -> (String, Vec<String>) {
     } else {
         words.names.iter().map(String::as_str).collect()
     };
-    let cands: Vec<String> = pool
+    let mut cands: Vec<String> = pool
         .into_iter()
         .filter(|w| w.starts_with(last))
         .map(str::to_string)
         .collect();
-    match cands.as_slice() {
-        [] => (line.to_string(), vec![]),
-        [one] => (
-            format!("{head}{one}{}", if head.is_empty() { " " } else { "" }),
-            vec![],
-        ),
+    cands.sort();
+    cands.dedup();
+    let line = match cands.as_slice() {
+        [] => line.to_string(),
+        // a command takes an argument: the space comes with it
+        [one] => format!("{head}{one}{}", if head.is_empty() { " " } else { "" }),
         many => {
             let mut prefix = many[0].clone();
             for c in &many[1..] {
@@ -182,8 +191,16 @@ pub fn complete(line: &str, words: &Words) -> (String, Vec<String>) {
                     prefix.pop();
                 }
             }
-            (format!("{head}{prefix}"), cands)
+            format!("{head}{prefix}")
         }
+    };
+    if cands.len() < 2 {
+        cands.clear();
+    }
+    Completion {
+        head: head.to_string(),
+        line,
+        candidates: cands,
     }
 }
 
@@ -204,13 +221,14 @@ mod tests {
 
     #[test]
     fn completes_commands_then_names() {
-        assert_eq!(complete("que", &words()).0, "queue ");
-        assert_eq!(complete("res", &words()).0, "resync ");
-        let (line, cands) = complete("resync user/a", &words());
-        assert_eq!(line, "resync user/alice");
-        assert_eq!(cands.len(), 2);
-        assert_eq!(complete("resync user/b", &words()).0, "resync user/bob");
-        assert_eq!(complete("zzz", &words()).0, "zzz");
+        assert_eq!(complete("que", &words()).line, "queue ");
+        assert_eq!(complete("res", &words()).line, "resync ");
+        let c = complete("resync user/a", &words());
+        assert_eq!(c.line, "resync user/alice");
+        assert_eq!(c.head, "resync ");
+        assert_eq!(c.candidates, vec!["user/alice", "user/alice/Sent"]);
+        assert_eq!(complete("resync user/b", &words()).line, "resync user/bob");
+        assert_eq!(complete("zzz", &words()).line, "zzz");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct QueueRow {
     pub count: u64,
     /// 1-based position of its oldest entry among the distinct entries.
     pub position: usize,
+    /// When that oldest entry was written (bounds from its queue file).
+    pub written: Option<crate::model::queue_age::Written>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -33,10 +35,14 @@ pub struct ConflictRow {
     pub diff: Difference,
 }
 
+/// Identical lines (same host, service, kind and text) as one row: the
+/// newest one, how many, since when (a hot loop is one row, `×894`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogRow {
     pub pair: String,
     pub event: HostEvent,
+    pub count: usize,
+    pub oldest: Option<i64>,
 }
 
 impl QueueRow {
@@ -94,6 +100,40 @@ pub struct Rows {
     pub stuck: Vec<StuckRow>,
     pub conflicts: Vec<ConflictRow>,
     pub log: Vec<LogRow>,
+    /// Log lines before identical ones were grouped.
+    pub log_lines: usize,
+}
+
+/// Group identical lines (newest first in, newest first out): each group
+/// sits where its newest line was.
+fn group_log(rows: Vec<LogRow>) -> Vec<LogRow> {
+    let mut at: std::collections::HashMap<(String, String, String, String), usize> =
+        Default::default();
+    let mut out: Vec<LogRow> = Vec::new();
+    for r in rows {
+        let e = &r.event;
+        let key = (
+            r.pair.clone(),
+            e.host.clone(),
+            e.event.service.clone(),
+            format!("{:?} {}", e.event.kind, e.event.text),
+        );
+        match at.get(&key) {
+            Some(&i) => {
+                let g = &mut out[i];
+                g.count += 1;
+                g.oldest = match (g.oldest, r.oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            None => {
+                at.insert(key, out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
 }
 
 pub fn build(report: Option<&StatusReport>, check: Option<&CheckResult>) -> Rows {
@@ -115,11 +155,15 @@ pub fn build(report: Option<&StatusReport>, check: Option<&CheckResult>) -> Rows
             rows.log.extend(p.events.iter().map(|e| LogRow {
                 pair: p.name.clone(),
                 event: e.clone(),
+                count: 1,
+                oldest: e.event.time,
             }));
         }
     }
     // newest first: the operator looks at what just happened
     rows.log.reverse();
+    rows.log_lines = rows.log.len();
+    rows.log = group_log(std::mem::take(&mut rows.log));
     if let Some(c) = check {
         let mut diffs: Vec<&Difference> = c.differences.iter().collect();
         diffs.sort_by(|a, b| {
@@ -177,6 +221,7 @@ pub fn queue_rows(
                     kinds: kind,
                     count: g.count,
                     position: i + 1,
+                    written: g.written.clone(),
                 });
             }
         }

@@ -72,6 +72,7 @@ pub async fn run(opts: Options) -> Result<()> {
         runner,
         config: opts.config.clone(),
         conns,
+        check: Default::default(),
     };
 
     // the config doctor once at start (read-only; `D` / `:doctor` re-reads)
@@ -134,6 +135,8 @@ struct Effects {
     runner: Arc<Runner>,
     config: Arc<Config>,
     conns: crate::check::Connections,
+    /// The check in progress, so Esc can stop it (it only reads).
+    check: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl Effects {
@@ -168,9 +171,14 @@ impl Effects {
                     });
                 }
             }
+            Effect::CancelCheck => {
+                if let Some(h) = self.check.lock().ok().and_then(|mut c| c.take()) {
+                    h.abort();
+                }
+            }
             Effect::Check { pair, scope } => {
                 let (cfg, conns, tx) = (self.config.clone(), self.conns.clone(), tx.clone());
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let ptx = tx.clone();
                     let progress = move |line: String| {
                         let _ = ptx.send(Action::CheckProgress(line));
@@ -183,6 +191,9 @@ impl Effects {
                         Err(e) => Action::CheckFailed(e),
                     });
                 });
+                if let Ok(mut c) = self.check.lock() {
+                    *c = Some(task.abort_handle());
+                }
             }
         }
         true

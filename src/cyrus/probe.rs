@@ -131,10 +131,15 @@ pub struct ProbeReport {
     /// Per channel: the most frequent pending entries with their counts.
     pub pending_top: BTreeMap<String, Vec<(u64, String)>>,
     /// Per channel: distinct pending entries in queue order (oldest first,
-    /// capped remotely at 500) with their counts.
-    pub pending_groups: BTreeMap<String, Vec<(u64, String)>>,
+    /// capped remotely at 500): count, line of the first occurrence in
+    /// `log-run` + `log` (1-based), entry.
+    pub pending_groups: BTreeMap<String, Vec<(u64, u64, String)>>,
     /// Per channel: how many distinct entries are pending (uncapped).
     pub pending_distinct: BTreeMap<String, u64>,
+    /// Per channel: entries pending per user over the whole queue (the
+    /// busiest 5000 users), and how many users have any.
+    pub pending_users: BTreeMap<String, Vec<(u64, String)>>,
+    pub pending_users_total: BTreeMap<String, u64>,
     pub sync_server: Option<SyncServerCheck>,
     pub log: Option<LogChunk>,
     pub log_error: Option<String>,
@@ -455,21 +460,39 @@ pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
                         .or_default()
                         .push((count, entry.to_string()));
                 } else if let Some(rest) = line.strip_prefix("G\t") {
-                    let f: Vec<&str> = rest.splitn(3, '\t').collect();
-                    let [ch, count, entry] = f[..] else {
+                    let f: Vec<&str> = rest.splitn(4, '\t').collect();
+                    let [ch, count, first, entry] = f[..] else {
                         return Err(bad(n, "pending group", &line));
                     };
                     let count = count.parse().map_err(|_| bad(n, "group count", &line))?;
-                    r.pending_groups
+                    let first = first.parse().map_err(|_| bad(n, "group line", &line))?;
+                    r.pending_groups.entry(ch.to_string()).or_default().push((
+                        count,
+                        first,
+                        entry.to_string(),
+                    ));
+                } else if let Some(rest) = line.strip_prefix("U\t") {
+                    let f: Vec<&str> = rest.splitn(3, '\t').collect();
+                    let [ch, count, user] = f[..] else {
+                        return Err(bad(n, "pending user", &line));
+                    };
+                    let count = count.parse().map_err(|_| bad(n, "user count", &line))?;
+                    r.pending_users
                         .entry(ch.to_string())
                         .or_default()
-                        .push((count, entry.to_string()));
+                        .push((count, user.to_string()));
                 } else if let Some(rest) = line.strip_prefix("D\t") {
                     let (ch, count) = rest
                         .split_once('\t')
                         .ok_or_else(|| bad(n, "distinct", &line))?;
                     let count = count.parse().map_err(|_| bad(n, "distinct count", &line))?;
                     r.pending_distinct.insert(ch.to_string(), count);
+                } else if let Some(rest) = line.strip_prefix("V\t") {
+                    let (ch, count) = rest
+                        .split_once('\t')
+                        .ok_or_else(|| bad(n, "users", &line))?;
+                    let count = count.parse().map_err(|_| bad(n, "users count", &line))?;
+                    r.pending_users_total.insert(ch.to_string(), count);
                 }
             }
             "syncserver" => {

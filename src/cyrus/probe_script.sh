@@ -42,10 +42,28 @@ if [ -n "$cfgdir" ] && [ -d "$syncdir" ]; then
       cat "$d/log-run" "$d/log" 2>/dev/null | sort | uniq -c | sort -rn | head -n 20 | while read -r c l; do
         printf 'T\t%s\t%s\t%s\n' "$ch" "$c" "$l"
       done
-      # distinct entries in queue order (oldest first) with counts, capped
-      cat "$d/log-run" "$d/log" 2>/dev/null | awk -v ch="$ch" -v max=500 '
-        { if (!($0 in c)) o[n++] = $0; c[$0]++ }
-        END { for (i = 0; i < n && i < max; i++) printf "G\t%s\t%d\t%s\n", ch, c[o[i]], o[i]; printf "D\t%s\t%d\n", ch, n }'
+      # distinct entries in queue order (oldest first) with counts and the
+      # line of their first occurrence (log-run then log), capped; then
+      # entries per user over the WHOLE queue (the user as SyncEntry::user
+      # in synclog.rs reads it), the 5000 busiest, so a filter reaches
+      # beyond the window
+      cat "$d/log-run" "$d/log" 2>/dev/null | awk -v ch="$ch" -v max=500 -v maxu=5000 '
+        { if (!($0 in c)) { o[n++] = $0; first[$0] = NR } c[$0]++
+          k = $1; r = substr($0, length(k) + 2)
+          if (substr(r, 1, 1) == "\"") { r = substr(r, 2); i = index(r, "\"") }
+          else i = index(r, " ")
+          a = i ? substr(r, 1, i - 1) : r
+          u = ""
+          if (k ~ /^(USER|UNUSER|META|SIEVE|SEEN|SUB|UNSUB)$/) u = a
+          else if (substr(a, 1, 5) == "user.") { u = substr(a, 6); i = index(u, "."); if (i) u = substr(u, 1, i - 1) }
+          if (u != "") { if (!(u in uc)) nu++; uc[u]++ } }
+        END { for (i = 0; i < n && i < max; i++) printf "G\t%s\t%d\t%d\t%s\n", ch, c[o[i]], first[o[i]], o[i]
+              printf "D\t%s\t%d\n", ch, n
+              printf "V\t%s\t%d\n", ch, nu
+              fflush()
+              s = "sort -t \"\t\" -k3,3nr | head -n " maxu
+              for (u in uc) printf "U\t%s\t%d\t%s\n", ch, uc[u], u | s
+              close(s) }'
     fi
   done
 else

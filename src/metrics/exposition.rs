@@ -305,6 +305,8 @@ mod tests {
                 top: vec![],
                 groups: vec![],
                 distinct_entries: 0,
+                users: vec![],
+                users_total: 0,
             },
             heartbeat: Some(HeartbeatStatus {
                 user: "hb".into(),

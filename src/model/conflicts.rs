@@ -103,6 +103,10 @@ pub struct CheckResult {
     /// Mailboxes that could not be read (the check could not decide them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// The master's mailboxes as the check listed them (external,
+    /// decoded): the console's Tab completion. Not part of the JSON shape.
+    #[serde(skip)]
+    pub mailboxes: Vec<String>,
 }
 
 impl CheckResult {

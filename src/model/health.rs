@@ -5,6 +5,7 @@
 //! only warn on their own while recent, so a healed pair turns OK by itself.
 
 use super::history::{is_queue_file, HostHistory};
+use super::queue_age::{self, QueueFile};
 use super::snapshot::*;
 use crate::config::{Config, HostConfig, PairConfig};
 use crate::cyrus::loglines::LineKind;
@@ -451,7 +452,34 @@ fn channel_status(
         .unwrap_or_default()
     };
     let top = entries(report.and_then(|r| r.pending_top.get(channel)));
-    let groups = entries(report.and_then(|r| r.pending_groups.get(channel)));
+    // queue order: log-run, then log (as the probe reads them)
+    let queue_files: Vec<QueueFile> = ["log-run", "log"]
+        .iter()
+        .filter_map(|n| files.iter().find(|f| f.name == *n))
+        .map(|f| QueueFile {
+            name: f.name.clone(),
+            lines: f.lines,
+            born: master.history.born(channel, f),
+            mtime: f.mtime,
+        })
+        .collect();
+    let groups: Vec<PendingEntry> = report
+        .and_then(|r| r.pending_groups.get(channel))
+        .map(|v| {
+            v.iter()
+                .map(|(c, first, e)| PendingEntry {
+                    written: queue_age::written(*first, &queue_files),
+                    ..PendingEntry::from_line(*c, e)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let users = report
+        .and_then(|r| r.pending_users.get(channel).cloned())
+        .unwrap_or_default();
+    let users_total = report
+        .and_then(|r| r.pending_users_total.get(channel).copied())
+        .unwrap_or(users.len() as u64);
     let distinct = report
         .and_then(|r| r.pending_distinct.get(channel).copied())
         .unwrap_or(groups.len() as u64);
@@ -480,6 +508,8 @@ fn channel_status(
                 top,
                 groups,
                 distinct_entries: distinct,
+                users,
+                users_total,
             },
             heartbeat: None,
         },

@@ -192,15 +192,20 @@ impl HostHistory {
     /// When the oldest pending entry was written: the birth time of the
     /// oldest queue file, else when cyrdeck first saw that file.
     pub fn oldest_pending_since(&self, channel: &str, files: &[SyncFile]) -> Option<u64> {
-        let seen = self.first_seen.get(channel);
         files
             .iter()
             .filter(|f| f.channel == channel && is_queue_file(&f.name) && f.lines > 0)
-            .filter_map(|f| {
-                f.btime
-                    .or_else(|| seen.and_then(|s| s.get(&f.inode).copied()))
-            })
+            .filter_map(|f| self.born(channel, f))
             .min()
+    }
+
+    /// A queue file's birth time, else when cyrdeck first saw it.
+    pub fn born(&self, channel: &str, f: &SyncFile) -> Option<u64> {
+        f.btime.or_else(|| {
+            self.first_seen
+                .get(channel)
+                .and_then(|s| s.get(&f.inode).copied())
+        })
     }
 
     /// Entries drained per second over the window (None before two

@@ -8,6 +8,7 @@ pub mod health;
 pub mod heartbeat;
 pub mod history;
 pub mod human;
+pub mod queue_age;
 pub mod readiness;
 pub mod releases;
 pub mod snapshot;

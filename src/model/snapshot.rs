@@ -142,6 +142,10 @@ pub struct PendingEntry {
     pub user: Option<String>,
     /// External, decoded name (`user/alice/Entwürfe`).
     pub mailbox: Option<String>,
+    /// When its first occurrence was written, as far as its queue file
+    /// tells (the console's Queue view). Not part of the JSON shape.
+    #[serde(skip)]
+    pub written: Option<crate::model::queue_age::Written>,
 }
 
 impl PendingEntry {
@@ -154,6 +158,7 @@ impl PendingEntry {
             kind: parsed.as_ref().map(|p| p.kind.clone()),
             user: parsed.as_ref().and_then(|p| p.user()),
             mailbox: parsed.as_ref().and_then(|p| p.external_mailbox()),
+            written: None,
         }
     }
 }
@@ -183,6 +188,13 @@ pub struct QueueStatus {
     pub groups: Vec<PendingEntry>,
     /// Distinct pending entries, uncapped.
     pub distinct_entries: u64,
+    /// Entries pending per user over the whole queue, busiest first (at
+    /// most 5000 users: counted on the host). Not part of the JSON shape.
+    #[serde(skip)]
+    pub users: Vec<(u64, String)>,
+    /// How many users have entries pending (uncapped).
+    #[serde(skip)]
+    pub users_total: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]

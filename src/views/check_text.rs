@@ -99,6 +99,7 @@ mod tests {
             finished_at: 0,
             mailboxes_checked: 3,
             errors: vec![],
+            mailboxes: vec![],
             differences: (1..=40)
                 .map(|u| d("user/alice", u))
                 .chain([d("user/bob", 1)])

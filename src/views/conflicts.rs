@@ -130,10 +130,14 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     };
     if let Some(p) = &app.data.check_progress {
         if app.data.check.is_none() || app.detail.is_none() {
-            let p = Paragraph::new(format!("Checking… {p}"))
-                .style(theme.accent())
-                .wrap(ratatui::widgets::Wrap { trim: true })
-                .block(Block::bordered().title(" Conflicts: check running "));
+            let p = Paragraph::new(vec![
+                Line::from(format!("Checking… {p}")),
+                Line::from(""),
+                Line::styled("Esc cancels the check (it only reads).", theme.dim()),
+            ])
+            .style(theme.accent())
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(Block::bordered().title(" Conflicts: check running (Esc cancels) "));
             f.render_widget(p, area);
             return;
         }
@@ -170,6 +174,7 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         empty: "",
         total: 0,
         note: "",
+        legend: "",
         titles: &["kind", "mailbox", "uid", "master", "replica", "detail"],
         widths: &[
             Constraint::Length(22),
@@ -220,6 +225,7 @@ fn detail(app: &App, theme: &Theme, f: &mut Frame, area: Rect, mailbox: &str) {
         empty: "",
         total: 0,
         note: "",
+        legend: "",
         titles: &[
             "uid",
             "master guid",

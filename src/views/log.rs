@@ -26,13 +26,24 @@ fn kind_label(k: LineKind) -> (&'static str, Health) {
 pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let lf = &app.log_filter;
     let list = app.list(ViewId::Log);
-    let shown = if list.matched.len() == app.rows.log.len() {
-        format!("{} lines", app.rows.log.len())
-    } else {
-        format!("{} of {} lines", list.matched.len(), app.rows.log.len())
+    let lines = app.rows.log_lines;
+    let rows_n = app.rows.log.len();
+    let shown = match (list.matched.len() == rows_n, rows_n == lines) {
+        (true, true) => format!("{lines} lines"),
+        (false, true) => format!("{} of {lines} lines", list.matched.len()),
+        (true, false) => format!("{lines} lines, {rows_n} rows"),
+        (false, false) => format!("{} of {rows_n} rows ({lines} lines)", list.matched.len()),
     };
+    let newest = app
+        .rows
+        .log
+        .iter()
+        .filter_map(|r| r.event.event.time)
+        .max()
+        .map(|t| format!(", newest {}", clock(t)))
+        .unwrap_or_default();
     let title = format!(
-        " Log: {shown}, {}, {} ",
+        " Log: {shown}{newest}, {}, {} ",
         if lf.errors_only {
             "errors only"
         } else {
@@ -48,16 +59,24 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         empty: "",
         total: 0,
         note: "",
-        titles: &["time", "host", "kind", "user", "line"],
-        widths: &[
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(7),
-            Constraint::Length(10),
-            Constraint::Fill(1),
-        ],
+        legend: "",
+        titles: &["newest", "host", "kind", "×", "user", "line"],
+        widths: &[],
     };
     let rows = &app.rows.log;
+    let count_w = rows
+        .iter()
+        .map(|r| r.count.to_string().len() + 1)
+        .max()
+        .unwrap_or(1);
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(count_w as u16),
+        Constraint::Length(10),
+        Constraint::Fill(1),
+    ];
     let mut limits: Vec<String> = Vec::new();
     if lf.errors_only {
         limits.push("errors only (s)".into());
@@ -79,6 +98,12 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             empty: "No classified Cyrus lines yet (sync errors, bail-outs, IOERRORs, connect failures, notices).",
             total: rows.len(),
             note: &note,
+            widths: &widths,
+            legend: if rows_n < lines {
+                "×N: N identical lines, the newest shown"
+            } else {
+                ""
+            },
             ..cols
         },
         app.list(ViewId::Log),
@@ -89,20 +114,34 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 Cell::from(e.event.time.map(clock).unwrap_or_default()),
                 Cell::from(e.host.clone()),
                 Cell::from(k).style(theme.health(h)),
+                Cell::from(if rows[i].count > 1 {
+                    format!("×{}", rows[i].count)
+                } else {
+                    String::new()
+                }),
                 Cell::from(e.event.user.clone().unwrap_or_default()),
                 Cell::from(e.event.text.clone()),
             ])
         },
         |i| {
             let e = &rows[i].event;
-            vec![Line::from(format!(
+            let mut lines = vec![Line::from(format!(
                 "{} {}/{}[{}] {}",
                 e.host,
                 rows[i].pair,
                 e.event.service,
                 e.event.pid.map(|p| p.to_string()).unwrap_or_default(),
                 e.event.text
-            ))]
+            ))];
+            if rows[i].count > 1 {
+                lines.push(Line::from(format!(
+                    "{} identical lines, {} to {}",
+                    rows[i].count,
+                    rows[i].oldest.map(clock).unwrap_or_else(|| "?".into()),
+                    e.event.time.map(clock).unwrap_or_else(|| "?".into())
+                )));
+            }
+            lines
         },
     );
 }

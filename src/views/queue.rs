@@ -1,37 +1,66 @@
 //! Queue: pending sync-log entries per channel grouped by user and mailbox,
-//! oldest first, with counts. Filterable.
+//! oldest first, with counts and an estimated age. Filterable; a filter
+//! also reaches beyond the listed window through the per-user counts the
+//! probe takes over the whole queue.
 
-use super::format::fit;
+use super::format::{clock, fit, secs};
 use super::table::{self, Columns};
 use crate::console::app::{App, ViewId};
+use crate::console::filter::Filter;
 use crate::console::theme::Theme;
+use crate::model::snapshot::ChannelStatus;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::Row;
 use ratatui::Frame;
 
-pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
-    let (pending, distinct) = app
-        .data
+fn channels(app: &App) -> impl Iterator<Item = &ChannelStatus> {
+    app.data
         .report
         .iter()
         .flat_map(|r| r.pairs.iter())
         .flat_map(|p| p.channels.iter())
-        .fold((0, 0), |(a, b), c| {
-            (a + c.queue.pending, b + c.queue.distinct_entries)
-        });
+}
+
+/// Entries pending over the WHOLE queue for users whose name the filter
+/// matches (as their INBOX row would read), and how many such users; None
+/// when the host's per-user counts name nobody the filter matches.
+fn whole_queue(app: &App, f: &Filter) -> Option<(u64, usize)> {
+    let (mut entries, mut users) = (0, 0);
+    for c in channels(app) {
+        for (n, u) in &c.queue.users {
+            if f.matches(&format!("{u} user/{u} ")) {
+                entries += n;
+                users += 1;
+            }
+        }
+    }
+    (users > 0).then_some((entries, users))
+}
+
+/// What the per-user counts say beyond the window.
+fn whose(entries: u64, users: usize) -> String {
+    if users == 1 {
+        format!("{entries} entries pending for the matching user in the whole queue")
+    } else {
+        format!("{entries} entries pending for {users} matching users in the whole queue")
+    }
+}
+
+pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    let (pending, distinct) = channels(app).fold((0, 0), |(a, b), c| {
+        (a + c.queue.pending, b + c.queue.distinct_entries)
+    });
     // the probe sends the oldest 500 distinct entries per channel: a
     // filter searches only those, and says so
-    let listed: u64 = app
-        .data
-        .report
-        .iter()
-        .flat_map(|r| r.pairs.iter())
-        .flat_map(|p| p.channels.iter())
-        .map(|c| c.queue.groups.len() as u64)
-        .sum();
+    let listed: u64 = channels(app).map(|c| c.queue.groups.len() as u64).sum();
     let capped = listed < distinct;
     let list = app.list(ViewId::Queue);
+    let whole = list
+        .filter
+        .as_ref()
+        .filter(|_| capped)
+        .and_then(|f| whole_queue(app, f));
     let matching = if list.filter.is_some() {
         format!(
             "{} of {} rows match; ",
@@ -48,27 +77,55 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     };
     let note = if capped {
         format!(
-            " among the oldest {listed} of {distinct} distinct entries (newer ones are not listed, so not searched)"
+            " among the oldest {listed} of {distinct} distinct entries (newer ones are not listed){}",
+            match whole {
+                Some((e, u)) => format!("; {} (counted on the host)", whose(e, u)),
+                None => "; no user with entries pending matches it either".into(),
+            }
         )
     } else {
         String::new()
     };
-    let cols = Columns {
-        title: Line::default(),
-        empty: "",
-        total: 0,
-        note: "",
-        titles: &["#", "user", "mailbox", "kinds", "count", "channel"],
-        widths: &[
-            Constraint::Length(5),
-            Constraint::Length(10),
-            Constraint::Fill(3),
-            Constraint::Fill(1),
-            Constraint::Length(7),
-            Constraint::Length(12),
-        ],
-    };
     let rows = &app.rows.queue;
+    let generated = app
+        .data
+        .report
+        .as_ref()
+        .map(|r| r.generated_at)
+        .unwrap_or(app.now);
+    let now = app.now.max(generated) as u64;
+    let age = |i: usize| {
+        rows[i]
+            .written
+            .as_ref()
+            .map(|w| format!("~{}", secs(now.saturating_sub(w.estimate()) as f64)))
+            .unwrap_or_else(|| "?".into())
+    };
+    // widths follow the terminal and the content: kinds are not cut until
+    // they would take a third of the row
+    let inner = area.width.saturating_sub(2 + 6) as usize;
+    let longest = |g: &dyn Fn(usize) -> usize| (0..rows.len()).map(g).max().unwrap_or(0);
+    let pos_w = longest(&|i| rows[i].position.to_string().len()).max(1);
+    let age_w = longest(&|i| age(i).chars().count()).max(3);
+    let user_w = longest(&|i| rows[i].user.chars().count()).clamp(4, (inner / 6).max(8));
+    let kinds_w = longest(&|i| rows[i].kinds.len()).clamp(5, (inner / 3).max(5));
+    let count_w = longest(&|i| rows[i].count.to_string().len()).max(5);
+    let chan_w = longest(&|i| rows[i].channel.chars().count()).max(7);
+    let widths = [
+        Constraint::Length(pos_w as u16),
+        Constraint::Length(age_w as u16),
+        Constraint::Length(user_w as u16),
+        Constraint::Fill(1),
+        Constraint::Length(kinds_w as u16),
+        Constraint::Length(count_w as u16),
+        Constraint::Length(chan_w as u16),
+    ];
+    let legend = if whole.is_some() && !list.matched.is_empty() {
+        let (e, u) = whole.unwrap_or_default();
+        format!("{} ", whose(e, u))
+    } else {
+        "#: place in the queue, 1 syncs next · age: estimated from its file ".into()
+    };
     table::render(
         f,
         area,
@@ -78,23 +135,26 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             empty: "Queue empty: every logged change has reached the replica.",
             total: rows.len(),
             note: &note,
-            ..cols
+            legend: legend.trim_end(),
+            titles: &["#", "age", "user", "mailbox", "kinds", "count", "channel"],
+            widths: &widths,
         },
         app.list(ViewId::Queue),
         |i| {
             let r = &rows[i];
             Row::new(vec![
                 r.position.to_string(),
-                fit(&r.user, 10),
+                age(i),
+                fit(&r.user, user_w),
                 r.mailbox.clone(),
-                r.kinds.clone(),
+                fit(&r.kinds, kinds_w),
                 r.count.to_string(),
                 r.channel.clone(),
             ])
         },
         |i| {
             let r = &rows[i];
-            vec![
+            let mut lines = vec![
                 Line::from(format!("mailbox {}", r.mailbox)),
                 Line::from(format!(
                     "user {}  kinds {}  {} entries  pair {} channel {}  (Enter: its log lines)",
@@ -104,7 +164,21 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                     r.pair,
                     r.channel
                 )),
-            ]
+            ];
+            if let Some(w) = &r.written {
+                // the sync log stamps no time: say where the bounds come from
+                lines.push(Line::from(format!(
+                    "#{}: line {} of {} in {}, written between {} and {} (its birth and last write); ~{} by position",
+                    r.position,
+                    w.line,
+                    w.lines,
+                    w.file,
+                    clock(w.after as i64),
+                    clock(w.before as i64),
+                    clock(w.estimate() as i64)
+                )));
+            }
+            lines
         },
     );
 }

@@ -15,6 +15,7 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         empty: "",
         total: 0,
         note: "",
+        legend: "",
         titles: &[
             "user/mailbox",
             "host",

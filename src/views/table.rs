@@ -20,6 +20,8 @@ pub struct Columns<'a> {
     pub total: usize,
     /// Said after "0 of N match …": what else limits the rows.
     pub note: &'a str,
+    /// Said in the bottom border after the position: what columns mean.
+    pub legend: &'a str,
 }
 
 /// Render `list` (indices into the view's rows) with `row(i)` building the
@@ -90,9 +92,14 @@ pub fn render<'r>(
     let table = Table::new(rows, cols.widths.iter().copied())
         .header(header)
         .block(block.title_bottom(Line::from(format!(
-            " {}/{} ",
+            " {}/{} {}",
             list.selected + 1,
-            list.matched.len()
+            list.matched.len(),
+            if cols.legend.is_empty() {
+                String::new()
+            } else {
+                format!("· {} ", cols.legend)
+            }
         ))));
     f.render_widget(table, area);
 }

@@ -92,9 +92,49 @@ pub fn groups(n: usize) -> Vec<PendingEntry> {
     v
 }
 
+/// Give each group its queue file's bounds as the health evaluation does:
+/// `log-run` (13 lines, written 22:26:56..22:27:10), then `log`.
+pub fn date(groups: &mut [PendingEntry], pending: u64) {
+    use cyrdeck::model::queue_age::{written, QueueFile};
+    let files = [
+        QueueFile {
+            name: "log-run".into(),
+            lines: 13,
+            born: Some(NOW as u64 - 184),
+            mtime: NOW as u64 - 170,
+        },
+        QueueFile {
+            name: "log".into(),
+            lines: pending - 13,
+            born: Some(NOW as u64 - 170),
+            mtime: NOW as u64 - 2,
+        },
+    ];
+    let mut line = 1;
+    for g in groups.iter_mut() {
+        g.written = written(line, &files);
+        line += g.count;
+    }
+}
+
+/// Entries per user over the whole queue, busiest first (the probe's).
+pub fn per_user(groups: &[PendingEntry]) -> Vec<(u64, String)> {
+    let mut m: std::collections::BTreeMap<String, u64> = Default::default();
+    for g in groups {
+        if let Some(u) = &g.user {
+            *m.entry(u.clone()).or_default() += g.count;
+        }
+    }
+    let mut v: Vec<(u64, String)> = m.into_iter().map(|(u, n)| (n, u)).collect();
+    v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    v
+}
+
 pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
-    let groups = groups(queue_groups);
+    let mut groups = groups(queue_groups);
     let pending: u64 = groups.iter().map(|g| g.count).sum::<u64>() + 1200;
+    date(&mut groups, pending);
+    let users = per_user(&groups);
     let channel = ChannelStatus {
         channel: String::new(),
         master: "master".into(),
@@ -131,6 +171,8 @@ pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
             top: groups.iter().take(20).cloned().collect(),
             distinct_entries: groups.len() as u64,
             groups,
+            users_total: users.len() as u64,
+            users,
         },
         heartbeat: Some(cyrdeck::model::heartbeat::HeartbeatStatus {
             user: "cyrdeck-heartbeat".into(),
@@ -274,6 +316,17 @@ pub fn check() -> CheckResult {
         finished_at: NOW - 120,
         mailboxes_checked: 5000,
         errors: vec![],
+        // what the check listed on the master (Tab completes from it)
+        mailboxes: [
+            "user/albert",
+            "user/alice",
+            "user/alice/Entwürfe",
+            "user/alice/Sent Items",
+            "user/bob",
+            "user/bob/Sent",
+        ]
+        .map(String::from)
+        .to_vec(),
         differences: vec![
             d(
                 "user/alice",
@@ -591,5 +644,79 @@ pub fn capped_queue(distinct: u64) -> StatusReport {
         q.groups = groups(500);
         q.distinct_entries = distinct;
         q.pending = distinct + 1200;
+        date(&mut q.groups, q.pending);
+        // the probe counted over the whole queue: bu0690 has 6 entries,
+        // all beyond the window
+        q.users = per_user(&q.groups);
+        q.users.insert(0, (6, "bu0690".into()));
+        q.users_total = q.users.len() as u64 + 1845;
+    })
+}
+
+/// One user busy with every kind of entry (a long kinds list), then
+/// others, every entry dated from its queue file.
+pub fn busy_queue() -> StatusReport {
+    state(|p| {
+        let q = &mut p.channels[0].queue;
+        let mut g: Vec<PendingEntry> = [
+            (40, "APPEND user.bob"),
+            (3, "MAILBOX user.bob"),
+            (9, "SEEN bob user.bob"),
+            (1, "ANNOTATION user.bob"),
+            (1, "QUOTA user.bob"),
+            (2, "APPEND user.alice.Sent"),
+            (
+                1,
+                "SUB alice user.alice.Archive.2025.Projects.Quarterly-Reports",
+            ),
+            (5, "APPEND user.dave"),
+        ]
+        .iter()
+        .map(|(c, l)| PendingEntry::from_line(*c, l))
+        .collect();
+        q.pending = g.iter().map(|x| x.count).sum::<u64>() + 13;
+        date(&mut g, q.pending);
+        q.distinct_entries = g.len() as u64;
+        q.users = per_user(&g);
+        q.users_total = q.users.len() as u64;
+        q.groups = g;
+    })
+}
+
+/// A hot loop: 894 identical bail-outs in the last minute between the
+/// other lines.
+pub fn hot_loop() -> StatusReport {
+    state(|p| {
+        let mut ev = Vec::new();
+        for i in 0..894 {
+            ev.push(event(
+                "master",
+                NOW - 60 + (i * 59 / 893),
+                LineKind::BailingOut,
+                None,
+                None,
+                "Error in do_sync(): bailing out! Bad protocol",
+            ));
+            if i % 300 == 0 {
+                ev.push(event(
+                    "replica",
+                    NOW - 60 + (i * 59 / 893),
+                    LineKind::IoError,
+                    Some("bob"),
+                    Some("user/bob"),
+                    "IOERROR: opening index failed: mailbox=<user.bob> Permission denied",
+                ));
+            }
+        }
+        ev.push(event(
+            "master",
+            NOW - 90,
+            LineKind::ConnectFailure,
+            None,
+            None,
+            "connect(127.0.0.2) failed: Connection refused",
+        ));
+        ev.sort_by_key(|e| e.event.time);
+        p.events = ev;
     })
 }

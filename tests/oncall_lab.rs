@@ -1,0 +1,79 @@
+//! Issue 17's on-call questions on the real pair, in tmux at 80x24, from
+//! launch: is replication flowing, how far behind, which users are stuck,
+//! is failover safe now (0 keys, within 10 s), and the Queue naming the
+//! waiting users (1 key) — healthy, then with a backlog while the rolling
+//! client is stopped (SIGSTOP). Own lab (25700).
+
+mod common;
+
+use common::tmux::Tmux;
+use common::*;
+use std::time::{Duration, Instant};
+
+/// The console launched at 80x24; the screen once `ready` holds, and how
+/// long that took.
+fn launch(ready: impl Fn(&str) -> bool) -> (Tmux, String, Duration) {
+    let cfg = lab().layout.config_file().display().to_string();
+    let t0 = Instant::now();
+    let t = Tmux::start(&["--config", &cfg], 80, 24);
+    let s = t.wait_for("the answers", Duration::from_secs(10), ready);
+    (t, s, t0.elapsed())
+}
+
+#[test]
+fn the_on_call_questions_are_answered_from_launch_at_80x24() {
+    use_private_lab("oncall", 25700);
+    let _g = lock();
+    let mut figures = Vec::new();
+
+    // healthy: in sync, a measured lag, nothing stuck; failover is
+    // unproven until a check ran: `c` runs it (1 key), `1` comes back (2)
+    let t0 = Instant::now();
+    let (t, s, _) =
+        launch(|s| s.contains("channel default → replica: in sync") && s.contains("(hb "));
+    assert!(s.contains("stuck: none"), "{s}");
+    assert!(
+        s.contains("failover now: UNPROVEN no integrity check run yet"),
+        "{s}"
+    );
+    t.keys(&["c"]);
+    let c = t.wait_for("the check's answer", Duration::from_secs(10), |s| {
+        s.contains("Conflicts: pair lab checked")
+    });
+    assert!(c.contains("IN SYNC"), "{c}");
+    t.keys(&["1"]);
+    t.wait_for("safe to fail over", Duration::from_secs(3), |s| {
+        s.contains("failover now: SAFE") && s.contains("identical: yes")
+    });
+    figures.push(("healthy, incl. the check", t0.elapsed()));
+    t.keys(&["2"]);
+    t.wait_for("the empty queue", Duration::from_secs(3), |s| {
+        s.contains("Queue empty")
+    });
+    drop(t);
+
+    // backlog while the client is stopped: STOPPED, why, how far behind,
+    // NOT SAFE; the Queue names the waiting user (1 key)
+    let paused = Paused::new();
+    for i in 0..20 {
+        deliver("dave", &unique(&format!("oncall{i}")));
+    }
+    let (t, s, took) =
+        launch(|s| s.contains("replica: STOPPED") && s.contains("failover now: NOT SAFE"));
+    assert!(s.contains("pending "), "{s}");
+    assert!(s.contains("lag "), "{s}");
+    figures.push(("stopped client", took));
+    t.keys(&["2"]);
+    let q = t.wait_for("dave in the queue", Duration::from_secs(3), |s| {
+        s.lines().any(|l| l.contains("dave") && l.contains("~"))
+    });
+    assert!(q.contains("#: place in the queue"), "{q}");
+    drop(t);
+    drop(paused);
+    for (state, took) in figures {
+        println!(
+            "FIGURE answered from launch ({state}): {:.1}s",
+            took.as_secs_f64()
+        );
+    }
+}
