@@ -18,8 +18,8 @@ status=0
 out=$(mktemp)
 # unit tests, then the integration tests against the real lab
 cargo test --release --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$out" || status=$?
-# the core scenarios on Cyrus 3.10 and 3.12 (debootstrap roots, cached) and
-# on a mixed 3.6 -> 3.10 pair: one test of each (scripts/versions.sh runs all)
+# the core scenarios on Cyrus 3.10 and 3.12 (debootstrap roots, cached): one
+# test of each (scripts/versions.sh runs all, 3.8 and a mixed pair too)
 for d in /var/tmp/cyrdeck-failover-lab "$lab"; do
   [ -d "$d" ] && { "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir "$d" >/dev/null || status=1; }
 done

@@ -11,11 +11,12 @@
 //!
 //! Where each release comes from (checked here, 2026-12):
 //! - 3.10: Debian 13 (trixie) main, 3.10.2; a root takes ~70 s and ~460 MB;
-//! - 3.12: trixie-backports, 3.12.3 (installed into a trixie root with
-//!   `apt-get -t trixie-backports`);
-//! - 3.8: Ubuntu 24.04 (noble) universe, 3.8.2, from archive.ubuntu.com;
-//!   debootstrap has no `noble` script in Debian 12, Ubuntu's `gutsy` one is
-//!   what every later Ubuntu suite links to; needs the `ubuntu-keyring` file;
+//! - 3.12: trixie-backports, 3.12.3 (a copy of the 3.10 root, its Cyrus
+//!   upgraded with `apt-get -t trixie-backports`: no second debootstrap);
+//! - 3.8: Ubuntu 24.04 (noble) universe, 3.8.2, from archive.ubuntu.com
+//!   (~400 MB); Debian 12's debootstrap has no `noble` script: `gutsy` is the
+//!   one every later Ubuntu suite links to; Ubuntu's archive key comes from
+//!   Debian 13's `ubuntu-keyring` package (fetch_ubuntu_keyring);
 //! - 3.6: Debian 12 (bookworm), the host's release here; a root only when the
 //!   host has another.
 //!   cyrus-common's postinst wants an MTA: nullmailer is the smallest.
@@ -39,8 +40,17 @@ pub struct RootRecipe {
     pub cyrus_from: Option<&'static str>,
     /// debootstrap script to use instead of the suite's own.
     pub script: Option<&'static str>,
+    /// A keyring file in roots_dir() (fetched by fetch_ubuntu_keyring).
     pub keyring: Option<&'static str>,
+    /// Start from a copy of this release's root (same suite) instead of a
+    /// new debootstrap: saves the download when both are wanted.
+    pub based_on: Option<&'static str>,
 }
+
+/// Ubuntu's archive key, which Debian 12 does not package: taken from
+/// Debian 13's `ubuntu-keyring` package, downloaded by the 3.10 root's own
+/// apt (so verified through Debian's signed archive), kept in roots_dir().
+const UBUNTU_KEYRING: &str = "ubuntu-archive-keyring.gpg";
 
 /// Everything a lab host needs inside a root: Cyrus, its replication tools,
 /// an sshd, sudo (the least-privilege accounts), ps/kill, perl (inventory).
@@ -63,6 +73,7 @@ pub fn recipe(release: &str) -> Result<RootRecipe> {
             cyrus_from: None,
             script: None,
             keyring: None,
+            based_on: None,
         },
         "3.8" => RootRecipe {
             name: "ubuntu2404-cyrus3.8",
@@ -71,7 +82,8 @@ pub fn recipe(release: &str) -> Result<RootRecipe> {
             components: "main,universe",
             cyrus_from: None,
             script: Some("/usr/share/debootstrap/scripts/gutsy"),
-            keyring: Some("/usr/share/keyrings/ubuntu-archive-keyring.gpg"),
+            keyring: Some(UBUNTU_KEYRING),
+            based_on: None,
         },
         "3.10" => RootRecipe {
             name: "debian13-cyrus3.10",
@@ -81,6 +93,7 @@ pub fn recipe(release: &str) -> Result<RootRecipe> {
             cyrus_from: None,
             script: None,
             keyring: None,
+            based_on: None,
         },
         "3.12" => RootRecipe {
             name: "debian13-cyrus3.12",
@@ -90,6 +103,7 @@ pub fn recipe(release: &str) -> Result<RootRecipe> {
             cyrus_from: Some("trixie-backports"),
             script: None,
             keyring: None,
+            based_on: Some("3.10"),
         },
         other => bail!(
             "unknown Cyrus release {other:?}; the lab rehearses {}",
@@ -163,15 +177,11 @@ fn build(r: &RootRecipe, dir: &Path) -> Result<()> {
     if !Path::new("/usr/sbin/debootstrap").exists() {
         bail!("debootstrap is needed to build a root: apt-get install -y debootstrap");
     }
-    if let Some(k) = r.keyring {
-        if !Path::new(k).exists() {
-            bail!(
-                "{k} is needed to check {}: apt-get install -y ubuntu-keyring",
-                r.suite
-            );
-        }
-    }
     std::fs::create_dir_all(roots_dir())?;
+    let keyring = match r.keyring {
+        Some(k) => Some(fetch_ubuntu_keyring(k)?),
+        None => None,
+    };
     // not with_extension: "debian13-cyrus3.10" has one
     let partial = sibling(dir, ".partial");
     if partial.exists() {
@@ -185,20 +195,27 @@ fn build(r: &RootRecipe, dir: &Path) -> Result<()> {
             include.push_str(p);
         }
     }
-    let mut cmd = Command::new("debootstrap");
-    cmd.arg("--variant=minbase")
-        .arg(format!("--components={}", r.components))
-        .arg(format!("--include={include}"));
-    if let Some(k) = r.keyring {
-        cmd.arg(format!("--keyring={k}"));
-    }
-    cmd.arg(r.suite).arg(&partial).arg(r.mirror);
-    if let Some(s) = r.script {
-        cmd.arg(s);
-    }
     let log = sibling(dir, ".log");
     let _ = std::fs::remove_file(&log);
-    run_logged(&mut cmd, &log)?;
+    if let Some(base) = r.based_on {
+        let from = ensure(base)?
+            .ok_or_else(|| eyre!("Cyrus {base} is the host's own: no root to start {} from", r.name))?;
+        run_logged(Command::new("cp").arg("-a").arg(&from).arg(&partial), &log)?;
+        std::fs::remove_file(partial.join(MARKER))?;
+    } else {
+        let mut cmd = Command::new("debootstrap");
+        cmd.arg("--variant=minbase")
+            .arg(format!("--components={}", r.components))
+            .arg(format!("--include={include}"));
+        if let Some(k) = &keyring {
+            cmd.arg(format!("--keyring={}", k.display()));
+        }
+        cmd.arg(r.suite).arg(&partial).arg(r.mirror);
+        if let Some(s) = r.script {
+            cmd.arg(s);
+        }
+        run_logged(&mut cmd, &log)?;
+    }
     if let Some(suite) = r.cyrus_from {
         install_from(&partial, r, suite, &log)?;
     }
@@ -214,6 +231,39 @@ fn build(r: &RootRecipe, dir: &Path) -> Result<()> {
     )?;
     std::fs::rename(&partial, dir)?;
     Ok(())
+}
+
+/// roots_dir()/NAME: Ubuntu's archive keyring, from Debian 13's package.
+fn fetch_ubuntu_keyring(name: &str) -> Result<PathBuf> {
+    let out = roots_dir().join(name);
+    if out.is_file() {
+        return Ok(out);
+    }
+    let debian = ensure("3.10")?
+        .ok_or_else(|| eyre!("the Debian 13 root is needed to fetch Ubuntu's keyring"))?;
+    let work = sibling(&out, ".partial");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(work.join("lists/partial"))?;
+    std::fs::create_dir_all(work.join("cache/archives/partial"))?;
+    // apt's lists and download go to WORK (bound into the root), so the
+    // cached root is not changed
+    let script = format!(
+        "mkdir -p {r}{w} && mount --bind {w} {r}{w} && chroot {r} sh -c \
+         'cd {w} && o=\"-o Dir::State::Lists={w}/lists -o Dir::Cache={w}/cache\" && \
+         apt-get -q $o update && apt-get -q $o download ubuntu-keyring' && \
+         dpkg-deb -x {w}/ubuntu-keyring_*.deb {w}/x",
+        r = debian.display(),
+        w = work.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
+    run_logged(&mut cmd, &sibling(&work, ".log"))?;
+    std::fs::copy(
+        work.join("x/usr/share/keyrings/ubuntu-archive-keyring.gpg"),
+        &out,
+    )?;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(out)
 }
 
 /// Install Cyrus from another suite (backports) inside the root.

@@ -290,9 +290,15 @@ fn channel_status(
     let since = report.and_then(|r| master.history.oldest_pending_since(channel, &r.sync_files));
     let oldest_age = since.map(|s| now.saturating_sub(s));
     let rate = master.history.drain_rate(channel);
+    // Cyrus 3.12's own deferral markers are not held queue files
+    let skipped: Vec<&str> = files
+        .iter()
+        .filter_map(|f| f.name.strip_prefix("skipuser-"))
+        .collect();
     let held: Vec<FileStatus> = files
         .iter()
         .filter(|f| !is_queue_file(&f.name) && f.name != "shutdown")
+        .filter(|f| !f.name.starts_with("skipuser-"))
         .map(|f| file_status(f))
         .collect();
 
@@ -425,6 +431,24 @@ fn channel_status(
                 mname,
                 Some(channel),
                 format!("channel {label}: {pending} entries pending"),
+            ));
+        }
+        for user in &skipped {
+            // seen on 3.12.3: with no channel name the client does not
+            // defer the user, it bails out on it ("Mailbox is locked") in a
+            // hot loop and every other user waits
+            problems.push(problem(
+                Health::Warning,
+                mname,
+                Some(channel),
+                format!(
+                    "channel {label}: Cyrus skip marker skipuser-{user}: {}",
+                    if channel.is_empty() {
+                        "on the default channel Cyrus does not defer the user, the client bails out on it (use cyrdeck's quarantine instead)"
+                    } else {
+                        "Cyrus defers this user's changes on this channel until the file is removed"
+                    }
+                ),
             ));
         }
         if !held.is_empty() {
@@ -1030,6 +1054,23 @@ mod tests {
             "channel default: sync_client 17101 is stopped (process state T: SIGSTOP?), 1809 entries pending; no progress for 10s"
         );
         assert!(p.channels[0].client.stopped());
+    }
+
+    #[test]
+    fn a_cyrus_skipuser_marker_is_not_a_held_file_and_is_explained() {
+        let cfg = pair::cfg("");
+        let mut m = HostHistory::default();
+        let files = vec![pair::log_run(7, 3), pair::queue_file("skipuser-alice", 9, 0)];
+        pair::refresh(&mut m, 1000, "S", files, true);
+        let p = pair::evaluate(&cfg, &m, &pair::replica(1000));
+        let texts: Vec<String> = messages(&p).into_iter().map(|(_, m)| m).collect();
+        assert!(p.channels[0].queue.held.is_empty(), "{texts:?}");
+        assert!(
+            texts.iter().any(|t| t.contains("skipuser-alice")
+                && t.contains("on the default channel Cyrus does not defer")),
+            "{texts:?}"
+        );
+        assert!(!texts.iter().any(|t| t.contains("held file")), "{texts:?}");
     }
 
     #[test]
