@@ -198,8 +198,12 @@ fn build(r: &RootRecipe, dir: &Path) -> Result<()> {
     let log = sibling(dir, ".log");
     let _ = std::fs::remove_file(&log);
     if let Some(base) = r.based_on {
-        let from = ensure(base)?
-            .ok_or_else(|| eyre!("Cyrus {base} is the host's own: no root to start {} from", r.name))?;
+        let from = ensure(base)?.ok_or_else(|| {
+            eyre!(
+                "Cyrus {base} is the host's own: no root to start {} from",
+                r.name
+            )
+        })?;
         run_logged(Command::new("cp").arg("-a").arg(&from).arg(&partial), &log)?;
         std::fs::remove_file(partial.join(MARKER))?;
     } else {

@@ -1060,7 +1060,10 @@ mod tests {
     fn a_cyrus_skipuser_marker_is_not_a_held_file_and_is_explained() {
         let cfg = pair::cfg("");
         let mut m = HostHistory::default();
-        let files = vec![pair::log_run(7, 3), pair::queue_file("skipuser-alice", 9, 0)];
+        let files = vec![
+            pair::log_run(7, 3),
+            pair::queue_file("skipuser-alice", 9, 0),
+        ];
         pair::refresh(&mut m, 1000, "S", files, true);
         let p = pair::evaluate(&cfg, &m, &pair::replica(1000));
         let texts: Vec<String> = messages(&p).into_iter().map(|(_, m)| m).collect();
