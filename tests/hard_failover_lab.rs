@@ -462,3 +462,100 @@ fn repair_copies_a_replica_only_folder_and_user_back_when_asked() {
     assert_eq!(code, 0, "{out}");
     println!("copied back: {folder} (2 messages), user {ronly} (2 folders, 2 messages)");
 }
+
+/// UID -> GUID of a mailbox's live messages on one host (mbexamine).
+fn uid_guids(role: Role, mailbox: &str) -> std::collections::BTreeMap<u32, String> {
+    let conf = lab().layout.instance(role).imapd_conf;
+    let out = lab()
+        .cyrus_tool(role, "mbexamine")
+        .arg("-C")
+        .arg(&conf)
+        .arg(mailbox)
+        .output()
+        .expect("mbexamine");
+    cyrdeck::cyrus::mbexamine::parse(&String::from_utf8_lossy(&out.stdout))
+        .unwrap_or_else(|e| panic!("{mailbox} on {role:?}: {e}"))
+        .messages
+        .into_iter()
+        .collect()
+}
+
+/// Why reintegrate offers no `--uid-policy soft` (ARCHITECTURE.md, "Cyrus
+/// 3.6 behaviour"): a clash (UID 2 = B on the master, A on the replica,
+/// A's UID seen by the owner's SELECT) where the master first gives B a
+/// new UID (an identical APPEND: same GUID, UID 3) and expunges UID 2 —
+/// then `sync_client -u` from the master does NOT keep A at UID 2:
+/// - expunged only: A renumbered to 4 on both hosts (`guid mismatch`);
+/// - expunged and purged (`cyr_expire -X 0`): A EXPUNGED on the replica
+///   (its modseq is below the master's deletedmodseq: "stale"), live on
+///   neither host. Cyrus never places a record below a side's LAST_UID.
+#[test]
+fn cyrus_36_sync_cannot_keep_a_seen_uid_of_a_clash() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let pid = std::process::id();
+    for purge in [false, true] {
+        let user = format!("soft{pid}{}", if purge { "p" } else { "e" });
+        let inbox = format!("user/{user}");
+        create_users(std::slice::from_ref(&user));
+        deliver(&user, &unique("base"));
+        wait_drained();
+        let paused = Paused::new();
+        let (b, a) = (
+            cyrdeck::lab::mail::message(&unique("B"), "b", "on the old side"),
+            cyrdeck::lab::mail::message(&unique("A"), "a", "on the new side"),
+        );
+        let mut m = login(Role::Master, &user);
+        m.append("INBOX", &b).unwrap();
+        let mut r = login(Role::Replica, &user);
+        r.append("INBOX", &a).unwrap();
+        r.command("SELECT INBOX").unwrap(); // RECENTUID 2 there: A's UID seen
+        r.logout();
+        let (gb, ga) = (
+            uid_guids(Role::Master, &inbox)[&2].clone(),
+            uid_guids(Role::Replica, &inbox)[&2].clone(),
+        );
+        assert_ne!(ga, gb);
+        // the master's B under a new UID (same bytes: same GUID), UID 2 gone
+        m.append("INBOX", &b).unwrap();
+        assert_eq!(uid_guids(Role::Master, &inbox).get(&3), Some(&gb));
+        m.command("SELECT INBOX").unwrap();
+        m.command("UID STORE 2 +FLAGS (\\Deleted)").unwrap();
+        m.command("EXPUNGE").unwrap();
+        m.logout();
+        let conf = lab().layout.instance(Role::Master).imapd_conf;
+        if purge {
+            let st = lab()
+                .cyrus_tool(Role::Master, "cyr_expire")
+                .arg("-C")
+                .arg(&conf)
+                .args(["-X", "0", "-u", &user])
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        let st = lab()
+            .cyrus_tool(Role::Master, "sync_client")
+            .arg("-C")
+            .arg(&conf)
+            .args(["-u", &user])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        drop(paused);
+        let (mm, rr) = (
+            uid_guids(Role::Master, &inbox),
+            uid_guids(Role::Replica, &inbox),
+        );
+        assert_eq!(mm, rr, "purge {purge}");
+        assert_eq!(mm.get(&3), Some(&gb), "B kept its new UID");
+        assert_eq!(mm.get(&2), None, "nobody keeps UID 2: {mm:?}");
+        let a_uid = mm.iter().find(|(_, g)| **g == ga).map(|(u, _)| *u);
+        if purge {
+            assert_eq!(a_uid, None, "A expunged on the replica: {mm:?}");
+        } else {
+            assert_eq!(a_uid, Some(4), "A renumbered: {mm:?}");
+        }
+        println!("purge {purge}: A (seen at UID 2) -> {a_uid:?}, B -> 3");
+    }
+}

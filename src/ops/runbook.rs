@@ -79,12 +79,15 @@ const REPAIR_OPTIONS: &[OptionSpec] = &[OptionSpec {
     help: "a folder or user only the replica has: keep reporting it, or copy it back to the master",
 }];
 
-// "soft" (keep the UID a client has seen) is not offered until it is built
-// and proven in the lab: choosing it must not silently run "easy"
+// No "soft" (keep the UID a client has seen): Cyrus 3.6 sync cannot keep a
+// clash's UID on either side — renumbering the other message first gets the
+// seen one renumbered too, or expunged when the slot was purged (lab-proven,
+// ARCHITECTURE.md "Cyrus 3.6 behaviour"). Asking for it is refused, never
+// silently run as "easy".
 const REINTEGRATE_OPTIONS: &[OptionSpec] = &[OptionSpec {
     name: "uid-policy",
     values: &["easy"],
-    help: "same UID, two GUIDs: both messages get new UIDs on both hosts (easy; soft is not available yet)",
+    help: "same UID, two GUIDs: both messages get new UIDs on both hosts (easy; soft cannot be done with Cyrus 3.6 sync)",
 }];
 
 impl RunbookSpec {

@@ -17,6 +17,13 @@
 //! (the "easy" UID policy), and takes deletions with the higher modseq
 //! from either side. A user's subscriptions and sieve scripts follow the
 //! old master's (its `-u` is authoritative for them).
+//!
+//! No "soft" UID policy (keep the UID a client has seen): Cyrus 3.6 sync
+//! only adds records above a side's LAST_UID and renumbers (or, when the
+//! other side purged that UID, expunges as stale) any record at or below
+//! it that the other side lacks or holds with another GUID. Renumbering the
+//! unseen message first therefore renumbers the seen one too, or loses it
+//! (lab: tests/hard_failover_lab.rs cyrus_36_sync_cannot_keep_a_seen_uid_of_a_clash).
 
 pub mod divergence;
 
