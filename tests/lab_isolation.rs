@@ -89,7 +89,8 @@ logger -t isohost after
         ])
         .arg(scratch.join("ns"))
         .arg(&sock)
-        .args(["none", "--", "sh", "-c", &script, bin])
+        // no journal, no root (the host's own release), so no lab dir to bind
+        .args(["none", "-", "-", "--", "sh", "-c", &script, bin])
         .output()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
