@@ -489,7 +489,7 @@ impl Lab {
         }
         self.write_state()?;
         std::fs::create_dir_all(l.dir.join("ns"))?;
-        std::fs::write(l.ns_script(), NS_SCRIPT)?;
+        write_atomic(l.ns_script(), NS_SCRIPT)?;
         // cyrus must traverse the lab dir to reach its config and spool
         set_mode(&l.dir, 0o755)?;
         if !l.operator_key().exists() {
@@ -515,10 +515,10 @@ impl Lab {
         ] {
             authorized.push_str(&std::fs::read_to_string(key.with_extension("pub"))?);
         }
-        std::fs::write(l.authorized_keys(), authorized)?;
+        write_atomic(l.authorized_keys(), authorized)?;
         // replace atomically: a running sshd may be executing it right now
         let tmp = l.recorder().with_extension("tmp");
-        std::fs::write(&tmp, templates::RECORDER)?;
+        write_atomic(&tmp, templates::RECORDER)?;
         set_mode(&tmp, 0o755)?;
         std::fs::rename(&tmp, l.recorder())?;
         let mut known = String::new();
@@ -537,12 +537,12 @@ impl Lab {
                 role.address(),
                 inst.ssh_port
             ));
-            std::fs::write(inst.sshd_config(), templates::sshd_config(l, &inst))?;
+            write_atomic(inst.sshd_config(), templates::sshd_config(l, &inst))?;
         }
-        std::fs::write(l.known_hosts(), known)?;
-        std::fs::write(l.syslog_conf(), templates::rsyslog_conf(l))?;
+        write_atomic(l.known_hosts(), known)?;
+        write_atomic(l.syslog_conf(), templates::rsyslog_conf(l))?;
         let root_config = templates::cyrdeck_toml(l);
-        std::fs::write(l.config_file(), &root_config)?;
+        write_atomic(l.config_file(), &root_config)?;
         accounts::prepare(l, &root_config)
     }
 
@@ -558,7 +558,7 @@ impl Lab {
                 state.push_str(&format!("{}_cyrus = \"{r}\"\n", role.name()));
             }
         }
-        std::fs::write(l.state_file(), state)?;
+        write_atomic(l.state_file(), state)?;
         Ok(())
     }
 
@@ -570,8 +570,8 @@ impl Lab {
         }
         std::fs::create_dir_all(&inst.partition)?;
         std::fs::create_dir_all(&inst.run_dir)?;
-        std::fs::write(&inst.imapd_conf, templates::imapd_conf(&self.layout, inst))?;
-        std::fs::write(&inst.cyrus_conf, templates::cyrus_conf(inst))?;
+        write_atomic(&inst.imapd_conf, templates::imapd_conf(&self.layout, inst))?;
+        write_atomic(&inst.cyrus_conf, templates::cyrus_conf(inst))?;
         // ITS cyrus: a root's uid differs from the host's
         let (uid, gid) = roots::cyrus_ids(&self.layout.etc_prefix(inst.role))?;
         run(Command::new("chown")
@@ -722,6 +722,18 @@ fn require_root() -> Result<()> {
 fn absolute(p: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(p).wrap_err_with(|| format!("creating {}", p.display()))?;
     std::fs::canonicalize(p).wrap_err_with(|| format!("resolving {}", p.display()))
+}
+
+/// Replace a file whole (temp + rename): `lab up` re-renders configs that
+/// tests, consoles and Cyrus tools of the running lab read at any moment,
+/// and a plain write is seen empty or half-written by them.
+pub(crate) fn write_atomic(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Result<()> {
+    let path = path.as_ref();
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, contents).wrap_err_with(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).wrap_err_with(|| format!("replacing {}", path.display()))
 }
 
 fn set_mode(p: &Path, mode: u32) -> Result<()> {
