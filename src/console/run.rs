@@ -92,6 +92,12 @@ async fn poll_loop(
 ) {
     let mut generation = 0;
     loop {
+        // before the first report, so the verdict needs no key
+        let dir = crate::check::last::dir();
+        let saved = pairs
+            .iter()
+            .filter_map(|p| crate::check::last::load(&dir, p));
+        let _ = tx.send(Action::SavedChecks(saved.collect()));
         let report = poller.refresh().await;
         generation += 1;
         if tx.send(Action::Report { generation, report }).is_err() {

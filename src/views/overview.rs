@@ -275,16 +275,26 @@ fn pair_lines<'a>(
             ]));
         }
     }
-    let check = app.data.check.as_ref().filter(|c| c.pair == p.name);
+    let check = app.check_facts(&p.name);
+    let check = check.as_ref();
     let ready = failover_readiness(p, check, now);
     let (word, h) = match ready.verdict {
         Verdict::Safe => ("SAFE", Health::Ok),
         Verdict::Unproven => ("UNPROVEN", Health::Warning),
         Verdict::NotSafe => ("NOT SAFE", Health::Critical),
     };
+    // a recorded check says so: it was not run in this console
+    let saved = if check.is_some_and(|c| c.recorded) {
+        "saved "
+    } else {
+        ""
+    };
     let why = match (ready.verdict, check) {
         (Verdict::Safe, Some(c)) => {
-            format!("(check {} old)", secs((now - c.finished_at).max(0) as f64))
+            format!(
+                "({saved}check {} old)",
+                secs((now - c.finished_at).max(0) as f64)
+            )
         }
         _ => ready.reasons.join("; "),
     };
@@ -311,18 +321,27 @@ fn pair_lines<'a>(
             ),
             None => Span::styled(
                 format!(
-                    "yes, {} mailboxes at {} ({} ago)",
-                    c.mailboxes_checked,
+                    "yes, {} mailboxes at {} ({} ago{})",
+                    c.mailboxes,
                     clock(c.finished_at),
-                    secs((now - c.finished_at).max(0) as f64)
+                    secs((now - c.finished_at).max(0) as f64),
+                    if c.recorded { ", saved" } else { "" }
                 ),
                 theme.health(Health::Ok),
             ),
         },
+        Some(c) if c.divergences == 0 => Span::styled(
+            format!(
+                "UNKNOWN: {} mailboxes unreadable at {} (4 Conflicts)",
+                c.unreadable,
+                clock(c.finished_at)
+            ),
+            theme.health(Health::Critical),
+        ),
         Some(c) => Span::styled(
             format!(
                 "NO: {} differences at {} (4 Conflicts)",
-                c.divergent().count(),
+                c.divergences,
                 clock(c.finished_at)
             ),
             theme.health(Health::Critical),
