@@ -481,3 +481,31 @@ fn a_recorded_check_is_voided_by_a_backlog_like_the_consoles_own() {
     assert!(!s.contains("failover now: SAFE"), "{s}");
     assert!(!s.contains("identical: yes"), "{s}");
 }
+
+/// A fleet: the pair in trouble first, whatever its name, and the count
+/// per health above the pairs (those below the screen's edge included).
+#[test]
+fn a_fleet_overview_puts_the_worst_pair_first_and_counts_them_all() {
+    let ok = healed_user().pairs[0].clone();
+    let bad = stopped_client().pairs[0].clone();
+    let mut r = healed_user();
+    r.pairs = (0..20)
+        .map(|i| {
+            let mut p = if i == 13 { bad.clone() } else { ok.clone() };
+            p.name = format!("p{i:02}");
+            p.health = if i == 13 {
+                cyrdeck::model::snapshot::Health::Critical
+            } else {
+                cyrdeck::model::snapshot::Health::Ok
+            };
+            p
+        })
+        .collect();
+    let a = with(r);
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("fleet: 20 pairs  1 CRITICAL (p13) 19 OK"), "{s}");
+    let first = s.lines().find(|l| l.contains("pair p")).unwrap_or("");
+    assert!(first.contains("pair p13 CRITICAL"), "{s}");
+    assert!(s.find("pair p13").unwrap() < s.find("pair p00").unwrap_or(usize::MAX));
+    snap17("overview_fleet", &a);
+}

@@ -45,7 +45,9 @@ pub async fn run(opts: Options) -> Result<()> {
         }
     };
     let observe = opts.observe;
-    let poller = Poller::new(opts.config.clone(), observe).supervising();
+    let poller = Poller::new(opts.config.clone(), observe)
+        .supervising()
+        .wait_at_most(opts.config.refresh.max(Duration::from_secs(1)));
     let conns = poller.connections();
     let runner = Arc::new(Runner::new(opts.config.clone(), conns.clone()));
     let board = RunbookBoard {
