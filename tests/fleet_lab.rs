@@ -3,7 +3,9 @@
 //! black-holed (SIGSTOP on it and its sessions). The others' reports keep
 //! coming: every refresh returns well inside the exec timeout (which is
 //! what the black-holed probe waits for) with the others' data fresh; the
-//! dead host is then said unreachable, and answers again on SIGCONT.
+//! dead host is then said unreachable, and answers again on SIGCONT. The
+//! console launched meanwhile shows the other pairs before the dead host's
+//! probe could time out.
 //! Own lab (27100).
 
 mod common;
@@ -59,6 +61,16 @@ fn a_black_holed_host_does_not_hold_back_the_other_pairs() {
     let resume = Resume(sshd);
     fleet::signal_tree(sshd, libc::SIGSTOP);
     let bound = Duration::from_secs(EXEC_TIMEOUT / 2);
+    // the console launched now shows the other pairs while the dead
+    // host's first probe still hangs (it would wait EXEC_TIMEOUT)
+    let t0 = Instant::now();
+    let path_s = path.display().to_string();
+    let console = common::tmux::Tmux::start(&["--observe", "--config", &path_s], 120, 40);
+    let s = console.wait_for("the other pairs", bound, |s| {
+        s.contains("fleet: 6 pairs") && s.contains("pair p01")
+    });
+    assert!(t0.elapsed() < bound, "{s}");
+    drop(console);
     let t0 = Instant::now();
     let mut said_unreachable = false;
     // past the exec timeout, so the dead probe's own end is read too
