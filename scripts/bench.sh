@@ -8,3 +8,4 @@ cargo bench --bench render
 cargo bench --bench refresh
 cargo bench --bench check
 cargo bench --bench failover
+cargo bench --bench fleet

@@ -41,6 +41,7 @@ struct RawDefaults {
     refresh_secs: Option<Spanned<f64>>,
     exec_timeout_secs: Option<Spanned<u64>>,
     connect_timeout_secs: Option<Spanned<u64>>,
+    probe_concurrency: Option<Spanned<u64>>,
     audit_log: Option<PathBuf>,
     warn_pending: Option<u64>,
     warn_lag_secs: Option<u64>,
@@ -209,12 +210,19 @@ pub struct Thresholds {
     pub crit_lag: Duration,
 }
 
+/// Below the lab sshd's MaxStartups (30) and OpenSSH's default (10:30:100
+/// drops some connections past 10 unauthenticated): a fleet's first refresh
+/// opens every session at once.
+pub const DEFAULT_PROBE_CONCURRENCY: usize = 8;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub file: PathBuf,
     pub hosts: BTreeMap<String, HostConfig>,
     pub pairs: BTreeMap<String, PairConfig>,
     pub refresh: Duration,
+    /// Probes in flight at once, over all hosts (a fleet of pairs).
+    pub probe_concurrency: usize,
     pub audit_log: Option<PathBuf>,
     pub thresholds: Thresholds,
 }
@@ -269,6 +277,17 @@ impl Config {
             None => Ok(Duration::from_secs(dflt)),
         };
         let exec_timeout = secs(&d.exec_timeout_secs, "defaults.exec_timeout_secs", 10)?;
+        let probe_concurrency = match &d.probe_concurrency {
+            Some(s) if !(1..=1024).contains(s.get_ref()) => {
+                return Err(err(
+                    Some(s.span()),
+                    "defaults.probe_concurrency",
+                    "must be between 1 and 1024".into(),
+                ))
+            }
+            Some(s) => *s.get_ref() as usize,
+            None => DEFAULT_PROBE_CONCURRENCY,
+        };
         let connect_timeout = secs(&d.connect_timeout_secs, "defaults.connect_timeout_secs", 5)?;
         let refresh = match &d.refresh_secs {
             Some(s) if !(0.2..=3600.0).contains(s.get_ref()) => {
@@ -472,6 +491,7 @@ impl Config {
             hosts,
             pairs,
             refresh,
+            probe_concurrency,
             audit_log: d.audit_log,
             thresholds: Thresholds {
                 warn_pending: d.warn_pending.unwrap_or(1000),
@@ -605,6 +625,26 @@ replicas = [ { host = "r" } ]
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("test.toml"), text, Path::new("/nonexistent"))
+    }
+
+    #[test]
+    fn probe_concurrency_defaults_and_is_bounded() {
+        assert_eq!(
+            parse(GOOD).unwrap().probe_concurrency,
+            DEFAULT_PROBE_CONCURRENCY
+        );
+        let with = |n: &str| {
+            parse(&GOOD.replace(
+                "refresh_secs = 1.5",
+                &format!("refresh_secs = 1.5\nprobe_concurrency = {n}"),
+            ))
+        };
+        assert_eq!(with("3").unwrap().probe_concurrency, 3);
+        for bad in ["0", "1025"] {
+            let e = with(bad).unwrap_err();
+            assert_eq!(e.key, "defaults.probe_concurrency", "{bad}: {e}");
+            assert_eq!(e.line, Some(5), "{bad}: {e}");
+        }
     }
 
     #[test]

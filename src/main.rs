@@ -665,6 +665,10 @@ async fn status(
         .map(std::time::Duration::from_secs_f64)
         .unwrap_or(cfg.refresh);
     let mut poller = Poller::new(Arc::new(cfg), observe);
+    if watch {
+        // one slow host does not hold back the others' frames
+        poller = poller.wait_at_most(every.max(std::time::Duration::from_secs(1)));
+    }
     let mut n = 0u64;
     loop {
         let started = std::time::Instant::now();
@@ -799,7 +803,9 @@ async fn supervise(
             eprintln!("supervise: metrics not written: {e}");
         }
     };
-    let mut poller = Poller::new(Arc::new(cfg), observe).supervising();
+    let mut poller = Poller::new(Arc::new(cfg), observe)
+        .supervising()
+        .wait_at_most(every.max(std::time::Duration::from_secs(1)));
     let mut n = 0u64;
     loop {
         let started = std::time::Instant::now();

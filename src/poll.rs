@@ -1,5 +1,9 @@
-//! One refresh: every host probed concurrently (ONE exec each), history
-//! updated, every pair evaluated. Hosts that fail keep their last data.
+//! One refresh: every host probed concurrently (ONE exec each, at most
+//! `probe_concurrency` at once), history updated, every pair evaluated.
+//! Hosts that fail keep their last data. With `wait_at_most` (console,
+//! supervise) a refresh stops waiting for a slow or dead host: its probe
+//! goes on and is read by a later refresh, so one host never holds back
+//! the fleet's other pairs.
 
 use crate::config::Config;
 use crate::cyrus::loglines::classify_chunk;
@@ -8,11 +12,15 @@ use crate::cyrus::probe::{self, ProbeReport};
 use crate::model::health::{self, channel_clients, HostView};
 use crate::model::history::HostHistory;
 use crate::model::snapshot::{Health, StatusReport};
-use crate::remote::HostConnection;
+use crate::remote::{ExecOutput, HostConnection, RemoteError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
-use tokio::task::JoinSet;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::{Id, JoinSet};
+
+/// A finished probe: host, result, the exec's time (not a permit's wait).
+type Probed = (String, Result<ExecOutput, RemoteError>, Duration);
 
 #[derive(Default, Clone)]
 struct ProbeMeta {
@@ -30,6 +38,11 @@ pub struct Poller {
     /// pairs' heartbeats and runs the autopilot.
     heartbeats: Option<crate::ops::heartbeat::Heartbeats>,
     autopilot: Option<crate::ops::autopilot::Autopilot>,
+    /// Probes on their way, kept across refreshes (one per host at most).
+    probes: JoinSet<Probed>,
+    in_flight: BTreeMap<Id, (String, Instant)>,
+    permits: Arc<Semaphore>,
+    wait: Option<Duration>,
 }
 
 impl Poller {
@@ -40,13 +53,25 @@ impl Poller {
             .map(|(n, h)| (n.clone(), Arc::new(HostConnection::new(h.clone(), observe))))
             .collect();
         Poller {
+            permits: Arc::new(Semaphore::new(cfg.probe_concurrency.max(1))),
             cfg,
             conns,
             hist: BTreeMap::new(),
             meta: BTreeMap::new(),
             heartbeats: None,
             autopilot: None,
+            probes: JoinSet::new(),
+            in_flight: BTreeMap::new(),
+            wait: None,
         }
+    }
+
+    /// A refresh reports after at most `d`: hosts still probing keep their
+    /// last data (none yet: "no answer yet"). Without it (one-shot
+    /// `status`), a refresh waits for every host's answer or exec timeout.
+    pub fn wait_at_most(mut self, d: Duration) -> Self {
+        self.wait = Some(d);
+        self
     }
 
     /// After each refresh, write each pair's heartbeat once its interval has
@@ -67,10 +92,14 @@ impl Poller {
         self.conns.get(host).cloned()
     }
 
-    /// Let the autopilot's actions in flight finish (before exiting).
-    pub async fn settle(&self) {
+    /// Let the autopilot's actions and the beats in flight finish (before
+    /// exiting).
+    pub async fn settle(&mut self) {
         if let Some(ap) = &self.autopilot {
             ap.settle(std::time::Duration::from_secs(300)).await;
+        }
+        if let Some(hb) = &mut self.heartbeats {
+            hb.settle().await;
         }
     }
 
@@ -105,69 +134,128 @@ impl Poller {
     }
 
     pub async fn refresh(&mut self) -> StatusReport {
-        let mut set = JoinSet::new();
-        for name in self.hosts_in_pairs() {
-            let conn = self.conns[&name].clone();
+        let busy: BTreeSet<String> = self.in_flight.values().map(|(n, _)| n.clone()).collect();
+        for name in self.hosts_in_pairs().difference(&busy) {
+            let conn = self.conns[name].clone();
             let cursor = self
                 .hist
-                .get(&name)
+                .get(name)
                 .map(|h| h.cursor.clone())
                 .unwrap_or_default();
-            let hb_user = self.heartbeat_user(&name);
-            set.spawn(async move {
+            let hb_user = self.heartbeat_user(name);
+            let permits = self.permits.clone();
+            let host = name.clone();
+            let started = Instant::now();
+            let task = self.probes.spawn(async move {
+                // a semaphore never closed: the permit always comes
+                let _permit = permits.acquire_owned().await;
                 let cmd = probe::command(conn.config(), &cursor, hb_user.as_deref());
-                let started = Instant::now();
+                let t = Instant::now();
                 let res = conn.exec(&cmd).await;
-                (name, res, started.elapsed())
+                (host, res, t.elapsed())
             });
+            self.in_flight.insert(task.id(), (name.clone(), started));
         }
-        while let Some(joined) = set.join_next().await {
-            let Ok((name, res, elapsed)) = joined else {
-                continue;
-            };
-            let meta = match res {
-                Err(e) => ProbeMeta {
-                    error: Some(e.to_string()),
-                    ..Default::default()
-                },
-                Ok(out) => {
-                    let bytes = out.stdout.len() + out.stderr.len();
-                    let ms = Some(elapsed.as_millis() as u64);
-                    match probe::parse(&out.stdout) {
-                        Ok(report) => {
-                            self.absorb(&name, report);
-                            ProbeMeta {
-                                error: None,
-                                ms,
-                                bytes: Some(bytes),
-                            }
-                        }
-                        Err(e) => ProbeMeta {
-                            error: Some(format!(
-                                "probe output unreadable: {e} (exit {:?}; stderr: {})",
-                                out.exit_status,
-                                String::from_utf8_lossy(&out.stderr)
-                                    .chars()
-                                    .take(200)
-                                    .collect::<String>()
-                            )),
-                            ms,
-                            bytes: Some(bytes),
-                        },
+        let deadline = self.wait.map(|w| tokio::time::Instant::now() + w);
+        loop {
+            let next = match deadline {
+                None => self.probes.join_next_with_id().await,
+                Some(d) => {
+                    match tokio::time::timeout_at(d, self.probes.join_next_with_id()).await {
+                        Ok(next) => next,
+                        Err(_) => break,
                     }
                 }
             };
+            let Some(joined) = next else { break };
+            let (name, res, elapsed) = match joined {
+                Ok((id, done)) => {
+                    self.in_flight.remove(&id);
+                    done
+                }
+                Err(e) => {
+                    // a panicked probe: its host is probed again next time
+                    if let Some((name, _)) = self.in_flight.remove(&e.id()) {
+                        self.meta.insert(
+                            name,
+                            ProbeMeta {
+                                error: Some(format!("probe task failed: {e}")),
+                                ..Default::default()
+                            },
+                        );
+                    }
+                    continue;
+                }
+            };
+            let meta = self.read_probe(&name, res, elapsed);
             self.meta.insert(name, meta);
+        }
+        // still probing and never answered: say so, not "no data"
+        for (name, since) in self.in_flight.values() {
+            if self.hist.get(name).is_none_or(|h| h.last_report.is_none()) {
+                self.meta.insert(
+                    name.clone(),
+                    ProbeMeta {
+                        error: Some(format!(
+                            "no answer yet (probe running for {:.0}s)",
+                            since.elapsed().as_secs_f64()
+                        )),
+                        ..Default::default()
+                    },
+                );
+            }
         }
         let report = self.evaluate();
         if let Some(ap) = &mut self.autopilot {
             ap.act(&self.cfg, &self.conns, &report);
         }
-        // after the probe, so the next one sees the beat replicated
+        // after the probe, so the next one sees the beat replicated; on
+        // their own tasks, so a dead master delays no report
         if let Some(hb) = &mut self.heartbeats {
-            hb.tick(&self.cfg, &self.conns, &report).await;
+            hb.tick(&self.cfg, &self.conns, &report);
         }
         report
+    }
+
+    fn read_probe(
+        &mut self,
+        name: &str,
+        res: Result<ExecOutput, RemoteError>,
+        elapsed: Duration,
+    ) -> ProbeMeta {
+        let out = match res {
+            Err(e) => {
+                return ProbeMeta {
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                }
+            }
+            Ok(out) => out,
+        };
+        let bytes = Some(out.stdout.len() + out.stderr.len());
+        let ms = Some(elapsed.as_millis() as u64);
+        match probe::parse(&out.stdout) {
+            Ok(report) => {
+                self.absorb(name, report);
+                ProbeMeta {
+                    error: None,
+                    ms,
+                    bytes,
+                }
+            }
+            Err(e) => ProbeMeta {
+                error: Some(format!(
+                    "probe output unreadable: {e} (exit {:?}; stderr: {})",
+                    out.exit_status,
+                    String::from_utf8_lossy(&out.stderr)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                )),
+                ms,
+                bytes,
+            },
+        }
     }
 
     fn absorb(&mut self, name: &str, report: ProbeReport) {

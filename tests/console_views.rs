@@ -426,3 +426,86 @@ fn tab_candidates_show_the_one_on_the_line() {
     assert!(s.contains("Tab 2/4: user/albert  [user/alice]"), "{s}");
     snap17("command_line_cycling", &a);
 }
+
+/// The check `cyrdeck check` recorded, as the console reads it at start.
+fn saved(c: &cyrdeck::model::conflicts::CheckResult) -> Action {
+    Action::SavedChecks(vec![cyrdeck::check::last::LastCheck::of(c)])
+}
+
+#[test]
+fn a_recorded_check_answers_failover_with_no_key_and_says_its_age() {
+    let mut a = with(healed_user());
+    a.update(saved(&clean_check()));
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("failover now: SAFE (saved check 2m old)"), "{s}");
+    assert!(
+        s.contains("identical: yes, 5000 mailboxes at 22:28:00 (2m ago, saved)"),
+        "{s}"
+    );
+    snap17("overview_saved_check", &a);
+    // a check run in this console since is the newer one: it is shown
+    let mut own = clean_check();
+    own.finished_at += 60;
+    a.update(Action::Check(own));
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("failover now: SAFE (check "), "{s}");
+    assert!(s.contains("at 22:29:00"), "{s}");
+    assert!(!s.contains("saved"), "{s}");
+    // a recorded check with differences: NOT SAFE, and how many
+    let mut a = with(healed_user());
+    a.update(saved(&check()));
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("failover now: NOT SAFE last check found"), "{s}");
+    assert!(s.contains("identical: NO: "), "{s}");
+}
+
+#[test]
+fn a_recorded_check_is_voided_by_a_backlog_like_the_consoles_own() {
+    let mut a = with(stopped_client());
+    a.update(saved(&clean_check()));
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("failover now: NOT SAFE"), "{s}");
+    assert!(!s.contains("identical: yes"), "{s}");
+    assert!(
+        s.contains("identical: no longer known: 1809 entries pending"),
+        "{s}"
+    );
+    // the client running again but the backlog stalled: UNPROVEN, not SAFE
+    let mut r = stopped_client();
+    for c in &mut r.pairs[0].channels {
+        c.client.state = None;
+    }
+    let mut a = with(r);
+    a.update(saved(&clean_check()));
+    let s = screen(&a, 80, 24);
+    assert!(!s.contains("failover now: SAFE"), "{s}");
+    assert!(!s.contains("identical: yes"), "{s}");
+}
+
+/// A fleet: the pair in trouble first, whatever its name, and the count
+/// per health above the pairs (those below the screen's edge included).
+#[test]
+fn a_fleet_overview_puts_the_worst_pair_first_and_counts_them_all() {
+    let ok = healed_user().pairs[0].clone();
+    let bad = stopped_client().pairs[0].clone();
+    let mut r = healed_user();
+    r.pairs = (0..20)
+        .map(|i| {
+            let mut p = if i == 13 { bad.clone() } else { ok.clone() };
+            p.name = format!("p{i:02}");
+            p.health = if i == 13 {
+                cyrdeck::model::snapshot::Health::Critical
+            } else {
+                cyrdeck::model::snapshot::Health::Ok
+            };
+            p
+        })
+        .collect();
+    let a = with(r);
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("fleet: 20 pairs  1 CRITICAL (p13) 19 OK"), "{s}");
+    let first = s.lines().find(|l| l.contains("pair p")).unwrap_or("");
+    assert!(first.contains("pair p13 CRITICAL"), "{s}");
+    assert!(s.find("pair p13").unwrap() < s.find("pair p00").unwrap_or(usize::MAX));
+    snap17("overview_fleet", &a);
+}

@@ -2,13 +2,25 @@
 //! launch: is replication flowing, how far behind, which users are stuck,
 //! is failover safe now (0 keys, within 10 s), and the Queue naming the
 //! waiting users (1 key) — healthy, then with a backlog while the rolling
-//! client is stopped (SIGSTOP). Own lab (25700).
+//! client is stopped (SIGSTOP), and just after a user's broken replica
+//! mailbox was fixed (healed). A check `cyrdeck check` recorded answers
+//! "is failover safe" at launch, with no key. Own lab (25700).
 
 mod common;
 
 use common::tmux::Tmux;
 use common::*;
+use cyrdeck::lab::layout::Role;
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
+
+/// Puts a directory's mode back, also when the test fails.
+struct Mode(String, u32);
+impl Drop for Mode {
+    fn drop(&mut self) {
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(self.1));
+    }
+}
 
 /// The console launched at 80x24; the screen once `ready` holds, and how
 /// long that took.
@@ -52,6 +64,15 @@ fn the_on_call_questions_are_answered_from_launch_at_80x24() {
     });
     drop(t);
 
+    // the check `cyrdeck check` records is read at launch: 0 keys
+    let (code, out) = cli(&["check"]);
+    assert_eq!(code, 0, "{out}");
+    let (_t, s, took) = launch(|s| s.contains("failover now: SAFE (saved check"));
+    assert!(s.contains("identical: yes"), "{s}");
+    assert!(s.contains(", saved)"), "{s}");
+    figures.push(("healthy, recorded check", took));
+    drop(_t);
+
     // backlog while the client is stopped: STOPPED, why, how far behind,
     // NOT SAFE; the Queue names the waiting user (1 key)
     let paused = Paused::new();
@@ -62,6 +83,8 @@ fn the_on_call_questions_are_answered_from_launch_at_80x24() {
         launch(|s| s.contains("replica: STOPPED") && s.contains("failover now: NOT SAFE"));
     assert!(s.contains("pending "), "{s}");
     assert!(s.contains("lag "), "{s}");
+    // the recorded check no longer proves anything
+    assert!(!s.contains("identical: yes"), "{s}");
     figures.push(("stopped client", took));
     t.keys(&["2"]);
     let q = t.wait_for("dave in the queue", Duration::from_secs(3), |s| {
@@ -70,6 +93,51 @@ fn the_on_call_questions_are_answered_from_launch_at_80x24() {
     assert!(q.contains("#: place in the queue"), "{q}");
     drop(t);
     drop(paused);
+    wait_drained();
+
+    // a user just healed: erin's replica mailbox unreadable (the client
+    // bails out on her batch), then fixed; the queue drains. Not stuck,
+    // not unsafe: nothing fails now and nothing waits.
+    let erin = format!("erin{}", std::process::id());
+    create_users(std::slice::from_ref(&erin));
+    deliver(&erin, &unique("erin-0"));
+    wait_drained();
+    let dir = replica_dir(&format!("user/{erin}"));
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    let fix = Mode(dir.clone(), mode);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    deliver(&erin, &unique("erin-blocked"));
+    let sync = lab().layout.instance(Role::Master).sync_dir();
+    wait_for(Duration::from_secs(30), || {
+        sync.join("log-run").exists().then_some(())
+    })
+    .expect("the client never took erin's entry");
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, v) = status_json();
+    assert!(
+        v["pairs"][0]["channels"][0]["queue"]["pending"].as_u64() > Some(0),
+        "erin's entry should be blocked: {v:#}"
+    );
+    drop(fix);
+    wait_drained();
+    let (t, s, took) = launch(|s| s.contains("failover now: SAFE"));
+    figures.push(("a user just healed", took));
+    assert!(!s.contains("NOT FLOWING"), "{s}");
+    assert!(!s.contains("NOT SAFE"), "{s}");
+    assert!(
+        s.contains("stuck: none") || s.contains("none failing now"),
+        "{s}"
+    );
+    // 1 key: the Stuck view does not list erin as failing
+    t.keys(&["3"]);
+    let st = t.wait_for("the Stuck view", Duration::from_secs(3), |s| {
+        s.contains("Stuck: ") || s.contains("Nothing stuck")
+    });
+    assert!(
+        st.contains("Nothing stuck") || !st.contains(&erin[..erin.len().min(8)]),
+        "{st}"
+    );
+    drop(t);
     for (state, took) in figures {
         println!(
             "FIGURE answered from launch ({state}): {:.1}s",

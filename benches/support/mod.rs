@@ -10,3 +10,4 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 pub fn median_of(runs: usize, mut f: impl FnMut() -> f64) -> f64 {
     median((0..runs).map(|_| f()).collect())
 }
+pub mod fleet;

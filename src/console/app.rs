@@ -119,6 +119,9 @@ pub struct Data {
     /// GUID conflicts saved in the state dir (newest reintegrate report,
     /// last check), re-read after every refresh.
     pub guid_conflicts: Vec<crate::model::guid_conflicts::GuidConflict>,
+    /// Each pair's recorded check (`last-check-PAIR.json`), read at start
+    /// and after every refresh.
+    pub saved_checks: BTreeMap<String, crate::check::last::LastCheck>,
 }
 
 /// The log view's own filters (besides `/`).
@@ -141,6 +144,7 @@ pub enum Action {
     Doctor(crate::cyrus::doctor::DoctorReport),
     /// The GUID conflicts saved in the state dir.
     GuidConflicts(Vec<crate::model::guid_conflicts::GuidConflict>),
+    SavedChecks(Vec<crate::check::last::LastCheck>),
     /// The wall clock, for data ages.
     Tick(i64),
     /// Rows of list area on screen (for paging).
@@ -280,6 +284,9 @@ impl App {
                 self.data.doctor.insert(d.pair.clone(), d);
             }
             Action::GuidConflicts(v) => self.data.guid_conflicts = v,
+            Action::SavedChecks(v) => {
+                self.data.saved_checks = v.into_iter().map(|c| (c.pair.clone(), c)).collect()
+            }
             Action::Tick(now) => self.now = now,
             Action::Resize { rows } => self.page = rows.max(1) as usize,
         }
@@ -299,6 +306,19 @@ impl App {
                     s.pop_front();
                 }
             }
+        }
+    }
+
+    /// The check the failover verdict rests on for `pair`: one run in this
+    /// console, else the newer recorded one.
+    pub fn check_facts(&self, pair: &str) -> Option<crate::model::readiness::CheckFacts> {
+        use crate::model::readiness::CheckFacts;
+        let own = self.data.check.as_ref().filter(|c| c.pair == pair);
+        let saved = self.data.saved_checks.get(pair);
+        match (own, saved) {
+            (Some(o), Some(s)) if s.finished_at > o.finished_at => Some(s.into()),
+            (Some(o), _) => Some(o.into()),
+            (None, s) => s.map(CheckFacts::from),
         }
     }
 

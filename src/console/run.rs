@@ -45,7 +45,9 @@ pub async fn run(opts: Options) -> Result<()> {
         }
     };
     let observe = opts.observe;
-    let poller = Poller::new(opts.config.clone(), observe).supervising();
+    let poller = Poller::new(opts.config.clone(), observe)
+        .supervising()
+        .wait_at_most(opts.config.refresh.max(Duration::from_secs(1)));
     let conns = poller.connections();
     let runner = Arc::new(Runner::new(opts.config.clone(), conns.clone()));
     let board = RunbookBoard {
@@ -92,6 +94,12 @@ async fn poll_loop(
 ) {
     let mut generation = 0;
     loop {
+        // before the first report, so the verdict needs no key
+        let dir = crate::check::last::dir();
+        let saved = pairs
+            .iter()
+            .filter_map(|p| crate::check::last::load(&dir, p));
+        let _ = tx.send(Action::SavedChecks(saved.collect()));
         let report = poller.refresh().await;
         generation += 1;
         if tx.send(Action::Report { generation, report }).is_err() {

@@ -301,8 +301,9 @@ impl Lab {
     }
 
     /// `program args` started in a new mount namespace with the host's
-    /// private /dev/log (see private_ns.sh).
-    fn in_namespace(&self, role: Role, program: &str) -> Command {
+    /// private /dev/log (see private_ns.sh). Public: tests and benches
+    /// start an extra process there, which `lab down` ends with the rest.
+    pub fn in_namespace(&self, role: Role, program: &str) -> Command {
         let inst = self.layout.instance(role);
         let journal = self.layout.journal_host == Some(role);
         let log: PathBuf = if journal {

@@ -10,6 +10,7 @@ use super::health::RECENT_SECS;
 use super::human::{clock, secs};
 use super::snapshot::PairStatus;
 use super::stuck::StuckEntry;
+use crate::check::last::LastCheck;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -211,12 +212,55 @@ impl Facts {
     }
 }
 
+/// What the verdict needs of a check: the console's own, or the one
+/// `cyrdeck check` recorded (read at start, so the question is answered
+/// with no key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckFacts {
+    pub finished_at: i64,
+    pub mailboxes: u64,
+    pub divergences: u64,
+    pub unreadable: u64,
+    /// Read from `last-check-PAIR.json`, not run in this console.
+    pub recorded: bool,
+}
+
+impl CheckFacts {
+    pub fn in_sync(&self) -> bool {
+        self.divergences == 0 && self.unreadable == 0
+    }
+}
+
+impl From<&CheckResult> for CheckFacts {
+    fn from(c: &CheckResult) -> Self {
+        CheckFacts {
+            finished_at: c.finished_at,
+            mailboxes: c.mailboxes_checked,
+            divergences: c.divergent().count() as u64,
+            unreadable: c.errors.len() as u64,
+            recorded: false,
+        }
+    }
+}
+
+impl From<&LastCheck> for CheckFacts {
+    fn from(c: &LastCheck) -> Self {
+        CheckFacts {
+            finished_at: c.finished_at,
+            mailboxes: c.mailboxes_checked,
+            divergences: c.divergences,
+            unreadable: c.unreadable,
+            recorded: true,
+        }
+    }
+}
+
 /// Why the last check no longer proves the pair identical, if it does not:
 /// a backlog that is not draining (the client stopped or stalled, nothing
 /// drained over the window, or the oldest entry over RECENT_SECS old) means
 /// the replica differs now, whatever the check found then. A trickle that
 /// flows does not void it: a busy pair always has a few entries.
-pub fn check_voided(pair: &PairStatus, check: &CheckResult, now: i64) -> Option<String> {
+pub fn check_voided(pair: &PairStatus, check: &CheckFacts, now: i64) -> Option<String> {
     let age = (now - check.finished_at).max(0) as u64;
     let backlog: u64 = pair
         .channels
@@ -246,17 +290,18 @@ pub fn check_voided(pair: &PairStatus, check: &CheckResult, now: i64) -> Option<
 
 /// The console's verdict: the shared rules over what status knows, then
 /// the last check (its age, and entries logged since it).
-pub fn failover_readiness(pair: &PairStatus, check: Option<&CheckResult>, now: i64) -> Readiness {
+pub fn failover_readiness(pair: &PairStatus, check: Option<&CheckFacts>, now: i64) -> Readiness {
     let mut reasons: Vec<String> = rules(&Facts::of_pair(pair, now))
         .into_iter()
         .filter(|r| !r.ok)
         .map(|r| r.what)
         .collect();
     if let Some(c) = check.filter(|c| !c.in_sync()) {
-        reasons.push(format!(
-            "last check found {} difference(s)",
-            c.divergent().count()
-        ));
+        reasons.push(if c.divergences > 0 {
+            format!("last check found {} difference(s)", c.divergences)
+        } else {
+            format!("last check could not read {} mailbox(es)", c.unreadable)
+        });
     }
     if !reasons.is_empty() {
         return Readiness {

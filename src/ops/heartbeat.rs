@@ -94,6 +94,10 @@ async fn write_beat(cx: &StepContext<'_>, host: &str, min_age_secs: u64) -> Resu
 pub struct Heartbeats {
     last: BTreeMap<String, Instant>,
     pub errors: BTreeMap<String, String>,
+    /// Beats being written, one task per pair: a dead master holds back
+    /// only its own pair's next beat, never the refresh (a fleet).
+    writing: tokio::task::JoinSet<(String, Result<u64, String>)>,
+    busy: std::collections::BTreeSet<String>,
 }
 
 /// Is a beat due? `own_elapsed`: since this writer's last beat (None:
@@ -107,14 +111,38 @@ pub fn due(own_elapsed: Option<Duration>, newest_age: Option<u64>, interval: Dur
 }
 
 impl Heartbeats {
-    pub async fn tick(
+    /// Wait for the beats being written (before exiting).
+    pub async fn settle(&mut self) {
+        while let Some(done) = self.writing.join_next().await {
+            let Ok((pair, res)) = done else { continue };
+            self.busy.remove(&pair);
+            match res {
+                Ok(_) => self.errors.remove(&pair),
+                Err(e) => self.errors.insert(pair, e),
+            };
+        }
+    }
+
+    pub fn tick(
         &mut self,
-        cfg: &Config,
+        cfg: &Arc<Config>,
         conns: &BTreeMap<String, Arc<HostConnection>>,
         report: &crate::model::snapshot::StatusReport,
     ) {
+        // the beats that finished since the last refresh
+        while let Some(done) = self.writing.try_join_next() {
+            let Ok((pair, res)) = done else { continue };
+            self.busy.remove(&pair);
+            match res {
+                Ok(_) => self.errors.remove(&pair),
+                Err(e) => self.errors.insert(pair, e),
+            };
+        }
         for pair in cfg.pairs.values() {
             let Some(hb) = &pair.heartbeat else { continue };
+            if self.busy.contains(&pair.name) {
+                continue;
+            }
             let writable = conns
                 .get(&pair.master)
                 .is_some_and(|c| c.write_capability().is_some());
@@ -136,10 +164,12 @@ impl Heartbeats {
             // the master checks again right before writing: another
             // writer's beat that landed after this refresh's probe wins
             let min_age = hb.interval.as_secs().saturating_sub(1);
-            match beat_unless_fresh(cfg, conns, pair, min_age).await {
-                Ok(_) => self.errors.remove(&pair.name),
-                Err(e) => self.errors.insert(pair.name.clone(), e),
-            };
+            let (cfg, conns, pair) = (cfg.clone(), conns.clone(), pair.clone());
+            self.busy.insert(pair.name.clone());
+            self.writing.spawn(async move {
+                let res = beat_unless_fresh(&cfg, &conns, &pair, min_age).await;
+                (pair.name, res)
+            });
         }
     }
 }

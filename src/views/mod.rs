@@ -16,6 +16,7 @@ mod table;
 use crate::console::app::{App, Mode, ViewId};
 use crate::console::keymap::Command;
 use crate::console::theme::Theme;
+use crate::model::snapshot::Health;
 use format::secs;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -61,9 +62,25 @@ fn render_header(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             theme.dim(),
         )),
         Some(r) => {
-            for p in &r.pairs {
-                spans.push(Span::raw(format!("  {} ", p.name)));
-                spans.push(Span::styled(p.health.label(), theme.health(p.health)));
+            // up to 3 pairs by name; a fleet as counts, worst first
+            if r.pairs.len() <= 3 {
+                for p in &r.pairs {
+                    spans.push(Span::raw(format!("  {} ", p.name)));
+                    spans.push(Span::styled(p.health.label(), theme.health(p.health)));
+                }
+            } else {
+                spans.push(Span::raw(format!("  {} pairs", r.pairs.len())));
+                for h in [
+                    Health::Critical,
+                    Health::Unknown,
+                    Health::Warning,
+                    Health::Ok,
+                ] {
+                    let n = r.pairs.iter().filter(|p| p.health == h).count();
+                    if n > 0 {
+                        spans.push(Span::styled(format!(" {n} {}", h.label()), theme.health(h)));
+                    }
+                }
             }
             let age = (app.now - r.generated_at).max(0) as f64;
             spans.push(Span::styled(

@@ -144,11 +144,53 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let width = area.width.saturating_sub(2) as usize;
     let age_extra = (app.now - report.generated_at).max(0) as f64;
     let mut lines: Vec<Line> = Vec::new();
-    for p in &report.pairs {
+    // a fleet: worst first, and the count per health above them (the
+    // pairs below the screen's edge are counted even when not shown)
+    let mut pairs: Vec<&PairStatus> = report.pairs.iter().collect();
+    pairs.sort_by_key(|p| (std::cmp::Reverse(p.health.rank()), p.name.clone()));
+    if pairs.len() > 1 {
+        fleet_line(theme, &pairs, width, &mut lines);
+    }
+    for p in pairs {
         pair_lines(app, theme, p, width, age_extra, &mut lines);
     }
     let p = Paragraph::new(lines).block(Block::bordered().title(" Overview "));
     f.render_widget(p, area);
+}
+
+/// "fleet: 20 pairs  1 CRITICAL (f07)  19 OK", worst first.
+fn fleet_line(theme: &Theme, pairs: &[&PairStatus], width: usize, out: &mut Vec<Line>) {
+    let mut spans = vec![Span::raw(format!(" fleet: {} pairs ", pairs.len()))];
+    for h in [
+        Health::Critical,
+        Health::Unknown,
+        Health::Warning,
+        Health::Ok,
+    ] {
+        let names: Vec<&str> = pairs
+            .iter()
+            .filter(|p| p.health == h)
+            .map(|p| p.name.as_str())
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        let which = if h == Health::Ok {
+            String::new()
+        } else {
+            format!(" ({})", names.join(", "))
+        };
+        spans.push(Span::styled(
+            format!(" {} {}{which}", names.len(), h.label()),
+            theme.health(h),
+        ));
+    }
+    let text: String = spans.iter().map(|s| s.content.as_ref()).collect();
+    if text.chars().count() <= width {
+        out.push(Line::from(spans));
+    } else {
+        out.extend(wrapped(vec![], &text, Style::default(), width, 3));
+    }
 }
 
 /// The config doctor panel: each finding with its fix.
@@ -275,16 +317,26 @@ fn pair_lines<'a>(
             ]));
         }
     }
-    let check = app.data.check.as_ref().filter(|c| c.pair == p.name);
+    let check = app.check_facts(&p.name);
+    let check = check.as_ref();
     let ready = failover_readiness(p, check, now);
     let (word, h) = match ready.verdict {
         Verdict::Safe => ("SAFE", Health::Ok),
         Verdict::Unproven => ("UNPROVEN", Health::Warning),
         Verdict::NotSafe => ("NOT SAFE", Health::Critical),
     };
+    // a recorded check says so: it was not run in this console
+    let saved = if check.is_some_and(|c| c.recorded) {
+        "saved "
+    } else {
+        ""
+    };
     let why = match (ready.verdict, check) {
         (Verdict::Safe, Some(c)) => {
-            format!("(check {} old)", secs((now - c.finished_at).max(0) as f64))
+            format!(
+                "({saved}check {} old)",
+                secs((now - c.finished_at).max(0) as f64)
+            )
         }
         _ => ready.reasons.join("; "),
     };
@@ -311,18 +363,27 @@ fn pair_lines<'a>(
             ),
             None => Span::styled(
                 format!(
-                    "yes, {} mailboxes at {} ({} ago)",
-                    c.mailboxes_checked,
+                    "yes, {} mailboxes at {} ({} ago{})",
+                    c.mailboxes,
                     clock(c.finished_at),
-                    secs((now - c.finished_at).max(0) as f64)
+                    secs((now - c.finished_at).max(0) as f64),
+                    if c.recorded { ", saved" } else { "" }
                 ),
                 theme.health(Health::Ok),
             ),
         },
+        Some(c) if c.divergences == 0 => Span::styled(
+            format!(
+                "UNKNOWN: {} mailboxes unreadable at {} (4 Conflicts)",
+                c.unreadable,
+                clock(c.finished_at)
+            ),
+            theme.health(Health::Critical),
+        ),
         Some(c) => Span::styled(
             format!(
                 "NO: {} differences at {} (4 Conflicts)",
-                c.divergent().count(),
+                c.divergences,
                 clock(c.finished_at)
             ),
             theme.health(Health::Critical),
