@@ -21,7 +21,8 @@ bin="${CARGO_TARGET_DIR:-target}/release/cyrdeck"
 tests=(--test lab_pair --test check_lab --test stuck_lab --test doctor_lab --test failover_lab --test client_lab)
 filters=()
 if [ "$mode" = slice ]; then
-  filters=(healthy_pair_is_ok replica_cyrus_stopped_is_critical check_reports_exactly_what_was_planted
+  # (replica down: the full run; it costs CI 75 s a release)
+  filters=(healthy_pair_is_ok check_reports_exactly_what_was_planted
     unreadable_replica_mailbox_is_detected_quarantined doctor_finds_nothing
     failover_and_back_with_continuous_deliveries)
 fi
