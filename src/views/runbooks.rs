@@ -118,6 +118,11 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
 /// How a run that goes no further ended, in words: "finished" only when
 /// every step was done.
 pub fn ending(run: &crate::ops::runbook::RunbookRun) -> String {
+    // an undo that ended well is the news, whatever step it stopped at
+    // (its "Undone:" output line may have scrolled out of the panel)
+    if let crate::ops::runbook::UndoState::Done(_) = run.undo {
+        return "stopped: aborted · Undone: the pair is as before the run".to_string();
+    }
     let stop = run.steps.iter().enumerate().find_map(|(i, s)| match s {
         StepState::Refused(d) if d.contains("observe mode") => {
             Some("stopped: refused in observe mode".to_string())
