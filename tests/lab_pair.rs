@@ -437,7 +437,12 @@ fn heartbeat_measures_lag_while_replication_is_paused_and_is_refused_in_observe_
     wait_ok(Duration::from_secs(120));
     // observe mode: refused, nothing written
     let before = rt().block_on(Poller::new(Arc::new(config()), true).refresh());
-    let (m0, _, _) = heartbeat_of(&before);
+    // a fresh lab may have no beat yet (its INBOX never appended to: 0)
+    let m0 = before.pairs[0].channels[0]
+        .heartbeat
+        .as_ref()
+        .and_then(|h| h.master_at)
+        .unwrap_or(0);
     let (code, out) = cli(&["--observe", "heartbeat"]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("observe mode"), "{out}");
