@@ -465,15 +465,7 @@ fn repair_copies_a_replica_only_folder_and_user_back_when_asked() {
 
 /// UID -> GUID of a mailbox's live messages on one host (mbexamine).
 fn uid_guids(role: Role, mailbox: &str) -> std::collections::BTreeMap<u32, String> {
-    let conf = lab().layout.instance(role).imapd_conf;
-    let out = lab()
-        .cyrus_tool(role, "mbexamine")
-        .arg("-C")
-        .arg(&conf)
-        .arg(mailbox)
-        .output()
-        .expect("mbexamine");
-    cyrdeck::cyrus::mbexamine::parse(&String::from_utf8_lossy(&out.stdout))
+    cyrdeck::cyrus::mbexamine::parse(&mbexamine(role, mailbox))
         .unwrap_or_else(|e| panic!("{mailbox} on {role:?}: {e}"))
         .messages
         .into_iter()

@@ -122,13 +122,19 @@ pub fn roots_dir() -> PathBuf {
 }
 
 /// The host's own cyrus-imapd version (dpkg), e.g. "3.6.1-4+deb12u5".
+/// Asked once per process: Lab::open (and so every Lab::cyrus_tool) needs it.
 pub fn host_cyrus_version() -> Option<String> {
-    let out = Command::new("dpkg-query")
-        .args(["-W", "-f", "${Version}", "cyrus-imapd"])
-        .output()
-        .ok()?;
-    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !v.is_empty()).then_some(v)
+    static VERSION: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            let out = Command::new("dpkg-query")
+                .args(["-W", "-f", "${Version}", "cyrus-imapd"])
+                .output()
+                .ok()?;
+            let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (out.status.success() && !v.is_empty()).then_some(v)
+        })
+        .clone()
 }
 
 /// "3.6" for "3.6.1-4+deb12u5" (an epoch is skipped).

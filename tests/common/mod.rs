@@ -330,16 +330,22 @@ pub fn create_users(users: &[String]) {
 
 /// Live GUIDs of a mailbox on one host, sorted, via mbexamine (none if the
 /// mailbox does not exist there).
-pub fn guids(role: Role, mailbox: &str) -> Vec<String> {
+/// `mbexamine MAILBOX` (internal name) on one lab host, with that host's
+/// Cyrus release: its stdout.
+pub fn mbexamine(role: Role, mailbox: &str) -> String {
     let conf = lab().layout.instance(role).imapd_conf;
     let out = lab()
         .cyrus_tool(role, "mbexamine")
         .arg("-C")
         .arg(&conf)
-        .arg(cyrdeck::cyrus::names::to_mutf7(mailbox))
+        .arg(mailbox)
         .output()
         .expect("mbexamine");
-    let text = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn guids(role: Role, mailbox: &str) -> Vec<String> {
+    let text = mbexamine(role, &cyrdeck::cyrus::names::to_mutf7(mailbox));
     if text.trim().is_empty() {
         return vec![];
     }

@@ -137,15 +137,7 @@ pub fn deliver_to(host: &str, user: &str, msgid: &str) -> bool {
 /// Message-ID -> GUID of a mailbox on one host (mbexamine: the envelope's
 /// last string is the Message-ID).
 pub fn by_msgid(role: Role, mailbox: &str) -> BTreeMap<String, String> {
-    let conf = lab().layout.instance(role).imapd_conf;
-    let out = lab()
-        .cyrus_tool(role, "mbexamine")
-        .arg("-C")
-        .arg(&conf)
-        .arg(mailbox)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = mbexamine(role, mailbox);
     let mut m = BTreeMap::new();
     let mut guid = None;
     for l in text.lines() {
