@@ -91,13 +91,20 @@ impl Rehearsal {
             .collect()
     }
 
+    /// Wait for the master's queue to be empty; on a timeout the panic
+    /// shows the last status (and the human one) so a CI failure says why.
     pub fn wait_drained(&self) {
-        wait_for(Duration::from_secs(90), || {
+        let mut last = String::new();
+        let drained = wait_for(Duration::from_secs(90), || {
             let (_, text) = self.run(&["status", "--json"]);
-            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-            (v["pairs"][0]["channels"][0]["queue"]["pending"] == 0).then_some(())
-        })
-        .expect("queue drained");
+            let v: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+            last = text;
+            (v?["pairs"][0]["channels"][0]["queue"]["pending"] == 0).then_some(())
+        });
+        if drained.is_none() {
+            let (_, human) = self.run(&["status"]);
+            panic!("queue not drained within 90 s; last status --json:\n{last}\nstatus:\n{human}");
+        }
     }
 }
 
