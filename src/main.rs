@@ -299,6 +299,11 @@ enum LabAction {
         /// The replica's release.
         #[arg(long, conflicts_with = "cyrus")]
         replica_cyrus: Option<String>,
+        /// How many replicas (1 to 3): each its own host (address, sshd,
+        /// Cyrus); the second and third read sync-log channels named
+        /// replica2 and replica3. Remembered.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
+        replicas: Option<u8>,
     },
     /// The cached root filesystems (one per Cyrus release the host lacks)
     /// and the disk each takes; --build RELEASE makes one now.
@@ -967,8 +972,12 @@ fn run_lab(action: LabAction) -> Result<()> {
             cyrus,
             master_cyrus,
             replica_cyrus,
+            replicas,
         } => {
             let mut l = Lab::open(&lab.dir, base_port)?;
+            if let Some(n) = replicas {
+                l.set_replicas(n as usize)?;
+            }
             match journal_host.as_deref() {
                 None => {}
                 Some("none") => l.set_journal_host(None),

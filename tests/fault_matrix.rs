@@ -174,10 +174,7 @@ fn unreplicated_accepts() -> Arc<Mutex<Vec<String>>> {
 }
 
 fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Master => "master",
-        Role::Replica => "replica",
-    }
+    r.name()
 }
 
 /// The host a step acts on (whose sshd a drop takes away): the old master
@@ -190,10 +187,12 @@ fn host_of(step: usize, old: Role, new: Role) -> Role {
     }
 }
 
+/// The other host of the (one-replica) matrix pair.
 fn other(r: Role) -> Role {
-    match r {
-        Role::Master => Role::Replica,
-        Role::Replica => Role::Master,
+    if r == Role::Master {
+        Role::Replica
+    } else {
+        Role::Master
     }
 }
 

@@ -102,7 +102,7 @@ pub fn prepare(l: &Layout, cyrdeck_toml: &str) -> Result<()> {
         chown(&home, Some(base + i as u32), Some(gid))?;
     }
     // the lab's command recorder runs as the account: it appends to the logs
-    for role in Role::ALL {
+    for role in l.roles() {
         let log = l.instance(role).command_log();
         std::fs::OpenOptions::new()
             .create(true)
@@ -120,7 +120,7 @@ pub fn prepare(l: &Layout, cyrdeck_toml: &str) -> Result<()> {
         Path::new("/nonexistent"),
     )
     .map_err(|e| eyre!("the lab's sudo config: {e}"))?;
-    for role in Role::ALL {
+    for role in l.roles() {
         write_etc_with(l, role, &cfg, base)?;
     }
     Ok(())

@@ -3,28 +3,41 @@
 
 use std::path::{Path, PathBuf};
 
-/// The two Cyrus instances of a lab.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The Cyrus hosts of a lab: a master and one to three replicas
+/// (`lab up --replicas N`). The first replica reads the master's default
+/// sync-log channel; replica2 and replica3 read channels of their own name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     Master,
     Replica,
+    Replica2,
+    Replica3,
 }
 
+/// Most replicas a lab runs.
+pub const MAX_REPLICAS: usize = 3;
+
 impl Role {
-    pub const ALL: [Role; 2] = [Role::Master, Role::Replica];
+    /// Every role a lab can have (which ones it runs: `Layout::roles`).
+    pub const ALL: [Role; 4] = [Role::Master, Role::Replica, Role::Replica2, Role::Replica3];
+    pub const REPLICAS: [Role; MAX_REPLICAS] = [Role::Replica, Role::Replica2, Role::Replica3];
 
     pub fn name(self) -> &'static str {
         match self {
             Role::Master => "master",
             Role::Replica => "replica",
+            Role::Replica2 => "replica2",
+            Role::Replica3 => "replica3",
         }
     }
 
-    /// Distinct loopback addresses keep the two "hosts" apart.
+    /// Distinct loopback addresses keep the "hosts" apart.
     pub fn address(self) -> &'static str {
         match self {
             Role::Master => "127.0.0.1",
             Role::Replica => "127.0.0.2",
+            Role::Replica2 => "127.0.0.3",
+            Role::Replica3 => "127.0.0.4",
         }
     }
 
@@ -32,18 +45,39 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.name() == s)
     }
 
-    /// Its place in per-host arrays (master first).
+    /// The master's sync-log channel this replica reads ("" = default).
+    pub fn channel(self) -> &'static str {
+        match self {
+            Role::Master | Role::Replica => "",
+            other => other.name(),
+        }
+    }
+
+    /// Its release slot (`Layout::hosts`): the master's, or the replicas'
+    /// (every replica of a lab runs the same release).
     pub fn index(self) -> usize {
         match self {
             Role::Master => 0,
-            Role::Replica => 1,
+            _ => 1,
         }
     }
 
     fn port_offset(self) -> u16 {
+        // +20..+25 are the sshds (and the fleet lab's second one)
         match self {
             Role::Master => 0,
             Role::Replica => 10,
+            Role::Replica2 => 30,
+            Role::Replica3 => 40,
+        }
+    }
+
+    fn ssh_offset(self) -> u16 {
+        match self {
+            Role::Master => 20,
+            Role::Replica => 21,
+            Role::Replica2 => 22,
+            Role::Replica3 => 23,
         }
     }
 }
@@ -59,6 +93,8 @@ pub struct Layout {
     /// Each host's Cyrus release and the root it runs from (None: the
     /// host's own packages), master first; see roots.rs.
     pub hosts: [HostRelease; 2],
+    /// How many replicas it runs (1..=MAX_REPLICAS).
+    pub replicas: usize,
 }
 
 /// Which Cyrus a lab host runs.
@@ -122,6 +158,14 @@ impl Instance {
     pub fn shutdown_file(&self) -> PathBuf {
         self.config_dir.join("sync").join("shutdown")
     }
+    /// The shutdown file of a named channel's client (its own, so one
+    /// replica's client can be stopped alone).
+    pub fn channel_shutdown_file(&self, channel: &str) -> PathBuf {
+        if channel.is_empty() {
+            return self.shutdown_file();
+        }
+        self.config_dir.join("sync").join(channel).join("shutdown")
+    }
     /// The file the lab's rsyslogd writes this instance's Cyrus lines to
     /// (RFC 3339 timestamps: rsyslog's file format).
     pub fn syslog_file(&self) -> PathBuf {
@@ -151,7 +195,20 @@ impl Layout {
             base_port,
             journal_host: None,
             hosts: Default::default(),
+            replicas: 1,
         }
+    }
+
+    /// The hosts this lab runs: the master, then its replicas.
+    pub fn roles(&self) -> Vec<Role> {
+        std::iter::once(Role::Master)
+            .chain(Role::REPLICAS.into_iter().take(self.replicas))
+            .collect()
+    }
+
+    /// Its replicas, first one first.
+    pub fn replica_roles(&self) -> Vec<Role> {
+        Role::REPLICAS.into_iter().take(self.replicas).collect()
     }
 
     /// Short id used in syslog prefixes; unique per base port.
@@ -225,7 +282,7 @@ impl Layout {
             imap_port: p,
             lmtp_port: p + 1,
             sync_port: p + 2,
-            ssh_port: self.base_port + 20 + role.port_offset() / 10,
+            ssh_port: self.base_port + role.ssh_offset(),
             ssh_dir: self.dir.join("ssh").join(role.name()),
             syslog_prefix: format!("{}-{}", self.lab_id(), role.name()),
             syslog_dir: self.syslog_dir(),

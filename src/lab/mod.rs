@@ -56,18 +56,25 @@ pub enum Component {
 }
 
 impl Component {
-    /// A lab's components in start order (`journal`: its journal host).
-    pub fn all_for(journal: Option<Role>) -> Vec<Component> {
+    /// A lab's components in start order (`journal`: its journal host;
+    /// `roles`: its hosts, master first).
+    pub fn all_for(journal: Option<Role>, roles: &[Role]) -> Vec<Component> {
         let mut v = vec![Component::Syslog];
-        // replica first: a master started first finds no sync_server and
+        // replicas first: a master started first finds no sync_server and
         // its client backs off for 15 s
-        for r in [Role::Replica, Role::Master] {
+        for &r in roles.iter().rev() {
             if journal == Some(r) {
                 v.push(Component::Journal(r));
             }
             v.push(Component::Cyrus(r));
             v.push(Component::Sshd(r));
         }
+        v
+    }
+    /// Every component any lab can have (a journal on any host).
+    fn every() -> Vec<Component> {
+        let mut v = Component::all_for(None, &Role::ALL);
+        v.extend(Role::ALL.map(Component::Journal));
         v
     }
     pub fn name(self) -> String {
@@ -79,10 +86,7 @@ impl Component {
         }
     }
     pub fn parse(s: &str) -> Result<Component> {
-        let every: Vec<Component> = Component::all_for(Some(Role::Master))
-            .into_iter()
-            .chain([Component::Journal(Role::Replica)])
-            .collect();
+        let every = Component::every();
         every
             .iter()
             .copied()
@@ -144,6 +148,7 @@ impl Lab {
         };
         let recorded: Option<u16> = value("base_port").and_then(|v| v.parse().ok());
         let journal_host = value("journal_host").and_then(|v| Role::parse(&v));
+        let replicas: usize = value("replicas").and_then(|v| v.parse().ok()).unwrap_or(1);
         let port = match (recorded, base_port) {
             (Some(r), Some(b)) if r != b => bail!(
                 "lab in {} uses base port {r}, not {b}; run `cyrdeck lab down --dir {}` and remove it first",
@@ -159,6 +164,7 @@ impl Lab {
         }
         let mut layout = Layout::new(&dir, port);
         layout.journal_host = journal_host;
+        layout.replicas = replicas.clamp(1, layout::MAX_REPLICAS);
         let mut lab = Lab { layout };
         lab.set_releases(
             value("master_cyrus").as_deref(),
@@ -195,6 +201,24 @@ impl Lab {
                 fs_root,
             };
         }
+        Ok(())
+    }
+
+    /// How many replicas the lab runs (1..=3). A running lab must be
+    /// downed first: its master's channels and clients are set at start.
+    pub fn set_replicas(&mut self, n: usize) -> Result<()> {
+        if !(1..=layout::MAX_REPLICAS).contains(&n) {
+            bail!("a lab runs 1 to {} replicas, not {n}", layout::MAX_REPLICAS);
+        }
+        if n != self.layout.replicas && self.pid(Component::Cyrus(Role::Master)).is_some() {
+            bail!(
+                "the lab in {} runs {} replica(s); `cyrdeck lab down --dir {}` first",
+                self.layout.dir.display(),
+                self.layout.replicas,
+                self.layout.dir.display()
+            );
+        }
+        self.layout.replicas = n;
         Ok(())
     }
 
@@ -291,7 +315,7 @@ impl Lab {
     }
 
     pub fn components(&self) -> Vec<Component> {
-        Component::all_for(self.layout.journal_host)
+        Component::all_for(self.layout.journal_host, &self.layout.roles())
     }
 
     /// The name of a host's private /dev tmpfs: it appears in the
@@ -370,7 +394,7 @@ impl Lab {
                     .wrap_err_with(|| format!("starting {}", c.name()))?;
             }
         }
-        for role in Role::ALL {
+        for role in self.layout.roles() {
             let inst = self.layout.instance(role);
             for (what, port) in [
                 ("imap", inst.imap_port),
@@ -388,7 +412,34 @@ impl Lab {
                 }
             }
         }
-        self.create_heartbeat_mailbox()
+        self.create_heartbeat_mailbox()?;
+        self.initial_sync_of_added_replicas()
+    }
+
+    /// A replica added to a lab (`--replicas` raised) starts empty and its
+    /// channel logs only what changes from now: one `sync_client -n CH -A`
+    /// copies everything else, once (a marker in its dir). A replica
+    /// dropped from the lab loses its marker: it missed changes meanwhile.
+    fn initial_sync_of_added_replicas(&self) -> Result<()> {
+        let marker = |r: Role| self.layout.instance(r).root.join("initial-sync-done");
+        for r in Role::REPLICAS.into_iter().skip(self.layout.replicas) {
+            let _ = std::fs::remove_file(marker(r));
+        }
+        let m = self.layout.instance(Role::Master);
+        for r in self.layout.replica_roles().into_iter().skip(1) {
+            if marker(r).exists() {
+                continue;
+            }
+            let mut cmd = self.in_namespace(Role::Master, "timeout");
+            cmd.arg("300")
+                .arg(format!("{CYRUS_BIN}/sync_client"))
+                .arg("-C")
+                .arg(&m.imapd_conf)
+                .args(["-n", r.channel(), "-A"]);
+            run(&mut cmd).wrap_err_with(|| format!("initial sync of {}", r.name()))?;
+            std::fs::write(marker(r), "sync_client -A done\n")?;
+        }
+        Ok(())
     }
 
     /// The heartbeat user's INBOX on the master (replicated from there).
@@ -407,11 +458,8 @@ impl Lab {
         let targets = match only {
             Some(c) => vec![c],
             // a journal component of an earlier `up` may still run
-            None => Component::all_for(Some(Role::Master))
-                .into_iter()
-                .chain([Component::Journal(Role::Replica)])
-                .rev()
-                .collect(),
+            // every host any lab can have: an earlier `up` may have run more
+            None => Component::every().into_iter().rev().collect(),
         };
         for c in targets {
             let mut pids: Vec<i32> = self.pid(c).into_iter().collect();
@@ -461,9 +509,10 @@ impl Lab {
                     }
                 })
                 .collect(),
-            instances: Role::ALL
-                .iter()
-                .map(|&r| {
+            instances: l
+                .roles()
+                .into_iter()
+                .map(|r| {
                     let i = l.instance(r);
                     InstanceStatus {
                         role: r.name(),
@@ -523,7 +572,7 @@ impl Lab {
         set_mode(&tmp, 0o755)?;
         std::fs::rename(&tmp, l.recorder())?;
         let mut known = String::new();
-        for role in Role::ALL {
+        for role in l.roles() {
             let inst = l.instance(role);
             self.prepare_instance(&inst)?;
             std::fs::create_dir_all(&inst.ssh_dir)?;
@@ -554,7 +603,10 @@ impl Lab {
         if let Some(r) = l.journal_host {
             state.push_str(&format!("journal_host = \"{}\"\n", r.name()));
         }
-        for role in Role::ALL {
+        if l.replicas > 1 {
+            state.push_str(&format!("replicas = {}\n", l.replicas));
+        }
+        for role in [Role::Master, Role::Replica] {
             if let Some(r) = &l.hosts[role.index()].release {
                 state.push_str(&format!("{}_cyrus = \"{r}\"\n", role.name()));
             }
@@ -572,7 +624,7 @@ impl Lab {
         std::fs::create_dir_all(&inst.partition)?;
         std::fs::create_dir_all(&inst.run_dir)?;
         write_atomic(&inst.imapd_conf, templates::imapd_conf(&self.layout, inst))?;
-        write_atomic(&inst.cyrus_conf, templates::cyrus_conf(inst))?;
+        write_atomic(&inst.cyrus_conf, templates::cyrus_conf(&self.layout, inst))?;
         // ITS cyrus: a root's uid differs from the host's
         let (uid, gid) = roots::cyrus_ids(&self.layout.etc_prefix(inst.role))?;
         run(Command::new("chown")
@@ -626,7 +678,7 @@ impl Lab {
                     .arg(l.syslog_pidfile()))?;
                 process::wait_until(Duration::from_secs(10), || {
                     self.pid(c).is_some()
-                        && Role::ALL
+                        && l.roles()
                             .iter()
                             .all(|&r| l.instance(r).log_socket().exists())
                 })
@@ -662,7 +714,9 @@ impl Lab {
                 // at once and users would be refused (configs are rewritten
                 // from the templates by write_files)
                 if fresh {
-                    let _ = std::fs::remove_file(inst.shutdown_file());
+                    for r in Role::REPLICAS {
+                        let _ = std::fs::remove_file(inst.channel_shutdown_file(r.channel()));
+                    }
                     let _ = std::fs::remove_file(inst.config_dir.join("msg/shutdown"));
                 }
                 std::fs::create_dir_all(&inst.ns_dir)?;

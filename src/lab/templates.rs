@@ -51,11 +51,29 @@ pub fn imapd_conf(layout: &Layout, inst: &Instance) -> String {
             Role::Replica.address(),
             replica.sync_port
         ));
+        // more replicas: a channel each, named after it. Listing channels
+        // drops the default one unless `""` is listed too (Cyrus's trap).
+        let extra: Vec<Role> = layout.replica_roles().into_iter().skip(1).collect();
+        if !extra.is_empty() {
+            let names: Vec<&str> = extra.iter().map(|r| r.channel()).collect();
+            s.push_str(&format!("sync_log_channels: \"\" {}\n", names.join(" ")));
+        }
+        for r in extra {
+            let i = layout.instance(r);
+            // `-n CH` reads CH_sync_host, CH_sync_port, CH_sync_shutdown_file
+            s.push_str(&format!(
+                "{ch}_sync_host: {}\n{ch}_sync_port: {}\n{ch}_sync_shutdown_file: {}\n",
+                r.address(),
+                i.sync_port,
+                inst.channel_shutdown_file(r.channel()).display(),
+                ch = r.channel(),
+            ));
+        }
     }
     s
 }
 
-pub fn cyrus_conf(inst: &Instance) -> String {
+pub fn cyrus_conf(layout: &Layout, inst: &Instance) -> String {
     let c = inst.imapd_conf.display();
     let a = inst.role.address();
     let mut s = format!(
@@ -76,8 +94,15 @@ pub fn cyrus_conf(inst: &Instance) -> String {
     );
     if inst.role == Role::Master {
         s.push_str(&format!(
-            "DAEMON {{\n  syncclient cmd=\"sync_client -C {c} -R -l\"\n}}\n"
+            "DAEMON {{\n  syncclient cmd=\"sync_client -C {c} -R -l\"\n"
         ));
+        for r in layout.replica_roles().into_iter().skip(1) {
+            s.push_str(&format!(
+                "  syncclient{ch} cmd=\"sync_client -C {c} -n {ch} -R -l\"\n",
+                ch = r.channel()
+            ));
+        }
+        s.push_str("}\n");
     }
     s
 }
@@ -147,7 +172,7 @@ pub fn rsyslog_conf(layout: &Layout) -> String {
         id = layout.lab_id(),
         work = dir.display(),
     );
-    for role in Role::ALL {
+    for role in layout.roles() {
         s.push_str(&format!(
             "input(type=\"imuxsock\" Socket=\"{}\" RateLimit.Interval=\"0\")\n",
             layout.instance(role).log_socket().display()
@@ -184,7 +209,7 @@ pub fn cyrdeck_toml(layout: &Layout) -> String {
         kh = layout.known_hosts().display(),
         audit = layout.audit_log().display(),
     );
-    for role in Role::ALL {
+    for role in layout.roles() {
         let inst = layout.instance(role);
         let log = if layout.journal_host == Some(role) {
             "log_source = \"journal\"\n".to_string()
@@ -211,9 +236,19 @@ pub fn cyrdeck_toml(layout: &Layout) -> String {
     s.push_str(&format!(
         "[pairs.lab]\n\
          master = \"master\"\n\
-         replicas = [ {{ host = \"replica\", channel = \"\" }} ]\n\
+         replicas = [ {replicas} ]\n\
          heartbeat_user = \"{HEARTBEAT_USER}\"\n\
          heartbeat_secs = 5\n",
+        replicas = layout
+            .replica_roles()
+            .iter()
+            .map(|r| format!(
+                "{{ host = \"{}\", channel = \"{}\" }}",
+                r.name(),
+                r.channel()
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
     ));
     s
 }

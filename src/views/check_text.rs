@@ -3,6 +3,11 @@
 use crate::model::conflicts::{CheckResult, DiffKind};
 use std::fmt::Write;
 
+/// The replica a difference is about, on a pair with several ("[host] ...").
+fn replica_tag(detail: &str) -> Option<&str> {
+    detail.strip_prefix('[')?.split_once("] ").map(|(h, _)| h)
+}
+
 pub fn render(r: &CheckResult) -> String {
     let mut out = String::new();
     let verdict = match r.exit_code() {
@@ -19,16 +24,21 @@ pub fn render(r: &CheckResult) -> String {
         r.count(DiffKind::InFlight),
         r.count(DiffKind::DeletedPurgedOnOneSide)
     );
-    // entries in flight: one line per mailbox, not per UID
-    let mut in_flight: Vec<(&str, usize)> = Vec::new();
+    // entries in flight: one line per mailbox (and replica, when the pair
+    // has several: the detail starts "[host] "), not per UID
+    let mut in_flight: Vec<(String, usize)> = Vec::new();
     for d in r
         .differences
         .iter()
         .filter(|d| d.kind == DiffKind::InFlight)
     {
-        match in_flight.iter_mut().find(|(m, _)| *m == d.mailbox) {
+        let key = match replica_tag(&d.detail) {
+            Some(h) => format!("{} on {h}", d.mailbox),
+            None => d.mailbox.clone(),
+        };
+        match in_flight.iter_mut().find(|(m, _)| *m == key) {
             Some((_, n)) => *n += 1,
-            None => in_flight.push((&d.mailbox, 1)),
+            None => in_flight.push((key, 1)),
         }
     }
     if !in_flight.is_empty() {
@@ -112,5 +122,32 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("user/alice  (40 difference(s)"), "{text}");
+    }
+
+    #[test]
+    fn with_several_replicas_entries_in_flight_name_their_replica() {
+        let d = |host: &str, uid| Difference {
+            mailbox: "user/alice".into(),
+            kind: DiffKind::InFlight,
+            uid: Some(uid),
+            master: None,
+            replica: None,
+            detail: format!("[{host}] pending entries cover it"),
+        };
+        let r = CheckResult {
+            pair: "p".into(),
+            differences: vec![d("replica2", 1), d("replica2", 2), d("r1", 1)],
+            ..Default::default()
+        };
+        let text = render(&r);
+        assert!(
+            text.contains("user/alice on replica2  (2 difference(s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("user/alice on r1  (1 difference(s)"),
+            "{text}"
+        );
+        assert!(text.contains("2 mailbox(es)"), "{text}");
     }
 }

@@ -44,6 +44,14 @@ pub fn use_private_lab_with_releases(
     use_private_lab(name, base_port);
 }
 
+/// How many replicas the private lab runs (`lab up --replicas N`).
+static REPLICAS: OnceLock<usize> = OnceLock::new();
+
+pub fn use_private_lab_with_replicas(name: &str, base_port: u16, replicas: usize) {
+    REPLICAS.get_or_init(|| replicas);
+    use_private_lab(name, base_port);
+}
+
 /// Call before anything else in such a binary.
 pub fn use_private_lab(name: &str, base_port: u16) {
     PRIVATE.get_or_init(|| {
@@ -96,6 +104,9 @@ pub fn lab() -> &'static Lab {
         let mut lab = Lab::open(&lab_dir(), Some(port)).expect("open lab");
         if let Some(r) = JOURNAL_HOST.get() {
             lab.set_journal_host(Some(*r));
+        }
+        if let Some(n) = REPLICAS.get() {
+            lab.set_replicas(*n).expect("replicas");
         }
         let (m, r) = releases();
         let recorded = lab.layout.hosts.clone();

@@ -91,19 +91,56 @@ impl Rehearsal {
             .collect()
     }
 
-    /// Wait for the master's queue to be empty; on a timeout the panic
-    /// shows the last status (and the human one) so a CI failure says why.
+    /// Wait until replication has caught up with now: the master's queue
+    /// empty, or (mail keeps arriving, so the queue is seldom empty at the
+    /// moment it is sampled) a canary delivered to the master now has
+    /// reached the replica: the client works through its log in order, so
+    /// everything queued before the canary went first. On a timeout the
+    /// panic shows the last status, so a CI failure says why.
     pub fn wait_drained(&self) {
-        let mut last = String::new();
-        let drained = wait_for(Duration::from_secs(90), || {
+        let pending = |text: &str| -> Option<serde_json::Value> {
+            let v: serde_json::Value = serde_json::from_str(text).ok()?;
+            Some(v["pairs"][0]["channels"][0]["queue"]["pending"].clone())
+        };
+        let (_, text) = self.run(&["status", "--json"]);
+        if pending(&text) == Some(serde_json::json!(0)) {
+            return;
+        }
+        let master = role_of(&self.master());
+        let replica = if master == Role::Master {
+            Role::Replica
+        } else {
+            Role::Master
+        };
+        // a user of its own: a canary in the heartbeat INBOX would read as a beat
+        let user = "cyrdeck-drain";
+        let i = lab().layout.instance(master);
+        if let Ok(mut admin) =
+            cyrdeck::lab::mail::Imap::login(master.address(), i.imap_port, "admin")
+        {
+            let _ = admin.create(&format!("user/{user}"));
+            admin.logout();
+        }
+        let canary = unique("drain-canary");
+        let mut last = text;
+        let mut delivered = false;
+        let caught_up = wait_for(Duration::from_secs(90), || {
+            delivered = delivered || deliver_to(&self.master(), user, &canary);
+            if delivered && by_msgid(replica, &format!("user/{user}")).contains_key(&canary) {
+                return Some(());
+            }
             let (_, text) = self.run(&["status", "--json"]);
-            let v: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+            let drained = pending(&text) == Some(serde_json::json!(0));
             last = text;
-            (v?["pairs"][0]["channels"][0]["queue"]["pending"] == 0).then_some(())
+            drained.then_some(())
         });
-        if drained.is_none() {
+        if caught_up.is_none() {
             let (_, human) = self.run(&["status"]);
-            panic!("queue not drained within 90 s; last status --json:\n{last}\nstatus:\n{human}");
+            panic!(
+                "replication did not catch up within 90 s (canary delivered to {}: {delivered}); \
+                 last status --json:\n{last}\nstatus:\n{human}",
+                master.name()
+            );
         }
     }
 }
