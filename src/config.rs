@@ -545,6 +545,50 @@ pub fn set_roles(path: &Path, pair: &str, master: &str, replica: &str) -> Result
     Ok(())
 }
 
+/// Record `replicas` (host, channel) as pair `pair`'s replicas: only the
+/// `replicas = [...]` value changes (its span from the parser), the rest
+/// of the file stays byte for byte. Idempotent; FILE.bak keeps the previous
+/// file; the result is re-read to prove it (replace-replica).
+pub fn set_replicas(path: &Path, pair: &str, replicas: &[(String, String)]) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let raw: RawConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let p = raw
+        .pairs
+        .get(pair)
+        .ok_or_else(|| format!("{}: no pair {pair:?}", path.display()))?;
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let value = format!(
+        "[ {} ]",
+        replicas
+            .iter()
+            .map(|(h, c)| format!("{{ host = {}, channel = {} }}", quote(h), quote(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut new = text.clone();
+    new.replace_range(p.replicas.span(), &value);
+    let ssh_cfg = dirs::home_dir().unwrap_or_default().join(".ssh/config");
+    let c = Config::parse(path, &new, &ssh_cfg).map_err(|e| e.to_string())?;
+    let got: Vec<(String, String)> = c.pairs[pair]
+        .replicas
+        .iter()
+        .map(|r| (r.host.clone(), r.channel.clone()))
+        .collect();
+    if got != replicas {
+        return Err(format!(
+            "{}: replicas not recorded as asked",
+            path.display()
+        ));
+    }
+    if new != text {
+        let tmp = path.with_extension("toml.cyrdeck-tmp");
+        std::fs::copy(path, path.with_extension("toml.bak")).map_err(|e| format!("backup: {e}"))?;
+        std::fs::write(&tmp, &new).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// `user@host:port`, `host:port`, `host`, `[v6]:port`, or a Host alias from
 /// the ssh config (HostName, Port, User, IdentityFile honoured). Explicit
 /// parts of the destination win over the alias.
@@ -663,6 +707,35 @@ replicas = [ { host = "r" } ]
         let e = with("heartbeat_user = \"hb\"\nheartbeat_secs = 0\n").unwrap_err();
         assert_eq!(e.key, "pairs.main.heartbeat_secs");
         assert!(parse(GOOD).unwrap().pairs["main"].heartbeat.is_none());
+    }
+
+    #[test]
+    fn set_replicas_rewrites_only_the_list_and_proves_it() {
+        let dir = std::env::temp_dir().join(format!("cyrdeck-reps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        let text = format!("# keep me\n{GOOD}[hosts.n]\nssh = \"n.example\"\n");
+        std::fs::write(&path, &text).unwrap();
+        let want = vec![
+            ("r".to_string(), String::new()),
+            ("n".to_string(), "n".to_string()),
+        ];
+        set_replicas(&path, "main", &want).unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+        assert!(new.starts_with("# keep me\n"), "{new}");
+        assert!(
+            new.contains(
+                r#"replicas = [ { host = "r", channel = "" }, { host = "n", channel = "n" } ]"#
+            ),
+            "{new}"
+        );
+        set_replicas(&path, "main", &want).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), new);
+        // a host that is not configured is refused, the file unchanged
+        let bad = vec![("nosuch".to_string(), "x".to_string())];
+        assert!(set_replicas(&path, "main", &bad).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), new);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -104,6 +104,9 @@ enum Cmd {
         /// sides (easy; the only policy so far).
         #[arg(long)]
         uid_policy: Option<String>,
+        /// Only the read-only precheck and the steps that would run.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Replication anti-patterns in each host's effective config, with the
     /// fix (read-only). Exit 0 none, 1 findings, 2 a host could not be read.
@@ -304,6 +307,10 @@ enum LabAction {
         /// replica2 and replica3. Remembered.
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
         replicas: Option<u8>,
+        /// One more host (Cyrus + sshd, in the console config, in no pair):
+        /// the new replica of a `run replace-replica` rehearsal. Remembered.
+        #[arg(long)]
+        spare: bool,
     },
     /// The cached root filesystems (one per Cyrus release the host lacks)
     /// and the disk each takes; --build RELEASE makes one now.
@@ -417,8 +424,20 @@ fn main() -> Result<()> {
             yes,
             replica_only,
             uid_policy,
+            dry_run,
         } => {
             let cfg = Config::load(&config_path)?;
+            if dry_run {
+                let pair = only_pair(&cfg, pair)?;
+                let code = runtime()?.block_on(cli::runbook::dry_run(
+                    cfg,
+                    cli.observe,
+                    pair,
+                    &runbook,
+                    target,
+                ))?;
+                std::process::exit(code);
+            }
             let options = [("replica-only", replica_only), ("uid-policy", uid_policy)]
                 .into_iter()
                 .filter_map(|(k, v)| Some((k.to_string(), v?)))
@@ -973,10 +992,14 @@ fn run_lab(action: LabAction) -> Result<()> {
             master_cyrus,
             replica_cyrus,
             replicas,
+            spare,
         } => {
             let mut l = Lab::open(&lab.dir, base_port)?;
             if let Some(n) = replicas {
                 l.set_replicas(n as usize)?;
+            }
+            if spare {
+                l.set_spare(true)?;
             }
             match journal_host.as_deref() {
                 None => {}

@@ -162,6 +162,53 @@ fn end_code(engine: &Engine, run: &RunbookRun) -> i32 {
     }
 }
 
+/// `cyrdeck run ID TARGET --dry-run`: the read-only precheck, then the
+/// steps that would run; nothing is journalled, locked or changed.
+pub async fn dry_run(
+    cfg: Config,
+    observe: bool,
+    pair: String,
+    id: &str,
+    target: String,
+) -> Result<i32> {
+    if id == failover::SPEC.id {
+        return self::failover(cfg, observe, pair, true, false, false).await;
+    }
+    let Some(spec) = ops::available().into_iter().find(|s| s.id == id) else {
+        bail!("no runbook {id:?}");
+    };
+    let Some(p) = cfg.pairs.get(&pair) else {
+        bail!("no pair {pair:?}");
+    };
+    println!("dry run: {id} {target} on pair {pair}; nothing is changed");
+    let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
+    let mut run = RunbookRun::new(spec, &pair, &target);
+    let passed = if spec.steps[0].mutating {
+        println!("(its first step writes: no precheck runs in a dry run)");
+        true
+    } else {
+        ops::run_step(&cfg, &conns, &mut run, 0).await;
+        for l in &run.output {
+            println!("{l}");
+        }
+        let state = &run.steps[0];
+        println!("step 1 {}: {}", state.label(), state.detail());
+        matches!(state, StepState::Done(_))
+    };
+    println!("the steps:");
+    for (i, s) in spec.steps.iter().enumerate() {
+        let w = if s.mutating { "writes" } else { "reads" };
+        println!("  {}. [{w}] {}", i + 1, s.title);
+    }
+    if spec.id == ops::replace_replica::SPEC.id {
+        let cx = ops::StepContext::new(&cfg, p, &target, spec.id, &conns);
+        for l in ops::replace_replica::plan(&cx) {
+            println!("  {l}");
+        }
+    }
+    Ok(if passed { 0 } else { 1 })
+}
+
 /// `cyrdeck failover`: prechecks and plan (--dry-run), or the whole
 /// runbook through the engine.
 pub async fn failover(

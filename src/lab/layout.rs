@@ -95,6 +95,10 @@ pub struct Layout {
     pub hosts: [HostRelease; 2],
     /// How many replicas it runs (1..=MAX_REPLICAS).
     pub replicas: usize,
+    /// One more host, running Cyrus and sshd but replicating from nobody
+    /// (in the console config's hosts, in no pair): the new replica of a
+    /// replace-replica rehearsal.
+    pub spare: bool,
 }
 
 /// Which Cyrus a lab host runs.
@@ -196,14 +200,24 @@ impl Layout {
             journal_host: None,
             hosts: Default::default(),
             replicas: 1,
+            spare: false,
         }
     }
 
-    /// The hosts this lab runs: the master, then its replicas.
+    /// The hosts this lab runs: the master, its replicas, its spare.
     pub fn roles(&self) -> Vec<Role> {
         std::iter::once(Role::Master)
             .chain(Role::REPLICAS.into_iter().take(self.replicas))
+            .chain(self.spare_role())
             .collect()
+    }
+
+    /// The spare host (the role after the replicas), if the lab has one.
+    pub fn spare_role(&self) -> Option<Role> {
+        Role::REPLICAS
+            .get(self.replicas)
+            .copied()
+            .filter(|_| self.spare)
     }
 
     /// Its replicas, first one first.

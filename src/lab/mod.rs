@@ -149,6 +149,7 @@ impl Lab {
         let recorded: Option<u16> = value("base_port").and_then(|v| v.parse().ok());
         let journal_host = value("journal_host").and_then(|v| Role::parse(&v));
         let replicas: usize = value("replicas").and_then(|v| v.parse().ok()).unwrap_or(1);
+        let spare = value("spare").is_some_and(|v| v == "true");
         let port = match (recorded, base_port) {
             (Some(r), Some(b)) if r != b => bail!(
                 "lab in {} uses base port {r}, not {b}; run `cyrdeck lab down --dir {}` and remove it first",
@@ -165,6 +166,7 @@ impl Lab {
         let mut layout = Layout::new(&dir, port);
         layout.journal_host = journal_host;
         layout.replicas = replicas.clamp(1, layout::MAX_REPLICAS);
+        layout.spare = spare && layout.replicas < layout::MAX_REPLICAS;
         let mut lab = Lab { layout };
         lab.set_releases(
             value("master_cyrus").as_deref(),
@@ -219,6 +221,20 @@ impl Lab {
             );
         }
         self.layout.replicas = n;
+        self.layout.spare = self.layout.spare && n < layout::MAX_REPLICAS;
+        Ok(())
+    }
+
+    /// Run a spare host too (`lab up --spare`): Cyrus and sshd, in the
+    /// console config's hosts, replicating from nobody.
+    pub fn set_spare(&mut self, spare: bool) -> Result<()> {
+        if spare && self.layout.replicas >= layout::MAX_REPLICAS {
+            bail!(
+                "a lab of {} replicas has no room for a spare host",
+                layout::MAX_REPLICAS
+            );
+        }
+        self.layout.spare = spare;
         Ok(())
     }
 
@@ -605,6 +621,9 @@ impl Lab {
         }
         if l.replicas > 1 {
             state.push_str(&format!("replicas = {}\n", l.replicas));
+        }
+        if l.spare {
+            state.push_str("spare = true\n");
         }
         for role in [Role::Master, Role::Replica] {
             if let Some(r) = &l.hosts[role.index()].release {

@@ -419,6 +419,9 @@ async fn undo_runbook(
                 failover::undo::Undone::Forward(s) => Undo::Forward(s),
             })
         }
+        "replace-replica" => Ok(Undo::Restored(
+            super::replace_replica::undo(cx, &run.memo, out).await?,
+        )),
         other => Err(format!("runbook {other} has no undo")),
     }
 }

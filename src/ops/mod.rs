@@ -12,6 +12,7 @@ pub mod heartbeat;
 pub mod journal;
 pub mod pair_lock;
 pub mod repair;
+pub mod replace_replica;
 pub mod resync;
 pub mod runbook;
 pub mod runner;
@@ -49,6 +50,7 @@ pub fn available() -> Vec<RunbookSpec> {
         failover::upgrade::SPEC,
         hard_failover::PROMOTE,
         hard_failover::REINTEGRATE,
+        replace_replica::SPEC,
     ]
 }
 
@@ -251,6 +253,7 @@ async fn execute(
         "failover" => failover::execute(step, cx, out, memo).await,
         "upgrade-via-failover" => failover::upgrade::execute(step, cx, out, memo).await,
         "promote" | "reintegrate" => hard_failover::execute(spec, step, cx, out, memo).await,
+        "replace-replica" => replace_replica::execute(step, cx, out, memo).await,
         other => StepState::Failed(format!("unknown runbook {other}")),
     }
 }

@@ -252,6 +252,14 @@ pub fn all() -> &'static [Helper] {
                         Conf,
                         CyrusConf,
                     ]),
+                    // replace-replica: a channel added / retired
+                    write(&[Lit("cyrdeck-failover"), Lit("add-channel"), Conf, CyrusConf]),
+                    write(&[
+                        Lit("cyrdeck-failover"),
+                        Lit("retire-channel"),
+                        Conf,
+                        CyrusConf,
+                    ]),
                 ],
             ),
             tool("mbexamine", vec![read(&[Lit("-C"), Conf])]),

@@ -52,6 +52,14 @@ pub fn use_private_lab_with_replicas(name: &str, base_port: u16, replicas: usize
     use_private_lab(name, base_port);
 }
 
+/// A private lab with one replica and a spare host (`lab up --spare`).
+static SPARE: OnceLock<bool> = OnceLock::new();
+
+pub fn use_private_lab_with_spare(name: &str, base_port: u16) {
+    SPARE.get_or_init(|| true);
+    use_private_lab(name, base_port);
+}
+
 /// Call before anything else in such a binary.
 pub fn use_private_lab(name: &str, base_port: u16) {
     PRIVATE.get_or_init(|| {
@@ -107,6 +115,9 @@ pub fn lab() -> &'static Lab {
         }
         if let Some(n) = REPLICAS.get() {
             lab.set_replicas(*n).expect("replicas");
+        }
+        if SPARE.get().is_some() {
+            lab.set_spare(true).expect("spare");
         }
         let (m, r) = releases();
         let recorded = lab.layout.hosts.clone();

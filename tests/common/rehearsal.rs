@@ -294,6 +294,11 @@ impl Deliverer {
         }
     }
 
+    /// The live list of accepted Message-IDs (for a sampling thread).
+    pub fn accepted_handle(&self) -> Arc<Mutex<Vec<String>>> {
+        self.accepted.clone()
+    }
+
     /// The Message-IDs accepted until now.
     pub fn accepted_so_far(&self) -> Vec<String> {
         self.accepted.lock().unwrap().clone()

@@ -22,7 +22,17 @@
 #                 are: start-writes is its own step). MODE held (promote):
 #                 sync_log 1 only; the channel's client stays commented out
 #                 and the shutdown file is touched: nothing replicates yet.
-#   archive-queue rename the channel's log/log-run aside (reintegrate).
+#   archive-queue rename the channel's log/log-run aside (reintegrate; MODE
+#                 retired: replace-replica's retired channel).
+#   add-channel   replace-replica: CHANNEL_sync_host/_port -> SYNCHOST:SYNCPORT,
+#                 CHANNEL added to sync_log_channels (`""` listed when it was
+#                 unset: listing channels drops the default one otherwise),
+#                 the channel's DAEMON sync_client added, SIGHUP.
+#   retire-channel  the channel's DAEMON client commented out, the channel
+#                 taken out of sync_log_channels (the key removed when only
+#                 `""` is left: as before add-channel), SIGHUP. MODE undo
+#                 (an added channel taken back): its CHANNEL_sync_host/_port
+#                 keys removed too. Refused if no other channel would be left.
 # MASTERPID 0: Cyrus is down; the files change, no SIGHUP.
 # SERVICES entries are never removed or re-added: Cyrus master reuses freed
 # service slots on SIGHUP and the sync_server listener then failed to rebind
@@ -74,6 +84,26 @@ setconf() {
   mv "$tmp" "$conf"
 }
 
+# the value of KEY in imapd.conf (its last line), empty when unset
+getconf() {
+  awk -v k="$1" '{ l = $0; sub(/^[[:space:]]+/, "", l)
+    if (index(tolower(l), tolower(k)) != 1) next
+    r = substr(l, length(k) + 1); if (r !~ /^[[:space:]]*:/) next
+    sub(/^[[:space:]]*:[[:space:]]*/, "", r); v = r }
+    END { print v }' "$conf"
+}
+
+# remove every line of KEY from imapd.conf
+unsetconf() {
+  backup "$conf"
+  tmp="$conf.cyrdeck-tmp"
+  awk -v k="$1" '{ l = tolower($0); sub(/^[[:space:]]+/, "", l)
+    if (index(l, tolower(k)) == 1 && substr(l, length(k) + 1) ~ /^[[:space:]]*:/) next
+    print }' "$conf" > "$tmp"
+  chown --reference="$conf" "$tmp"; chmod --reference="$conf" "$tmp"
+  mv "$tmp" "$conf"
+}
+
 # is this cyrus.conf line the channel's rolling client?
 is_channel_client='
   function mine(l,   w, n, i, ch) {
@@ -106,6 +136,31 @@ touch_shutdown() {
     chown --reference="$(dirname "$shutdownfile")" "$shutdownfile.cyrdeck-tmp"
     mv -f "$shutdownfile.cyrdeck-tmp" "$shutdownfile"
   fi
+}
+
+# the channel's DAEMON sync_client back (uncommented) or added
+add_client() {
+  # a cyrus.conf service name is letters and digits only (masterconf.c
+  # exits on anything else)
+  svc="syncclient$(printf '%s' "$channel" | tr -cd 'A-Za-z0-9')"
+  awk -v channel="$channel" -v mark="$MARK" -v cmd="$clientcmd" -v svc="$svc" "$is_channel_client"'
+    { line = $0
+      if (index(line, mark) == 1 && mine(substr(line, length(mark) + 1))) line = substr(line, length(mark) + 1)
+      if (line ~ /^[[:space:]]*DAEMON[[:space:]]*\{/) { d = 1; sawd = 1 }
+      if (d && mine(line) && index(line, mark) != 1) have = 1
+      if (d && line ~ /^[[:space:]]*\}/) { if (!have) print "  " svc " cmd=\"" cmd "\""; have = 1; d = 0 }
+      print line }
+    END { if (!sawd) { print "DAEMON {"; print "  " svc " cmd=\"" cmd "\""; print "}" } }' \
+    "$cyrusconf" > "$cyrusconf.cyrdeck-tmp"
+  chown --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"; chmod --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"
+  mv "$cyrusconf.cyrdeck-tmp" "$cyrusconf"
+}
+
+# sync_log_channels as words, `""` for the default channel; unset = `""`
+channels_now() {
+  v=$(getconf sync_log_channels)
+  [ -n "$v" ] || v='""'
+  printf '%s\n' "$v"
 }
 
 case $action in
@@ -208,36 +263,62 @@ case $action in
     setconf "${prefix}sync_port" "$syncport"
     setconf sync_log 1
     [ -z "$channel" ] || setconf sync_log_channels "$channel"
-    # a cyrus.conf service name is letters and digits only (masterconf.c
-    # exits on anything else)
-    svc="syncclient$(printf '%s' "$channel" | tr -cd 'A-Za-z0-9')"
-    awk -v channel="$channel" -v mark="$MARK" -v cmd="$clientcmd" -v svc="$svc" "$is_channel_client"'
-      { line = $0
-        if (index(line, mark) == 1 && mine(substr(line, length(mark) + 1))) line = substr(line, length(mark) + 1)
-        if (line ~ /^[[:space:]]*DAEMON[[:space:]]*\{/) { d = 1; sawd = 1 }
-        if (d && mine(line) && index(line, mark) != 1) have = 1
-        if (d && line ~ /^[[:space:]]*\}/) { if (!have) print "  " svc " cmd=\"" cmd "\""; have = 1; d = 0 }
-        print line }
-      END { if (!sawd) { print "DAEMON {"; print "  " svc " cmd=\"" cmd "\""; print "}" } }' \
-      "$cyrusconf" > "$cyrusconf.cyrdeck-tmp"
-    chown --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"; chmod --reference="$cyrusconf" "$cyrusconf.cyrdeck-tmp"
-    mv "$cyrusconf.cyrdeck-tmp" "$cyrusconf"
+    add_client
     hup
     echo "now master: sync_log 1, replicating to $synchost:$syncport, DAEMON client ($clientcmd)"
     ;;
   archive-queue)
     # reintegrate: the old master's leftover queue was copied back user by
-    # user; its files are kept (renamed), never replayed as a master again
+    # user; its files are kept (renamed), never replayed as a master again.
+    # replace-replica (MODE retired): the retired channel's queue, kept
+    # until the operator deletes it
+    label=reintegrated
+    [ "$mode" != retired ] || label=retired
     syncdir="$cfgdir/sync"
     [ -z "$channel" ] || syncdir="$syncdir/$channel"
     n=0
     for q in log-run log; do
       if [ -e "$syncdir/$q" ]; then
         n=$((n + $(wc -l < "$syncdir/$q")))
-        mv "$syncdir/$q" "$syncdir/$q-cyrdeck-reintegrated-$runid"
+        mv "$syncdir/$q" "$syncdir/$q-cyrdeck-$label-$runid"
       fi
     done
-    echo "old queue archived: $n entries kept in $syncdir/*-cyrdeck-reintegrated-$runid"
+    echo "old queue archived: $n entries kept in $syncdir/*-cyrdeck-$label-$runid"
+    ;;
+  add-channel)
+    [ -n "$channel" ] || { echo "add-channel needs a channel name" >&2; exit 2; }
+    backup "$cyrusconf"
+    setconf "${channel}_sync_host" "$synchost"
+    setconf "${channel}_sync_port" "$syncport"
+    cur=$(channels_now)
+    set -f
+    # shellcheck disable=SC2086 # the words of the list
+    if printf '%s\n' $cur | grep -qxF -- "$channel"; then :; else setconf sync_log_channels "$cur $channel"; fi
+    set +f
+    add_client
+    hup
+    echo "channel $channel added: sync_log_channels $(getconf sync_log_channels); replicating to $synchost:$syncport ($clientcmd)"
+    ;;
+  retire-channel)
+    tok=$channel
+    [ -n "$tok" ] || tok='""'
+    cur=$(channels_now)
+    set -f
+    # shellcheck disable=SC2086 # the words of the list
+    rest=$(printf '%s\n' $cur | grep -vxF -- "$tok" | tr '\n' ' ' | sed 's/ *$//')
+    set +f
+    if [ -z "$rest" ]; then
+      echo "retiring channel $tok would leave the master logging no channel at all: refused" >&2; exit 7
+    fi
+    backup "$cyrusconf"
+    comment_out_client
+    if [ "$rest" = '""' ]; then unsetconf sync_log_channels
+    elif [ "$rest" != "$cur" ]; then setconf sync_log_channels "$rest"; fi
+    if [ "$mode" = undo ] && [ -n "$channel" ]; then
+      unsetconf "${channel}_sync_host"; unsetconf "${channel}_sync_port"
+    fi
+    hup
+    echo "channel $tok retired: its DAEMON client commented out; sync_log_channels $(getconf sync_log_channels)"
     ;;
   *) echo "unknown action $action" >&2; exit 2 ;;
 esac

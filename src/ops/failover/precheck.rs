@@ -76,7 +76,7 @@ pub(crate) fn sync_server_of(
 }
 
 /// Does `from` reach a sync_server at host:port? Its banner line.
-async fn reaches(
+pub(crate) async fn reaches(
     cx: &StepContext<'_>,
     from: &str,
     host: &str,
