@@ -31,7 +31,10 @@ const FOLDERS: [&str; 4] = ["Sent", "Drafts", "Archive", "Trash"];
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}={v:?}: not a number")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v:?}: not a number"))
+        })
         .unwrap_or(default)
 }
 
@@ -111,6 +114,7 @@ fn main() {
     let opts = CheckOptions {
         drain_wait: Duration::from_secs(120),
         exec_timeout: Duration::from_secs(600),
+        list_mailboxes: false,
     };
     // wait until replication caught up and the pair checks clean
     let deadline = Instant::now() + Duration::from_secs(900);
