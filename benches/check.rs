@@ -252,6 +252,8 @@ fn main() {
 /// Run `cyrdeck check --json` on the lab's pair as a child and return its
 /// peak resident set (KB, wait4's ru_maxrss). Its last-check record goes to
 /// the lab's directory, not the operator's state dir.
+// reaped by wait4 below (std's wait gives no rusage)
+#[allow(clippy::zombie_processes)]
 fn check_child_rss_kb(lab: &Lab) -> f64 {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_cyrdeck"))
         .arg("--config")

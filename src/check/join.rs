@@ -409,7 +409,7 @@ mod tests {
                 b.name, b.name, b.mbtype, b.uniqueid
             ));
             if let Ok(h) = &b.header {
-                let mut raw = vec![0u8; 160];
+                let mut raw = [0u8; 160];
                 let mut put =
                     |off: usize, v: u32| raw[off..off + 4].copy_from_slice(&v.to_be_bytes());
                 put(8, h.minor_version);
