@@ -2,10 +2,10 @@
 //! index header fields) and of two mailboxes' records (level 2: per
 //! message UID, GUID, flags, modseq).
 
-use crate::cyrus::index::{IndexHeader, IndexRecord};
-use crate::cyrus::inventory::{Inventory, MailboxEntry};
+use crate::cyrus::index::IndexRecord;
+use crate::cyrus::inventory::Inventory;
 use crate::cyrus::names::{from_mutf7, internal_to_external};
-use crate::model::conflicts::{is_delayed_delete, DiffKind, Difference, MessageSide};
+use crate::model::conflicts::{DiffKind, Difference, MessageSide};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `user.alice.Entw&APw-rfe` -> `user/alice/Entwürfe`.
@@ -28,109 +28,20 @@ pub struct Level1 {
     pub unreadable: Vec<(String, String)>,
 }
 
-fn live(inv: &Inventory) -> BTreeMap<&str, &MailboxEntry> {
-    inv.mailboxes
-        .iter()
-        .filter(|m| !m.tombstone)
-        .map(|m| (m.name.as_str(), m))
-        .collect()
-}
-
-fn diff(mailbox: &str, kind: DiffKind, detail: String) -> Difference {
-    Difference {
-        mailbox: external(mailbox),
-        kind,
-        uid: None,
-        master: None,
-        replica: None,
-        detail,
-    }
-}
-
-/// Headers agree on everything replication keeps equal.
-fn same_state(a: &IndexHeader, b: &IndexHeader) -> bool {
-    a.last_uid == b.last_uid
-        && a.highestmodseq == b.highestmodseq
-        && a.exists == b.exists
-        && a.sync_crc_basic == b.sync_crc_basic
-        && a.sync_crc_annot == b.sync_crc_annot
-}
-
 /// `within` limits the comparison to names it accepts (a user or one mailbox).
-pub fn level1(master: &Inventory, replica: &Inventory, within: &dyn Fn(&str) -> bool) -> Level1 {
-    let (m, r) = (live(master), live(replica));
-    let names: BTreeSet<&str> = m
-        .keys()
-        .chain(r.keys())
-        .copied()
-        .filter(|n| within(n))
-        .collect();
-    let mut out = Level1::default();
-    for name in names {
-        match (m.get(name), r.get(name)) {
-            (Some(_), None) | (None, Some(_)) if is_delayed_delete(name) => out.diffs.push(diff(
-                name,
-                DiffKind::DeletedPurgedOnOneSide,
-                format!(
-                    "delayed-delete mailbox only on the {}: purged on the other host by its own cyr_expire (not replicated, not live mail)",
-                    if m.contains_key(name) { "master" } else { "replica" }
-                ),
-            )),
-            (Some(_), None) => out.diffs.push(diff(
-                name,
-                DiffKind::MailboxOnlyOnMaster,
-                tombstone_note(replica, name),
-            )),
-            (None, Some(_)) => out.diffs.push(diff(
-                name,
-                DiffKind::MailboxOnlyOnReplica,
-                tombstone_note(master, name),
-            )),
-            (Some(a), Some(b)) => {
-                out.compared += 1;
-                let (ha, hb) = match (&a.header, &b.header) {
-                    (Ok(x), Ok(y)) => (x, y),
-                    (Err(e), _) => {
-                        out.unreadable
-                            .push((external(name), format!("master: {e}")));
-                        continue;
-                    }
-                    (_, Err(e)) => {
-                        out.unreadable
-                            .push((external(name), format!("replica: {e}")));
-                        continue;
-                    }
-                };
-                if ha.uidvalidity != hb.uidvalidity {
-                    out.diffs.push(diff(
-                        name,
-                        DiffKind::UidvalidityDiffers,
-                        format!(
-                            "UIDVALIDITY {} on master, {} on replica",
-                            ha.uidvalidity, hb.uidvalidity
-                        ),
-                    ));
-                    out.differing.push(name.to_string());
-                } else if !same_state(ha, hb) {
-                    out.differing.push(name.to_string());
-                }
-            }
-            (None, None) => {}
-        }
-    }
-    out
-}
-
-fn tombstone_note(other: &Inventory, name: &str) -> String {
-    if other
-        .mailboxes
-        .iter()
-        .any(|m| m.tombstone && m.name == name)
-    {
-        "the other side has it deleted (tombstone)".into()
-    } else {
-        String::new()
-    }
+/// Whole inventories through the same join the streamed check uses.
+pub fn level1(
+    master: &Inventory,
+    replica: &Inventory,
+    within: &(dyn Fn(&str) -> bool + Sync),
+) -> Level1 {
+    super::join::join_all(
+        master.mailboxes.iter().cloned(),
+        replica.mailboxes.iter().cloned(),
+        within,
+        false,
+    )
+    .level1
 }
 
 fn side(r: &IndexRecord, flag_names: &[String]) -> MessageSide {
@@ -229,6 +140,8 @@ pub fn covered(mailbox_internal: &str, pending: &[crate::cyrus::synclog::SyncEnt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cyrus::index::IndexHeader;
+    use crate::cyrus::inventory::MailboxEntry;
 
     fn hdr(uidvalidity: u32, last_uid: u32, modseq: u64, crc: u32) -> IndexHeader {
         IndexHeader {

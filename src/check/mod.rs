@@ -1,21 +1,27 @@
 //! The integrity check of a pair (read-only): level 1 compares every
 //! mailbox's index header (UIDVALIDITY, last UID, HIGHESTMODSEQ, exists,
-//! sync CRCs) from ONE bulk exec per host; level 2 compares per-message
+//! sync CRCs) from ONE bulk exec per host, both read as streams and joined
+//! by name as they come (join.rs: memory follows the differences, not the
+//! number of mailboxes); level 2 compares per-message
 //! UID/GUID/flags/modseq of only the mailboxes that differ (one more exec
 //! per host). Differences are re-checked once the master's queue has
 //! drained; what pending entries still cover is `in_flight`.
 
 pub mod compare;
+pub mod join;
 pub mod last;
 
 use crate::config::{Config, PairConfig};
-use crate::cyrus::inventory::{self, Inventory, MailboxEntry, MailboxRecords};
+use crate::cyrus::inventory::{
+    self, HeadersReader, HeadersTail, Inventory, MailboxEntry, MailboxRecords,
+};
 use crate::cyrus::names::{external_to_internal, from_mutf7, internal_to_external, to_mutf7};
 use crate::cyrus::synclog::{parse_entry, SyncEntry};
 use crate::model::conflicts::{CheckResult, DiffKind, Difference};
-use crate::remote::HostConnection;
+use crate::remote::{ExecStream, HostConnection};
 use compare::Level1;
-use std::collections::{BTreeMap, BTreeSet};
+use join::{Host, Join, Joined};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,6 +63,10 @@ pub struct CheckOptions {
     /// How long to wait for the master's queue to drain before the re-check.
     pub drain_wait: Duration,
     pub exec_timeout: Duration,
+    /// Keep the master's mailbox names in `CheckResult::mailboxes` (the
+    /// console's Tab completion): one string per mailbox, so the CLI, whose
+    /// output never shows them, leaves it off.
+    pub list_mailboxes: bool,
 }
 
 impl Default for CheckOptions {
@@ -64,6 +74,7 @@ impl Default for CheckOptions {
         CheckOptions {
             drain_wait: Duration::from_secs(60),
             exec_timeout: Duration::from_secs(300),
+            list_mailboxes: false,
         }
     }
 }
@@ -89,6 +100,136 @@ pub(crate) async fn inventory(
             String::from_utf8_lossy(&out.stderr).trim()
         )
     })
+}
+
+/// How many entries one host's stream may run ahead of the other's before
+/// the reader waits for the slower one (SSH flow control then holds the
+/// faster host back): bounds what waits in the join when the hosts are
+/// not equally fast.
+const SLACK: i64 = 2_000;
+
+/// One host's `headers` output being read.
+struct Feed<'a> {
+    host: &'a str,
+    stream: Option<ExecStream<'a>>,
+    reader: Option<HeadersReader>,
+    queue: VecDeque<MailboxEntry>,
+    tail: Option<HeadersTail>,
+}
+
+impl<'a> Feed<'a> {
+    async fn start(conns: &'a Connections, host: &'a str, t: Duration) -> Result<Self, String> {
+        let c = conns
+            .get(host)
+            .ok_or(format!("host {host} is not configured"))?;
+        let stream = c
+            .exec_stream(&inventory::headers_command(c.config()), t)
+            .await
+            .map_err(|e| format!("{host}: {e}"))?;
+        Ok(Feed {
+            host,
+            stream: Some(stream),
+            reader: Some(HeadersReader::default()),
+            queue: VecDeque::new(),
+            tail: None,
+        })
+    }
+
+    /// Every mailbox handed on and the output ended well.
+    fn done(&self) -> bool {
+        self.tail.is_some() && self.queue.is_empty()
+    }
+
+    /// Take what the stream gave (`next` outside, so a `select!` that
+    /// drops one side's read loses nothing).
+    async fn take(
+        &mut self,
+        got: Result<Option<Vec<u8>>, crate::remote::RemoteError>,
+    ) -> Result<(), String> {
+        let host = self.host;
+        let parsed = match got.map_err(|e| format!("{host}: {e}"))? {
+            Some(chunk) => match self.reader.as_mut() {
+                Some(r) => match r.push(&chunk, &mut self.queue) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => Err(e),
+                },
+                None => return Ok(()),
+            },
+            None => match self.reader.take() {
+                Some(r) => r.finish(&mut self.queue),
+                None => return Ok(()),
+            },
+        };
+        // the end, or output that cannot be read: the command's own verdict
+        // (timeout, sudo refusal, lost session) comes first, then the
+        // parse's with what the host said on stderr
+        let Some(stream) = self.stream.take() else {
+            return Err(format!("{host}: output read after its end"));
+        };
+        let out = stream.finish().await.map_err(|e| format!("{host}: {e}"))?;
+        match parsed {
+            Ok(tail) => {
+                self.tail = Some(tail);
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "{host}: {e} {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+        }
+    }
+}
+
+async fn next_of(f: &mut Feed<'_>) -> Result<Option<Vec<u8>>, crate::remote::RemoteError> {
+    match f.stream.as_mut() {
+        Some(s) => s.next().await,
+        None => Ok(None),
+    }
+}
+
+/// Level 1 of the pair from both hosts' `headers` output read as streams
+/// and joined as they come: the whole lists are never held. Also the
+/// master's tail (pending sync-log lines).
+pub(crate) async fn level1_streamed(
+    conns: &Connections,
+    master: &str,
+    replica: &str,
+    within: &(dyn Fn(&str) -> bool + Sync),
+    list_names: bool,
+    t: Duration,
+) -> Result<(Joined, HeadersTail), String> {
+    let (m, r) = tokio::join!(
+        Feed::start(conns, master, t),
+        Feed::start(conns, replica, t)
+    );
+    let (mut m, mut r) = (m?, r?);
+    let mut join = Join::new(within, list_names);
+    loop {
+        let (md, rd) = (m.done(), r.done());
+        if md && rd {
+            break;
+        }
+        let want_m = !md && (rd || join.ahead(Host::Master) <= SLACK);
+        let want_r = !rd && (md || join.ahead(Host::Replica) <= SLACK);
+        if want_m {
+            if let Some(e) = m.queue.pop_front() {
+                join.push(Host::Master, e);
+                continue;
+            }
+        }
+        if want_r {
+            if let Some(e) = r.queue.pop_front() {
+                join.push(Host::Replica, e);
+                continue;
+            }
+        }
+        // a side wanted has nothing parsed: read it (the first to answer)
+        tokio::select! {
+            got = next_of(&mut m), if want_m => m.take(got).await?,
+            got = next_of(&mut r), if want_r => r.take(got).await?,
+        }
+    }
+    Ok((join.finish(), m.tail.unwrap_or_default()))
 }
 
 async fn pending_only(conns: &Connections, host: &str, t: Duration) -> Result<Inventory, String> {
@@ -129,8 +270,8 @@ pub(crate) async fn records(
         .map_err(|e| format!("{host}: {e}"))
 }
 
-fn pending_entries(inv: &Inventory, channel: &str) -> Vec<SyncEntry> {
-    inv.pending
+fn pending_entries(pending: &[(String, String)], channel: &str) -> Vec<SyncEntry> {
+    pending
         .iter()
         .filter(|(c, _)| c == channel)
         .filter_map(|(_, l)| parse_entry(l))
@@ -161,12 +302,21 @@ async fn pass(
         "level 1: listing mailboxes on {} and {replica}",
         pair.master
     ));
-    let (m, r) = tokio::join!(
-        inventory(conns, &pair.master, opts.exec_timeout),
-        inventory(conns, replica, opts.exec_timeout)
-    );
-    let (m, r) = (m?, r?);
-    let level1 = compare::level1(&m, &r, within);
+    let (joined, tail) = level1_streamed(
+        conns,
+        &pair.master,
+        replica,
+        within,
+        opts.list_mailboxes,
+        opts.exec_timeout,
+    )
+    .await?;
+    let Joined {
+        level1,
+        boxes,
+        names,
+        ..
+    } = joined;
     let mut diffs = level1.diffs.clone();
     let mut errors: Vec<String> = level1
         .unreadable
@@ -175,14 +325,11 @@ async fn pass(
         .collect();
     // level 2 for what differs (UIDVALIDITY differences included: the
     // per-message table shows what each side holds)
-    let by_name = |inv: &Inventory| -> BTreeMap<String, MailboxEntry> {
-        inv.mailboxes
-            .iter()
-            .filter(|b| level1.differing.contains(&b.name) && !b.tombstone)
-            .map(|b| (b.name.clone(), b.clone()))
-            .collect()
-    };
-    let (mb, rb) = (by_name(&m), by_name(&r));
+    let (mut mb, mut rb) = (BTreeMap::new(), BTreeMap::new());
+    for (a, b) in boxes {
+        mb.insert(a.name.clone(), a);
+        rb.insert(b.name.clone(), b);
+    }
     if !level1.differing.is_empty() {
         progress(format!(
             "level 2: {} mailbox(es) differ; reading their records",
@@ -234,12 +381,10 @@ async fn pass(
             }
         }
     }
-    let names = m
-        .mailboxes
+    let names = names
         .iter()
-        .filter(|b| !b.tombstone)
-        .map(|b| {
-            let ext = internal_to_external(&b.name);
+        .map(|n| {
+            let ext = internal_to_external(n);
             from_mutf7(&ext).unwrap_or(ext)
         })
         .collect();
@@ -247,8 +392,8 @@ async fn pass(
         level1,
         diffs,
         errors,
-        pending: pending_entries(&m, channel),
-        pending_truncated: m.pending_truncated,
+        pending: pending_entries(&tail.pending, channel),
+        pending_truncated: tail.pending_truncated,
         names,
     })
 }
@@ -362,7 +507,7 @@ pub async fn run(
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 // only the queue, not every mailbox's header again
                 let m = pending_only(conns, &pair.master, opts.exec_timeout).await?;
-                pending = pending_entries(&m, &rep.channel);
+                pending = pending_entries(&m.pending, &rep.channel);
                 truncated = m.pending_truncated;
             }
             progress(format!("re-checking {} mailbox(es)", suspects.len()));

@@ -191,7 +191,11 @@ impl Effects {
                     let progress = move |line: String| {
                         let _ = ptx.send(Action::CheckProgress(line));
                     };
-                    let opts = crate::check::CheckOptions::default();
+                    // the console completes mailbox names from the last check
+                    let opts = crate::check::CheckOptions {
+                        list_mailboxes: true,
+                        ..Default::default()
+                    };
                     let res =
                         crate::check::run(&cfg, &conns, &pair, &scope, &opts, &progress).await;
                     let _ = tx.send(match res {

@@ -143,59 +143,217 @@ fn is_tombstone(mbtype: &str) -> bool {
     mbtype.chars().skip(1).any(|c| c == 'd' || c == 'i')
 }
 
-pub fn parse_headers(out: &str) -> Result<Inventory, String> {
-    let mut json = String::new();
-    let mut headers: BTreeMap<&str, Result<IndexHeader, String>> = BTreeMap::new();
-    let mut inv = Inventory::default();
-    let mut list_exit = None;
-    for (n, line) in framed(out)?.enumerate() {
-        if let Some(l) = line.strip_prefix("L\t") {
-            json.push_str(l);
-            json.push('\n');
+/// The `headers` output of one host read as it comes: complete lines are
+/// parsed at once, one mailbox (its list line, then its index header line)
+/// is handed out as soon as its header has been seen. Nothing of the output
+/// is kept but the current partial line, the mailbox waiting for its
+/// header, and the (bounded) pending sync-log lines.
+#[derive(Default)]
+pub struct HeadersReader {
+    /// Bytes of a line not yet complete.
+    partial: Vec<u8>,
+    /// Lines seen (for messages: line 1 is the frame header).
+    lines: usize,
+    started: bool,
+    ended: bool,
+    /// `@@error` from the script: it goes to the operator as it is.
+    error: Option<String>,
+    /// The first list line (what a failing ctl_mboxlist said) and the first
+    /// list line that did not read as an entry.
+    first_list_line: Option<String>,
+    bad_list_line: Option<String>,
+    list_exit: Option<i32>,
+    /// The mailbox listed last, and its header once its line came.
+    current: Option<(MailboxEntry, Option<Result<IndexHeader, String>>)>,
+    pending: Vec<(String, String)>,
+    pending_truncated: bool,
+}
+
+/// What a host's `headers` output says besides its mailboxes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HeadersTail {
+    pub pending: Vec<(String, String)>,
+    pub pending_truncated: bool,
+}
+
+impl HeadersReader {
+    /// Take the next piece of output (cut anywhere); mailboxes complete so
+    /// far go to `out`. An error is final: the output cannot be read.
+    pub fn push(
+        &mut self,
+        chunk: &[u8],
+        out: &mut impl Extend<MailboxEntry>,
+    ) -> Result<(), String> {
+        let mut rest = chunk;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let (line, after) = rest.split_at(i);
+            rest = &after[1..];
+            if self.partial.is_empty() {
+                self.line(line, out)?;
+            } else {
+                let mut whole = std::mem::take(&mut self.partial);
+                whole.extend_from_slice(line);
+                self.line(&whole, out)?;
+            }
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// The output ended: the last mailbox goes to `out`, then the verdict
+    /// on the whole (framing, ctl_mboxlist's exit, unreadable list lines).
+    pub fn finish(mut self, out: &mut impl Extend<MailboxEntry>) -> Result<HeadersTail, String> {
+        // a last line without its newline: only the frame's own lines
+        // count (a cut-off mailbox line is the truncation said below)
+        let last = std::mem::take(&mut self.partial);
+        if !last.is_empty()
+            && (!self.started || last.strip_suffix(b"\r").unwrap_or(&last) == b"@@end")
+        {
+            self.line(&last, out)?;
+        }
+        if !self.started {
+            return Err("inventory output does not start with its header (got None)".into());
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if !self.ended {
+            return Err("inventory output is truncated (no @@end)".into());
+        }
+        if self.list_exit != Some(0) {
+            return Err(format!(
+                "ctl_mboxlist -d failed (exit {:?}): {}",
+                self.list_exit,
+                self.first_list_line.as_deref().unwrap_or("")
+            ));
+        }
+        if let Some(e) = self.bad_list_line.take() {
+            return Err(format!("ctl_mboxlist -d output unreadable: {e}"));
+        }
+        self.flush(out);
+        Ok(HeadersTail {
+            pending: self.pending,
+            pending_truncated: self.pending_truncated,
+        })
+    }
+
+    fn flush(&mut self, out: &mut impl Extend<MailboxEntry>) {
+        if let Some((mut m, h)) = self.current.take() {
+            m.header = match h {
+                Some(h) => h,
+                None if m.tombstone => Err("no index (deleted or intermediate)".into()),
+                None => Err("no index header read".into()),
+            };
+            out.extend(std::iter::once(m));
+        }
+    }
+
+    fn line(&mut self, raw: &[u8], out: &mut impl Extend<MailboxEntry>) -> Result<(), String> {
+        self.lines += 1;
+        let line = String::from_utf8_lossy(raw);
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        if !self.started {
+            if line != "@@inventory 1" {
+                return Err(format!(
+                    "inventory output does not start with its header (got {:?})",
+                    Some(line)
+                ));
+            }
+            self.started = true;
+            return Ok(());
+        }
+        if self.ended || self.error.is_some() {
+            // after @@end nothing counts; after @@error, only that error
+            return Ok(());
+        }
+        let n = self.lines;
+        if let Some(e) = line.strip_prefix("@@error ") {
+            self.error = Some(e.to_string());
+        } else if line == "@@end" {
+            self.ended = true;
+        } else if let Some(l) = line.strip_prefix("L\t") {
+            self.flush(out);
+            if self.first_list_line.is_none() {
+                self.first_list_line = Some(l.to_string());
+            }
+            if self.bad_list_line.is_none() {
+                match list_line(l) {
+                    Ok(Some(m)) => self.current = Some((m, None)),
+                    Ok(None) => {}
+                    Err(e) => self.bad_list_line = Some(format!("line {n}: {e}")),
+                }
+            }
         } else if let Some(rest) = line.strip_prefix("H\t") {
             let (u, hex) = rest
                 .split_once('\t')
-                .ok_or(format!("line {}: bad header line", n + 2))?;
-            headers.insert(u, unhex(hex).and_then(|b| index::parse_header(&b)));
+                .ok_or(format!("line {n}: bad header line"))?;
+            self.header(u, unhex(hex).and_then(|b| index::parse_header(&b)));
         } else if let Some(rest) = line.strip_prefix("E\t") {
             let (u, why) = rest.split_once('\t').unwrap_or((rest, "unreadable"));
-            headers.insert(u, Err(why.to_string()));
+            self.header(u, Err(why.to_string()));
         } else if let Some(code) = line.strip_prefix("@@mboxlist_exit ") {
-            list_exit = code.trim().parse::<i32>().ok();
+            self.flush(out);
+            self.list_exit = code.trim().parse::<i32>().ok();
+        } else if let Some(rest) = line.strip_prefix("P\t") {
+            let (ch, entry) = rest
+                .split_once('\t')
+                .ok_or(format!("line {n}: bad pending line"))?;
+            self.pending.push((ch.to_string(), entry.to_string()));
+        } else if line == "@@pending_truncated" {
+            self.pending_truncated = true;
+        }
+        Ok(())
+    }
+
+    /// A header line belongs to the mailbox listed just before it.
+    fn header(&mut self, uniqueid: &str, h: Result<IndexHeader, String>) {
+        if let Some((m, slot @ None)) = self.current.as_mut() {
+            if m.uniqueid == uniqueid {
+                *slot = Some(h);
+            }
         }
     }
-    (inv.pending, inv.pending_truncated) = parse_pending(out)?;
-    if list_exit != Some(0) {
-        return Err(format!(
-            "ctl_mboxlist -d failed (exit {list_exit:?}): {}",
-            json.lines().next().unwrap_or("")
-        ));
+}
+
+/// One line of `ctl_mboxlist -d` (`"NAME": {...},`); its braces alone
+/// (`{`, `}`) are `None`. The header is filled in when its line comes.
+fn list_line(l: &str) -> Result<Option<MailboxEntry>, String> {
+    let t = l.trim();
+    if matches!(t, "" | "{" | "}" | "{}") {
+        return Ok(None);
     }
-    let list: BTreeMap<String, ListEntry> = if json.trim().is_empty() {
-        BTreeMap::new()
-    } else {
-        serde_json::from_str(&json)
-            .map_err(|e| format!("ctl_mboxlist -d output unreadable: {e}"))?
+    let t = t.strip_suffix(',').unwrap_or(t);
+    let one: BTreeMap<String, ListEntry> =
+        serde_json::from_str(&format!("{{{t}}}")).map_err(|e| e.to_string())?;
+    let Some((name, e)) = one.into_iter().next() else {
+        return Ok(None);
     };
-    for (name, e) in list {
-        let mbtype = e.mbtype.unwrap_or_else(|| "e".into());
-        let uniqueid = e.uniqueid.unwrap_or_default();
-        let tombstone = is_tombstone(&mbtype);
-        let header = match headers.remove(uniqueid.as_str()) {
-            Some(h) => h,
-            None if tombstone => Err("no index (deleted or intermediate)".into()),
-            None => Err("no index header read".into()),
-        };
-        inv.mailboxes.push(MailboxEntry {
-            name,
-            uniqueid,
-            partition: e.partition.unwrap_or_else(|| "default".into()),
-            mbtype,
-            tombstone,
-            header,
-        });
-    }
-    Ok(inv)
+    let mbtype = e.mbtype.unwrap_or_else(|| "e".into());
+    Ok(Some(MailboxEntry {
+        name,
+        uniqueid: e.uniqueid.unwrap_or_default(),
+        partition: e.partition.unwrap_or_else(|| "default".into()),
+        tombstone: is_tombstone(&mbtype),
+        mbtype,
+        header: Err("no index header read".into()),
+    }))
+}
+
+/// A whole `headers` output at once (what the hard failover reads): every
+/// mailbox by name (one entry per name, the last listed), and the pending
+/// lines.
+pub fn parse_headers(out: &str) -> Result<Inventory, String> {
+    let mut r = HeadersReader::default();
+    let mut boxes = Vec::new();
+    r.push(out.as_bytes(), &mut boxes)?;
+    let tail = r.finish(&mut boxes)?;
+    let by_name: BTreeMap<String, MailboxEntry> =
+        boxes.into_iter().map(|m| (m.name.clone(), m)).collect();
+    Ok(Inventory {
+        mailboxes: by_name.into_values().collect(),
+        pending: tail.pending,
+        pending_truncated: tail.pending_truncated,
+    })
 }
 
 /// uniqueid -> its records (or why they could not be read).

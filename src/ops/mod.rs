@@ -233,6 +233,7 @@ impl<'a> StepContext<'a> {
         let opts = crate::check::CheckOptions {
             drain_wait,
             exec_timeout: std::time::Duration::from_secs(300),
+            list_mailboxes: false,
         };
         crate::check::run(self.cfg, self.conns, &self.pair.name, scope, &opts, &|_| {}).await
     }

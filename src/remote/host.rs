@@ -191,6 +191,32 @@ impl HostConnection {
         cmd: &RemoteCommand,
         timeout: Duration,
     ) -> Result<ExecOutput, RemoteError> {
+        let mut s = self.exec_stream(cmd, timeout).await?;
+        let mut stdout = Vec::new();
+        while let Some(data) = s.next().await? {
+            stdout.extend_from_slice(&data);
+            if stdout.len() + s.out.stderr.len() > MAX_OUTPUT {
+                s.abort().await;
+                return Err(RemoteError::Disconnected {
+                    endpoint: self.endpoint(),
+                    detail: format!("output over {MAX_OUTPUT} bytes; cut off"),
+                });
+            }
+        }
+        let mut out = s.finish().await?;
+        out.stdout = stdout;
+        Ok(out)
+    }
+
+    /// Start `cmd` and hand its stdout over as it comes ([`ExecStream::next`]),
+    /// never held whole here: the same timeout (local and remote), channel
+    /// close, status and error semantics as [`Self::exec_timeout`], which is
+    /// built on it. Only stderr is kept (up to the same output limit).
+    pub async fn exec_stream(
+        &self,
+        cmd: &RemoteCommand,
+        timeout: Duration,
+    ) -> Result<ExecStream<'_>, RemoteError> {
         if cmd.mutating && self.observe {
             return Err(RemoteError::ObserveMode {
                 host: self.cfg.name.clone(),
@@ -223,7 +249,7 @@ impl HostConnection {
         // Nothing has run until the channel opens, so a stale session may be
         // replaced and the open retried once.
         let mut attempt = 0;
-        let (handle, mut channel) = loop {
+        let (handle, channel) = loop {
             let h = self.handle().await?;
             // opening a channel is bounded by the connect timeout, not the
             // command's: a short command timeout must not condemn the session
@@ -252,71 +278,40 @@ impl HostConnection {
             }
         };
         self.state.lock().await.execs += 1;
-        let mut out = ExecOutput::default();
-        let run = async {
-            channel.exec(true, line.as_bytes()).await?;
-            // keep reading after Eof: ExitStatus may follow it
-            while let Some(msg) = channel.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                    ChannelMsg::ExtendedData { data, .. } => out.stderr.extend_from_slice(&data),
-                    ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
-                    ChannelMsg::ExitSignal { signal_name, .. } => {
-                        out.exit_signal = Some(format!("{signal_name:?}"))
-                    }
-                    _ => {}
-                }
-                if out.stdout.len() + out.stderr.len() > MAX_OUTPUT {
-                    break;
-                }
-            }
-            Ok::<(), russh::Error>(())
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut s = ExecStream {
+            conn: self,
+            channel: Some(channel),
+            handle,
+            deadline,
+            timeout,
+            what: format!("`{}`", cmd.argv.first().map(String::as_str).unwrap_or("")),
+            privileged,
+            started,
+            out: ExecOutput::default(),
+            stdout_bytes: 0,
+            ended: false,
         };
-        let result = tokio::time::timeout(timeout, run).await;
-        // always close: a dropped channel sends nothing and sshd's
-        // MaxSessions would run out
-        let _ = tokio::time::timeout(Duration::from_secs(2), channel.close()).await;
-        out.elapsed = started.elapsed();
-        match result {
-            Err(_) => Err(RemoteError::Timeout {
-                endpoint: self.endpoint(),
-                what: format!("`{}`", cmd.argv.first().map(String::as_str).unwrap_or("")),
-                after: timeout,
-            }),
-            Ok(Err(e)) => {
-                self.forget(&handle).await;
-                Err(RemoteError::Disconnected {
-                    endpoint: self.endpoint(),
-                    detail: e.to_string(),
-                })
-            }
-            Ok(Ok(())) if out.stdout.len() + out.stderr.len() > MAX_OUTPUT => {
-                Err(RemoteError::Disconnected {
-                    endpoint: self.endpoint(),
-                    detail: format!("output over {MAX_OUTPUT} bytes; cut off"),
-                })
-            }
-            Ok(Ok(())) if out.exit_status.is_none() && out.exit_signal.is_none() => {
-                if handle.is_closed() {
-                    self.forget(&handle).await;
-                    return Err(RemoteError::Disconnected {
-                        endpoint: self.endpoint(),
-                        detail: "session closed before the command finished".into(),
-                    });
-                }
-                Ok(out)
-            }
-            Ok(Ok(())) => match privileged.as_ref().and_then(|p| self.sudo_refusal(p, &out)) {
-                Some(e) => Err(e),
-                None => Ok(out),
-            },
+        let sent = match s.channel.as_ref() {
+            Some(ch) => tokio::time::timeout_at(deadline, ch.exec(true, line.as_bytes())).await,
+            None => unreachable!("the channel was just opened"),
+        };
+        match sent {
+            Ok(Ok(())) => Ok(s),
+            Err(_) => Err(s.timed_out().await),
+            Ok(Err(e)) => Err(s.broken(e).await),
         }
     }
 
     /// sudo itself said no (exit 1 and its own words on stderr, nothing
     /// run): name the rule that was missing, or the helper not installed.
-    fn sudo_refusal(&self, p: &helpers::Privileged, out: &ExecOutput) -> Option<RemoteError> {
-        if out.exit_status != Some(1) || !out.stdout.is_empty() {
+    fn sudo_refusal(
+        &self,
+        p: &helpers::Privileged,
+        out: &ExecOutput,
+        stdout_bytes: u64,
+    ) -> Option<RemoteError> {
+        if out.exit_status != Some(1) || stdout_bytes != 0 {
             return None;
         }
         let err = String::from_utf8_lossy(&out.stderr);
@@ -349,5 +344,151 @@ impl HostConnection {
                 )
             },
         })
+    }
+}
+
+/// A command started by [`HostConnection::exec_stream`]: read its stdout
+/// with [`next`](Self::next) until `None`, then [`finish`](Self::finish)
+/// for the exit status (and stderr). Dropped early, its channel is still
+/// closed (in the background).
+pub struct ExecStream<'a> {
+    conn: &'a HostConnection,
+    channel: Option<russh::Channel<russh::client::Msg>>,
+    handle: Arc<Handle>,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    what: String,
+    privileged: Option<helpers::Privileged>,
+    started: Instant,
+    /// stderr, exit status and signal so far (stdout is handed out).
+    out: ExecOutput,
+    stdout_bytes: u64,
+    ended: bool,
+}
+
+impl ExecStream<'_> {
+    /// The next piece of stdout as it arrived (any size, lines cut
+    /// anywhere); `None` once the command's channel ended. The command's
+    /// timeout runs from its start: a read past it is a timeout error.
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, RemoteError> {
+        loop {
+            if self.ended {
+                return Ok(None);
+            }
+            let Some(ch) = self.channel.as_mut() else {
+                return Ok(None);
+            };
+            // keep reading after Eof: ExitStatus may follow it
+            let msg = match tokio::time::timeout_at(self.deadline, ch.wait()).await {
+                Err(_) => return Err(self.timed_out().await),
+                Ok(None) => {
+                    self.ended = true;
+                    return Ok(None);
+                }
+                Ok(Some(m)) => m,
+            };
+            match msg {
+                ChannelMsg::Data { data } => {
+                    self.stdout_bytes += data.len() as u64;
+                    return Ok(Some(Vec::from(data)));
+                }
+                ChannelMsg::ExtendedData { data, .. } => {
+                    self.out.stderr.extend_from_slice(&data);
+                    if self.out.stderr.len() > MAX_OUTPUT {
+                        self.abort().await;
+                        return Err(RemoteError::Disconnected {
+                            endpoint: self.conn.endpoint(),
+                            detail: format!("output over {MAX_OUTPUT} bytes; cut off"),
+                        });
+                    }
+                }
+                ChannelMsg::ExitStatus { exit_status } => self.out.exit_status = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    self.out.exit_signal = Some(format!("{signal_name:?}"))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// stderr so far.
+    pub fn stderr(&self) -> &[u8] {
+        &self.out.stderr
+    }
+
+    /// Read to the end (stdout not kept), close the channel and judge the
+    /// run as `exec_timeout` does; the output has no stdout.
+    pub async fn finish(mut self) -> Result<ExecOutput, RemoteError> {
+        while self.next().await?.is_some() {}
+        self.close().await;
+        let mut out = std::mem::take(&mut self.out);
+        out.elapsed = self.started.elapsed();
+        if out.exit_status.is_none() && out.exit_signal.is_none() {
+            if self.handle.is_closed() {
+                self.conn.forget(&self.handle).await;
+                return Err(RemoteError::Disconnected {
+                    endpoint: self.conn.endpoint(),
+                    detail: "session closed before the command finished".into(),
+                });
+            }
+            return Ok(out);
+        }
+        match self
+            .privileged
+            .as_ref()
+            .and_then(|p| self.conn.sudo_refusal(p, &out, self.stdout_bytes))
+        {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Stop reading and close the channel now.
+    pub async fn abort(&mut self) {
+        self.close().await;
+    }
+
+    /// Always close: a dropped channel sends nothing and sshd's MaxSessions
+    /// would run out. The read half goes first: a session blocked handing
+    /// this channel data it has no room for could not take the close.
+    async fn close(&mut self) {
+        if let Some(ch) = self.channel.take() {
+            let (read, write) = ch.split();
+            drop(read);
+            let _ = tokio::time::timeout(Duration::from_secs(2), write.close()).await;
+        }
+        self.ended = true;
+    }
+
+    async fn timed_out(&mut self) -> RemoteError {
+        self.close().await;
+        RemoteError::Timeout {
+            endpoint: self.conn.endpoint(),
+            what: self.what.clone(),
+            after: self.timeout,
+        }
+    }
+
+    async fn broken(&mut self, e: russh::Error) -> RemoteError {
+        self.close().await;
+        self.conn.forget(&self.handle).await;
+        RemoteError::Disconnected {
+            endpoint: self.conn.endpoint(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+impl Drop for ExecStream<'_> {
+    fn drop(&mut self) {
+        if let Some(ch) = self.channel.take() {
+            let (read, write) = ch.split();
+            drop(read);
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), write.close()).await;
+                });
+            }
+        }
     }
 }

@@ -9,4 +9,4 @@ pub mod session;
 pub mod ssh_config;
 
 pub use error::RemoteError;
-pub use host::{ExecOutput, HostConnection, RemoteCommand, WriteCapability};
+pub use host::{ExecOutput, ExecStream, HostConnection, RemoteCommand, WriteCapability};
