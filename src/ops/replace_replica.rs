@@ -428,6 +428,7 @@ async fn check_new(
     let opts = crate::check::CheckOptions {
         drain_wait: Duration::from_secs(60),
         exec_timeout: Duration::from_secs(600),
+        ..Default::default()
     };
     let progress = |l: String| cx.progress(&format!("  {l}"));
     crate::check::run(
