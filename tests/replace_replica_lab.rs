@@ -441,7 +441,7 @@ fn case(step: usize, fault: Fault) -> bool {
 
 /// Every writing step (2-5) x {killed before / after its remote action,
 /// SSH to the master dropped, operator abort}: 16 cases with
-/// CYRDECK_REPLACE_MATRIX=full (scripts/matrix.sh); CI runs four.
+/// CYRDECK_REPLACE_MATRIX=full (scripts/matrix.sh); CI runs two.
 #[test]
 fn replace_replica_fault_matrix() {
     use_private_lab_with_spare(LAB_NAME, LAB_PORT);
@@ -475,12 +475,8 @@ fn replace_replica_fault_matrix() {
             })
             .collect()
     } else {
-        vec![
-            (2, Fault::KillAfter),
-            (4, Fault::SshDrop),
-            (5, Fault::KillBefore),
-            (5, Fault::SshDrop),
-        ]
+        // the other tests here cover "no" and a kill at step 3
+        vec![(4, Fault::SshDrop), (5, Fault::KillBefore)]
     };
     let started = Instant::now();
     let mut ends = Vec::new();
