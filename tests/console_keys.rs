@@ -241,11 +241,9 @@ fn the_last_runbook_scrolls_into_view_at_80x24() {
     let mut a = loaded_app(false);
     press(&mut a, "6 G");
     let s = screen(&a, 80, 24);
-    let last = cyrdeck::ops::available().last().unwrap();
-    assert!(
-        s.contains(&format!("{} <{}>", last.id, last.target)),
-        "{s}"
-    );
+    let all = cyrdeck::ops::available();
+    let last = all.last().unwrap();
+    assert!(s.contains(&format!("{} <{}>", last.id, last.target)), "{s}");
 }
 
 /// Defect 11: console runbooks acted on the first pair whatever pair the

@@ -152,6 +152,9 @@ pub async fn execute(
     out: &mut Vec<String>,
     memo: &mut Value,
 ) -> super::runbook::StepState {
+    if let Err(e) = SPEC.check_target(cx.target) {
+        return super::runbook::StepState::Failed(e);
+    }
     super::state_of(match step {
         0 => precheck(cx, out, memo).await,
         _ => match Plan::load(memo) {

@@ -130,6 +130,16 @@ impl RunbookSpec {
             "repair" | "quarantine" | "release" => NameKind::User,
             "restart" if target == "default" => return Ok(()),
             "restart" => NameKind::Channel,
+            // OLD:NEW: each a host whose name becomes a channel name and
+            // lands in argv (`sync_client -n`); the whole first, so "-x"
+            // is refused as itself
+            "replace-replica" => {
+                check_name(NameKind::Channel, target).map_err(|e| format!("{}: {e}", self.id))?;
+                for host in target.split(':') {
+                    check_name(NameKind::Channel, host).map_err(|e| format!("{}: {e}", self.id))?;
+                }
+                return Ok(());
+            }
             // failover: the target is a configured pair, looked up by name
             _ => return Ok(()),
         };
