@@ -531,10 +531,7 @@ pub fn set_roles(path: &Path, pair: &str, master: &str, replica: &str) -> Result
         new.replace_range(span, &value);
     }
     if new != text {
-        let tmp = path.with_extension("toml.cyrdeck-tmp");
-        std::fs::copy(path, path.with_extension("toml.bak")).map_err(|e| format!("backup: {e}"))?;
-        std::fs::write(&tmp, &new).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+        replace_keeping_backup(path, &new)?;
     }
     let ssh_cfg = dirs::home_dir().unwrap_or_default().join(".ssh/config");
     let c = Config::parse(path, &new, &ssh_cfg).map_err(|e| e.to_string())?;
@@ -543,6 +540,15 @@ pub fn set_roles(path: &Path, pair: &str, master: &str, replica: &str) -> Result
         return Err(format!("{}: roles not recorded as asked", path.display()));
     }
     Ok(())
+}
+
+/// Replace the config file whole (temp + rename), the previous one kept
+/// as FILE.bak: set_roles and set_replicas.
+fn replace_keeping_backup(path: &Path, new: &str) -> Result<(), String> {
+    let tmp = path.with_extension("toml.cyrdeck-tmp");
+    std::fs::copy(path, path.with_extension("toml.bak")).map_err(|e| format!("backup: {e}"))?;
+    std::fs::write(&tmp, new).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Record `replicas` (host, channel) as pair `pair`'s replicas: only the
@@ -581,10 +587,7 @@ pub fn set_replicas(path: &Path, pair: &str, replicas: &[(String, String)]) -> R
         ));
     }
     if new != text {
-        let tmp = path.with_extension("toml.cyrdeck-tmp");
-        std::fs::copy(path, path.with_extension("toml.bak")).map_err(|e| format!("backup: {e}"))?;
-        std::fs::write(&tmp, &new).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+        replace_keeping_backup(path, &new)?;
     }
     Ok(())
 }
