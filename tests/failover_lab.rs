@@ -26,7 +26,7 @@ fn failover_and_back_with_continuous_deliveries_loses_no_accepted_message() {
 
     // the dry run changes nothing and shows the plan
     let (code, out) = t.run(&["failover", "--dry-run"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     assert!(out.contains("[ok] level-1 check clean"), "{out}");
     assert!(
         out.contains("become-master (sync_log: 1, sync_host: 127.0.0.1"),
@@ -55,7 +55,7 @@ fn failover_and_back_with_continuous_deliveries_loses_no_accepted_message() {
     let d = Deliverer::start(&user, &t.target);
     std::thread::sleep(Duration::from_secs(2));
     let (code, out) = t.run(&["failover", "--yes"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     assert_eq!(t.master(), "replica", "{out}");
     assert!(out.contains("canary reached master"), "{out}");
     let window = figure(&out, "writes unavailable ").expect("window printed");
@@ -66,7 +66,7 @@ fn failover_and_back_with_continuous_deliveries_loses_no_accepted_message() {
     std::thread::sleep(Duration::from_secs(2));
 
     let (code, out) = t.run(&["failover", "--yes"]);
-    assert_eq!(code, 0, "fail back: {out}");
+    assert_eq!(code, 0, "fail back: {}", failed_first(&out));
     assert_eq!(t.master(), "master");
     std::thread::sleep(Duration::from_secs(2));
     let (accepted, refused) = d.finish();
@@ -233,7 +233,7 @@ fn console_killed_at_each_step_resumes_without_repeating_a_completed_step() {
     }
     if t.master() != "master" {
         let (code, out) = t.run(&["failover", "--yes"]);
-        assert_eq!(code, 0, "{out}");
+        assert_eq!(code, 0, "{}", failed_first(&out));
     }
     t.wait_drained();
     assert_on_both(&user, &delivered);
@@ -290,7 +290,7 @@ fn failover_from_the_console_survives_a_killed_console() {
     assert_eq!(code, 0);
     assert!(out.contains("failover lab on lab: 3/9 steps done"), "{out}");
     let (code, out) = t.run(&["runbook", "resume", "--yes"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     assert!(
         !out.contains("-- step 1:") && !out.contains("-- step 3:"),
         "a completed step ran again: {out}"
@@ -303,7 +303,7 @@ fn failover_from_the_console_survives_a_killed_console() {
         "{j:#}"
     );
     let (code, out) = t.run(&["failover", "--yes"]);
-    assert_eq!(code, 0, "fail back: {out}");
+    assert_eq!(code, 0, "fail back: {}", failed_first(&out));
 }
 
 #[test]
@@ -419,12 +419,12 @@ fn failover_and_back_through_the_sudo_account_loses_nothing() {
     let d = Deliverer::start(&user, &t.target);
     std::thread::sleep(Duration::from_secs(2));
     let (code, out) = t.run(&["failover", "--yes"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     assert_eq!(t.master(), "replica", "{out}");
     assert!(out.contains("canary reached master"), "{out}");
     std::thread::sleep(Duration::from_secs(2));
     let (code, out) = t.run(&["failover", "--yes"]);
-    assert_eq!(code, 0, "fail back: {out}");
+    assert_eq!(code, 0, "fail back: {}", failed_first(&out));
     assert_eq!(t.master(), "master");
     std::thread::sleep(Duration::from_secs(2));
     let (accepted, _) = d.finish();

@@ -58,16 +58,14 @@ fn cases() -> Vec<(usize, Fault)> {
             .filter(|(s, f)| !(*s == 1 && *f == Fault::Abort))
             .collect()
     } else {
+        // each kind of interruption once, before and after the switch
+        // (CI time: 45 min; scripts/matrix.sh runs all 44)
         vec![
             (2, Fault::Abort),
-            (3, Fault::KillAfter),
             (4, Fault::SshDrop),
-            (5, Fault::KillAfter),
             (6, Fault::StepFails),
-            (7, Fault::Abort),
             (7, Fault::KillBefore),
-            (8, Fault::SshDrop),
-            (9, Fault::StepFails),
+            (8, Fault::KillAfter),
         ]
     }
 }
@@ -513,7 +511,7 @@ fn dry_run_says_no_with_exit_1_and_a_purge_lag_does_not_block() {
     assert_eq!(code, 0, "a purge lag is not divergence: {out}");
     assert!(out.contains("deleted_purged_on_one_side"), "{out}");
     let (code, out) = t.run(&["failover", "--dry-run"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     assert!(out.contains("the steps that would run"), "{out}");
 }
 

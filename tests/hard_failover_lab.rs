@@ -114,7 +114,7 @@ impl Scenario {
         let args = ["run", runbook, "lab", "--yes"];
         let Some(f) = fault else {
             let (code, out) = self.t.run(&args);
-            assert_eq!(code, 0, "{out}");
+            assert_eq!(code, 0, "{}", failed_first(&out));
             return out;
         };
         let out = self
@@ -131,7 +131,12 @@ impl Scenario {
             out.status
         );
         let (code, resumed) = self.t.run(&["runbook", "resume", "--yes"]);
-        assert_eq!(code, 0, "{runbook} {f}:\n{first}\n--- resume:\n{resumed}");
+        assert_eq!(
+            code,
+            0,
+            "{runbook} {f}:\n{}",
+            failed_first(&format!("{first}\n--- resume:\n{resumed}"))
+        );
         let (_, list) = self.t.run(&["runbook", "list"]);
         assert!(list.contains("no unfinished runbook"), "{list}");
         format!("{first}\n--- resume:\n{resumed}")
@@ -194,7 +199,7 @@ impl Scenario {
             std::slice::from_ref(&olduser_id),
         );
         let (code, out) = t.run(&["check"]);
-        assert_eq!(code, 0, "{out}");
+        assert_eq!(code, 0, "{}", failed_first(&out));
     }
 }
 
@@ -279,10 +284,8 @@ fn promote_and_reintegrate_survive_a_kill_at_every_writing_step() {
     }
     if !full {
         cases.retain(|c| {
-            matches!(
-                c,
-                ("promote", 3, "kill-after") | ("reintegrate", 3, "kill-before")
-            )
+            // CI time: one case (its promote runs whole); all 16 in scripts/matrix.sh
+            matches!(c, ("reintegrate", 3, "kill-before"))
         });
     }
     let started = std::time::Instant::now();
@@ -412,7 +415,7 @@ fn repair_copies_a_replica_only_folder_and_user_back_when_asked() {
 
     // default: reported and left alone
     let (code, out) = cli(&["repair", "--user", &bob, "--yes"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     assert!(out.contains("--replica-only report"), "{out}");
     assert!(out.contains(&format!("{folder}: LEFT ALONE")), "{out}");
     assert!(guids(Role::Master, &folder).is_empty(), "{out}");
@@ -426,7 +429,7 @@ fn repair_copies_a_replica_only_folder_and_user_back_when_asked() {
         "copy-back",
         "--yes",
     ]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     assert!(out.contains("sync_client -C"), "{out}");
     assert!(out.contains(&format!(" -m {folder}")), "{out}");
     assert!(
@@ -447,7 +450,7 @@ fn repair_copies_a_replica_only_folder_and_user_back_when_asked() {
         "copy-back",
         "--yes",
     ]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     assert!(out.contains(&format!(" -u {ronly}")), "{out}");
     for m in [format!("user/{ronly}"), format!("user/{ronly}/Sub")] {
         let g = guids(Role::Master, &m);
@@ -459,7 +462,7 @@ fn repair_copies_a_replica_only_folder_and_user_back_when_asked() {
     i.logout();
     assert!(lsub.contains("INBOX/Sub"), "{lsub}");
     let (code, out) = cli(&["check"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     println!("copied back: {folder} (2 messages), user {ronly} (2 folders, 2 messages)");
 }
 

@@ -113,7 +113,7 @@ fn replace_the_only_replica_under_delivery_with_no_gap() {
     // the dry run: the precheck and the plan, nothing changed
     let conf_before = master_conf();
     let (code, out) = t.run(&["run", "replace-replica", TARGET, "--dry-run"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     assert!(out.contains("add channel replica2 -> replica2"), "{out}");
     assert!(out.contains("answers the master"), "{out}");
     assert_eq!(master_conf(), conf_before, "a dry run changes nothing");
@@ -128,7 +128,7 @@ fn replace_the_only_replica_under_delivery_with_no_gap() {
     let started = Instant::now();
     let (code, out) = t.run(&["run", "replace-replica", TARGET, "--yes"]);
     let took = started.elapsed();
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     println!("{out}");
     println!("replace-replica took {took:.1?}");
     assert!(out.contains("checks clean"), "{out}");
@@ -262,7 +262,7 @@ fn killed_after_the_initial_sync_the_run_resumes_to_the_end() {
     let (_, list) = t.run(&["runbook", "list"]);
     assert!(list.contains("replace-replica"), "{list}");
     let (code, out) = t.run(&["runbook", "resume", "--yes"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     assert!(out.contains("checks clean"), "{out}");
     assert_eq!(
         replicas_in(&t),
@@ -446,7 +446,7 @@ fn case(step: usize, fault: Fault) -> bool {
 
 /// Every writing step (2-5) x {killed before / after its remote action,
 /// SSH to the master dropped, operator abort}: 16 cases with
-/// CYRDECK_REPLACE_MATRIX=full (scripts/matrix.sh); CI runs two.
+/// CYRDECK_REPLACE_MATRIX=full (scripts/matrix.sh); CI runs one.
 #[test]
 fn replace_replica_fault_matrix() {
     use_private_lab_with_spare(LAB_NAME, LAB_PORT);
@@ -480,8 +480,9 @@ fn replace_replica_fault_matrix() {
             })
             .collect()
     } else {
-        // the other tests here cover "no" and a kill at step 3
-        vec![(4, Fault::SshDrop), (5, Fault::KillBefore)]
+        // the other tests here cover "no" and a kill at step 3 (CI time:
+        // one case; scripts/matrix.sh runs all 16)
+        vec![(4, Fault::SshDrop)]
     };
     let started = Instant::now();
     let mut ends = Vec::new();

@@ -17,6 +17,7 @@ const LAB_NAME: &str = "upgrade";
 const LAB_PORT: u16 = 26700;
 
 #[test]
+#[ignore = "CI time (45 min): scripts/versions.sh runs it with the mixed pair; CI rehearses 3.10 and 3.12 pairs"]
 fn upgrade_via_failover_on_a_mixed_pair_then_upgrade_the_old_master_and_fail_back() {
     use_private_lab_with_releases(LAB_NAME, LAB_PORT, "3.6", "3.10");
     let _g = lock();
@@ -36,7 +37,7 @@ fn upgrade_via_failover_on_a_mixed_pair_then_upgrade_the_old_master_and_fail_bac
     let d = Deliverer::start(&user, &t.target);
     std::thread::sleep(Duration::from_secs(2));
     let (code, out) = t.run(&["run", "upgrade-via-failover", "lab", "--yes"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{}", failed_first(&out));
     assert!(
         out.contains("upgrade direction: master (3.6.1) -> replica (3.10.2)"),
         "{out}"
@@ -70,7 +71,7 @@ fn upgrade_via_failover_on_a_mixed_pair_then_upgrade_the_old_master_and_fail_bac
 
     // the fail back, under delivery
     let (code, out) = t.run(&["failover", "--yes"]);
-    assert_eq!(code, 0, "fail back: {out}");
+    assert_eq!(code, 0, "fail back: {}", failed_first(&out));
     assert_eq!(t.master(), "master");
     std::thread::sleep(Duration::from_secs(2));
     let (accepted, refused) = d.finish();

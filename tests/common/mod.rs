@@ -138,10 +138,30 @@ pub fn lab() -> &'static Lab {
 
 /// Serialise tests that touch the lab; a panicking test must not poison the rest.
 pub fn lock() -> MutexGuard<'static, ()> {
-    let g = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let g = LAB_LOCK.lock().unwrap_or_else(|e| {
+        fresh_mail_data();
+        e.into_inner()
+    });
     // whatever a previous test left stopped comes back
     lab().up().expect("lab up");
     g
+}
+
+/// A test panicked holding the lock: it may have left the pair anywhere
+/// (a fence, half a reintegration, mailboxes on one side only), and every
+/// later test would fail for it. Those start from fresh Cyrus data instead
+/// (configs, host keys and accounts kept).
+fn fresh_mail_data() {
+    let lab = lab();
+    eprintln!("a test failed mid-scenario: the lab's Cyrus data starts afresh");
+    let _ = lab.down(None);
+    for role in lab.layout.roles() {
+        let i = lab.layout.instance(role);
+        let _ = std::fs::remove_dir_all(&i.config_dir);
+        let _ = std::fs::remove_dir_all(&i.partition);
+    }
+    lab.up().expect("lab up with fresh data");
+    cyrdeck::lab::seed::seed(lab, 2).expect("seed lab");
 }
 
 pub fn config() -> Config {
@@ -476,4 +496,37 @@ pub fn hot_loop_shown_named_and_cleared(cfg: Config, tag: &str) -> (i64, usize) 
         "OK {after} s after the last bail-out (expected about 60)"
     );
     (after, refreshes)
+}
+
+/// A runbook's output for an assertion message, what went wrong first: CI
+/// shows only the start of a long failure, and a runbook's output begins
+/// with the steps that went well.
+pub fn failed_first(out: &str) -> String {
+    let lines: Vec<&str> = out.lines().collect();
+    let bad: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            [
+                "fail",
+                "error",
+                "missing",
+                "refus",
+                "timed out",
+                "panick",
+                "not ",
+            ]
+            .iter()
+            .any(|w| l.contains(w))
+        })
+        .take(25)
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(30)..];
+    format!(
+        "--- lines that say what went wrong:\n{}\n--- the last {} lines:\n{}\n--- all of it:\n{out}",
+        bad.join("\n"),
+        tail.len(),
+        tail.join("\n")
+    )
 }
