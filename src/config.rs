@@ -556,6 +556,26 @@ fn replace_keeping_backup(path: &Path, new: &str) -> Result<(), String> {
 /// of the file stays byte for byte. Idempotent; FILE.bak keeps the previous
 /// file; the result is re-read to prove it (replace-replica).
 pub fn set_replicas(path: &Path, pair: &str, replicas: &[(String, String)]) -> Result<(), String> {
+    edit_topology(path, pair, None, replicas)
+}
+
+/// `set_replicas` and the master too (a failover of a pair with several
+/// replicas): the two values change, nothing else.
+pub fn set_master_and_replicas(
+    path: &Path,
+    pair: &str,
+    master: &str,
+    replicas: &[(String, String)],
+) -> Result<(), String> {
+    edit_topology(path, pair, Some(master), replicas)
+}
+
+fn edit_topology(
+    path: &Path,
+    pair: &str,
+    master: Option<&str>,
+    replicas: &[(String, String)],
+) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let raw: RawConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let p = raw
@@ -571,8 +591,15 @@ pub fn set_replicas(path: &Path, pair: &str, replicas: &[(String, String)]) -> R
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let mut edits = vec![(p.replicas.span(), value)];
+    if let Some(m) = master {
+        edits.push((p.master.span(), quote(m)));
+    }
+    edits.sort_by_key(|(span, _)| std::cmp::Reverse(span.start));
     let mut new = text.clone();
-    new.replace_range(p.replicas.span(), &value);
+    for (span, value) in edits {
+        new.replace_range(span, &value);
+    }
     let ssh_cfg = dirs::home_dir().unwrap_or_default().join(".ssh/config");
     let c = Config::parse(path, &new, &ssh_cfg).map_err(|e| e.to_string())?;
     let got: Vec<(String, String)> = c.pairs[pair]
@@ -580,11 +607,8 @@ pub fn set_replicas(path: &Path, pair: &str, replicas: &[(String, String)]) -> R
         .iter()
         .map(|r| (r.host.clone(), r.channel.clone()))
         .collect();
-    if got != replicas {
-        return Err(format!(
-            "{}: replicas not recorded as asked",
-            path.display()
-        ));
+    if got != replicas || master.is_some_and(|m| c.pairs[pair].master != m) {
+        return Err(format!("{}: roles not recorded as asked", path.display()));
     }
     if new != text {
         replace_keeping_backup(path, &new)?;

@@ -131,6 +131,10 @@ enum Cmd {
         /// Go on although entries are held (quarantined users).
         #[arg(long)]
         allow_held: bool,
+        /// The replica to promote (a pair with several replicas); the
+        /// others move to the new master on their own channels.
+        #[arg(long, value_name = "HOST")]
+        to: Option<String>,
     },
     /// Journalled runbooks (failover): list, resume after a crash, discard.
     Runbook {
@@ -463,12 +467,14 @@ fn main() -> Result<()> {
             dry_run,
             yes,
             allow_held,
+            to,
         } => {
             let cfg = Config::load(&config_path)?;
             let code = runtime()?.block_on(cli::runbook::failover(
                 cfg.clone(),
                 cli.observe,
                 only_pair(&cfg, pair)?,
+                to,
                 dry_run,
                 yes,
                 allow_held,

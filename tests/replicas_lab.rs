@@ -172,3 +172,168 @@ fn the_check_names_the_replica_that_differs() {
     let (code, v) = check_json(&["--user", &user]);
     assert_eq!(code, 0, "repaired: {v}");
 }
+
+/// `sync_log` as the host's own imapd.conf says it (its last line of it):
+/// read directly, the harness must not trust cyrdeck to tell it.
+fn logs_changes(role: Role) -> bool {
+    let conf = std::fs::read_to_string(lab().layout.instance(role).imapd_conf).unwrap();
+    conf.lines()
+        .filter_map(|l| l.trim().strip_prefix("sync_log:"))
+        .next_back()
+        .is_some_and(|v| v.trim() == "1")
+}
+
+/// The pair's master and replicas (host, channel) in a rehearsal's config.
+fn topology(t: &common::rehearsal::Rehearsal) -> (String, Vec<(String, String)>) {
+    let c = cyrdeck::config::Config::load(&t.config).unwrap();
+    let p = &c.pairs["lab"];
+    (
+        p.master.clone(),
+        p.replicas
+            .iter()
+            .map(|r| (r.host.clone(), r.channel.clone()))
+            .collect(),
+    )
+}
+
+/// A failover of a pair with two replicas, under continuous delivery: the
+/// operator must choose the new master; "no" after the switch undoes it on
+/// both channels; SIGKILLed after the switch and resumed, it goes to
+/// replica2 and the other replica follows on its own channel (canary on
+/// each); then back to the master. Every accepted message on all three.
+#[test]
+fn failover_of_a_pair_with_two_replicas_moves_the_other_replica_along() {
+    use common::rehearsal::*;
+    use_private_lab_with_replicas(LAB_NAME, LAB_PORT, 2);
+    let _g = lock();
+    let t = Rehearsal::new("two", None);
+    let user = format!("fo2r{}", std::process::id());
+    create_users(std::slice::from_ref(&user));
+    let d = Deliverer::start(&user, &t.target);
+    std::thread::sleep(Duration::from_secs(1));
+
+    // which replica is not the tool's guess
+    let (code, out) = t.run(&["failover", "--dry-run"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("has 2 replicas") && out.contains("--to HOST"),
+        "{out}"
+    );
+    let (code, out) = t.run(&["failover", "--dry-run", "--to", "replica2"]);
+    assert_eq!(code, 0, "{}", failed_first(&out));
+    assert!(out.contains("moves over"), "{out}");
+
+    // "no" at step 7 (writes about to start on replica2, both of its
+    // channels' clients running): undone from what the hosts say
+    let mut cmd = t.command(&["failover", "--to", "replica2"]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let answers = "y\n".repeat(5) + "n\n";
+        let _ = child.stdin.take().unwrap().write_all(answers.as_bytes());
+    }
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{}", failed_first(&out));
+    assert!(out.contains("stopped before step 7"), "{out}");
+    assert!(out.contains("roles unchanged"), "{}", failed_first(&out));
+    assert_eq!(topology(&t).0, "master");
+    assert!(logs_changes(Role::Master));
+    assert!(!logs_changes(Role::Replica2) && !logs_changes(Role::Replica));
+    let (_, v) = status_json();
+    for r in ["replica", "replica2"] {
+        assert_eq!(channel(&v, r)["client"]["running"], true, "{r}: {v}");
+    }
+
+    // killed right after the switch on replica2, resumed: forward
+    let o = t
+        .command(&["failover", "--to", "replica2", "--yes"])
+        .env("CYRDECK_FAULT", "6:kill-after")
+        .output()
+        .unwrap();
+    let first =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code().is_none() && first.contains("fault injection: SIGKILL"),
+        "{first}"
+    );
+    let (code, out) = t.run(&["runbook", "resume", "--yes"]);
+    assert_eq!(
+        code,
+        0,
+        "{}",
+        failed_first(&format!("{first}\n--- resume:\n{out}"))
+    );
+    assert!(out.contains("canary reached master"), "{out}");
+    assert!(out.contains("canary reached replica "), "{out}");
+    assert_eq!(
+        topology(&t),
+        (
+            "replica2".to_string(),
+            vec![
+                ("master".to_string(), "replica2".to_string()),
+                ("replica".to_string(), String::new())
+            ]
+        ),
+        "the old master took replica2's channel, the replica kept its own"
+    );
+    assert!(logs_changes(Role::Replica2));
+    assert!(!logs_changes(Role::Master) && !logs_changes(Role::Replica));
+    let conf2 = std::fs::read_to_string(lab().layout.instance(Role::Replica2).imapd_conf).unwrap();
+    let channels = conf2
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("sync_log_channels:"))
+        .next_back()
+        .unwrap_or_default()
+        .to_string();
+    let mut words: Vec<&str> = channels.split_whitespace().collect();
+    words.sort();
+    assert_eq!(
+        words,
+        ["\"\"", "replica2"],
+        "replica2's sync_log_channels: {conf2}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+
+    // and back: the master chosen among replica2's two replicas
+    let (code, out) = t.run(&["failover", "--to", "master", "--yes"]);
+    assert_eq!(code, 0, "fail back: {}", failed_first(&out));
+    assert!(
+        out.contains("canary reached replica2") && out.contains("canary reached replica "),
+        "{out}"
+    );
+    assert_eq!(
+        topology(&t),
+        (
+            "master".to_string(),
+            vec![
+                ("replica2".to_string(), "replica2".to_string()),
+                ("replica".to_string(), String::new())
+            ]
+        )
+    );
+    assert!(logs_changes(Role::Master));
+    assert!(!logs_changes(Role::Replica2) && !logs_changes(Role::Replica));
+
+    let (accepted, refused) = d.finish();
+    println!(
+        "failover with two replicas: {} accepted, {refused} refused (writes stopped)",
+        accepted.len()
+    );
+    assert!(accepted.len() > 20, "deliveries ran throughout");
+    for r in [Role::Replica, Role::Replica2] {
+        wait_on(r, &user, &accepted, Duration::from_secs(60));
+    }
+    let on_master = inbox(Role::Master, &user);
+    assert!(accepted.iter().all(|id| on_master.contains_key(id)));
+    // the lab as it was for the next test: every Cyrus from its templates,
+    // no queue left from replica2's time as master
+    stop(Component::Cyrus(Role::Replica2));
+    let sync = lab().layout.instance(Role::Replica2).sync_dir();
+    for f in ["log", "log-run", "replica2/log", "replica2/log-run"] {
+        let _ = std::fs::remove_file(sync.join(f));
+    }
+}

@@ -38,7 +38,9 @@ pub async fn run(
     options: Vec<(String, String)>,
 ) -> Result<i32> {
     if id == failover::SPEC.id {
-        return self::failover(cfg, observe, pair, false, yes, false).await;
+        // `PAIR:HOST`: the replica to promote of a pair with several
+        let to = target.split_once(':').map(|(_, h)| h.to_string());
+        return self::failover(cfg, observe, pair, to, false, yes, false).await;
     }
     let (engine, mut run) = engine_for(&cfg, observe, id, &pair, &target)?;
     if let Err(e) = run.set_options(&options) {
@@ -172,7 +174,8 @@ pub async fn dry_run(
     target: String,
 ) -> Result<i32> {
     if id == failover::SPEC.id {
-        return self::failover(cfg, observe, pair, true, false, false).await;
+        let to = target.split_once(':').map(|(_, h)| h.to_string());
+        return self::failover(cfg, observe, pair, to, true, false, false).await;
     }
     let Some(spec) = ops::available().into_iter().find(|s| s.id == id) else {
         bail!("no runbook {id:?}");
@@ -215,6 +218,7 @@ pub async fn failover(
     cfg: Config,
     observe: bool,
     pair: String,
+    to: Option<String>,
     dry_run: bool,
     yes: bool,
     allow_held: bool,
@@ -222,14 +226,25 @@ pub async fn failover(
     let Some(p) = cfg.pairs.get(&pair) else {
         bail!("no pair {pair:?}");
     };
+    // the target: PAIR, or PAIR:HOST naming the replica to promote
+    let target = match &to {
+        Some(h) => format!("{pair}:{h}"),
+        None => pair.clone(),
+    };
+    if let Err(e) = failover::SPEC.check_target(&target) {
+        eprintln!("{e}");
+        return Ok(3);
+    }
     if dry_run {
         let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
-        let mut run = RunbookRun::new(failover::SPEC, &pair, &pair);
+        let mut run = RunbookRun::new(failover::SPEC, &pair, &target);
         run.memo = serde_json::json!({ "allow_held": allow_held });
         println!(
             "dry run: failover of pair {pair} ({} -> {}); nothing is changed",
             p.master,
-            p.replicas.first().map(|r| r.host.as_str()).unwrap_or("?")
+            to.as_deref()
+                .or(p.replicas.first().map(|r| r.host.as_str()))
+                .unwrap_or("?")
         );
         ops::run_step(&cfg, &conns, &mut run, 0).await;
         for l in &run.output {
@@ -240,14 +255,14 @@ pub async fn failover(
         let passed = matches!(state, StepState::Done(_));
         if passed {
             println!("the steps that would run:");
-            let cx = ops::StepContext::new(&cfg, p, &pair, "failover", &conns);
+            let cx = ops::StepContext::new(&cfg, p, &target, "failover", &conns);
             for l in failover::plan(&cx, &run.memo) {
                 println!("  {l}");
             }
         }
         return Ok(if passed { 0 } else { 1 });
     }
-    let (engine, mut run) = engine_for(&cfg, observe, failover::SPEC.id, &pair, &pair)?;
+    let (engine, mut run) = engine_for(&cfg, observe, failover::SPEC.id, &pair, &target)?;
     if run.attempts.iter().any(|&a| a > 0) {
         bail!(
             "an unfinished failover of pair {pair} is journalled in {}: `cyrdeck runbook resume` continues it, `cyrdeck runbook discard` drops it",

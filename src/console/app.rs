@@ -819,7 +819,8 @@ impl App {
             .any(|s| s.id == id && s.target == "pair");
         let pair = match (named, target_is_pair) {
             (Some(p), _) => p,
-            (None, true) => target.to_string(),
+            // `PAIR:HOST`: the failover's chosen replica of a pair with several
+            (None, true) => target.split(':').next().unwrap_or(target).to_string(),
             (None, false) => match &pairs[..] {
                 [only] => only.clone(),
                 [] => return Err("no pair known yet: wait for the first refresh".into()),

@@ -140,7 +140,15 @@ impl RunbookSpec {
                 }
                 return Ok(());
             }
-            // failover: the target is a configured pair, looked up by name
+            // failover: PAIR or PAIR:HOST, looked up in the config (never
+            // in argv); an option-like HOST is refused all the same
+            "failover" if target.contains(':') => {
+                for part in target.split(':') {
+                    check_name(NameKind::Channel, part).map_err(|e| format!("{}: {e}", self.id))?;
+                }
+                return Ok(());
+            }
+            // other pair targets are configured pairs, looked up by name
             _ => return Ok(()),
         };
         check_name(kind, target)

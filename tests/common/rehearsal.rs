@@ -158,12 +158,13 @@ impl Drop for Rehearsal {
     }
 }
 
+/// The lab role a config host name stands for (the lab names hosts after
+/// their roles).
 pub fn role_of(host: &str) -> Role {
-    if host == "master" {
-        Role::Master
-    } else {
-        Role::Replica
-    }
+    [Role::Master, Role::Replica, Role::Replica2, Role::Replica3]
+        .into_iter()
+        .find(|r| r.name() == host)
+        .unwrap_or(Role::Replica)
 }
 
 pub fn deliver_to(host: &str, user: &str, msgid: &str) -> bool {

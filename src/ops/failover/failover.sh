@@ -24,10 +24,11 @@
 #                 and the shutdown file is touched: nothing replicates yet.
 #   archive-queue rename the channel's log/log-run aside (reintegrate; MODE
 #                 retired: replace-replica's retired channel).
-#   add-channel   replace-replica: CHANNEL_sync_host/_port -> SYNCHOST:SYNCPORT,
-#                 CHANNEL added to sync_log_channels (`""` listed when it was
-#                 unset: listing channels drops the default one otherwise),
-#                 the channel's DAEMON sync_client added, SIGHUP.
+#   add-channel   replace-replica, a failover's other replicas:
+#                 [CHANNEL_]sync_host/_port -> SYNCHOST:SYNCPORT, CHANNEL (`""`
+#                 for the default one) added to sync_log_channels (`""` listed
+#                 when it was unset: listing channels drops the default one
+#                 otherwise), the channel's DAEMON sync_client added, SIGHUP.
 #   retire-channel  the channel's DAEMON client commented out, the channel
 #                 taken out of sync_log_channels (the key removed when only
 #                 `""` is left: as before add-channel), SIGHUP. MODE undo
@@ -286,18 +287,21 @@ case $action in
     echo "old queue archived: $n entries kept in $syncdir/*-cyrdeck-$label-$runid"
     ;;
   add-channel)
-    [ -n "$channel" ] || { echo "add-channel needs a channel name" >&2; exit 2; }
+    # the default channel too (`""`: sync_host/sync_port): a failover's
+    # other replica may be the one on it
+    tok=$channel
+    [ -n "$tok" ] || tok='""'
     backup "$cyrusconf"
-    setconf "${channel}_sync_host" "$synchost"
-    setconf "${channel}_sync_port" "$syncport"
+    setconf "${prefix}sync_host" "$synchost"
+    setconf "${prefix}sync_port" "$syncport"
     cur=$(channels_now)
     set -f
     # shellcheck disable=SC2086 # the words of the list
-    if printf '%s\n' $cur | grep -qxF -- "$channel"; then :; else setconf sync_log_channels "$cur $channel"; fi
+    if printf '%s\n' $cur | grep -qxF -- "$tok"; then :; else setconf sync_log_channels "$cur $tok"; fi
     set +f
     add_client
     hup
-    echo "channel $channel added: sync_log_channels $(getconf sync_log_channels); replicating to $synchost:$syncport ($clientcmd)"
+    echo "channel $tok added: sync_log_channels $(getconf sync_log_channels); replicating to $synchost:$syncport ($clientcmd)"
     ;;
   retire-channel)
     tok=$channel

@@ -158,6 +158,51 @@ pub struct Roles {
     /// (the token the old master must reach).
     #[serde(default)]
     pub canary_uid: Option<u32>,
+    /// The pair's other replicas (a pair with several): each keeps its
+    /// channel name and moves to the new master with it.
+    #[serde(default)]
+    pub others: Vec<OtherReplica>,
+}
+
+/// A replica of the pair that is not the failover's target.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OtherReplica {
+    pub host: String,
+    pub channel: String,
+    /// Its sync_server as the masters reach it (the old master's
+    /// `CH_sync_host`/`_port`).
+    pub sync: (String, u16),
+}
+
+impl Roles {
+    /// These roles acting on another channel (an other replica's).
+    fn on_channel(&self, channel: &str) -> Roles {
+        Roles {
+            channel: channel.to_string(),
+            ..self.clone()
+        }
+    }
+    /// Every channel the pair replicates on: the target's first.
+    pub fn channels(&self) -> Vec<String> {
+        std::iter::once(self.channel.clone())
+            .chain(self.others.iter().map(|o| o.channel.clone()))
+            .collect()
+    }
+    /// Where `channel` sends on the old master: the target's sync_server
+    /// for the target's channel, an other replica's for its own.
+    fn sync_of_channel(&self, channel: &str) -> (String, u16) {
+        self.others
+            .iter()
+            .find(|o| o.channel == channel)
+            .map(|o| o.sync.clone())
+            .unwrap_or_else(|| self.new_sync.clone())
+    }
+    /// Every host that replicates from the new master afterwards.
+    fn new_replicas(&self) -> Vec<String> {
+        std::iter::once(self.old_master.clone())
+            .chain(self.others.iter().map(|o| o.host.clone()))
+            .collect()
+    }
 }
 
 pub(super) fn now() -> f64 {
@@ -234,14 +279,32 @@ pub fn plan(cx: &StepContext<'_>, memo: &serde_json::Value) -> Vec<String> {
             .map(|c| c.config().imapd_conf.display().to_string())
             .unwrap_or_default()
     };
+    let others: String = r
+        .others
+        .iter()
+        .map(|o| {
+            format!(
+                "; add-channel {} -> {}:{} ({}, which keeps its channel)",
+                precheck::shown_channel(&o.channel),
+                o.sync.0,
+                o.sync.1,
+                o.host
+            )
+        })
+        .collect();
+    let every = if r.others.is_empty() {
+        ""
+    } else {
+        " of every channel"
+    };
     vec![
         format!("2. {}: cyrdeck-failover stop-writes (write {{configdirectory}}/msg/shutdown){hook}", r.old_master),
-        format!("3. poll {} every 1 s until log and log-run are empty; stop (and restore writes) if {} stops answering or the queue stalls {}s", r.old_master, r.new_master, DRAIN_STALL.as_secs()),
+        format!("3. poll {} every 1 s until log and log-run{every} are empty; stop (and restore writes) if {} stops answering or the queue stalls {}s", r.old_master, r.new_master, DRAIN_STALL.as_secs()),
         "4. integrity check of the whole pair: must be identical".into(),
         format!("5. {}: cyrdeck-failover stop-client (comment out the DAEMON sync_client in cyrus.conf, sync_log: 0, touch sync_shutdown_file, SIGHUP master)", r.old_master),
-        format!("6. {}: cyrdeck-failover become-master (sync_log: 1, sync_host: {}, sync_port: {}, DAEMON `{}`, SIGHUP master)", r.new_master, r.old_sync.0, r.old_sync.1, client_cmd(&conf(&r.new_master), &r.channel)),
+        format!("6. {}: cyrdeck-failover become-master (sync_log: 1, sync_host: {}, sync_port: {}, DAEMON `{}`, SIGHUP master){others}", r.new_master, r.old_sync.0, r.old_sync.1, client_cmd(&conf(&r.new_master), &r.channel)),
         format!("7. {}: cyrdeck-failover start-writes (remove a cyrdeck msg/shutdown){}", r.new_master, if cx.pair.failover_hook.is_some() { "; hook with CYRDECK_PHASE=start-writes" } else { "" }),
-        format!("8. {}: deliver a canary to the heartbeat user; wait until {}'s copy has it", r.new_master, r.old_master),
+        format!("8. {}: deliver a canary to the heartbeat user; wait until {}'s copy has it", r.new_master, r.new_replicas().join("'s and ")),
         format!("9. {}: [pairs.{}] master = {:?}, replica = {:?}", cx.cfg.file.display(), cx.pair.name, r.new_master, r.old_master),
     ]
 }
@@ -300,6 +363,9 @@ pub(super) enum Act {
     ReplayLeftovers,
     /// Reintegrate: the old master's leftover queue renamed aside.
     ArchiveQueue,
+    /// Another channel beside the ones listed (`""` too): its sync host,
+    /// its DAEMON client; replace-replica and a failover's other replicas.
+    AddChannel,
 }
 
 impl Act {
@@ -312,6 +378,7 @@ impl Act {
             Act::BecomeMaster | Act::BecomeMasterHeld => "become-master",
             Act::ReplayLeftovers => "replay-leftovers",
             Act::ArchiveQueue => "archive-queue",
+            Act::AddChannel => "add-channel",
         }
     }
     fn mode(self) -> &'static str {
@@ -326,7 +393,7 @@ impl Act {
     fn needs_hup(self) -> bool {
         matches!(
             self,
-            Act::StopClient | Act::BecomeMaster | Act::BecomeMasterHeld
+            Act::StopClient | Act::BecomeMaster | Act::BecomeMasterHeld | Act::AddChannel
         )
     }
 }
@@ -521,20 +588,37 @@ async fn drain(cx: &StepContext<'_>, r: &Roles, _out: &mut Vec<String>) -> Resul
                 queue_lines(&m, &r.channel)
             ));
         }
-        let n = queue_lines(&m, &r.channel);
+        // every channel: the other replicas must hold everything too
+        let per: Vec<(String, u64)> = r
+            .channels()
+            .into_iter()
+            .map(|c| {
+                let n = queue_lines(&m, &c);
+                (c, n)
+            })
+            .collect();
+        let n: u64 = per.iter().map(|(_, n)| n).sum();
         if n == 0 {
             return Ok(format!(
-                "queue empty after {:.1}s (from {} entries)",
+                "queue{} empty after {:.1}s (from {} entries)",
+                if per.len() > 1 {
+                    "s of every channel"
+                } else {
+                    ""
+                },
                 started.elapsed().as_secs_f64(),
                 first.unwrap_or(0)
             ));
         }
         first.get_or_insert(n);
-        if client_pids(cx, &r.old_master, &m, &r.channel).is_empty() {
-            return Err(format!(
-                "the rolling client on {} is not running ({n} entries left)",
-                r.old_master
-            ));
+        for (c, left) in per.iter().filter(|(_, n)| *n > 0) {
+            if client_pids(cx, &r.old_master, &m, c).is_empty() {
+                return Err(format!(
+                    "the rolling client of channel {} on {} is not running ({left} entries left)",
+                    precheck::shown_channel(c),
+                    r.old_master
+                ));
+            }
         }
         if n < last.0 {
             last = (n, Instant::now());
@@ -657,29 +741,36 @@ async fn stop_client(
     r: &Roles,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let (said, rep) = stop_client_on(cx, &r.old_master, r, out).await?;
-    if !answers(&rep) {
-        return Err(format!("{}'s sync_server stopped answering", r.old_master));
-    }
-    // entries logged after the final check (admin sessions, EVENTS jobs)
-    // have no client left to carry them: replay them once, then prove the
-    // queue empty, or the step fails (and the engine undoes the run)
-    let mut left = queue_lines(&rep, &r.channel);
-    if left > 0 {
-        out.push(format!(
-            "  {left} entries were logged after the drain: replaying them"
-        ));
-        script(cx, &r.old_master, Act::ReplayLeftovers, r, &r.new_sync, out).await?;
-        left = queue_lines(&probe_host(cx, &r.old_master).await?, &r.channel);
-    }
-    if left > 0 {
-        return Err(format!(
-            "{left} entries still queued on {} after its client stopped",
-            r.old_master
-        ));
+    let mut said = Vec::new();
+    for c in r.channels() {
+        let rc = r.on_channel(&c);
+        let (s, rep) = stop_client_on(cx, &r.old_master, &rc, out).await?;
+        if !answers(&rep) {
+            return Err(format!("{}'s sync_server stopped answering", r.old_master));
+        }
+        // entries logged after the final check (admin sessions, EVENTS jobs)
+        // have no client left to carry them: replay them once, then prove the
+        // queue empty, or the step fails (and the engine undoes the run)
+        let mut left = queue_lines(&rep, &c);
+        if left > 0 {
+            out.push(format!(
+                "  {left} entries were logged after the drain: replaying them"
+            ));
+            let sync = r.sync_of_channel(&c);
+            script(cx, &r.old_master, Act::ReplayLeftovers, &rc, &sync, out).await?;
+            left = queue_lines(&probe_host(cx, &r.old_master).await?, &c);
+        }
+        if left > 0 {
+            return Err(format!(
+                "{left} entries still queued on {} after its client stopped",
+                r.old_master
+            ));
+        }
+        said.push(s);
     }
     Ok(format!(
-        "{said}; no client left, queue empty, sync_server still answers"
+        "{}; no client left, queue empty, sync_server still answers",
+        said.join("; ")
     ))
 }
 
@@ -689,9 +780,24 @@ async fn become_master(
     out: &mut Vec<String>,
 ) -> Result<String, String> {
     let said = script(cx, &r.new_master, Act::BecomeMaster, r, &r.old_sync, out).await?;
-    let rep = wait_client(cx, &r.new_master, &r.channel, true).await?;
-    let pid = client_pids(cx, &r.new_master, &rep, &r.channel);
-    Ok(format!("{said}; client pid {pid:?}"))
+    // the other replicas' channels, after: become-master lists only its own
+    for o in &r.others {
+        script(
+            cx,
+            &r.new_master,
+            Act::AddChannel,
+            &r.on_channel(&o.channel),
+            &o.sync,
+            out,
+        )
+        .await?;
+    }
+    let mut pids = Vec::new();
+    for c in r.channels() {
+        let rep = wait_client(cx, &r.new_master, &c, true).await?;
+        pids.extend(client_pids(cx, &r.new_master, &rep, &c));
+    }
+    Ok(format!("{said}; client pid(s) {pids:?}"))
 }
 
 async fn start_writes(
@@ -701,11 +807,14 @@ async fn start_writes(
 ) -> Result<String, String> {
     // never writes without a running client: prove it before unfencing
     let rep = probe_host(cx, &r.new_master).await?;
-    if client_pids(cx, &r.new_master, &rep, &r.channel).is_empty() {
-        return Err(format!(
-            "{}'s rolling client is not running: writes stay stopped",
-            r.new_master
-        ));
+    for c in r.channels() {
+        if client_pids(cx, &r.new_master, &rep, &c).is_empty() {
+            return Err(format!(
+                "{}'s rolling client of channel {} is not running: writes stay stopped",
+                r.new_master,
+                precheck::shown_channel(&c)
+            ));
+        }
     }
     let said = script(
         cx,
@@ -753,27 +862,34 @@ pub(super) async fn canary(
         r.new_master
     ));
     let started = Instant::now();
-    loop {
-        let rep = probe_host_with(cx, &r.old_master, user).await?.heartbeat;
-        if let Some(HeartbeatRead::Seen { last_uid, .. }) = rep {
-            if last_uid >= uid {
-                return Ok(format!(
-                    "canary reached {} (UID {uid}) after {:.1}s: replication flows {} -> {}",
-                    r.old_master,
-                    started.elapsed().as_secs_f64(),
-                    r.new_master,
-                    r.old_master
+    let mut reached = Vec::new();
+    for host in r.new_replicas() {
+        loop {
+            let rep = probe_host_with(cx, &host, user).await?.heartbeat;
+            if let Some(HeartbeatRead::Seen { last_uid, .. }) = rep {
+                if last_uid >= uid {
+                    reached.push(format!(
+                        "canary reached {host} (UID {uid}) after {:.1}s",
+                        started.elapsed().as_secs_f64()
+                    ));
+                    break;
+                }
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err(format!(
+                    "the canary did not reach {host} within 60 s: replication {} -> {host} is not proven (writes are on at {})",
+                    r.new_master, r.new_master
                 ));
             }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err(format!(
-                "the canary did not reach {} within 60 s: replication {} -> {} is not proven (writes are on at {})",
-                r.old_master, r.new_master, r.old_master, r.new_master
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    Ok(format!(
+        "{}: replication flows {} -> {}",
+        reached.join("; "),
+        r.new_master,
+        r.new_replicas().join(", ")
+    ))
 }
 
 pub(super) async fn record_roles(
@@ -781,7 +897,21 @@ pub(super) async fn record_roles(
     r: &Roles,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    crate::config::set_roles(&cx.cfg.file, &cx.pair.name, &r.new_master, &r.old_master)?;
+    if r.others.is_empty() {
+        crate::config::set_roles(&cx.cfg.file, &cx.pair.name, &r.new_master, &r.old_master)?;
+    } else {
+        // the old master takes the target's channel, the others keep theirs
+        let replicas: Vec<(String, String)> =
+            std::iter::once((r.old_master.clone(), r.channel.clone()))
+                .chain(r.others.iter().map(|o| (o.host.clone(), o.channel.clone())))
+                .collect();
+        crate::config::set_master_and_replicas(
+            &cx.cfg.file,
+            &cx.pair.name,
+            &r.new_master,
+            &replicas,
+        )?;
+    }
     out.push(format!(
         "  {}: [pairs.{}] master = {:?}",
         cx.cfg.file.display(),

@@ -114,13 +114,14 @@ pub(super) async fn precheck(
     memo: &mut serde_json::Value,
 ) -> Result<String, String> {
     let pair = cx.pair;
-    let [replica] = &pair.replicas[..] else {
-        return Err(format!(
-            "pair {} has {} replicas: failover supports exactly one",
-            pair.name,
-            pair.replicas.len()
-        ));
-    };
+    let replica = chosen_replica(pair, cx.target)?;
+    // the pair's other replicas: re-pointed at the new master, each on its
+    // own channel, so they must be as current as the target
+    let others: Vec<&crate::config::ReplicaConfig> = pair
+        .replicas
+        .iter()
+        .filter(|r| r.host != replica.host)
+        .collect();
     if pair.heartbeat.is_none() {
         return Err(
             "the canary needs the pair's heartbeat_user (a dedicated user on both hosts)".into(),
@@ -135,6 +136,10 @@ pub(super) async fn precheck(
         probe_with_log(cx, &replica.host)
     );
     let ((m, m_events), (rp, rp_events)) = (m?, rp?);
+    let mut other_reps = Vec::new();
+    for o in &others {
+        other_reps.push(probe_with_log(cx, &o.host).await?);
+    }
     let mut verdicts: Vec<(bool, String)> = Vec::new();
     let ch = replica.channel.as_str();
     // the rules the console's "failover now" verdict applies, on fresh facts
@@ -142,7 +147,13 @@ pub(super) async fn precheck(
         m_events
             .iter()
             .map(|e| (pair.master.as_str(), e))
-            .chain(rp_events.iter().map(|e| (replica.host.as_str(), e))),
+            .chain(rp_events.iter().map(|e| (replica.host.as_str(), e)))
+            .chain(
+                others
+                    .iter()
+                    .zip(&other_reps)
+                    .flat_map(|(o, (_, ev))| ev.iter().map(|e| (o.host.as_str(), e))),
+            ),
         &[],
         None,
     );
@@ -162,27 +173,52 @@ pub(super) async fn precheck(
                 sync_server_answers: Some(answers(&rp)),
             },
         ],
-        channels: vec![ChannelFacts {
-            master: pair.master.clone(),
-            replica: replica.host.clone(),
-            client: client_pids(cx, &pair.master, &m, ch)
-                .first()
-                .map(|p| (*p, stopped(*p))),
-            pending: host_facts::queue_lines(&m, ch),
-            held: held(&m, ch),
-        }],
+        channels: std::iter::once(replica)
+            .chain(others.iter().copied())
+            .map(|r| ChannelFacts {
+                master: pair.master.clone(),
+                replica: r.host.clone(),
+                client: client_pids(cx, &pair.master, &m, &r.channel)
+                    .first()
+                    .map(|p| (*p, stopped(*p))),
+                pending: host_facts::queue_lines(&m, &r.channel),
+                held: held(&m, &r.channel),
+            })
+            .collect(),
         failing: readiness::failing_now(&stuck, m.now as i64),
         max_pending: pair
             .failover_max_pending
             .unwrap_or(readiness::DEFAULT_MAX_PENDING),
         allow_held,
     };
+    let mut facts = facts;
+    for (o, (rep, _)) in others.iter().zip(&other_reps) {
+        facts.hosts.push(HostFacts {
+            name: o.host.clone(),
+            reachable: true,
+            cyrus_running: master_pid(cx, &o.host, rep).is_some(),
+            sync_server_answers: Some(answers(rep)),
+        });
+    }
     verdicts.push((
         true,
-        format!(
-            "both hosts reachable ({} and {})",
-            pair.master, replica.host
-        ),
+        if others.is_empty() {
+            format!(
+                "both hosts reachable ({} and {})",
+                pair.master, replica.host
+            )
+        } else {
+            format!(
+                "every host reachable ({}, {} the new master, {})",
+                pair.master,
+                replica.host,
+                others
+                    .iter()
+                    .map(|o| o.host.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
     ));
     verdicts.extend(readiness::rules(&facts).into_iter().map(|r| (r.ok, r.what)));
     verdicts.push((
@@ -200,20 +236,29 @@ pub(super) async fn precheck(
             .map(|c| c.config().imapd_conf.display().to_string())
             .unwrap_or_default()
     };
-    let rf = host_facts::HostFacts::read(&rp, &replica.host, &conf_of(&replica.host), ch, "");
-    verdicts.push((
-        !rf.master_like(),
-        format!(
-            "{} acts as a replica only (sync_log {}, {} rolling client)",
-            replica.host,
-            if rf.sync_log { "ON" } else { "off" },
-            if rf.clients.is_empty() && !rf.daemon_client {
-                "no"
-            } else {
-                "a"
-            }
-        ),
-    ));
+    for (host, rep) in std::iter::once((&replica.host, &rp)).chain(
+        others
+            .iter()
+            .zip(&other_reps)
+            .map(|(o, (r, _))| (&o.host, r)),
+    ) {
+        // a client of any of the pair's channels makes a host master-like
+        let master_like = std::iter::once(ch)
+            .chain(others.iter().map(|o| o.channel.as_str()))
+            .any(|c| host_facts::HostFacts::read(rep, host, &conf_of(host), c, "").master_like());
+        verdicts.push((
+            !master_like,
+            format!(
+                "{host} acts as a replica only (sync_log {}, {} rolling client)",
+                if host_facts::sync_log_on(rep) {
+                    "ON"
+                } else {
+                    "off"
+                },
+                if master_like { "a" } else { "no" }
+            ),
+        ));
+    }
     let mfence = Fence::of(&m, "");
     verdicts.push((
         !mfence.refuses_writes(),
@@ -226,22 +271,39 @@ pub(super) async fn precheck(
             ),
         },
     ));
-    let daemon = host_facts::daemon_client(&m, ch);
-    verdicts.push((
-        daemon,
-        format!(
-            "{}'s rolling client is a cyrus.conf DAEMON entry (one under START or started by hand cannot be stopped for good)",
-            pair.master
-        ),
-    ));
+    for c in std::iter::once(ch).chain(others.iter().map(|o| o.channel.as_str())) {
+        let daemon = host_facts::daemon_client(&m, c);
+        verdicts.push((
+            daemon,
+            format!(
+                "{}'s rolling client{} is a cyrus.conf DAEMON entry (one under START or started by hand cannot be stopped for good)",
+                pair.master,
+                if c.is_empty() { String::new() } else { format!(" of channel {c}") }
+            ),
+        ));
+    }
+    // the channels the new master takes over: the pair's, no other
+    let pair_channels: Vec<String> = std::iter::once(ch)
+        .chain(others.iter().map(|o| o.channel.as_str()))
+        .map(|c| {
+            if c.is_empty() {
+                "\"\"".to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
     for (host, r) in [(&pair.master, &m), (&replica.host, &rp)] {
-        let other = r
-            .conf
-            .get("sync_log_channels")
-            .is_some_and(|v| v.split_whitespace().any(|c| c != ch));
+        let other = r.conf.get("sync_log_channels").is_some_and(|v| {
+            v.split_whitespace()
+                .any(|c| !pair_channels.iter().any(|p| p == c))
+        });
         verdicts.push((
             !other,
-            format!("{host} logs for no other channel (sync_log_channels)"),
+            format!(
+                "{host} logs for no channel outside the pair's ({})",
+                pair_channels.join(" ")
+            ),
         ));
     }
     // where the new master's client will connect: the old master's
@@ -259,20 +321,9 @@ pub(super) async fn precheck(
         },
     ));
     // what an undo puts back: the old master's own sync_host/sync_port
-    let prefix = if ch.is_empty() {
-        String::new()
-    } else {
-        format!("{ch}_")
-    };
-    let configured = (
-        m.conf.get(&format!("{prefix}sync_host")).cloned(),
-        m.conf
-            .get(&format!("{prefix}sync_port"))
-            .and_then(|p| p.parse::<u16>().ok()),
-    );
-    let new_sync = match configured {
-        (Some(h), p) => Some((h, p.unwrap_or(2005))),
-        _ => sync_endpoint(&rp, &cx.connection(&replica.host)?.config().target.host),
+    let new_sync = match configured_sync(&m, ch) {
+        Some(s) => Some(s),
+        None => sync_endpoint(&rp, &cx.connection(&replica.host)?.config().target.host),
     };
     if let Some((h, p)) = &old_sync {
         let reach = reaches(cx, &replica.host, h, *p).await;
@@ -283,6 +334,41 @@ pub(super) async fn precheck(
                 Err(e) => format!("{} cannot reach {h}:{p}: {e}", replica.host),
             },
         ));
+    }
+    // the other replicas: where the old master sends their channel now
+    // (its CH_sync_host/port), which the new master must reach
+    let mut other_roles = Vec::new();
+    for (o, (rep, _)) in others.iter().zip(&other_reps) {
+        let sync = configured_sync(&m, &o.channel)
+            .or_else(|| sync_endpoint(rep, &cx.connection(&o.host).ok()?.config().target.host));
+        let Some((h, p)) = sync else {
+            verdicts.push((
+                false,
+                format!("{}'s sync_server endpoint: not found", o.host),
+            ));
+            continue;
+        };
+        let reach = reaches(cx, &replica.host, &h, p).await;
+        verdicts.push((
+            reach.is_ok(),
+            match reach {
+                Ok(banner) => format!(
+                    "{} reaches {}'s sync_server {h}:{p} ({banner}): channel {} moves over",
+                    replica.host,
+                    o.host,
+                    shown_channel(&o.channel)
+                ),
+                Err(e) => format!(
+                    "{} cannot reach {}'s sync_server {h}:{p}: {e}",
+                    replica.host, o.host
+                ),
+            },
+        ));
+        other_roles.push(super::OtherReplica {
+            host: o.host.clone(),
+            channel: o.channel.clone(),
+            sync: (h, p),
+        });
     }
     let mut ok = verdicts.iter().all(|(ok, _)| *ok);
     if ok {
@@ -346,6 +432,7 @@ pub(super) async fn precheck(
             })
             .collect(),
         new_fenced_before: Fence::of(&rp, "").refuses_writes(),
+        others: other_roles,
         ..Default::default()
     };
     save_roles(memo, &r);
@@ -353,6 +440,69 @@ pub(super) async fn precheck(
         "all prechecks pass: {} -> {}",
         r.old_master, r.new_master
     ))
+}
+
+/// The replica the failover promotes: `PAIR:HOST`'s HOST, else the pair's
+/// only replica (a pair with several must name one).
+pub(crate) fn chosen_replica<'a>(
+    pair: &'a crate::config::PairConfig,
+    target: &str,
+) -> Result<&'a crate::config::ReplicaConfig, String> {
+    let hosts = || {
+        pair.replicas
+            .iter()
+            .map(|r| r.host.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match target.split_once(':') {
+        Some((_, host)) => pair
+            .replicas
+            .iter()
+            .find(|r| r.host == host)
+            .ok_or_else(|| {
+                format!(
+                    "{host} is not a replica of pair {} (its replicas: {}); nothing was changed",
+                    pair.name,
+                    hosts()
+                )
+            }),
+        None => match &pair.replicas[..] {
+            [r] => Ok(r),
+            rs => Err(format!(
+                "pair {} has {} replicas ({}): choose the new master, `failover {}:HOST` (CLI: --to HOST); nothing was changed",
+                pair.name,
+                rs.len(),
+                hosts(),
+                pair.name
+            )),
+        },
+    }
+}
+
+/// A channel as the operator reads it (`""`: the default channel).
+pub(crate) fn shown_channel(c: &str) -> &str {
+    if c.is_empty() {
+        "\"\""
+    } else {
+        c
+    }
+}
+
+/// The master's configured `[CH_]sync_host`/`sync_port` (2005 unset).
+fn configured_sync(m: &ProbeReport, channel: &str) -> Option<(String, u16)> {
+    let prefix = if channel.is_empty() {
+        String::new()
+    } else {
+        format!("{channel}_")
+    };
+    let host = m.conf.get(&format!("{prefix}sync_host")).cloned()?;
+    let port = m
+        .conf
+        .get(&format!("{prefix}sync_port"))
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(2005);
+    Some((host, port))
 }
 
 fn l_of(r: &crate::cyrus::probe::ProbeReport) -> String {

@@ -75,29 +75,47 @@ pub enum Undone {
     Forward(String),
 }
 
+/// Both hosts' facts over every channel of the pair: the old master
+/// replicates only when it does on all of them, the new master acts as a
+/// master when it does on any (a pair with several replicas).
 pub async fn observe(cx: &StepContext<'_>, r: &Roles) -> Result<(HostFacts, HostFacts), String> {
     let (o, n) = tokio::join!(probe_host(cx, &r.old_master), probe_host(cx, &r.new_master));
+    let (o, n) = (o?, n?);
     let conf = |h: &str| {
         cx.connection(h)
             .map(|c| c.config().imapd_conf.display().to_string())
             .unwrap_or_default()
     };
+    let per = |rep, host: &str| -> Vec<HostFacts> {
+        r.channels()
+            .iter()
+            .map(|c| HostFacts::read(rep, host, &conf(host), c, cx.run_id))
+            .collect()
+    };
     Ok((
-        HostFacts::read(
-            &o?,
-            &r.old_master,
-            &conf(&r.old_master),
-            &r.channel,
-            cx.run_id,
-        ),
-        HostFacts::read(
-            &n?,
-            &r.new_master,
-            &conf(&r.new_master),
-            &r.channel,
-            cx.run_id,
-        ),
+        merged(per(&o, &r.old_master), true),
+        merged(per(&n, &r.new_master), false),
     ))
+}
+
+/// One channel's facts standing for all: `all` (the old master) keeps a
+/// client only if every channel has one; otherwise any channel's counts.
+fn merged(per: Vec<HostFacts>, all: bool) -> HostFacts {
+    let mut it = per.into_iter();
+    let mut f = it.next().expect("a pair has a channel");
+    for g in it {
+        if all {
+            f.daemon_client &= g.daemon_client;
+            if g.clients.is_empty() {
+                f.clients.clear();
+            }
+        } else {
+            f.daemon_client |= g.daemon_client;
+            f.clients.extend(g.clients);
+        }
+        f.pending += g.pending;
+    }
+    f
 }
 
 /// Bring the old master back, from whatever state the hosts are in.
@@ -119,14 +137,23 @@ pub async fn run(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Resu
         out.push(format!("  undo: {a:?}"));
         match a {
             UndoAction::StopNewMaster => {
-                super::stop_client_on(cx, &r.new_master, r, out).await?;
+                for c in r.channels() {
+                    super::stop_client_on(cx, &r.new_master, &r.on_channel(&c), out).await?;
+                }
             }
             UndoAction::RestoreOldMaster => {
                 script(cx, &r.old_master, Act::BecomeMaster, r, &r.new_sync, out).await?;
+                // become-master lists only the target's channel
+                for o in &r.others {
+                    let ro = r.on_channel(&o.channel);
+                    script(cx, &r.old_master, Act::AddChannel, &ro, &o.sync, out).await?;
+                }
             }
             UndoAction::UnfenceOldMaster => {
-                // never writes without replication
-                super::wait_client(cx, &r.old_master, &r.channel, true).await?;
+                // never writes without replication, on every channel
+                for c in r.channels() {
+                    super::wait_client(cx, &r.old_master, &c, true).await?;
+                }
                 script(
                     cx,
                     &r.old_master,
