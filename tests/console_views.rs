@@ -509,3 +509,36 @@ fn a_fleet_overview_puts_the_worst_pair_first_and_counts_them_all() {
     assert!(s.find("pair p13").unwrap() < s.find("pair p00").unwrap_or(usize::MAX));
     snap17("overview_fleet", &a);
 }
+
+#[test]
+fn a_pair_with_two_replicas_shows_each_channel_with_its_own_client_and_queue() {
+    let mut r = healed_user();
+    let p = &mut r.pairs[0];
+    let mut h = p
+        .hosts
+        .iter()
+        .find(|h| h.role == "replica")
+        .expect("a replica host")
+        .clone();
+    h.name = "replica2".into();
+    p.hosts.push(h);
+    let mut c = p.channels[0].clone();
+    c.replica = "replica2".into();
+    c.channel = "replica2".into();
+    c.queue.pending = 240;
+    c.client.pid = Some(17102);
+    p.channels.push(c);
+    let a = with(r);
+    let s = screen(&a, 80, 24);
+    // each channel on its own lines, with its own client and queue
+    assert!(
+        s.contains("channel default → replica: flowing  client 17101"),
+        "{s}"
+    );
+    assert!(
+        s.contains("channel replica2 → replica2: flowing  client 17102"),
+        "{s}"
+    );
+    assert!(s.contains("pending 240"), "{s}");
+    snap17("overview_two_replicas", &a);
+}

@@ -133,6 +133,20 @@ fn replace_the_only_replica_under_delivery_with_no_gap() {
     println!("replace-replica took {took:.1?}");
     assert!(out.contains("checks clean"), "{out}");
     assert!(out.contains("old queue archived"), "{out}");
+    // the initial sync's progress bar ends full: every user counted on the
+    // master was copied (sync_client -v prints each)
+    let bar = out
+        .lines()
+        .rfind(|l| l.contains(" users ") && l.trim_start().starts_with('['))
+        .unwrap_or_else(|| panic!("no progress bar: {out}"));
+    let counts = bar
+        .split_whitespace()
+        .find(|w| w.contains('/') && w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .and_then(|w| w.split_once('/'))
+        .map(|(a, b)| (a.parse::<usize>().unwrap(), b.parse::<usize>().unwrap()))
+        .unwrap_or_else(|| panic!("no count in {bar:?}"));
+    assert!(counts.1 >= 5 && counts.0 >= counts.1, "{bar}");
+    assert!(bar.contains("[####################]"), "{bar}");
     std::thread::sleep(Duration::from_secs(2));
     let (accepted, refused) = d.finish();
     let (samples, missing) = sampler.finish();

@@ -157,6 +157,51 @@ impl<'a> StepContext<'a> {
         res.map_err(|e| format!("{host}: {e}"))
     }
 
+    /// `write`, its stdout handed to `on_line` line by line as it comes
+    /// (a long command's progress); the output returned has no stdout.
+    pub async fn write_lines(
+        &self,
+        host: &str,
+        argv: Vec<String>,
+        timeout: std::time::Duration,
+        out: &mut Vec<String>,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<ExecOutput, String> {
+        let conn = self.connection(host)?;
+        let cap = conn.write_capability().ok_or(OBSERVE_REFUSAL)?;
+        let path = self.audit_path();
+        let id = audit::intent(&path, host, &argv, self.runbook, self.run_id).map_err(|e| {
+            format!(
+                "{host}: not changed: the audit log {} cannot be written ({e}); \
+                 cyrdeck records every change before making it",
+                path.display()
+            )
+        })?;
+        fault::after_audit_intent();
+        out.push(format!("{host}$ {}", audit::redact(&argv.join(" "))));
+        let cmd = crate::remote::RemoteCommand::write(argv, &cap);
+        let res = async {
+            let mut stream = conn.exec_stream(&cmd, timeout).await?;
+            let mut pending: Vec<u8> = Vec::new();
+            while let Some(piece) = stream.next().await? {
+                pending.extend_from_slice(&piece);
+                while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=i).collect();
+                    on_line(String::from_utf8_lossy(&line).trim_end());
+                }
+            }
+            stream.finish().await
+        }
+        .await;
+        if let Err(e) = audit::result(&path, &id, host, self.runbook, &res) {
+            out.push(format!(
+                "WARNING: the command ran but its result is not in the audit log {}: {e}",
+                path.display()
+            ));
+        }
+        res.map_err(|e| format!("{host}: {e}"))
+    }
+
     /// A finding (nothing written) in the audit log; a log that cannot
     /// be written is said in the output, never silently.
     pub fn audit_finding(&self, host: &str, what: &[String], detail: &str, out: &mut Vec<String>) {

@@ -65,6 +65,8 @@ pub const SPEC: RunbookSpec = RunbookSpec {
 
 /// How long the initial `-A` may take (a site's whole spool).
 const INITIAL_SYNC_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+/// The master's mailbox list for the progress bar's total.
+const INVENTORY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The run's facts, kept in the journal's memo from the precheck on.
 #[derive(Clone, Debug, PartialEq)]
@@ -388,16 +390,49 @@ async fn initial_sync(
     p: &Plan,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
+    // the users -A will copy (the master's mailbox list, streamed): the
+    // progress bar's total; -v prints "USER name" as each one starts
+    // (lab, 3.6)
+    let total = crate::check::inventory(cx.connections(), &p.master, INVENTORY_TIMEOUT)
+        .await
+        .map(|inv| {
+            inv.mailboxes
+                .iter()
+                .filter(|m| !m.tombstone)
+                .filter_map(|m| crate::cyrus::names::owner_of(&m.name))
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        })
+        .ok();
     let mut argv = cx.sync_client_on(&p.master, &p.new_channel, None)?;
-    argv.push("-A".into());
+    argv.extend(["-v".into(), "-A".into()]);
     let started = Instant::now();
     cx.progress(&format!(
         "  sync_client -n {} -A: copying every user to {}",
         p.new_channel, p.new
     ));
+    let mut done = 0usize;
+    let mut shown = Instant::now();
     let o = cx
-        .write(&p.master, argv, None, INITIAL_SYNC_TIMEOUT, out)
+        .write_lines(&p.master, argv, INITIAL_SYNC_TIMEOUT, out, |line| {
+            if !line.starts_with("USER ") {
+                return;
+            }
+            done += 1;
+            // a line a second at most: a console and a terminal keep up
+            if shown.elapsed() >= Duration::from_secs(1) || Some(done) == total {
+                shown = Instant::now();
+                cx.progress(&format!(
+                    "  {}",
+                    progress_bar(done, total, started.elapsed())
+                ));
+            }
+        })
         .await?;
+    out.push(format!(
+        "  {}",
+        progress_bar(done, total, started.elapsed())
+    ));
     if !o.success() {
         // -A goes on past a failing user and exits 1: the check says which
         return Err(format!(
@@ -412,6 +447,29 @@ async fn initial_sync(
         p.new,
         started.elapsed()
     ))
+}
+
+/// `[#########...........] 1,234/10,000 users  410/s  ETA 21s` (no total:
+/// the count and rate only).
+fn progress_bar(done: usize, total: Option<usize>, elapsed: Duration) -> String {
+    let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+    match total.filter(|t| *t > 0) {
+        Some(t) => {
+            let width = 20;
+            let filled = (done.min(t) * width) / t;
+            let eta = if rate > 0.0 && done < t {
+                format!("  ETA {:.0}s", (t - done) as f64 / rate)
+            } else {
+                String::new()
+            };
+            format!(
+                "[{}{}] {done}/{t} users  {rate:.0}/s{eta}",
+                "#".repeat(filled),
+                ".".repeat(width - filled)
+            )
+        }
+        None => format!("{done} users copied  {rate:.0}/s"),
+    }
 }
 
 /// The check of master against NEW alone.
@@ -647,6 +705,26 @@ pub async fn undo(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_bar_fills_with_the_users_copied() {
+        let s = Duration::from_secs(10);
+        assert_eq!(
+            progress_bar(0, Some(100), s),
+            "[....................] 0/100 users  0/s"
+        );
+        assert_eq!(
+            progress_bar(50, Some(100), s),
+            "[##########..........] 50/100 users  5/s  ETA 10s"
+        );
+        assert_eq!(
+            progress_bar(100, Some(100), s),
+            "[####################] 100/100 users  10/s"
+        );
+        // more than counted (a user created meanwhile): full, no overflow
+        assert!(progress_bar(120, Some(100), s).starts_with("[####################] 120/100"));
+        assert_eq!(progress_bar(7, None, s), "7 users copied  1/s");
+    }
 
     #[test]
     fn targets_and_channel_names() {
