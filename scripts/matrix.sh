@@ -16,10 +16,15 @@ CYRDECK_HARD_MATRIX=full cargo test --release --test hard_failover_lab -- --test
 # replace-replica: every writing step x {kill before, kill after, SSH dropped, abort}
 CYRDECK_REPLACE_MATRIX=full cargo test --release --test replace_replica_lab -- --test-threads=1 --nocapture \
   replace_replica_fault_matrix 2>&1 | tee /tmp/cyrdeck-replace-matrix.log || status=$?
+# failover of a pair with two replicas: steps 2-9 x {no, kill before, kill after}
+cargo test --release --test replicas_lab -- --ignored --test-threads=1 --nocapture \
+  failover_with_two_replicas_fault_matrix 2>&1 | tee /tmp/cyrdeck-replicas-matrix.log || status=$?
+"${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir /var/tmp/cyrdeck-replicas-lab 2>/dev/null || true
 "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir /var/tmp/cyrdeck-replace-lab 2>/dev/null || true
 "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir /var/tmp/cyrdeck-matrix-lab 2>/dev/null || true
 "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir /var/tmp/cyrdeck-hardfo-lab 2>/dev/null || true
 grep -E '^step [0-9]|^fault matrix:' /tmp/cyrdeck-matrix.log || true
 grep -E '^case |^hard failover matrix:' /tmp/cyrdeck-hard-matrix.log || true
 grep -E '^case step|^replace-replica matrix:' /tmp/cyrdeck-replace-matrix.log || true
+grep -E '^case step|^failover with two replicas, fault matrix:' /tmp/cyrdeck-replicas-matrix.log || true
 exit $status

@@ -129,6 +129,9 @@ impl Journal {
         }
         run.lock_host = self.lock_host.clone();
         run.options = self.options.clone();
+        // before the retry test: it asks whether a writing step ever ran
+        run.attempts = self.attempts.clone();
+        run.attempts.resize(run.steps.len(), 0);
         if retryable(&run) {
             let (i, why) = run
                 .steps
@@ -149,8 +152,6 @@ impl Journal {
         }
         run.output = self.output.clone();
         run.memo = self.memo.clone();
-        run.attempts = self.attempts.clone();
-        run.attempts.resize(run.steps.len(), 0);
         Ok(run)
     }
 
@@ -166,7 +167,18 @@ impl Journal {
 /// its point of no return, or a failure the undo found past it): it stays
 /// open so the failed step can be run again once its cause is fixed.
 pub fn retryable(run: &RunbookRun) -> bool {
+    // a run that never wrote (its read-only precheck failed) changed
+    // nothing: it ends, and gives the pair lock back, instead of holding
+    // the pair for a retry (found by the 3-host failover matrix: a precheck
+    // refusing a user failing now left the pair locked)
+    let wrote = run
+        .spec
+        .steps
+        .iter()
+        .zip(&run.attempts)
+        .any(|(s, &a)| s.mutating && a > 0);
     run.spec.point_of_no_return.is_some()
+        && wrote
         && run.undo == UndoState::None
         && run.steps.iter().any(|s| matches!(s, StepState::Failed(_)))
 }
@@ -252,7 +264,19 @@ mod tests {
             *s = StepState::Done("ok".into());
         }
         run.steps[step] = StepState::Failed("canary lost".into());
+        for a in run.attempts.iter_mut().take(step + 1) {
+            *a = 1;
+        }
         Journal::of(&run, Path::new("/nonexistent/c.toml"))
+    }
+
+    #[test]
+    fn a_failed_precheck_ends_the_run_and_is_not_held_for_retry() {
+        let mut run = RunbookRun::new(super::super::failover::SPEC, "p", "p");
+        run.steps[0] = StepState::Failed("precheck failed: 1 failing now".into());
+        run.attempts[0] = 1;
+        assert!(!retryable(&run), "nothing was written: nothing to retry");
+        assert!(run.finished());
     }
 
     #[test]
