@@ -33,7 +33,7 @@ if [ -n "$left" ]; then
   echo "processes of the test labs still running:"; echo "$left"; status=1
 fi
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$out" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -E '^test result: ' "$out" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 rm -f "$out"
 echo "total: $passed passed, $failed failed"
 exit $status

@@ -47,8 +47,8 @@ for r in "${runs[@]}"; do
     cargo test --release --no-fail-fast "${tests[@]}" -- --test-threads=2 "${filters[@]}" 2>&1 | tee "$log" || rc=$?
   took=$(( $(date +%s) - start ))
   down_labs
-  passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
-  failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+  passed=$(grep -E '^test result: ' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+  failed=$(grep -E '^test result: ' "$log" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
   rm -f "$log"
   [ "$rc" = 0 ] || status=1
   summary+=("cyrus $label: $passed passed, failures: $failed, ${took}s")

@@ -148,7 +148,7 @@ fn replace_the_only_replica_under_delivery_with_no_gap() {
     assert!(counts.1 >= 5 && counts.0 >= counts.1, "{bar}");
     assert!(bar.contains("[####################]"), "{bar}");
     std::thread::sleep(Duration::from_secs(2));
-    let (accepted, refused) = d.finish();
+    let (accepted, refused, why) = d.finish_explained();
     let (samples, missing) = sampler.finish();
     println!(
         "{} accepted ({refused} refused) during the run; {samples} samples, {} message(s) on no replica",
@@ -156,7 +156,11 @@ fn replace_the_only_replica_under_delivery_with_no_gap() {
         missing.len()
     );
     assert!(accepted.len() > 40, "the deliverer hardly ran");
-    assert_eq!(refused, 0, "a replica change refuses no mail");
+    // a replica change refuses no mail (but for Cyrus's own SIGHUP tempfail)
+    assert!(
+        only_sighup_tempfails(refused, &why),
+        "refused {refused}: {why:#?}"
+    );
     assert!(samples >= 3, "{samples} samples");
     assert!(
         missing.is_empty(),
@@ -246,8 +250,18 @@ fn stopped_after_the_channel_was_added_the_master_is_as_before() {
     };
     assert_eq!(lines(&conf), lines(&conf0));
     assert!(cyrus0.contains("syncclient cmd="));
-    let (code, status) = t.run(&["status"]);
-    assert!(code == 0 || status.contains("bailed out"), "{status}");
+    // the pair settles as it was (a slow machine may still show the
+    // SIGHUP's client restart for a few seconds)
+    let mut last = (0, String::new());
+    let settled = wait_for(Duration::from_secs(60), || {
+        last = t.run(&["status"]);
+        (last.0 == 0).then_some(())
+    });
+    let (code, status) = last;
+    assert!(
+        settled.is_some() || status.contains("bailed out"),
+        "exit {code}: {status}\n{out}"
+    );
     assert!(!status.contains("CRITICAL"), "{status}");
     assert!(status.contains("channel default -> replica"), "{status}");
     restore(&t);
@@ -399,8 +413,11 @@ fn case(step: usize, fault: Fault) -> bool {
         .join("cyrdeck-runbook.lock");
     assert!(!lock.exists(), "the pair lock is still held:\n{log}");
     std::thread::sleep(Duration::from_secs(1));
-    let (accepted, refused) = d.finish();
-    assert_eq!(refused, 0, "{log}");
+    let (accepted, refused, why) = d.finish_explained();
+    assert!(
+        only_sighup_tempfails(refused, &why),
+        "refused {refused}: {why:#?}\n{log}"
+    );
     // the config and the master agree on where the pair replicates
     let replicas = replicas_in(&t);
     let conf = master_conf();

@@ -235,11 +235,17 @@ fn parse_service(section: &str, l: &str) -> Option<ServiceEntry> {
     })
 }
 
-fn parse_sync_file(n: usize, l: &str) -> Result<SyncFile, ProbeParseError> {
+/// One `F` line; `None` for a file that vanished between the probe's stat
+/// and its line count (an older probe prints an empty count then: the
+/// rolling client unlinks `log-run` whenever it finishes one).
+fn parse_sync_file(n: usize, l: &str) -> Result<Option<SyncFile>, ProbeParseError> {
     let f: Vec<&str> = l.split('\t').collect();
     let [_, rel, stat, lines] = f[..] else {
         return Err(bad(n, "sync file", l));
     };
+    if lines.trim().is_empty() {
+        return Ok(None);
+    }
     let st: Vec<&str> = stat.split_whitespace().collect();
     let [size, mtime, btime, inode] = st[..] else {
         return Err(bad(n, "sync file stat", l));
@@ -254,7 +260,7 @@ fn parse_sync_file(n: usize, l: &str) -> Result<SyncFile, ProbeParseError> {
         None => (String::new(), rel.to_string()),
     };
     let btime = num(btime)?;
-    Ok(SyncFile {
+    Ok(Some(SyncFile {
         channel,
         name,
         size: num(size)?,
@@ -262,7 +268,7 @@ fn parse_sync_file(n: usize, l: &str) -> Result<SyncFile, ProbeParseError> {
         btime: (btime > 0).then_some(btime),
         inode: num(inode)?,
         lines: num(lines)?,
-    })
+    }))
 }
 
 /// Parse the probe's output.
@@ -445,7 +451,7 @@ pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
             }
             "syncdir" => {
                 if line.starts_with("F\t") {
-                    r.sync_files.push(parse_sync_file(n, &line)?);
+                    r.sync_files.extend(parse_sync_file(n, &line)?);
                 } else if let Some(rest) = line.strip_prefix("H\t") {
                     let (ch, first) = rest.split_once('\t').ok_or_else(|| bad(n, "head", &line))?;
                     r.oldest_entry.insert(ch.to_string(), first.to_string());
@@ -561,6 +567,23 @@ mod tests {
         assert_eq!(log.channel, "");
         assert_eq!(log.lines, 12);
         assert!(!r.pending_top[""].is_empty());
+    }
+
+    #[test]
+    fn a_sync_file_gone_between_stat_and_count_is_skipped_not_an_error() {
+        // seen on CI: the rolling client unlinked log-run mid-probe
+        let text = "@@probe 1\n@@now 5\n@@syncdir /s\n\
+                    F\tlog-run\t702 1796266943 1796266942 3631821\t\n\
+                    F\tlog\t10 1796266943 0 3631822\t1\n@@end\n";
+        let r = parse(text.as_bytes()).unwrap();
+        let names: Vec<&str> = r.sync_files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["log"]);
+        // a count that is there but not a number is still an error
+        let text = text.replace("\t1\n", "\tx\n");
+        assert!(matches!(
+            parse(text.as_bytes()),
+            Err(ProbeParseError::BadLine { .. })
+        ));
     }
 
     #[test]

@@ -30,7 +30,9 @@ if [ -n "$cfgdir" ] && [ -d "$syncdir" ]; then
   find "$syncdir" -maxdepth 2 -type f 2>/dev/null | while IFS= read -r f; do
     rel=${f#"$syncdir"/}
     st=$(stat -c '%s %Y %W %i' "$f" 2>/dev/null) || continue
-    n=$(wc -l < "$f" 2>/dev/null)
+    # sync_client renames and unlinks these files as it works: one gone
+    # between the stat and the count is skipped, not reported half-read
+    n=$(wc -l < "$f" 2>/dev/null) || continue
     printf 'F\t%s\t%s\t%s\n' "$rel" "$st" "$n"
   done
   for d in "$syncdir" "$syncdir"/*/; do
