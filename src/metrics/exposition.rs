@@ -338,7 +338,7 @@ mod tests {
         let main = PairStatus {
             name: "main".into(),
             health: Health::Critical,
-            releases: vec![],
+            notes: vec![],
             hosts: vec![host("m1", "master", true), host("r1", "replica", false)],
             channels: vec![channel("", 0), channel("bulk", 1200)],
             problems: vec![],

@@ -4,12 +4,13 @@
 //! sync_server answers, lag); log lines explain it (backoff, bail-outs) and
 //! only warn on their own while recent, so a healed pair turns OK by itself.
 
-use super::history::{is_queue_file, HostHistory};
+use super::history::{archived_queue, is_queue_file, HostHistory};
 use super::queue_age::{self, QueueFile};
 use super::snapshot::*;
 use crate::config::{Config, HostConfig, PairConfig};
 use crate::cyrus::loglines::LineKind;
 use crate::cyrus::probe::{ProbeReport, Proc, ServiceEntry, SyncFile};
+use std::collections::BTreeMap;
 
 /// Log lines younger than this count as current.
 pub const RECENT_SECS: i64 = 60;
@@ -228,6 +229,8 @@ pub fn channel_label(c: &str) -> String {
 struct ChannelEval {
     status: ChannelStatus,
     problems: Vec<Problem>,
+    /// What the operator should know that is not a problem.
+    notes: Vec<String>,
 }
 
 fn channel_status(
@@ -299,8 +302,10 @@ fn channel_status(
         .iter()
         .filter(|f| !is_queue_file(&f.name) && f.name != "shutdown")
         .filter(|f| !f.name.starts_with("skipuser-"))
+        .filter(|f| archived_queue(&f.name).is_none())
         .map(|f| file_status(f))
         .collect();
+    let notes = archive_notes(&label, &files);
 
     let restarts = master.history.restarts(channel);
     let log_run_same = master
@@ -538,7 +543,29 @@ fn channel_status(
             heartbeat: None,
         },
         problems,
+        notes,
     }
+}
+
+/// One note per runbook run whose archived queue is still in the channel's
+/// directory: kept for the record, the operator deletes it when satisfied.
+fn archive_notes(label: &str, files: &[&SyncFile]) -> Vec<String> {
+    let mut runs: BTreeMap<(&str, &str), (u64, Vec<&str>)> = BTreeMap::new();
+    for f in files {
+        if let Some(key) = archived_queue(&f.name) {
+            let e = runs.entry(key).or_default();
+            e.0 += f.lines;
+            e.1.push(&f.name);
+        }
+    }
+    runs.into_iter()
+        .map(|((word, run), (n, names))| {
+            format!(
+                "channel {label}: queue {word} by run {run} kept ({n} entries in {}; never replayed, delete when no longer needed)",
+                names.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// Why a queue with entries does not move, when the client is there: it
@@ -668,18 +695,19 @@ pub fn evaluate_pair<'a>(
     let mut hosts = vec![host_status(&mv, "master")];
     let mut problems = host_problems(&hosts[0], true);
     let mut channels = Vec::new();
-    let mut releases = Vec::new();
+    let mut notes = Vec::new();
     for r in &pair.replicas {
         let rv = view(&r.host);
         let rs = host_status(&rv, "replica");
         problems.extend(host_problems(&rs, false));
         match release_mix(&hosts[0], &rs) {
             Some(Err(p)) => problems.push(p),
-            Some(Ok(note)) => releases.push(note),
+            Some(Ok(note)) => notes.push(note),
             None => {}
         }
         let mut ce = channel_status(cfg, &mv, &rv, &rs, &r.channel);
         problems.extend(ce.problems);
+        notes.extend(ce.notes);
         if let (Some(hb), Some(mr)) = (&pair.heartbeat, mv.report()) {
             let (status, problem) = super::heartbeat::evaluate(
                 &hb.user,
@@ -769,7 +797,7 @@ pub fn evaluate_pair<'a>(
     PairStatus {
         name: pair.name.clone(),
         health,
-        releases,
+        notes,
         hosts,
         channels,
         problems,
@@ -1074,6 +1102,66 @@ mod tests {
             "{texts:?}"
         );
         assert!(!texts.iter().any(|t| t.contains("held file")), "{texts:?}");
+    }
+
+    #[test]
+    fn a_queue_archived_by_a_runbook_is_a_note_not_a_held_file() {
+        // seen in the lab: after replace-replica retired the default
+        // channel with 2 entries pending, status warned "1 held file(s)"
+        // forever, the stuck list showed it and the failover precheck
+        // counted it as held entries
+        let cfg = pair::cfg("");
+        let mut m = HostHistory::default();
+        let files = vec![
+            pair::queue_file("log-cyrdeck-retired-vm-1-2", 9, 2),
+            pair::queue_file("log-run-cyrdeck-retired-vm-1-2", 10, 1),
+            pair::queue_file("log-cyrdeck-reintegrated-x7", 11, 4),
+        ];
+        pair::refresh(&mut m, 1000, "S", files, true);
+        let p = pair::evaluate(&cfg, &m, &pair::replica(1000));
+        assert_eq!(p.health, Health::Ok, "{:?}", messages(&p));
+        assert!(p.channels[0].queue.held.is_empty());
+        assert!(p.stuck.is_empty(), "{:?}", p.stuck);
+        assert_eq!(p.notes.len(), 2, "{:?}", p.notes);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("queue retired by run vm-1-2 kept (3 entries")),
+            "{:?}",
+            p.notes
+        );
+        // a held file beside them still warns
+        let mut m = HostHistory::default();
+        let files = vec![
+            pair::queue_file("log-cyrdeck-retired-vm-1-2", 9, 2),
+            pair::queue_file("held-alice", 12, 5),
+        ];
+        pair::refresh(&mut m, 1000, "S", files, true);
+        let p = pair::evaluate(&cfg, &m, &pair::replica(1000));
+        assert_eq!(p.health, Health::Warning);
+        assert_eq!(p.channels[0].queue.held.len(), 1);
+    }
+
+    #[test]
+    fn archived_queue_names_are_read_strictly() {
+        use crate::model::history::archived_queue;
+        assert_eq!(
+            archived_queue("log-cyrdeck-retired-r1"),
+            Some(("retired", "r1"))
+        );
+        assert_eq!(
+            archived_queue("log-run-cyrdeck-reintegrated-vm-9-1"),
+            Some(("reintegrated", "vm-9-1"))
+        );
+        for other in [
+            "log",
+            "held-bob",
+            "log-cyrdeck-retired-",
+            "log-cyrdeck-other-r1",
+            "xlog-cyrdeck-retired-r1",
+        ] {
+            assert_eq!(archived_queue(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -55,6 +55,20 @@ pub fn is_queue_file(name: &str) -> bool {
     name == "log" || name == "log-run"
 }
 
+/// A queue a cyrdeck runbook set aside for the record (failover.sh
+/// `archive-queue`: `log-cyrdeck-retired-RUN` after replace-replica,
+/// `log-cyrdeck-reintegrated-RUN` after reintegrate). Never replayed and
+/// nothing waits on it: not a held file. `(runbook word, run id)`.
+pub fn archived_queue(name: &str) -> Option<(&str, &str)> {
+    let rest = name
+        .strip_prefix("log-run-cyrdeck-")
+        .or_else(|| name.strip_prefix("log-cyrdeck-"))?;
+    let (word, run) = rest.split_once('-')?;
+    matches!(word, "retired" | "reintegrated")
+        .then_some((word, run))
+        .filter(|(_, r)| !r.is_empty())
+}
+
 impl HostHistory {
     pub fn push_events(&mut self, ev: Vec<LogEvent>) {
         self.events.extend(ev);

@@ -222,9 +222,10 @@ pub struct HostEvent {
 pub struct PairStatus {
     pub name: String,
     pub health: Health,
-    /// Mixed Cyrus releases between master and replicas (model/releases.rs).
+    /// Not problems, but worth knowing: mixed Cyrus releases between master
+    /// and replicas (model/releases.rs), queues archived by a runbook.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub releases: Vec<String>,
+    pub notes: Vec<String>,
     pub hosts: Vec<HostStatus>,
     pub channels: Vec<ChannelStatus>,
     /// Worst first.

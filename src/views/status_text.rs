@@ -39,7 +39,7 @@ fn render_pair(out: &mut String, p: &PairStatus) {
         };
         let _ = writeln!(out, "  {:<7} {:<10} {:<24} {state}", h.role, h.name, h.ssh);
     }
-    for note in &p.releases {
+    for note in &p.notes {
         let _ = writeln!(out, "  NOTE    {note}");
     }
     for c in &p.channels {

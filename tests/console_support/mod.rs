@@ -273,7 +273,7 @@ pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
     let pair = PairStatus {
         name: "lab".into(),
         health: Health::Critical,
-        releases: vec![],
+        notes: vec![],
         hosts: vec![
             host("master", "master", 24320, true),
             host("replica", "replica", 24321, replica_reachable),
