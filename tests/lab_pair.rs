@@ -276,6 +276,23 @@ fn unknown_changed_host_key_and_wrong_client_key_are_refused_clearly() {
     assert!(e.to_string().contains("refused key"), "{e}");
 }
 
+/// sshd runs commands through root's shell, which reads root's dotfiles:
+/// in the lab root's home is the lab's own, never the host's /root (a stale
+/// pyenv lock there once timed every lab command out; lab/accounts.rs).
+#[test]
+fn a_lab_session_is_at_home_in_the_lab_not_in_the_hosts_root() {
+    let _g = lock();
+    let conn = HostConnection::new(host("master"), false);
+    let out = rt()
+        .block_on(conn.exec(&RemoteCommand::read(["printenv", "HOME"])))
+        .unwrap();
+    let home = lab().layout.dir.join("home").join("root");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        home.to_str().unwrap()
+    );
+}
+
 #[test]
 fn exec_reports_exit_status_signal_and_times_out_without_leaking_channels() {
     let _g = lock();
@@ -451,9 +468,13 @@ fn heartbeat_measures_lag_while_replication_is_paused_and_is_refused_in_observe_
     assert_eq!(code, 0, "{out}");
     let rt = rt();
     let mut poller = Poller::new(Arc::new(config()), true);
+    // on a fresh lab the replica has no heartbeat mailbox until this beat
+    // is replicated: wait for it, not only for equal values
     let (m1, r1, lag) = wait_for(Duration::from_secs(20), || {
-        let hb = heartbeat_of(&rt.block_on(poller.refresh()));
-        (hb.1 == hb.0).then_some(hb)
+        let report = rt.block_on(poller.refresh());
+        let hb = report.pairs[0].channels[0].heartbeat.as_ref()?;
+        let beat = (hb.master_at?, hb.replica_at?, hb.lag_secs?);
+        (beat.1 == beat.0).then_some(beat)
     })
     .expect("the beat reaches the replica");
     assert!(m1 > m0, "a new beat on the master ({m0} -> {m1})");

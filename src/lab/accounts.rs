@@ -22,6 +22,35 @@ pub const WRITER: &str = "cyrdeck";
 /// Observe mode through the read-only rules: this account cannot write.
 pub const OBSERVER: &str = "cyrdeck-ro";
 const GROUP: &str = "cyrdeck-lab";
+/// Root's home inside a lab host (under DIR/home): empty, no dotfiles.
+const ROOT_HOME: &str = "root";
+
+/// Root's passwd line inside a lab host: its home is in the lab. sshd runs
+/// every command (the recorder included) through the account's shell, and
+/// Debian's bash sources `~/.bashrc` for ssh commands: with the host's home,
+/// the host root's dotfiles ran in every lab session and wrote where the
+/// host keeps its own state. Measured on this project's machines: root's
+/// `.bashrc` runs `pyenv init`, whose rehash takes a lock file in
+/// `/root/.pyenv/shims`; a lab session killed by an exec timeout left it
+/// behind, and from then on every bash on the host (lab sessions and the
+/// host's own) waited up to a minute for it: every lab command timed out.
+/// The shell stays root's own: bash runs a `-c` command in its own process,
+/// so a command killed by a signal reaches sshd (and cyrdeck) as that
+/// signal; dash forks and reports exit status 143 instead.
+fn lab_root(passwd: &str, home: &Path) -> String {
+    passwd
+        .lines()
+        .map(|line| {
+            let mut f: Vec<&str> = line.split(':').collect();
+            if f.len() == 7 && f[0] == "root" {
+                let home = home.display().to_string();
+                f[5] = &home;
+                return f.join(":") + "\n";
+            }
+            format!("{line}\n")
+        })
+        .collect()
+}
 
 impl Layout {
     pub fn helper_dir(&self) -> PathBuf {
@@ -96,6 +125,9 @@ pub fn prepare(l: &Layout, cyrdeck_toml: &str) -> Result<()> {
     let base = ids(l)?;
     let gid = base;
     helpers::install(&l.helper_dir()).wrap_err("installing the helpers")?;
+    let root_home = l.home(ROOT_HOME);
+    std::fs::create_dir_all(&root_home)?;
+    std::fs::set_permissions(&root_home, std::fs::Permissions::from_mode(0o700))?;
     for (i, account) in [WRITER, OBSERVER].into_iter().enumerate() {
         let home = l.home(account);
         std::fs::create_dir_all(&home)?;
@@ -139,7 +171,10 @@ fn write_etc_with(l: &Layout, role: Role, cfg: &Config, base: u32) -> Result<()>
     let gid = base;
     // the host's own accounts (a root's, when it runs from one) + ours
     let own = l.etc_prefix(role).join("etc");
-    let mut passwd = std::fs::read_to_string(own.join("passwd"))?;
+    let mut passwd = lab_root(
+        &std::fs::read_to_string(own.join("passwd"))?,
+        &l.home(ROOT_HOME),
+    );
     let mut group = std::fs::read_to_string(own.join("group"))?;
     for (i, account) in [WRITER, OBSERVER].into_iter().enumerate() {
         passwd.push_str(&format!(
@@ -194,4 +229,21 @@ fn configs(l: &Layout, root_toml: &str) -> (String, String) {
         for_account(WRITER, &l.writer_key()),
         for_account(OBSERVER, &l.readonly_key()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_gets_a_home_in_the_lab_and_nothing_else_changes() {
+        let host = "root:x:0:0:root:/root:/bin/bash\n\
+                    daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+                    rootless:x:1000:1000::/home/rootless:/bin/bash\n";
+        let out = lab_root(host, Path::new("/var/tmp/lab/home/root"));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "root:x:0:0:root:/var/tmp/lab/home/root:/bin/bash");
+        assert_eq!(&lines[1..], &host.lines().collect::<Vec<_>>()[1..]);
+        assert!(out.ends_with('\n'));
+    }
 }
