@@ -24,7 +24,7 @@ timeout -k 30 "$budget" cargo test --release --no-fail-fast --lib --bins --tests
 [ "$status" = 124 ] && echo "the tests ran past their budget of ${budget}s and were stopped"
 # the core scenarios on Cyrus 3.10 and 3.12 (debootstrap roots, cached): one
 # test of each (scripts/versions.sh runs all, 3.8 and a mixed pair too)
-for d in /var/tmp/cyrdeck-failover-lab "$lab"; do
+for d in /var/tmp/cyrdeck-failover-lab /var/tmp/cyrdeck-hardfo-lab "$lab"; do
   [ -d "$d" ] && { "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir "$d" >/dev/null || status=1; }
 done
 scripts/versions.sh slice 2>&1 | tee -a "$out" || status=$?

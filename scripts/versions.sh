@@ -3,7 +3,9 @@
 # rehearses (3.6, 3.8, 3.10, 3.12), and on a mixed pair (3.6 master -> 3.10 replica: the upgrade
 # direction), each on the real pair: status healthy and replica down, check
 # finding each divergence kind, stuck user quarantined and released, doctor,
-# failover and fail back under continuous delivery with nothing lost.
+# failover and fail back under continuous delivery with nothing lost, and
+# a hard failover (promote, then reintegrate the crashed master holding
+# unreplicated mail) with nothing lost.
 #
 #   scripts/versions.sh          all of it (about 40 minutes on 2 cores)
 #   scripts/versions.sh slice    what CI runs (scripts/test.sh): one test of
@@ -18,13 +20,13 @@ export PATH="$HOME/.cargo/bin:$PATH"
 mode=${1:-full}
 [ "$mode" = slice ] || scripts/setup.sh
 bin="${CARGO_TARGET_DIR:-target}/release/cyrdeck"
-tests=(--test lab_pair --test check_lab --test stuck_lab --test doctor_lab --test failover_lab --test client_lab)
+tests=(--test lab_pair --test check_lab --test stuck_lab --test doctor_lab --test failover_lab --test client_lab --test hard_failover_lab)
 filters=()
 if [ "$mode" = slice ]; then
   # (replica down: the full run; it costs CI 75 s a release)
   filters=(healthy_pair_is_ok check_reports_exactly_what_was_planted
     unreadable_replica_mailbox_is_detected_quarantined doctor_finds_nothing
-    failover_and_back_with_continuous_deliveries)
+    failover_and_back_with_continuous_deliveries promote_then_reintegrate_loses_no_accepted_message)
 fi
 # label master-release replica-release
 runs=("3.6 3.6 3.6" "3.8 3.8 3.8" "3.10 3.10 3.10" "3.12 3.12 3.12" "3.6->3.10 3.6 3.10")
@@ -33,7 +35,7 @@ runs=("3.6 3.6 3.6" "3.8 3.8 3.8" "3.10 3.10 3.10" "3.12 3.12 3.12" "3.6->3.10 3
 status=0
 summary=()
 down_labs() {
-  for d in /var/tmp/cyrdeck-versions-lab /var/tmp/cyrdeck-failover-lab; do
+  for d in /var/tmp/cyrdeck-versions-lab /var/tmp/cyrdeck-failover-lab /var/tmp/cyrdeck-hardfo-lab; do
     [ -d "$d" ] && { "$bin" lab down --dir "$d" >/dev/null 2>&1 || true; }
   done
 }

@@ -308,6 +308,8 @@ fn conflicts_with_a_reintegrate_report() {
         old_guid: o.to_string().repeat(40),
         new_guid: n.to_string().repeat(40),
         uids_now: now,
+        seen_on_old: false,
+        seen_on_new: uid == 42,
     };
     let d = Divergence {
         clashes: vec![

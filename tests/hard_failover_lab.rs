@@ -149,6 +149,16 @@ impl Scenario {
         promote_fault: Option<&str>,
         reint_fault: Option<&str>,
     ) -> String {
+        self.promote_and_reintegrate_with(promote_fault, reint_fault, |_| {})
+    }
+
+    /// The same, with `before_reintegrate` run once the old master is back.
+    fn promote_and_reintegrate_with(
+        &mut self,
+        promote_fault: Option<&str>,
+        reint_fault: Option<&str>,
+        before_reintegrate: impl FnOnce(&Self),
+    ) -> String {
         let out = self.run("promote", promote_fault);
         assert!(out.contains("RISK"), "{out}");
         assert_eq!(self.t.master(), "replica", "{out}");
@@ -163,6 +173,7 @@ impl Scenario {
             !deliver_to("master", &self.alice, &unique("split")),
             "the old master accepted a write after it came back"
         );
+        before_reintegrate(self);
         let out = self.run("reintegrate", reint_fault);
         assert!(out.contains("canary reached master"), "{out}");
         assert!(
@@ -208,7 +219,20 @@ fn promote_then_reintegrate_loses_no_accepted_message() {
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
     let mut s = crash_with_unreplicated_mail("a");
-    let out = s.promote_and_reintegrate(None, None);
+    // alice opens her INBOX on the new master: the clashing UIDs below its
+    // UIDNEXT then were shown to her there (RECENTUID), never on the old
+    let mut uidnext = 0;
+    let out = s.promote_and_reintegrate_with(None, None, |s| {
+        let mut i = login(Role::Replica, &s.alice);
+        let said = i.command("SELECT INBOX").unwrap().join("\n");
+        i.logout();
+        uidnext = said
+            .split("[UIDNEXT ")
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no UIDNEXT in {said}"));
+    });
     assert!(
         out.contains(&format!("user only on master: {}", s.olduser)),
         "{out}"
@@ -254,7 +278,20 @@ fn promote_then_reintegrate_loses_no_accepted_message() {
             c["done"].as_str().unwrap().starts_with("both renumbered"),
             "{c}"
         );
+        let shown = c["shown_to_owner"].as_str().unwrap();
+        if uid < uidnext {
+            assert_eq!(shown, "new master", "{c}");
+        } else {
+            assert_eq!(shown, "neither", "{c}");
+        }
     }
+    let seen = from_report
+        .iter()
+        .filter(|c| c["uid"].as_u64().unwrap() < uidnext)
+        .count();
+    assert!(seen > 0, "no clash below UIDNEXT {uidnext}: {json}");
+    assert!(out.contains("shown to the owner on replica only"), "{out}");
+    println!("{seen} of {clashes} clashing UIDs shown to the owner on the new master (UIDNEXT {uidnext})");
     println!(
         "conflicts --json: {}",
         from_report
@@ -553,4 +590,80 @@ fn cyrus_36_sync_cannot_keep_a_seen_uid_of_a_clash() {
         }
         println!("purge {purge}: A (seen at UID 2) -> {a_uid:?}, B -> 3");
     }
+}
+
+/// The building blocks a soft UID policy would use without IMAP
+/// credentials (ARCHITECTURE.md, "Cyrus 3.6 behaviour"), rehearsed on
+/// whatever release the lab runs: a spool file copied to a UID above
+/// LAST_UID is taken in by `reconstruct` under that UID with its exact
+/// GUID, and replicated; `cyr_virusscan -r -s 'UID N<CRLF>'` expunges that one
+/// UID, also replicated. Nothing else of the mailbox changes.
+#[test]
+fn reconstruct_takes_a_spool_file_in_under_its_uid_and_guid_and_virusscan_expunges_one_uid() {
+    use std::os::unix::fs::MetadataExt;
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let user = format!("inj{}", std::process::id());
+    let inbox = format!("user/{user}");
+    create_users(std::slice::from_ref(&user));
+    for i in 0..2 {
+        deliver(&user, &unique(&format!("inj{i}")));
+    }
+    wait_drained();
+    let conf = lab().layout.instance(Role::Master).imapd_conf;
+    let before = uid_guids(Role::Master, &inbox);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let last = *before.keys().max().unwrap();
+    let out = lab()
+        .cyrus_tool(Role::Master, "mbpath")
+        .arg("-C")
+        .arg(&conf)
+        .arg(&inbox)
+        .output()
+        .unwrap();
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let src = std::path::Path::new(&dir).join(format!("{}.", before.keys().next().unwrap()));
+    let meta = std::fs::metadata(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    // a gap above LAST_UID, as a live mailbox needs (an LMTP delivery
+    // taking the same UID would overwrite the file)
+    let uid = last + 5;
+    let dst = src.with_file_name(format!("{uid}."));
+    std::fs::copy(&src, &dst).unwrap();
+    std::os::unix::fs::chown(&dst, Some(meta.uid()), Some(meta.gid())).unwrap();
+    let st = lab()
+        .cyrus_tool(Role::Master, "reconstruct")
+        .arg("-C")
+        .arg(&conf)
+        .arg(&inbox)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let after = uid_guids(Role::Master, &inbox);
+    let first = before.values().next().unwrap().clone();
+    assert_eq!(after.get(&uid), Some(&first), "{after:?}");
+    assert_eq!(after.len(), 3, "{after:?}");
+    for (u, g) in &before {
+        assert_eq!(after.get(u), Some(g), "UID {u} unchanged");
+    }
+    wait_drained();
+    assert_eq!(uid_guids(Role::Replica, &inbox), after, "replicated as is");
+    // one UID expunged by a command-line tool, replicated. The search
+    // string must end in CRLF (3.6.1: "UID 7" alone is "Invalid search
+    // string"; the parser reads it as an IMAP command line)
+    let st = lab()
+        .cyrus_tool(Role::Master, "cyr_virusscan")
+        .arg("-C")
+        .arg(&conf)
+        .args(["-r", "-s", &format!("UID {uid}\r\n"), &inbox])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let left = uid_guids(Role::Master, &inbox);
+    assert_eq!(left, before, "only UID {uid} expunged");
+    wait_drained();
+    assert_eq!(uid_guids(Role::Replica, &inbox), before);
+    println!(
+        "{}: file {uid}. taken in by reconstruct with GUID {first}, replicated; cyr_virusscan expunged UID {uid}",
+        lab().cyrus_versions()[0].clone().unwrap_or_default()
+    );
 }

@@ -155,6 +155,7 @@ mod tests {
             exists: last_uid,
             sync_crc_basic: crc,
             sync_crc_annot: 12_345_678,
+            recentuid: 0,
         }
     }
 

@@ -275,6 +275,7 @@ mod tests {
             exists: last_uid,
             sync_crc_basic: crc,
             sync_crc_annot: 0,
+            recentuid: 0,
         }
     }
 

@@ -29,6 +29,11 @@ pub struct GuidConflict {
     pub uids_now: Option<(u32, u32)>,
     /// What was done, in words.
     pub done: String,
+    /// Where the clashing UID was shown to the mailbox's owner: `old
+    /// master`, `new master`, `both` or `neither` (reintegrate reads both
+    /// hosts' RECENTUID and `\Seen`; divergence.rs). Unknown for a check's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shown_to_owner: Option<String>,
 }
 
 /// The GUID conflicts of a check (kind GuidConflict).
@@ -71,6 +76,7 @@ fn conflict_of_check(pair: &str, mailbox: &str, uid: u32, a: String, b: String) 
         guid_b: b,
         uids_now: None,
         done: "nothing yet (repair renumbers both)".into(),
+        shown_to_owner: None,
     }
 }
 
@@ -95,6 +101,7 @@ pub fn from_report(pair: &str, run_id: &str, d: &Divergence) -> Vec<GuidConflict
                 Some((a, b)) => format!("both renumbered to UIDs {a}/{b}"),
                 None => "reported; not copied back yet".into(),
             },
+            shown_to_owner: Some(c.shown_side().into()),
         })
         .collect()
 }
@@ -152,6 +159,8 @@ mod tests {
             old_guid: "o".repeat(40),
             new_guid: "n".repeat(40),
             uids_now: now,
+            seen_on_old: false,
+            seen_on_new: uid == 4,
         };
         let d = Divergence {
             clashes: vec![
@@ -166,6 +175,8 @@ mod tests {
         assert_eq!(v[1].done, "UID 5 kept; the other now UID 11");
         assert_eq!(v[2].done, "reported; not copied back yet");
         assert_eq!(v[0].source, "reintegrate r1");
+        assert_eq!(v[0].shown_to_owner.as_deref(), Some("new master"));
+        assert_eq!(v[1].shown_to_owner.as_deref(), Some("neither"));
         let dir = std::env::temp_dir().join(format!("cyrdeck-gc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(

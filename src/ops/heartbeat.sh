@@ -25,6 +25,16 @@ esac
 "$bindir/mbpath" -C "$conf" -u "$user" >/dev/null 2>&1 || {
   echo "no heartbeat mailbox for user $user on this host: create it (cm user/$user)" >&2; exit 3; }
 case $minage in ''|*[!0-9]*) echo "bad MINAGE" >&2; exit 2 ;; esac
+# the freshness check and the beat under one lock: two writers starting in
+# the same second (two supervisors in step) both saw the old beat and both
+# delivered (CI: 10 beats in 25 s at a 5 s interval). The second now waits
+# and finds the first one's beat fresh. No lock (no flock(1), configdirectory
+# not writable): beats may double, which only costs a message.
+lockf=${cfgdir:+$cfgdir/cyrdeck-heartbeat.lock}
+if [ -n "$lockf" ] && command -v flock >/dev/null 2>&1 && { : >>"$lockf"; } 2>/dev/null; then
+  exec 9>>"$lockf"
+  flock -w 15 9 || true
+fi
 if [ "$minage" -gt 0 ]; then
   hbpath=$("$bindir/mbpath" -C "$conf" -u "$user" 2>/dev/null)
   last=$(od -An -j 24 -N 4 -tu4 --endian=big "$hbpath/cyrus.index" 2>/dev/null | tr -d ' ')

@@ -65,18 +65,23 @@ fn with_guid_panel(app: &App, theme: &Theme, f: &mut Frame, area: Rect) -> Rect 
         ratatui::layout::Layout::vertical([Constraint::Fill(1), Constraint::Length(h)]).areas(area);
     // narrow: GUIDs cut to 10, the sides named in the header, no source
     let wide = area.width >= 160;
-    let g = |side: &str, guid: &str| match wide {
-        true => format!("{side} {guid}"),
-        false => fit(guid, 10),
+    // `*`: the UID was shown to the mailbox's owner on that side
+    let g = |side: &str, guid: &str, shown: bool| {
+        let mark = if shown { "*" } else { "" };
+        match wide {
+            true => format!("{side}{mark} {guid}"),
+            false => fit(&format!("{mark}{guid}"), 10),
+        }
     };
+    let shown = |c: &crate::model::guid_conflicts::GuidConflict, side: &str| matches!(c.shown_to_owner.as_deref(), Some(s) if s == side || s == "both");
     let rows: Vec<Row> = all
         .iter()
         .map(|c| {
             let mut cells = vec![
                 Cell::from(c.mailbox.clone()),
                 Cell::from(c.uid.to_string()),
-                Cell::from(g(&c.side_a, &c.guid_a)),
-                Cell::from(g(&c.side_b, &c.guid_b)),
+                Cell::from(g(&c.side_a, &c.guid_a, shown(c, &c.side_a))),
+                Cell::from(g(&c.side_b, &c.guid_b, shown(c, &c.side_b))),
                 Cell::from(c.done.clone()).style(if c.uids_now.is_some() {
                     theme.dim()
                 } else {
@@ -116,7 +121,7 @@ fn with_guid_panel(app: &App, theme: &Theme, f: &mut Frame, area: Rect) -> Rect 
     let t = ratatui::widgets::Table::new(rows, widths)
         .header(Row::new(header).style(theme.dim()))
         .block(Block::bordered().title(format!(
-            " GUID conflicts: {} (same UID, two GUIDs; `cyrdeck conflicts --json`) ",
+            " GUID conflicts: {} (same UID, two GUIDs; *: UID shown to the owner there; `cyrdeck conflicts --json`) ",
             all.len()
         )));
     f.render_widget(t, bottom);

@@ -16,6 +16,7 @@
 //! master before replication starts.
 
 use crate::check::compare;
+use crate::cyrus::index::IndexRecord;
 use crate::cyrus::inventory::{Inventory, MailboxRecords};
 use crate::cyrus::names::owner_of;
 use crate::cyrus::synclog::parse_entry;
@@ -33,6 +34,38 @@ pub struct Clash {
     /// copy-back, read back on the new master by the verify step.
     #[serde(default)]
     pub uids_now: Option<(u32, u32)>,
+    /// The UID was shown to the mailbox's owner on that side: at or below
+    /// the mailbox's RECENTUID there (an owner's SELECT raises it), or the
+    /// message has `\Seen` there. Other users' seen state (seen.db) and
+    /// EXAMINE-only or POP sessions are not counted. Which side's UID a
+    /// "soft" UID policy would keep.
+    #[serde(default)]
+    pub seen_on_old: bool,
+    #[serde(default)]
+    pub seen_on_new: bool,
+}
+
+impl Clash {
+    /// Where the clashing UID was shown to the owner, in a word or two:
+    /// `old master`, `new master`, `both`, `neither`.
+    pub fn shown_side(&self) -> &'static str {
+        match (self.seen_on_old, self.seen_on_new) {
+            (true, true) => "both",
+            (true, false) => "old master",
+            (false, true) => "new master",
+            (false, false) => "neither",
+        }
+    }
+
+    /// On which side the clashing UID was shown to the owner, in words.
+    pub fn shown_on(&self, old: &str, new: &str) -> String {
+        match (self.seen_on_old, self.seen_on_new) {
+            (true, true) => format!("shown to the owner on {old} and on {new}"),
+            (true, false) => format!("shown to the owner on {old} only"),
+            (false, true) => format!("shown to the owner on {new} only"),
+            (false, false) => "shown to the owner on neither host".into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +125,7 @@ impl Divergence {
                 "  GUID CONFLICT {} UID {}: {old} {} / {new} {} (both kept, both get new UIDs)",
                 c.mailbox, c.uid, c.old_guid, c.new_guid
             ));
+            v.push(format!("    UID {}: {}", c.uid, c.shown_on(old, new)));
         }
         for u in &self.unreadable {
             v.push(format!("  UNREADABLE: {u}"));
@@ -159,26 +193,26 @@ pub fn classify(
                     }
                     continue;
                 };
-                let new_live: BTreeMap<u32, &str> = nr
-                    .records
-                    .iter()
-                    .map(|r| (r.uid, r.guid.as_str()))
-                    .collect();
-                let new_guids: BTreeSet<&str> = new_live.values().copied().collect();
+                let new_live: BTreeMap<u32, &IndexRecord> =
+                    nr.records.iter().map(|r| (r.uid, r)).collect();
+                let new_guids: BTreeSet<&str> =
+                    new_live.values().map(|r| r.guid.as_str()).collect();
                 let new_expunged: BTreeSet<&str> =
                     nr.expunged.iter().map(|(_, g)| g.as_str()).collect();
                 let old_guids: BTreeSet<&str> =
                     or.records.iter().map(|r| r.guid.as_str()).collect();
                 let mut differs = false;
                 for r in &or.records {
-                    if let Some(g) = new_live.get(&r.uid) {
-                        if *g != r.guid {
+                    if let Some(n) = new_live.get(&r.uid) {
+                        if n.guid != r.guid {
                             d.clashes.push(Clash {
                                 mailbox: ext.clone(),
                                 uid: r.uid,
                                 old_guid: r.guid.clone(),
-                                new_guid: g.to_string(),
+                                new_guid: n.guid.clone(),
                                 uids_now: None,
+                                seen_on_old: r.uid <= or.header.recentuid || r.seen(),
+                                seen_on_new: n.uid <= nr.header.recentuid || n.seen(),
                             });
                             differs = true;
                         }
@@ -340,6 +374,11 @@ mod tests {
             "a".into(),
             recs(vec![rec(1, '1'), rec(2, 'y'), rec(5, '5')], vec![(4, '4')]),
         );
+        // the owner SELECTed alice's INBOX on the new master since (its
+        // RECENTUID covers UID 2); nobody was shown UID 2 on the old one
+        if let Some(Ok(m)) = n.get_mut("a") {
+            m.header.recentuid = 2;
+        }
         n.insert("d".into(), recs(vec![rec(1, 'd'), rec(2, 'e')], vec![]));
         n.insert("b".into(), recs(vec![rec(1, 'b')], vec![]));
         let d = classify(&old, &new, &o, &n, "");
@@ -350,6 +389,10 @@ mod tests {
         );
         assert_eq!(d.clashes.len(), 1);
         assert_eq!(d.clashes[0].uid, 2);
+        assert_eq!(
+            (d.clashes[0].seen_on_old, d.clashes[0].seen_on_new),
+            (false, true)
+        );
         let only: Vec<(String, u32)> = d
             .messages_only_on_old
             .iter()
@@ -378,5 +421,26 @@ mod tests {
         }
         assert!(!inbox.contains(&guid('4')));
         assert!(!d.must_survive.contains_key("user/dave"));
+    }
+
+    #[test]
+    fn a_seen_flag_counts_as_shown_and_a_recentuid_below_the_clash_does_not() {
+        let inv = Inventory {
+            mailboxes: vec![entry("user.alice", "a")],
+            ..Default::default()
+        };
+        let mut seen = rec(3, 'x');
+        seen.system_flags = 1 << 4; // \Seen
+        let mut o = Records::new();
+        o.insert("a".into(), recs(vec![rec(1, '1'), seen], vec![]));
+        let mut n = Records::new();
+        n.insert("a".into(), recs(vec![rec(1, '1'), rec(3, 'y')], vec![]));
+        if let Some(Ok(m)) = n.get_mut("a") {
+            m.header.recentuid = 2;
+        }
+        let d = classify(&inv, &inv, &o, &n, "");
+        let c = &d.clashes[0];
+        assert_eq!((c.uid, c.seen_on_old, c.seen_on_new), (3, true, false));
+        assert_eq!(c.shown_on("A", "B"), "shown to the owner on A only");
     }
 }

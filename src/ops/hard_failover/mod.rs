@@ -372,8 +372,14 @@ async fn survey(
             c.new_guid.clone(),
         ];
         let detail = format!(
-            "GUID conflict in {} UID {}: {} has {}, {} has {}; both kept, both get new UIDs at the copy-back",
-            c.mailbox, c.uid, r.old_master, c.old_guid, r.new_master, c.new_guid
+            "GUID conflict in {} UID {}: {} has {}, {} has {}; both kept, both get new UIDs at the copy-back; the UID was {}",
+            c.mailbox,
+            c.uid,
+            r.old_master,
+            c.old_guid,
+            r.new_master,
+            c.new_guid,
+            c.shown_on(&r.old_master, &r.new_master)
         );
         cx.audit_finding(&r.old_master, &what, &detail, out);
     }
