@@ -101,3 +101,43 @@ fn doctor_finds_nothing_on_the_lab_and_names_planted_anti_patterns() {
         .filter(|f| !by_design.contains(&f["code"].as_str().unwrap()))
         .all(|f| f["host"] == "master"));
 }
+
+/// Removes a planted file, also when the test fails.
+struct Unplant(std::path::PathBuf);
+impl Drop for Unplant {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A shell startup file that makes every command slow (as a host root's
+/// `pyenv init` waiting on a stale lock once did) is named, on that host
+/// only. The lab's root has a home of its own (lab/accounts.rs), so the
+/// `.bashrc` planted there reaches only the lab's sessions.
+#[test]
+fn doctor_names_a_slow_shell_startup() {
+    let _g = lock();
+    let bashrc = lab().layout.dir.join("home").join("root").join(".bashrc");
+    let _u = Unplant(bashrc.clone());
+    // only for the replica's sessions: both hosts share the lab's root home
+    let replica = Role::Replica.address();
+    std::fs::write(
+        &bashrc,
+        format!("case \"$SSH_CONNECTION\" in *' {replica} '*) sleep 2.5;; esac\n"),
+    )
+    .unwrap();
+    let (code, v) = doctor();
+    assert_eq!(code, 1, "{v:#}");
+    let slow: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "slow_session_start")
+        .collect();
+    assert_eq!(slow.len(), 1, "{v:#}");
+    assert_eq!(slow[0]["host"], "replica", "{v:#}");
+    println!("{}", slow[0]["problem"]);
+    drop(_u);
+    let (_, v) = doctor();
+    assert!(!codes(&v).contains(&"slow_session_start"), "{v:#}");
+}

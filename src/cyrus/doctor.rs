@@ -42,7 +42,8 @@ pub async fn run(conns: &BTreeMap<String, Arc<HostConnection>>, pair: &PairConfi
         };
         match c.exec(&command(c.config())).await {
             Ok(o) => match parse(&String::from_utf8_lossy(&o.stdout)) {
-                Ok(f) => {
+                Ok(mut f) => {
+                    f.session_start = session_start(c).await;
                     facts.insert(h.clone(), f);
                 }
                 Err(e) => errors.push(format!("{h}: {e}")),
@@ -57,6 +58,19 @@ pub async fn run(conns: &BTreeMap<String, Arc<HostConnection>>, pair: &PairConfi
     }
 }
 
+/// What a trivial command costs on an open connection (the faster of two
+/// `true`s): the account's shell and its startup files run for each one.
+async fn session_start(c: &HostConnection) -> Option<std::time::Duration> {
+    let mut best = None;
+    for _ in 0..2 {
+        let t = std::time::Instant::now();
+        c.exec(&RemoteCommand::read(["true"])).await.ok()?;
+        let took = t.elapsed();
+        best = Some(best.map_or(took, |b: std::time::Duration| b.min(took)));
+    }
+    best
+}
+
 pub(crate) const SCRIPT: &str = include_str!("doctor.sh");
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -68,6 +82,8 @@ pub struct HostFacts {
     pub syslog: String,
     /// `cyr_info version`'s line ("cyrus-imapd 3.10.2-Debian-...").
     pub version: Option<String>,
+    /// How long a trivial command took, start to exit (None: not measured).
+    pub session_start: Option<std::time::Duration>,
 }
 
 pub fn command(h: &HostConfig) -> RemoteCommand {

@@ -17,6 +17,12 @@ pub struct Finding {
     pub fix: String,
 }
 
+/// A trivial command slower than this start to exit is the shell's
+/// startup files, not the network (lab on loopback: ~10 ms). Measured once:
+/// a host root's `.bashrc` with `pyenv init` waiting on a stale lock made
+/// every command take up to a minute (ARCHITECTURE.md).
+pub const SLOW_SESSION_START: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn truthy(v: Option<&String>) -> bool {
     v.is_some_and(|v| {
         matches!(
@@ -196,6 +202,10 @@ pub fn diagnose(pair: &PairConfig, facts: &BTreeMap<String, HostFacts>) -> Vec<F
         }
     }
     for (host, f) in facts {
+        if let Some(t) = f.session_start.filter(|t| *t >= SLOW_SESSION_START) {
+            add(host, "slow_session_start", format!("every command takes {:.1} s to start here before it runs: the SSH account's shell and its startup files (~/.bashrc) run for each one, and each refresh and runbook step pays it", t.as_secs_f64()),
+                "make the account's startup files return at once when not interactive (`case $- in *i*) ;; *) return;; esac` at the top of ~/.bashrc), or give cyrdeck an account without them".into());
+        }
         match f.syslog.as_str() {
             "readable" => {}
             "unreadable" => add(host, "syslog_unreadable", "the configured syslog file (or the journal) cannot be read: Cyrus's errors stay invisible".into(),
@@ -230,7 +240,30 @@ mod tests {
                 .collect(),
             syslog: "readable".into(),
             version: None,
+            session_start: Some(std::time::Duration::from_millis(20)),
         }
+    }
+
+    #[test]
+    fn a_slow_session_start_is_named_with_its_cost() {
+        let mut f = BTreeMap::new();
+        let mut slow = facts(&[], &[]);
+        slow.session_start = Some(std::time::Duration::from_millis(3400));
+        f.insert("r".to_string(), slow);
+        let found = diagnose(&pair(), &f);
+        let s: Vec<_> = found
+            .iter()
+            .filter(|x| x.code == "slow_session_start")
+            .collect();
+        assert_eq!(s.len(), 1, "{found:?}");
+        assert_eq!(s[0].host, "r");
+        assert!(s[0].problem.contains("3.4 s"), "{}", s[0].problem);
+        let mut quick = facts(&[], &[]);
+        quick.session_start = Some(std::time::Duration::from_millis(1900));
+        f.insert("r".to_string(), quick);
+        assert!(!diagnose(&pair(), &f)
+            .iter()
+            .any(|x| x.code == "slow_session_start"));
     }
 
     fn pair() -> PairConfig {
