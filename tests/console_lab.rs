@@ -62,6 +62,11 @@ fn is_read_only(cmd: &str) -> bool {
     let mbexamine = cmd.contains("/mbexamine -C ");
     let inventory = cmd.contains("perl -e '# cyrdeck inventory: READ-ONLY.");
     let doctor = cmd.contains("@@doctor 1") && cmd.contains("conf-all");
+    // doctor times a trivial command (slow_session_start): exactly `true`
+    let timing = cmd
+        .strip_prefix("timeout -k 2 ")
+        .and_then(|r| r.split_once(' '))
+        .is_some_and(|(secs, rest)| secs.parse::<f64>().is_ok() && rest == "true");
     // the runbooks' small read scripts (sed/cat/awk/grep/tail/wc)
     let reader = cmd.contains("' cyrdeck-read ")
         && ![
@@ -75,7 +80,7 @@ fn is_read_only(cmd: &str) -> bool {
         ]
         .iter()
         .any(|w| cmd.contains(w));
-    probe || mbexamine || inventory || doctor || reader
+    probe || mbexamine || inventory || doctor || timing || reader
 }
 
 #[test]

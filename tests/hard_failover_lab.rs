@@ -611,16 +611,16 @@ fn reconstruct_takes_a_spool_file_in_under_its_uid_and_guid_and_virusscan_expung
     }
     wait_drained();
     let conf = lab().layout.instance(Role::Master).imapd_conf;
+    // a Cyrus tool on the master: `TOOL -C CONF ARGS...`
+    let tool = |name: &str, args: &[&str]| {
+        let mut c = lab().cyrus_tool(Role::Master, name);
+        c.arg("-C").arg(&conf).args(args);
+        c
+    };
     let before = uid_guids(Role::Master, &inbox);
     assert_eq!(before.len(), 2, "{before:?}");
     let last = *before.keys().max().unwrap();
-    let out = lab()
-        .cyrus_tool(Role::Master, "mbpath")
-        .arg("-C")
-        .arg(&conf)
-        .arg(&inbox)
-        .output()
-        .unwrap();
+    let out = tool("mbpath", &[&inbox]).output().unwrap();
     let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let src = std::path::Path::new(&dir).join(format!("{}.", before.keys().next().unwrap()));
     let meta = std::fs::metadata(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
@@ -630,13 +630,7 @@ fn reconstruct_takes_a_spool_file_in_under_its_uid_and_guid_and_virusscan_expung
     let dst = src.with_file_name(format!("{uid}."));
     std::fs::copy(&src, &dst).unwrap();
     std::os::unix::fs::chown(&dst, Some(meta.uid()), Some(meta.gid())).unwrap();
-    let st = lab()
-        .cyrus_tool(Role::Master, "reconstruct")
-        .arg("-C")
-        .arg(&conf)
-        .arg(&inbox)
-        .status()
-        .unwrap();
+    let st = tool("reconstruct", &[&inbox]).status().unwrap();
     assert!(st.success());
     let after = uid_guids(Role::Master, &inbox);
     let first = before.values().next().unwrap().clone();
@@ -650,11 +644,8 @@ fn reconstruct_takes_a_spool_file_in_under_its_uid_and_guid_and_virusscan_expung
     // one UID expunged by a command-line tool, replicated. The search
     // string must end in CRLF (3.6.1: "UID 7" alone is "Invalid search
     // string"; the parser reads it as an IMAP command line)
-    let st = lab()
-        .cyrus_tool(Role::Master, "cyr_virusscan")
-        .arg("-C")
-        .arg(&conf)
-        .args(["-r", "-s", &format!("UID {uid}\r\n"), &inbox])
+    let search = format!("UID {uid}\r\n");
+    let st = tool("cyr_virusscan", &["-r", "-s", &search, &inbox])
         .status()
         .unwrap();
     assert!(st.success());

@@ -162,6 +162,14 @@ fn fresh_mail_data() {
     }
     lab.up().expect("lab up with fresh data");
     cyrdeck::lab::seed::seed(lab, 2).expect("seed lab");
+    // the seed replicated before the next test pauses the client (CI: a
+    // resync test found bob's INBOX not yet on the replica after a reset)
+    let steady = wait_for(Duration::from_secs(90), || {
+        (status_json().0 == 0).then_some(())
+    });
+    if steady.is_none() {
+        eprintln!("the fresh lab did not become steady within 90 s");
+    }
 }
 
 pub fn config() -> Config {
