@@ -117,7 +117,7 @@ impl Drop for Unplant {
 #[test]
 fn doctor_names_a_slow_shell_startup() {
     let _g = lock();
-    let bashrc = lab().layout.dir.join("home").join("root").join(".bashrc");
+    let bashrc = lab().layout.root_home().join(".bashrc");
     let _u = Unplant(bashrc.clone());
     // only for the replica's sessions: both hosts share the lab's root home
     let replica = Role::Replica.address();

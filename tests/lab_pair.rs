@@ -286,7 +286,7 @@ fn a_lab_session_is_at_home_in_the_lab_not_in_the_hosts_root() {
     let out = rt()
         .block_on(conn.exec(&RemoteCommand::read(["printenv", "HOME"])))
         .unwrap();
-    let home = lab().layout.dir.join("home").join("root");
+    let home = lab().layout.root_home();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim_end(),
         home.to_str().unwrap()

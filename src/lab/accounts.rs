@@ -22,8 +22,6 @@ pub const WRITER: &str = "cyrdeck";
 /// Observe mode through the read-only rules: this account cannot write.
 pub const OBSERVER: &str = "cyrdeck-ro";
 const GROUP: &str = "cyrdeck-lab";
-/// Root's home inside a lab host (under DIR/home): empty, no dotfiles.
-const ROOT_HOME: &str = "root";
 
 /// Root's passwd line inside a lab host: its home is in the lab. sshd runs
 /// every command (the recorder included) through the account's shell, and
@@ -72,6 +70,10 @@ impl Layout {
     }
     fn home(&self, account: &str) -> PathBuf {
         self.dir.join("home").join(account)
+    }
+    /// Root's home inside every lab host: empty, no dotfiles (see `lab_root`).
+    pub fn root_home(&self) -> PathBuf {
+        self.home("root")
     }
     /// What sudo on `role` allowed (its `logfile`).
     pub fn sudo_log(&self, role: Role) -> PathBuf {
@@ -125,7 +127,7 @@ pub fn prepare(l: &Layout, cyrdeck_toml: &str) -> Result<()> {
     let base = ids(l)?;
     let gid = base;
     helpers::install(&l.helper_dir()).wrap_err("installing the helpers")?;
-    let root_home = l.home(ROOT_HOME);
+    let root_home = l.root_home();
     std::fs::create_dir_all(&root_home)?;
     std::fs::set_permissions(&root_home, std::fs::Permissions::from_mode(0o700))?;
     for (i, account) in [WRITER, OBSERVER].into_iter().enumerate() {
@@ -173,7 +175,7 @@ fn write_etc_with(l: &Layout, role: Role, cfg: &Config, base: u32) -> Result<()>
     let own = l.etc_prefix(role).join("etc");
     let mut passwd = lab_root(
         &std::fs::read_to_string(own.join("passwd"))?,
-        &l.home(ROOT_HOME),
+        &l.root_home(),
     );
     let mut group = std::fs::read_to_string(own.join("group"))?;
     for (i, account) in [WRITER, OBSERVER].into_iter().enumerate() {
