@@ -256,8 +256,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // not built yet: refused, never run as "easy"
-        assert!(parse("reintegrate lab --uid-policy soft", &rb).is_err());
+        match parse("reintegrate lab --uid-policy soft", &rb) {
+            Ok(Parsed::Runbook { options, .. }) => {
+                assert_eq!(options, vec![("uid-policy".into(), "soft".into())])
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse("reintegrate lab --uid-policy hard", &rb).is_err());
     }
 
     #[test]

@@ -132,9 +132,27 @@ impl<'a> StepContext<'a> {
         timeout: std::time::Duration,
         out: &mut Vec<String>,
     ) -> Result<ExecOutput, String> {
+        self.write_with_input(host, argv, shown, None, timeout, out)
+            .await
+    }
+
+    /// `write`, `input` (when given) sent as the command's stdin; the
+    /// audit log records its size, never its bytes.
+    pub async fn write_with_input(
+        &self,
+        host: &str,
+        argv: Vec<String>,
+        shown: Option<Vec<String>>,
+        input: Option<&[u8]>,
+        timeout: std::time::Duration,
+        out: &mut Vec<String>,
+    ) -> Result<ExecOutput, String> {
         let conn = self.connection(host)?;
         let cap = conn.write_capability().ok_or(OBSERVE_REFUSAL)?;
-        let shown = shown.unwrap_or_else(|| argv.clone());
+        let mut shown = shown.unwrap_or_else(|| argv.clone());
+        if let Some(i) = input {
+            shown.push(format!("<stdin: {} bytes>", i.len()));
+        }
         let path = self.audit_path();
         let id = audit::intent(&path, host, &shown, self.runbook, self.run_id).map_err(|e| {
             format!(
@@ -145,9 +163,11 @@ impl<'a> StepContext<'a> {
         })?;
         fault::after_audit_intent();
         out.push(format!("{host}$ {}", audit::redact(&shown.join(" "))));
-        let res = conn
-            .exec_timeout(&crate::remote::RemoteCommand::write(argv, &cap), timeout)
-            .await;
+        let cmd = crate::remote::RemoteCommand::write(argv, &cap);
+        let res = match input {
+            Some(i) => conn.exec_input(&cmd, i, timeout).await,
+            None => conn.exec_timeout(&cmd, timeout).await,
+        };
         if let Err(e) = audit::result(&path, &id, host, self.runbook, &res) {
             out.push(format!(
                 "WARNING: the command ran but its result is not in the audit log {}: {e}",

@@ -79,15 +79,13 @@ const REPAIR_OPTIONS: &[OptionSpec] = &[OptionSpec {
     help: "a folder or user only the replica has: keep reporting it, or copy it back to the master",
 }];
 
-// No "soft" (keep the UID a client has seen): Cyrus 3.6 sync cannot keep a
-// clash's UID on either side — renumbering the other message first gets the
-// seen one renumbered too, or expunged when the slot was purged (lab-proven,
-// ARCHITECTURE.md "Cyrus 3.6 behaviour"). Asking for it is refused, never
-// silently run as "easy".
+// "soft" keeps the UID the owner was shown on the new master; Cyrus sync
+// cannot (ARCHITECTURE.md "Cyrus 3.6 behaviour"), so hard_failover/soft_uid.rs
+// does it by spool injection and a rebuild of the user on the old master.
 const REINTEGRATE_OPTIONS: &[OptionSpec] = &[OptionSpec {
     name: "uid-policy",
-    values: &["easy"],
-    help: "same UID, two GUIDs: both messages get new UIDs on both hosts (easy; soft cannot be done with Cyrus 3.6 sync)",
+    values: &["easy", "soft"],
+    help: "same UID, two GUIDs: easy = both messages get new UIDs on both hosts; soft = the new master's message keeps its UID, the old master's gets a new one (per user; a user with a UID shown on the old master takes easy)",
 }];
 
 impl RunbookSpec {

@@ -262,6 +262,19 @@ pub fn all() -> &'static [Helper] {
                     ]),
                 ],
             ),
+            // reintegrate's soft UID policy: message files read on the old
+            // master, added to the new one (and `reconstruct` run) there
+            script(
+                "spool",
+                Interp::Perl,
+                crate::ops::hard_failover::soft_uid::SCRIPT,
+                RunAs::Cyrus,
+                vec![
+                    read(&[Lit("fetch"), Conf, BinDir]),
+                    write(&[Lit("inject"), Conf, BinDir]),
+                ],
+            ),
+            tool("sync_reset", vec![write(&[Lit("-C"), Conf])]),
             tool("mbexamine", vec![read(&[Lit("-C"), Conf])]),
             tool("sync_client", vec![write(&[Lit("-C"), Conf])]),
             tool("unexpunge", vec![write(&[Lit("-C"), Conf])]),

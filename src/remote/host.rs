@@ -191,7 +191,27 @@ impl HostConnection {
         cmd: &RemoteCommand,
         timeout: Duration,
     ) -> Result<ExecOutput, RemoteError> {
+        let s = self.exec_stream(cmd, timeout).await?;
+        self.collect(s).await
+    }
+
+    /// `exec_timeout` with `input` as the command's stdin (then EOF): the
+    /// bytes of a message moved between hosts, which no argument could
+    /// carry (Linux caps one argument at 128 KiB). The command must read
+    /// its stdin before it writes much: its output is read only after.
+    pub async fn exec_input(
+        &self,
+        cmd: &RemoteCommand,
+        input: &[u8],
+        timeout: Duration,
+    ) -> Result<ExecOutput, RemoteError> {
         let mut s = self.exec_stream(cmd, timeout).await?;
+        s.send_input(input).await?;
+        self.collect(s).await
+    }
+
+    /// All of a started command's stdout, then its end (`finish`).
+    async fn collect(&self, mut s: ExecStream<'_>) -> Result<ExecOutput, RemoteError> {
         let mut stdout = Vec::new();
         while let Some(data) = s.next().await? {
             stdout.extend_from_slice(&data);
@@ -408,6 +428,24 @@ impl ExecStream<'_> {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Write `input` to the command's stdin and end it (EOF), within the
+    /// command's timeout.
+    pub async fn send_input(&mut self, input: &[u8]) -> Result<(), RemoteError> {
+        let Some(ch) = self.channel.as_ref() else {
+            return Ok(());
+        };
+        let sent = tokio::time::timeout_at(self.deadline, async {
+            ch.data(input).await?;
+            ch.eof().await
+        })
+        .await;
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Err(_) => Err(self.timed_out().await),
+            Ok(Err(e)) => Err(self.broken(e).await),
         }
     }
 

@@ -8,7 +8,8 @@
 //!   expunged in that mailbox (expunged on the new master = deleted there
 //!   after the promotion: a deletion, not a loss);
 //! - clashes: the same UID holding different GUIDs (Cyrus gives both new
-//!   UIDs when it syncs the mailbox: the "easy" UID policy);
+//!   UIDs when it syncs the mailbox: the "easy" UID policy; soft_uid.rs
+//!   keeps the new master's where the owner saw it);
 //! - what the old master's leftover sync log still lists (never replicated).
 //!
 //! The users to copy back are those with any of these; `must_survive` is
@@ -92,6 +93,10 @@ pub struct Divergence {
     pub must_survive: BTreeMap<String, BTreeSet<String>>,
     /// Mailboxes that could not be read on either side.
     pub unreadable: Vec<String>,
+    /// Who owns each mailbox (external name) listed above: the user
+    /// `sync_client -u` takes.
+    #[serde(default)]
+    pub owners: BTreeMap<String, String>,
 }
 
 impl Divergence {
@@ -137,7 +142,7 @@ impl Divergence {
 
 /// The user a mailbox's internal name belongs to, as `sync_client -u`
 /// takes it (`^` back to `.`).
-fn user_of(internal: &str) -> Option<String> {
+pub(crate) fn user_of(internal: &str) -> Option<String> {
     owner_of(internal).map(|u| u.replace('^', "."))
 }
 
@@ -241,6 +246,7 @@ pub fn classify(
     }
     for name in &touched {
         if let Some(u) = user_of(name) {
+            d.owners.insert(compare::external(name), u.clone());
             copy.insert(u);
         }
     }

@@ -18,14 +18,19 @@
 //! from either side. A user's subscriptions and sieve scripts follow the
 //! old master's (its `-u` is authoritative for them).
 //!
-//! No "soft" UID policy (keep the UID a client has seen): Cyrus 3.6 sync
-//! only adds records above a side's LAST_UID and renumbers (or, when the
-//! other side purged that UID, expunges as stale) any record at or below
-//! it that the other side lacks or holds with another GUID. Renumbering the
-//! unseen message first therefore renumbers the seen one too, or loses it
-//! (lab: tests/hard_failover_lab.rs cyrus_36_sync_cannot_keep_a_seen_uid_of_a_clash).
+//! The "soft" UID policy (`--uid-policy soft`: keep the UID the owner saw
+//! on the new master) cannot be had from Cyrus sync, which only adds
+//! records above a side's LAST_UID and renumbers (or, when the other side
+//! purged that UID, expunges as stale) any record at or below it that the
+//! other side lacks or holds with another GUID (lab: tests/hard_failover_lab.rs
+//! cyrus_36_sync_cannot_keep_a_seen_uid_of_a_clash). soft_uid.rs does it
+//! without syncing that user from the old master: spool-file injection into
+//! the new master, then the user rebuilt on the old one from the new.
 
 pub mod divergence;
+mod inject;
+mod rebuild;
+pub mod soft_uid;
 
 use super::failover::{self, Act, Roles};
 use super::runbook::{RunbookSpec, StepSpec, StepState};
@@ -81,12 +86,16 @@ pub const REINTEGRATE: RunbookSpec = RunbookSpec {
             mutating: false,
         },
         StepSpec {
-            title: "Copy back: sync every listed user from the old master (clashing UIDs renumbered on both)",
+            title: "Copy back: sync every listed user from the old master (clashing UIDs renumbered on both; soft policy: injected into the new master)",
             mutating: true,
         },
         StepSpec {
             title: "Verify: every GUID of those users is on the new master (read-only)",
             mutating: false,
+        },
+        StepSpec {
+            title: "Soft UID policy only: rebuild its users on the old master from the new one (sync_reset -f, sync_client -u)",
+            mutating: true,
         },
         StepSpec {
             title: "Start replication new -> old (the new master's rolling client)",
@@ -99,8 +108,8 @@ pub const REINTEGRATE: RunbookSpec = RunbookSpec {
     ],
 };
 
-const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
-const COPY_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const COPY_TIMEOUT: Duration = Duration::from_secs(600);
 const COPY_ATTEMPTS: u32 = 3;
 
 fn single_replica(cx: &StepContext<'_>) -> Result<(String, String), String> {
@@ -321,8 +330,9 @@ async fn reintegrate(
         1 => survey(cx, &r, out, memo).await,
         2 => copy_back(cx, &r, out, memo).await,
         3 => verify(cx, &r, out, memo).await,
-        4 => start_replication(cx, &mut r, out).await,
-        5 => failover::canary(cx, &mut r, out).await,
+        4 => rebuild::on_old_master(cx, &mut r, out, memo).await,
+        5 => start_replication(cx, &mut r, out).await,
+        6 => failover::canary(cx, &mut r, out).await,
         n => Err(format!("no step {}", n + 1)),
     };
     failover::save_roles(memo, &r);
@@ -418,15 +428,25 @@ async fn copy_back(
     cx: &StepContext<'_>,
     r: &Roles,
     out: &mut Vec<String>,
-    memo: &serde_json::Value,
+    memo: &mut serde_json::Value,
 ) -> Result<String, String> {
     let d = divergence_of(memo)?;
     if cx.attempt > 1 {
         // a pause of this run cut short by a crash: writes back on
         pause_writes_on_new(cx, r, out, false).await?;
     }
+    // decided from the survey's report (what the servers said), the same
+    // on every attempt; step 5 reads it back
+    let soft = if cx.option("uid-policy") == "soft" {
+        let (soft, easy) = soft_uid::choose(&d);
+        out.extend(easy.iter().map(|e| format!("  {e}")));
+        soft
+    } else {
+        Vec::new()
+    };
+    memo["soft_users"] = serde_json::json!(soft);
     let mut failed = Vec::new();
-    for user in &d.users_to_copy {
+    for user in d.users_to_copy.iter().filter(|u| !soft.contains(u)) {
         let user = crate::cyrus::names::user_arg(user)?;
         // the old master's own sync_host is the new master (its replica)
         let mut argv = cx.sync_client_on(&r.old_master, &r.channel, None)?;
@@ -473,6 +493,9 @@ async fn copy_back(
             failed.push(user);
         }
     }
+    if !soft.is_empty() {
+        failed.extend(inject::soft_users(cx, r, &d, &soft, out).await?);
+    }
     if !failed.is_empty() {
         return Err(format!(
             "copy-back failed for {failed:?} (the others are done); fix and resume: it runs again"
@@ -497,7 +520,7 @@ async fn copy_back(
 
 /// This run's fence on the new master (`pause`), or lifted (only this
 /// run's: a fence of anything else stays).
-async fn pause_writes_on_new(
+pub(crate) async fn pause_writes_on_new(
     cx: &StepContext<'_>,
     r: &Roles,
     out: &mut Vec<String>,
