@@ -10,9 +10,10 @@ scripts/setup.sh
 status=0
 CYRDECK_MATRIX=full cargo test --release --test fault_matrix -- --test-threads=1 --nocapture \
   failover_fault_matrix 2>&1 | tee /tmp/cyrdeck-matrix.log || status=$?
-# the hard failover (promote, reintegrate): every writing step x {kill-before, kill-after}
+# the hard failover (promote, reintegrate easy and soft): every writing step x {kill-before,
+# kill-after, abort, SSH dropped, step failing} (the kinds that apply to the step)
 CYRDECK_HARD_MATRIX=full cargo test --release --test hard_failover_lab -- --test-threads=1 --nocapture \
-  promote_and_reintegrate_survive 2>&1 | tee /tmp/cyrdeck-hard-matrix.log || status=$?
+  promote_and_reintegrate_survive_every 2>&1 | tee /tmp/cyrdeck-hard-matrix.log || status=$?
 # replace-replica: every writing step x {kill before, kill after, SSH dropped, abort}
 CYRDECK_REPLACE_MATRIX=full cargo test --release --test replace_replica_lab -- --test-threads=1 --nocapture \
   replace_replica_fault_matrix 2>&1 | tee /tmp/cyrdeck-replace-matrix.log || status=$?

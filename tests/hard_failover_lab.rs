@@ -110,10 +110,46 @@ fn crash_with_unreplicated_mail(tag: &str) -> Scenario {
     }
 }
 
+/// How a case interrupts a runbook at a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    KillBefore,
+    KillAfter,
+    /// The operator answers no at the step's prompt.
+    Abort,
+    /// The sshd of the host the step acts on goes away mid-step.
+    SshDrop,
+    /// The step cannot succeed: the Cyrus it needs is stopped.
+    StepFails,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Fault {
+    step: usize,
+    kind: Kind,
+}
+
+/// The lab host a step of `runbook` acts on (old master = Role::Master,
+/// new master = Role::Replica all along), and the one whose Cyrus its
+/// failing needs stopped.
+fn acted_on(runbook: &str, step: usize) -> (Role, Role) {
+    match (runbook, step) {
+        ("promote", 2) => (Role::Master, Role::Replica),
+        ("promote", _) => (Role::Replica, Role::Replica),
+        // reintegrate: fence and copy-back act on the old master, and the
+        // copy-back needs the new master's sync_server; the rebuild, the
+        // start and the canary need the old master's Cyrus
+        (_, 1 | 3) => (Role::Master, Role::Replica),
+        (_, 5) => (Role::Master, Role::Master),
+        _ => (Role::Replica, Role::Master),
+    }
+}
+
 impl Scenario {
-    /// `cyrdeck run RUNBOOK lab --yes`, SIGKILLed as `fault` and resumed
-    /// when given; the run must end done.
-    fn run(&self, runbook: &str, fault: Option<&str>) -> String {
+    /// `cyrdeck run RUNBOOK lab`, interrupted as `fault` says, then
+    /// resumed (or, stopped before it wrote anything, run again) until no
+    /// run is left; the runbook must have ended done.
+    fn run(&self, runbook: &str, fault: Option<Fault>) -> String {
         let mut args = vec!["run", runbook, "lab", "--yes"];
         if runbook == "reintegrate" {
             args.extend(["--uid-policy", self.policy]);
@@ -123,37 +159,138 @@ impl Scenario {
             assert_eq!(code, 0, "{}", failed_first(&out));
             return out;
         };
-        let out = self
-            .t
-            .command(&args)
-            .env("CYRDECK_FAULT", f)
-            .output()
-            .unwrap();
-        let first = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.code().is_none() && first.contains("fault injection: SIGKILL"),
-            "{runbook} {f}: {:?}\n{first}",
-            out.status
-        );
-        let (code, resumed) = self.t.run(&["runbook", "resume", "--yes"]);
-        assert_eq!(
-            code,
-            0,
-            "{runbook} {f}:\n{}",
-            failed_first(&format!("{first}\n--- resume:\n{resumed}"))
-        );
+        if f.kind == Kind::Abort {
+            args.retain(|a| *a != "--yes");
+        }
+        let mut cmd = self.t.command(&args);
+        let lab_dir = lab_dir().display().to_string();
+        let (host, needs) = acted_on(runbook, f.step);
+        let name = |r: Role| {
+            if r == Role::Master {
+                "master"
+            } else {
+                "replica"
+            }
+        };
+        let mut restore: Option<Box<dyn Fn()>> = None;
+        match f.kind {
+            Kind::KillBefore => {
+                cmd.env("CYRDECK_FAULT", format!("{}:kill-before", f.step));
+            }
+            Kind::KillAfter => {
+                cmd.env("CYRDECK_FAULT", format!("{}:kill-after", f.step));
+            }
+            Kind::Abort => {}
+            Kind::SshDrop => {
+                let down = format!(
+                    "{} lab down --dir {lab_dir} --only {}-sshd",
+                    bin(),
+                    name(host)
+                );
+                cmd.env("CYRDECK_FAULT", format!("{}:exec", f.step)).env(
+                    "CYRDECK_FAULT_CMD",
+                    format!("(sleep 0.3; {down}) </dev/null >/dev/null 2>&1 &"),
+                );
+                restore = Some(Box::new(move || {
+                    std::thread::sleep(Duration::from_millis(800));
+                    lab().start_as_left(Component::Sshd(host)).unwrap();
+                }));
+            }
+            Kind::StepFails => {
+                cmd.env("CYRDECK_FAULT", format!("{}:exec", f.step)).env(
+                    "CYRDECK_FAULT_CMD",
+                    format!(
+                        "{} lab down --dir {lab_dir} --only {}-cyrus",
+                        bin(),
+                        name(needs)
+                    ),
+                );
+                restore = Some(Box::new(move || {
+                    lab().start_as_left(Component::Cyrus(needs)).unwrap();
+                }));
+            }
+        }
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut answers = String::new();
+            if f.kind == Kind::Abort {
+                // a prompt per writing step: yes until this one
+                let spec = if runbook == "promote" {
+                    &cyrdeck::ops::hard_failover::PROMOTE
+                } else {
+                    &cyrdeck::ops::hard_failover::REINTEGRATE
+                };
+                for s in &spec.steps[..f.step - 1] {
+                    if s.mutating {
+                        answers.push_str("y\n");
+                    }
+                }
+                answers.push_str("n\n");
+            }
+            let _ = child.stdin.take().unwrap().write_all(answers.as_bytes());
+        }
+        let o = child.wait_with_output().unwrap();
+        let first =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        let code = o.status.code();
+        let what = format!("{runbook} step {} {:?}", f.step, f.kind);
+        match f.kind {
+            Kind::Abort => assert!(
+                code == Some(3) && first.contains(&format!("stopped before step {}", f.step)),
+                "{what}: exit {code:?}\n{first}"
+            ),
+            Kind::KillBefore | Kind::KillAfter => assert!(
+                code.is_none() && first.contains("fault injection: SIGKILL"),
+                "{what}: exit {code:?}\n{first}"
+            ),
+            Kind::SshDrop | Kind::StepFails => assert!(
+                first.contains("fault injection: `"),
+                "{what}: exit {code:?}\n{first}"
+            ),
+        }
+        if let Some(r) = &restore {
+            r();
+        }
+        let mut all = vec![first];
+        for _ in 0..4 {
+            let (_, list) = self.t.run(&["runbook", "list"]);
+            if list.contains("no unfinished runbook") {
+                break;
+            }
+            let (_, last) = self.t.run(&["runbook", "resume", "--yes"]);
+            let out = if last.contains("--retry") && !last.contains("resuming") {
+                self.t.run(&["runbook", "resume", "--yes", "--retry"]).1
+            } else {
+                last
+            };
+            all.push(out);
+        }
         let (_, list) = self.t.run(&["runbook", "list"]);
-        assert!(list.contains("no unfinished runbook"), "{list}");
-        format!("{first}\n--- resume:\n{resumed}")
+        assert!(
+            list.contains("no unfinished runbook"),
+            "{what}: still open:\n{list}\n{}",
+            all.join("\n----\n")
+        );
+        // stopped before anything was written: that run ended; a new one
+        if f.kind == Kind::Abort && all.len() == 1 {
+            let yes: Vec<&str> = args.iter().copied().chain(["--yes"]).collect();
+            let (code, out) = self.t.run(&yes);
+            assert_eq!(code, 0, "{what}, run again: {}", failed_first(&out));
+            all.push(out);
+        }
+        all.join("\n--- resumed:\n")
     }
 
     /// Promoted, the new master takes mail, the old one comes back as it
     /// was left (fenced, no client) and refuses mail; reintegrated.
     fn promote_and_reintegrate(
         &mut self,
-        promote_fault: Option<&str>,
-        reint_fault: Option<&str>,
+        promote_fault: Option<Fault>,
+        reint_fault: Option<Fault>,
     ) -> String {
         self.promote_and_reintegrate_with(promote_fault, reint_fault, |_| {})
     }
@@ -161,8 +298,8 @@ impl Scenario {
     /// The same, with `before_reintegrate` run once the old master is back.
     fn promote_and_reintegrate_with(
         &mut self,
-        promote_fault: Option<&str>,
-        reint_fault: Option<&str>,
+        promote_fault: Option<Fault>,
+        reint_fault: Option<Fault>,
         before_reintegrate: impl FnOnce(&Self),
     ) -> String {
         let out = self.run("promote", promote_fault);
@@ -337,7 +474,9 @@ fn reintegrate_with_the_soft_uid_policy_keeps_the_uids_the_owner_saw() {
     assert!(out.contains("injected into replica as UID"), "{out}");
     for l in out
         .lines()
-        .filter(|l| l.contains("injected into") || l.contains("rebuilt on") || l.contains("cyrdeck-spool"))
+        .filter(|l| {
+            l.contains("injected into") || l.contains("rebuilt on") || l.contains("cyrdeck-spool")
+        })
         .take(6)
     {
         println!("{l}");
@@ -347,15 +486,27 @@ fn reintegrate_with_the_soft_uid_policy_keeps_the_uids_the_owner_saw() {
     assert!(clashes.len() >= 3, "{clashes:?}");
     let inbox = format!("user/{}", s.alice);
     s.t.wait_drained();
-    let (old, new) = (uid_guids(Role::Master, &inbox), uid_guids(Role::Replica, &inbox));
+    let (old, new) = (
+        uid_guids(Role::Master, &inbox),
+        uid_guids(Role::Replica, &inbox),
+    );
     let mut kept = Vec::new();
     for c in &clashes {
         let uid = c["uid"].as_u64().unwrap() as u32;
         let now = c["uids_now"].as_array().expect("uids_now");
-        let (o, n) = (now[0].as_u64().unwrap() as u32, now[1].as_u64().unwrap() as u32);
+        let (o, n) = (
+            now[0].as_u64().unwrap() as u32,
+            now[1].as_u64().unwrap() as u32,
+        );
         assert_eq!(n, uid, "the new master's message keeps UID {uid}: {c}");
         assert!(o > uid, "the old master's message gets a new UID: {c}");
-        assert!(c["done"].as_str().unwrap().starts_with(&format!("UID {uid} kept")), "{c}");
+        assert!(
+            c["done"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("UID {uid} kept")),
+            "{c}"
+        );
         let shown = c["shown_to_owner"].as_str().unwrap();
         assert_ne!(shown, "old master", "{c}");
         assert_eq!(shown == "new master", (uid as u64) < uidnext, "{c}");
@@ -368,59 +519,94 @@ fn reintegrate_with_the_soft_uid_policy_keeps_the_uids_the_owner_saw() {
     }
     // the deliverer still runs: the new master may hold more by now
     for (uid, g) in &old {
-        assert_eq!(new.get(uid), Some(g), "{inbox} UID {uid}: not the same on both hosts");
+        assert_eq!(
+            new.get(uid),
+            Some(g),
+            "{inbox} UID {uid}: not the same on both hosts"
+        );
     }
-    println!("soft UID policy: {} clashes: {}", clashes.len(), kept.join("; "));
+    println!(
+        "soft UID policy: {} clashes: {}",
+        clashes.len(),
+        kept.join("; ")
+    );
     s.assert_nothing_lost();
 }
 
-/// Every writing step of both runbooks, cyrdeck SIGKILLed before and after
-/// its remote action, then resumed: the same end state. CI runs a slice;
-/// `CYRDECK_HARD_MATRIX=full` (scripts/matrix.sh) every case.
+/// Every writing step of both runbooks interrupted every way: cyrdeck
+/// SIGKILLed before and after its remote action, the operator answering
+/// no, the SSH connection of the host it acts on dropped, the step failing
+/// (the Cyrus it needs stopped); then resumed (or, stopped before it wrote
+/// anything, run again): the same end state, nothing accepted lost. CI
+/// runs a slice; `CYRDECK_HARD_MATRIX=full` (scripts/matrix.sh) every case.
 #[test]
-fn promote_and_reintegrate_survive_a_kill_at_every_writing_step() {
+fn promote_and_reintegrate_survive_every_interruption_at_every_writing_step() {
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
     let full = std::env::var("CYRDECK_HARD_MATRIX").is_ok_and(|v| v == "full");
     // reintegrate: 1 fence, 3 copy-back, 5 the soft policy's rebuild (a
     // no-op under easy), 6 start replication, 7 canary
-    let mut cases: Vec<(&str, &'static str, usize, &str)> = Vec::new();
-    for (runbook, policy, steps) in [
-        ("promote", "easy", &[2, 3, 4, 5][..]),
-        ("reintegrate", "easy", &[1, 3, 6, 7][..]),
-        ("reintegrate", "soft", &[3, 5][..]),
+    use Kind::*;
+    let mut cases: Vec<(&str, &'static str, usize, Kind)> = Vec::new();
+    for (runbook, policy, steps, kinds) in [
+        (
+            "promote",
+            "easy",
+            &[2, 3, 4, 5][..],
+            &[KillBefore, KillAfter, Abort][..],
+        ),
+        (
+            "reintegrate",
+            "easy",
+            &[1, 3, 6, 7][..],
+            &[KillBefore, KillAfter, Abort, SshDrop][..],
+        ),
+        ("reintegrate", "easy", &[3, 6, 7][..], &[StepFails][..]),
+        (
+            "reintegrate",
+            "soft",
+            &[3, 5][..],
+            &[KillBefore, KillAfter, Abort, SshDrop, StepFails][..],
+        ),
     ] {
         for &step in steps {
-            for kind in ["kill-before", "kill-after"] {
+            for &kind in kinds {
                 cases.push((runbook, policy, step, kind));
             }
         }
     }
     if !full {
+        // CI time: four cases, each kind of interruption once (their
+        // promote runs whole); scripts/matrix.sh runs every case
         cases.retain(|c| {
-            // CI time: two cases (their promote runs whole); all 20 in scripts/matrix.sh
             matches!(
                 c,
-                ("reintegrate", "easy", 3, "kill-before") | ("reintegrate", "soft", 5, "kill-after")
+                ("reintegrate", "easy", 3, KillBefore)
+                    | ("reintegrate", "soft", 5, KillAfter)
+                    | ("reintegrate", "soft", 3, SshDrop)
+                    | ("reintegrate", "easy", 6, StepFails)
             )
         });
     }
     let started = std::time::Instant::now();
     for (i, (runbook, policy, step, kind)) in cases.iter().enumerate() {
-        let fault = format!("{step}:{kind}");
+        let fault = Some(Fault {
+            step: *step,
+            kind: *kind,
+        });
         let mut s = crash_with_unreplicated_mail(&format!("m{i}"));
         s.policy = policy;
         let (pf, rf) = if *runbook == "promote" {
-            (Some(fault.as_str()), None)
+            (fault, None)
         } else {
-            (None, Some(fault.as_str()))
+            (None, fault)
         };
         let out = s.promote_and_reintegrate(pf, rf);
         if *policy == "soft" {
             assert!(out.contains("rebuilt on master from replica"), "{out}");
         }
         s.assert_nothing_lost();
-        println!("case {runbook} ({policy}) step {step} {kind}: ok");
+        println!("case {runbook} ({policy}) step {step} {kind:?}: ok");
     }
     println!(
         "hard failover matrix: {} cases in {:.0}s",

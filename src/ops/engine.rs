@@ -254,6 +254,17 @@ impl Engine {
             sink(Event::Changed(run));
             return;
         }
+        if run.spec.forward_only() && wrote(run) && !run.finished() {
+            // nothing to undo, and a new run cannot start where this one
+            // stands (promote's precheck refuses a replica that is master
+            // already): the operator's stop is a pause, the lock kept
+            run.output.push(format!(
+                "stopped by the operator: {} goes forward only (every step can run again);                  the run stays open: `cyrdeck runbook resume` goes on from here",
+                run.spec.id
+            ));
+            self.save_and_tell(run, sink);
+            return;
+        }
         if run.spec.point_of_no_return.is_some() && !run.finished() {
             self.undo(run, "aborted by the operator", sink).await;
         } else {

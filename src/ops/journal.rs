@@ -177,7 +177,10 @@ pub fn retryable(run: &RunbookRun) -> bool {
         .iter()
         .zip(&run.attempts)
         .any(|(s, &a)| s.mutating && a > 0);
-    run.spec.point_of_no_return.is_some()
+    // forward-only runbooks (promote, reintegrate) too: a new run cannot
+    // start where a failed one stands (found by the hard failover matrix:
+    // reintegrate failing at its start of replication ended the run)
+    (run.spec.point_of_no_return.is_some() || run.spec.forward_only())
         && wrote
         && run.undo == UndoState::None
         && run.steps.iter().any(|s| matches!(s, StepState::Failed(_)))
@@ -290,6 +293,24 @@ mod tests {
         );
         let run = j.resume(true).unwrap();
         assert_eq!(run.next_step(), Some(7));
+    }
+
+    #[test]
+    fn a_forward_only_run_stays_open_for_retry_after_a_write() {
+        let spec = super::super::hard_failover::REINTEGRATE;
+        let mut run = RunbookRun::new(spec, "p", "p");
+        for s in run.steps.iter_mut().take(5) {
+            *s = StepState::Done("ok".into());
+        }
+        run.steps[5] = StepState::Failed("the old master's Cyrus is not running".into());
+        for a in run.attempts.iter_mut().take(6) {
+            *a = 1;
+        }
+        assert!(retryable(&run), "reintegrate has no undo: resumed, never ended");
+        // its first (writing) step failing before anything was attempted
+        let mut fresh = RunbookRun::new(spec, "p", "p");
+        fresh.steps[0] = StepState::Failed("unreachable".into());
+        assert!(!retryable(&fresh));
     }
 
     #[test]

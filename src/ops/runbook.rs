@@ -89,6 +89,12 @@ const REINTEGRATE_OPTIONS: &[OptionSpec] = &[OptionSpec {
 }];
 
 impl RunbookSpec {
+    /// No undo and no way back (hard failover): every step can run again,
+    /// so an interrupted run, the operator's stop included, is resumed.
+    pub fn forward_only(&self) -> bool {
+        matches!(self.id, "promote" | "reintegrate")
+    }
+
     /// The options this runbook takes (one table for CLI and console).
     pub fn options(&self) -> &'static [OptionSpec] {
         match self.id {

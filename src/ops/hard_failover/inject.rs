@@ -34,10 +34,7 @@ pub async fn soft_users(
             // expunged, and the UIDs are the old master's
             let mut argv = cx.sync_client_on(&r.old_master, &r.channel, None)?;
             argv.extend(["-m".into(), mailbox_arg(folder)?]);
-            match cx
-                .write(&r.old_master, argv, None, COPY_TIMEOUT, out)
-                .await
-            {
+            match cx.write(&r.old_master, argv, None, COPY_TIMEOUT, out).await {
                 Ok(o) if o.success() => out.push(format!("  {folder}: copied back")),
                 Ok(o) => {
                     out.push(format!(

@@ -159,10 +159,7 @@ async fn user_records(
         };
         live.insert(
             ext.clone(),
-            x.records
-                .iter()
-                .map(|r| (r.uid, r.guid.clone()))
-                .collect(),
+            x.records.iter().map(|r| (r.uid, r.guid.clone())).collect(),
         );
         if expunged {
             gone.insert(ext, x.expunged.iter().map(|(_, g)| g.clone()).collect());
@@ -173,10 +170,17 @@ async fn user_records(
 
 /// "MAILBOX UID GUID" of every live message of `old` whose GUID the new
 /// master has neither live nor expunged in that mailbox.
-pub fn missing_on_new(old: &UidGuids, new: &(UidGuids, BTreeMap<String, BTreeSet<String>>)) -> Vec<String> {
+pub fn missing_on_new(
+    old: &UidGuids,
+    new: &(UidGuids, BTreeMap<String, BTreeSet<String>>),
+) -> Vec<String> {
     let mut v = Vec::new();
     for (mb, msgs) in old {
-        let live: BTreeSet<&String> = new.0.get(mb).map(|m| m.values().collect()).unwrap_or_default();
+        let live: BTreeSet<&String> = new
+            .0
+            .get(mb)
+            .map(|m| m.values().collect())
+            .unwrap_or_default();
         let gone = new.1.get(mb);
         for (uid, g) in msgs {
             if !live.contains(g) && !gone.is_some_and(|s| s.contains(g)) {
@@ -198,7 +202,10 @@ pub fn differing(old: &UidGuids, new: &UidGuids) -> Vec<String> {
         .collect();
     for (mb, msgs) in old {
         let n = new.get(mb);
-        if msgs.iter().any(|(u, g)| n.and_then(|n| n.get(u)) != Some(g)) {
+        if msgs
+            .iter()
+            .any(|(u, g)| n.and_then(|n| n.get(u)) != Some(g))
+        {
             v.push(mb.clone());
         }
     }

@@ -63,7 +63,12 @@ pub struct Frame {
 }
 
 /// `perl -e SCRIPT fetch|inject CONF BINDIR MAILBOX ARGS...`
-pub fn argv(h: &crate::config::HostConfig, mode: &str, mailbox: &str, args: &[String]) -> Vec<String> {
+pub fn argv(
+    h: &crate::config::HostConfig,
+    mode: &str,
+    mailbox: &str,
+    args: &[String],
+) -> Vec<String> {
     let mut v = vec![
         "perl".to_string(),
         "-e".into(),
@@ -212,7 +217,10 @@ mod tests {
         let (soft, easy) = choose(&d);
         assert_eq!(soft, vec!["alice".to_string()]);
         assert_eq!(easy.len(), 2);
-        assert!(easy[0].starts_with("bob: easy policy (UID 4 of user/bob"), "{easy:?}");
+        assert!(
+            easy[0].starts_with("bob: easy policy (UID 4 of user/bob"),
+            "{easy:?}"
+        );
         assert!(easy[1].starts_with("carol: easy policy (UID 9"), "{easy:?}");
     }
 
