@@ -5,7 +5,7 @@
 # finding each divergence kind, stuck user quarantined and released, doctor,
 # failover and fail back under continuous delivery with nothing lost, and
 # a hard failover (promote, then reintegrate the crashed master holding
-# unreplicated mail) with nothing lost.
+# unreplicated mail, under the easy and the soft UID policy) with nothing lost.
 #
 #   scripts/versions.sh          all of it (about 40 minutes on 2 cores)
 #   scripts/versions.sh slice    what CI runs (scripts/test.sh): one test of
@@ -26,7 +26,8 @@ if [ "$mode" = slice ]; then
   # (replica down: the full run; it costs CI 75 s a release)
   filters=(healthy_pair_is_ok check_reports_exactly_what_was_planted
     unreadable_replica_mailbox_is_detected_quarantined doctor_finds_nothing
-    failover_and_back_with_continuous_deliveries promote_then_reintegrate_loses_no_accepted_message)
+    failover_and_back_with_continuous_deliveries promote_then_reintegrate_loses_no_accepted_message
+    reintegrate_with_the_soft_uid_policy_keeps_the_uids_the_owner_saw)
 fi
 # label master-release replica-release
 runs=("3.6 3.6 3.6" "3.8 3.8 3.8" "3.10 3.10 3.10" "3.12 3.12 3.12" "3.6->3.10 3.6 3.10")

@@ -306,7 +306,10 @@ mod tests {
         for a in run.attempts.iter_mut().take(6) {
             *a = 1;
         }
-        assert!(retryable(&run), "reintegrate has no undo: resumed, never ended");
+        assert!(
+            retryable(&run),
+            "reintegrate has no undo: resumed, never ended"
+        );
         // its first (writing) step failing before anything was attempted
         let mut fresh = RunbookRun::new(spec, "p", "p");
         fresh.steps[0] = StepState::Failed("unreachable".into());

@@ -127,7 +127,7 @@ impl Divergence {
         }
         for c in &self.clashes {
             v.push(format!(
-                "  GUID CONFLICT {} UID {}: {old} {} / {new} {} (both kept, both get new UIDs)",
+                "  GUID CONFLICT {} UID {}: {old} {} / {new} {} (both kept)",
                 c.mailbox, c.uid, c.old_guid, c.new_guid
             ));
             v.push(format!("    UID {}: {}", c.uid, c.shown_on(old, new)));

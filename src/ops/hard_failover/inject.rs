@@ -20,6 +20,7 @@ const BATCH: usize = 16;
 /// `sync_client -m`, then, with writes paused on the new master, every
 /// other message only the old master holds by spool injection. Returns
 /// the users that failed (the others are done); an error stops the step.
+/// The caller has seen the new master's sync_server answer.
 pub async fn soft_users(
     cx: &StepContext<'_>,
     r: &Roles,

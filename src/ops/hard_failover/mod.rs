@@ -382,13 +382,14 @@ async fn survey(
             c.new_guid.clone(),
         ];
         let detail = format!(
-            "GUID conflict in {} UID {}: {} has {}, {} has {}; both kept, both get new UIDs at the copy-back; the UID was {}",
+            "GUID conflict in {} UID {}: {} has {}, {} has {}; both kept, UIDs given at the copy-back by the {} UID policy; the UID was {}",
             c.mailbox,
             c.uid,
             r.old_master,
             c.old_guid,
             r.new_master,
             c.new_guid,
+            cx.option("uid-policy"),
             c.shown_on(&r.old_master, &r.new_master)
         );
         cx.audit_finding(&r.old_master, &what, &detail, out);
@@ -445,6 +446,9 @@ async fn copy_back(
         Vec::new()
     };
     memo["soft_users"] = serde_json::json!(soft);
+    if !d.users_to_copy.is_empty() {
+        sync_server_answers(cx, &r.old_master, &r.new_master, out).await?;
+    }
     let mut failed = Vec::new();
     for user in d.users_to_copy.iter().filter(|u| !soft.contains(u)) {
         let user = crate::cyrus::names::user_arg(user)?;
@@ -487,6 +491,8 @@ async fn copy_back(
                 Err(e) if e == super::OBSERVE_REFUSAL => return Err(e),
                 Err(e) => out.push(format!("  {user}: {e} (attempt {attempt})")),
             }
+            // gone since the first check: the next attempt would hang too
+            sync_server_answers(cx, &r.old_master, &r.new_master, out).await?;
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         if !done {
@@ -516,6 +522,30 @@ async fn copy_back(
         d.users_to_copy.len(),
         r.old_master
     ))
+}
+
+/// `to`'s sync_server must answer `from` before a one-shot sync_client
+/// runs there: sync_client (3.6 to 3.12) retries a refused connection
+/// forever (15 s doubling; its `-o` "connect once" is parsed and never
+/// read), so the step would wait out its whole timeout (lab: the hard
+/// matrix's copy-back with the new master's Cyrus stopped).
+pub(crate) async fn sync_server_answers(
+    cx: &StepContext<'_>,
+    from: &str,
+    to: &str,
+    out: &mut Vec<String>,
+) -> Result<(), String> {
+    let rep = probe_host(cx, to).await?;
+    let (host, port) = failover::precheck::sync_server_of(cx, to, &rep)?;
+    match failover::precheck::reaches(cx, from, &host, port).await {
+        Ok(banner) => {
+            out.push(format!("  {to}'s sync_server {host}:{port} answers {from}: {banner}"));
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "{to}'s sync_server {host}:{port} does not answer {from} ({e}): nothing synced; start it, then resume"
+        )),
+    }
 }
 
 /// This run's fence on the new master (`pause`), or lifted (only this

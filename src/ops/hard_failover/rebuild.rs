@@ -45,6 +45,7 @@ pub async fn on_old_master(
         ));
     }
     r.old_sync = failover::precheck::sync_server_of(cx, &r.old_master, &rep)?;
+    super::sync_server_answers(cx, &r.new_master, &r.old_master, out).await?;
     for user in &soft {
         let user = crate::cyrus::names::user_arg(user)?;
         let (old, new) = read_user(cx, r, &user, true).await?;
