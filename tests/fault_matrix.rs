@@ -199,7 +199,6 @@ fn other(r: Role) -> Role {
 fn run_case(t: &Rehearsal, step: usize, fault: Fault) -> (Role, String) {
     let old = role_of(&t.master());
     let new = other(old);
-    let lab_dir = lab_dir().display().to_string();
     let mut cmd = match fault {
         Fault::Abort => t.command(&["failover"]),
         _ => t.command(&["failover", "--yes"]),
@@ -215,22 +214,11 @@ fn run_case(t: &Rehearsal, step: usize, fault: Fault) -> (Role, String) {
         }
         Fault::SshDrop => {
             let h = host_of(step, old, new);
-            let down = format!(
-                "{} lab down --dir {lab_dir} --only {}-sshd",
-                bin(),
-                role_name(h)
-            );
             // 0.3 s into the step: its connection drops mid-way (the
             // listener and every session of that sshd die). Step 9 is
             // local and quick: its host drops before it, or the run could
             // end before the drop
-            let cmd_line = if step < 9 {
-                format!("(sleep 0.3; {down}) </dev/null >/dev/null 2>&1 &")
-            } else {
-                down
-            };
-            cmd.env("CYRDECK_FAULT", format!("{step}:exec"))
-                .env("CYRDECK_FAULT_CMD", cmd_line);
+            lab_down_at_step(&mut cmd, step, &format!("{}-sshd", role_name(h)), step < 9);
             restore = Some(Box::new(move || {
                 // a drop still pending must land before the host comes back
                 std::thread::sleep(Duration::from_millis(800));
@@ -252,14 +240,7 @@ fn run_case(t: &Rehearsal, step: usize, fault: Fault) -> (Role, String) {
         }
         Fault::StepFails => {
             // the replica side: the new master's Cyrus stops
-            cmd.env("CYRDECK_FAULT", format!("{step}:exec")).env(
-                "CYRDECK_FAULT_CMD",
-                format!(
-                    "{} lab down --dir {lab_dir} --only {}-cyrus",
-                    bin(),
-                    role_name(new)
-                ),
-            );
+            lab_down_at_step(&mut cmd, step, &format!("{}-cyrus", role_name(new)), false);
             restore = Some(Box::new(move || {
                 lab().start_as_left(Component::Cyrus(new)).unwrap();
             }));
@@ -307,20 +288,7 @@ fn run_case(t: &Rehearsal, step: usize, fault: Fault) -> (Role, String) {
         r();
     }
     // resume until nothing is left open (an undo cut short, a retry, a lock)
-    let mut resumes = Vec::new();
-    for _ in 0..4 {
-        let (_, list) = t.run(&["runbook", "list"]);
-        if list.contains("no unfinished runbook") {
-            break;
-        }
-        let (_, last) = t.run(&["runbook", "resume", "--yes"]);
-        let out = if last.contains("--retry") && !last.contains("resuming") {
-            t.run(&["runbook", "resume", "--yes", "--retry"]).1
-        } else {
-            last
-        };
-        resumes.push(out);
-    }
+    let resumes = t.resume_until_closed();
     let (_, list) = t.run(&["runbook", "list"]);
     assert!(
         list.contains("no unfinished runbook"),

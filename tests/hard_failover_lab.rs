@@ -75,7 +75,17 @@ fn crash_with_unreplicated_mail(tag: &str) -> Scenario {
 /// `while_frozen` runs on the master while its client is frozen, just
 /// before the crash (given the rehearsal).
 fn crash_with(tag: &str, more_users: &[String], while_frozen: impl FnOnce(&Rehearsal)) -> Scenario {
-    let t = Rehearsal::new(tag, None);
+    crash_with_config(tag, &lab().layout.config_file(), more_users, while_frozen)
+}
+
+/// The same, cyrdeck run with the config `source` (the sudo account's).
+fn crash_with_config(
+    tag: &str,
+    source: &std::path::Path,
+    more_users: &[String],
+    while_frozen: impl FnOnce(&Rehearsal),
+) -> Scenario {
+    let t = Rehearsal::from_config(tag, None, source);
     let pid = std::process::id();
     let (alice, olduser) = (format!("hfa{pid}{tag}"), format!("hfo{pid}{tag}"));
     let mut users = vec![alice.clone()];
@@ -173,7 +183,6 @@ impl Scenario {
             args.retain(|a| *a != "--yes");
         }
         let mut cmd = self.t.command(&args);
-        let lab_dir = lab_dir().display().to_string();
         let (host, needs) = acted_on(runbook, f.step);
         let name = |r: Role| {
             if r == Role::Master {
@@ -192,29 +201,14 @@ impl Scenario {
             }
             Kind::Abort => {}
             Kind::SshDrop => {
-                let down = format!(
-                    "{} lab down --dir {lab_dir} --only {}-sshd",
-                    bin(),
-                    name(host)
-                );
-                cmd.env("CYRDECK_FAULT", format!("{}:exec", f.step)).env(
-                    "CYRDECK_FAULT_CMD",
-                    format!("(sleep 0.3; {down}) </dev/null >/dev/null 2>&1 &"),
-                );
+                lab_down_at_step(&mut cmd, f.step, &format!("{}-sshd", name(host)), true);
                 restore = Some(Box::new(move || {
                     std::thread::sleep(Duration::from_millis(800));
                     lab().start_as_left(Component::Sshd(host)).unwrap();
                 }));
             }
             Kind::StepFails => {
-                cmd.env("CYRDECK_FAULT", format!("{}:exec", f.step)).env(
-                    "CYRDECK_FAULT_CMD",
-                    format!(
-                        "{} lab down --dir {lab_dir} --only {}-cyrus",
-                        bin(),
-                        name(needs)
-                    ),
-                );
+                lab_down_at_step(&mut cmd, f.step, &format!("{}-cyrus", name(needs)), false);
                 restore = Some(Box::new(move || {
                     lab().start_as_left(Component::Cyrus(needs)).unwrap();
                 }));
@@ -266,19 +260,7 @@ impl Scenario {
             r();
         }
         let mut all = vec![first];
-        for _ in 0..4 {
-            let (_, list) = self.t.run(&["runbook", "list"]);
-            if list.contains("no unfinished runbook") {
-                break;
-            }
-            let (_, last) = self.t.run(&["runbook", "resume", "--yes"]);
-            let out = if last.contains("--retry") && !last.contains("resuming") {
-                self.t.run(&["runbook", "resume", "--yes", "--retry"]).1
-            } else {
-                last
-            };
-            all.push(out);
-        }
+        all.extend(self.t.resume_until_closed());
         let (_, list) = self.t.run(&["runbook", "list"]);
         assert!(
             list.contains("no unfinished runbook"),
@@ -567,6 +549,50 @@ fn reintegrate_with_the_soft_uid_policy_keeps_the_uids_the_owner_saw() {
         clashes.len(),
         kept.join("; ")
     );
+    s.assert_nothing_lost();
+}
+
+/// Least privilege: promote and the soft policy's reintegrate through the
+/// lab's `cyrdeck` account and its sudo rules. sudo's own log shows the
+/// spool helper (fetch on the old master, inject on the new one) and
+/// sync_reset run as cyrus, nothing refused, only the failover helper as
+/// root.
+#[test]
+fn the_soft_policy_runs_through_the_sudo_account() {
+    use common::sudo_log;
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let l = &lab().layout;
+    let mut s = crash_with_config("sudo", &l.sudo_config_file(), &[], |_| {});
+    s.policy = "soft";
+    let before = sudo_log::offsets();
+    let out = s.promote_and_reintegrate(None, None);
+    assert!(out.contains("injected into replica as UID"), "{out}");
+    assert!(out.contains("rebuilt on master from replica"), "{out}");
+    let entries = sudo_log::since(&before);
+    let refused: Vec<_> = entries.iter().filter(|e| e.refused.is_some()).collect();
+    assert!(refused.is_empty(), "sudo refused: {refused:#?}");
+    let helper = |name: &str| format!("{}/{name} ", l.helper_dir().display());
+    for e in &entries {
+        let as_root = e.command.starts_with(&helper("failover"));
+        assert_eq!(e.run_as == "root", as_root, "{e:?}");
+    }
+    let ran = |what: &str| {
+        entries
+            .iter()
+            .any(|e| e.run_as == "cyrus" && e.command.contains(what))
+    };
+    for what in [
+        format!("{}fetch ", helper("spool")),
+        format!("{}inject ", helper("spool")),
+        "/sync_reset ".to_string(),
+    ] {
+        assert!(
+            ran(&what),
+            "{what} not run through sudo as cyrus: {entries:#?}"
+        );
+    }
+    println!("{} commands through sudo, none refused", entries.len());
     s.assert_nothing_lost();
 }
 

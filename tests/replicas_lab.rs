@@ -298,7 +298,18 @@ fn failover_of_a_pair_with_two_replicas_moves_the_other_replica_along() {
     );
     std::thread::sleep(Duration::from_secs(2));
 
-    // and back: the master chosen among replica2's two replicas
+    // and back once the precheck passes, as an operator would: a sync error
+    // of the switch itself (the deliverer's user, e.g. "Mailbox has changed
+    // since last sync") blocks a failover for RECENT_SECS (CI run, 2026-12-03)
+    let ready = wait_for(Duration::from_secs(120), || {
+        (t.run(&["failover", "--to", "master", "--dry-run"]).0 == 0).then_some(())
+    });
+    assert!(
+        ready.is_some(),
+        "{}",
+        t.run(&["failover", "--to", "master", "--dry-run"]).1
+    );
+    // the master chosen among replica2's two replicas
     let (code, out) = t.run(&["failover", "--to", "master", "--yes"]);
     assert_eq!(code, 0, "fail back: {}", failed_first(&out));
     assert!(

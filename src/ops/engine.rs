@@ -259,7 +259,8 @@ impl Engine {
             // stands (promote's precheck refuses a replica that is master
             // already): the operator's stop is a pause, the lock kept
             run.output.push(format!(
-                "stopped by the operator: {} goes forward only (every step can run again);                  the run stays open: `cyrdeck runbook resume` goes on from here",
+                "stopped by the operator: {} goes forward only (every step can run again); \
+                 the run stays open: `cyrdeck runbook resume` goes on from here",
                 run.spec.id
             ));
             self.save_and_tell(run, sink);

@@ -91,6 +91,26 @@ impl Rehearsal {
             .collect()
     }
 
+    /// Resume the open run until none is left (`--retry` after a failed
+    /// step; an undo cut short; a lock to give back): each resume's output.
+    pub fn resume_until_closed(&self) -> Vec<String> {
+        let mut resumes = Vec::new();
+        for _ in 0..4 {
+            let (_, list) = self.run(&["runbook", "list"]);
+            if list.contains("no unfinished runbook") {
+                break;
+            }
+            let (_, last) = self.run(&["runbook", "resume", "--yes"]);
+            let out = if last.contains("--retry") && !last.contains("resuming") {
+                self.run(&["runbook", "resume", "--yes", "--retry"]).1
+            } else {
+                last
+            };
+            resumes.push(out);
+        }
+        resumes
+    }
+
     /// Wait until replication has caught up with now: the master's queue
     /// empty, or (mail keeps arriving, so the queue is seldom empty at the
     /// moment it is sampled) a canary delivered to the master now has
@@ -160,6 +180,25 @@ impl Drop for Rehearsal {
 
 /// The lab role a config host name stands for (the lab names hosts after
 /// their roles).
+/// `cmd` stops the lab's `what` (`master-sshd`, `replica-cyrus`, ...)
+/// just before step `step`'s remote action (`CYRDECK_FAULT=STEP:exec`);
+/// `mid_step`: 0.3 s later, in the background, so the step's own
+/// connection drops mid-way.
+pub fn lab_down_at_step(cmd: &mut std::process::Command, step: usize, what: &str, mid_step: bool) {
+    let down = format!(
+        "{} lab down --dir {} --only {what}",
+        super::bin(),
+        super::lab_dir().display()
+    );
+    let line = if mid_step {
+        format!("(sleep 0.3; {down}) </dev/null >/dev/null 2>&1 &")
+    } else {
+        down
+    };
+    cmd.env("CYRDECK_FAULT", format!("{step}:exec"))
+        .env("CYRDECK_FAULT_CMD", line);
+}
+
 pub fn role_of(host: &str) -> Role {
     [Role::Master, Role::Replica, Role::Replica2, Role::Replica3]
         .into_iter()
