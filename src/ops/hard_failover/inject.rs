@@ -55,23 +55,32 @@ pub async fn soft_users(
     // LAST_UID must not move under the injection: an LMTP delivery taking
     // the same UID would overwrite the file (the MTA keeps the mail)
     pause_writes_on_new(cx, r, out, true).await?;
-    let mut res = Ok(());
-    for user in soft.iter().filter(|u| !failed.contains(u)) {
-        for (mailbox, msgs) in soft_uid::to_inject(d, user) {
-            res = mailbox_messages(cx, r, &mailbox, &msgs, out).await;
-            if res.is_err() {
-                break;
-            }
-        }
-        if res.is_err() {
-            break;
-        }
-    }
+    let todo: Vec<&String> = soft.iter().filter(|u| !failed.contains(u)).collect();
+    let res = inject_users(cx, r, d, &todo, out).await;
     let lifted = pause_writes_on_new(cx, r, out, false).await;
     res?;
     lifted?;
     failed.dedup();
     Ok(failed)
+}
+
+/// With writes paused: every listed user's messages, mailbox by mailbox.
+/// One mailbox list for the step (a mailbox's uniqueid does not change
+/// under it); each mailbox's records are read afresh per batch.
+async fn inject_users(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    d: &super::divergence::Divergence,
+    users: &[&String],
+    out: &mut Vec<String>,
+) -> Result<(), String> {
+    let inv = check::inventory(cx.connections(), &r.new_master, CHECK_TIMEOUT).await?;
+    for user in users {
+        for (mailbox, msgs) in soft_uid::to_inject(d, user) {
+            mailbox_messages(cx, r, &inv, &mailbox, &msgs, out).await?;
+        }
+    }
+    Ok(())
 }
 
 fn entry<'a>(inv: &'a Inventory, mailbox: &str) -> Option<&'a MailboxEntry> {
@@ -86,14 +95,14 @@ fn entry<'a>(inv: &'a Inventory, mailbox: &str) -> Option<&'a MailboxEntry> {
 async fn mailbox_messages(
     cx: &StepContext<'_>,
     r: &Roles,
+    inv: &Inventory,
     mailbox: &str,
     msgs: &[(u32, String)],
     out: &mut Vec<String>,
 ) -> Result<(), String> {
     let conns = cx.connections();
     let arg = mailbox_arg(mailbox)?;
-    let inv = check::inventory(conns, &r.new_master, CHECK_TIMEOUT).await?;
-    let m = entry(&inv, mailbox)
+    let m = entry(inv, mailbox)
         .ok_or_else(|| format!("{}: {mailbox} is not there", r.new_master))?
         .clone();
     let mut rounds = 0;
