@@ -315,6 +315,12 @@ enum LabAction {
         /// the new replica of a `run replace-replica` rehearsal. Remembered.
         #[arg(long)]
         spare: bool,
+        /// Render every config afresh and remove failover files: the lab's
+        /// first roles back. Without it, a lab that exists starts what is
+        /// stopped as it was left (a crashed host coming back after a
+        /// promote stays fenced, its roles as the runbooks left them).
+        #[arg(long)]
+        reset: bool,
     },
     /// The cached root filesystems (one per Cyrus release the host lacks)
     /// and the disk each takes; --build RELEASE makes one now.
@@ -345,6 +351,15 @@ enum LabAction {
         /// Messages delivered per user over LMTP.
         #[arg(long, default_value_t = 3)]
         messages: usize,
+        /// A site's shape instead of the four named users: this many users
+        /// (bu00000...), each with INBOX and --folders folders, --messages
+        /// messages in each INBOX (pipelined IMAP CREATEs, LMTP to 100
+        /// recipients at once).
+        #[arg(long)]
+        users: Option<usize>,
+        /// Folders per bulk user (with --users).
+        #[arg(long, default_value_t = 4, requires = "users")]
+        folders: usize,
     },
 }
 
@@ -999,8 +1014,29 @@ fn run_lab(action: LabAction) -> Result<()> {
             replica_cyrus,
             replicas,
             spare,
+            reset,
         } => {
             let mut l = Lab::open(&lab.dir, base_port)?;
+            let layout_asked = base_port.is_some()
+                || replicas.is_some()
+                || spare
+                || journal_host.is_some()
+                || cyrus.is_some()
+                || master_cyrus.is_some()
+                || replica_cyrus.is_some();
+            if l.rendered() && !reset && !layout_asked {
+                let started = l.resume()?;
+                println!(
+                    "lab in {}: {} (as left: no config re-rendered, no fence removed; `lab up --reset` renders it afresh)",
+                    l.layout.dir.display(),
+                    if started.is_empty() {
+                        "everything was running".to_string()
+                    } else {
+                        format!("started {}", started.join(", "))
+                    }
+                );
+                return Ok(());
+            }
             if let Some(n) = replicas {
                 l.set_replicas(n as usize)?;
             }
@@ -1090,10 +1126,23 @@ fn run_lab(action: LabAction) -> Result<()> {
                 }
             }
         }
-        LabAction::Seed { lab, messages } => {
+        LabAction::Seed {
+            lab,
+            messages,
+            users,
+            folders,
+        } => {
             let l = Lab::open(&lab.dir, None)?;
-            let report = lab::seed::seed(&l, messages)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            match users {
+                Some(n) => {
+                    let report = lab::seed::bulk(&l, n, folders, messages)?;
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
+                None => {
+                    let report = lab::seed::seed(&l, messages)?;
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
+            }
         }
     }
     Ok(())

@@ -133,7 +133,7 @@ pub fn covered(mailbox_internal: &str, pending: &[crate::cyrus::synclog::SyncEnt
     let owner = crate::cyrus::names::owner_of(mailbox_internal);
     pending.iter().any(|e| {
         e.external_mailbox().as_deref() == Some(ext.as_str())
-            || (matches!(e.kind.as_str(), "USER" | "META") && e.user().as_deref() == owner)
+            || (matches!(e.kind.as_str(), "USER" | "META") && e.user() == owner)
     })
 }
 

@@ -70,7 +70,7 @@ fn diff(mailbox: &str, kind: DiffKind, detail: String) -> Difference {
 }
 
 /// Headers agree on everything replication keeps equal.
-fn same_state(a: &IndexHeader, b: &IndexHeader) -> bool {
+pub(crate) fn same_state(a: &IndexHeader, b: &IndexHeader) -> bool {
     a.last_uid == b.last_uid
         && a.highestmodseq == b.highestmodseq
         && a.exists == b.exists

@@ -82,6 +82,8 @@ impl Default for CheckOptions {
 /// Hosts to ask, by name.
 pub type Connections = BTreeMap<String, Arc<HostConnection>>;
 
+/// One host's whole `headers` output, read as a stream (nothing of it is
+/// held but the parsed entries: its size grows with the site).
 pub(crate) async fn inventory(
     conns: &Connections,
     host: &str,
@@ -90,16 +92,28 @@ pub(crate) async fn inventory(
     let c = conns
         .get(host)
         .ok_or(format!("host {host} is not configured"))?;
-    let out = c
-        .exec_timeout(&inventory::headers_command(c.config()), t)
+    let mut s = c
+        .exec_stream(&inventory::headers_command(c.config()), t)
         .await
         .map_err(|e| format!("{host}: {e}"))?;
-    inventory::parse_headers(&String::from_utf8_lossy(&out.stdout)).map_err(|e| {
-        format!(
-            "{host}: {e} {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-    })
+    let mut reader = HeadersReader::default();
+    let mut boxes = Vec::new();
+    let mut bad = None;
+    while let Some(chunk) = s.next().await.map_err(|e| format!("{host}: {e}"))? {
+        if bad.is_none() {
+            if let Err(e) = reader.push(&chunk, &mut boxes) {
+                bad = Some(e);
+            }
+        }
+    }
+    let stderr = String::from_utf8_lossy(s.stderr()).trim().to_string();
+    s.finish().await.map_err(|e| format!("{host}: {e}"))?;
+    let tail = match bad {
+        Some(e) => Err(e),
+        None => reader.finish(&mut boxes),
+    }
+    .map_err(|e| format!("{host}: {e} {stderr}"))?;
+    Ok(Inventory::from_entries(boxes, tail))
 }
 
 /// How many entries one host's stream may run ahead of the other's before
@@ -250,24 +264,66 @@ async fn pending_only(conns: &Connections, host: &str, t: Duration) -> Result<In
     })
 }
 
+/// Whole indexes of `boxes`, read in batches: each batch's list goes on
+/// stdin and its output stays well under one exec's cap, so neither grows
+/// with the site (a 5,000-mailbox survey once sent every path in one exec
+/// request, over OpenSSH's 256 KB packet limit).
 pub(crate) async fn records(
     conns: &Connections,
     host: &str,
     boxes: &[&MailboxEntry],
     t: Duration,
 ) -> Result<BTreeMap<String, Result<MailboxRecords, String>>, String> {
+    let mut all = BTreeMap::new();
     if boxes.is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok(all);
     }
     let c = conns
         .get(host)
         .ok_or(format!("host {host} is not configured"))?;
-    let out = c
-        .exec_timeout(&inventory::records_command(c.config(), boxes), t)
-        .await
-        .map_err(|e| format!("{host}: {e}"))?;
-    inventory::parse_records(&String::from_utf8_lossy(&out.stdout))
-        .map_err(|e| format!("{host}: {e}"))
+    for batch in record_batches(boxes) {
+        let out = c
+            .exec_input(
+                &inventory::records_command(c.config()),
+                &inventory::records_input(batch),
+                t,
+            )
+            .await
+            .map_err(|e| format!("{host}: {e}"))?;
+        if !out.success() {
+            return Err(format!(
+                "{host}: reading indexes failed (exit {:?}): {}",
+                out.exit_status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let got = inventory::parse_records(&String::from_utf8_lossy(&out.stdout))
+            .map_err(|e| format!("{host}: {e}"))?;
+        all.extend(got);
+    }
+    Ok(all)
+}
+
+/// At most this many mailboxes, and about this much output, per exec.
+const RECORDS_BATCH: usize = 1_000;
+const RECORDS_BATCH_BYTES: u64 = 16 << 20;
+
+/// `boxes` cut into runs of at most [`RECORDS_BATCH`] mailboxes whose
+/// expected output adds up to at most [`RECORDS_BATCH_BYTES`] (a mailbox
+/// larger than that alone is a batch of its own).
+fn record_batches<'a, 'b>(boxes: &'b [&'a MailboxEntry]) -> Vec<&'b [&'a MailboxEntry]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, m) in boxes.iter().enumerate() {
+        let est = inventory::records_output_estimate(m);
+        if i > start && (i - start >= RECORDS_BATCH || bytes + est > RECORDS_BATCH_BYTES) {
+            out.push(&boxes[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += est;
+    }
+    out.push(&boxes[start..]);
+    out
 }
 
 fn pending_entries(pending: &[(String, String)], channel: &str) -> Vec<SyncEntry> {
@@ -562,4 +618,55 @@ pub async fn run(
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     Ok(result)
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use crate::cyrus::index::IndexHeader;
+
+    fn mailbox(i: usize, num_records: u32) -> MailboxEntry {
+        MailboxEntry {
+            name: format!("user.u{i}"),
+            uniqueid: format!("id{i}"),
+            partition: "default".into(),
+            mbtype: "e".into(),
+            tombstone: false,
+            header: Ok(IndexHeader {
+                start_offset: 160,
+                record_size: 104,
+                num_records,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Issue 24: what one exec carries never grows with the site: the
+    /// records command takes no list (it goes on stdin), in batches of
+    /// bounded count and expected output.
+    #[test]
+    fn records_are_read_in_bounded_batches() {
+        let boxes: Vec<MailboxEntry> = (0..50_000).map(|i| mailbox(i, 20)).collect();
+        let refs: Vec<&MailboxEntry> = boxes.iter().collect();
+        let batches = record_batches(&refs);
+        assert_eq!(batches.iter().map(|b| b.len()).sum::<usize>(), 50_000);
+        assert!(batches.iter().all(|b| b.len() <= RECORDS_BATCH));
+        assert_eq!(batches.len(), 50);
+        // big mailboxes: cut by expected output, one huge one alone
+        let big: Vec<MailboxEntry> = (0..10).map(|i| mailbox(i, 40_000)).collect();
+        let refs: Vec<&MailboxEntry> = big.iter().collect();
+        for b in record_batches(&refs) {
+            let est: u64 = b
+                .iter()
+                .map(|m| inventory::records_output_estimate(m))
+                .sum();
+            assert!(b.len() == 1 || est <= RECORDS_BATCH_BYTES, "{est}");
+        }
+        let huge = [mailbox(0, 10_000_000)];
+        let refs: Vec<&MailboxEntry> = huge.iter().collect();
+        assert_eq!(record_batches(&refs).len(), 1);
+        // the list travels on stdin, the name as hex (one field, one line)
+        let input = inventory::records_input(&[&boxes[0]]);
+        assert_eq!(input, b"default:id0:e:757365722e7530\n".to_vec());
+    }
 }

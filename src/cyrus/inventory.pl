@@ -1,10 +1,11 @@
-# cyrdeck inventory: READ-ONLY. Run as: perl -e <this> CONF BINDIR MODE [PARTITION:UNIQUEID:NAME ...]
+# cyrdeck inventory: READ-ONLY. Run as: perl -e <this> CONF BINDIR MODE
 # perl-base is Essential in Debian: only core builtins are used (no modules).
 # MODE headers: the mailbox list as ctl_mboxlist -d prints it ("L\t<json line>"), and per live
 #   mailbox the first 160 bytes of its cyrus.index in hex ("H\t<uniqueid>\t<hex>") or why not
 #   ("E\t<uniqueid>\t<why>"); then the distinct pending sync-log lines ("P\t<channel>\t<line>").
 # MODE pending: only those pending lines (cheap: for waiting on the queue).
-# MODE records: per argument the whole cyrus.index ("R\t<uniqueid>\t<hex>") and cyrus.header
+# MODE records: per stdin line PARTITION:UNIQUEID:MBTYPE:HEXNAME (stdin: the list grows with the
+#   site, an argument list or one SSH packet must not) the whole cyrus.index ("R\t<uniqueid>\t<hex>") and cyrus.header
 #   ("C\t<uniqueid>\t<hex>"), or "E\t<uniqueid>\t<why>".
 # Paths: <metapartition or partition>/uuid/<u0>/<u1>/<uniqueid>; legacy-dir mailboxes ('l' in
 # their type) ask mbpath -M, one call each (list-form exec: names never reach a shell).
@@ -104,10 +105,17 @@ if ($mode eq 'headers') {
 } elsif ($mode eq 'pending') {
     print_pending();
 } elsif ($mode eq 'records') {
-    for my $w (@want) {
-        my ($p, $u, $type, $name) = split(/:/, $w, 4);
-        my $d = mailbox_dir($p, $u, $type // 'e', $name // '');
-        unless (defined $d) { print "E\t$u\tno path for partition $p\n"; next }
+    # the whole list first: nothing is written before stdin ended (the
+    # client sends all of it, then reads)
+    my @list = <STDIN>;
+    for my $w (@list) {
+        chomp $w;
+        next if $w eq '';
+        my ($p, $u, $type, $hexname) = split(/:/, $w, 4);
+        $u //= '';
+        my $name = pack('H*', $hexname // '');
+        my $d = mailbox_dir($p // '', $u, $type // 'e', $name);
+        unless (defined $d) { print "E\t$u\tno path for partition ", ($p // '?'), "\n"; next }
         my ($ix, $err) = slurp("$d/cyrus.index");
         unless (defined $ix) { print "E\t$u\t$err\n"; next }
         my ($hd, $err2) = slurp("$d/cyrus.header");

@@ -83,14 +83,35 @@ pub fn parse_pending(out: &str) -> Result<(Vec<(String, String)>, bool), String>
     Ok((pending, truncated))
 }
 
-pub fn records_command(h: &HostConfig, mailboxes: &[&MailboxEntry]) -> RemoteCommand {
-    perl(
-        h,
-        "records",
-        mailboxes
-            .iter()
-            .map(|m| format!("{}:{}:{}:{}", m.partition, m.uniqueid, m.mbtype, m.name)),
-    )
+/// `records` reads its mailboxes from stdin ([`records_input`]): the list
+/// grows with the site, and one exec request (one SSH packet: OpenSSH drops
+/// a session whose packet is over 256 KB) or one argument list must not.
+pub fn records_command(h: &HostConfig) -> RemoteCommand {
+    perl(h, "records", [])
+}
+
+/// One line per mailbox, `PARTITION:UNIQUEID:MBTYPE:HEXNAME` (the name in
+/// hex: whatever bytes a hostile name holds, it stays one field of one line).
+pub fn records_input(mailboxes: &[&MailboxEntry]) -> Vec<u8> {
+    let mut input = Vec::new();
+    for m in mailboxes {
+        input.extend_from_slice(format!("{}:{}:{}:", m.partition, m.uniqueid, m.mbtype).as_bytes());
+        for b in m.name.bytes() {
+            input.extend_from_slice(format!("{b:02x}").as_bytes());
+        }
+        input.push(b'\n');
+    }
+    input
+}
+
+/// What reading `m`'s whole index is expected to print (hex doubles it): a
+/// batch of mailboxes is cut to stay well under one exec's output cap.
+pub fn records_output_estimate(m: &MailboxEntry) -> u64 {
+    let body = match &m.header {
+        Ok(h) => u64::from(h.start_offset) + u64::from(h.num_records) * u64::from(h.record_size),
+        Err(_) => 0,
+    };
+    2 * body + 4096
 }
 
 /// Strict hex: byte pairs of `0-9a-fA-F` only. Works on bytes, never on
@@ -347,13 +368,20 @@ pub fn parse_headers(out: &str) -> Result<Inventory, String> {
     let mut boxes = Vec::new();
     r.push(out.as_bytes(), &mut boxes)?;
     let tail = r.finish(&mut boxes)?;
-    let by_name: BTreeMap<String, MailboxEntry> =
-        boxes.into_iter().map(|m| (m.name.clone(), m)).collect();
-    Ok(Inventory {
-        mailboxes: by_name.into_values().collect(),
-        pending: tail.pending,
-        pending_truncated: tail.pending_truncated,
-    })
+    Ok(Inventory::from_entries(boxes, tail))
+}
+
+impl Inventory {
+    /// Every mailbox by name (one entry per name, the last listed).
+    pub fn from_entries(boxes: Vec<MailboxEntry>, tail: HeadersTail) -> Self {
+        let by_name: BTreeMap<String, MailboxEntry> =
+            boxes.into_iter().map(|m| (m.name.clone(), m)).collect();
+        Inventory {
+            mailboxes: by_name.into_values().collect(),
+            pending: tail.pending,
+            pending_truncated: tail.pending_truncated,
+        }
+    }
 }
 
 /// uniqueid -> its records (or why they could not be read).

@@ -109,12 +109,7 @@ pub fn classify(line: &str, prefix: Option<&str>, clock: &LineClock) -> Option<L
     let mailbox = mailbox_in(msg);
     let user = angle_attr(msg, "user")
         .map(str::to_string)
-        .or_else(|| {
-            mailbox
-                .as_deref()
-                .and_then(super::names::owner_of)
-                .map(str::to_string)
-        })
+        .or_else(|| mailbox.as_deref().and_then(super::names::owner_of))
         .or_else(|| {
             msg.split_once("USER ")
                 .and_then(|(_, u)| u.split_whitespace().next())

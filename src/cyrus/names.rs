@@ -97,28 +97,62 @@ fn b64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `user.alice.Sent` -> `user/alice/Sent` (and `^` back to `.`).
+/// A virtual domain's internal prefix: `example.com!user.alice` ->
+/// (Some("example.com"), "user.alice"). Cyrus keeps `DOMAIN!` in front of
+/// every internal name of a domain (`virtdomains: userid`); its external
+/// form puts `@DOMAIN` at the end instead (`user/alice@example.com`).
+pub fn split_domain(internal: &str) -> (Option<&str>, &str) {
+    match internal.split_once('!') {
+        Some((d, rest)) if !d.is_empty() => (Some(d), rest),
+        _ => (None, internal),
+    }
+}
+
+/// `user.alice.Sent` -> `user/alice/Sent` (and `^` back to `.`);
+/// `example.com!user.alice.Sent` -> `user/alice/Sent@example.com`.
 pub fn internal_to_external(internal: &str) -> String {
-    internal
+    let (domain, local) = split_domain(internal);
+    let ext = local
         .split('.')
         .map(|p| p.replace('^', "."))
         .collect::<Vec<_>>()
-        .join("/")
+        .join("/");
+    match domain {
+        Some(d) => format!("{ext}@{d}"),
+        None => ext,
+    }
 }
 
-/// `user/alice/Sent` -> `user.alice.Sent`.
+/// `user/alice/Sent` -> `user.alice.Sent`; `user/alice@example.com` ->
+/// `example.com!user.alice`.
 pub fn external_to_internal(external: &str) -> String {
-    external
+    let (local, domain) = match external.rsplit_once('@') {
+        Some((l, d)) if !d.is_empty() && !d.contains('/') => (l, Some(d)),
+        _ => (external, None),
+    };
+    let int = local
         .split('/')
         .map(|p| p.replace('.', "^"))
         .collect::<Vec<_>>()
-        .join(".")
+        .join(".");
+    match domain {
+        Some(d) => format!("{d}!{int}"),
+        None => int,
+    }
 }
 
-/// The user a mailbox belongs to (`user.alice.Sent` -> `alice`).
-pub fn owner_of(internal: &str) -> Option<&str> {
-    let rest = internal.strip_prefix("user.")?;
-    Some(rest.split('.').next().unwrap_or(rest))
+/// The user a mailbox belongs to, as Cyrus names users (`sync_client -u`,
+/// the sync log's USER entries): `user.alice.Sent` -> `alice`,
+/// `example.com!user.alice.Sent` -> `alice@example.com`; a shared folder
+/// (`shared.support`) has none. A `^` (a `.` in the name) is kept as is.
+pub fn owner_of(internal: &str) -> Option<String> {
+    let (domain, local) = split_domain(internal);
+    let rest = local.strip_prefix("user.")?;
+    let user = rest.split('.').next().unwrap_or(rest);
+    Some(match domain {
+        Some(d) => format!("{user}@{d}"),
+        None => user.to_string(),
+    })
 }
 
 /// What a name passed to a Cyrus tool names (for the error message).
@@ -224,8 +258,23 @@ mod tests {
     fn names_convert() {
         assert_eq!(internal_to_external("user.alice.v1^2"), "user/alice/v1.2");
         assert_eq!(external_to_internal("user/alice/v1.2"), "user.alice.v1^2");
-        assert_eq!(owner_of("user.bob.Sent"), Some("bob"));
-        assert_eq!(owner_of("user.bob"), Some("bob"));
+        assert_eq!(owner_of("user.bob.Sent").as_deref(), Some("bob"));
+        assert_eq!(owner_of("user.bob").as_deref(), Some("bob"));
         assert_eq!(owner_of("shared.x"), None);
+        // virtual domains: the user as Cyrus names it
+        assert_eq!(
+            owner_of("example.com!user.alice.Sent").as_deref(),
+            Some("alice@example.com")
+        );
+        assert_eq!(owner_of("example.com!shared.support"), None);
+        for (int, ext) in [
+            ("example.com!user.alice.Sent", "user/alice/Sent@example.com"),
+            ("example.com!user.a^b", "user/a.b@example.com"),
+            ("example.com!shared.support", "shared/support@example.com"),
+            ("shared.support", "shared/support"),
+        ] {
+            assert_eq!(internal_to_external(int), ext);
+            assert_eq!(external_to_internal(ext), int);
+        }
     }
 }

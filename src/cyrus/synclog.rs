@@ -21,17 +21,24 @@ impl SyncEntry {
         match self.kind.as_str() {
             "USER" | "UNUSER" | "META" | "SIEVE" => Some(first.clone()),
             "SEEN" | "SUB" | "UNSUB" => Some(first.clone()),
-            _ => owner_of(first).map(str::to_string),
+            _ => owner_of(first),
         }
+    }
+
+    /// The mailbox's internal name as logged (`user.alice.Entw&APw-rfe`),
+    /// if the entry names one.
+    pub fn internal_mailbox(&self) -> Option<&str> {
+        match self.kind.as_str() {
+            "APPEND" | "MAILBOX" | "QUOTA" | "ANNOTATION" | "UNMAILBOX" => self.args.first(),
+            "SEEN" | "SUB" | "UNSUB" => self.args.get(1),
+            _ => None,
+        }
+        .map(String::as_str)
     }
 
     /// The mailbox as a user sees it (`user/alice/Entwürfe`), if the entry names one.
     pub fn external_mailbox(&self) -> Option<String> {
-        let name = match self.kind.as_str() {
-            "APPEND" | "MAILBOX" | "QUOTA" | "ANNOTATION" | "UNMAILBOX" => self.args.first(),
-            "SEEN" | "SUB" | "UNSUB" => self.args.get(1),
-            _ => None,
-        }?;
+        let name = self.internal_mailbox()?;
         let ext = internal_to_external(name);
         Some(from_mutf7(&ext).unwrap_or(ext))
     }

@@ -79,6 +79,46 @@ impl Imap {
         }
     }
 
+    /// CREATE of every name, pipelined: all commands sent, then every
+    /// answer read. An existing mailbox is fine; any other refusal is an
+    /// error naming the mailbox (after all answers were read).
+    pub fn create_many(&mut self, names: &[String]) -> Result<()> {
+        let first = self.tag + 1;
+        let mut batch = String::new();
+        for n in names {
+            self.tag += 1;
+            batch.push_str(&format!("c{} CREATE {}\r\n", self.tag, literal(n)));
+        }
+        self.w.write_all(batch.as_bytes())?;
+        let mut refused = None;
+        let mut answered = 0;
+        while answered < names.len() {
+            let line = read_line(&mut self.r)?;
+            let Some((tag, rest)) = line.split_once(' ') else {
+                continue;
+            };
+            let Some(n) = tag.strip_prefix('c').and_then(|t| t.parse::<u32>().ok()) else {
+                continue;
+            };
+            if n < first || n > self.tag {
+                continue;
+            }
+            answered += 1;
+            let ok = rest.starts_with("OK") || rest.to_ascii_lowercase().contains("already exists");
+            if !ok && refused.is_none() {
+                refused = Some(format!(
+                    "CREATE {}: {}",
+                    names[(n - first) as usize],
+                    rest.trim_end()
+                ));
+            }
+        }
+        match refused {
+            Some(e) => bail!("{e}"),
+            None => Ok(()),
+        }
+    }
+
     /// Number of messages in `mailbox` (IMAP STATUS).
     pub fn message_count(&mut self, mailbox: &str) -> Result<Option<u64>> {
         let lines = self.command(&format!("STATUS {} (MESSAGES)", literal(mailbox)))?;

@@ -655,6 +655,27 @@ impl Lab {
         Ok(())
     }
 
+    /// This lab has been brought up before (its files are rendered).
+    pub fn rendered(&self) -> bool {
+        self.layout.config_file().exists()
+    }
+
+    /// `lab up` on a lab that exists: every stopped component started AS
+    /// IT WAS LEFT (no config re-rendered, no fence removed), as a crashed
+    /// host comes back. Re-rendering (which puts the lab's first roles
+    /// back) is `lab up --reset`. Returns the components started.
+    pub fn resume(&self) -> Result<Vec<String>> {
+        require_root()?;
+        let mut started = Vec::new();
+        for c in self.components() {
+            if self.pid(c).is_none() {
+                self.start_as_left(c)?;
+                started.push(c.name());
+            }
+        }
+        Ok(started)
+    }
+
     /// Start one stopped component again AS IT WAS LEFT: no config
     /// re-rendered, no fence or shutdown file removed (a host coming back
     /// after a crash, in the fault matrix). Waits for its ports.

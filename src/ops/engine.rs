@@ -17,6 +17,7 @@
 
 use super::journal::{self, Journal};
 use super::pair_lock::{self, Holder, LockError};
+use super::runbook::LockOn;
 use super::runbook::{RunbookRun, RunbookSpec, StepState, UndoState};
 use super::StepContext;
 use crate::config::Config;
@@ -176,12 +177,25 @@ impl Engine {
         }
         let host = match &run.lock_host {
             Some(h) => h.clone(),
-            None => self
-                .cfg
-                .pairs
-                .get(&run.pair)
-                .map(|p| p.master.clone())
-                .ok_or_else(|| format!("pair {:?} is not configured", run.pair))?,
+            None => {
+                let p = self
+                    .cfg
+                    .pairs
+                    .get(&run.pair)
+                    .ok_or_else(|| format!("pair {:?} is not configured", run.pair))?;
+                match (run.spec.lock_on, p.replicas.as_slice()) {
+                    (LockOn::Master, _) => p.master.clone(),
+                    (LockOn::Replica, [r]) => r.host.clone(),
+                    (LockOn::Replica, _) => {
+                        return Err(format!(
+                            "{} takes the pair lock on the pair's one replica; {:?} has {}",
+                            run.spec.id,
+                            run.pair,
+                            p.replicas.len()
+                        ))
+                    }
+                }
+            }
         };
         let holder = Holder::new(&run.run_id, run.spec.id, &run.pair);
         let mut out = Vec::new();

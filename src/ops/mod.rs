@@ -30,6 +30,33 @@ use std::sync::Arc;
 pub const OBSERVE_REFUSAL: &str = "observe mode: this step changes a host";
 
 /// A step's result: refused when observe mode stopped it.
+/// How many bytes of names one command may carry: a list that grows with
+/// the site (users, folders, UIDs) is cut into commands of at most this
+/// much, well under one exec's command-line bound
+/// (`remote::MAX_COMMAND_LINE`, OpenSSH's packet and Linux's argument
+/// limits).
+pub const ARGS_BUDGET: usize = 24 << 10;
+
+/// `args` in runs whose lengths (plus quoting) add up to at most
+/// [`ARGS_BUDGET`]; each run holds at least one.
+pub fn arg_chunks<S: AsRef<str>>(args: &[S]) -> Vec<&[S]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, a) in args.iter().enumerate() {
+        // quoted: at worst every byte escaped, plus quotes and a space
+        let cost = 2 * a.as_ref().len() + 3;
+        if i > start && bytes + cost > ARGS_BUDGET {
+            out.push(&args[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += cost;
+    }
+    if start < args.len() {
+        out.push(&args[start..]);
+    }
+    out
+}
+
 pub fn state_of(res: Result<String, String>) -> StepState {
     match res {
         Ok(m) => StepState::Done(m),
@@ -365,4 +392,27 @@ pub async fn run_step_live(
     };
     run.steps[idx] = state;
     run.output.extend(out);
+}
+
+#[cfg(test)]
+mod arg_chunk_tests {
+    use super::*;
+
+    /// Thousands of users (replace-replica's resync) or UIDs (repair's
+    /// unexpunge) go out in commands of a bounded size, none lost.
+    #[test]
+    fn long_lists_are_cut_into_bounded_commands() {
+        let users: Vec<String> = (0..20_000).map(|i| format!("user{i:06}")).collect();
+        let chunks = arg_chunks(&users);
+        assert!(chunks.len() > 1);
+        assert_eq!(chunks.concat(), users);
+        for c in &chunks {
+            let bytes: usize = c.iter().map(|u| 2 * u.len() + 3).sum();
+            assert!(bytes <= ARGS_BUDGET);
+        }
+        // one name longer than the budget still goes, alone
+        let long = vec!["x".repeat(ARGS_BUDGET), "y".into()];
+        assert_eq!(arg_chunks(&long).len(), 2);
+        assert!(arg_chunks::<String>(&[]).is_empty());
+    }
 }

@@ -28,7 +28,7 @@
 //! the master: it has no such mailbox. The replica needs sync_authname and
 //! sync_password valid on the master (the lab: the same admin `repl`).
 
-use super::runbook::{RunbookSpec, StepSpec, StepState};
+use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
 use super::StepContext;
 use crate::check::{self, compare, GuidsByMailbox, Scope};
 use crate::config::HostConfig;
@@ -43,6 +43,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     summary: "check it, plan, keep replica-only deletions from spreading, sync_client -u/-m, verify nothing lost",
     target: "user or mailbox",
     point_of_no_return: None,
+    lock_on: LockOn::Master,
     steps: &[
         StepSpec {
             title: "Plan: check the target and say what the sync will do",
@@ -354,6 +355,9 @@ pub(super) async fn protect_target(
     protect_step(cx, &plan, out).await
 }
 
+/// UIDs per unexpunge command (11 bytes each at most: 22 KB).
+const UIDS_PER_UNEXPUNGE: usize = 2_000;
+
 /// `unexpunge -C CONF -u -v MAILBOX UID...` (the mailbox comes from the
 /// hosts' mailbox lists: checked, never an option).
 pub fn unexpunge_argv(h: &HostConfig, mailbox: &str, uids: &[u32]) -> Result<Vec<String>, String> {
@@ -387,7 +391,15 @@ async fn protect_step(
         return Ok("nothing to protect: no message was expunged only on a replica".into());
     }
     let mut restored = 0;
+    // a mailbox emptied on the replica only may name thousands of UIDs:
+    // unexpunge takes them as arguments, so in runs of a bounded size
+    let mut runs: Vec<(&String, &String, &[u32])> = Vec::new();
     for (host, mailbox, uids) in &plan.protect {
+        for c in uids.chunks(UIDS_PER_UNEXPUNGE) {
+            runs.push((host, mailbox, c));
+        }
+    }
+    for (host, mailbox, uids) in runs {
         let argv = unexpunge_argv(cx.connection(host)?.config(), mailbox, uids)?;
         let o = cx.write(host, argv, None, TIMEOUT, out).await?;
         let text =
@@ -462,25 +474,39 @@ async fn copy_back_step(
     replicas.sort_unstable();
     replicas.dedup();
     for replica in replicas {
-        let mut argv = cx.sync_client_on(replica, "", Some(&server))?;
-        match &plan.copy_user {
-            Some((h, user)) if h == replica => argv.extend(["-u".into(), user_arg(user)?]),
+        // `-u USER`, or `-m` with the folders in runs of a bounded size
+        let targets: Vec<Vec<String>> = match &plan.copy_user {
+            Some((h, user)) if h == replica => vec![vec!["-u".into(), user_arg(user)?]],
             _ => {
-                argv.push("-m".into());
-                for (_, m) in plan.copy_back.iter().filter(|(h, _)| h == replica) {
-                    argv.push(mailbox_arg(m)?);
-                }
+                let boxes = plan
+                    .copy_back
+                    .iter()
+                    .filter(|(h, _)| h == replica)
+                    .map(|(_, m)| mailbox_arg(m))
+                    .collect::<Result<Vec<_>, _>>()?;
+                super::arg_chunks(&boxes)
+                    .into_iter()
+                    .map(|c| {
+                        std::iter::once("-m".to_string())
+                            .chain(c.iter().cloned())
+                            .collect()
+                    })
+                    .collect()
             }
-        }
-        let o = cx.write(replica, argv, None, TIMEOUT, out).await?;
-        for l in String::from_utf8_lossy(&o.stderr).lines() {
-            out.push(format!("  {l}"));
-        }
-        if !o.success() {
-            return Err(format!(
-                "copy-back from {replica} to {master} exited {:?}: the master's sync was not run",
-                o.exit_status
-            ));
+        };
+        for target in targets {
+            let mut argv = cx.sync_client_on(replica, "", Some(&server))?;
+            argv.extend(target);
+            let o = cx.write(replica, argv, None, TIMEOUT, out).await?;
+            for l in String::from_utf8_lossy(&o.stderr).lines() {
+                out.push(format!("  {l}"));
+            }
+            if !o.success() {
+                return Err(format!(
+                    "copy-back from {replica} to {master} exited {:?}: the master's sync was not run",
+                    o.exit_status
+                ));
+            }
         }
     }
     // every GUID (with its count) the plan saw in those mailboxes, now on

@@ -19,7 +19,7 @@
 //! of the pair in the config. OLD is never touched before step 5.
 
 use super::failover::{self, precheck};
-use super::runbook::{RunbookSpec, StepSpec};
+use super::runbook::{LockOn, RunbookSpec, StepSpec};
 use super::supervise::{probe_host, probe_host_with};
 use super::StepContext;
 use crate::cyrus::host_facts::queue_lines;
@@ -35,6 +35,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     summary: "a channel for NEW beside OLD's, every user copied to it, checked clean, then OLD's channel retired",
     target: "OLD:NEW (replica hosts)",
     point_of_no_return: Some(4),
+    lock_on: LockOn::Master,
     steps: &[
         StepSpec {
             title: "Precheck: OLD replicates from the master; NEW is configured, in no pair, and its sync_server answers the master",
@@ -528,7 +529,7 @@ async fn verify_new(
             .divergent()
             .filter_map(|d| {
                 let internal = crate::cyrus::names::external_to_internal(&d.mailbox);
-                crate::cyrus::names::owner_of(&internal).map(str::to_string)
+                crate::cyrus::names::owner_of(&internal)
             })
             .collect();
         users.sort();
@@ -541,16 +542,21 @@ async fn verify_new(
         if users.is_empty() {
             return Err("differences outside user mailboxes: see `cyrdeck check`".into());
         }
-        let mut argv = cx.sync_client_on(&p.master, &p.new_channel, None)?;
-        argv.push("-u".into());
         for u in &users {
-            argv.push(check_name(NameKind::User, u)?.to_string());
+            check_name(NameKind::User, u)?;
         }
-        let o = cx
-            .write(&p.master, argv, None, Duration::from_secs(1800), out)
-            .await?;
-        if !o.success() {
-            out.push(format!("  sync_client -u exited {:?}", o.exit_status));
+        // thousands of users may differ: several commands, never one that
+        // grows with the site
+        for chunk in super::arg_chunks(&users) {
+            let mut argv = cx.sync_client_on(&p.master, &p.new_channel, None)?;
+            argv.push("-u".into());
+            argv.extend(chunk.iter().cloned());
+            let o = cx
+                .write(&p.master, argv, None, Duration::from_secs(1800), out)
+                .await?;
+            if !o.success() {
+                out.push(format!("  sync_client -u exited {:?}", o.exit_status));
+            }
         }
     }
     Err(format!(

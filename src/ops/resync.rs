@@ -2,7 +2,7 @@
 //! again with `sync_client -m`, compare again. Compare and verify are
 //! read-only (mbexamine); only the push changes a host.
 
-use super::runbook::{RunbookSpec, StepSpec, StepState};
+use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
 use super::StepContext;
 use crate::config::HostConfig;
 use crate::cyrus::mbexamine::{self, Examined};
@@ -17,6 +17,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     summary: "compare a mailbox on both sides, push it again with sync_client -m, verify",
     target: "mailbox",
     point_of_no_return: None,
+    lock_on: LockOn::Master,
     steps: &[
         StepSpec {
             title: "Compare: mbexamine the mailbox on master and replica",

@@ -25,6 +25,21 @@ pub struct RunbookSpec {
     /// from it on the run only goes forward (resume, `--retry`). None: the
     /// runbook has nothing to undo (each step stands on its own).
     pub point_of_no_return: Option<usize>,
+    /// Which host of the pair holds the pair lock while it runs.
+    pub lock_on: LockOn,
+}
+
+/// Where a runbook takes the pair lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockOn {
+    /// The pair's master (every runbook but promote).
+    Master,
+    /// The pair's one replica: promote, whose master may be a host that
+    /// is gone (refused connections, dropped packets, a name that no
+    /// longer resolves); the replica becomes the master and the lock goes
+    /// on with the pair.
+    Replica,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

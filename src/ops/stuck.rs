@@ -13,7 +13,7 @@
 //! the replica is still broken: run quarantine again (it appends to the
 //! same held file).
 
-use super::runbook::{RunbookSpec, StepSpec, StepState};
+use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
 use super::StepContext;
 use crate::check;
 use crate::config::HostConfig;
@@ -27,6 +27,7 @@ pub const QUARANTINE: RunbookSpec = RunbookSpec {
     summary: "hold a user's queue entries on the master so everyone else replicates again",
     target: "user",
     point_of_no_return: None,
+    lock_on: LockOn::Master,
     steps: &[
         StepSpec {
             title: "Evidence: the user's recent errors and pending entries",
@@ -53,6 +54,7 @@ pub const RELEASE: RunbookSpec = RunbookSpec {
     summary: "after fixing the replica: replay held-USER with sync_client -r -f, check, remove it",
     target: "user",
     point_of_no_return: None,
+    lock_on: LockOn::Master,
     steps: &[
         StepSpec {
             title: "Diagnose: replica-side errors for the user and the safe repairs",

@@ -6,7 +6,7 @@
 //! outside Cyrus master's supervision: the lasting fix is the DAEMON
 //! section (doctor says so).
 
-use super::runbook::{RunbookSpec, StepSpec};
+use super::runbook::{LockOn, RunbookSpec, StepSpec};
 use super::StepContext;
 use crate::cyrus::host_facts::queue_lines;
 use crate::cyrus::probe::{self, LogCursor, ProbeReport};
@@ -23,6 +23,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     summary: "start sync_client -r again for a channel nobody restarts (START mode), then prove it drains",
     target: "channel (default)",
     point_of_no_return: None,
+    lock_on: LockOn::Master,
     steps: &[
         StepSpec {
             title: "Precheck: is the channel's client running; does the replica's sync_server answer",

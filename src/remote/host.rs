@@ -68,6 +68,9 @@ impl ExecOutput {
 
 /// Largest output kept from one command; a runaway producer is cut off.
 const MAX_OUTPUT: usize = 64 << 20;
+/// The largest command line one exec sends: the biggest remote script
+/// (failover.sh, about 15 KB) with its arguments fits many times over.
+pub const MAX_COMMAND_LINE: usize = 96 << 10;
 
 #[derive(Default)]
 struct ConnState {
@@ -265,6 +268,19 @@ impl HostConnection {
             None => remote_line(&cmd.argv, None, timeout.as_secs_f64() + 1.0),
         }
         .map_err(|e| unsendable(e.to_string()))?;
+        // one exec request is one SSH packet: OpenSSH closes a session whose
+        // packet is over 256 KB ("Bad packet length"), and Linux caps one
+        // argument at 128 KiB. Nothing that grows with the site belongs in
+        // a command line (lists go on stdin): refuse it here, named.
+        if line.len() > MAX_COMMAND_LINE {
+            return Err(unsendable(format!(
+                "command line of {} bytes for `{}` is over the {} bytes one exec request may carry \
+                 (OpenSSH drops a packet over 256 KB): a list that grows with the site must go on stdin",
+                line.len(),
+                cmd.argv.first().map(String::as_str).unwrap_or(""),
+                MAX_COMMAND_LINE
+            )));
+        }
         let started = Instant::now();
         // Nothing has run until the channel opens, so a stale session may be
         // replaced and the open retried once.

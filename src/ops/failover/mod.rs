@@ -23,7 +23,7 @@ pub(crate) mod precheck;
 pub mod undo;
 pub mod upgrade;
 
-use super::runbook::{RunbookSpec, StepSpec, StepState};
+use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
 use super::supervise::{probe_host, probe_host_with};
 use super::StepContext;
 use crate::check::Scope;
@@ -43,6 +43,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     // start writes on the new master: from then on it holds mail the old one
     // may not have, so the only way is forward (Step::StartWrites)
     point_of_no_return: Some(6),
+    lock_on: LockOn::Master,
     steps: &[
         StepSpec {
             title: "Precheck: both reachable, replica healthy, queue bounded, nothing held, check clean",
@@ -501,10 +502,14 @@ pub(super) async fn hook(
     if cx.connection(&r.old_master)?.write_capability().is_none() {
         return Err(super::OBSERVE_REFUSAL.into());
     }
-    out.push(format!("local$ {cmd}   (CYRDECK_PHASE={phase})"));
+    out.push(format!(
+        "local$ {cmd}   (CYRDECK_PHASE={phase} CYRDECK_RUNBOOK={})",
+        cx.runbook
+    ));
     let child = tokio::process::Command::new("sh")
         .args(["-c", cmd])
         .env("CYRDECK_PHASE", phase)
+        .env("CYRDECK_RUNBOOK", cx.runbook)
         .env("CYRDECK_PAIR", &cx.pair.name)
         .env("CYRDECK_OLD_MASTER", &r.old_master)
         .env("CYRDECK_NEW_MASTER", &r.new_master)
@@ -829,8 +834,7 @@ async fn start_writes(
     if r.writes_started_at.is_none() {
         r.writes_started_at = Some(now());
     }
-    let window = r.writes_started_at.unwrap_or(0.0) - r.writes_stopped_at.unwrap_or(0.0);
-    Ok(format!("{said}; writes were unavailable for {window:.1}s"))
+    Ok(format!("{said}; {}", r.write_outage()))
 }
 
 /// The canary's token is the heartbeat INBOX's last UID on the new master
@@ -919,12 +923,31 @@ pub(super) async fn record_roles(
         r.new_master
     ));
     let total = now() - r.started_at;
-    let window = r.writes_started_at.unwrap_or(0.0) - r.writes_stopped_at.unwrap_or(0.0);
     // a console that ran this still holds the old roles in memory
     out.push("  a running console shows the new roles after a restart".into());
     Ok(format!(
-        "roles recorded; failover took {total:.1}s, writes unavailable {window:.1}s"
+        "roles recorded; failover took {total:.1}s, {}",
+        r.write_outage()
     ))
+}
+
+impl Roles {
+    /// The writes-unavailable window in words: from stop-writes to
+    /// start-writes. A promote has no stop-writes of its own (the master
+    /// died at a time nobody recorded): its window is counted from the
+    /// run's start and said to be a lower bound.
+    pub fn write_outage(&self) -> String {
+        let Some(started) = self.writes_started_at else {
+            return "writes not started yet".into();
+        };
+        match self.writes_stopped_at {
+            Some(stopped) => format!("writes unavailable {:.1}s", started - stopped),
+            None => format!(
+                "writes unavailable at least {:.1}s (since this run started; the master stopped taking them before)",
+                started - self.started_at
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //! spool (its cyrus.index files minor 17 are upgraded to 19 as 3.10 opens
 //! them), the pair checks identical and fails back.
 
-use super::super::runbook::{RunbookSpec, StepSpec, StepState};
+use super::super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
 use super::super::supervise::probe_host;
 use super::super::StepContext;
 use crate::model::releases::{self, Mix};
@@ -28,6 +28,7 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     summary: "prove the replica runs the newer release, soft failover to it, then say how to upgrade the old master and fail back",
     target: "pair",
     point_of_no_return: super::SPEC.point_of_no_return,
+    lock_on: LockOn::Master,
     steps: &[
         StepSpec {
             title: "Precheck: the replica runs a NEWER Cyrus release; the failover's precheck (check clean)",

@@ -88,6 +88,10 @@ pub struct Divergence {
     pub old_queue_users: Vec<String>,
     /// Users to copy back (sync from the old master, user by user).
     pub users_to_copy: Vec<String>,
+    /// Mailboxes without an owner to copy back (`sync_client -m`, internal
+    /// names): shared folders, in a virtual domain too.
+    #[serde(default)]
+    pub mailboxes_to_copy: Vec<String>,
     /// mailbox (external) -> every live GUID of it on either host, for the
     /// users copied back: each must be on the new master afterwards.
     pub must_survive: BTreeMap<String, BTreeSet<String>>,
@@ -136,6 +140,14 @@ impl Divergence {
             v.push(format!("  UNREADABLE: {u}"));
         }
         v.push(format!("  to copy back: users {:?}", self.users_to_copy));
+        if !self.mailboxes_to_copy.is_empty() {
+            let ext: Vec<String> = self
+                .mailboxes_to_copy
+                .iter()
+                .map(|m| compare::external(m))
+                .collect();
+            v.push(format!("  to copy back: shared folders {ext:?}"));
+        }
         v
     }
 }
@@ -148,6 +160,39 @@ pub(crate) fn user_of(internal: &str) -> Option<String> {
 
 /// Records of both hosts, by uniqueid (inventory::parse_records).
 pub type Records = BTreeMap<String, Result<MailboxRecords, String>>;
+
+/// Mailboxes (internal names) whose records need not be read: live on both
+/// hosts as the same mailbox (uniqueid) with index headers that agree on
+/// everything replication keeps equal (UIDVALIDITY, LAST_UID,
+/// HIGHESTMODSEQ, EXISTS, the sync CRCs): nothing of them can be only on
+/// the old master or clash. The survey reads records for the rest only (a
+/// site's mailboxes are mostly unchanged), as the check does.
+pub fn unchanged(old: &Inventory, new: &Inventory) -> BTreeSet<String> {
+    let new_by_name: BTreeMap<&str, &crate::cyrus::inventory::MailboxEntry> = new
+        .mailboxes
+        .iter()
+        .filter(|m| !m.tombstone)
+        .map(|m| (m.name.as_str(), m))
+        .collect();
+    old.mailboxes
+        .iter()
+        .filter(|o| !o.tombstone)
+        .filter(|o| {
+            let Some(n) = new_by_name.get(o.name.as_str()) else {
+                return false;
+            };
+            match (&o.header, &n.header) {
+                (Ok(a), Ok(b)) => {
+                    o.uniqueid == n.uniqueid
+                        && a.uidvalidity == b.uidvalidity
+                        && crate::check::join::same_state(a, b)
+                }
+                _ => false,
+            }
+        })
+        .map(|o| o.name.clone())
+        .collect()
+}
 
 /// Pure: inventories and records of both hosts -> the report. `channel`
 /// selects the old master's leftover queue.
@@ -179,7 +224,8 @@ pub fn classify(
         };
         match n.get(name) {
             None => {
-                if name.matches('.').count() == 1 && name.starts_with("user.") {
+                let local = crate::cyrus::names::split_domain(name).1;
+                if local.matches('.').count() == 1 && local.starts_with("user.") {
                     if let Some(u) = user_of(name) {
                         d.users_only_on_old.push(u);
                     }
@@ -244,10 +290,17 @@ pub fn classify(
             }
         }
     }
+    // a shared folder has no user to sync: it is copied as a mailbox
+    let mut shared: BTreeSet<String> = BTreeSet::new();
     for name in &touched {
-        if let Some(u) = user_of(name) {
-            d.owners.insert(compare::external(name), u.clone());
-            copy.insert(u);
+        match user_of(name) {
+            Some(u) => {
+                d.owners.insert(compare::external(name), u.clone());
+                copy.insert(u);
+            }
+            None => {
+                shared.insert(name.clone());
+            }
         }
     }
     let mut queue_users = BTreeSet::new();
@@ -257,8 +310,17 @@ pub fn classify(
             continue;
         }
         entries.insert(line.clone());
-        if let Some(u) = parse_entry(line).and_then(|e| e.user()) {
-            queue_users.insert(u.replace('^', "."));
+        let Some(e) = parse_entry(line) else { continue };
+        match e.user() {
+            Some(u) => {
+                queue_users.insert(u.replace('^', "."));
+            }
+            // a shared folder the old master never replicated
+            None => {
+                if let Some(m) = e.internal_mailbox().filter(|m| o.contains_key(*m)) {
+                    shared.insert(m.to_string());
+                }
+            }
         }
     }
     d.old_queue_entries = entries.len();
@@ -275,7 +337,7 @@ pub fn classify(
     let mut deleted_on_new: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (inv, recs, is_new) in [(new, new_recs, true), (old, old_recs, false)] {
         for m in inv.mailboxes.iter().filter(|m| !m.tombstone) {
-            if !user_of(&m.name).is_some_and(|u| copy.contains(&u)) {
+            if !user_of(&m.name).is_some_and(|u| copy.contains(&u)) && !shared.contains(&m.name) {
                 continue;
             }
             let Some(Ok(r)) = recs.get(&m.uniqueid) else {
@@ -298,6 +360,7 @@ pub fn classify(
         }
     }
     d.users_to_copy = copy.into_iter().collect();
+    d.mailboxes_to_copy = shared.into_iter().collect();
     d
 }
 
@@ -448,5 +511,63 @@ mod tests {
         let c = &d.clashes[0];
         assert_eq!((c.uid, c.seen_on_old, c.seen_on_new), (3, true, false));
         assert_eq!(c.shown_on("A", "B"), "shown to the owner on A only");
+    }
+
+    /// Issue 24: a shared folder and a virtual-domain user that only the
+    /// old master held are copied back (before, only `user.*` was), and
+    /// their GUIDs must survive; the unchanged mailbox is not read at all.
+    #[test]
+    fn shared_folders_and_domain_users_are_copied_back_too() {
+        let old = Inventory {
+            mailboxes: vec![
+                entry("example.com!user.alice", "da"),
+                entry("example.com!user.zed", "dz"),
+                entry("shared.support", "ss"),
+                entry("example.com!shared.sales", "sa"),
+                entry("user.same", "sm"),
+            ],
+            pending: vec![("".into(), "APPEND example.com!shared.sales".into())],
+            pending_truncated: false,
+        };
+        let new = Inventory {
+            mailboxes: vec![
+                entry("example.com!user.alice", "da"),
+                entry("example.com!shared.sales", "sa"),
+                entry("user.same", "sm"),
+            ],
+            pending: vec![],
+            pending_truncated: false,
+        };
+        let same = unchanged(&old, &new);
+        // equal headers (the fixture's default) and the same uniqueid
+        assert!(same.contains("user.same"));
+        let mut or = Records::new();
+        or.insert("da".into(), recs(vec![rec(1, 'a'), rec(2, 'b')], vec![]));
+        or.insert("dz".into(), recs(vec![rec(1, 'z')], vec![]));
+        or.insert("ss".into(), recs(vec![rec(1, 's')], vec![]));
+        or.insert("sa".into(), recs(vec![rec(1, 'q')], vec![]));
+        let mut nr = Records::new();
+        nr.insert("da".into(), recs(vec![rec(1, 'a')], vec![]));
+        nr.insert("sa".into(), recs(vec![rec(1, 'q')], vec![]));
+        let d = classify(&old, &new, &or, &nr, "");
+        assert_eq!(
+            d.users_to_copy,
+            vec!["alice@example.com".to_string(), "zed@example.com".into()]
+        );
+        assert_eq!(d.users_only_on_old, vec!["zed@example.com".to_string()]);
+        // shared.support only on old; the domain's shared folder named by
+        // the old master's leftover queue
+        assert_eq!(
+            d.mailboxes_to_copy,
+            vec![
+                "example.com!shared.sales".to_string(),
+                "shared.support".into()
+            ]
+        );
+        let guid = |g: char| std::iter::repeat_n(g, 40).collect::<String>();
+        assert!(d.must_survive["shared/support"].contains(&guid('s')));
+        assert!(d.must_survive["shared/sales@example.com"].contains(&guid('q')));
+        assert!(d.must_survive["user/alice@example.com"].contains(&guid('b')));
+        assert!(!d.must_survive.contains_key("user/same"));
     }
 }

@@ -33,7 +33,7 @@ mod rebuild;
 pub mod soft_uid;
 
 use super::failover::{self, Act, Roles};
-use super::runbook::{RunbookSpec, StepSpec, StepState};
+use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
 use super::supervise::probe_host;
 use super::StepContext;
 use crate::check;
@@ -46,6 +46,9 @@ pub const PROMOTE: RunbookSpec = RunbookSpec {
     summary: "the replica becomes master without a drain: what the dead master never replicated stays there until reintegrate copies it back",
     target: "pair",
     point_of_no_return: None,
+    // the master is dead (its host may be gone): the lock lives where the
+    // pair survives, the replica that becomes master
+    lock_on: LockOn::Replica,
     steps: &[
         StepSpec {
             title: "Precheck: the master is down and the replica can take over (read-only)",
@@ -76,6 +79,7 @@ pub const REINTEGRATE: RunbookSpec = RunbookSpec {
     summary: "fence it, report what only it holds, copy that back user by user, verify every GUID, then replicate new -> old",
     target: "pair",
     point_of_no_return: None,
+    lock_on: LockOn::Master,
     steps: &[
         StepSpec {
             title: "Fence the old master (writes stopped, sync_log 0, its client ended)",
@@ -339,6 +343,21 @@ async fn reintegrate(
     res
 }
 
+/// Both hosts' records of the mailboxes given, read at once.
+async fn read_records(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    old: &[crate::cyrus::inventory::MailboxEntry],
+    new: &[crate::cyrus::inventory::MailboxEntry],
+) -> Result<(divergence::Records, divergence::Records), String> {
+    let conns = cx.connections();
+    let (o, n): (Vec<&_>, Vec<&_>) = (old.iter().collect(), new.iter().collect());
+    tokio::try_join!(
+        check::records(conns, &r.old_master, &o, CHECK_TIMEOUT),
+        check::records(conns, &r.new_master, &n, CHECK_TIMEOUT)
+    )
+}
+
 fn divergence_of(memo: &serde_json::Value) -> Result<Divergence, String> {
     serde_json::from_value(memo.get("divergence").cloned().unwrap_or_default())
         .map_err(|_| "no divergence report: step 2 has not run".to_string())
@@ -351,25 +370,65 @@ async fn survey(
     memo: &mut serde_json::Value,
 ) -> Result<String, String> {
     let conns = cx.connections();
+    let started = std::time::Instant::now();
     let (old_inv, new_inv) = tokio::try_join!(
         check::inventory(conns, &r.old_master, CHECK_TIMEOUT),
         check::inventory(conns, &r.new_master, CHECK_TIMEOUT)
     )?;
-    let live = |inv: &crate::cyrus::inventory::Inventory| {
+    // level 1 first (headers), as the check does: records only for the
+    // mailboxes that differ or exist on one side
+    let listed = std::time::Instant::now();
+    let same = divergence::unchanged(&old_inv, &new_inv);
+    let to_read = |inv: &crate::cyrus::inventory::Inventory| {
         inv.mailboxes
             .iter()
-            .filter(|m| !m.tombstone)
+            .filter(|m| !m.tombstone && !same.contains(&m.name))
             .cloned()
             .collect::<Vec<_>>()
     };
-    let (ob, nb) = (live(&old_inv), live(&new_inv));
-    let obr: Vec<&_> = ob.iter().collect();
-    let nbr: Vec<&_> = nb.iter().collect();
-    let (old_recs, new_recs) = tokio::try_join!(
-        check::records(conns, &r.old_master, &obr, CHECK_TIMEOUT),
-        check::records(conns, &r.new_master, &nbr, CHECK_TIMEOUT)
-    )?;
-    let d = divergence::classify(&old_inv, &new_inv, &old_recs, &new_recs, &r.channel);
+    let (ob, nb) = (to_read(&old_inv), to_read(&new_inv));
+    let (mut old_recs, mut new_recs) = read_records(cx, r, &ob, &nb).await?;
+    let mut d = divergence::classify(&old_inv, &new_inv, &old_recs, &new_recs, &r.channel);
+    // every GUID of a copied user must survive, in its unchanged
+    // mailboxes too: read those now (the users to copy are few)
+    let copied = |name: &str| {
+        same.contains(name)
+            && (divergence::user_of(name).is_some_and(|u| d.users_to_copy.contains(&u))
+                || d.mailboxes_to_copy.iter().any(|m| m == name))
+    };
+    let (ob2, nb2): (Vec<_>, Vec<_>) = (
+        old_inv
+            .mailboxes
+            .iter()
+            .filter(|m| !m.tombstone && copied(&m.name))
+            .cloned()
+            .collect(),
+        new_inv
+            .mailboxes
+            .iter()
+            .filter(|m| !m.tombstone && copied(&m.name))
+            .cloned()
+            .collect(),
+    );
+    let (read_old, read_new) = (ob.len() + ob2.len(), nb.len() + nb2.len());
+    if !ob2.is_empty() || !nb2.is_empty() {
+        let (o2, n2) = read_records(cx, r, &ob2, &nb2).await?;
+        old_recs.extend(o2);
+        new_recs.extend(n2);
+        d = divergence::classify(&old_inv, &new_inv, &old_recs, &new_recs, &r.channel);
+    }
+    out.push(format!(
+        "  survey: {} and {} mailbox(es) listed, {} unchanged on both; records read for {} on {} and {} on {} ({:.1}s listing, {:.1}s records)",
+        old_inv.mailboxes.len(),
+        new_inv.mailboxes.len(),
+        same.len(),
+        read_old,
+        r.old_master,
+        read_new,
+        r.new_master,
+        (listed - started).as_secs_f64(),
+        listed.elapsed().as_secs_f64()
+    ));
     out.extend(d.describe(&r.old_master, &r.new_master));
     // every GUID conflict in the audit trail too (the run's output is
     // journalled; the audit log is what an operator reads afterwards)
@@ -446,15 +505,23 @@ async fn copy_back(
         Vec::new()
     };
     memo["soft_users"] = serde_json::json!(soft);
-    if !d.users_to_copy.is_empty() {
+    if !d.users_to_copy.is_empty() || !d.mailboxes_to_copy.is_empty() {
         sync_server_answers(cx, &r.old_master, &r.new_master, out).await?;
     }
-    let mut failed = Vec::new();
+    // users by `-u`; shared folders (no user to sync) by `-m`
+    let mut units = Vec::new();
     for user in d.users_to_copy.iter().filter(|u| !soft.contains(u)) {
-        let user = crate::cyrus::names::user_arg(user)?;
+        units.push(("-u", crate::cyrus::names::user_arg(user)?));
+    }
+    for m in &d.mailboxes_to_copy {
+        let ext = crate::check::compare::external(m);
+        units.push(("-m", crate::cyrus::names::mailbox_arg(&ext)?));
+    }
+    let mut failed = Vec::new();
+    for (flag, user) in units {
         // the old master's own sync_host is the new master (its replica)
         let mut argv = cx.sync_client_on(&r.old_master, &r.channel, None)?;
-        argv.extend(["-u".into(), user.clone()]);
+        argv.extend([flag.to_string(), user.clone()]);
         // Lab, 3.6: a user the new master takes mail for DURING the sync
         // fails with "Mailbox has changed since last sync" (IMAP_SYNC_CHANGED:
         // the replica side changed between the state read and the apply)
@@ -518,8 +585,9 @@ async fn copy_back(
     )
     .await?;
     Ok(format!(
-        "{} user(s) copied back from {}; {archived}",
+        "{} user(s) and {} shared folder(s) copied back from {}; {archived}",
         d.users_to_copy.len(),
+        d.mailboxes_to_copy.len(),
         r.old_master
     ))
 }
@@ -574,14 +642,15 @@ async fn verify(
     let mut d = divergence_of(memo)?;
     let conns = cx.connections();
     let inv = check::inventory(conns, &r.new_master, CHECK_TIMEOUT).await?;
-    let copied: BTreeSet<&str> = d.users_to_copy.iter().map(String::as_str).collect();
+    // every mailbox the report lists GUIDs for (the copied users' and the
+    // shared folders copied back)
     let boxes: Vec<&crate::cyrus::inventory::MailboxEntry> = inv
         .mailboxes
         .iter()
         .filter(|m| !m.tombstone)
         .filter(|m| {
-            crate::cyrus::names::owner_of(&m.name)
-                .is_some_and(|u| copied.contains(u.replace('^', ".").as_str()))
+            d.must_survive
+                .contains_key(&crate::check::compare::external(&m.name))
         })
         .collect();
     let recs = check::records(conns, &r.new_master, &boxes, CHECK_TIMEOUT).await?;
