@@ -321,6 +321,11 @@ enum LabAction {
         /// promote stays fenced, its roles as the runbooks left them).
         #[arg(long)]
         reset: bool,
+        /// plain (default) or site: virtual domains (`alice@example.com`),
+        /// altnamespace, a second partition and archive partitions, shared
+        /// folders with group ACLs once seeded. Fixed when the lab is built.
+        #[arg(long)]
+        profile: Option<String>,
     },
     /// The cached root filesystems (one per Cyrus release the host lacks)
     /// and the disk each takes; --build RELEASE makes one now.
@@ -1015,9 +1020,17 @@ fn run_lab(action: LabAction) -> Result<()> {
             replicas,
             spare,
             reset,
+            profile,
         } => {
             let mut l = Lab::open(&lab.dir, base_port)?;
+            if let Some(p) = &profile {
+                let p = lab::layout::Profile::parse(p).ok_or_else(|| {
+                    color_eyre::eyre::eyre!("--profile: plain or site, not {p:?}")
+                })?;
+                l.set_profile(p)?;
+            }
             let layout_asked = base_port.is_some()
+                || profile.is_some()
                 || replicas.is_some()
                 || spare
                 || journal_host.is_some()
@@ -1136,6 +1149,10 @@ fn run_lab(action: LabAction) -> Result<()> {
             match users {
                 Some(n) => {
                     let report = lab::seed::bulk(&l, n, folders, messages)?;
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
+                None if l.layout.profile == lab::layout::Profile::Site => {
+                    let report = lab::seed::site(&l, messages)?;
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 }
                 None => {

@@ -52,7 +52,7 @@ impl Scope {
             return internal == external_to_internal(&to_mutf7(m));
         }
         if let Some(u) = &self.user {
-            let root = format!("user.{}", external_to_internal(&to_mutf7(u)));
+            let root = crate::cyrus::names::user_root(&to_mutf7(u));
             return internal == root || internal.starts_with(&format!("{root}."));
         }
         true

@@ -5,6 +5,7 @@ pub mod host_facts;
 pub mod index;
 pub mod inventory;
 pub mod journal;
+pub mod known_bugs;
 pub mod loglines;
 pub mod logtime;
 pub mod mbexamine;

@@ -141,6 +141,21 @@ pub fn external_to_internal(external: &str) -> String {
     }
 }
 
+/// A user's INBOX as an internal name: `alice` -> `user.alice`,
+/// `alice@example.com` -> `example.com!user.alice` (a `.` in the local
+/// part is stored as `^`).
+pub fn user_root(user: &str) -> String {
+    let (local, domain) = match user.rsplit_once('@') {
+        Some((l, d)) if !d.is_empty() => (l, Some(d)),
+        _ => (user, None),
+    };
+    let root = format!("user.{}", local.replace('.', "^"));
+    match domain {
+        Some(d) => format!("{d}!{root}"),
+        None => root,
+    }
+}
+
 /// The user a mailbox belongs to, as Cyrus names users (`sync_client -u`,
 /// the sync log's USER entries): `user.alice.Sent` -> `alice`,
 /// `example.com!user.alice.Sent` -> `alice@example.com`; a shared folder
@@ -267,6 +282,11 @@ mod tests {
             Some("alice@example.com")
         );
         assert_eq!(owner_of("example.com!shared.support"), None);
+        assert_eq!(user_root("alice@example.com"), "example.com!user.alice");
+        assert_eq!(user_root("a.b"), "user.a^b");
+        for u in ["alice@example.com", "bob", "a^b"] {
+            assert_eq!(owner_of(&user_root(u)).as_deref(), Some(u));
+        }
         for (int, ext) in [
             ("example.com!user.alice.Sent", "user/alice/Sent@example.com"),
             ("example.com!user.a^b", "user/a.b@example.com"),

@@ -99,6 +99,37 @@ pub struct Layout {
     /// (in the console config's hosts, in no pair): the new replica of a
     /// replace-replica rehearsal.
     pub spare: bool,
+    /// The names and storage real sites use (`lab up --profile site`):
+    /// virtual domains, the alternate namespace, a second partition and
+    /// archive partitions. Fixed when the lab is first built.
+    pub profile: Profile,
+}
+
+/// How a lab's Cyrus names and stores mailboxes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// `user.*` only, one partition (the tests' default).
+    #[default]
+    Plain,
+    /// `virtdomains: userid` (`alice@example.com`), `altnamespace: yes`,
+    /// `unixhierarchysep: yes`, partitions `default` and `second`, each
+    /// with an archive partition (`archive_enabled: yes`, `archive_days:
+    /// 1`); shared folders with group ACLs are seeded.
+    Site,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Plain => "plain",
+            Profile::Site => "site",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Profile> {
+        [Profile::Plain, Profile::Site]
+            .into_iter()
+            .find(|p| p.name() == s)
+    }
 }
 
 /// Which Cyrus a lab host runs.
@@ -119,6 +150,11 @@ pub struct Instance {
     pub cyrus_conf: PathBuf,
     pub config_dir: PathBuf,
     pub partition: PathBuf,
+    /// The site profile's second partition, and each partition's archive
+    /// partition (created on every lab; configured only in that profile).
+    pub partition2: PathBuf,
+    pub archive: PathBuf,
+    pub archive2: PathBuf,
     pub run_dir: PathBuf,
     pub master_pidfile: PathBuf,
     pub master_stderr: PathBuf,
@@ -201,6 +237,7 @@ impl Layout {
             hosts: Default::default(),
             replicas: 1,
             spare: false,
+            profile: Profile::Plain,
         }
     }
 
@@ -289,6 +326,9 @@ impl Layout {
             imapd_conf: root.join("imapd.conf"),
             cyrus_conf: root.join("cyrus.conf"),
             partition: root.join("spool"),
+            partition2: root.join("spool2"),
+            archive: root.join("archive"),
+            archive2: root.join("archive2"),
             run_dir: root.join("run"),
             master_pidfile: root.join("run").join("master.pid"),
             master_stderr: root.join("master.log"),

@@ -79,6 +79,41 @@ impl Imap {
         }
     }
 
+    /// CREATE on a named partition (an admin's choice); existing is fine.
+    /// Cyrus reads the partition as an atom (a literal there is "Unknown/
+    /// invalid partition", 3.6): only plain names are sent.
+    pub fn create_on(&mut self, name: &str, partition: &str) -> Result<()> {
+        if partition.is_empty()
+            || !partition
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            bail!("partition {partition:?}: not a plain name");
+        }
+        match self.command(&format!("CREATE {} {partition}", literal(name))) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.to_string()
+                    .to_ascii_lowercase()
+                    .contains("already exists") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// SETACL MAILBOX IDENTIFIER RIGHTS.
+    pub fn set_acl(&mut self, mailbox: &str, who: &str, rights: &str) -> Result<()> {
+        self.command(&format!(
+            "SETACL {} {} {}",
+            literal(mailbox),
+            literal(who),
+            literal(rights)
+        ))
+        .map(|_| ())
+    }
+
     /// CREATE of every name, pipelined: all commands sent, then every
     /// answer read. An existing mailbox is fine; any other refusal is an
     /// error naming the mailbox (after all answers were read).

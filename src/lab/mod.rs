@@ -167,6 +167,9 @@ impl Lab {
         layout.journal_host = journal_host;
         layout.replicas = replicas.clamp(1, layout::MAX_REPLICAS);
         layout.spare = spare && layout.replicas < layout::MAX_REPLICAS;
+        layout.profile = value("profile")
+            .and_then(|p| layout::Profile::parse(&p))
+            .unwrap_or_default();
         let mut lab = Lab { layout };
         lab.set_releases(
             value("master_cyrus").as_deref(),
@@ -222,6 +225,23 @@ impl Lab {
         }
         self.layout.replicas = n;
         self.layout.spare = self.layout.spare && n < layout::MAX_REPLICAS;
+        Ok(())
+    }
+
+    /// The lab's profile (`lab up --profile site`): fixed when the lab is
+    /// first built (the namespace is in every mailbox name), so a lab that
+    /// has data keeps its own.
+    pub fn set_profile(&mut self, profile: layout::Profile) -> Result<()> {
+        if profile != self.layout.profile && self.rendered() {
+            bail!(
+                "the lab in {} was built with the {} profile; `cyrdeck lab down --dir {}` and remove that directory to build a {} one",
+                self.layout.dir.display(),
+                self.layout.profile.name(),
+                self.layout.dir.display(),
+                profile.name()
+            );
+        }
+        self.layout.profile = profile;
         Ok(())
     }
 
@@ -625,6 +645,9 @@ impl Lab {
         if l.spare {
             state.push_str("spare = true\n");
         }
+        if l.profile != layout::Profile::Plain {
+            state.push_str(&format!("profile = \"{}\"\n", l.profile.name()));
+        }
         for role in [Role::Master, Role::Replica] {
             if let Some(r) = &l.hosts[role.index()].release {
                 state.push_str(&format!("{}_cyrus = \"{r}\"\n", role.name()));
@@ -640,7 +663,14 @@ impl Lab {
         ] {
             std::fs::create_dir_all(inst.config_dir.join(sub))?;
         }
-        std::fs::create_dir_all(&inst.partition)?;
+        for d in [
+            &inst.partition,
+            &inst.partition2,
+            &inst.archive,
+            &inst.archive2,
+        ] {
+            std::fs::create_dir_all(d)?;
+        }
         std::fs::create_dir_all(&inst.run_dir)?;
         write_atomic(&inst.imapd_conf, templates::imapd_conf(&self.layout, inst))?;
         write_atomic(&inst.cyrus_conf, templates::cyrus_conf(&self.layout, inst))?;

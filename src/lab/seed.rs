@@ -155,3 +155,66 @@ pub fn bulk(lab: &Lab, users: usize, folders: usize, messages: usize) -> Result<
         seconds: started.elapsed().as_secs_f64(),
     })
 }
+
+/// The site profile's users: virtual-domain users, one on the second
+/// partition (`lab up --profile site`).
+pub const SITE_USERS: &[(&str, &str)] = &[
+    ("alice@example.com", "default"),
+    ("bob@example.com", "default"),
+    ("carol@example.org", "second"),
+];
+
+/// The site profile's shared folders (admin namespace) and the group that
+/// may read each: groups every Debian root has (Cyrus's unix auth refuses
+/// a `group:` identifier the host does not know: "Invalid identifier").
+pub const SITE_SHARED: &[(&str, &str)] = &[
+    ("shared/support@example.com", "group:staff"),
+    ("shared/announce", "group:users"),
+];
+
+/// `lab seed` on a site-profile lab: domain users (one on the second
+/// partition) with folders, shared folders with group ACLs, mail in each.
+pub fn site(lab: &Lab, per_user: usize) -> Result<SeedReport> {
+    let m = lab.layout.instance(Role::Master);
+    let addr = Role::Master.address();
+    let mut report = SeedReport::default();
+    let mut admin = Imap::login(addr, m.imap_port, "admin").wrap_err("IMAP login as admin")?;
+    for (u, partition) in SITE_USERS {
+        let (local, domain) = u.split_once('@').unwrap_or((u, ""));
+        admin.create_on(&format!("user/{local}@{domain}"), partition)?;
+        for f in ["Sent", "Archive"] {
+            admin.create_on(&format!("user/{local}/{f}@{domain}"), partition)?;
+            report
+                .folders_created
+                .push(format!("user/{local}/{f}@{domain}"));
+        }
+        report.users.push(u.to_string());
+    }
+    for (folder, group) in SITE_SHARED {
+        admin.create(folder)?;
+        admin.set_acl(folder, group, "lrs")?;
+        // the admin posts into it (an admin holds no rights of its own there)
+        admin.set_acl(folder, "admin", "lrswipkxtecda")?;
+        if admin.message_count(folder)? == Some(0) {
+            admin.append(
+                folder,
+                &message(&format!("seed-{folder}@lab"), "shared seed", "for the team"),
+            )?;
+            report.messages_delivered += 1;
+        }
+        report.folders_created.push(folder.to_string());
+    }
+    admin.logout();
+    for i in 0..per_user {
+        for (u, _) in SITE_USERS {
+            let msg = message(
+                &format!("seed-{i}-{u}"),
+                &format!("seed message {i}"),
+                "hello from the site lab",
+            );
+            lmtp_deliver(addr, m.lmtp_port, &[u], &msg)?;
+            report.messages_delivered += 1;
+        }
+    }
+    Ok(report)
+}

@@ -44,6 +44,23 @@ pub fn imapd_conf(layout: &Layout, inst: &Instance) -> String {
         run = inst.run_dir.display(),
         shutdown = inst.shutdown_file().display(),
     );
+    if layout.profile == super::layout::Profile::Site {
+        // a real site's names and storage: domains, the alternate
+        // namespace, two partitions, each with an archive partition
+        s = s
+            .replace("altnamespace: no\n", "altnamespace: yes\n")
+            .replace("virtdomains: off\n", "virtdomains: userid\n");
+        s.push_str(&format!(
+            "partition-second: {}\n\
+             archive_enabled: yes\n\
+             archive_days: 1\n\
+             archivepartition-default: {}\n\
+             archivepartition-second: {}\n",
+            inst.partition2.display(),
+            inst.archive.display(),
+            inst.archive2.display()
+        ));
+    }
     if inst.role == Role::Master {
         let replica = layout.instance(Role::Replica);
         s.push_str(&format!(

@@ -441,12 +441,16 @@ async fn sync_step(
         let mut argv = cx.sync_client_argv(&r.channel)?;
         argv.extend(sync_target_args(&scope)?);
         let o = cx.write(&cx.pair.master, argv, None, TIMEOUT, out).await?;
-        for l in String::from_utf8_lossy(&o.stderr).lines() {
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        for l in stderr.lines() {
             out.push(format!("  {l}"));
         }
         if !o.success() {
+            let why = crate::cyrus::known_bugs::recognise(&stderr)
+                .map(|b| format!(": {}", b.explanation))
+                .unwrap_or_default();
             return Err(format!(
-                "sync_client to {} exited {:?}",
+                "sync_client to {} exited {:?}{why}",
                 r.host, o.exit_status
             ));
         }

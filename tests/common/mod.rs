@@ -52,6 +52,25 @@ pub fn use_private_lab_with_replicas(name: &str, base_port: u16, replicas: usize
     use_private_lab(name, base_port);
 }
 
+/// A private lab built with the site profile (`lab up --profile site`):
+/// virtual domains, altnamespace, two partitions, archive partitions.
+static SITE: OnceLock<bool> = OnceLock::new();
+
+pub fn use_private_site_lab(name: &str, base_port: u16) {
+    SITE.get_or_init(|| true);
+    use_private_lab(name, base_port);
+}
+
+/// The lab's seed: the four named users, or the site profile's domain
+/// users and shared folders.
+pub fn seed_lab(lab: &Lab) {
+    if lab.layout.profile == cyrdeck::lab::layout::Profile::Site {
+        cyrdeck::lab::seed::site(lab, 2).expect("seed site lab");
+    } else {
+        cyrdeck::lab::seed::seed(lab, 2).expect("seed lab");
+    }
+}
+
 /// A private lab with one replica and a spare host (`lab up --spare`).
 static SPARE: OnceLock<bool> = OnceLock::new();
 
@@ -119,6 +138,10 @@ pub fn lab() -> &'static Lab {
         if SPARE.get().is_some() {
             lab.set_spare(true).expect("spare");
         }
+        if SITE.get().is_some() {
+            lab.set_profile(cyrdeck::lab::layout::Profile::Site)
+                .expect("site profile");
+        }
         let (m, r) = releases();
         let recorded = lab.layout.hosts.clone();
         lab.set_releases(m.as_deref(), r.as_deref())
@@ -131,7 +154,7 @@ pub fn lab() -> &'static Lab {
             lab.set_releases(m.as_deref(), r.as_deref()).unwrap();
         }
         lab.up().expect("lab up");
-        cyrdeck::lab::seed::seed(&lab, 2).expect("seed lab");
+        seed_lab(&lab);
         lab
     })
 }
@@ -161,7 +184,7 @@ fn fresh_mail_data() {
         let _ = std::fs::remove_dir_all(&i.partition);
     }
     lab.up().expect("lab up with fresh data");
-    cyrdeck::lab::seed::seed(lab, 2).expect("seed lab");
+    seed_lab(lab);
     // the seed replicated before the next test pauses the client (CI: a
     // resync test found bob's INBOX not yet on the replica after a reset)
     let steady = wait_for(Duration::from_secs(90), || {

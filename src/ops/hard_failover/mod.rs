@@ -329,7 +329,9 @@ async fn reintegrate(
             if let Some(d) = cfgdirs(&rep) {
                 r.dirs.insert(r.old_master.clone(), d);
             }
-            fence_old(cx, &r, out, false).await
+            let said = fence_old(cx, &r, out, false).await?;
+            clear_stale_lock(cx, &r, out).await?;
+            Ok(said)
         }
         1 => survey(cx, &r, out, memo).await,
         2 => copy_back(cx, &r, out, memo).await,
@@ -356,6 +358,41 @@ async fn read_records(
         check::records(conns, &r.old_master, &o, CHECK_TIMEOUT),
         check::records(conns, &r.new_master, &n, CHECK_TIMEOUT)
     )
+}
+
+/// A pair lock the old master still holds was taken before the promote
+/// (a run on the master when it died): the pair's lock lives on the new
+/// master now, so that one is recognised, said, and not obeyed; it is
+/// removed (only that run's, as `runbook unlock` would) so it cannot block
+/// a run once the old master is master again.
+async fn clear_stale_lock(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    out: &mut Vec<String>,
+) -> Result<(), String> {
+    let conn = cx.connection(&r.old_master)?;
+    let Some(text) = super::pair_lock::read(conn).await? else {
+        return Ok(());
+    };
+    let Some(h) = super::pair_lock::Holder::parse(&text) else {
+        out.push(format!(
+            "  {}: a lock file that is not cyrdeck's is left there (kept): {text}",
+            r.old_master
+        ));
+        return Ok(());
+    };
+    if h.run_id == cx.run_id {
+        return Ok(());
+    }
+    out.push(format!(
+        "  {}: a pair lock from before the promote: {}; not obeyed (the pair's lock is on {} now): removed",
+        r.old_master,
+        h.describe(),
+        r.new_master
+    ));
+    super::pair_lock::break_lock(cx, &r.old_master, &h.run_id, out)
+        .await
+        .map_err(|e| e.message(&r.old_master))
 }
 
 fn divergence_of(memo: &serde_json::Value) -> Result<Divergence, String> {
