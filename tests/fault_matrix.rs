@@ -40,14 +40,18 @@ enum Fault {
     /// The step cannot succeed: the replica-side Cyrus stopped (steps 1-8),
     /// the config file not writable (step 9).
     StepFails,
+    /// The replica's whole host goes 0.3 s into the step (its sshd and its
+    /// Cyrus together), then comes back as it was left.
+    ReplicaGone,
 }
 
-const ALL: [Fault; 5] = [
+const ALL: [Fault; 6] = [
     Fault::Abort,
     Fault::KillBefore,
     Fault::KillAfter,
     Fault::SshDrop,
     Fault::StepFails,
+    Fault::ReplicaGone,
 ];
 
 fn cases() -> Vec<(usize, Fault)> {
@@ -59,13 +63,15 @@ fn cases() -> Vec<(usize, Fault)> {
             .collect()
     } else {
         // each kind of interruption once, before and after the switch
-        // (CI time: 45 min; scripts/matrix.sh runs all 44)
+        // (CI time: 45 min; scripts/matrix.sh runs all 53)
         vec![
             (2, Fault::Abort),
             (4, Fault::SshDrop),
             (6, Fault::StepFails),
             (7, Fault::KillBefore),
             (8, Fault::KillAfter),
+            // the replica vanishing mid-drain
+            (3, Fault::ReplicaGone),
         ]
     }
 }
@@ -238,6 +244,28 @@ fn run_case(t: &Rehearsal, step: usize, fault: Fault) -> (Role, String) {
                 }
             }));
         }
+        Fault::ReplicaGone => {
+            let down = |what: String| {
+                format!(
+                    "{} lab down --dir {} --only {what}",
+                    bin(),
+                    lab_dir().display()
+                )
+            };
+            cmd.env("CYRDECK_FAULT", format!("{step}:exec")).env(
+                "CYRDECK_FAULT_CMD",
+                format!(
+                    "(sleep 0.3; {}; {}) </dev/null >/dev/null 2>&1 &",
+                    down(format!("{}-sshd", role_name(new))),
+                    down(format!("{}-cyrus", role_name(new)))
+                ),
+            );
+            restore = Some(Box::new(move || {
+                std::thread::sleep(Duration::from_millis(800));
+                lab().start_as_left(Component::Sshd(new)).unwrap();
+                lab().start_as_left(Component::Cyrus(new)).unwrap();
+            }));
+        }
         Fault::StepFails => {
             // the replica side: the new master's Cyrus stops
             lab_down_at_step(&mut cmd, step, &format!("{}-cyrus", role_name(new)), false);
@@ -279,7 +307,7 @@ fn run_case(t: &Rehearsal, step: usize, fault: Fault) -> (Role, String) {
             code.is_none() && first.contains("fault injection: SIGKILL"),
             "step {step} {fault:?}: exit {code:?}\n{first}"
         ),
-        Fault::SshDrop | Fault::StepFails => assert!(
+        Fault::SshDrop | Fault::StepFails | Fault::ReplicaGone => assert!(
             first.contains("fault injection: `"),
             "step {step} {fault:?}: exit {code:?}\n{first}"
         ),

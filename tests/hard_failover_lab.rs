@@ -141,6 +141,9 @@ enum Kind {
     SshDrop,
     /// The step cannot succeed: the Cyrus it needs is stopped.
     StepFails,
+    /// The old master's host goes away again mid-step (its sshd and its
+    /// Cyrus together, 0.3 s in), then comes back as it was left.
+    HostGone,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -207,6 +210,28 @@ impl Scenario {
                     lab().start_as_left(Component::Sshd(host)).unwrap();
                 }));
             }
+            Kind::HostGone => {
+                let down = |what: &str| {
+                    format!(
+                        "{} lab down --dir {} --only {what}",
+                        bin(),
+                        lab_dir().display()
+                    )
+                };
+                cmd.env("CYRDECK_FAULT", format!("{}:exec", f.step)).env(
+                    "CYRDECK_FAULT_CMD",
+                    format!(
+                        "(sleep 0.3; {}; {}) </dev/null >/dev/null 2>&1 &",
+                        down("master-sshd"),
+                        down("master-cyrus")
+                    ),
+                );
+                restore = Some(Box::new(|| {
+                    std::thread::sleep(Duration::from_millis(800));
+                    lab().start_as_left(Component::Sshd(Role::Master)).unwrap();
+                    lab().start_as_left(Component::Cyrus(Role::Master)).unwrap();
+                }));
+            }
             Kind::StepFails => {
                 lab_down_at_step(&mut cmd, f.step, &format!("{}-cyrus", name(needs)), false);
                 restore = Some(Box::new(move || {
@@ -251,7 +276,7 @@ impl Scenario {
                 code.is_none() && first.contains("fault injection: SIGKILL"),
                 "{what}: exit {code:?}\n{first}"
             ),
-            Kind::SshDrop | Kind::StepFails => assert!(
+            Kind::SshDrop | Kind::StepFails | Kind::HostGone => assert!(
                 first.contains("fault injection: `"),
                 "{what}: exit {code:?}\n{first}"
             ),
@@ -622,14 +647,14 @@ fn promote_and_reintegrate_survive_every_interruption_at_every_writing_step() {
             "reintegrate",
             "easy",
             &[1, 3, 6, 7][..],
-            &[KillBefore, KillAfter, Abort, SshDrop][..],
+            &[KillBefore, KillAfter, Abort, SshDrop, HostGone][..],
         ),
         ("reintegrate", "easy", &[3, 6, 7][..], &[StepFails][..]),
         (
             "reintegrate",
             "soft",
             &[3, 5][..],
-            &[KillBefore, KillAfter, Abort, SshDrop, StepFails][..],
+            &[KillBefore, KillAfter, Abort, SshDrop, StepFails, HostGone][..],
         ),
     ] {
         for &step in steps {
@@ -639,7 +664,7 @@ fn promote_and_reintegrate_survive_every_interruption_at_every_writing_step() {
         }
     }
     if !full {
-        // CI time: five cases, each kind of interruption once (their
+        // CI time: six cases, each kind of interruption once (their
         // promote runs whole but one); scripts/matrix.sh runs every case
         cases.retain(|c| {
             matches!(
@@ -648,6 +673,7 @@ fn promote_and_reintegrate_survive_every_interruption_at_every_writing_step() {
                     | ("reintegrate", "soft", 5, KillAfter)
                     | ("reintegrate", "soft", 3, SshDrop)
                     | ("reintegrate", "easy", 6, StepFails)
+                    | ("reintegrate", "easy", 3, HostGone)
                     | ("promote", "easy", 3, Abort)
             )
         });

@@ -172,3 +172,96 @@ fn promote_and_reintegrate_copy_back_a_domain_user_and_shared_folders_only_the_d
     let (code, out) = t.run(&["check"]);
     assert_eq!(code, 0, "check after reintegrate:\n{out}");
 }
+
+/// `mbpath FLAG MAILBOX` on a lab host.
+fn mbpath(role: Role, flag: &str, mailbox: &str) -> String {
+    let conf = lab().layout.instance(role).imapd_conf;
+    let o = lab()
+        .cyrus_tool(role, "mbpath")
+        .arg("-C")
+        .arg(&conf)
+        .args([flag, mailbox])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// The soft UID policy reads a message where Cyrus keeps it: one the old
+/// master archived (`cyr_expire -A`) is in its archive partition's
+/// directory, not the data directory.
+#[test]
+fn the_soft_policy_takes_back_a_message_from_the_archive_partition() {
+    use_private_site_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("site-archive", None);
+    let user = format!("dana{}@example.com", std::process::id());
+    let (local, domain) = user.split_once('@').unwrap();
+    let inbox = format!("user/{local}@{domain}");
+    {
+        let mut a = admin(Role::Master);
+        a.create(&inbox).unwrap();
+        a.logout();
+    }
+    let first = unique("first");
+    assert!(deliver_to("master", &user, &first));
+    t.wait_drained();
+    let archived = unique("archived");
+    let promoted = unique("promoted");
+    {
+        let _paused = Paused::new();
+        std::thread::sleep(Duration::from_secs(1));
+        // an old message (its date years back), then archived on the master
+        let mut u = login(Role::Master, &user);
+        u.command(&format!(
+            "APPEND INBOX \"01-Jan-2020 00:00:00 +0000\" {{{n}+}}\r\n{m}",
+            m = cyrdeck::lab::mail::message(&archived, "old", "archive me"),
+            n = cyrdeck::lab::mail::message(&archived, "old", "archive me").len()
+        ))
+        .unwrap();
+        u.logout();
+        let conf = lab().layout.instance(Role::Master).imapd_conf;
+        let o = lab()
+            .cyrus_tool(Role::Master, "cyr_expire")
+            .arg("-C")
+            .arg(&conf)
+            .args(["-A", "1d"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "cyr_expire -A: {o:?}");
+        let adir = mbpath(Role::Master, "-A", &inbox);
+        let ddir = mbpath(Role::Master, "-D", &inbox);
+        assert_ne!(adir, ddir, "no archive directory for {inbox}");
+        assert!(
+            std::path::Path::new(&format!("{adir}/2.")).exists()
+                && !std::path::Path::new(&format!("{ddir}/2.")).exists(),
+            "UID 2 not archived: {adir} / {ddir}"
+        );
+        stop(Component::Cyrus(Role::Master));
+    }
+    let (code, out) = t.run(&["run", "promote", "lab", "--yes"]);
+    assert_eq!(code, 0, "promote:\n{out}");
+    // the new master gives UID 2 to new mail: a clash the owner never saw
+    // on the old master
+    assert!(deliver_to("replica", &user, &promoted));
+    lab().start_as_left(Component::Cyrus(Role::Master)).unwrap();
+    let (code, out) = t.run(&["run", "reintegrate", "lab", "--yes", "--uid-policy", "soft"]);
+    assert_eq!(
+        code,
+        0,
+        "reintegrate --uid-policy soft:\n{}",
+        failed_first(&out)
+    );
+    let line = out
+        .lines()
+        .find(|l| l.contains(&format!("{inbox}: master's UID 2")) && l.contains("injected"))
+        .unwrap_or_else(|| panic!("no injection of UID 2:\n{out}"));
+    assert!(!line.ends_with(" as UID 2"), "{line}");
+    for id in [&first, &archived, &promoted] {
+        for role in [Role::Master, Role::Replica] {
+            let found = wait_for(Duration::from_secs(30), || {
+                ids(role, &inbox).contains_key(id.as_str()).then_some(())
+            });
+            assert!(found.is_some(), "{id} not in {inbox} on {role:?}\n{out}");
+        }
+    }
+}

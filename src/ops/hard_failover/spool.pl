@@ -4,7 +4,8 @@
 # perl-base only (no modules); names reach no shell (list-form exec).
 # A frame: "M\t<uid>\t<mtime>\t<size>\n", then exactly <size> bytes.
 # fetch: a frame per UID (its file `<uid>.` in the mailbox's data directory, as mbpath
-#   names it), or "E\t<uid>\t<why>\n"; then "@@end\n".
+#   names it, or in its archive directory, `mbpath -A`, where Cyrus archived it), or
+#   "E\t<uid>\t<why>\n"; then "@@end\n".
 # inject: every frame is read whole into a dot-file first (a stdin cut off adds nothing).
 #   A file `N.` above LASTUID holding the same bytes (a run cut off before reconstruct) is
 #   reused; a frame whose <uid> is above LASTUID and free keeps it; the others take the next
@@ -42,10 +43,25 @@ sub slurp {
     return defined $b ? $b : '';
 }
 
+# A message Cyrus archived (archive_enabled, archivepartition-NAME) lives in the archive
+# partition's directory of the mailbox (`mbpath -A`), not in its data directory.
+my $archive_dir;
+sub archive_dir {
+    return $archive_dir if defined $archive_dir;
+    $archive_dir = '';
+    if (open(my $ap, '-|', "$bindir/mbpath", '-C', $conf, '-A', $mailbox)) {
+        my $d = <$ap>;
+        close $ap;
+        if (defined $d) { chomp $d; $archive_dir = $d if $d ne $dir && -d $d }
+    }
+    return $archive_dir;
+}
+
 if ($mode eq 'fetch') {
     for my $uid (@rest) {
         if ($uid !~ /^[0-9]+\z/) { print "E\t$uid\tnot a UID\n"; next }
         my $f = "$dir/$uid.";
+        $f = archive_dir() . "/$uid." if !-e $f && archive_dir() ne '';
         my @st = stat($f);
         my $b = @st ? slurp($f) : undef;
         if (!defined $b) { print "E\t$uid\t$f: $!\n"; next }
