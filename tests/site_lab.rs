@@ -107,6 +107,10 @@ fn promote_and_reintegrate_copy_back_a_domain_user_and_shared_folders_only_the_d
     let _g = lock();
     let t = Rehearsal::new("site", None);
     t.wait_drained();
+    // on 3.6 the first test leaves shared/support@example.com differing
+    // (#4611: nothing can mend it there); whatever differs before is known
+    // and must be all that differs after, whichever test ran first
+    let known_before = differing_mailboxes(&t);
     let zed = "zed@example.com";
     // a child of a domain's shared folder, a domain's top-level shared
     // folder, and one outside any domain. (Cyrus 3.6 answered "Mailbox
@@ -169,8 +173,28 @@ fn promote_and_reintegrate_copy_back_a_domain_user_and_shared_folders_only_the_d
         }
     }
     t.wait_drained();
-    let (code, out) = t.run(&["check"]);
-    assert_eq!(code, 0, "check after reintegrate:\n{out}");
+    let (_, out) = t.run(&["check"]);
+    let after = differing_mailboxes(&t);
+    assert!(
+        after.is_subset(&known_before),
+        "check after reintegrate (differing before: {known_before:?}):\n{out}"
+    );
+    for (m, _) in &accepted {
+        assert!(!known_before.iter().any(|k| k.contains(m.as_str())), "{m}");
+    }
+}
+
+/// The mailboxes a whole-pair check names (each difference's mailbox).
+fn differing_mailboxes(t: &Rehearsal) -> std::collections::BTreeSet<String> {
+    let o = t.command(&["check", "--json"]).output().unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("check --json: {e}: {o:?}"));
+    v["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["mailbox"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 /// `mbpath FLAG MAILBOX` on a lab host.
