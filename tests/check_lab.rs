@@ -297,3 +297,61 @@ fn resync_keeps_a_message_only_the_replica_expunged() {
     }
     assert_eq!(m, r);
 }
+
+/// Issue 25: with 20,001 distinct entries pending for other mailboxes, a
+/// message expunged on the replica only was reported `in_flight`, exit 0:
+/// the inventory cut the queue at 20,000 lines and a cut queue made every
+/// difference in flight. Now the queue is read whole up to a cap per
+/// channel far above that, and only an entry naming the mailbox or its
+/// user covers a difference.
+#[test]
+fn a_long_backlog_for_other_mailboxes_never_makes_a_real_difference_in_flight() {
+    let _g = lock();
+    let user = format!("chk{}bl", std::process::id());
+    let mut admin = login(Role::Master, "admin");
+    admin.create(&format!("user/{user}")).unwrap();
+    admin.logout();
+    for i in 0..2 {
+        lmtp(Role::Master, &user, &format!("{user}-{i}@backlog"));
+    }
+    wait_drained();
+    expunge_on_replica(&user, 2);
+    let fake = format!("{user}-none");
+    let (code, v) = {
+        let _paused = Paused::new();
+        // 25,000 distinct entries naming mailboxes that exist nowhere
+        let log = lab().layout.instance(Role::Master).sync_dir().join("log");
+        let mut lines = String::new();
+        for i in 0..25_000 {
+            lines.push_str(&format!("MAILBOX user.{fake}{i:05}\n"));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&log)
+            .unwrap();
+        std::io::Write::write_all(&mut f, lines.as_bytes()).unwrap();
+        drop(f);
+        // a log this test created must be Cyrus's (the client opens it for
+        // writing to lock it: a root-owned one stops replication)
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::fs::metadata(log.parent().unwrap()).unwrap();
+        std::os::unix::fs::chown(&log, Some(dir.uid()), Some(dir.gid())).unwrap();
+        let got = check_json(&[]);
+        // the client never sees them
+        forget_pending(std::slice::from_ref(&fake));
+        got
+    };
+    let mine = found(&v, &format!("user/{user}"));
+    let expected: Found = [(format!("user/{user}"), "missing_on_replica".into(), Some(2))]
+        .into_iter()
+        .collect();
+    assert_eq!(mine, expected, "{v:#}");
+    assert_ne!(code, 0, "{v:#}");
+    // leave the pair as found: the master's copy goes back to the replica
+    let (code, out) = cli(&["repair", "--user", &user, "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    wait_drained();
+    let (code, v) = check_json(&["--user", &user]);
+    assert_eq!(code, 0, "{v:#}");
+}

@@ -861,7 +861,8 @@ fn inventory_lines() -> impl Strategy<Value = String> {
         string().prop_map(|s| format!("P\t{s}")),
         string().prop_map(|s| format!("L\t{s}")),
         Just(r#"L	{"user.alice":{"uniqueid":"u","mbtype":"e","partition":"default"}}"#.to_string()),
-        Just("@@pending_truncated".to_string()),
+        Just("@@pending_cut\t\t3".to_string()),
+        string().prop_map(|s| format!("@@pending_cut\t{s}")),
         Just("@@mboxlist_exit 0".to_string()),
         string(),
     ];

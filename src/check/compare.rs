@@ -127,14 +127,40 @@ pub fn level2(mailbox: &str, master: Side, replica: Side) -> Vec<Difference> {
 }
 
 /// A difference still covered by pending sync-log entries (its mailbox or
-/// its user's) is in flight, not a divergence.
+/// its user is named by one).
 pub fn covered(mailbox_internal: &str, pending: &[crate::cyrus::synclog::SyncEntry]) -> bool {
-    let ext = external(mailbox_internal);
-    let owner = crate::cyrus::names::owner_of(mailbox_internal);
-    pending.iter().any(|e| {
-        e.external_mailbox().as_deref() == Some(ext.as_str())
-            || (matches!(e.kind.as_str(), "USER" | "META") && e.user() == owner)
-    })
+    PendingCover::new(pending).covers(mailbox_internal)
+}
+
+/// What pending entries name, as sets: a backlog of many thousand entries
+/// is looked up once per difference, not scanned.
+#[derive(Default)]
+pub struct PendingCover {
+    mailboxes: std::collections::HashSet<String>,
+    users: std::collections::HashSet<String>,
+}
+
+impl PendingCover {
+    pub fn new(pending: &[crate::cyrus::synclog::SyncEntry]) -> Self {
+        let mut c = PendingCover::default();
+        for e in pending {
+            if let Some(m) = e.external_mailbox() {
+                c.mailboxes.insert(m);
+            }
+            if matches!(e.kind.as_str(), "USER" | "META") {
+                if let Some(u) = e.user() {
+                    c.users.insert(u);
+                }
+            }
+        }
+        c
+    }
+
+    pub fn covers(&self, mailbox_internal: &str) -> bool {
+        self.mailboxes.contains(&external(mailbox_internal))
+            || crate::cyrus::names::owner_of(mailbox_internal)
+                .is_some_and(|o| self.users.contains(&o))
+    }
 }
 
 #[cfg(test)]

@@ -254,12 +254,11 @@ async fn pending_only(conns: &Connections, host: &str, t: Duration) -> Result<In
         .exec_timeout(&inventory::pending_command(c.config()), t)
         .await
         .map_err(|e| format!("{host}: {e}"))?;
-    let (pending, pending_truncated) =
-        inventory::parse_pending(&String::from_utf8_lossy(&out.stdout))
-            .map_err(|e| format!("{host}: {e}"))?;
+    let (pending, pending_cut) = inventory::parse_pending(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| format!("{host}: {e}"))?;
     Ok(Inventory {
         pending,
-        pending_truncated,
+        pending_cut,
         ..Default::default()
     })
 }
@@ -340,7 +339,8 @@ struct Pass {
     diffs: Vec<Difference>,
     errors: Vec<String>,
     pending: Vec<SyncEntry>,
-    pending_truncated: bool,
+    /// Distinct pending lines of this channel not listed (its list was cut).
+    pending_cut: u64,
     /// The master's mailboxes, external and decoded.
     names: Vec<String>,
 }
@@ -449,7 +449,7 @@ async fn pass(
         diffs,
         errors,
         pending: pending_entries(&tail.pending, channel),
-        pending_truncated: tail.pending_truncated,
+        pending_cut: tail.pending_cut.get(channel).copied().unwrap_or(0),
         names,
     })
 }
@@ -501,6 +501,47 @@ fn internal_of(d: &Difference) -> String {
     external_to_internal(&to_mutf7(&d.mailbox))
 }
 
+/// What a difference found twice is, given the queue at the re-check.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// A pending entry names its mailbox or user.
+    Covered,
+    /// Not found by the first pass: a race between the two hosts' reads.
+    ChangedWhileChecking,
+    /// The queue was cut and no listed entry covers it: an entry not read
+    /// may or may not; never "in flight" on a guess (issue 25: a cut list
+    /// once made every difference in flight, exit 0).
+    Undecided,
+    Stands,
+}
+
+fn in_flight_verdict(
+    d: &Difference,
+    cover: &compare::PendingCover,
+    cut: u64,
+    seen_before: &BTreeSet<(String, Option<u32>, DiffKind)>,
+) -> Verdict {
+    if cover.covers(&internal_of(d)) {
+        Verdict::Covered
+    } else if d.kind == DiffKind::InFlight {
+        Verdict::Stands
+    } else if !seen_before.contains(&(d.mailbox.clone(), d.uid, d.kind)) {
+        Verdict::ChangedWhileChecking
+    } else if cut > 0 && d.kind.is_divergence() {
+        Verdict::Undecided
+    } else {
+        Verdict::Stands
+    }
+}
+
+fn channel_label(channel: &str) -> &str {
+    if channel.is_empty() {
+        "default"
+    } else {
+        channel
+    }
+}
+
 /// Check a pair. Progress lines go to `progress`.
 pub async fn run(
     cfg: &Config,
@@ -550,7 +591,7 @@ pub async fn run(
                 .collect();
             let deadline = Instant::now() + opts.drain_wait;
             let mut pending = first.pending;
-            let mut truncated = first.pending_truncated;
+            let mut cut = first.pending_cut;
             while !pending.is_empty() && Instant::now() < deadline {
                 // the time left, so the wait reads as a countdown
                 let left = deadline.saturating_duration_since(Instant::now()).as_secs();
@@ -564,7 +605,7 @@ pub async fn run(
                 // only the queue, not every mailbox's header again
                 let m = pending_only(conns, &pair.master, opts.exec_timeout).await?;
                 pending = pending_entries(&m.pending, &rep.channel);
-                truncated = m.pending_truncated;
+                cut = m.pending_cut.get(&rep.channel).copied().unwrap_or(0);
             }
             progress(format!("re-checking {} mailbox(es)", suspects.len()));
             let within = |n: &str| suspects.contains(n) && scope.accepts(n);
@@ -589,19 +630,29 @@ pub async fn run(
                 .collect();
             diffs = again.diffs;
             errors = again.errors;
+            let cut = cut.max(again.pending_cut);
+            let cover = compare::PendingCover::new(&again.pending);
             for d in diffs.iter_mut() {
-                if truncated || compare::covered(&internal_of(d), &again.pending) {
-                    d.detail = format!("{} (pending sync-log entries still cover it)", d.detail)
-                        .trim_start()
-                        .to_string();
-                    d.kind = DiffKind::InFlight;
-                } else if d.kind != DiffKind::InFlight
-                    && !seen_before.contains(&(d.mailbox.clone(), d.uid, d.kind))
-                {
-                    d.detail = format!("{} (changed while the check ran)", d.detail)
-                        .trim_start()
-                        .to_string();
-                    d.kind = DiffKind::InFlight;
+                match in_flight_verdict(d, &cover, cut, &seen_before) {
+                    Verdict::Covered => {
+                        d.detail = format!("{} (pending sync-log entries still cover it)", d.detail)
+                            .trim_start()
+                            .to_string();
+                        d.kind = DiffKind::InFlight;
+                    }
+                    Verdict::ChangedWhileChecking => {
+                        d.detail = format!("{} (changed while the check ran)", d.detail)
+                            .trim_start()
+                            .to_string();
+                        d.kind = DiffKind::InFlight;
+                    }
+                    Verdict::Undecided => errors.push(format!(
+                        "{}: {} and the queue of channel {} was too long to read whole ({cut} distinct entries not listed): in flight or divergent cannot be told; re-check once it drains",
+                        d.mailbox,
+                        d.kind.label(),
+                        channel_label(&rep.channel)
+                    )),
+                    Verdict::Stands => {}
                 }
             }
         }
@@ -668,5 +719,63 @@ mod batch_tests {
         // the list travels on stdin, the name as hex (one field, one line)
         let input = inventory::records_input(&[&boxes[0]]);
         assert_eq!(input, b"default:id0:e:757365722e7530\n".to_vec());
+    }
+}
+
+#[cfg(test)]
+mod verdict_tests {
+    use super::*;
+    use crate::cyrus::synclog::parse_entry;
+
+    fn diff(mailbox: &str, kind: DiffKind) -> Difference {
+        Difference {
+            mailbox: mailbox.into(),
+            kind,
+            uid: Some(7),
+            master: None,
+            replica: None,
+            detail: String::new(),
+        }
+    }
+
+    /// Issue 25: 20,001 pending entries for other mailboxes made a real
+    /// difference "in flight" (exit 0). Only an entry that names the
+    /// mailbox or its user covers it; a cut list makes it undecided.
+    #[test]
+    fn a_cut_queue_makes_an_uncovered_difference_undecided_never_in_flight() {
+        let pending: Vec<_> = (0..25_000)
+            .filter_map(|i| parse_entry(&format!("MAILBOX user.bu{i:05}")))
+            .chain(parse_entry("USER carol"))
+            .collect();
+        let cover = compare::PendingCover::new(&pending);
+        let work = diff("user/bu0500/Work", DiffKind::MissingOnReplica);
+        let named = diff("user/bu00042", DiffKind::MissingOnReplica);
+        let by_user = diff("user/carol/Sent", DiffKind::FlagsDiffer);
+        let before: BTreeSet<_> = [&work, &named, &by_user]
+            .iter()
+            .map(|d| (d.mailbox.clone(), d.uid, d.kind))
+            .collect();
+        assert_eq!(
+            in_flight_verdict(&work, &cover, 0, &before),
+            Verdict::Stands
+        );
+        assert_eq!(
+            in_flight_verdict(&work, &cover, 1, &before),
+            Verdict::Undecided
+        );
+        assert_eq!(
+            in_flight_verdict(&named, &cover, 1, &before),
+            Verdict::Covered
+        );
+        assert_eq!(
+            in_flight_verdict(&by_user, &cover, 0, &before),
+            Verdict::Covered
+        );
+        // found only by the re-check: the hosts were read at different moments
+        let late = diff("user/dave", DiffKind::MissingOnMaster);
+        assert_eq!(
+            in_flight_verdict(&late, &cover, 0, &before),
+            Verdict::ChangedWhileChecking
+        );
     }
 }

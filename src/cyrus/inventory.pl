@@ -2,8 +2,9 @@
 # perl-base is Essential in Debian: only core builtins are used (no modules).
 # MODE headers: the mailbox list as ctl_mboxlist -d prints it ("L\t<json line>"), and per live
 #   mailbox the first 160 bytes of its cyrus.index in hex ("H\t<uniqueid>\t<hex>") or why not
-#   ("E\t<uniqueid>\t<why>"); then the distinct pending sync-log lines ("P\t<channel>\t<line>").
-# MODE pending: only those pending lines (cheap: for waiting on the queue).
+#   ("E\t<uniqueid>\t<why>"); then the distinct pending sync-log lines ("P\t<channel>\t<line>"),
+#   at most CAP (the next argument) per channel, and per cut channel how many were left out.
+# MODE pending CAP: only those pending lines (cheap: for waiting on the queue).
 # MODE records: per stdin line PARTITION:UNIQUEID:MBTYPE:HEXNAME (stdin: the list grows with the
 #   site, an argument list or one SSH packet must not) the whole cyrus.index ("R\t<uniqueid>\t<hex>") and cyrus.header
 #   ("C\t<uniqueid>\t<hex>"), or "E\t<uniqueid>\t<why>".
@@ -53,8 +54,11 @@ sub slurp {
     return ($buf, undef);
 }
 
-# The distinct pending sync-log lines of every channel ("P\t<channel>\t<line>").
+# The distinct pending sync-log lines of every channel ("P\t<channel>\t<line>"), at most
+# $cap per channel; what a channel has beyond that is counted ("@@pending_cut\t<channel>\t<n>"):
+# a difference the listed lines do not cover is then undecided, never "in flight".
 sub print_pending {
+    my ($cap) = @_;
     if (defined $cfgdir && opendir(my $s, "$cfgdir/sync")) {
         my @dirs = (['', "$cfgdir/sync"]);
         for my $e (sort readdir $s) {
@@ -62,20 +66,20 @@ sub print_pending {
             push @dirs, [$e, "$cfgdir/sync/$e"] if -d "$cfgdir/sync/$e";
         }
         closedir $s;
-        my $n = 0;
         for my $d (@dirs) {
-            my %seen;
+            my (%seen, $n);
+            $n = 0;
             for my $f ('log-run', 'log') {
                 open(my $q, '<', "$d->[1]/$f") or next;
                 while (my $e = <$q>) {
                     chomp $e;
                     next if $e eq '' || $seen{$e}++;
-                    print "P\t$d->[0]\t$e\n" if ++$n <= 20000;
+                    print "P\t$d->[0]\t$e\n" if ++$n <= $cap;
                 }
                 close $q;
             }
+            print "\@\@pending_cut\t$d->[0]\t", $n - $cap, "\n" if $n > $cap;
         }
-        print "\@\@pending_truncated\n" if $n > 20000;
     }
 }
 
@@ -101,9 +105,9 @@ if ($mode eq 'headers') {
     }
     close $l;
     print "\@\@mboxlist_exit ", ($? >> 8), "\n";
-    print_pending();
+    print_pending($want[0] // 250000);
 } elsif ($mode eq 'pending') {
-    print_pending();
+    print_pending($want[0] // 250000);
 } elsif ($mode eq 'records') {
     # the whole list first: nothing is written before stdin ended (the
     # client sends all of it, then reads)

@@ -31,8 +31,19 @@ pub struct Inventory {
     pub mailboxes: Vec<MailboxEntry>,
     /// (channel, distinct pending sync-log line).
     pub pending: Vec<(String, String)>,
-    pub pending_truncated: bool,
+    /// Channel -> how many distinct pending lines were left out (the list
+    /// is cut at [`PENDING_CAP`] per channel).
+    pub pending_cut: PendingCut,
 }
+
+/// Channel -> distinct pending lines not listed.
+pub type PendingCut = BTreeMap<String, u64>;
+
+/// At most this many distinct pending lines per channel are listed: a
+/// backlog's distinct lines are bounded by the site's mailboxes and users,
+/// so this covers a large site's whole queue; beyond it the check says
+/// what it could not read instead of guessing.
+pub const PENDING_CAP: u64 = 250_000;
 
 /// Full records of one mailbox, with its user-flag names.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,29 +69,36 @@ fn perl(h: &HostConfig, mode: &str, args: impl IntoIterator<Item = String>) -> R
 }
 
 pub fn headers_command(h: &HostConfig) -> RemoteCommand {
-    perl(h, "headers", [])
+    perl(h, "headers", [PENDING_CAP.to_string()])
 }
 
 /// Only the master's pending sync-log lines (for waiting on the queue).
 pub fn pending_command(h: &HostConfig) -> RemoteCommand {
-    perl(h, "pending", [])
+    perl(h, "pending", [PENDING_CAP.to_string()])
 }
 
-/// (channel, distinct pending line) and whether the list was cut.
-pub fn parse_pending(out: &str) -> Result<(Vec<(String, String)>, bool), String> {
+/// (channel, distinct pending line) and what each cut channel left out.
+pub fn parse_pending(out: &str) -> Result<(Vec<(String, String)>, PendingCut), String> {
     let mut pending = Vec::new();
-    let mut truncated = false;
+    let mut cut = PendingCut::new();
     for (n, line) in framed(out)?.enumerate() {
         if let Some(rest) = line.strip_prefix("P\t") {
             let (ch, entry) = rest
                 .split_once('\t')
                 .ok_or(format!("line {}: bad pending line", n + 2))?;
             pending.push((ch.to_string(), entry.to_string()));
-        } else if line == "@@pending_truncated" {
-            truncated = true;
+        } else if let Some(rest) = line.strip_prefix("@@pending_cut\t") {
+            let (ch, n) = cut_line(rest).ok_or(format!("line {}: bad pending_cut line", n + 2))?;
+            cut.insert(ch, n);
         }
     }
-    Ok((pending, truncated))
+    Ok((pending, cut))
+}
+
+/// `<channel>\t<count>` of a `@@pending_cut` line.
+fn cut_line(rest: &str) -> Option<(String, u64)> {
+    let (ch, n) = rest.split_once('\t')?;
+    Some((ch.to_string(), n.trim().parse().ok()?))
 }
 
 /// `records` reads its mailboxes from stdin ([`records_input`]): the list
@@ -187,14 +205,14 @@ pub struct HeadersReader {
     /// The mailbox listed last, and its header once its line came.
     current: Option<(MailboxEntry, Option<Result<IndexHeader, String>>)>,
     pending: Vec<(String, String)>,
-    pending_truncated: bool,
+    pending_cut: PendingCut,
 }
 
 /// What a host's `headers` output says besides its mailboxes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HeadersTail {
     pub pending: Vec<(String, String)>,
-    pub pending_truncated: bool,
+    pub pending_cut: PendingCut,
 }
 
 impl HeadersReader {
@@ -254,7 +272,7 @@ impl HeadersReader {
         self.flush(out);
         Ok(HeadersTail {
             pending: self.pending,
-            pending_truncated: self.pending_truncated,
+            pending_cut: self.pending_cut,
         })
     }
 
@@ -320,8 +338,9 @@ impl HeadersReader {
                 .split_once('\t')
                 .ok_or(format!("line {n}: bad pending line"))?;
             self.pending.push((ch.to_string(), entry.to_string()));
-        } else if line == "@@pending_truncated" {
-            self.pending_truncated = true;
+        } else if let Some(rest) = line.strip_prefix("@@pending_cut\t") {
+            let (ch, left_out) = cut_line(rest).ok_or(format!("line {n}: bad pending_cut line"))?;
+            self.pending_cut.insert(ch, left_out);
         }
         Ok(())
     }
@@ -379,7 +398,7 @@ impl Inventory {
         Inventory {
             mailboxes: by_name.into_values().collect(),
             pending: tail.pending,
-            pending_truncated: tail.pending_truncated,
+            pending_cut: tail.pending_cut,
         }
     }
 }
@@ -450,5 +469,34 @@ mod tests {
         assert_eq!(unhex("00ffA0").unwrap(), vec![0, 0xff, 0xa0]);
         assert_eq!(unhex("").unwrap(), Vec::<u8>::new());
         assert!(unhex("abc").is_err());
+    }
+
+    /// The real script on a config directory of its own: a channel's list
+    /// is cut at the cap given, and what was left out is counted per channel.
+    #[test]
+    fn the_script_cuts_a_long_queue_per_channel_and_says_how_much() {
+        let dir = std::env::temp_dir().join(format!("cyrdeck-pending-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sync/replica2")).unwrap();
+        let conf = dir.join("imapd.conf");
+        std::fs::write(&conf, format!("configdirectory: {}\n", dir.display())).unwrap();
+        let mut log = String::new();
+        for i in 0..30 {
+            // each twice: the list is of distinct lines
+            log.push_str(&format!("MAILBOX user.u{i}\nMAILBOX user.u{i}\n"));
+        }
+        std::fs::write(dir.join("sync/log"), &log).unwrap();
+        std::fs::write(dir.join("sync/replica2/log"), "USER bob\n").unwrap();
+        let out = std::process::Command::new("perl")
+            .args(["-e", SCRIPT])
+            .arg(&conf)
+            .args(["/nonexistent", "pending", "10"])
+            .output()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let (pending, cut) = parse_pending(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        assert_eq!(pending.iter().filter(|(c, _)| c.is_empty()).count(), 10);
+        assert_eq!(cut.get(""), Some(&20));
+        assert!(pending.contains(&("replica2".into(), "USER bob".into())));
+        assert_eq!(cut.get("replica2"), None);
     }
 }

@@ -86,6 +86,11 @@ pub struct Divergence {
     /// users they name.
     pub old_queue_entries: usize,
     pub old_queue_users: Vec<String>,
+    /// Distinct entries of that log not listed (the inventory cuts a
+    /// channel's list): their users are copied only if they differ, which
+    /// the survey finds by comparing both hosts anyway.
+    #[serde(default)]
+    pub old_queue_not_listed: u64,
     /// Users to copy back (sync from the old master, user by user).
     pub users_to_copy: Vec<String>,
     /// Mailboxes without an owner to copy back (`sync_client -m`, internal
@@ -120,6 +125,12 @@ impl Divergence {
             "  {old}'s leftover sync log: {} entr(ies), users {:?}",
             self.old_queue_entries, self.old_queue_users
         ));
+        if self.old_queue_not_listed > 0 {
+            v.push(format!(
+                "  {old}'s leftover sync log: {} more entr(ies) not listed (too long to read whole); what they changed differs and is copied as found",
+                self.old_queue_not_listed
+            ));
+        }
         for u in &self.users_only_on_old {
             v.push(format!("  user only on {old}: {u}"));
         }
@@ -324,6 +335,7 @@ pub fn classify(
         }
     }
     d.old_queue_entries = entries.len();
+    d.old_queue_not_listed = old.pending_cut.get(channel).copied().unwrap_or(0);
     d.old_queue_users = queue_users.iter().cloned().collect();
     // a user the old queue names is synced too: harmless when nothing
     // differs, and its leftover entries are then served
@@ -415,7 +427,7 @@ mod tests {
                 ("".into(), "MAILBOX user.eve".into()),
                 ("other".into(), "USER zed".into()),
             ],
-            pending_truncated: false,
+            pending_cut: Default::default(),
         };
         let new = Inventory {
             mailboxes: vec![
@@ -527,7 +539,7 @@ mod tests {
                 entry("user.same", "sm"),
             ],
             pending: vec![("".into(), "APPEND example.com!shared.sales".into())],
-            pending_truncated: false,
+            pending_cut: Default::default(),
         };
         let new = Inventory {
             mailboxes: vec![
@@ -536,7 +548,7 @@ mod tests {
                 entry("user.same", "sm"),
             ],
             pending: vec![],
-            pending_truncated: false,
+            pending_cut: Default::default(),
         };
         let same = unchanged(&old, &new);
         // equal headers (the fixture's default) and the same uniqueid
