@@ -426,6 +426,7 @@ fn main() -> Result<()> {
             replica_only,
         } => {
             let cfg = Config::load(&config_path)?;
+            let kind = if mailbox.is_some() { "mailbox" } else { "user" };
             let target = user.or(mailbox).unwrap_or_default();
             let code = runtime()?.block_on(cli::runbook::run(
                 cfg.clone(),
@@ -437,6 +438,7 @@ fn main() -> Result<()> {
                 replica_only
                     .map(|v| ("replica-only".to_string(), v))
                     .into_iter()
+                    .chain([("target".to_string(), kind.to_string())])
                     .collect(),
             ))?;
             std::process::exit(code);

@@ -33,6 +33,8 @@ fn per_user_counts_cover_the_whole_queue_beyond_the_window() {
     log.push_str("APPEND user.bu0690\nMAILBOX \"user.bu0690.Sent Items\"\n");
     log.push_str("SEEN bu0690 user.bu0690\nAPPEND user.bu0690\nAPPEND user.alice.Sent\n");
     log.push_str("QUOTA user.carol\n");
+    // a virtual-domain user, as Cyrus logs one (issue 24: it counted for no one)
+    log.push_str("APPEND example.com!user.dora\nMAILBOX example.com!user.dora.Sent\n");
     std::fs::write(sync.join("log"), &log).unwrap();
     let out = Command::new("sh")
         .args(["-c", SCRIPT, "cyrdeck-probe"])
@@ -52,7 +54,7 @@ fn per_user_counts_cover_the_whole_queue_beyond_the_window() {
     let r = parse(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let groups = &r.pending_groups[""];
     assert_eq!(groups.len(), 500, "the window");
-    assert_eq!(r.pending_distinct[""], 607);
+    assert_eq!(r.pending_distinct[""], 609);
     // count, line of the first occurrence (log-run then log), entry
     assert_eq!(groups[0], (1, 1, "APPEND user.alice".to_string()));
     assert_eq!(groups[1], (1, 2, "USER bob".to_string()));
@@ -66,7 +68,8 @@ fn per_user_counts_cover_the_whole_queue_beyond_the_window() {
     assert_eq!(users["alice"], 2);
     assert_eq!(users["bob"], 1);
     assert_eq!(users["carol"], 1);
-    assert_eq!(r.pending_users_total[""], 604);
+    assert_eq!(users["dora@example.com"], 2, "{users:?}");
+    assert_eq!(r.pending_users_total[""], 605);
     // busiest first
     let counts: Vec<u64> = r.pending_users[""].iter().map(|(n, _)| *n).collect();
     assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");

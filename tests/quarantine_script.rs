@@ -77,3 +77,42 @@ fn a_large_backlog_is_requeued_in_one_pass_and_nothing_is_left_aside() {
     assert!(left.is_empty(), "{left:?}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Issue 24: a virtual-domain user's entries are logged as
+/// `example.com!user.bob...` (and `USER bob@example.com`): the script held
+/// none of them ("0 pending entries name bob@example.com"), so the
+/// quarantine of a domain user let the broken mailbox block everyone.
+/// Another domain's bob, and a bob without a domain, are not his.
+#[test]
+fn a_domain_users_entries_are_held_and_no_one_elses() {
+    let d = scratch("domain");
+    std::fs::write(
+        d.join("log"),
+        "APPEND example.com!user.bob\nMAILBOX \"example.com!user.bob.Sent Items\"\nUSER bob@example.com\n\
+         SEEN bob@example.com example.com!shared.support\n\
+         APPEND example.org!user.bob\nAPPEND user.bob\nAPPEND example.com!user.bobby\n\
+         APPEND example.com!user.j^doe\n",
+    )
+    .unwrap();
+    let (code, out) = run(&d, "bob@example.com");
+    assert_eq!(code, 0, "{out}");
+    let held = std::fs::read_to_string(d.join("held-bob@example.com")).unwrap();
+    assert_eq!(held.lines().count(), 4, "{held}");
+    let requeued = std::fs::read_to_string(d.join("log")).unwrap();
+    for l in [
+        "APPEND example.org!user.bob",
+        "APPEND user.bob",
+        "APPEND example.com!user.bobby",
+    ] {
+        assert!(
+            requeued.lines().any(|r| r == l),
+            "{l} not requeued: {requeued}"
+        );
+    }
+    // a dot in the local part is logged as ^
+    let (code, out) = run(&d, "j.doe@example.com");
+    assert_eq!(code, 0, "{out}");
+    let held = std::fs::read_to_string(d.join("held-j.doe@example.com")).unwrap();
+    assert_eq!(held.trim(), "APPEND example.com!user.j^doe", "{out}");
+    let _ = std::fs::remove_dir_all(&d);
+}

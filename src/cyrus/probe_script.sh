@@ -57,7 +57,11 @@ if [ -n "$cfgdir" ] && [ -d "$syncdir" ]; then
           a = i ? substr(r, 1, i - 1) : r
           u = ""
           if (k ~ /^(USER|UNUSER|META|SIEVE|SEEN|SUB|UNSUB)$/) u = a
-          else if (substr(a, 1, 5) == "user.") { u = substr(a, 6); i = index(u, "."); if (i) u = substr(u, 1, i - 1) }
+          else {
+            # example.com!user.alice.Sent -> alice@example.com
+            dom = ""; i = index(a, "!"); if (i) { dom = substr(a, 1, i - 1); a = substr(a, i + 1) }
+            if (substr(a, 1, 5) == "user.") { u = substr(a, 6); i = index(u, "."); if (i) u = substr(u, 1, i - 1); if (dom != "") u = u "@" dom }
+          }
           if (u != "") { if (!(u in uc)) nu++; uc[u]++ } }
         END { for (i = 0; i < n && i < max; i++) printf "G\t%s\t%d\t%d\t%s\n", ch, c[o[i]], first[o[i]], o[i]
               printf "D\t%s\t%d\n", ch, n

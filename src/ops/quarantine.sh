@@ -36,9 +36,13 @@ held="held-$user"
 [ -e "$held" ] || { : > "$held"; chown --reference=. "$held"; chmod 0640 "$held"; }
 before=$(wc -l < "$held")
 for f in $aside; do
+  # USER's INBOX as Cyrus logs it: alice -> user.alice, alice@example.com
+  # -> example.com!user.alice (a dot in the local part is ^)
   awk -v u="$user" -v held="$held" -v rest="$f.rest" '
+    BEGIN { l = u; d = ""; if (match(u, /@[^@]*$/)) { l = substr(u, 1, RSTART - 1); d = substr(u, RSTART + 1) }
+            gsub(/\./, "^", l); root = (d == "" ? "user." l : d "!user." l) }
     { line = $0; gsub(/"/, "", line); n = split(line, w, " "); mine = 0
-      for (i = 2; i <= n; i++) if (w[i] == u || w[i] == "user." u || index(w[i], "user." u ".") == 1) mine = 1
+      for (i = 2; i <= n; i++) if (w[i] == u || w[i] == root || index(w[i], root ".") == 1) mine = 1
       if (mine) print $0 >> held; else print $0 >> rest }' "$f"
 done
 requeued=0

@@ -89,8 +89,15 @@ struct Plan {
     before_counts: Vec<(String, usize)>,
 }
 
-pub fn scope_of(target: &str) -> Scope {
-    if target.contains('/') {
+/// What a repair covers: `kind` is the `target` option (`auto`: a
+/// mailbox when the name has a `/`, else a user).
+pub fn scope_of(target: &str, kind: &str) -> Scope {
+    let mailbox = match kind {
+        "mailbox" => true,
+        "user" => false,
+        _ => target.contains('/'),
+    };
+    if mailbox {
         Scope {
             mailbox: Some(target.to_string()),
             user: None,
@@ -101,6 +108,10 @@ pub fn scope_of(target: &str) -> Scope {
             mailbox: None,
         }
     }
+}
+
+fn target_scope(cx: &StepContext<'_>) -> Scope {
+    scope_of(cx.target, cx.option("target"))
 }
 
 pub async fn execute(
@@ -221,7 +232,7 @@ fn replica_of<'a>(cx: &'a StepContext<'_>, d: &'a Difference) -> &'a str {
 }
 
 async fn plan_step(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<(Plan, String), String> {
-    let scope = scope_of(cx.target);
+    let scope = target_scope(cx);
     let result = cx.scoped_check(&scope, Duration::from_secs(20)).await?;
     if !result.errors.is_empty() {
         return Err(format!(
@@ -436,7 +447,7 @@ async fn sync_step(
         return Ok("in sync: nothing to push".into());
     }
     let copied = copy_back_step(cx, plan, out).await?;
-    let scope = scope_of(cx.target);
+    let scope = target_scope(cx);
     for r in &cx.pair.replicas {
         let mut argv = cx.sync_client_argv(&r.channel)?;
         argv.extend(sync_target_args(&scope)?);
@@ -516,7 +527,7 @@ async fn copy_back_step(
     // every GUID (with its count) the plan saw in those mailboxes, now on
     // the master: checked before anything else syncs
     let on_master =
-        check::guid_multiset(cx.connections(), master, &scope_of(cx.target), TIMEOUT).await?;
+        check::guid_multiset(cx.connections(), master, &target_scope(cx), TIMEOUT).await?;
     let (mut missing, mut guids) = (Vec::new(), 0usize);
     for (_, mailbox) in &plan.copy_back {
         for (guid, n) in plan.before.get(mailbox).into_iter().flatten() {
@@ -553,7 +564,7 @@ async fn verify_step(
     plan: &Plan,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
-    let scope = scope_of(cx.target);
+    let scope = target_scope(cx);
     let result = cx.scoped_check(&scope, Duration::from_secs(30)).await?;
     let remaining: Vec<&Difference> = result
         .divergent()
@@ -632,9 +643,18 @@ mod tests {
     #[test]
     fn targets_with_a_slash_are_mailboxes() {
         assert_eq!(
-            scope_of("user/alice/Sent").mailbox.as_deref(),
+            scope_of("user/alice/Sent", "auto").mailbox.as_deref(),
             Some("user/alice/Sent")
         );
-        assert_eq!(scope_of("alice").user.as_deref(), Some("alice"));
+        assert_eq!(scope_of("alice", "auto").user.as_deref(), Some("alice"));
+        // a domain's top-level shared folder reads like a user: said by --mailbox
+        assert_eq!(
+            scope_of("sales@example.com", "mailbox").mailbox.as_deref(),
+            Some("sales@example.com")
+        );
+        assert_eq!(
+            scope_of("sales@example.com", "auto").user.as_deref(),
+            Some("sales@example.com")
+        );
     }
 }

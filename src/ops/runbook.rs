@@ -88,11 +88,20 @@ pub struct OptionSpec {
     pub help: &'static str,
 }
 
-const REPAIR_OPTIONS: &[OptionSpec] = &[OptionSpec {
-    name: "replica-only",
-    values: &["report", "copy-back"],
-    help: "a folder or user only the replica has: keep reporting it, or copy it back to the master",
-}];
+const REPAIR_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "replica-only",
+        values: &["report", "copy-back"],
+        help: "a folder or user only the replica has: keep reporting it, or copy it back to the master",
+    },
+    // a domain's top-level shared folder (`sales@example.com`) reads like a
+    // user: `repair --mailbox` says which it is
+    OptionSpec {
+        name: "target",
+        values: &["auto", "user", "mailbox"],
+        help: "what TARGET names: auto = a mailbox when it has a `/`, else a user",
+    },
+];
 
 // "soft" keeps the UID the owner was shown on the new master; Cyrus sync
 // cannot (ARCHITECTURE.md "Cyrus 3.6 behaviour"), so hard_failover/soft_uid.rs

@@ -11,6 +11,14 @@
 # Nothing here writes: observe mode runs it (tests/console_lab.rs checks the
 # recorded commands for write verbs).
 set -u
+# USER's INBOX as Cyrus logs it: alice -> user.alice, alice@example.com ->
+# example.com!user.alice (a dot in the local part is ^)
+root_of() {
+  case $1 in
+    *@*) printf '%s!user.%s' "${1##*@}" "$(printf '%s' "${1%@*}" | tr . ^)" ;;
+    *) printf 'user.%s' "$(printf '%s' "$1" | tr . ^)" ;;
+  esac
+}
 LC_ALL=C
 export LC_ALL
 action=$1
@@ -20,17 +28,17 @@ case $action in
     sed -n 's/^configdirectory:[[:space:]]*//p' "$1" | tail -n 1
     ;;
   errors)
-    tail -n 20000 "$1" 2>&1 | grep -F -e "user.$2" -e "user/$2" -e " $2 " \
+    tail -n 20000 "$1" 2>&1 | grep -F -e "user.$2" -e "user/$2" -e " $2 " -e "$(root_of "$2")" \
       | grep -E 'ERROR|bailing|IOERROR|rror' | tail -n 5
     ;;
   errors-journal)
     journalctl -q --no-pager -n 20000 -o short-iso 2>&1 | grep -F "$1/" \
-      | grep -F -e "user.$2" -e "user/$2" -e " $2 " \
+      | grep -F -e "user.$2" -e "user/$2" -e " $2 " -e "$(root_of "$2")" \
       | grep -E 'ERROR|bailing|IOERROR|rror' | tail -n 5
     ;;
   user-pending)
-    cat "$1/log-run" "$1/log" 2>/dev/null | tr -d '"' | awk -v u="$2" '
-      { for (i = 2; i <= NF; i++) if ($i == u || $i == "user." u || index($i, "user." u ".") == 1) { c++; break } }
+    cat "$1/log-run" "$1/log" 2>/dev/null | tr -d '"' | awk -v u="$2" -v root="$(root_of "$2")" '
+      { for (i = 2; i <= NF; i++) if ($i == u || $i == root || index($i, root ".") == 1) { c++; break } }
       END { print c + 0 }'
     ;;
   queue-count)

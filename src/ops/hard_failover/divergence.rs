@@ -214,10 +214,13 @@ pub fn classify(
     new_recs: &Records,
     channel: &str,
 ) -> Divergence {
+    // a delayed-delete copy (`DELETED.*`, each host's named by the second
+    // of its delete) is no one's live mail: never copied back (its
+    // `sync_client -m` fails, site lab), as the check never counts it
     let live = |inv: &Inventory| -> BTreeMap<String, String> {
         inv.mailboxes
             .iter()
-            .filter(|m| !m.tombstone)
+            .filter(|m| !m.tombstone && !crate::model::conflicts::is_delayed_delete(&m.name))
             .map(|m| (m.name.clone(), m.uniqueid.clone()))
             .collect()
     };
@@ -581,5 +584,29 @@ mod tests {
         assert!(d.must_survive["shared/sales@example.com"].contains(&guid('q')));
         assert!(d.must_survive["user/alice@example.com"].contains(&guid('b')));
         assert!(!d.must_survive.contains_key("user/same"));
+    }
+
+    /// Site lab: a folder deleted on both hosts leaves a delayed-delete
+    /// copy on each, named by the second of its delete, so each looks
+    /// "only on" its host; reintegrate tried to copy the old master's back
+    /// and failed. Not live mail: never copied.
+    #[test]
+    fn delayed_delete_copies_are_never_copied_back() {
+        let old = Inventory {
+            mailboxes: vec![
+                entry("example.com!DELETED.plant.6B16A951", "p1"),
+                entry("DELETED.user.bob.Sent.6B16A951", "p2"),
+            ],
+            ..Default::default()
+        };
+        let new = Inventory::default();
+        let mut or = Records::new();
+        or.insert("p1".into(), recs(vec![rec(1, 'a')], vec![]));
+        or.insert("p2".into(), recs(vec![rec(1, 'b')], vec![]));
+        let d = classify(&old, &new, &or, &Records::new(), "");
+        assert!(d.mailboxes_only_on_old.is_empty(), "{d:?}");
+        assert!(d.mailboxes_to_copy.is_empty(), "{d:?}");
+        assert!(d.users_to_copy.is_empty(), "{d:?}");
+        assert!(d.must_survive.is_empty(), "{d:?}");
     }
 }
