@@ -187,6 +187,7 @@ mod tests {
 
     fn mb(name: &str, h: Result<IndexHeader, String>, tombstone: bool) -> MailboxEntry {
         MailboxEntry {
+            acl: Default::default(),
             name: name.into(),
             uniqueid: format!("u-{name}"),
             partition: "default".into(),

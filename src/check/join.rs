@@ -204,7 +204,22 @@ impl<'a> Join<'a> {
                         return;
                     }
                 };
-                if ha.uidvalidity != hb.uidvalidity {
+                if a.acl != b.acl {
+                    let d = diff(&name, DiffKind::AclDiffers, acl_detail(&a.acl, &b.acl));
+                    self.diffs.push((name.clone(), d));
+                }
+                if !a.uniqueid.is_empty() && !b.uniqueid.is_empty() && a.uniqueid != b.uniqueid {
+                    let d = diff(
+                        &name,
+                        DiffKind::MailboxRecreated,
+                        format!(
+                            "mailbox uniqueid {} on master, {} on replica: deleted and created again on one side (UIDVALIDITY {} vs {})",
+                            a.uniqueid, b.uniqueid, ha.uidvalidity, hb.uidvalidity
+                        ),
+                    );
+                    self.diffs.push((name, d));
+                    self.differing.push((a, b));
+                } else if ha.uidvalidity != hb.uidvalidity {
                     let d = diff(
                         &name,
                         DiffKind::UidvalidityDiffers,
@@ -223,6 +238,25 @@ impl<'a> Join<'a> {
         };
         self.diffs.push((name, d));
     }
+}
+
+/// Each identifier whose rights differ, with both sides' rights (`-`:
+/// none there).
+fn acl_detail(
+    m: &std::collections::BTreeMap<String, String>,
+    r: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let ids: std::collections::BTreeSet<&String> = m.keys().chain(r.keys()).collect();
+    ids.into_iter()
+        .filter(|id| m.get(*id) != r.get(*id))
+        .map(|id| {
+            let side = |a: &std::collections::BTreeMap<String, String>| {
+                a.get(id).cloned().unwrap_or_else(|| "-".into())
+            };
+            format!("{id}: master {}, replica {}", side(m), side(r))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Feed two whole streams through a join the way the SSH driver does (the
@@ -281,6 +315,7 @@ mod tests {
 
     fn mb(name: &str, h: IndexHeader) -> MailboxEntry {
         MailboxEntry {
+            acl: Default::default(),
             name: name.into(),
             uniqueid: format!("u{}", name.replace(['.', '^', '!'], "")),
             partition: "default".into(),
@@ -292,6 +327,7 @@ mod tests {
 
     fn tomb(name: &str) -> MailboxEntry {
         MailboxEntry {
+            acl: Default::default(),
             mbtype: "ed".into(),
             tombstone: true,
             header: Err("no index (deleted or intermediate)".into()),
@@ -509,5 +545,40 @@ mod tests {
         let (boxes, _) = read(&odd, 3).unwrap();
         assert_eq!(boxes[0].header, Err("no index header read".into()));
         assert!(boxes[1].header.is_ok());
+    }
+
+    /// Issue 25: the replica let bob read B's mail and the check said only
+    /// "metadata differs"; a mailbox deleted and created again on one side
+    /// read as a UIDVALIDITY difference. Each now names what differs.
+    #[test]
+    fn an_acl_and_a_recreated_mailbox_are_named_with_both_sides() {
+        let h = hdr(7, 3, 9);
+        let mut ma = mb("user.b", h.clone());
+        ma.acl.insert("b".into(), "lrswipkxtecdan".into());
+        let mut ra = ma.clone();
+        ra.acl.insert("bob".into(), "lrs".into());
+        let mr = mb("user.c", h.clone());
+        let mut rr = mr.clone();
+        rr.uniqueid = "other".into();
+        rr.header = Ok(hdr(8, 1, 2));
+        let j = join_all(vec![ma, mr], vec![ra, rr], &|_| true, false);
+        let kinds: Vec<(DiffKind, &str)> = j
+            .level1
+            .diffs
+            .iter()
+            .map(|d| (d.kind, d.detail.as_str()))
+            .collect();
+        assert_eq!(kinds.len(), 2, "{kinds:?}");
+        assert_eq!(
+            kinds[0],
+            (DiffKind::AclDiffers, "bob: master -, replica lrs")
+        );
+        assert_eq!(kinds[1].0, DiffKind::MailboxRecreated);
+        assert!(
+            kinds[1].1.contains("uuserc on master, other on replica"),
+            "{kinds:?}"
+        );
+        // the recreated mailbox's messages are read (level 2), the ACL's not
+        assert_eq!(j.level1.differing, vec!["user.c".to_string()]);
     }
 }

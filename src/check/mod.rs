@@ -678,6 +678,7 @@ mod batch_tests {
 
     fn mailbox(i: usize, num_records: u32) -> MailboxEntry {
         MailboxEntry {
+            acl: Default::default(),
             name: format!("user.u{i}"),
             uniqueid: format!("id{i}"),
             partition: "default".into(),

@@ -23,6 +23,8 @@ pub struct MailboxEntry {
     pub mbtype: String,
     /// Deleted (tombstone) or intermediate: no index to compare.
     pub tombstone: bool,
+    /// The mailbox's ACL as mailboxes.db holds it: identifier -> rights.
+    pub acl: BTreeMap<String, String>,
     pub header: Result<IndexHeader, String>,
 }
 
@@ -174,6 +176,7 @@ fn framed(out: &str) -> Result<impl Iterator<Item = &str>, String> {
 #[derive(serde::Deserialize)]
 struct ListEntry {
     uniqueid: Option<String>,
+    acl: Option<BTreeMap<String, String>>,
     mbtype: Option<String>,
     partition: Option<String>,
 }
@@ -375,6 +378,7 @@ fn list_line(l: &str) -> Result<Option<MailboxEntry>, String> {
         partition: e.partition.unwrap_or_else(|| "default".into()),
         tombstone: is_tombstone(&mbtype),
         mbtype,
+        acl: e.acl.unwrap_or_default(),
         header: Err("no index header read".into()),
     }))
 }

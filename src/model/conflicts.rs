@@ -24,13 +24,19 @@ pub enum DiffKind {
     /// replicated). Not live mail: never a divergence, never blocks a
     /// failover.
     DeletedPurgedOnOneSide,
+    /// The mailbox's ACL differs (mailboxes.db): who may read or change it
+    /// after a failover.
+    AclDiffers,
+    /// The same name with another mailbox uniqueid: deleted and created
+    /// again on one side.
+    MailboxRecreated,
 }
 
 impl DiffKind {
     /// Every kind, in declaration order (the metrics export each one, zero
     /// included). `all_is_complete` below fails to compile when a kind is
     /// added without being listed here.
-    pub const ALL: [DiffKind; 10] = [
+    pub const ALL: [DiffKind; 12] = [
         DiffKind::GuidConflict,
         DiffKind::UidvalidityDiffers,
         DiffKind::MailboxOnlyOnMaster,
@@ -41,6 +47,8 @@ impl DiffKind {
         DiffKind::MetadataDiffers,
         DiffKind::InFlight,
         DiffKind::DeletedPurgedOnOneSide,
+        DiffKind::AclDiffers,
+        DiffKind::MailboxRecreated,
     ];
 
     pub fn label(self) -> &'static str {
@@ -55,6 +63,8 @@ impl DiffKind {
             DiffKind::MetadataDiffers => "metadata_differs",
             DiffKind::InFlight => "in_flight",
             DiffKind::DeletedPurgedOnOneSide => "deleted_purged_on_one_side",
+            DiffKind::AclDiffers => "acl_differs",
+            DiffKind::MailboxRecreated => "mailbox_recreated",
         }
     }
     /// Live data differs (what repair, readiness and exit codes care about).
@@ -150,6 +160,8 @@ mod tests {
             DiffKind::MetadataDiffers => 7,
             DiffKind::InFlight => 8,
             DiffKind::DeletedPurgedOnOneSide => 9,
+            DiffKind::AclDiffers => 10,
+            DiffKind::MailboxRecreated => 11,
         };
         for (i, k) in DiffKind::ALL.iter().enumerate() {
             assert_eq!(pos(*k), i, "{k:?}");

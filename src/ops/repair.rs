@@ -214,6 +214,11 @@ fn action(d: &Difference, copy_back: bool) -> String {
             "{}: delayed-delete mailbox purged on one host only: nothing to repair (each host's cyr_expire purges it)",
             d.mailbox
         ),
+        DiffKind::AclDiffers => format!("{}: the master's ACL pushed to the replica ({})", d.mailbox, d.detail),
+        DiffKind::MailboxRecreated => format!(
+            "{}: two different mailboxes under one name ({}): the sync pushes the master's; the per-message lines say what only the replica holds",
+            d.mailbox, d.detail
+        ),
     }
 }
 

@@ -387,6 +387,7 @@ mod tests {
 
     fn entry(name: &str, id: &str) -> MailboxEntry {
         MailboxEntry {
+            acl: Default::default(),
             name: name.into(),
             uniqueid: id.into(),
             partition: "default".into(),
