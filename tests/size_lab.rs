@@ -230,6 +230,14 @@ fn case(gone: Gone, policy: &str) {
         .unwrap();
     }
     lab().start_as_left(Component::Sshd(Role::Master)).unwrap();
+    // the lock the dead master held is shown for what it is, not obeyed
+    let (code, out) = t.run(&["runbook", "unlock", "--pair", "lab"]);
+    assert_eq!(code, 0, "runbook unlock:\n{out}");
+    assert!(
+        out.contains("stale pair lock on replica master: repair of pair lab by night on deck9"),
+        "{out}"
+    );
+    assert!(out.contains("pair lab is not locked"), "{out}");
     let started = Instant::now();
     let o = t
         .command(&["run", "reintegrate", "lab", "--yes", "--uid-policy", policy])

@@ -348,6 +348,35 @@ pub async fn journalled(observe: bool, action: crate::RunbookAction) -> Result<i
     }
 }
 
+/// A pair lock on a replica is never obeyed (runbooks lock on the master,
+/// promote on the survivor that becomes master): one there was left on a
+/// host while it was master, e.g. by a run when it crashed (issue 24).
+/// Said, never broken from here: reintegrate clears it when it takes the
+/// host back.
+async fn report_replica_locks(
+    conns: &cyrdeck::check::Connections,
+    p: &cyrdeck::config::PairConfig,
+) {
+    for r in &p.replicas {
+        let Some(c) = conns.get(&r.host) else {
+            continue;
+        };
+        match pair_lock::read(c).await {
+            Ok(Some(text)) => {
+                let who = pair_lock::Holder::parse(&text)
+                    .map(|h| h.describe())
+                    .unwrap_or_else(|| "a lock file that is not cyrdeck's".into());
+                println!(
+                    "stale pair lock on replica {}: {who}; not obeyed (left while {} was master): `cyrdeck run reintegrate {}` clears it when it takes that host back, or remove {{configdirectory}}/cyrdeck-runbook.lock there by hand",
+                    r.host, r.host, p.name
+                );
+            }
+            Ok(None) => {}
+            Err(e) => println!("replica {}: its pair lock could not be read: {e}", r.host),
+        }
+    }
+}
+
 /// `cyrdeck runbook unlock --pair P`: show who holds the pair lock and
 /// break it only when the operator says so.
 pub async fn unlock(cfg: Config, observe: bool, pair: String, yes: bool) -> Result<i32> {
@@ -356,6 +385,7 @@ pub async fn unlock(cfg: Config, observe: bool, pair: String, yes: bool) -> Resu
     };
     let cfg = Arc::new(cfg);
     let conns = Poller::new(cfg.clone(), observe).connections();
+    report_replica_locks(&conns, &p).await;
     let conn = conns
         .get(&p.master)
         .ok_or_else(|| eyre!("host {} is not configured", p.master))?;
