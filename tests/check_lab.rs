@@ -20,24 +20,6 @@ fn lmtp(role: Role, user: &str, msgid: &str) {
     .expect("LMTP delivery");
 }
 
-/// Remove the master's pending sync-log lines naming these users, in place
-/// (owner and mode kept): what a crash that lost the log would leave.
-fn forget_pending(users: &[String]) {
-    let sync = lab().layout.instance(Role::Master).sync_dir();
-    for f in ["log", "log-run"] {
-        let p = sync.join(f);
-        let Ok(text) = std::fs::read_to_string(&p) else {
-            continue;
-        };
-        let kept: String = text
-            .lines()
-            .filter(|l| !users.iter().any(|u| l.contains(u.as_str())))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        std::fs::write(&p, kept).unwrap();
-    }
-}
-
 type Found = BTreeSet<(String, String, Option<u64>)>;
 
 fn found(v: &Value, prefix: &str) -> Found {

@@ -111,7 +111,7 @@ fn site_profile_pair_is_steady_and_the_check_reads_domains_shared_folders_and_pa
                 a.logout();
                 std::thread::sleep(Duration::from_millis(1100));
             }
-            forget_pending_lines("plant");
+            forget_pending(&["plant".to_string()]);
         }
         wait_drained();
         let (code, v) = check_json(&[]);
@@ -218,24 +218,6 @@ fn differing_mailboxes(t: &Rehearsal) -> std::collections::BTreeSet<String> {
         .iter()
         .map(|d| d["mailbox"].as_str().unwrap_or("").to_string())
         .collect()
-}
-
-/// Drop the master's pending sync-log lines that contain `word`, in place
-/// (owner and mode kept).
-fn forget_pending_lines(word: &str) {
-    let sync = lab().layout.instance(Role::Master).sync_dir();
-    for f in ["log", "log-run"] {
-        let p = sync.join(f);
-        let Ok(text) = std::fs::read_to_string(&p) else {
-            continue;
-        };
-        let kept: String = text
-            .lines()
-            .filter(|l| !l.contains(word))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        std::fs::write(&p, kept).unwrap();
-    }
 }
 
 /// `mbpath FLAG MAILBOX` on a lab host.

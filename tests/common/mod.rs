@@ -354,6 +354,25 @@ pub fn check_json(args: &[&str]) -> (i32, serde_json::Value) {
     (out.status.code().unwrap_or(-1), v)
 }
 
+/// Remove the master's pending sync-log lines that contain any of `words`
+/// (users, names), in place (owner and mode kept): what a crash that lost
+/// the log would leave.
+pub fn forget_pending(words: &[String]) {
+    let sync = lab().layout.instance(Role::Master).sync_dir();
+    for f in ["log", "log-run"] {
+        let p = sync.join(f);
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        let kept: String = text
+            .lines()
+            .filter(|l| !words.iter().any(|w| l.contains(w.as_str())))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&p, kept).unwrap();
+    }
+}
+
 /// Wait until the master's queue is empty.
 pub fn wait_drained() {
     wait_for(Duration::from_secs(90), || {
