@@ -126,13 +126,8 @@ pub fn level2(mailbox: &str, master: Side, replica: Side) -> Vec<Difference> {
     out
 }
 
-/// A difference still covered by pending sync-log entries (its mailbox or
-/// its user is named by one).
-pub fn covered(mailbox_internal: &str, pending: &[crate::cyrus::synclog::SyncEntry]) -> bool {
-    PendingCover::new(pending).covers(mailbox_internal)
-}
-
-/// What pending entries name, as sets: a backlog of many thousand entries
+/// What pending entries name (a difference in a mailbox one names, or
+/// whose user a USER/META entry names, is in flight), as sets: a backlog of many thousand entries
 /// is looked up once per difference, not scanned.
 #[derive(Default)]
 pub struct PendingCover {
@@ -166,6 +161,10 @@ impl PendingCover {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn covered(mailbox_internal: &str, pending: &[crate::cyrus::synclog::SyncEntry]) -> bool {
+        PendingCover::new(pending).covers(mailbox_internal)
+    }
     use crate::cyrus::index::IndexHeader;
     use crate::cyrus::inventory::MailboxEntry;
 

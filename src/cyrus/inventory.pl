@@ -59,6 +59,8 @@ sub slurp {
 # a difference the listed lines do not cover is then undecided, never "in flight".
 sub print_pending {
     my ($cap) = @_;
+    # the cap is the caller's (inventory.rs PENDING_CAP): none or garbage lists nothing, all counted as cut
+    $cap = 0 unless defined $cap && $cap =~ /^\d+$/;
     if (defined $cfgdir && opendir(my $s, "$cfgdir/sync")) {
         my @dirs = (['', "$cfgdir/sync"]);
         for my $e (sort readdir $s) {
@@ -105,9 +107,9 @@ if ($mode eq 'headers') {
     }
     close $l;
     print "\@\@mboxlist_exit ", ($? >> 8), "\n";
-    print_pending($want[0] // 250000);
+    print_pending($want[0]);
 } elsif ($mode eq 'pending') {
-    print_pending($want[0] // 250000);
+    print_pending($want[0]);
 } elsif ($mode eq 'records') {
     # the whole list first: nothing is written before stdin ended (the
     # client sends all of it, then reads)
