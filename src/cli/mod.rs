@@ -1,4 +1,220 @@
-//! The CLI's subcommands that need more than a few lines (main.rs holds the
-//! schema and the dispatch).
+//! The command line: `args` holds the clap types, one module per command
+//! holds its handler, and `try_main` loads the config once and dispatches.
+//! Every handler returns the process's exit code (documented in `--help`).
 
+pub mod args;
+mod audit;
+mod check;
+mod conflicts;
+mod doctor;
+mod heartbeat;
+mod helpers;
+mod lab;
 pub mod runbook;
+mod status;
+mod supervise;
+mod trust;
+
+use args::{Cli, Cmd, RunbookAction};
+use clap::Parser;
+use color_eyre::eyre::{bail, eyre, Result};
+use cyrdeck::config::{self, Config};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Parse the command line, run the command, return its exit code.
+pub fn try_main() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    let config_path = cli.config.clone().unwrap_or_else(config::default_path);
+    // the one load; commands that need no config (lab, completions, man,
+    // helpers) never read it, so a missing file does not stop them
+    let needs_config = !matches!(
+        cli.cmd,
+        Some(Cmd::Lab { .. } | Cmd::Completions { .. } | Cmd::Man { .. } | Cmd::Helpers { .. })
+    );
+    let loaded = needs_config.then(|| Config::load(&config_path).map_err(|e| e.to_string()));
+    let config = || -> Result<Config> {
+        match &loaded {
+            Some(Ok(c)) => Ok(c.clone()),
+            Some(Err(e)) => Err(eyre!("{e}")),
+            None => bail!("no config loaded"),
+        }
+    };
+    let observe = cli.observe;
+    let Some(cmd) = cli.cmd else {
+        let cfg = config()?;
+        let observe = observe || cfg.hosts.values().all(|h| h.observe);
+        runtime()?.block_on(cyrdeck::console::run::run(cyrdeck::console::run::Options {
+            config: Arc::new(cfg),
+            observe,
+            keymap: cli.keymap,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let code = match cmd {
+        Cmd::Lab { action } => lab::run(action).map(|()| 0)?,
+        Cmd::Status {
+            json,
+            watch,
+            interval,
+            count,
+        } => match config() {
+            Ok(cfg) => {
+                runtime()?.block_on(status::run(cfg, observe, json, watch, interval, count))?
+            }
+            Err(e) => {
+                eprintln!("UNKNOWN: {e}");
+                3
+            }
+        },
+        Cmd::Check {
+            pair,
+            user,
+            mailbox,
+            json,
+            drain_wait,
+        } => match config() {
+            Ok(cfg) => {
+                let scope = cyrdeck::check::Scope { user, mailbox };
+                runtime()?.block_on(check::run(cfg, observe, pair, scope, json, drain_wait))
+            }
+            Err(e) => {
+                eprintln!("check: {e}");
+                2
+            }
+        },
+        Cmd::Repair {
+            pair,
+            user,
+            mailbox,
+            yes,
+            replica_only,
+        } => {
+            let cfg = config()?;
+            let kind = if mailbox.is_some() { "mailbox" } else { "user" };
+            let target = user.or(mailbox).unwrap_or_default();
+            let pair = only_pair(&cfg, pair)?;
+            let options = replica_only
+                .map(|v| ("replica-only".to_string(), v))
+                .into_iter()
+                .chain([("target".to_string(), kind.to_string())])
+                .collect();
+            runtime()?.block_on(runbook::run(
+                cfg, observe, pair, "repair", target, yes, options,
+            ))?
+        }
+        Cmd::Run {
+            runbook,
+            target,
+            pair,
+            yes,
+            replica_only,
+            uid_policy,
+            dry_run,
+        } => {
+            let cfg = config()?;
+            let pair = only_pair(&cfg, pair)?;
+            if dry_run {
+                runtime()?.block_on(runbook::dry_run(cfg, observe, pair, &runbook, target))?
+            } else {
+                let options = [("replica-only", replica_only), ("uid-policy", uid_policy)]
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.to_string(), v?)))
+                    .collect();
+                runtime()?.block_on(runbook::run(
+                    cfg, observe, pair, &runbook, target, yes, options,
+                ))?
+            }
+        }
+        Cmd::Doctor { pair, json } => {
+            runtime()?.block_on(doctor::run(config()?, observe, pair, json))?
+        }
+        Cmd::Failover {
+            pair,
+            dry_run,
+            yes,
+            allow_held,
+            to,
+        } => {
+            let cfg = config()?;
+            let pair = only_pair(&cfg, pair)?;
+            runtime()?.block_on(runbook::failover(
+                cfg, observe, pair, to, dry_run, yes, allow_held,
+            ))?
+        }
+        Cmd::Runbook {
+            action: RunbookAction::Unlock { pair, yes },
+        } => {
+            let cfg = config()?;
+            let pair = only_pair(&cfg, pair)?;
+            runtime()?.block_on(runbook::unlock(cfg, observe, pair, yes))?
+        }
+        Cmd::Runbook { action } => runtime()?.block_on(runbook::journalled(observe, action))?,
+        Cmd::Supervise {
+            interval,
+            count,
+            metrics_listen,
+            metrics_textfile,
+        } => {
+            let metrics = (metrics_listen, metrics_textfile);
+            runtime()?.block_on(supervise::run(config()?, observe, interval, count, metrics))?;
+            0
+        }
+        Cmd::Completions { shell } => helpers::completions(shell).map(|()| 0)?,
+        Cmd::Man { dir } => helpers::man(dir).map(|()| 0)?,
+        Cmd::Heartbeat { pair, every, count } => {
+            runtime()?.block_on(heartbeat::run(config()?, observe, pair, every, count))?
+        }
+        Cmd::Conflicts { pair, json } => conflicts::run(&config()?, pair, json)?,
+        Cmd::Audit { since, json, all } => {
+            // the audit log is readable without a config (its default path)
+            let path = loaded
+                .as_ref()
+                .and_then(|c| c.as_ref().ok())
+                .and_then(|c| c.audit_log.clone())
+                .unwrap_or_else(cyrdeck::ops::audit::default_path);
+            audit::run(&path, since.as_deref(), json, all)?
+        }
+        Cmd::Sudoers {
+            host,
+            account,
+            observe,
+        } => helpers::sudoers(&config()?, &config_path, &host, account, observe).map(|()| 0)?,
+        Cmd::Helpers { action } => helpers::helpers(action).map(|()| 0)?,
+        Cmd::Trust { host, yes } => {
+            let cfg = config()?;
+            runtime()?.block_on(trust::run(&cfg, &host, yes))?;
+            0
+        }
+    };
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// Write to stdout; a reader that stopped early (`| head`) is no error.
+pub fn print_all(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// `--pair`, or the only pair configured.
+pub fn only_pair(cfg: &Config, pair: Option<String>) -> Result<String> {
+    match pair {
+        Some(p) => Ok(p),
+        None if cfg.pairs.len() == 1 => Ok(cfg.pairs.keys().next().cloned().unwrap_or_default()),
+        None => bail!(
+            "several pairs configured, name one with --pair: {:?}",
+            cfg.pairs.keys().collect::<Vec<_>>()
+        ),
+    }
+}

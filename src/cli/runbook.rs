@@ -277,8 +277,8 @@ pub async fn failover(
 }
 
 /// `cyrdeck runbook list|resume|discard`.
-pub async fn journalled(observe: bool, action: crate::RunbookAction) -> Result<i32> {
-    use crate::RunbookAction;
+pub async fn journalled(observe: bool, action: super::args::RunbookAction) -> Result<i32> {
+    use super::args::RunbookAction;
     let pending = journal::unfinished();
     match action {
         RunbookAction::List => {
