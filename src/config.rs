@@ -545,10 +545,9 @@ pub fn set_roles(path: &Path, pair: &str, master: &str, replica: &str) -> Result
 /// Replace the config file whole (temp + rename), the previous one kept
 /// as FILE.bak: set_roles and set_replicas.
 fn replace_keeping_backup(path: &Path, new: &str) -> Result<(), String> {
-    let tmp = path.with_extension("toml.cyrdeck-tmp");
     std::fs::copy(path, path.with_extension("toml.bak")).map_err(|e| format!("backup: {e}"))?;
-    std::fs::write(&tmp, new).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    crate::state::write_atomic(path, new.as_bytes(), None)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Record `replicas` (host, channel) as pair `pair`'s replicas: only the

@@ -11,4 +11,5 @@ pub mod model;
 pub mod ops;
 pub mod poll;
 pub mod remote;
+pub mod state;
 pub mod views;

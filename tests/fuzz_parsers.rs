@@ -10,7 +10,7 @@
 
 use cyrdeck::console::keymap::{Key, Keymap};
 use cyrdeck::cyrus::logtime::{parse_rfc3339, parse_traditional, HostZone, LineClock};
-use cyrdeck::cyrus::{doctor, index, inventory, journal, loglines, mbexamine, probe, synclog};
+use cyrdeck::cyrus::{doctor, index, inventory, journald, loglines, mbexamine, probe, synclog};
 use cyrdeck::remote::known_hosts::KnownHosts;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
@@ -714,7 +714,7 @@ fn syslog_lines_every_format() {
         "syslog/fixtures-mutated",
         (0..3usize, mutations(), any::<i64>()),
         |(which, m, now)| {
-            let (rendered, _) = journal::render(JOURNAL);
+            let (rendered, _) = journald::render(JOURNAL);
             let base = [SYSLOG_RFC3339, SYSLOG_TRADITIONAL, rendered.as_str()][which];
             let t = text(&apply(base.as_bytes(), &m));
             let _ = loglines::classify_chunk(&t, None, &utc_clock(now));
@@ -801,12 +801,12 @@ fn journal_entry() -> impl Strategy<Value = (i64, String, String, String, String
 #[test]
 fn journal_json() {
     fuzz("journal/arbitrary", string(), |t| {
-        let (out, _) = journal::render(&t);
+        let (out, _) = journald::render(&t);
         let _ = loglines::classify_chunk(&out, None, &utc_clock(0));
         Ok(())
     });
     fuzz("journal/fixture-mutated", mutations(), |m| {
-        let (out, cursor) = journal::render(&text(&apply(JOURNAL.as_bytes(), &m)));
+        let (out, cursor) = journald::render(&text(&apply(JOURNAL.as_bytes(), &m)));
         let _ = loglines::classify_chunk(&out, Some("cyrlab25300-master"), &utc_clock(0));
         let _ = cursor;
         Ok(())
@@ -825,7 +825,7 @@ fn journal_json() {
                 "_HOSTNAME": host,
                 "MESSAGE": format!("Error in do_sync(): bailing out! {msg}"),
             });
-            let (out, cursor) = journal::render(&format!("{e}\n"));
+            let (out, cursor) = journald::render(&format!("{e}\n"));
             prop_assert_eq!(cursor.as_deref(), Some("s=x;i=1"));
             prop_assert_eq!(out.lines().count(), 1, "{:?}", out);
             let plain = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');

@@ -162,7 +162,7 @@ fn exporter_serves_and_writes_the_textfile_with_the_last_check() {
         errors: vec![],
         mailboxes: vec![],
     };
-    let saved = last::save(&last::dir(), &LastCheck::of(&check)).unwrap();
+    let saved = last::save(&cyrdeck::state::dir(), &LastCheck::of(&check)).unwrap();
     assert!(saved.starts_with(dir.join("state/cyrdeck")));
 
     let rt = tokio::runtime::Runtime::new().unwrap();

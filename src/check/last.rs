@@ -67,15 +67,6 @@ impl LastCheck {
     }
 }
 
-/// `$XDG_STATE_HOME/cyrdeck` (~/.local/state/cyrdeck): the directory the
-/// runbook journals (`journal/`) and the default audit log live in.
-pub fn dir() -> PathBuf {
-    crate::ops::journal::dir()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(std::env::temp_dir)
-}
-
 /// `DIR/last-check-<pair>.json`; characters other than ASCII letters,
 /// digits, `-` and `.` become `_` (the record names its pair, so two pairs
 /// that map to one file name are told apart on load).
@@ -94,19 +85,10 @@ pub fn path(dir: &Path, pair: &str) -> PathBuf {
 }
 
 pub fn save(dir: &Path, rec: &LastCheck) -> std::io::Result<PathBuf> {
-    use std::io::Write;
     std::fs::create_dir_all(dir)?;
     let path = path(dir, &rec.pair);
-    let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    };
-    write().inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
+    let bytes = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
+    crate::state::write_atomic(&path, &bytes, None)?;
     Ok(path)
 }
 

@@ -62,7 +62,7 @@ pub async fn run(
             // one says nothing about the rest of the pair)
             if scope == cyrdeck::check::Scope::default() {
                 let rec = cyrdeck::check::last::LastCheck::of(&r);
-                if let Err(e) = cyrdeck::check::last::save(&cyrdeck::check::last::dir(), &rec) {
+                if let Err(e) = cyrdeck::check::last::save(&cyrdeck::state::dir(), &rec) {
                     eprintln!("check: result not recorded for the metrics: {e}");
                 }
             }

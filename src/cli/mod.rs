@@ -172,7 +172,7 @@ pub fn try_main() -> Result<ExitCode> {
                 .as_ref()
                 .and_then(|c| c.as_ref().ok())
                 .and_then(|c| c.audit_log.clone())
-                .unwrap_or_else(cyrdeck::ops::audit::default_path);
+                .unwrap_or_else(cyrdeck::state::audit_log);
             audit::run(&path, since.as_deref(), json, all)?
         }
         Cmd::Sudoers {

@@ -95,7 +95,7 @@ async fn poll_loop(
     let mut generation = 0;
     loop {
         // before the first report, so the verdict needs no key
-        let dir = crate::check::last::dir();
+        let dir = crate::state::dir();
         let saved = pairs
             .iter()
             .filter_map(|p| crate::check::last::load(&dir, p));
@@ -106,7 +106,7 @@ async fn poll_loop(
             return;
         }
         // a few small files: what reintegrate and `cyrdeck check` saved
-        let saved = crate::model::guid_conflicts::collect(&crate::check::last::dir(), &pairs);
+        let saved = crate::model::guid_conflicts::collect(&crate::state::dir(), &pairs);
         let _ = tx.send(Action::GuidConflicts(saved));
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -55,20 +55,10 @@ fn be64(b: &[u8], off: usize) -> Result<u64, String> {
     Ok(((be32(b, off)? as u64) << 32) | be32(b, off + 4)? as u64)
 }
 
-/// CRC-32 (IEEE 802.3 / zlib), as Cyrus's lib/crc32.c computes it.
+/// CRC-32 (IEEE 802.3 / zlib), as Cyrus's lib/crc32.c computes it
+/// (crc32fast: table/SIMD, run on every index record the check reads).
 pub fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        crc ^= byte as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
+    crc32fast::hash(data)
 }
 
 const HEADER_SIZE: usize = 160;

@@ -4,7 +4,7 @@ pub mod doctor;
 pub mod host_facts;
 pub mod index;
 pub mod inventory;
-pub mod journal;
+pub mod journald;
 pub mod known_bugs;
 pub mod loglines;
 pub mod logtime;

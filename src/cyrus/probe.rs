@@ -411,7 +411,7 @@ pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
                         return Err(bad(n, "journal header", &line));
                     }
                     let (lines, _) = whole_lines(bytes, header[1] == 1);
-                    let (text, cursor) = super::journal::render(&lines);
+                    let (text, cursor) = super::journald::render(&lines);
                     r.log = Some(LogChunk {
                         cursor: LogCursor {
                             journal: cursor,

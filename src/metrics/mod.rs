@@ -48,7 +48,7 @@ impl Exporter {
             latest,
             textfile,
             pairs,
-            state_dir: last::dir(),
+            state_dir: crate::state::dir(),
             listening,
             _server: server,
         })

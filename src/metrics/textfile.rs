@@ -4,46 +4,17 @@
 //! PATH, then the directory synced. A scrape sees the old file or the new
 //! one, never half of one.
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "metrics".into());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
+use std::path::Path;
 
 pub fn write(path: &Path, body: &str) -> std::io::Result<()> {
-    let tmp = tmp_path(path);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(body.as_bytes())?;
-        // node-exporter usually runs as another user; the umask may be 077
-        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    // the rename itself durable (best effort: some filesystems refuse)
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    // node-exporter usually runs as another user; the umask may be 077
+    crate::state::write_atomic(path, body.as_bytes(), Some(0o644))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn replaces_the_file_and_leaves_nothing_else() {

@@ -9,7 +9,7 @@ use crate::check::last::LastCheck;
 use crate::model::conflicts::{CheckResult, DiffKind};
 use crate::ops::hard_failover::divergence::Divergence;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GuidConflict {
@@ -106,32 +106,12 @@ pub fn from_report(pair: &str, run_id: &str, d: &Divergence) -> Vec<GuidConflict
         .collect()
 }
 
-/// `DIR/reintegrate-PAIR-RUNID.json`, the newest (by run id: they start
-/// with the time) of `pair`, with its run id.
-pub fn newest_report(dir: &Path, pair: &str) -> Option<(String, PathBuf)> {
-    let prefix = format!("reintegrate-{pair}-");
-    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let run = name
-                .strip_prefix(&prefix)?
-                .strip_suffix(".json")?
-                .to_string();
-            Some((run, e.path()))
-        })
-        .collect();
-    v.sort_by_key(|(_, p)| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    v.pop()
-}
-
 /// Every GUID conflict of `pairs` known in the state dir `dir`: the newest
 /// reintegrate report's, then the last check's.
 pub fn collect(dir: &Path, pairs: &[String]) -> Vec<GuidConflict> {
     let mut out = Vec::new();
     for pair in pairs {
-        if let Some((run, path)) = newest_report(dir, pair) {
+        if let Some((run, path)) = crate::state::newest_reintegrate_report(dir, pair) {
             if let Some(d) = std::fs::read(&path)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Divergence>(&b).ok())

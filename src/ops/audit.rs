@@ -11,7 +11,7 @@ use crate::remote::{ExecOutput, RemoteError};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
@@ -74,13 +74,6 @@ pub fn machine() -> String {
     } else {
         "unknown-machine".into()
     }
-}
-
-pub fn default_path() -> PathBuf {
-    dirs::state_dir()
-        .or_else(dirs::data_local_dir)
-        .unwrap_or_else(std::env::temp_dir)
-        .join("cyrdeck/audit.log")
 }
 
 fn now() -> i64 {

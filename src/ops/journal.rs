@@ -33,14 +33,6 @@ pub struct Journal {
     pub options: std::collections::BTreeMap<String, String>,
 }
 
-/// `$XDG_STATE_HOME/cyrdeck/journal` (~/.local/state/cyrdeck/journal).
-pub fn dir() -> PathBuf {
-    dirs::state_dir()
-        .or_else(dirs::data_local_dir)
-        .unwrap_or_else(std::env::temp_dir)
-        .join("cyrdeck/journal")
-}
-
 /// Where the run of `runbook` on `pair` is journalled.
 pub fn path(runbook: &str, pair: &str, target: &str) -> PathBuf {
     let safe = |s: &str| -> String {
@@ -54,7 +46,7 @@ pub fn path(runbook: &str, pair: &str, target: &str) -> PathBuf {
             })
             .collect()
     };
-    dir().join(format!(
+    crate::state::journal_dir().join(format!(
         "{}-{}-{}.json",
         safe(runbook),
         safe(pair),
@@ -82,15 +74,11 @@ impl Journal {
     }
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        use std::io::Write;
         if let Some(d) = path.parent() {
             std::fs::create_dir_all(d)?;
         }
-        let tmp = path.with_extension("json.tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::state::write_atomic(path, &bytes, None)
     }
 
     pub fn load(path: &Path) -> Result<Journal, String> {
@@ -220,29 +208,30 @@ impl Lock {
 
 /// Journals of runs that can go on (oldest first).
 pub fn unfinished() -> Vec<PathBuf> {
-    let mut v: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter(|p| Journal::load(p).is_ok_and(|j| !j.finished()))
-        .map(|p| {
-            (
-                std::fs::metadata(&p)
-                    .and_then(|m| m.modified())
-                    .unwrap_or(std::time::UNIX_EPOCH),
-                p,
-            )
-        })
-        .collect();
+    let mut v: Vec<(std::time::SystemTime, PathBuf)> =
+        std::fs::read_dir(crate::state::journal_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter(|p| Journal::load(p).is_ok_and(|j| !j.finished()))
+            .map(|p| {
+                (
+                    std::fs::metadata(&p)
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH),
+                    p,
+                )
+            })
+            .collect();
     v.sort();
     v.into_iter().map(|(_, p)| p).collect()
 }
 
 /// A finished run's journal moves to `done/` (kept as a record).
 pub fn archive(path: &Path) -> std::io::Result<PathBuf> {
-    let done = dir().join("done");
+    let done = crate::state::journal_dir().join("done");
     std::fs::create_dir_all(&done)?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

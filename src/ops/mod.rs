@@ -13,11 +13,11 @@ pub mod journal;
 pub mod pair_lock;
 pub mod repair;
 pub mod replace_replica;
+pub mod restart;
 pub mod resync;
 pub mod runbook;
 pub mod runner;
 pub mod stuck;
-pub mod supervise;
 
 use crate::config::{Config, PairConfig};
 use crate::remote::{ExecOutput, HostConnection};
@@ -72,7 +72,7 @@ pub fn available() -> Vec<RunbookSpec> {
         repair::SPEC,
         stuck::QUARANTINE,
         stuck::RELEASE,
-        supervise::SPEC,
+        restart::SPEC,
         failover::SPEC,
         failover::upgrade::SPEC,
         hard_failover::PROMOTE,
@@ -271,7 +271,7 @@ impl<'a> StepContext<'a> {
         self.cfg
             .audit_log
             .clone()
-            .unwrap_or_else(audit::default_path)
+            .unwrap_or_else(crate::state::audit_log)
     }
 
     /// `sync_client -C CONF [-n CHANNEL]` on the master.
@@ -342,7 +342,7 @@ async fn execute(
         "resync" => resync::execute(step, cx, out).await,
         "repair" => repair::execute(step, cx, out, memo).await,
         "quarantine" | "release" => stuck::execute(spec, step, cx, out).await,
-        "restart" => supervise::execute(step, cx, out).await,
+        "restart" => restart::execute(step, cx, out).await,
         "failover" => failover::execute(step, cx, out, memo).await,
         "upgrade-via-failover" => failover::upgrade::execute(step, cx, out, memo).await,
         "promote" | "reintegrate" => hard_failover::execute(spec, step, cx, out, memo).await,

@@ -19,8 +19,8 @@
 //! of the pair in the config. OLD is never touched before step 5.
 
 use super::failover::{self, precheck};
+use super::restart::{probe_host, probe_host_with};
 use super::runbook::{LockOn, RunbookSpec, StepSpec};
-use super::supervise::{probe_host, probe_host_with};
 use super::StepContext;
 use crate::cyrus::host_facts::queue_lines;
 use crate::cyrus::names::{check_name, NameKind};

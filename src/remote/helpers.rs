@@ -118,7 +118,7 @@ use Pin::*;
 /// Every command cyrdeck sends, and the argument shapes it sends them with.
 pub fn all() -> &'static [Helper] {
     use crate::cyrus::{doctor, inventory, probe};
-    use crate::ops::{failover, heartbeat, pair_lock, stuck, supervise};
+    use crate::ops::{failover, heartbeat, pair_lock, restart, stuck};
     static ALL: std::sync::OnceLock<Vec<Helper>> = std::sync::OnceLock::new();
     ALL.get_or_init(|| {
         let script = |name, interp, body, run_as, patterns: Vec<Pattern>| Helper {
@@ -207,7 +207,7 @@ pub fn all() -> &'static [Helper] {
             script(
                 "start-client",
                 Interp::Sh,
-                supervise::START_DETACHED,
+                restart::START_DETACHED,
                 RunAs::Cyrus,
                 vec![write(&[
                     Lit("cyrdeck-start"),
@@ -528,10 +528,7 @@ pub fn install(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>
             continue;
         };
         let path = dir.join(h.name);
-        let tmp = dir.join(format!(".{}.tmp", h.name));
-        std::fs::write(&tmp, text)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
-        std::fs::rename(&tmp, &path)?;
+        crate::state::write_atomic(&path, text.as_bytes(), Some(0o755))?;
         written.push(path);
     }
     Ok(written)

@@ -23,8 +23,8 @@ pub(crate) mod precheck;
 pub mod undo;
 pub mod upgrade;
 
+use super::restart::{probe_host, probe_host_with};
 use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
-use super::supervise::{probe_host, probe_host_with};
 use super::StepContext;
 use crate::check::Scope;
 use crate::cyrus::host_facts::{answers, queue_lines};

@@ -15,7 +15,7 @@
 
 use super::{hook, script, Act, Roles};
 use crate::cyrus::host_facts::{Fence, HostFacts};
-use crate::ops::supervise::probe_host;
+use crate::ops::restart::probe_host;
 use crate::ops::StepContext;
 
 /// One thing the undo does, in this order.

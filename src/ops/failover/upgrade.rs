@@ -15,8 +15,8 @@
 //! spool (its cyrus.index files minor 17 are upgraded to 19 as 3.10 opens
 //! them), the pair checks identical and fails back.
 
+use super::super::restart::probe_host;
 use super::super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
-use super::super::supervise::probe_host;
 use super::super::StepContext;
 use crate::model::releases::{self, Mix};
 

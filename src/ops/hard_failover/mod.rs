@@ -33,8 +33,8 @@ mod rebuild;
 pub mod soft_uid;
 
 use super::failover::{self, Act, Roles};
+use super::restart::probe_host;
 use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
-use super::supervise::probe_host;
 use super::StepContext;
 use crate::check;
 use divergence::Divergence;
@@ -511,10 +511,11 @@ async fn survey(
 /// and `cyrdeck conflicts` read the newest); saved again by verify with
 /// the clashes' new UIDs.
 fn save_report(cx: &StepContext<'_>, d: &Divergence, out: &mut Vec<String>) {
-    let dir = crate::check::last::dir();
-    let file = dir.join(format!("reintegrate-{}-{}.json", cx.pair.name, cx.run_id));
+    let dir = crate::state::dir();
+    let file = crate::state::reintegrate_report(&dir, &cx.pair.name, cx.run_id);
+    let bytes = serde_json::to_vec_pretty(d).unwrap_or_default();
     let saved = std::fs::create_dir_all(&dir)
-        .and_then(|_| std::fs::write(&file, serde_json::to_vec_pretty(d).unwrap_or_default()));
+        .and_then(|()| crate::state::write_atomic(&file, &bytes, None));
     match saved {
         Ok(()) => out.push(format!("  report: {}", file.display())),
         Err(e) => out.push(format!("  report not saved ({}): {e}", file.display())),

@@ -18,7 +18,7 @@ use crate::check;
 use crate::check::compare::external;
 use crate::cyrus::inventory::{Inventory, MailboxEntry};
 use crate::ops::failover::{self, Roles};
-use crate::ops::supervise::probe_host;
+use crate::ops::restart::probe_host;
 use crate::ops::StepContext;
 use std::collections::{BTreeMap, BTreeSet};
 
