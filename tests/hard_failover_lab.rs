@@ -887,8 +887,9 @@ fn uid_guids(role: Role, mailbox: &str) -> std::collections::BTreeMap<u32, Strin
         .collect()
 }
 
-/// Why reintegrate offers no `--uid-policy soft` (ARCHITECTURE.md, "Cyrus
-/// 3.6 behaviour"): a clash (UID 2 = B on the master, A on the replica,
+/// Why Cyrus sync alone cannot keep a UID the owner saw, and reintegrate
+/// needs its own `--uid-policy soft` (docs/cyrus-behaviour.md, "the soft UID
+/// policy"): a clash (UID 2 = B on the master, A on the replica,
 /// A's UID seen by the owner's SELECT) where the master first gives B a
 /// new UID (an identical APPEND: same GUID, UID 3) and expunges UID 2 —
 /// then `sync_client -u` from the master does NOT keep A at UID 2:
@@ -968,7 +969,7 @@ fn cyrus_36_sync_cannot_keep_a_seen_uid_of_a_clash() {
 }
 
 /// The building blocks a soft UID policy would use without IMAP
-/// credentials (ARCHITECTURE.md, "Cyrus 3.6 behaviour"), rehearsed on
+/// credentials (docs/cyrus-behaviour.md, "the soft UID policy"), rehearsed on
 /// whatever release the lab runs: a spool file copied to a UID above
 /// LAST_UID is taken in by `reconstruct` under that UID with its exact
 /// GUID, and replicated; `cyr_virusscan -r -s 'UID N<CRLF>'` expunges that one

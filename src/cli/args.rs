@@ -81,7 +81,9 @@ pub enum Cmd {
         replica_only: Option<String>,
     },
     /// Run any runbook headless, step by step: resync MAILBOX, repair
-    /// USER|MAILBOX, quarantine USER, release USER. Asks before each step
+    /// USER|MAILBOX, quarantine USER, release USER, restart CHANNEL|default,
+    /// failover PAIR, upgrade-via-failover PAIR, promote PAIR, reintegrate
+    /// PAIR, replace-replica OLD:NEW. Asks before each step
     /// that changes a host unless --yes. Exit 0 done, 1 a step failed, 3
     /// stopped by the operator or refused (observe mode).
     Run {
@@ -95,7 +97,7 @@ pub enum Cmd {
         #[arg(long)]
         replica_only: Option<String>,
         /// reintegrate: a same-UID/different-GUID pair gets new UIDs on both
-        /// sides (easy; the only policy so far).
+        /// sides (easy), or the new master's keeps its UID (soft).
         #[arg(long)]
         uid_policy: Option<String>,
         /// Only the read-only precheck and the steps that would run.
@@ -110,7 +112,7 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Guided soft failover of a pair to its replica (see README). Asks
+    /// Guided soft failover of a pair to its replica (docs/failover.md). Asks
     /// before each step that changes a host unless --yes; journalled, so
     /// `runbook resume` continues after a crash. Exit 0 done, 1 a step
     /// failed (the output says what state the pair is in), 3 stopped.
@@ -130,7 +132,8 @@ pub enum Cmd {
         #[arg(long, value_name = "HOST")]
         to: Option<String>,
     },
-    /// Journalled runbooks (failover): list, resume after a crash, discard.
+    /// Journalled runbooks (every runbook that writes): list, resume after a
+    /// crash, discard, unlock.
     Runbook {
         #[command(subcommand)]
         action: RunbookAction,

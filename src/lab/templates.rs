@@ -1,5 +1,5 @@
 //! Config files of a lab, rendered from its layout. Cyrus facts these rely on
-//! (checked in the lab, see ../../ARCHITECTURE.md "Cyrus behaviour"):
+//! (checked in the lab, see ../../docs/cyrus-behaviour.md, "What the lab's configs rely on"):
 //! - master does not pass `-C` to its children, so every `cmd=` carries it;
 //! - the rolling client belongs in DAEMON (`-R`): master respawns it, whereas
 //!   `-r` in START forks once and dies for good on a replica shutdown;

@@ -97,7 +97,7 @@ fn flag(b: bool) -> f64 {
     }
 }
 
-/// Every metric family, in output order: (name, type, help). The README's
+/// Every metric family, in output order: (name, type, help). docs/monitoring.md's
 /// metric list is this table.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
     ("cyrdeck_last_refresh_timestamp_seconds", "gauge", "When the status these metrics show was produced (epoch seconds)."),

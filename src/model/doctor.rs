@@ -20,7 +20,7 @@ pub struct Finding {
 /// A trivial command slower than this start to exit is the shell's
 /// startup files, not the network (lab on loopback: ~10 ms). Measured once:
 /// a host root's `.bashrc` with `pyenv init` waiting on a stale lock made
-/// every command take up to a minute (ARCHITECTURE.md).
+/// every command take up to a minute (docs/cyrus-behaviour.md, "The lab's root sessions").
 pub const SLOW_SESSION_START: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn truthy(v: Option<&String>) -> bool {

@@ -1,5 +1,5 @@
 //! What status shows: plain data, serialised as the `status --json` shape
-//! documented in README.md.
+//! documented in docs/monitoring.md ("status --json shape").
 
 use crate::cyrus::loglines::LogEvent;
 use crate::cyrus::probe::SyncServerCheck;

@@ -7,7 +7,7 @@
 //!   this process, on the master host, and released only when the run is
 //!   over — a run left open (a failed undo, a failure past the point of no
 //!   return) keeps it, so nobody else writes to a pair in an unknown state;
-//! - journalled runbooks (those with undo: the failover) are on disk before
+//! - journalled runbooks (every runbook with a writing step) are on disk before
 //!   and after every step, and an undo is journalled BEFORE it starts, so a
 //!   crash during an undo resumes the undo;
 //! - a failure before the runbook's point of no return, or the operator

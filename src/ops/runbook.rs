@@ -104,7 +104,7 @@ const REPAIR_OPTIONS: &[OptionSpec] = &[
 ];
 
 // "soft" keeps the UID the owner was shown on the new master; Cyrus sync
-// cannot (ARCHITECTURE.md "Cyrus 3.6 behaviour"), so hard_failover/soft_uid.rs
+// cannot (docs/cyrus-behaviour.md, "the soft UID policy"), so hard_failover/soft_uid.rs
 // does it by spool injection and a rebuild of the user on the old master.
 const REINTEGRATE_OPTIONS: &[OptionSpec] = &[OptionSpec {
     name: "uid-policy",

@@ -6,7 +6,7 @@
 //! run acts on the same hosts; every mutating step is idempotent, because a
 //! step interrupted mid-way is run again on resume.
 //!
-//! Cyrus facts (verified in the lab, see ARCHITECTURE.md):
+//! Cyrus facts (verified in the lab, see docs/cyrus-behaviour.md):
 //! - `{configdirectory}/msg/shutdown` stops writes without touching cyrus.conf:
 //!   imapd says `BYE [ALERT]` to every non-admin command (open sessions too),
 //!   lmtpd answers 421 (the MTA keeps the mail), `deliver` exits 75;

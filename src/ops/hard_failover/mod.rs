@@ -10,7 +10,7 @@
 //! the new master's log leaves mailboxes changed only on the old master
 //! (and its folders and users) behind. Reintegrate instead runs
 //! `sync_client -u USER` ON THE OLD MASTER for every user that differs.
-//! Cyrus 3.6 then (lab-measured; ARCHITECTURE.md "Cyrus 3.6 behaviour"):
+//! Cyrus 3.6 then (lab-measured; docs/cyrus-behaviour.md, "What a sync does to two diverged copies"):
 //! pushes messages and folders only on the old master, creates its users,
 //! copies back what only the new master has above the old LAST_UID, gives
 //! BOTH messages of a same-UID/different-GUID pair new UIDs on both sides

@@ -2,7 +2,7 @@
 //! new master, give only the old master's message of a clash a new UID.
 //!
 //! Cyrus sync cannot do it (it renumbers both messages of a clash, or
-//! expunges one as stale: ARCHITECTURE.md "Cyrus 3.6 behaviour"), so for a
+//! expunges one as stale: docs/cyrus-behaviour.md "the soft UID policy"), so for a
 //! user who takes this policy nothing of the user is synced from the old
 //! master. Instead (lab-rehearsed on 3.6 to 3.12):
 //! 1. copy-back, with writes paused on the new master: each message only
