@@ -243,7 +243,10 @@ fn the_last_runbook_scrolls_into_view_at_80x24() {
     let s = screen(&a, 80, 24);
     let all = cyrdeck::ops::available();
     let last = all.last().unwrap();
-    assert!(s.contains(&format!("{} <{}>", last.id, last.target)), "{s}");
+    assert!(
+        s.contains(&format!("{} <{}>", last.id(), last.target)),
+        "{s}"
+    );
 }
 
 /// Defect 11: console runbooks acted on the first pair whatever pair the

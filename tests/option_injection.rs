@@ -83,9 +83,9 @@ fn every_runbook_refuses_an_option_like_target_when_opened() {
         for name in HOSTILE {
             let e = Engine::open(cfg.clone(), conns.clone(), spec, "lab", name)
                 .err()
-                .unwrap_or_else(|| panic!("{} {name:?} opened", spec.id));
+                .unwrap_or_else(|| panic!("{} {name:?} opened", spec.id()));
             refused(&e, name);
-            assert!(e.starts_with(spec.id), "{e}");
+            assert!(e.starts_with(spec.id()), "{e}");
         }
     }
     // repair takes a mailbox too; resync only a mailbox
@@ -117,7 +117,7 @@ fn every_step_refuses_it_too_and_builds_no_command() {
                 rt.block_on(ops::run_step(&cfg, &conns, &mut run, idx));
                 match &run.steps[idx] {
                     StepState::Failed(e) => refused(e, name),
-                    other => panic!("{} step {} on {name:?}: {other:?}", spec.id, idx + 1),
+                    other => panic!("{} step {} on {name:?}: {other:?}", spec.id(), idx + 1),
                 }
             }
         }

@@ -6,7 +6,7 @@
 use color_eyre::eyre::{bail, eyre, Result};
 use cyrdeck::config::Config;
 use cyrdeck::ops::engine::{Engine, Event};
-use cyrdeck::ops::runbook::{RunbookRun, StepState, UndoState};
+use cyrdeck::ops::runbook::{RunbookKind, RunbookRun, StepState, UndoState};
 use cyrdeck::ops::{self, failover, journal, pair_lock};
 use cyrdeck::poll::Poller;
 use std::sync::Arc;
@@ -18,8 +18,8 @@ fn engine_for(
     pair: &str,
     target: &str,
 ) -> Result<(Engine, RunbookRun)> {
-    let Some(spec) = ops::available().into_iter().find(|s| s.id == id) else {
-        let ids: Vec<&str> = ops::available().iter().map(|s| s.id).collect();
+    let Some(spec) = RunbookKind::parse(id).map(RunbookKind::spec) else {
+        let ids: Vec<&str> = RunbookKind::ALL.iter().map(|k| k.id()).collect();
         bail!("no runbook {id:?} (runbooks: {})", ids.join(", "));
     };
     let cfg = Arc::new(cfg.clone());
@@ -37,7 +37,7 @@ pub async fn run(
     yes: bool,
     options: Vec<(String, String)>,
 ) -> Result<i32> {
-    if id == failover::SPEC.id {
+    if RunbookKind::parse(id) == Some(RunbookKind::Failover) {
         // `PAIR:HOST`: the replica to promote of a pair with several
         let to = target.split_once(':').map(|(_, h)| h.to_string());
         return self::failover(cfg, observe, pair, to, false, yes, false).await;
@@ -173,11 +173,11 @@ pub async fn dry_run(
     id: &str,
     target: String,
 ) -> Result<i32> {
-    if id == failover::SPEC.id {
+    if RunbookKind::parse(id) == Some(RunbookKind::Failover) {
         let to = target.split_once(':').map(|(_, h)| h.to_string());
         return self::failover(cfg, observe, pair, to, true, false, false).await;
     }
-    let Some(spec) = ops::available().into_iter().find(|s| s.id == id) else {
+    let Some(spec) = RunbookKind::parse(id).map(RunbookKind::spec) else {
         bail!("no runbook {id:?}");
     };
     let Some(p) = cfg.pairs.get(&pair) else {
@@ -203,8 +203,8 @@ pub async fn dry_run(
         let w = if s.mutating { "writes" } else { "reads" };
         println!("  {}. [{w}] {}", i + 1, s.title);
     }
-    if spec.id == ops::replace_replica::SPEC.id {
-        let cx = ops::StepContext::new(&cfg, p, &target, spec.id, &conns);
+    if spec.kind == RunbookKind::ReplaceReplica {
+        let cx = ops::StepContext::new(&cfg, p, &target, ops::Actor::Runbook(spec.kind), &conns);
         for l in ops::replace_replica::plan(&cx) {
             println!("  {l}");
         }
@@ -246,23 +246,30 @@ pub async fn failover(
                 .or(p.replicas.first().map(|r| r.host.as_str()))
                 .unwrap_or("?")
         );
-        ops::run_step(&cfg, &conns, &mut run, 0).await;
+        let precheck = failover::Step::Precheck.index();
+        ops::run_step(&cfg, &conns, &mut run, precheck).await;
         for l in &run.output {
             println!("{l}");
         }
-        let state = &run.steps[0];
+        let state = &run.steps[precheck];
         println!("precheck {}: {}", state.label(), state.detail());
         let passed = matches!(state, StepState::Done(_));
         if passed {
             println!("the steps that would run:");
-            let cx = ops::StepContext::new(&cfg, p, &target, "failover", &conns);
+            let cx = ops::StepContext::new(
+                &cfg,
+                p,
+                &target,
+                ops::Actor::Runbook(RunbookKind::Failover),
+                &conns,
+            );
             for l in failover::plan(&cx, &run.memo) {
                 println!("  {l}");
             }
         }
         return Ok(if passed { 0 } else { 1 });
     }
-    let (engine, mut run) = engine_for(&cfg, observe, failover::SPEC.id, &pair, &target)?;
+    let (engine, mut run) = engine_for(&cfg, observe, RunbookKind::Failover.id(), &pair, &target)?;
     if run.attempts.iter().any(|&a| a > 0) {
         bail!(
             "an unfinished failover of pair {pair} is journalled in {}: `cyrdeck runbook resume` continues it, `cyrdeck runbook discard` drops it",
@@ -426,7 +433,7 @@ pub async fn unlock(cfg: Config, observe: bool, pair: String, yes: bool) -> Resu
             return Ok(3);
         }
     }
-    let cx = ops::StepContext::new(&cfg, &p, &pair, "unlock", &conns);
+    let cx = ops::StepContext::new(&cfg, &p, &pair, ops::Actor::Unlock, &conns);
     let mut out = Vec::new();
     let res = pair_lock::break_lock(&cx, &p.master, &holder.run_id, &mut out).await;
     for l in &out {

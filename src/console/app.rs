@@ -368,7 +368,7 @@ impl App {
                     .runbooks
                     .available
                     .iter()
-                    .map(|s| format!("{} {}", s.id, s.title))
+                    .map(|s| format!("{} {}", s.id(), s.title))
                     .collect();
                 l.refilter(names.into_iter().enumerate())
             }
@@ -704,7 +704,7 @@ impl App {
             return vec![];
         };
         // runbooks need a target: prefill the command line
-        self.mode = Mode::Command(Input::new(format!("{} ", spec.id)));
+        self.mode = Mode::Command(Input::new(format!("{} ", spec.id())));
         self.message = Some(format!(
             "name the {} and press Enter (Tab completes)",
             spec.target
@@ -791,7 +791,7 @@ impl App {
                 .runbooks
                 .available
                 .iter()
-                .map(|s| s.id.to_string())
+                .map(|s| s.id().to_string())
                 .collect(),
             names,
         }
@@ -816,7 +816,7 @@ impl App {
             .runbooks
             .available
             .iter()
-            .any(|s| s.id == id && s.target == "pair");
+            .any(|s| s.id() == id && s.target == "pair");
         let pair = match (named, target_is_pair) {
             (Some(p), _) => p,
             // `PAIR:HOST`: the failover's chosen replica of a pair with several

@@ -11,6 +11,7 @@
 //! step. Nothing happens in observe mode (no write capability).
 
 use super::runbook::{RunbookRun, StepState};
+use super::stuck::QuarantineStep;
 use super::{run_step, stuck};
 use crate::config::Config;
 use crate::model::health::RECENT_SECS;
@@ -182,11 +183,14 @@ async fn quarantine(
     }
     let holder = super::pair_lock::Holder::new(&run.run_id, "autopilot quarantine", &d.pair);
     let mut out = Vec::new();
-    let cx = super::StepContext::new(cfg, pair, &d.user, "autopilot", conns);
+    let cx = super::StepContext::new(cfg, pair, &d.user, super::Actor::Autopilot, conns);
     if let Err(e) = super::pair_lock::acquire(&cx, &pair.master, &holder, &mut out).await {
         return format!("{said} not done: {}", e.message(&pair.master));
     }
-    for idx in [1, 2] {
+    // the quarantine itself and its unstick; the evidence and the verify are
+    // the operator's (the autopilot reports, it does not wait for a drain)
+    for step in [QuarantineStep::Quarantine, QuarantineStep::Unstick] {
+        let idx = step.index();
         run_step(cfg, conns, &mut run, idx).await;
         match &run.steps[idx] {
             StepState::Done(m) => said.push_str(&format!(" {m};")),

@@ -18,7 +18,7 @@
 use super::journal::{self, Journal};
 use super::pair_lock::{self, Holder, LockError};
 use super::runbook::LockOn;
-use super::runbook::{RunbookRun, RunbookSpec, StepState, UndoState};
+use super::runbook::{RunbookRun, RunbookSpec, StepState, UndoState, Undone};
 use super::StepContext;
 use crate::config::Config;
 use crate::remote::HostConnection;
@@ -84,7 +84,7 @@ impl Engine {
             lock_checked: AtomicBool::new(false),
         };
         if journalled(&spec) {
-            let path = journal::path(spec.id, pair, target);
+            let path = journal::path(spec.id(), pair, target);
             engine._flock = Some(journal::Lock::acquire(&path)?);
             if path.exists() {
                 match Journal::load(&path).and_then(|j| j.resume(false)) {
@@ -158,7 +158,13 @@ impl Engine {
         Ok(StepContext {
             run_id: &run.run_id,
             options: &run.options,
-            ..StepContext::new(&self.cfg, pair, &run.target, run.spec.id, &self.conns)
+            ..StepContext::new(
+                &self.cfg,
+                pair,
+                &run.target,
+                super::Actor::Runbook(run.spec.kind),
+                &self.conns,
+            )
         })
     }
 
@@ -189,7 +195,7 @@ impl Engine {
                     (LockOn::Replica, _) => {
                         return Err(format!(
                             "{} takes the pair lock on the pair's one replica; {:?} has {}",
-                            run.spec.id,
+                            run.spec.id(),
                             run.pair,
                             p.replicas.len()
                         ))
@@ -197,7 +203,7 @@ impl Engine {
                 }
             }
         };
-        let holder = Holder::new(&run.run_id, run.spec.id, &run.pair);
+        let holder = Holder::new(&run.run_id, run.spec.id(), &run.pair);
         let mut out = Vec::new();
         let res = {
             let cx = self.context(run)?;
@@ -275,7 +281,7 @@ impl Engine {
             run.output.push(format!(
                 "stopped by the operator: {} goes forward only (every step can run again); \
                  the run stays open: `cyrdeck runbook resume` goes on from here",
-                run.spec.id
+                run.spec.id()
             ));
             self.save_and_tell(run, sink);
             return;
@@ -308,7 +314,7 @@ impl Engine {
         // nothing past the read-only steps was attempted: nothing to undo,
         // and no lock needed to say so
         let res = if !wrote(run) {
-            Ok(Undo::Restored("nothing was changed".into()))
+            Ok(Undone::Restored("nothing was changed".into()))
         } else {
             self.undo_with_lock(run, &mut out).await
         };
@@ -320,21 +326,27 @@ impl Engine {
         &self,
         run: &mut RunbookRun,
         out: &mut Vec<String>,
-    ) -> Result<Undo, String> {
+    ) -> Result<Undone, String> {
         self.ensure_lock(run).await?;
         let cx = self.context(run)?;
         undo_runbook(&cx, run, out).await
     }
 
-    fn end_undo(&self, run: &mut RunbookRun, why: &str, res: Result<Undo, String>, sink: Sink<'_>) {
+    fn end_undo(
+        &self,
+        run: &mut RunbookRun,
+        why: &str,
+        res: Result<Undone, String>,
+        sink: Sink<'_>,
+    ) {
         match res {
-            Ok(Undo::Restored(said)) => {
+            Ok(Undone::Restored(said)) => {
                 let said = format!("{why}. Undone: {said}");
                 run.output.push(said.clone());
                 run.undo = UndoState::Done(said);
                 run.abort_pending(why);
             }
-            Ok(Undo::Forward(said)) => {
+            Ok(Undone::Forward(said)) => {
                 run.output.push(format!(
                     "{said}: nothing undone; `cyrdeck runbook resume` finishes the run"
                 ));
@@ -360,7 +372,7 @@ impl Engine {
         let Some(host) = run.lock_host.clone() else {
             return;
         };
-        let holder = Holder::new(&run.run_id, run.spec.id, &run.pair);
+        let holder = Holder::new(&run.run_id, run.spec.id(), &run.pair);
         let mut out = Vec::new();
         if let Ok(cx) = self.context(run) {
             if pair_lock::release(&cx, &host, &holder, &mut out)
@@ -382,7 +394,7 @@ impl Engine {
             return;
         }
         if let Some(host) = run.lock_host.clone() {
-            let holder = Holder::new(&run.run_id, run.spec.id, &run.pair);
+            let holder = Holder::new(&run.run_id, run.spec.id(), &run.pair);
             let mut out = Vec::new();
             let res = match self.context(run) {
                 Ok(cx) => pair_lock::release(&cx, &host, &holder, &mut out).await,
@@ -421,33 +433,12 @@ fn wrote(run: &RunbookRun) -> bool {
         .any(|(s, &a)| s.mutating && a > 0)
 }
 
-enum Undo {
-    Restored(String),
-    Forward(String),
-}
-
 async fn undo_runbook(
     cx: &StepContext<'_>,
     run: &RunbookRun,
     out: &mut Vec<String>,
-) -> Result<Undo, String> {
-    use super::failover;
-    match run.spec.id {
-        // the upgrade runs the failover's steps at the same indices
-        "failover" | "upgrade-via-failover" => {
-            let Ok(r) = failover::roles(&run.memo) else {
-                return Ok(Undo::Restored(
-                    "nothing was changed (the precheck had not passed)".into(),
-                ));
-            };
-            Ok(match failover::undo::run(cx, &r, out).await? {
-                failover::undo::Undone::Restored(s) => Undo::Restored(s),
-                failover::undo::Undone::Forward(s) => Undo::Forward(s),
-            })
-        }
-        "replace-replica" => Ok(Undo::Restored(
-            super::replace_replica::undo(cx, &run.memo, out).await?,
-        )),
-        other => Err(format!("runbook {other} has no undo")),
-    }
+) -> Result<Undone, String> {
+    super::undo(run.spec.kind, cx, &run.memo, out)
+        .await
+        .unwrap_or_else(|| Err(format!("runbook {} has no undo", run.spec.id())))
 }

@@ -33,7 +33,7 @@ pub async fn beat_unless_fresh(
     pair: &PairConfig,
     min_age_secs: u64,
 ) -> Result<u64, String> {
-    let cx = StepContext::new(cfg, pair, "", "heartbeat", conns);
+    let cx = StepContext::new(cfg, pair, "", super::Actor::Heartbeat, conns);
     write_beat(&cx, &pair.master, min_age_secs).await
 }
 

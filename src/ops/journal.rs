@@ -57,7 +57,7 @@ pub fn path(runbook: &str, pair: &str, target: &str) -> PathBuf {
 impl Journal {
     pub fn of(run: &RunbookRun, config: &Path) -> Journal {
         Journal {
-            runbook: run.spec.id.to_string(),
+            runbook: run.spec.id().to_string(),
             pair: run.pair.clone(),
             target: run.target.clone(),
             // resume may run from another directory
@@ -90,15 +90,14 @@ impl Journal {
     /// The run to go on with: a step that was running is pending again; a
     /// failed step that can be retried is pending again only with `retry`.
     pub fn resume(&self, retry: bool) -> Result<RunbookRun, String> {
-        let spec = super::available()
-            .into_iter()
-            .find(|s| s.id == self.runbook)
+        let spec = super::runbook::RunbookKind::parse(&self.runbook)
+            .map(super::runbook::RunbookKind::spec)
             .ok_or_else(|| format!("unknown runbook {:?} in the journal", self.runbook))?;
         if self.steps.len() != spec.steps.len() {
             return Err(format!(
                 "the journal has {} steps, runbook {} has {}",
                 self.steps.len(),
-                spec.id,
+                spec.id(),
                 spec.steps.len()
             ));
         }

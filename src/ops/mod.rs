@@ -21,7 +21,7 @@ pub mod stuck;
 
 use crate::config::{Config, PairConfig};
 use crate::remote::{ExecOutput, HostConnection};
-use runbook::{RunbookRun, RunbookSpec, StepState};
+use runbook::{Runbook, RunbookKind, RunbookRun, RunbookSpec, StepState, Undone};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -67,18 +67,30 @@ pub fn state_of(res: Result<String, String>) -> StepState {
 
 /// The runbooks the console offers.
 pub fn available() -> Vec<RunbookSpec> {
-    vec![
-        resync::SPEC,
-        repair::SPEC,
-        stuck::QUARANTINE,
-        stuck::RELEASE,
-        restart::SPEC,
-        failover::SPEC,
-        failover::upgrade::SPEC,
-        hard_failover::PROMOTE,
-        hard_failover::REINTEGRATE,
-        replace_replica::SPEC,
-    ]
+    RunbookKind::ALL.iter().map(|k| k.spec()).collect()
+}
+
+/// Who writes through a StepContext: a runbook, or one of the writers that
+/// are not runbooks. Its label names the writer in the audit log, the pair
+/// lock and the failover hook's environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    Runbook(RunbookKind),
+    Heartbeat,
+    Autopilot,
+    /// `cyrdeck runbook unlock`.
+    Unlock,
+}
+
+impl Actor {
+    pub fn label(self) -> &'static str {
+        match self {
+            Actor::Runbook(k) => k.id(),
+            Actor::Heartbeat => "heartbeat",
+            Actor::Autopilot => "autopilot",
+            Actor::Unlock => "unlock",
+        }
+    }
 }
 
 /// What a step needs: the pair, the target it was started on, connections.
@@ -86,7 +98,7 @@ pub struct StepContext<'a> {
     pub cfg: &'a Config,
     pub pair: &'a PairConfig,
     pub target: &'a str,
-    pub runbook: &'a str,
+    pub actor: Actor,
     conns: &'a BTreeMap<String, Arc<HostConnection>>,
     /// Live lines of a long step (the drain's count), as they happen.
     progress: &'a (dyn Fn(&str) + Send + Sync),
@@ -106,14 +118,14 @@ impl<'a> StepContext<'a> {
         cfg: &'a Config,
         pair: &'a PairConfig,
         target: &'a str,
-        runbook: &'a str,
+        actor: Actor,
         conns: &'a BTreeMap<String, Arc<HostConnection>>,
     ) -> Self {
         StepContext {
             cfg,
             pair,
             target,
-            runbook,
+            actor,
             conns,
             progress: &|_| {},
             attempt: 1,
@@ -124,11 +136,10 @@ impl<'a> StepContext<'a> {
 
     /// Option `name` of this run: chosen, else the runbook's default.
     pub fn option(&self, name: &str) -> &str {
-        available()
-            .into_iter()
-            .find(|s| s.id == self.runbook)
-            .map(|s| runbook::option_value(&s, self.options, name))
-            .unwrap_or("")
+        match self.actor {
+            Actor::Runbook(k) => runbook::option_value(&k.spec(), self.options, name),
+            _ => "",
+        }
     }
 
     pub fn progress(&self, line: &str) {
@@ -181,13 +192,14 @@ impl<'a> StepContext<'a> {
             shown.push(format!("<stdin: {} bytes>", i.len()));
         }
         let path = self.audit_path();
-        let id = audit::intent(&path, host, &shown, self.runbook, self.run_id).map_err(|e| {
-            format!(
-                "{host}: not changed: the audit log {} cannot be written ({e}); \
+        let id =
+            audit::intent(&path, host, &shown, self.actor.label(), self.run_id).map_err(|e| {
+                format!(
+                    "{host}: not changed: the audit log {} cannot be written ({e}); \
                  cyrdeck records every change before making it",
-                path.display()
-            )
-        })?;
+                    path.display()
+                )
+            })?;
         fault::after_audit_intent();
         out.push(format!("{host}$ {}", audit::redact(&shown.join(" "))));
         let cmd = crate::remote::RemoteCommand::write(argv, &cap);
@@ -195,7 +207,7 @@ impl<'a> StepContext<'a> {
             Some(i) => conn.exec_input(&cmd, i, timeout).await,
             None => conn.exec_timeout(&cmd, timeout).await,
         };
-        if let Err(e) = audit::result(&path, &id, host, self.runbook, &res) {
+        if let Err(e) = audit::result(&path, &id, host, self.actor.label(), &res) {
             out.push(format!(
                 "WARNING: the command ran but its result is not in the audit log {}: {e}",
                 path.display()
@@ -217,13 +229,14 @@ impl<'a> StepContext<'a> {
         let conn = self.connection(host)?;
         let cap = conn.write_capability().ok_or(OBSERVE_REFUSAL)?;
         let path = self.audit_path();
-        let id = audit::intent(&path, host, &argv, self.runbook, self.run_id).map_err(|e| {
-            format!(
-                "{host}: not changed: the audit log {} cannot be written ({e}); \
+        let id =
+            audit::intent(&path, host, &argv, self.actor.label(), self.run_id).map_err(|e| {
+                format!(
+                    "{host}: not changed: the audit log {} cannot be written ({e}); \
                  cyrdeck records every change before making it",
-                path.display()
-            )
-        })?;
+                    path.display()
+                )
+            })?;
         fault::after_audit_intent();
         out.push(format!("{host}$ {}", audit::redact(&argv.join(" "))));
         let cmd = crate::remote::RemoteCommand::write(argv, &cap);
@@ -240,7 +253,7 @@ impl<'a> StepContext<'a> {
             stream.finish().await
         }
         .await;
-        if let Err(e) = audit::result(&path, &id, host, self.runbook, &res) {
+        if let Err(e) = audit::result(&path, &id, host, self.actor.label(), &res) {
             out.push(format!(
                 "WARNING: the command ran but its result is not in the audit log {}: {e}",
                 path.display()
@@ -257,7 +270,7 @@ impl<'a> StepContext<'a> {
             host,
             what,
             detail,
-            self.runbook,
+            self.actor.label(),
             self.run_id,
         ) {
             out.push(format!(
@@ -331,24 +344,82 @@ impl<'a> StepContext<'a> {
     }
 }
 
+/// Step `idx` of a run of `kind`: dispatched to the runbook's type, its
+/// memo read from and written back to the run's (journalled) JSON.
 async fn execute(
-    spec: &RunbookSpec,
-    step: usize,
+    kind: RunbookKind,
+    idx: usize,
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &mut serde_json::Value,
 ) -> StepState {
-    match spec.id {
-        "resync" => resync::execute(step, cx, out).await,
-        "repair" => repair::execute(step, cx, out, memo).await,
-        "quarantine" | "release" => stuck::execute(spec, step, cx, out).await,
-        "restart" => restart::execute(step, cx, out).await,
-        "failover" => failover::execute(step, cx, out, memo).await,
-        "upgrade-via-failover" => failover::upgrade::execute(step, cx, out, memo).await,
-        "promote" | "reintegrate" => hard_failover::execute(spec, step, cx, out, memo).await,
-        "replace-replica" => replace_replica::execute(step, cx, out, memo).await,
-        other => StepState::Failed(format!("unknown runbook {other}")),
+    match kind {
+        RunbookKind::Resync => execute_as::<resync::Resync>(idx, cx, out, memo).await,
+        RunbookKind::Repair => execute_as::<repair::Repair>(idx, cx, out, memo).await,
+        RunbookKind::Quarantine => execute_as::<stuck::Quarantine>(idx, cx, out, memo).await,
+        RunbookKind::Release => execute_as::<stuck::Release>(idx, cx, out, memo).await,
+        RunbookKind::Restart => execute_as::<restart::Restart>(idx, cx, out, memo).await,
+        RunbookKind::Failover => execute_as::<failover::Failover>(idx, cx, out, memo).await,
+        RunbookKind::UpgradeViaFailover => {
+            execute_as::<failover::upgrade::Upgrade>(idx, cx, out, memo).await
+        }
+        RunbookKind::Promote => execute_as::<hard_failover::Promote>(idx, cx, out, memo).await,
+        RunbookKind::Reintegrate => {
+            execute_as::<hard_failover::Reintegrate>(idx, cx, out, memo).await
+        }
+        RunbookKind::ReplaceReplica => {
+            execute_as::<replace_replica::ReplaceReplica>(idx, cx, out, memo).await
+        }
     }
+}
+
+async fn execute_as<R: Runbook>(
+    idx: usize,
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+    memo: &mut serde_json::Value,
+) -> StepState {
+    let Some(step) = R::step_at(idx) else {
+        return StepState::Failed(format!("{} has no step {}", R::SPEC.id(), idx + 1));
+    };
+    let mut m: R::Memo = serde_json::from_value(memo.clone()).unwrap_or_default();
+    let state = R::execute(step, cx, out, &mut m).await;
+    *memo = serde_json::to_value(&m).unwrap_or_default();
+    state
+}
+
+/// The undo of a run of `kind` (None: it has none), dispatched by type.
+pub async fn undo(
+    kind: RunbookKind,
+    cx: &StepContext<'_>,
+    memo: &serde_json::Value,
+    out: &mut Vec<String>,
+) -> Option<Result<Undone, String>> {
+    match kind {
+        RunbookKind::Failover => undo_as::<failover::Failover>(cx, memo, out).await,
+        RunbookKind::UpgradeViaFailover => {
+            undo_as::<failover::upgrade::Upgrade>(cx, memo, out).await
+        }
+        RunbookKind::ReplaceReplica => {
+            undo_as::<replace_replica::ReplaceReplica>(cx, memo, out).await
+        }
+        RunbookKind::Resync => undo_as::<resync::Resync>(cx, memo, out).await,
+        RunbookKind::Repair => undo_as::<repair::Repair>(cx, memo, out).await,
+        RunbookKind::Quarantine => undo_as::<stuck::Quarantine>(cx, memo, out).await,
+        RunbookKind::Release => undo_as::<stuck::Release>(cx, memo, out).await,
+        RunbookKind::Restart => undo_as::<restart::Restart>(cx, memo, out).await,
+        RunbookKind::Promote => undo_as::<hard_failover::Promote>(cx, memo, out).await,
+        RunbookKind::Reintegrate => undo_as::<hard_failover::Reintegrate>(cx, memo, out).await,
+    }
+}
+
+async fn undo_as<R: Runbook>(
+    cx: &StepContext<'_>,
+    memo: &serde_json::Value,
+    out: &mut Vec<String>,
+) -> Option<Result<Undone, String>> {
+    let m: R::Memo = serde_json::from_value(memo.clone()).unwrap_or_default();
+    R::undo(cx, &m, out).await
 }
 
 /// Run step `idx` of `run` to its end: state, output and memo updated.
@@ -385,9 +456,9 @@ pub async fn run_step_live(
                 attempt: run.attempts.get(idx).copied().unwrap_or(1),
                 run_id: &run.run_id,
                 options: &run.options,
-                ..StepContext::new(cfg, p, &run.target, spec.id, conns)
+                ..StepContext::new(cfg, p, &run.target, Actor::Runbook(spec.kind), conns)
             };
-            execute(&spec, idx, &cx, &mut out, &mut run.memo).await
+            execute(spec.kind, idx, &cx, &mut out, &mut run.memo).await
         }
     };
     run.steps[idx] = state;

@@ -28,7 +28,7 @@
 //! the master: it has no such mailbox. The replica needs sync_authname and
 //! sync_password valid on the master (the lab: the same admin `repl`).
 
-use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
+use super::runbook::{runbook_steps, LockOn, Runbook, RunbookKind, RunbookSpec, StepState};
 use super::StepContext;
 use crate::check::{self, compare, GuidsByMailbox, Scope};
 use crate::config::HostConfig;
@@ -37,39 +37,32 @@ use crate::model::conflicts::{DiffKind, Difference};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+runbook_steps! {
+    /// The repair runbook's steps, in the run's order.
+    pub enum Step {
+        Plan = read "Plan: check the target and say what the sync will do",
+        Protect = write "Protect: unexpunge on the replica what only the replica deleted",
+        Sync = write "Sync: copy back what only the replica has (if chosen), then sync_client -u USER / -m MAILBOX on the master",
+        Verify = read "Verify: re-check; every GUID from before is on both sides",
+    }
+}
+
 pub const SPEC: RunbookSpec = RunbookSpec {
-    id: "repair",
+    kind: RunbookKind::Repair,
     title: "Repair a user or mailbox",
     summary: "check it, plan, keep replica-only deletions from spreading, sync_client -u/-m, verify nothing lost",
     target: "user or mailbox",
     point_of_no_return: None,
     lock_on: LockOn::Master,
-    steps: &[
-        StepSpec {
-            title: "Plan: check the target and say what the sync will do",
-            mutating: false,
-        },
-        StepSpec {
-            title: "Protect: unexpunge on the replica what only the replica deleted",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Sync: copy back what only the replica has (if chosen), then sync_client -u USER / -m MAILBOX on the master",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Verify: re-check; every GUID from before is on both sides",
-            mutating: false,
-        },
-    ],
+    steps: Step::SPECS,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What the plan leaves for the later steps.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
-struct Plan {
+pub struct Plan {
     /// Nothing diverges: later steps do nothing.
     in_sync: bool,
     /// (replica host, mailbox, uids) to unexpunge.
@@ -114,22 +107,43 @@ fn target_scope(cx: &StepContext<'_>) -> Scope {
     scope_of(cx.target, cx.option("target"))
 }
 
+/// The repair runbook, for the engine's dispatch.
+pub struct Repair;
+
+impl Runbook for Repair {
+    type Step = Step;
+    type Memo = Plan;
+    const SPEC: RunbookSpec = SPEC;
+    fn step_at(index: usize) -> Option<Step> {
+        Step::of(index)
+    }
+    async fn execute(
+        step: Step,
+        cx: &StepContext<'_>,
+        out: &mut Vec<String>,
+        memo: &mut Plan,
+    ) -> StepState {
+        execute(step, cx, out, memo).await
+    }
+}
+
+/// Step `step`; the plan (the memo) is made by the first and read by the rest.
 pub async fn execute(
-    step: usize,
+    step: Step,
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
+    memo: &mut Plan,
 ) -> StepState {
     if let Err(e) = SPEC.check_target(cx.target) {
         return StepState::Failed(e);
     }
-    let plan: Plan = serde_json::from_value(memo.clone()).unwrap_or_default();
+    let plan = memo.clone();
     super::state_of(match step {
-        0 => plan_step(cx, out).await.map(|(p, msg)| {
-            *memo = serde_json::to_value(p).unwrap_or_default();
+        Step::Plan => plan_step(cx, out).await.map(|(p, msg)| {
+            *memo = p;
             msg
         }),
-        1 if cx.attempt > 1 => {
+        Step::Protect if cx.attempt > 1 => {
             // run again after an interruption: unexpunge only what is still
             // expunged on the replica alone (a second unexpunge of the same
             // UID would make a second copy)
@@ -144,10 +158,9 @@ pub async fn execute(
                 Err(e) => Err(e),
             }
         }
-        1 => protect_step(cx, &plan, out).await,
-        2 => sync_step(cx, &plan, out).await,
-        3 => verify_step(cx, &plan, out).await,
-        _ => Err(format!("no step {}", step + 1)),
+        Step::Protect => protect_step(cx, &plan, out).await,
+        Step::Sync => sync_step(cx, &plan, out).await,
+        Step::Verify => verify_step(cx, &plan, out).await,
     })
 }
 

@@ -20,7 +20,7 @@
 
 use super::failover::{self, precheck};
 use super::restart::{probe_host, probe_host_with};
-use super::runbook::{LockOn, RunbookSpec, StepSpec};
+use super::runbook::{runbook_steps, LockOn, Runbook, RunbookKind, RunbookSpec, StepState, Undone};
 use super::StepContext;
 use crate::cyrus::host_facts::queue_lines;
 use crate::cyrus::names::{check_name, NameKind};
@@ -29,39 +29,26 @@ use crate::model::health::channel_clients;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+runbook_steps! {
+    /// The replace-replica runbook's steps, in the run's order.
+    pub enum Step {
+        Precheck = read "Precheck: OLD replicates from the master; NEW is configured, in no pair, and its sync_server answers the master",
+        AddChannel = write "Add NEW's channel on the master (OLD's kept; \"\" listed): CH_sync_host/port, DAEMON client, SIGHUP; NEW recorded in the pair",
+        InitialSync = write "Initial sync: sync_client -n CH -A on the master (every user), under a timeout",
+        CheckNew = write "Check NEW against the master; users that differ synced again; clean",
+        RetireOld = write "Retire OLD's channel: client stopped, channel unlisted, queue files kept; OLD out of the pair",
+        Verify = read "Verify: NEW's client runs and its queue drains; OLD's client is gone",
+    }
+}
+
 pub const SPEC: RunbookSpec = RunbookSpec {
-    id: "replace-replica",
+    kind: RunbookKind::ReplaceReplica,
     title: "Replace a replica with no gap",
     summary: "a channel for NEW beside OLD's, every user copied to it, checked clean, then OLD's channel retired",
     target: "OLD:NEW (replica hosts)",
-    point_of_no_return: Some(4),
+    point_of_no_return: Some(Step::RetireOld.index()),
     lock_on: LockOn::Master,
-    steps: &[
-        StepSpec {
-            title: "Precheck: OLD replicates from the master; NEW is configured, in no pair, and its sync_server answers the master",
-            mutating: false,
-        },
-        StepSpec {
-            title: "Add NEW's channel on the master (OLD's kept; \"\" listed): CH_sync_host/port, DAEMON client, SIGHUP; NEW recorded in the pair",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Initial sync: sync_client -n CH -A on the master (every user), under a timeout",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Check NEW against the master; users that differ synced again; clean",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Retire OLD's channel: client stopped, channel unlisted, queue files kept; OLD out of the pair",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Verify: NEW's client runs and its queue drains; OLD's client is gone",
-            mutating: false,
-        },
-    ],
+    steps: Step::SPECS,
 };
 
 /// How long the initial `-A` may take (a site's whole spool).
@@ -149,26 +136,53 @@ pub(crate) fn channel_for(host: &str) -> Result<String, String> {
     check_name(NameKind::Channel, &ch).map(|c| c.to_string())
 }
 
+/// Replace-replica, for the engine's dispatch.
+pub struct ReplaceReplica;
+
+impl Runbook for ReplaceReplica {
+    type Step = Step;
+    type Memo = Value;
+    const SPEC: RunbookSpec = SPEC;
+    fn step_at(index: usize) -> Option<Step> {
+        Step::of(index)
+    }
+    async fn execute(
+        step: Step,
+        cx: &StepContext<'_>,
+        out: &mut Vec<String>,
+        memo: &mut Value,
+    ) -> StepState {
+        execute(step, cx, out, memo).await
+    }
+    async fn undo(
+        cx: &StepContext<'_>,
+        memo: &Value,
+        out: &mut Vec<String>,
+    ) -> Option<Result<Undone, String>> {
+        Some(undo(cx, memo, out).await.map(Undone::Restored))
+    }
+}
+
 pub async fn execute(
-    step: usize,
+    step: Step,
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &mut Value,
-) -> super::runbook::StepState {
+) -> StepState {
     if let Err(e) = SPEC.check_target(cx.target) {
-        return super::runbook::StepState::Failed(e);
+        return StepState::Failed(e);
     }
     super::state_of(match step {
-        0 => precheck(cx, out, memo).await,
+        Step::Precheck => precheck(cx, out, memo).await,
         _ => match Plan::load(memo) {
             Err(e) => Err(e),
             Ok(p) => match step {
-                1 => add_channel(cx, &p, out).await,
-                2 => initial_sync(cx, &p, out).await,
-                3 => verify_new(cx, &p, out).await,
-                4 => retire_old(cx, &p, out).await,
-                5 => verify_final(cx, &p, out).await,
-                _ => Err(format!("no step {}", step + 1)),
+                Step::Precheck => unreachable!("handled above"),
+                Step::AddChannel => add_channel(cx, &p, out).await,
+                Step::InitialSync => initial_sync(cx, &p, out).await,
+                Step::CheckNew => verify_new(cx, &p, out).await,
+                Step::RetireOld => retire_old(cx, &p, out).await,
+                Step::Verify => verify_final(cx, &p, out).await,
             },
         },
     })

@@ -6,7 +6,7 @@
 //! outside Cyrus master's supervision: the lasting fix is the DAEMON
 //! section (doctor says so).
 
-use super::runbook::{LockOn, RunbookSpec, StepSpec};
+use super::runbook::{runbook_steps, LockOn, NoMemo, Runbook, RunbookKind, RunbookSpec, StepState};
 use super::StepContext;
 use crate::cyrus::host_facts::queue_lines;
 use crate::cyrus::probe::{self, LogCursor, ProbeReport};
@@ -17,27 +17,23 @@ use std::time::{Duration, Instant};
 /// session; a helper of its own so sudo rules can name it.
 pub(crate) const START_DETACHED: &str = r#"setsid "$@" </dev/null >/dev/null 2>&1 &"#;
 
+runbook_steps! {
+    /// The restart runbook's steps, in the run's order.
+    pub enum Step {
+        Precheck = read "Precheck: is the channel's client running; does the replica's sync_server answer",
+        Start = write "Start: setsid sync_client -r [-n CHANNEL] on the master, detached",
+        Verify = read "Verify: the client keeps running and the queue drains",
+    }
+}
+
 pub const SPEC: RunbookSpec = RunbookSpec {
-    id: "restart",
+    kind: RunbookKind::Restart,
     title: "Restart a dead rolling client",
     summary: "start sync_client -r again for a channel nobody restarts (START mode), then prove it drains",
     target: "channel (default)",
     point_of_no_return: None,
     lock_on: LockOn::Master,
-    steps: &[
-        StepSpec {
-            title: "Precheck: is the channel's client running; does the replica's sync_server answer",
-            mutating: false,
-        },
-        StepSpec {
-            title: "Start: setsid sync_client -r [-n CHANNEL] on the master, detached",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Verify: the client keeps running and the queue drains",
-            mutating: false,
-        },
-    ],
+    steps: Step::SPECS,
 };
 
 fn channel_of(target: &str) -> String {
@@ -99,20 +95,35 @@ async fn replica_answers(cx: &StepContext<'_>, channel: &str) -> Result<bool, St
     Ok(rep.sync_server.as_ref().is_some_and(|s| s.answered))
 }
 
-pub async fn execute(
-    step: usize,
-    cx: &StepContext<'_>,
-    out: &mut Vec<String>,
-) -> super::runbook::StepState {
+/// The restart runbook, for the engine's dispatch.
+pub struct Restart;
+
+impl Runbook for Restart {
+    type Step = Step;
+    type Memo = NoMemo;
+    const SPEC: RunbookSpec = SPEC;
+    fn step_at(index: usize) -> Option<Step> {
+        Step::of(index)
+    }
+    async fn execute(
+        step: Step,
+        cx: &StepContext<'_>,
+        out: &mut Vec<String>,
+        _memo: &mut NoMemo,
+    ) -> StepState {
+        execute(step, cx, out).await
+    }
+}
+
+pub async fn execute(step: Step, cx: &StepContext<'_>, out: &mut Vec<String>) -> StepState {
     if let Err(e) = SPEC.check_target(cx.target) {
-        return super::runbook::StepState::Failed(e);
+        return StepState::Failed(e);
     }
     let channel = channel_of(cx.target);
     super::state_of(match step {
-        0 => precheck(cx, &channel, out).await,
-        1 => start(cx, &channel, out).await,
-        2 => verify(cx, &channel, out).await,
-        _ => Err(format!("no step {}", step + 1)),
+        Step::Precheck => precheck(cx, &channel, out).await,
+        Step::Start => start(cx, &channel, out).await,
+        Step::Verify => verify(cx, &channel, out).await,
     })
 }
 

@@ -2,7 +2,7 @@
 //! again with `sync_client -m`, compare again. Compare and verify are
 //! read-only (mbexamine); only the push changes a host.
 
-use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
+use super::runbook::{runbook_steps, LockOn, NoMemo, Runbook, RunbookKind, RunbookSpec, StepState};
 use super::StepContext;
 use crate::config::HostConfig;
 use crate::cyrus::mbexamine::{self, Examined};
@@ -11,40 +11,55 @@ use crate::remote::RemoteCommand;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+runbook_steps! {
+    /// The resync runbook's steps, in the run's order.
+    pub enum Step {
+        Compare = read "Compare: mbexamine the mailbox on master and replica",
+        Push = write "Push: protect replica-only expunges (as repair), then sync_client -m MAILBOX",
+        Verify = read "Verify: every master GUID is on the replica, same UIDs",
+    }
+}
+
 pub const SPEC: RunbookSpec = RunbookSpec {
-    id: "resync",
+    kind: RunbookKind::Resync,
     title: "Resync one mailbox",
     summary: "compare a mailbox on both sides, push it again with sync_client -m, verify",
     target: "mailbox",
     point_of_no_return: None,
     lock_on: LockOn::Master,
-    steps: &[
-        StepSpec {
-            title: "Compare: mbexamine the mailbox on master and replica",
-            mutating: false,
-        },
-        StepSpec {
-            title: "Push: protect replica-only expunges (as repair), then sync_client -m MAILBOX",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Verify: every master GUID is on the replica, same UIDs",
-            mutating: false,
-        },
-    ],
+    steps: Step::SPECS,
 };
 
 const PUSH_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub async fn execute(step: usize, cx: &StepContext<'_>, out: &mut Vec<String>) -> StepState {
+/// The resync runbook, for the engine's dispatch.
+pub struct Resync;
+
+impl Runbook for Resync {
+    type Step = Step;
+    type Memo = NoMemo;
+    const SPEC: RunbookSpec = SPEC;
+    fn step_at(index: usize) -> Option<Step> {
+        Step::of(index)
+    }
+    async fn execute(
+        step: Step,
+        cx: &StepContext<'_>,
+        out: &mut Vec<String>,
+        _memo: &mut NoMemo,
+    ) -> StepState {
+        execute(step, cx, out).await
+    }
+}
+
+pub async fn execute(step: Step, cx: &StepContext<'_>, out: &mut Vec<String>) -> StepState {
     if let Err(e) = SPEC.check_target(cx.target) {
         return StepState::Failed(e);
     }
     match step {
-        0 => compare(cx, out, false).await,
-        1 => push(cx, out).await,
-        2 => compare(cx, out, true).await,
-        _ => StepState::Failed(format!("no step {}", step + 1)),
+        Step::Compare => compare(cx, out, false).await,
+        Step::Push => push(cx, out).await,
+        Step::Verify => compare(cx, out, true).await,
     }
 }
 

@@ -12,9 +12,180 @@ pub struct StepSpec {
     pub mutating: bool,
 }
 
+/// Declares a runbook's steps as an enum, in the run's order, each with its
+/// title and whether it writes (`read` / `write`). Derived from it: the
+/// spec's step table (`Step::SPECS`), `Step::ALL`, and the mapping between a
+/// step and its index (the journal and the engine count steps by index;
+/// the runbooks never do).
+macro_rules! runbook_steps {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $rw:ident $title:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $name {
+            /// Every step, in the run's order.
+            pub const ALL: &'static [$name] = &[ $( $name::$variant, )+ ];
+            /// The spec's step table.
+            pub const SPECS: &'static [$crate::ops::runbook::StepSpec] = &[
+                $( $crate::ops::runbook::StepSpec {
+                    title: $title,
+                    mutating: $crate::ops::runbook::runbook_steps!(@writes $rw),
+                }, )+
+            ];
+            /// The step at `index` of a run, if the runbook has one there.
+            pub fn of(index: usize) -> Option<$name> {
+                Self::ALL.get(index).copied()
+            }
+            /// This step's index in a run.
+            pub const fn index(self) -> usize {
+                self as usize
+            }
+            /// This step's line of the spec.
+            pub const fn spec(self) -> $crate::ops::runbook::StepSpec {
+                Self::SPECS[self as usize]
+            }
+        }
+    };
+    (@writes read) => { false };
+    (@writes write) => { true };
+}
+pub(crate) use runbook_steps;
+
+/// One runbook: its steps as a type, its spec (derived from the steps),
+/// what one step leaves for the next (`Memo`, journalled as JSON) and,
+/// when it has one, its undo. The engine dispatches on `RunbookKind` to
+/// the implementing type (ops::dispatch); nothing matches on ids or
+/// step numbers.
+pub trait Runbook {
+    type Step: Copy + Send + Sync + std::fmt::Debug;
+    /// Journalled with the run: `Default` when a run starts.
+    type Memo: Serialize + serde::de::DeserializeOwned + Default + Send + Sync;
+    const SPEC: RunbookSpec;
+
+    /// The step at `index` of a run.
+    fn step_at(index: usize) -> Option<Self::Step>;
+
+    /// Run one step to its end.
+    fn execute(
+        step: Self::Step,
+        cx: &super::StepContext<'_>,
+        out: &mut Vec<String>,
+        memo: &mut Self::Memo,
+    ) -> impl std::future::Future<Output = StepState> + Send;
+
+    /// Undo what the servers say this run changed (a failure before the
+    /// point of no return, or the operator's stop). None: the runbook has
+    /// no undo.
+    fn undo(
+        _cx: &super::StepContext<'_>,
+        _memo: &Self::Memo,
+        _out: &mut Vec<String>,
+    ) -> impl std::future::Future<Output = Option<Result<Undone, String>>> + Send {
+        async { None }
+    }
+}
+
+/// What an undo did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Undone {
+    /// The pair is back in its state before the run (what was done).
+    Restored(String),
+    /// Past the point of no return after all: the run goes forward.
+    Forward(String),
+}
+
+/// No memo: every step stands on its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoMemo;
+
+/// Every runbook, by type: what the engine, the journal, the console and
+/// the CLI dispatch on. Serialized as the runbook's id ("replace-replica").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunbookKind {
+    Resync,
+    Repair,
+    Quarantine,
+    Release,
+    Restart,
+    Failover,
+    UpgradeViaFailover,
+    Promote,
+    Reintegrate,
+    ReplaceReplica,
+}
+
+impl RunbookKind {
+    /// In the order the console lists them.
+    pub const ALL: [RunbookKind; 10] = [
+        RunbookKind::Resync,
+        RunbookKind::Repair,
+        RunbookKind::Quarantine,
+        RunbookKind::Release,
+        RunbookKind::Restart,
+        RunbookKind::Failover,
+        RunbookKind::UpgradeViaFailover,
+        RunbookKind::Promote,
+        RunbookKind::Reintegrate,
+        RunbookKind::ReplaceReplica,
+    ];
+
+    /// The name an operator types (`cyrdeck run ID`) and the journal keeps.
+    pub const fn id(self) -> &'static str {
+        match self {
+            RunbookKind::Resync => "resync",
+            RunbookKind::Repair => "repair",
+            RunbookKind::Quarantine => "quarantine",
+            RunbookKind::Release => "release",
+            RunbookKind::Restart => "restart",
+            RunbookKind::Failover => "failover",
+            RunbookKind::UpgradeViaFailover => "upgrade-via-failover",
+            RunbookKind::Promote => "promote",
+            RunbookKind::Reintegrate => "reintegrate",
+            RunbookKind::ReplaceReplica => "replace-replica",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<RunbookKind> {
+        Self::ALL.into_iter().find(|k| k.id() == id)
+    }
+
+    pub fn spec(self) -> RunbookSpec {
+        use super::{failover, hard_failover, repair, replace_replica, restart, resync, stuck};
+        match self {
+            RunbookKind::Resync => resync::SPEC,
+            RunbookKind::Repair => repair::SPEC,
+            RunbookKind::Quarantine => stuck::QUARANTINE,
+            RunbookKind::Release => stuck::RELEASE,
+            RunbookKind::Restart => restart::SPEC,
+            RunbookKind::Failover => failover::SPEC,
+            RunbookKind::UpgradeViaFailover => failover::upgrade::SPEC,
+            RunbookKind::Promote => hard_failover::PROMOTE,
+            RunbookKind::Reintegrate => hard_failover::REINTEGRATE,
+            RunbookKind::ReplaceReplica => replace_replica::SPEC,
+        }
+    }
+}
+
+impl std::fmt::Display for RunbookKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct RunbookSpec {
-    pub id: &'static str,
+    /// Which runbook (serialized as its id, "replace-replica").
+    #[serde(rename = "id")]
+    pub kind: RunbookKind,
     pub title: &'static str,
     pub summary: &'static str,
     /// What the operator names when starting it ("mailbox").
@@ -116,14 +287,19 @@ impl RunbookSpec {
     /// No undo and no way back (hard failover): every step can run again,
     /// so an interrupted run, the operator's stop included, is resumed.
     pub fn forward_only(&self) -> bool {
-        matches!(self.id, "promote" | "reintegrate")
+        matches!(self.kind, RunbookKind::Promote | RunbookKind::Reintegrate)
+    }
+
+    /// The runbook's id ("replace-replica").
+    pub fn id(&self) -> &'static str {
+        self.kind.id()
     }
 
     /// The options this runbook takes (one table for CLI and console).
     pub fn options(&self) -> &'static [OptionSpec] {
-        match self.id {
-            "repair" => REPAIR_OPTIONS,
-            "reintegrate" => REINTEGRATE_OPTIONS,
+        match self.kind {
+            RunbookKind::Repair => REPAIR_OPTIONS,
+            RunbookKind::Reintegrate => REINTEGRATE_OPTIONS,
             _ => &[],
         }
     }
@@ -134,13 +310,13 @@ impl RunbookSpec {
             .options()
             .iter()
             .find(|o| o.name == name)
-            .ok_or_else(|| format!("{} takes no option --{name}", self.id))?;
+            .ok_or_else(|| format!("{} takes no option --{name}", self.id()))?;
         if o.values.contains(&value) {
             Ok(())
         } else {
             Err(format!(
                 "{}: --{name} is one of {}, not {value:?}",
-                self.id,
+                self.id(),
                 o.values.join(", ")
             ))
         }
@@ -152,27 +328,28 @@ impl RunbookSpec {
     /// runs. The argv builders check again.
     pub fn check_target(&self, target: &str) -> Result<(), String> {
         use crate::cyrus::names::{check_name, NameKind};
-        let kind = match self.id {
-            "resync" => NameKind::Mailbox,
-            "repair" if target.contains('/') => NameKind::Mailbox,
-            "repair" | "quarantine" | "release" => NameKind::User,
-            "restart" if target == "default" => return Ok(()),
-            "restart" => NameKind::Channel,
+        let id = self.id();
+        let kind = match self.kind {
+            RunbookKind::Resync => NameKind::Mailbox,
+            RunbookKind::Repair if target.contains('/') => NameKind::Mailbox,
+            RunbookKind::Repair | RunbookKind::Quarantine | RunbookKind::Release => NameKind::User,
+            RunbookKind::Restart if target == "default" => return Ok(()),
+            RunbookKind::Restart => NameKind::Channel,
             // OLD:NEW: each a host whose name becomes a channel name and
             // lands in argv (`sync_client -n`); the whole first, so "-x"
             // is refused as itself
-            "replace-replica" => {
-                check_name(NameKind::Channel, target).map_err(|e| format!("{}: {e}", self.id))?;
+            RunbookKind::ReplaceReplica => {
+                check_name(NameKind::Channel, target).map_err(|e| format!("{id}: {e}"))?;
                 for host in target.split(':') {
-                    check_name(NameKind::Channel, host).map_err(|e| format!("{}: {e}", self.id))?;
+                    check_name(NameKind::Channel, host).map_err(|e| format!("{id}: {e}"))?;
                 }
                 return Ok(());
             }
             // failover: PAIR or PAIR:HOST, looked up in the config (never
             // in argv); an option-like HOST is refused all the same
-            "failover" if target.contains(':') => {
+            RunbookKind::Failover if target.contains(':') => {
                 for part in target.split(':') {
-                    check_name(NameKind::Channel, part).map_err(|e| format!("{}: {e}", self.id))?;
+                    check_name(NameKind::Channel, part).map_err(|e| format!("{id}: {e}"))?;
                 }
                 return Ok(());
             }
@@ -181,7 +358,7 @@ impl RunbookSpec {
         };
         check_name(kind, target)
             .map(|_| ())
-            .map_err(|e| format!("{}: {e}", self.id))
+            .map_err(|e| format!("{id}: {e}"))
     }
 }
 
@@ -260,7 +437,7 @@ impl RunbookRun {
             if started && self.option(k) != v {
                 return Err(format!(
                     "the unfinished {} run was started with --{k} {}: finish it (`cyrdeck runbook resume`) or discard it first",
-                    self.spec.id,
+                    self.spec.id(),
                     self.option(k)
                 ));
             }

@@ -44,7 +44,7 @@ impl Runner {
         options: &[(String, String)],
         notify: Notify,
     ) {
-        let Some(spec) = super::available().into_iter().find(|s| s.id == id) else {
+        let Some(spec) = super::runbook::RunbookKind::parse(id).map(|k| k.spec()) else {
             return;
         };
         let mut guard = self.active.lock().await;

@@ -13,7 +13,7 @@
 //! the replica is still broken: run quarantine again (it appends to the
 //! same held file).
 
-use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
+use super::runbook::{runbook_steps, LockOn, NoMemo, Runbook, RunbookKind, RunbookSpec, StepState};
 use super::StepContext;
 use crate::check;
 use crate::config::HostConfig;
@@ -21,58 +21,44 @@ use crate::cyrus::names::{check_name, NameKind};
 use crate::remote::RemoteCommand;
 use std::time::{Duration, Instant};
 
+runbook_steps! {
+    /// The quarantine runbook's steps, in the run's order.
+    pub enum QuarantineStep {
+        Evidence = read "Evidence: the user's recent errors and pending entries",
+        Quarantine = write "Quarantine: move the user's entries to held-USER, requeue the rest",
+        Unstick = write "Unstick, only if the queue does not drain: kill replica sync_servers spinning on it",
+        Verify = read "Verify: the queue drains for everyone else",
+    }
+}
+
 pub const QUARANTINE: RunbookSpec = RunbookSpec {
-    id: "quarantine",
+    kind: RunbookKind::Quarantine,
     title: "Quarantine a blocking user",
     summary: "hold a user's queue entries on the master so everyone else replicates again",
     target: "user",
     point_of_no_return: None,
     lock_on: LockOn::Master,
-    steps: &[
-        StepSpec {
-            title: "Evidence: the user's recent errors and pending entries",
-            mutating: false,
-        },
-        StepSpec {
-            title: "Quarantine: move the user's entries to held-USER, requeue the rest",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Unstick, only if the queue does not drain: kill replica sync_servers spinning on it",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Verify: the queue drains for everyone else",
-            mutating: false,
-        },
-    ],
+    steps: QuarantineStep::SPECS,
 };
 
+runbook_steps! {
+    /// The release runbook's steps, in the run's order.
+    pub enum ReleaseStep {
+        Diagnose = read "Diagnose: replica-side errors for the user and the safe repairs",
+        Replay = write "Replay: held-USER taken aside as releasing-USER, sync_client -r -f it (timeout 60 s)",
+        CheckUser = read "Check the user (levels 1+2)",
+        RemoveHeld = write "Remove releasing-USER, the replayed snapshot (only after the clean check)",
+    }
+}
+
 pub const RELEASE: RunbookSpec = RunbookSpec {
-    id: "release",
+    kind: RunbookKind::Release,
     title: "Release a quarantined user",
     summary: "after fixing the replica: replay held-USER with sync_client -r -f, check, remove it",
     target: "user",
     point_of_no_return: None,
     lock_on: LockOn::Master,
-    steps: &[
-        StepSpec {
-            title: "Diagnose: replica-side errors for the user and the safe repairs",
-            mutating: false,
-        },
-        StepSpec {
-            title: "Replay: held-USER taken aside as releasing-USER, sync_client -r -f it (timeout 60 s)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Check the user (levels 1+2)",
-            mutating: false,
-        },
-        StepSpec {
-            title: "Remove releasing-USER, the replayed snapshot (only after the clean check)",
-            mutating: true,
-        },
-    ],
+    steps: ReleaseStep::SPECS,
 };
 
 pub(crate) const SCRIPT: &str = include_str!("quarantine.sh");
@@ -187,27 +173,62 @@ async fn errors_for(cx: &StepContext<'_>, host: &str, user: &str) -> Result<Vec<
     Ok(out.lines().map(|l| format!("{host}: {l}")).collect())
 }
 
-pub async fn execute(
-    spec: &RunbookSpec,
-    step: usize,
-    cx: &StepContext<'_>,
-    out: &mut Vec<String>,
-) -> StepState {
-    let user = cx.target;
-    if let Err(e) = valid_user(user) {
-        return StepState::Failed(e);
+/// The quarantine runbook, for the engine's dispatch.
+pub struct Quarantine;
+
+impl Runbook for Quarantine {
+    type Step = QuarantineStep;
+    type Memo = NoMemo;
+    const SPEC: RunbookSpec = QUARANTINE;
+    fn step_at(index: usize) -> Option<QuarantineStep> {
+        QuarantineStep::of(index)
     }
-    super::state_of(match (spec.id, step) {
-        ("quarantine", 0) => evidence(cx, user, out).await,
-        ("quarantine", 1) => quarantine(cx, user, out).await,
-        ("quarantine", 2) => unstick(cx, out).await,
-        ("quarantine", 3) => drains(cx, out).await,
-        ("release", 0) => diagnose(cx, user, out).await,
-        ("release", 1) => replay(cx, user, out).await,
-        ("release", 2) => check_user(cx, user, out).await,
-        ("release", 3) => remove_held(cx, user, out).await,
-        _ => Err(format!("no step {}", step + 1)),
-    })
+    async fn execute(
+        step: QuarantineStep,
+        cx: &StepContext<'_>,
+        out: &mut Vec<String>,
+        _memo: &mut NoMemo,
+    ) -> StepState {
+        let user = cx.target;
+        if let Err(e) = valid_user(user) {
+            return StepState::Failed(e);
+        }
+        super::state_of(match step {
+            QuarantineStep::Evidence => evidence(cx, user, out).await,
+            QuarantineStep::Quarantine => quarantine(cx, user, out).await,
+            QuarantineStep::Unstick => unstick(cx, out).await,
+            QuarantineStep::Verify => drains(cx, out).await,
+        })
+    }
+}
+
+/// The release runbook, for the engine's dispatch.
+pub struct Release;
+
+impl Runbook for Release {
+    type Step = ReleaseStep;
+    type Memo = NoMemo;
+    const SPEC: RunbookSpec = RELEASE;
+    fn step_at(index: usize) -> Option<ReleaseStep> {
+        ReleaseStep::of(index)
+    }
+    async fn execute(
+        step: ReleaseStep,
+        cx: &StepContext<'_>,
+        out: &mut Vec<String>,
+        _memo: &mut NoMemo,
+    ) -> StepState {
+        let user = cx.target;
+        if let Err(e) = valid_user(user) {
+            return StepState::Failed(e);
+        }
+        super::state_of(match step {
+            ReleaseStep::Diagnose => diagnose(cx, user, out).await,
+            ReleaseStep::Replay => replay(cx, user, out).await,
+            ReleaseStep::CheckUser => check_user(cx, user, out).await,
+            ReleaseStep::RemoveHeld => remove_held(cx, user, out).await,
+        })
+    }
 }
 
 async fn evidence(

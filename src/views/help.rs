@@ -79,7 +79,7 @@ fn lines<'a>(app: &App, theme: &Theme, width: usize) -> Vec<Line<'a>> {
             if app.observe && s.steps.iter().any(|st| st.mutating) {
                 d.push_str(" [RO: writes refused]");
             }
-            (format!(":{} {}", s.id, s.target.to_uppercase()), d)
+            (format!(":{} {}", s.id(), s.target.to_uppercase()), d)
         })
         .collect();
     for (cmd, desc) in cmdline::HELP

@@ -44,7 +44,7 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             note.push_str(" (refused in observe mode)");
         }
         lines.push(Line::from(vec![
-            Span::styled(format!(" {} <{}> ", spec.id, spec.target), style),
+            Span::styled(format!(" {} <{}> ", spec.id(), spec.target), style),
             Span::styled(note, theme.dim()),
         ]));
         lines.push(Line::styled(format!("   {}", spec.summary), theme.dim()));
@@ -108,7 +108,12 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     f.render_widget(
         Paragraph::new(lines).block(
             Block::bordered()
-                .title(format!(" {} {} on {} ", run.spec.id, run.target, run.pair))
+                .title(format!(
+                    " {} {} on {} ",
+                    run.spec.id(),
+                    run.target,
+                    run.pair
+                ))
                 .title_bottom(hint),
         ),
         bottom,

@@ -24,7 +24,7 @@ pub mod undo;
 pub mod upgrade;
 
 use super::restart::{probe_host, probe_host_with};
-use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
+use super::runbook::{runbook_steps, LockOn, Runbook, RunbookKind, RunbookSpec, StepState, Undone};
 use super::StepContext;
 use crate::check::Scope;
 use crate::cyrus::host_facts::{answers, queue_lines};
@@ -35,87 +35,34 @@ use std::time::{Duration, Instant};
 
 pub(crate) const SCRIPT: &str = include_str!("failover.sh");
 
+runbook_steps! {
+    /// The failover's steps, in the run's order (no index arithmetic elsewhere).
+    pub enum Step {
+        Precheck = read "Precheck: both reachable, replica healthy, queue bounded, nothing held, check clean",
+        StopWrites = write "Stop writes on the master (msg/shutdown; hook stop-writes)",
+        Drain = write "Drain the queue to zero (stops and restores writes if the replica fails)",
+        FinalCheck = write "Final check: the pair must be identical",
+        StopClient = write "Stop the master's rolling client (DAEMON entry out, sync_log 0)",
+        BecomeMaster = write "Make the replica the master, replicating to the old master's sync_server",
+        StartWrites = write "Start writes on the new master (hook start-writes)",
+        Canary = write "Canary: a message on the new master reaches the old one",
+        RecordRoles = write "Record the new roles in the config",
+    }
+}
+
 pub const SPEC: RunbookSpec = RunbookSpec {
-    id: "failover",
+    kind: RunbookKind::Failover,
     title: "Soft failover to the replica",
     summary: "stop writes, drain, prove identical, swap roles, canary new -> old, record the roles",
     target: "pair",
     // start writes on the new master: from then on it holds mail the old one
-    // may not have, so the only way is forward (Step::StartWrites)
-    point_of_no_return: Some(6),
+    // may not have, so the only way is forward
+    point_of_no_return: Some(Step::StartWrites.index()),
     lock_on: LockOn::Master,
-    steps: &[
-        StepSpec {
-            title: "Precheck: both reachable, replica healthy, queue bounded, nothing held, check clean",
-            mutating: false,
-        },
-        StepSpec {
-            title: "Stop writes on the master (msg/shutdown; hook stop-writes)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Drain the queue to zero (stops and restores writes if the replica fails)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Final check: the pair must be identical",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Stop the master's rolling client (DAEMON entry out, sync_log 0)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Make the replica the master, replicating to the old master's sync_server",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Start writes on the new master (hook start-writes)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Canary: a message on the new master reaches the old one",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Record the new roles in the config",
-            mutating: true,
-        },
-    ],
+    steps: Step::SPECS,
 };
 
-/// The failover's steps, in SPEC's order (no index arithmetic elsewhere).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    Precheck,
-    StopWrites,
-    Drain,
-    FinalCheck,
-    StopClient,
-    BecomeMaster,
-    StartWrites,
-    Canary,
-    RecordRoles,
-}
-
 impl Step {
-    pub const ALL: [Step; 9] = [
-        Step::Precheck,
-        Step::StopWrites,
-        Step::Drain,
-        Step::FinalCheck,
-        Step::StopClient,
-        Step::BecomeMaster,
-        Step::StartWrites,
-        Step::Canary,
-        Step::RecordRoles,
-    ];
-    pub fn of(index: usize) -> Option<Step> {
-        Step::ALL.get(index).copied()
-    }
-    pub fn index(self) -> usize {
-        Step::ALL.iter().position(|s| *s == self).unwrap_or(0)
-    }
     /// Run again after an interruption, it fences both hosts first: an
     /// undo cut short may have lifted the fences.
     fn refences_when_rerun(self) -> bool {
@@ -225,15 +172,53 @@ pub(super) fn save_roles(memo: &mut serde_json::Value, r: &Roles) {
     memo["roles"] = serde_json::to_value(r).unwrap_or_default();
 }
 
+/// The soft failover, for the engine's dispatch.
+pub struct Failover;
+
+impl Runbook for Failover {
+    type Step = Step;
+    type Memo = serde_json::Value;
+    const SPEC: RunbookSpec = SPEC;
+    fn step_at(index: usize) -> Option<Step> {
+        Step::of(index)
+    }
+    async fn execute(
+        step: Step,
+        cx: &StepContext<'_>,
+        out: &mut Vec<String>,
+        memo: &mut serde_json::Value,
+    ) -> StepState {
+        execute(step, cx, out, memo).await
+    }
+    async fn undo(
+        cx: &StepContext<'_>,
+        memo: &serde_json::Value,
+        out: &mut Vec<String>,
+    ) -> Option<Result<Undone, String>> {
+        Some(undo_from(cx, memo, out).await)
+    }
+}
+
+/// The failover's undo (the upgrade's too): from what the servers say.
+pub async fn undo_from(
+    cx: &StepContext<'_>,
+    memo: &serde_json::Value,
+    out: &mut Vec<String>,
+) -> Result<Undone, String> {
+    let Ok(r) = roles(memo) else {
+        return Ok(Undone::Restored(
+            "nothing was changed (the precheck had not passed)".into(),
+        ));
+    };
+    undo::run(cx, &r, out).await
+}
+
 pub async fn execute(
-    step: usize,
+    step: Step,
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &mut serde_json::Value,
 ) -> StepState {
-    let Some(step) = Step::of(step) else {
-        return StepState::Failed(format!("no step {}", step + 1));
-    };
     if step == Step::Precheck {
         return super::state_of(precheck::precheck(cx, out, memo).await);
     }
@@ -504,12 +489,12 @@ pub(super) async fn hook(
     }
     out.push(format!(
         "local$ {cmd}   (CYRDECK_PHASE={phase} CYRDECK_RUNBOOK={})",
-        cx.runbook
+        cx.actor.label()
     ));
     let child = tokio::process::Command::new("sh")
         .args(["-c", cmd])
         .env("CYRDECK_PHASE", phase)
-        .env("CYRDECK_RUNBOOK", cx.runbook)
+        .env("CYRDECK_RUNBOOK", cx.actor.label())
         .env("CYRDECK_PAIR", &cx.pair.name)
         .env("CYRDECK_OLD_MASTER", &r.old_master)
         .env("CYRDECK_NEW_MASTER", &r.new_master)

@@ -16,6 +16,7 @@
 use super::{hook, script, Act, Roles};
 use crate::cyrus::host_facts::{Fence, HostFacts};
 use crate::ops::restart::probe_host;
+use crate::ops::runbook::Undone;
 use crate::ops::StepContext;
 
 /// One thing the undo does, in this order.
@@ -64,15 +65,6 @@ pub fn plan(old: &HostFacts, new: &HostFacts, r: &Roles) -> UndoPlan {
         v.push(UndoAction::UnfenceReplica);
     }
     UndoPlan::Undo(v)
-}
-
-/// How an undo ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Undone {
-    /// The old master serves and replicates to the replica again.
-    Restored(String),
-    /// Nothing undone: the run must go forward (resume).
-    Forward(String),
 }
 
 /// Both hosts' facts over every channel of the pair: the old master

@@ -16,14 +16,39 @@
 //! them), the pair checks identical and fails back.
 
 use super::super::restart::probe_host;
-use super::super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
+use super::super::runbook::{
+    LockOn, Runbook, RunbookKind, RunbookSpec, StepSpec, StepState, Undone,
+};
 use super::super::StepContext;
+use super::Step as F;
 use crate::model::releases::{self, Mix};
 
-const F: &[StepSpec] = super::SPEC.steps;
+/// The upgrade's steps: its own version gate before the failover's
+/// precheck, the failover's steps unchanged (same index, same undo, same
+/// point of no return), then its report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The version gate, then the failover's precheck.
+    Precheck,
+    /// One of the failover's steps after its precheck.
+    Failover(F),
+    /// What the old master runs now and the way on.
+    Report,
+}
+
+impl Step {
+    pub fn of(index: usize) -> Option<Step> {
+        match F::of(index) {
+            Some(F::Precheck) => Some(Step::Precheck),
+            Some(f) => Some(Step::Failover(f)),
+            None if index == F::ALL.len() => Some(Step::Report),
+            None => None,
+        }
+    }
+}
 
 pub const SPEC: RunbookSpec = RunbookSpec {
-    id: "upgrade-via-failover",
+    kind: RunbookKind::UpgradeViaFailover,
     title: "Upgrade through a failover to the newer replica",
     summary: "prove the replica runs the newer release, soft failover to it, then say how to upgrade the old master and fail back",
     target: "pair",
@@ -34,14 +59,14 @@ pub const SPEC: RunbookSpec = RunbookSpec {
             title: "Precheck: the replica runs a NEWER Cyrus release; the failover's precheck (check clean)",
             mutating: false,
         },
-        F[1],
-        F[2],
-        F[3],
-        F[4],
-        F[5],
-        F[6],
-        F[7],
-        F[8],
+        F::StopWrites.spec(),
+        F::Drain.spec(),
+        F::FinalCheck.spec(),
+        F::StopClient.spec(),
+        F::BecomeMaster.spec(),
+        F::StartWrites.spec(),
+        F::Canary.spec(),
+        F::RecordRoles.spec(),
         StepSpec {
             title: "The old master: what it runs now, how to upgrade it, then check and fail back",
             mutating: false,
@@ -49,26 +74,41 @@ pub const SPEC: RunbookSpec = RunbookSpec {
     ],
 };
 
-/// The step after the failover's own.
-const REPORT: usize = 9;
+/// The upgrade, for the engine's dispatch.
+pub struct Upgrade;
 
-pub async fn execute(
-    step: usize,
-    cx: &StepContext<'_>,
-    out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
-) -> StepState {
-    match step {
-        0 => {
-            // refused, not failed: nothing to retry (a failed precheck
-            // keeps the run open for `resume --retry`), the run just ends
-            if let Err(e) = version_gate(cx, out, memo).await {
-                return StepState::Refused(e);
+impl Runbook for Upgrade {
+    type Step = Step;
+    type Memo = serde_json::Value;
+    const SPEC: RunbookSpec = SPEC;
+    fn step_at(index: usize) -> Option<Step> {
+        Step::of(index)
+    }
+    async fn execute(
+        step: Step,
+        cx: &StepContext<'_>,
+        out: &mut Vec<String>,
+        memo: &mut serde_json::Value,
+    ) -> StepState {
+        match step {
+            Step::Precheck => {
+                // refused, not failed: nothing to retry (a failed precheck
+                // keeps the run open for `resume --retry`), the run just ends
+                if let Err(e) = version_gate(cx, out, memo).await {
+                    return StepState::Refused(e);
+                }
+                super::execute(F::Precheck, cx, out, memo).await
             }
-            super::execute(0, cx, out, memo).await
+            Step::Failover(f) => super::execute(f, cx, out, memo).await,
+            Step::Report => super::super::state_of(report(cx, out, memo).await),
         }
-        REPORT => super::super::state_of(report(cx, out, memo).await),
-        s => super::execute(s, cx, out, memo).await,
+    }
+    async fn undo(
+        cx: &StepContext<'_>,
+        memo: &serde_json::Value,
+        out: &mut Vec<String>,
+    ) -> Option<Result<Undone, String>> {
+        Some(super::undo_from(cx, memo, out).await)
     }
 }
 

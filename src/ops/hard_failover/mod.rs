@@ -34,14 +34,25 @@ pub mod soft_uid;
 
 use super::failover::{self, Act, Roles};
 use super::restart::probe_host;
-use super::runbook::{LockOn, RunbookSpec, StepSpec, StepState};
+use super::runbook::{runbook_steps, LockOn, Runbook, RunbookKind, RunbookSpec, StepState};
 use super::StepContext;
 use crate::check;
 use divergence::Divergence;
 use std::time::Duration;
 
+runbook_steps! {
+    /// The promote runbook's steps, in the run's order.
+    pub enum PromoteStep {
+        Precheck = read "Precheck: the master is down and the replica can take over (read-only)",
+        FenceOld = write "Fence the old master where it can be reached (msg/shutdown, its client out, sync_log 0)",
+        BecomeMasterHeld = write "Make the replica master with replication held (sync_log 1, no client yet)",
+        StartWrites = write "Start writes on the new master (hook start-writes)",
+        RecordRoles = write "Record the new roles in the config",
+    }
+}
+
 pub const PROMOTE: RunbookSpec = RunbookSpec {
-    id: "promote",
+    kind: RunbookKind::Promote,
     title: "Promote the replica (hard failover: the master is dead)",
     summary: "the replica becomes master without a drain: what the dead master never replicated stays there until reintegrate copies it back",
     target: "pair",
@@ -49,67 +60,30 @@ pub const PROMOTE: RunbookSpec = RunbookSpec {
     // the master is dead (its host may be gone): the lock lives where the
     // pair survives, the replica that becomes master
     lock_on: LockOn::Replica,
-    steps: &[
-        StepSpec {
-            title: "Precheck: the master is down and the replica can take over (read-only)",
-            mutating: false,
-        },
-        StepSpec {
-            title: "Fence the old master where it can be reached (msg/shutdown, its client out, sync_log 0)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Make the replica master with replication held (sync_log 1, no client yet)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Start writes on the new master (hook start-writes)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Record the new roles in the config",
-            mutating: true,
-        },
-    ],
+    steps: PromoteStep::SPECS,
 };
 
+runbook_steps! {
+    /// The reintegrate runbook's steps, in the run's order.
+    pub enum ReintegrateStep {
+        Fence = write "Fence the old master (writes stopped, sync_log 0, its client ended)",
+        Survey = read "Divergence report: what only the old master holds, clashes, its leftover queue (read-only)",
+        CopyBack = write "Copy back: sync every listed user from the old master (clashing UIDs renumbered on both; soft policy: injected into the new master)",
+        Verify = read "Verify: every GUID of those users is on the new master (read-only)",
+        RebuildSoft = write "Soft UID policy only: rebuild its users on the old master from the new one (sync_reset -f, sync_client -u)",
+        StartReplication = write "Start replication new -> old (the new master's rolling client)",
+        Canary = write "Canary: a heartbeat on the new master reaches the old one",
+    }
+}
+
 pub const REINTEGRATE: RunbookSpec = RunbookSpec {
-    id: "reintegrate",
+    kind: RunbookKind::Reintegrate,
     title: "Reintegrate the old master as the new replica (after promote)",
     summary: "fence it, report what only it holds, copy that back user by user, verify every GUID, then replicate new -> old",
     target: "pair",
     point_of_no_return: None,
     lock_on: LockOn::Master,
-    steps: &[
-        StepSpec {
-            title: "Fence the old master (writes stopped, sync_log 0, its client ended)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Divergence report: what only the old master holds, clashes, its leftover queue (read-only)",
-            mutating: false,
-        },
-        StepSpec {
-            title: "Copy back: sync every listed user from the old master (clashing UIDs renumbered on both; soft policy: injected into the new master)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Verify: every GUID of those users is on the new master (read-only)",
-            mutating: false,
-        },
-        StepSpec {
-            title: "Soft UID policy only: rebuild its users on the old master from the new one (sync_reset -f, sync_client -u)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Start replication new -> old (the new master's rolling client)",
-            mutating: true,
-        },
-        StepSpec {
-            title: "Canary: a heartbeat on the new master reaches the old one",
-            mutating: true,
-        },
-    ],
+    steps: ReintegrateStep::SPECS,
 };
 
 pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
@@ -133,42 +107,80 @@ fn cfgdirs(rep: &crate::cyrus::probe::ProbeReport) -> Option<(String, String)> {
     ))
 }
 
-pub async fn execute(
-    spec: &RunbookSpec,
-    step: usize,
-    cx: &StepContext<'_>,
-    out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
-) -> StepState {
-    // the target IS the pair (as for the failover); anything else names
-    // nothing this runbook acts on
+/// The target IS the pair (as for the failover); anything else names
+/// nothing these runbooks act on.
+fn target_is_pair(cx: &StepContext<'_>, spec: &RunbookSpec) -> Result<(), String> {
     if cx.target != cx.pair.name {
-        return StepState::Failed(format!(
+        return Err(format!(
             "{}: the target is the pair ({:?}), not {:?}",
-            spec.id, cx.pair.name, cx.target
+            spec.id(),
+            cx.pair.name,
+            cx.target
         ));
     }
-    let res = match spec.id {
-        "promote" => promote(step, cx, out, memo).await,
-        "reintegrate" => reintegrate(step, cx, out, memo).await,
-        other => Err(format!("unknown runbook {other}")),
-    };
-    super::state_of(res)
+    Ok(())
+}
+
+/// Promote, for the engine's dispatch.
+pub struct Promote;
+
+impl Runbook for Promote {
+    type Step = PromoteStep;
+    type Memo = serde_json::Value;
+    const SPEC: RunbookSpec = PROMOTE;
+    fn step_at(index: usize) -> Option<PromoteStep> {
+        PromoteStep::of(index)
+    }
+    async fn execute(
+        step: PromoteStep,
+        cx: &StepContext<'_>,
+        out: &mut Vec<String>,
+        memo: &mut serde_json::Value,
+    ) -> StepState {
+        if let Err(e) = target_is_pair(cx, &PROMOTE) {
+            return StepState::Failed(e);
+        }
+        super::state_of(promote(step, cx, out, memo).await)
+    }
+}
+
+/// Reintegrate, for the engine's dispatch.
+pub struct Reintegrate;
+
+impl Runbook for Reintegrate {
+    type Step = ReintegrateStep;
+    type Memo = serde_json::Value;
+    const SPEC: RunbookSpec = REINTEGRATE;
+    fn step_at(index: usize) -> Option<ReintegrateStep> {
+        ReintegrateStep::of(index)
+    }
+    async fn execute(
+        step: ReintegrateStep,
+        cx: &StepContext<'_>,
+        out: &mut Vec<String>,
+        memo: &mut serde_json::Value,
+    ) -> StepState {
+        if let Err(e) = target_is_pair(cx, &REINTEGRATE) {
+            return StepState::Failed(e);
+        }
+        super::state_of(reintegrate(step, cx, out, memo).await)
+    }
 }
 
 async fn promote(
-    step: usize,
+    step: PromoteStep,
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &mut serde_json::Value,
 ) -> Result<String, String> {
-    if step == 0 {
+    if step == PromoteStep::Precheck {
         return promote_precheck(cx, out, memo).await;
     }
     let mut r = failover::roles(memo)?;
     let res = match step {
-        1 => fence_old(cx, &r, out, true).await,
-        2 => {
+        PromoteStep::Precheck => unreachable!("handled above"),
+        PromoteStep::FenceOld => fence_old(cx, &r, out, true).await,
+        PromoteStep::BecomeMasterHeld => {
             failover::script(
                 cx,
                 &r.new_master,
@@ -179,7 +191,7 @@ async fn promote(
             )
             .await
         }
-        3 => {
+        PromoteStep::StartWrites => {
             let said = failover::script(
                 cx,
                 &r.new_master,
@@ -193,13 +205,12 @@ async fn promote(
             r.writes_started_at = Some(failover::now());
             Ok(said)
         }
-        4 => failover::record_roles(cx, &r, out).await.map(|s| {
+        PromoteStep::RecordRoles => failover::record_roles(cx, &r, out).await.map(|s| {
             format!(
                 "{s}; replication is held until `cyrdeck run reintegrate {}`",
                 cx.pair.name
             )
         }),
-        n => Err(format!("no step {}", n + 1)),
     };
     failover::save_roles(memo, &r);
     res
@@ -305,7 +316,7 @@ async fn fence_old(
 }
 
 async fn reintegrate(
-    step: usize,
+    step: ReintegrateStep,
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &mut serde_json::Value,
@@ -324,7 +335,7 @@ async fn reintegrate(
         }
     };
     let res = match step {
-        0 => {
+        ReintegrateStep::Fence => {
             let rep = probe_host(cx, &r.old_master).await?;
             if let Some(d) = cfgdirs(&rep) {
                 r.dirs.insert(r.old_master.clone(), d);
@@ -333,13 +344,12 @@ async fn reintegrate(
             clear_stale_lock(cx, &r, out).await?;
             Ok(said)
         }
-        1 => survey(cx, &r, out, memo).await,
-        2 => copy_back(cx, &r, out, memo).await,
-        3 => verify(cx, &r, out, memo).await,
-        4 => rebuild::on_old_master(cx, &mut r, out, memo).await,
-        5 => start_replication(cx, &mut r, out).await,
-        6 => failover::canary(cx, &mut r, out).await,
-        n => Err(format!("no step {}", n + 1)),
+        ReintegrateStep::Survey => survey(cx, &r, out, memo).await,
+        ReintegrateStep::CopyBack => copy_back(cx, &r, out, memo).await,
+        ReintegrateStep::Verify => verify(cx, &r, out, memo).await,
+        ReintegrateStep::RebuildSoft => rebuild::on_old_master(cx, &mut r, out, memo).await,
+        ReintegrateStep::StartReplication => start_replication(cx, &mut r, out).await,
+        ReintegrateStep::Canary => failover::canary(cx, &mut r, out).await,
     };
     failover::save_roles(memo, &r);
     res
