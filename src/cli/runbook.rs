@@ -238,7 +238,7 @@ pub async fn failover(
     if dry_run {
         let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
         let mut run = RunbookRun::new(failover::SPEC, &pair, &target);
-        run.memo = serde_json::json!({ "allow_held": allow_held });
+        run.memo = memo_allowing_held(allow_held);
         println!(
             "dry run: failover of pair {pair} ({} -> {}); nothing is changed",
             p.master,
@@ -263,7 +263,10 @@ pub async fn failover(
                 ops::Actor::Runbook(RunbookKind::Failover),
                 &conns,
             );
-            for l in failover::plan(&cx, &run.memo) {
+            for l in failover::plan(
+                &cx,
+                &serde_json::from_value(run.memo.clone()).unwrap_or_default(),
+            ) {
                 println!("  {l}");
             }
         }
@@ -279,7 +282,7 @@ pub async fn failover(
                 .unwrap_or_default()
         );
     }
-    run.memo = serde_json::json!({ "allow_held": allow_held });
+    run.memo = memo_allowing_held(allow_held);
     drive(&engine, &mut run, yes).await
 }
 
@@ -449,4 +452,13 @@ pub async fn unlock(cfg: Config, observe: bool, pair: String, yes: bool) -> Resu
             Ok(1)
         }
     }
+}
+
+/// A failover's memo before its first step: the operator's `--allow-held`.
+fn memo_allowing_held(allow_held: bool) -> serde_json::Value {
+    let memo = failover::Memo {
+        allow_held,
+        ..Default::default()
+    };
+    serde_json::to_value(memo).unwrap_or_default()
 }

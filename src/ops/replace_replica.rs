@@ -26,7 +26,7 @@ use crate::cyrus::host_facts::queue_lines;
 use crate::cyrus::names::{check_name, NameKind};
 use crate::cyrus::probe::HeartbeatRead;
 use crate::model::health::channel_clients;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 runbook_steps! {
@@ -56,8 +56,15 @@ const INITIAL_SYNC_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 /// The master's mailbox list for the progress bar's total.
 const INVENTORY_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// What the precheck decided, for every later step (journalled).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Memo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replace: Option<Plan>,
+}
+
 /// The run's facts, kept in the journal's memo from the precheck on.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Plan {
     master: String,
     old: String,
@@ -65,36 +72,20 @@ struct Plan {
     new: String,
     new_channel: String,
     /// NEW's sync_server as the master reaches it.
-    sync: (String, u16),
+    sync_host: String,
+    sync_port: u16,
     /// The pair's replicas before the run (host, channel).
     before: Vec<(String, String)>,
 }
 
 impl Plan {
-    fn save(&self, memo: &mut Value) {
-        memo["replace"] = json!({
-            "master": self.master, "old": self.old, "old_channel": self.old_channel,
-            "new": self.new, "new_channel": self.new_channel,
-            "sync_host": self.sync.0, "sync_port": self.sync.1,
-            "before": self.before,
-        });
+    fn save(&self, memo: &mut Memo) {
+        memo.replace = Some(self.clone());
     }
-    fn load(memo: &Value) -> Result<Plan, String> {
-        let m = &memo["replace"];
-        let s = |k: &str| {
-            m[k].as_str()
-                .map(str::to_string)
-                .ok_or_else(|| "the precheck has not passed".to_string())
-        };
-        Ok(Plan {
-            master: s("master")?,
-            old: s("old")?,
-            old_channel: s("old_channel")?,
-            new: s("new")?,
-            new_channel: s("new_channel")?,
-            sync: (s("sync_host")?, m["sync_port"].as_u64().unwrap_or(0) as u16),
-            before: serde_json::from_value(m["before"].clone()).map_err(|e| e.to_string())?,
-        })
+    fn load(memo: &Memo) -> Result<Plan, String> {
+        memo.replace
+            .clone()
+            .ok_or_else(|| "the precheck has not passed".to_string())
     }
     /// The pair's replicas once NEW is added / once OLD is retired.
     fn with_new(&self) -> Vec<(String, String)> {
@@ -141,7 +132,7 @@ pub struct ReplaceReplica;
 
 impl Runbook for ReplaceReplica {
     type Step = Step;
-    type Memo = Value;
+    type Memo = Memo;
     const SPEC: RunbookSpec = SPEC;
     fn step_at(index: usize) -> Option<Step> {
         Step::of(index)
@@ -150,13 +141,13 @@ impl Runbook for ReplaceReplica {
         step: Step,
         cx: &StepContext<'_>,
         out: &mut Vec<String>,
-        memo: &mut Value,
+        memo: &mut Memo,
     ) -> StepState {
         execute(step, cx, out, memo).await
     }
     async fn undo(
         cx: &StepContext<'_>,
-        memo: &Value,
+        memo: &Memo,
         out: &mut Vec<String>,
     ) -> Option<Result<Undone, String>> {
         Some(undo(cx, memo, out).await.map(Undone::Restored))
@@ -167,7 +158,7 @@ pub async fn execute(
     step: Step,
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-    memo: &mut Value,
+    memo: &mut Memo,
 ) -> StepState {
     if let Err(e) = SPEC.check_target(cx.target) {
         return StepState::Failed(e);
@@ -207,7 +198,7 @@ pub fn plan(cx: &StepContext<'_>) -> Vec<String> {
 async fn precheck(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-    memo: &mut Value,
+    memo: &mut Memo,
 ) -> Result<String, String> {
     let (old, new) = parse_target(cx.target)?;
     let pair = cx.pair;
@@ -286,7 +277,8 @@ async fn precheck(
         old_channel: old_channel.clone(),
         new: new.clone(),
         new_channel,
-        sync,
+        sync_host: sync.0,
+        sync_port: sync.1,
         before,
     };
     p.save(memo);
@@ -339,8 +331,8 @@ async fn channel_script(
         pid.to_string(),
         String::new(),
         channel.to_string(),
-        p.sync.0.clone(),
-        p.sync.1.to_string(),
+        p.sync_host.clone(),
+        p.sync_port.to_string(),
         client,
         cx.run_id.to_string(),
         mode.into(),
@@ -673,7 +665,7 @@ async fn verify_final(
 /// went: OLD was never touched before the point of no return.
 pub async fn undo(
     cx: &StepContext<'_>,
-    memo: &Value,
+    memo: &Memo,
     out: &mut Vec<String>,
 ) -> Result<String, String> {
     let Ok(p) = Plan::load(memo) else {
@@ -764,11 +756,17 @@ mod tests {
             old_channel: String::new(),
             new: "r3".into(),
             new_channel: "r3".into(),
-            sync: ("10.0.0.3".into(), 2005),
+            sync_host: "10.0.0.3".into(),
+            sync_port: 2005,
             before: vec![("r1".into(), String::new()), ("r2".into(), "r2".into())],
         };
-        let mut memo = json!({});
+        let mut memo = Memo::default();
         p.save(&mut memo);
+        // through the journal's JSON, in the shape earlier releases wrote
+        let json = serde_json::to_value(&memo).unwrap();
+        assert_eq!(json["replace"]["sync_host"], "10.0.0.3");
+        assert_eq!(json["replace"]["sync_port"], 2005);
+        let memo: Memo = serde_json::from_value(json).unwrap();
         let back = Plan::load(&memo).unwrap();
         assert_eq!(back, p);
         assert_eq!(back.with_new().len(), 3);
@@ -779,6 +777,6 @@ mod tests {
                 ("r3".to_string(), "r3".to_string())
             ]
         );
-        assert!(Plan::load(&json!({})).is_err());
+        assert!(Plan::load(&Memo::default()).is_err());
     }
 }

@@ -160,16 +160,29 @@ pub(super) fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-pub fn roles(memo: &serde_json::Value) -> Result<Roles, String> {
-    serde_json::from_value(memo.get("roles").cloned().unwrap_or_default())
-        .map_err(|_| "no roles recorded: the precheck has not run".to_string())
+/// What the failover's steps leave for each other (journalled with the run).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Memo {
+    /// The operator's `--allow-held`, fixed when the run starts.
+    #[serde(default)]
+    pub allow_held: bool,
+    /// What the precheck decided; each later step updates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Roles>,
+    /// upgrade-via-failover: the releases it moves between.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<upgrade::Releases>,
 }
 
-pub(super) fn save_roles(memo: &mut serde_json::Value, r: &Roles) {
-    if !memo.is_object() {
-        *memo = serde_json::json!({});
+impl Memo {
+    pub fn roles(&self) -> Result<Roles, String> {
+        self.roles
+            .clone()
+            .ok_or_else(|| "no roles recorded: the precheck has not run".to_string())
     }
-    memo["roles"] = serde_json::to_value(r).unwrap_or_default();
+    pub fn save_roles(&mut self, r: &Roles) {
+        self.roles = Some(r.clone());
+    }
 }
 
 /// The soft failover, for the engine's dispatch.
@@ -177,7 +190,7 @@ pub struct Failover;
 
 impl Runbook for Failover {
     type Step = Step;
-    type Memo = serde_json::Value;
+    type Memo = Memo;
     const SPEC: RunbookSpec = SPEC;
     fn step_at(index: usize) -> Option<Step> {
         Step::of(index)
@@ -186,13 +199,13 @@ impl Runbook for Failover {
         step: Step,
         cx: &StepContext<'_>,
         out: &mut Vec<String>,
-        memo: &mut serde_json::Value,
+        memo: &mut Memo,
     ) -> StepState {
         execute(step, cx, out, memo).await
     }
     async fn undo(
         cx: &StepContext<'_>,
-        memo: &serde_json::Value,
+        memo: &Memo,
         out: &mut Vec<String>,
     ) -> Option<Result<Undone, String>> {
         Some(undo_from(cx, memo, out).await)
@@ -202,10 +215,10 @@ impl Runbook for Failover {
 /// The failover's undo (the upgrade's too): from what the servers say.
 pub async fn undo_from(
     cx: &StepContext<'_>,
-    memo: &serde_json::Value,
+    memo: &Memo,
     out: &mut Vec<String>,
 ) -> Result<Undone, String> {
-    let Ok(r) = roles(memo) else {
+    let Ok(r) = memo.roles() else {
         return Ok(Undone::Restored(
             "nothing was changed (the precheck had not passed)".into(),
         ));
@@ -217,12 +230,12 @@ pub async fn execute(
     step: Step,
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
+    memo: &mut Memo,
 ) -> StepState {
     if step == Step::Precheck {
         return super::state_of(precheck::precheck(cx, out, memo).await);
     }
-    let mut r = match roles(memo) {
+    let mut r = match memo.roles() {
         Ok(r) => r,
         Err(e) => return StepState::Failed(e),
     };
@@ -245,13 +258,13 @@ pub async fn execute(
         Step::RecordRoles => record_roles(cx, &r, out).await,
     };
     // a failure is undone (or not) by the engine, from what the servers say
-    save_roles(memo, &r);
+    memo.save_roles(&r);
     super::state_of(res)
 }
 
 /// The exact commands each later step runs (the dry run's plan).
-pub fn plan(cx: &StepContext<'_>, memo: &serde_json::Value) -> Vec<String> {
-    let Ok(r) = roles(memo) else {
+pub fn plan(cx: &StepContext<'_>, memo: &Memo) -> Vec<String> {
+    let Ok(r) = memo.roles() else {
         return vec!["(no plan: the precheck did not pass)".into()];
     };
     let hook = cx

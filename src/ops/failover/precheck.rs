@@ -1,7 +1,7 @@
 //! Step 1 of the failover: read-only prechecks, each verdict printed, and
 //! the roles every later step acts on (recorded in the memo).
 
-use super::{client_pids, master_pid, now, save_roles, Roles};
+use super::{client_pids, master_pid, now, Roles};
 use crate::check::Scope;
 use crate::cyrus::host_facts::{self, answers, held, sync_endpoint, Fence};
 use crate::cyrus::probe::{self, LogCursor, ProbeReport};
@@ -111,7 +111,7 @@ pub(crate) async fn reaches(
 pub(super) async fn precheck(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
+    memo: &mut super::Memo,
 ) -> Result<String, String> {
     let pair = cx.pair;
     let replica = chosen_replica(pair, cx.target)?;
@@ -127,10 +127,7 @@ pub(super) async fn precheck(
             "the canary needs the pair's heartbeat_user (a dedicated user on both hosts)".into(),
         );
     }
-    let allow_held = memo
-        .get("allow_held")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    let allow_held = memo.allow_held;
     let (m, rp) = tokio::join!(
         probe_with_log(cx, &pair.master),
         probe_with_log(cx, &replica.host)
@@ -435,7 +432,7 @@ pub(super) async fn precheck(
         others: other_roles,
         ..Default::default()
     };
-    save_roles(memo, &r);
+    memo.save_roles(&r);
     Ok(format!(
         "all prechecks pass: {} -> {}",
         r.old_master, r.new_master

@@ -20,8 +20,16 @@ use super::super::runbook::{
     LockOn, Runbook, RunbookKind, RunbookSpec, StepSpec, StepState, Undone,
 };
 use super::super::StepContext;
-use super::Step as F;
+use super::{Memo, Step as F};
 use crate::model::releases::{self, Mix};
+
+/// The releases an upgrade moves between (in the journal; for the operator
+/// reading it).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Releases {
+    pub from: String,
+    pub to: String,
+}
 
 /// The upgrade's steps: its own version gate before the failover's
 /// precheck, the failover's steps unchanged (same index, same undo, same
@@ -79,7 +87,7 @@ pub struct Upgrade;
 
 impl Runbook for Upgrade {
     type Step = Step;
-    type Memo = serde_json::Value;
+    type Memo = Memo;
     const SPEC: RunbookSpec = SPEC;
     fn step_at(index: usize) -> Option<Step> {
         Step::of(index)
@@ -88,7 +96,7 @@ impl Runbook for Upgrade {
         step: Step,
         cx: &StepContext<'_>,
         out: &mut Vec<String>,
-        memo: &mut serde_json::Value,
+        memo: &mut Memo,
     ) -> StepState {
         match step {
             Step::Precheck => {
@@ -105,7 +113,7 @@ impl Runbook for Upgrade {
     }
     async fn undo(
         cx: &StepContext<'_>,
-        memo: &serde_json::Value,
+        memo: &Memo,
         out: &mut Vec<String>,
     ) -> Option<Result<Undone, String>> {
         Some(super::undo_from(cx, memo, out).await)
@@ -122,7 +130,7 @@ async fn version_of(cx: &StepContext<'_>, host: &str) -> Result<String, String> 
 async fn version_gate(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
+    memo: &mut Memo,
 ) -> Result<(), String> {
     let pair = cx.pair;
     let Some(replica) = pair.replicas.first() else {
@@ -140,10 +148,10 @@ async fn version_gate(
                 "upgrade direction: {} ({master}) -> {} ({newer})",
                 pair.master, replica.host
             ));
-            if !memo.is_object() {
-                *memo = serde_json::json!({});
-            }
-            memo["upgrade"] = serde_json::json!({ "from": master, "to": newer });
+            memo.upgrade = Some(Releases {
+                from: master.to_string(),
+                to: newer.to_string(),
+            });
             Ok(())
         }
         Some(Mix::Same) => Err(format!(
@@ -162,9 +170,9 @@ async fn version_gate(
 async fn report(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-    memo: &serde_json::Value,
+    memo: &Memo,
 ) -> Result<String, String> {
-    let roles = super::roles(memo)?;
+    let roles = memo.roles()?;
     let (old, new) = (&roles.old_master, &roles.new_master);
     let (ov, nv) = (version_of(cx, old).await?, version_of(cx, new).await?);
     out.push(format!("new master {new}: {nv}"));

@@ -38,6 +38,7 @@ use super::runbook::{runbook_steps, LockOn, Runbook, RunbookKind, RunbookSpec, S
 use super::StepContext;
 use crate::check;
 use divergence::Divergence;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 runbook_steps! {
@@ -121,12 +122,38 @@ fn target_is_pair(cx: &StepContext<'_>, spec: &RunbookSpec) -> Result<(), String
     Ok(())
 }
 
+/// What promote and reintegrate leave for their later steps (journalled).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Memo {
+    /// Who is master now and what each host's config is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Roles>,
+    /// reintegrate: the survey's report (copy-back and verify act on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divergence: Option<Divergence>,
+    /// reintegrate, soft UID policy: the users copy-back injected, which
+    /// the rebuild re-syncs on the old master.
+    #[serde(default)]
+    pub soft_users: Vec<String>,
+}
+
+impl Memo {
+    fn roles(&self) -> Result<Roles, String> {
+        self.roles
+            .clone()
+            .ok_or_else(|| "no roles recorded: the precheck has not run".to_string())
+    }
+    fn save_roles(&mut self, r: &Roles) {
+        self.roles = Some(r.clone());
+    }
+}
+
 /// Promote, for the engine's dispatch.
 pub struct Promote;
 
 impl Runbook for Promote {
     type Step = PromoteStep;
-    type Memo = serde_json::Value;
+    type Memo = Memo;
     const SPEC: RunbookSpec = PROMOTE;
     fn step_at(index: usize) -> Option<PromoteStep> {
         PromoteStep::of(index)
@@ -135,7 +162,7 @@ impl Runbook for Promote {
         step: PromoteStep,
         cx: &StepContext<'_>,
         out: &mut Vec<String>,
-        memo: &mut serde_json::Value,
+        memo: &mut Memo,
     ) -> StepState {
         if let Err(e) = target_is_pair(cx, &PROMOTE) {
             return StepState::Failed(e);
@@ -149,7 +176,7 @@ pub struct Reintegrate;
 
 impl Runbook for Reintegrate {
     type Step = ReintegrateStep;
-    type Memo = serde_json::Value;
+    type Memo = Memo;
     const SPEC: RunbookSpec = REINTEGRATE;
     fn step_at(index: usize) -> Option<ReintegrateStep> {
         ReintegrateStep::of(index)
@@ -158,7 +185,7 @@ impl Runbook for Reintegrate {
         step: ReintegrateStep,
         cx: &StepContext<'_>,
         out: &mut Vec<String>,
-        memo: &mut serde_json::Value,
+        memo: &mut Memo,
     ) -> StepState {
         if let Err(e) = target_is_pair(cx, &REINTEGRATE) {
             return StepState::Failed(e);
@@ -171,12 +198,12 @@ async fn promote(
     step: PromoteStep,
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
+    memo: &mut Memo,
 ) -> Result<String, String> {
     if step == PromoteStep::Precheck {
         return promote_precheck(cx, out, memo).await;
     }
-    let mut r = failover::roles(memo)?;
+    let mut r = memo.roles()?;
     let res = match step {
         PromoteStep::Precheck => unreachable!("handled above"),
         PromoteStep::FenceOld => fence_old(cx, &r, out, true).await,
@@ -212,14 +239,14 @@ async fn promote(
             )
         }),
     };
-    failover::save_roles(memo, &r);
+    memo.save_roles(&r);
     res
 }
 
 async fn promote_precheck(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
+    memo: &mut Memo,
 ) -> Result<String, String> {
     let (replica, channel) = single_replica(cx)?;
     let master = cx.pair.master.clone();
@@ -270,7 +297,7 @@ async fn promote_precheck(
          `cyrdeck run reintegrate {}` has copied the old master's mail back",
         cx.pair.name
     ));
-    failover::save_roles(memo, &r);
+    memo.save_roles(&r);
     Ok(format!("{replica} can take over from {master}"))
 }
 
@@ -319,9 +346,9 @@ async fn reintegrate(
     step: ReintegrateStep,
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
+    memo: &mut Memo,
 ) -> Result<String, String> {
-    let mut r = match failover::roles(memo) {
+    let mut r = match memo.roles() {
         Ok(r) => r,
         Err(_) => {
             let (old, channel) = single_replica(cx)?;
@@ -351,7 +378,7 @@ async fn reintegrate(
         ReintegrateStep::StartReplication => start_replication(cx, &mut r, out).await,
         ReintegrateStep::Canary => failover::canary(cx, &mut r, out).await,
     };
-    failover::save_roles(memo, &r);
+    memo.save_roles(&r);
     res
 }
 
@@ -405,16 +432,17 @@ async fn clear_stale_lock(
         .map_err(|e| e.message(&r.old_master))
 }
 
-fn divergence_of(memo: &serde_json::Value) -> Result<Divergence, String> {
-    serde_json::from_value(memo.get("divergence").cloned().unwrap_or_default())
-        .map_err(|_| "no divergence report: step 2 has not run".to_string())
+fn divergence_of(memo: &Memo) -> Result<Divergence, String> {
+    memo.divergence
+        .clone()
+        .ok_or_else(|| "no divergence report: step 2 has not run".to_string())
 }
 
 async fn survey(
     cx: &StepContext<'_>,
     r: &Roles,
     out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
+    memo: &mut Memo,
 ) -> Result<String, String> {
     let conns = cx.connections();
     let started = std::time::Instant::now();
@@ -502,7 +530,7 @@ async fn survey(
     }
     save_report(cx, &d, out);
     if !d.unreadable.is_empty() {
-        memo["divergence"] = serde_json::to_value(&d).unwrap_or_default();
+        memo.divergence = Some(d.clone());
         return Err(format!(
             "{} mailbox(es) could not be read: fix them (see the report) and resume",
             d.unreadable.len()
@@ -513,7 +541,7 @@ async fn survey(
         d.users_to_copy.len(),
         d.clashes.len()
     );
-    memo["divergence"] = serde_json::to_value(&d).unwrap_or_default();
+    memo.divergence = Some(d.clone());
     Ok(said)
 }
 
@@ -536,7 +564,7 @@ async fn copy_back(
     cx: &StepContext<'_>,
     r: &Roles,
     out: &mut Vec<String>,
-    memo: &mut serde_json::Value,
+    memo: &mut Memo,
 ) -> Result<String, String> {
     let d = divergence_of(memo)?;
     if cx.attempt > 1 {
@@ -552,7 +580,7 @@ async fn copy_back(
     } else {
         Vec::new()
     };
-    memo["soft_users"] = serde_json::json!(soft);
+    memo.soft_users = soft.clone();
     if !d.users_to_copy.is_empty() || !d.mailboxes_to_copy.is_empty() {
         sync_server_answers(cx, &r.old_master, &r.new_master, out).await?;
     }
@@ -684,7 +712,7 @@ async fn verify(
     cx: &StepContext<'_>,
     r: &Roles,
     out: &mut Vec<String>,
-    memo: &serde_json::Value,
+    memo: &Memo,
 ) -> Result<String, String> {
     use std::collections::{BTreeMap, BTreeSet};
     let mut d = divergence_of(memo)?;

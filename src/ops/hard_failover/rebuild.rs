@@ -28,12 +28,9 @@ pub async fn on_old_master(
     cx: &StepContext<'_>,
     r: &mut Roles,
     out: &mut Vec<String>,
-    memo: &serde_json::Value,
+    memo: &super::Memo,
 ) -> Result<String, String> {
-    let soft: Vec<String> = memo
-        .get("soft_users")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
+    let soft = memo.soft_users.clone();
     if soft.is_empty() {
         return Ok("nothing to rebuild: no user took the soft UID policy".into());
     }
