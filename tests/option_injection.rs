@@ -176,8 +176,16 @@ fn the_argv_builders_refuse_it_as_well() {
     let (cfg, _) = config(&l, "argv");
     let h = cfg.host("master");
     for name in HOSTILE {
-        refused(&resync::examine_argv(h, name).unwrap_err(), name);
-        refused(&repair::unexpunge_argv(h, name, &[1]).unwrap_err(), name);
+        refused(
+            &resync::examine_argv(h, name).unwrap_err().to_string(),
+            name,
+        );
+        refused(
+            &repair::unexpunge_argv(h, name, &[1])
+                .unwrap_err()
+                .to_string(),
+            name,
+        );
         for scope in [
             Scope {
                 user: Some(name.into()),
@@ -188,7 +196,10 @@ fn the_argv_builders_refuse_it_as_well() {
                 mailbox: Some(name.into()),
             },
         ] {
-            refused(&repair::sync_target_args(&scope).unwrap_err(), name);
+            refused(
+                &repair::sync_target_args(&scope).unwrap_err().to_string(),
+                name,
+            );
         }
     }
     // ordinary hostile-looking names are not options: they pass (quoting

@@ -25,7 +25,7 @@ pub async fn run(
         n += 1;
         match cyrdeck::ops::heartbeat::beat(&cfg, &conns, p).await {
             Ok(t) => println!("heartbeat written on {} at {t}", p.master),
-            Err(e) if e == cyrdeck::ops::OBSERVE_REFUSAL => {
+            Err(e) if e.is_refusal() => {
                 eprintln!("heartbeat: {e}");
                 return Ok(3);
             }

@@ -21,6 +21,7 @@ use super::runbook::LockOn;
 use super::runbook::{RunbookRun, RunbookSpec, StepState, UndoState, Undone};
 use super::StepContext;
 use crate::config::Config;
+use crate::ops::error::{Refusal, StepError};
 use crate::remote::HostConnection;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -149,7 +150,7 @@ impl Engine {
         sink(Event::Changed(run));
     }
 
-    fn context<'a>(&'a self, run: &'a RunbookRun) -> Result<StepContext<'a>, String> {
+    fn context<'a>(&'a self, run: &'a RunbookRun) -> Result<StepContext<'a>, StepError> {
         let pair = self
             .cfg
             .pairs
@@ -177,7 +178,7 @@ impl Engine {
     }
 
     /// Take (or confirm) the pair lock before this process writes.
-    async fn ensure_lock(&self, run: &mut RunbookRun) -> Result<(), String> {
+    async fn ensure_lock(&self, run: &mut RunbookRun) -> Result<(), StepError> {
         if self.lock_checked.load(Ordering::SeqCst) {
             return Ok(());
         }
@@ -198,7 +199,8 @@ impl Engine {
                             run.spec.id(),
                             run.pair,
                             p.replicas.len()
-                        ))
+                        )
+                        .into())
                     }
                 }
             }
@@ -216,8 +218,8 @@ impl Engine {
                 self.lock_checked.store(true, Ordering::SeqCst);
                 Ok(())
             }
-            Err(LockError::Other(e)) => Err(e),
-            Err(held) => Err(held.message(&host)),
+            Err(LockError::Other(e)) => Err(e.into()),
+            Err(held) => Err(StepError::Refused(Refusal::Locked(held.message(&host)))),
         }
     }
 
@@ -234,7 +236,7 @@ impl Engine {
             if let Err(e) = self.ensure_lock(run).await {
                 // nothing of this run has written yet (or the lock is ours):
                 // the step is refused, the run is over
-                run.steps[idx] = StepState::Refused(e);
+                run.steps[idx] = StepState::Refused(e.to_string());
                 self.save_and_tell(run, sink);
                 self.finish(run, sink).await;
                 return Some(idx);
@@ -326,7 +328,7 @@ impl Engine {
         &self,
         run: &mut RunbookRun,
         out: &mut Vec<String>,
-    ) -> Result<Undone, String> {
+    ) -> Result<Undone, StepError> {
         self.ensure_lock(run).await?;
         let cx = self.context(run)?;
         undo_runbook(&cx, run, out).await
@@ -336,7 +338,7 @@ impl Engine {
         &self,
         run: &mut RunbookRun,
         why: &str,
-        res: Result<Undone, String>,
+        res: Result<Undone, StepError>,
         sink: Sink<'_>,
     ) {
         match res {
@@ -398,7 +400,7 @@ impl Engine {
             let mut out = Vec::new();
             let res = match self.context(run) {
                 Ok(cx) => pair_lock::release(&cx, &host, &holder, &mut out).await,
-                Err(e) => Err(LockError::Other(e)),
+                Err(e) => Err(LockError::Other(e.to_string())),
             };
             run.output.extend(out);
             match res {
@@ -437,8 +439,8 @@ async fn undo_runbook(
     cx: &StepContext<'_>,
     run: &RunbookRun,
     out: &mut Vec<String>,
-) -> Result<Undone, String> {
+) -> Result<Undone, StepError> {
     super::undo(run.spec.kind, cx, &run.memo, out)
         .await
-        .unwrap_or_else(|| Err(format!("runbook {} has no undo", run.spec.id())))
+        .unwrap_or_else(|| Err(format!("runbook {} has no undo", run.spec.id()).into()))
 }

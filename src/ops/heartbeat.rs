@@ -8,6 +8,7 @@
 
 use super::StepContext;
 use crate::config::{Config, PairConfig};
+use crate::ops::error::StepError;
 use crate::remote::HostConnection;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ pub async fn beat(
     cfg: &Config,
     conns: &BTreeMap<String, Arc<HostConnection>>,
     pair: &PairConfig,
-) -> Result<u64, String> {
+) -> Result<u64, StepError> {
     beat_unless_fresh(cfg, conns, pair, 0).await
 }
 
@@ -32,17 +33,17 @@ pub async fn beat_unless_fresh(
     conns: &BTreeMap<String, Arc<HostConnection>>,
     pair: &PairConfig,
     min_age_secs: u64,
-) -> Result<u64, String> {
+) -> Result<u64, StepError> {
     let cx = StepContext::new(cfg, pair, "", super::Actor::Heartbeat, conns);
     write_beat(&cx, &pair.master, min_age_secs).await
 }
 
 /// One beat (or a failover's canary) delivered on `host`; its clock then.
-pub async fn beat_on(cx: &StepContext<'_>, host: &str) -> Result<u64, String> {
+pub async fn beat_on(cx: &StepContext<'_>, host: &str) -> Result<u64, StepError> {
     write_beat(cx, host, 0).await
 }
 
-async fn write_beat(cx: &StepContext<'_>, host: &str, min_age_secs: u64) -> Result<u64, String> {
+async fn write_beat(cx: &StepContext<'_>, host: &str, min_age_secs: u64) -> Result<u64, StepError> {
     let pair = cx.pair;
     let hb = pair
         .heartbeat
@@ -72,14 +73,15 @@ async fn write_beat(cx: &StepContext<'_>, host: &str, min_age_secs: u64) -> Resu
         return Err(format!(
             "heartbeat on {host} failed: {}",
             err.trim().lines().last().unwrap_or("no error text")
-        ));
+        )
+        .into());
     }
     // "fresh T": another writer's beat at T is young enough: none written
     let t = text.trim();
     t.strip_prefix("fresh ")
         .unwrap_or(t)
         .parse()
-        .map_err(|_| format!("heartbeat on {host}: unexpected output {text:?}"))
+        .map_err(|_| format!("heartbeat on {host}: unexpected output {text:?}").into())
 }
 
 /// Beats each pair with a heartbeat once its interval has passed; skipped
@@ -96,7 +98,7 @@ pub struct Heartbeats {
     pub errors: BTreeMap<String, String>,
     /// Beats being written, one task per pair: a dead master holds back
     /// only its own pair's next beat, never the refresh (a fleet).
-    writing: tokio::task::JoinSet<(String, Result<u64, String>)>,
+    writing: tokio::task::JoinSet<(String, Result<u64, StepError>)>,
     busy: std::collections::BTreeSet<String>,
 }
 
@@ -118,7 +120,7 @@ impl Heartbeats {
             self.busy.remove(&pair);
             match res {
                 Ok(_) => self.errors.remove(&pair),
-                Err(e) => self.errors.insert(pair, e),
+                Err(e) => self.errors.insert(pair, e.to_string()),
             };
         }
     }
@@ -135,7 +137,7 @@ impl Heartbeats {
             self.busy.remove(&pair);
             match res {
                 Ok(_) => self.errors.remove(&pair),
-                Err(e) => self.errors.insert(pair, e),
+                Err(e) => self.errors.insert(pair, e.to_string()),
             };
         }
         for pair in cfg.pairs.values() {

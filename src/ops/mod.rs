@@ -2,9 +2,11 @@
 //! time. Every mutating command needs the transport's WriteCapability (none
 //! in observe mode) and is written to the audit log.
 
+use crate::ops::error::StepError;
 pub mod audit;
 pub mod autopilot;
 pub mod engine;
+pub mod error;
 pub mod failover;
 pub mod fault;
 pub mod hard_failover;
@@ -24,10 +26,6 @@ use crate::remote::{ExecOutput, HostConnection};
 use runbook::{Runbook, RunbookKind, RunbookRun, RunbookSpec, StepState, Undone};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// What a step says when observe mode refused it (the runner shows it as
-/// "refused", not "failed").
-pub const OBSERVE_REFUSAL: &str = "observe mode: this step changes a host";
 
 /// A step's result: refused when observe mode stopped it.
 /// How many bytes of names one command may carry: a list that grows with
@@ -57,11 +55,11 @@ pub fn arg_chunks<S: AsRef<str>>(args: &[S]) -> Vec<&[S]> {
     out
 }
 
-pub fn state_of(res: Result<String, String>) -> StepState {
+pub fn state_of(res: Result<String, StepError>) -> StepState {
     match res {
         Ok(m) => StepState::Done(m),
-        Err(e) if e == OBSERVE_REFUSAL => StepState::Refused(e),
-        Err(e) => StepState::Failed(e),
+        Err(e) if e.is_refusal() => StepState::Refused(e.to_string()),
+        Err(e) => StepState::Failed(e.to_string()),
     }
 }
 
@@ -150,11 +148,11 @@ impl<'a> StepContext<'a> {
         self.conns
     }
 
-    pub fn connection(&self, host: &str) -> Result<&HostConnection, String> {
+    pub fn connection(&self, host: &str) -> Result<&HostConnection, StepError> {
         self.conns
             .get(host)
             .map(|c| c.as_ref())
-            .ok_or_else(|| format!("host {host} is not configured"))
+            .ok_or_else(|| format!("host {host} is not configured").into())
     }
 
     /// Run a command that changes `host`: it needs the transport's write
@@ -169,7 +167,7 @@ impl<'a> StepContext<'a> {
         shown: Option<Vec<String>>,
         timeout: std::time::Duration,
         out: &mut Vec<String>,
-    ) -> Result<ExecOutput, String> {
+    ) -> Result<ExecOutput, StepError> {
         self.write_with_input(host, argv, shown, None, timeout, out)
             .await
     }
@@ -184,9 +182,11 @@ impl<'a> StepContext<'a> {
         input: Option<&[u8]>,
         timeout: std::time::Duration,
         out: &mut Vec<String>,
-    ) -> Result<ExecOutput, String> {
+    ) -> Result<ExecOutput, StepError> {
         let conn = self.connection(host)?;
-        let cap = conn.write_capability().ok_or(OBSERVE_REFUSAL)?;
+        let cap = conn
+            .write_capability()
+            .ok_or_else(StepError::observe_mode)?;
         let mut shown = shown.unwrap_or_else(|| argv.clone());
         if let Some(i) = input {
             shown.push(format!("<stdin: {} bytes>", i.len()));
@@ -213,7 +213,10 @@ impl<'a> StepContext<'a> {
                 path.display()
             ));
         }
-        res.map_err(|e| format!("{host}: {e}"))
+        res.map_err(|error| StepError::Remote {
+            host: host.to_string(),
+            error: Box::new(error),
+        })
     }
 
     /// `write`, its stdout handed to `on_line` line by line as it comes
@@ -225,9 +228,11 @@ impl<'a> StepContext<'a> {
         timeout: std::time::Duration,
         out: &mut Vec<String>,
         mut on_line: impl FnMut(&str),
-    ) -> Result<ExecOutput, String> {
+    ) -> Result<ExecOutput, StepError> {
         let conn = self.connection(host)?;
-        let cap = conn.write_capability().ok_or(OBSERVE_REFUSAL)?;
+        let cap = conn
+            .write_capability()
+            .ok_or_else(StepError::observe_mode)?;
         let path = self.audit_path();
         let id =
             audit::intent(&path, host, &argv, self.actor.label(), self.run_id).map_err(|e| {
@@ -259,7 +264,10 @@ impl<'a> StepContext<'a> {
                 path.display()
             ));
         }
-        res.map_err(|e| format!("{host}: {e}"))
+        res.map_err(|error| StepError::Remote {
+            host: host.to_string(),
+            error: Box::new(error),
+        })
     }
 
     /// A finding (nothing written) in the audit log; a log that cannot
@@ -288,7 +296,7 @@ impl<'a> StepContext<'a> {
     }
 
     /// `sync_client -C CONF [-n CHANNEL]` on the master.
-    pub fn sync_client_argv(&self, channel: &str) -> Result<Vec<String>, String> {
+    pub fn sync_client_argv(&self, channel: &str) -> Result<Vec<String>, StepError> {
         self.sync_client_on(&self.pair.master, channel, None)
     }
 
@@ -304,7 +312,7 @@ impl<'a> StepContext<'a> {
         host: &str,
         channel: &str,
         server: Option<&(String, u16)>,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, StepError> {
         let h = self.connection(host)?.config();
         let mut argv = vec![
             format!("{}/sync_client", h.bin_dir.display()),
@@ -322,7 +330,7 @@ impl<'a> StepContext<'a> {
             if addr.contains(':') || addr.starts_with('-') || addr.is_empty() {
                 return Err(format!(
                     "sync_server address {addr:?}: sync_client -S takes a host name or IPv4 address (set the host's sync_address to NAME:PORT)"
-                ));
+                ).into());
             }
             argv.extend(["-S".into(), format!("{addr}:{port}")]);
         }
@@ -334,13 +342,15 @@ impl<'a> StepContext<'a> {
         &self,
         scope: &crate::check::Scope,
         drain_wait: std::time::Duration,
-    ) -> Result<crate::model::conflicts::CheckResult, String> {
+    ) -> Result<crate::model::conflicts::CheckResult, StepError> {
         let opts = crate::check::CheckOptions {
             drain_wait,
             exec_timeout: std::time::Duration::from_secs(300),
             list_mailboxes: false,
         };
-        crate::check::run(self.cfg, self.conns, &self.pair.name, scope, &opts, &|_| {}).await
+        crate::check::run(self.cfg, self.conns, &self.pair.name, scope, &opts, &|_| {})
+            .await
+            .map_err(StepError::from)
     }
 }
 
@@ -394,7 +404,7 @@ pub async fn undo(
     cx: &StepContext<'_>,
     memo: &serde_json::Value,
     out: &mut Vec<String>,
-) -> Option<Result<Undone, String>> {
+) -> Option<Result<Undone, StepError>> {
     match kind {
         RunbookKind::Failover => undo_as::<failover::Failover>(cx, memo, out).await,
         RunbookKind::UpgradeViaFailover => {
@@ -417,7 +427,7 @@ async fn undo_as<R: Runbook>(
     cx: &StepContext<'_>,
     memo: &serde_json::Value,
     out: &mut Vec<String>,
-) -> Option<Result<Undone, String>> {
+) -> Option<Result<Undone, StepError>> {
     let m: R::Memo = serde_json::from_value(memo.clone()).unwrap_or_default();
     R::undo(cx, &m, out).await
 }

@@ -8,6 +8,7 @@
 //! shows the holder and asks before breaking it. Never broken silently.
 
 use super::StepContext;
+use crate::ops::error::StepError;
 use crate::remote::{HostConnection, RemoteCommand};
 use std::time::Duration;
 
@@ -193,7 +194,7 @@ async fn write_action(
 ) -> Result<String, LockError> {
     let conf = cx
         .connection(host)
-        .map_err(LockError::Other)?
+        .map_err(|e| LockError::Other(e.to_string()))?
         .config()
         .imapd_conf
         .display()
@@ -212,7 +213,7 @@ async fn write_action(
             out,
         )
         .await
-        .map_err(LockError::Other)?;
+        .map_err(|e| LockError::Other(e.to_string()))?;
     let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
     match o.exit_status {
         Some(0) => Ok(text),
@@ -262,7 +263,7 @@ pub async fn break_lock(
 }
 
 /// The lock's text on `host` (None when free). Read-only.
-pub async fn read(conn: &HostConnection) -> Result<Option<String>, String> {
+pub async fn read(conn: &HostConnection) -> Result<Option<String>, StepError> {
     let conf = conn.config().imapd_conf.display().to_string();
     let o = conn
         .exec(&RemoteCommand::read(argv(&conf, "read", "-", "-")))
@@ -272,7 +273,8 @@ pub async fn read(conn: &HostConnection) -> Result<Option<String>, String> {
         return Err(format!(
             "reading the lock failed: {}",
             String::from_utf8_lossy(&o.stderr).trim()
-        ));
+        )
+        .into());
     }
     let t = String::from_utf8_lossy(&o.stdout).trim().to_string();
     Ok((!t.is_empty()).then_some(t))

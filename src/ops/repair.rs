@@ -34,6 +34,7 @@ use crate::check::{self, compare, GuidsByMailbox, Scope};
 use crate::config::HostConfig;
 use crate::cyrus::names::{mailbox_arg, user_arg};
 use crate::model::conflicts::{DiffKind, Difference};
+use crate::ops::error::StepError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -173,7 +174,7 @@ fn hosts(cx: &StepContext<'_>) -> Vec<String> {
 async fn snapshot(
     cx: &StepContext<'_>,
     scope: &Scope,
-) -> Result<Vec<(String, GuidsByMailbox)>, String> {
+) -> Result<Vec<(String, GuidsByMailbox)>, StepError> {
     let mut v = Vec::new();
     for h in hosts(cx) {
         let g = check::guid_multiset(cx.connections(), &h, scope, TIMEOUT).await?;
@@ -249,14 +250,14 @@ fn replica_of<'a>(cx: &'a StepContext<'_>, d: &'a Difference) -> &'a str {
         .unwrap_or("")
 }
 
-async fn plan_step(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<(Plan, String), String> {
+async fn plan_step(
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+) -> Result<(Plan, String), StepError> {
     let scope = target_scope(cx);
     let result = cx.scoped_check(&scope, Duration::from_secs(20)).await?;
     if !result.errors.is_empty() {
-        return Err(format!(
-            "the check could not read: {}",
-            result.errors.join("; ")
-        ));
+        return Err(format!("the check could not read: {}", result.errors.join("; ")).into());
     }
     let mut plan = Plan {
         in_sync: result.in_sync(),
@@ -378,7 +379,7 @@ async fn plan_step(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<(Plan,
 pub(super) async fn protect_target(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let (plan, said) = plan_step(cx, out).await?;
     out.push(format!("  plan: {said}"));
     protect_step(cx, &plan, out).await
@@ -389,7 +390,11 @@ const UIDS_PER_UNEXPUNGE: usize = 2_000;
 
 /// `unexpunge -C CONF -u -v MAILBOX UID...` (the mailbox comes from the
 /// hosts' mailbox lists: checked, never an option).
-pub fn unexpunge_argv(h: &HostConfig, mailbox: &str, uids: &[u32]) -> Result<Vec<String>, String> {
+pub fn unexpunge_argv(
+    h: &HostConfig,
+    mailbox: &str,
+    uids: &[u32],
+) -> Result<Vec<String>, StepError> {
     let mut argv = vec![
         format!("{}/unexpunge", h.bin_dir.display()),
         "-C".into(),
@@ -403,7 +408,7 @@ pub fn unexpunge_argv(h: &HostConfig, mailbox: &str, uids: &[u32]) -> Result<Vec
 }
 
 /// `-u USER` or `-m MAILBOX` for sync_client, the name checked.
-pub fn sync_target_args(scope: &Scope) -> Result<[String; 2], String> {
+pub fn sync_target_args(scope: &Scope) -> Result<[String; 2], StepError> {
     match (&scope.user, &scope.mailbox) {
         (Some(u), _) => Ok(["-u".into(), user_arg(u)?]),
         (_, Some(m)) => Ok(["-m".into(), mailbox_arg(m)?]),
@@ -415,7 +420,7 @@ async fn protect_step(
     cx: &StepContext<'_>,
     plan: &Plan,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     if plan.protect.is_empty() {
         return Ok("nothing to protect: no message was expunged only on a replica".into());
     }
@@ -438,7 +443,8 @@ async fn protect_step(
             return Err(format!(
                 "unexpunge on {host} failed (exit {:?}): nothing synced",
                 o.exit_status
-            ));
+            )
+            .into());
         }
         restored += text
             .lines()
@@ -449,7 +455,7 @@ async fn protect_step(
     if restored < wanted {
         return Err(format!(
             "only {restored} of {wanted} expunged messages could be restored (already cleaned up?): not syncing"
-        ));
+        ).into());
     }
     Ok(format!(
         "{restored} message(s) restored on the replica with new UIDs"
@@ -460,7 +466,7 @@ async fn sync_step(
     cx: &StepContext<'_>,
     plan: &Plan,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     if plan.in_sync {
         return Ok("in sync: nothing to push".into());
     }
@@ -478,10 +484,9 @@ async fn sync_step(
             let why = crate::cyrus::known_bugs::recognise(&stderr)
                 .map(|b| format!(": {}", b.explanation))
                 .unwrap_or_default();
-            return Err(format!(
-                "sync_client to {} exited {:?}{why}",
-                r.host, o.exit_status
-            ));
+            return Err(
+                format!("sync_client to {} exited {:?}{why}", r.host, o.exit_status).into(),
+            );
         }
     }
     Ok(format!("{copied}sync_client finished"))
@@ -496,7 +501,7 @@ async fn copy_back_step(
     cx: &StepContext<'_>,
     plan: &Plan,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     if plan.copy_back.is_empty() {
         return Ok(String::new());
     }
@@ -538,7 +543,7 @@ async fn copy_back_step(
                 return Err(format!(
                     "copy-back from {replica} to {master} exited {:?}: the master's sync was not run",
                     o.exit_status
-                ));
+                ).into());
             }
         }
     }
@@ -567,7 +572,8 @@ async fn copy_back_step(
         return Err(format!(
             "{} of {guids} GUID(s) copied back are not on {master}: nothing else synced",
             missing.len()
-        ));
+        )
+        .into());
     }
     let said = format!(
         "{} mailbox(es) copied back to {master}, all {guids} GUID(s) verified there; ",
@@ -581,7 +587,7 @@ async fn verify_step(
     cx: &StepContext<'_>,
     plan: &Plan,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let scope = target_scope(cx);
     let result = cx.scoped_check(&scope, Duration::from_secs(30)).await?;
     let remaining: Vec<&Difference> = result
@@ -633,16 +639,10 @@ async fn verify_step(
         .collect();
     let summary = format!("before: {}; after: {}", before.join(", "), after.join(", "));
     if !lost.is_empty() {
-        return Err(format!(
-            "{} message(s) not on both sides; {summary}",
-            lost.len()
-        ));
+        return Err(format!("{} message(s) not on both sides; {summary}", lost.len()).into());
     }
     if !remaining.is_empty() || !result.errors.is_empty() {
-        return Err(format!(
-            "{} difference(s) remain; {summary}",
-            remaining.len()
-        ));
+        return Err(format!("{} difference(s) remain; {summary}", remaining.len()).into());
     }
     if plan.left_alone.is_empty() {
         Ok(format!("in sync, every message kept; {summary}"))

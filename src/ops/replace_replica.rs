@@ -26,6 +26,7 @@ use crate::cyrus::host_facts::queue_lines;
 use crate::cyrus::names::{check_name, NameKind};
 use crate::cyrus::probe::HeartbeatRead;
 use crate::model::health::channel_clients;
+use crate::ops::error::StepError;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -82,10 +83,10 @@ impl Plan {
     fn save(&self, memo: &mut Memo) {
         memo.replace = Some(self.clone());
     }
-    fn load(memo: &Memo) -> Result<Plan, String> {
+    fn load(memo: &Memo) -> Result<Plan, StepError> {
         memo.replace
             .clone()
-            .ok_or_else(|| "the precheck has not passed".to_string())
+            .ok_or_else(|| "the precheck has not passed".into())
     }
     /// The pair's replicas once NEW is added / once OLD is retired.
     fn with_new(&self) -> Vec<(String, String)> {
@@ -104,14 +105,14 @@ impl Plan {
 }
 
 /// "OLD:NEW" -> (OLD, NEW).
-fn parse_target(target: &str) -> Result<(String, String), String> {
+fn parse_target(target: &str) -> Result<(String, String), StepError> {
     let (old, new) = target.split_once(':').ok_or_else(|| {
         format!("replace-replica: target is OLD:NEW (replica hosts), not {target:?}")
     })?;
     if old.is_empty() || new.is_empty() || old == new {
-        return Err(format!(
-            "replace-replica: OLD and NEW must be two hosts, not {target:?}"
-        ));
+        return Err(
+            format!("replace-replica: OLD and NEW must be two hosts, not {target:?}").into(),
+        );
     }
     Ok((old.to_string(), new.to_string()))
 }
@@ -119,12 +120,14 @@ fn parse_target(target: &str) -> Result<(String, String), String> {
 /// NEW's channel: its host name in letters and digits (a Cyrus channel
 /// names a directory and a `CH_` option prefix; the DAEMON entry's name is
 /// `syncclientCH`).
-pub(crate) fn channel_for(host: &str) -> Result<String, String> {
+pub(crate) fn channel_for(host: &str) -> Result<String, StepError> {
     let ch: String = host.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     if ch.is_empty() {
-        return Err(format!("no channel name can be made of host name {host:?}"));
+        return Err(format!("no channel name can be made of host name {host:?}").into());
     }
-    check_name(NameKind::Channel, &ch).map(|c| c.to_string())
+    check_name(NameKind::Channel, &ch)
+        .map(|c| c.to_string())
+        .map_err(StepError::from)
 }
 
 /// Replace-replica, for the engine's dispatch.
@@ -149,7 +152,7 @@ impl Runbook for ReplaceReplica {
         cx: &StepContext<'_>,
         memo: &Memo,
         out: &mut Vec<String>,
-    ) -> Option<Result<Undone, String>> {
+    ) -> Option<Result<Undone, StepError>> {
         Some(undo(cx, memo, out).await.map(Undone::Restored))
     }
 }
@@ -191,7 +194,7 @@ pub fn plan(cx: &StepContext<'_>) -> Vec<String> {
                 "then retire {old}'s channel (its queue files kept); OLD replicates until then"
             ),
         ],
-        Err(e) => vec![e],
+        Err(e) => vec![e.to_string()],
     }
 }
 
@@ -199,7 +202,7 @@ async fn precheck(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &mut Memo,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let (old, new) = parse_target(cx.target)?;
     let pair = cx.pair;
     let before: Vec<(String, String)> = pair
@@ -216,10 +219,10 @@ async fn precheck(
         return Ok("plan from the journal".into());
     }
     let Some((_, old_channel)) = before.iter().find(|(h, _)| *h == old) else {
-        return Err(format!("{old} is not a replica of pair {}", pair.name));
+        return Err(format!("{old} is not a replica of pair {}", pair.name).into());
     };
     if new == pair.master || before.iter().any(|(h, _)| *h == new) {
-        return Err(format!("{new} is already part of pair {}", pair.name));
+        return Err(format!("{new} is already part of pair {}", pair.name).into());
     }
     if let Some((name, _)) = cx
         .cfg
@@ -227,16 +230,15 @@ async fn precheck(
         .iter()
         .find(|(_, p)| p.master == new || p.replicas.iter().any(|r| r.host == new))
     {
-        return Err(format!(
-            "{new} is part of pair {name}: a replica serves one master"
-        ));
+        return Err(format!("{new} is part of pair {name}: a replica serves one master").into());
     }
     let new_channel = channel_for(&new)?;
     if before.iter().any(|(_, c)| *c == new_channel) {
         return Err(format!(
             "channel {new_channel} is already used in pair {}",
             pair.name
-        ));
+        )
+        .into());
     }
     let master = probe_host(cx, &pair.master).await?;
     let conf = cx
@@ -246,7 +248,7 @@ async fn precheck(
         .display()
         .to_string();
     if failover::master_pid(cx, &pair.master, &master).is_none() {
-        return Err(format!("{}: Cyrus master is not running", pair.master));
+        return Err(format!("{}: Cyrus master is not running", pair.master).into());
     }
     let listed = master
         .conf
@@ -256,7 +258,7 @@ async fn precheck(
     if listed.split_whitespace().any(|c| c == new_channel) {
         return Err(format!(
             "the master already logs channel {new_channel} (sync_log_channels: {listed}): an earlier run? `runbook list`"
-        ));
+        ).into());
     }
     let old_clients = channel_clients(&master, &conf, old_channel).count();
     out.push(format!(
@@ -304,7 +306,7 @@ async fn channel_script(
     channel: &str,
     mode: &str,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let h = cx.connection(&p.master)?.config().clone();
     let report = probe_host(cx, &p.master).await?;
     let cfgdir = report
@@ -354,7 +356,8 @@ async fn channel_script(
             p.master,
             o.exit_status,
             String::from_utf8_lossy(&o.stderr).trim()
-        ));
+        )
+        .into());
     }
     out.push(format!("  {text}"));
     Ok(text)
@@ -364,7 +367,7 @@ fn record(
     cx: &StepContext<'_>,
     replicas: &[(String, String)],
     out: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     crate::config::set_replicas(&cx.cfg.file, &cx.pair.name, replicas)?;
     out.push(format!(
         "  {}: [pairs.{}] replicas = {}",
@@ -383,7 +386,7 @@ async fn add_channel(
     cx: &StepContext<'_>,
     p: &Plan,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     channel_script(cx, p, "add-channel", &p.new_channel, "own", out).await?;
     record(cx, &p.with_new(), out)?;
     Ok(format!(
@@ -396,7 +399,7 @@ async fn initial_sync(
     cx: &StepContext<'_>,
     p: &Plan,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     // the users -A will copy (the master's mailbox list, streamed): the
     // progress bar's total; -v prints "USER name" as each one starts
     // (lab, 3.6)
@@ -447,7 +450,8 @@ async fn initial_sync(
             o.exit_status,
             started.elapsed(),
             String::from_utf8_lossy(&o.stderr).trim()
-        ));
+        )
+        .into());
     }
     Ok(format!(
         "every user copied to {} in {:.1?}",
@@ -483,7 +487,7 @@ fn progress_bar(done: usize, total: Option<usize>, elapsed: Duration) -> String 
 async fn check_new(
     cx: &StepContext<'_>,
     p: &Plan,
-) -> Result<crate::model::conflicts::CheckResult, String> {
+) -> Result<crate::model::conflicts::CheckResult, StepError> {
     let mut cfg = cx.cfg.clone();
     let pair = cfg
         .pairs
@@ -510,17 +514,18 @@ async fn check_new(
         &progress,
     )
     .await
+    .map_err(StepError::from)
 }
 
 async fn verify_new(
     cx: &StepContext<'_>,
     p: &Plan,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     for round in 1..=3 {
         let r = check_new(cx, p).await?;
         if !r.errors.is_empty() {
-            return Err(format!("the check could not read: {}", r.errors.join("; ")));
+            return Err(format!("the check could not read: {}", r.errors.join("; ")).into());
         }
         if r.in_sync() {
             return Ok(format!(
@@ -568,14 +573,15 @@ async fn verify_new(
     Err(format!(
         "{} still differs after 3 rounds: see `cyrdeck check`",
         p.new
-    ))
+    )
+    .into())
 }
 
 async fn retire_old(
     cx: &StepContext<'_>,
     p: &Plan,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     channel_script(cx, p, "retire-channel", &p.old_channel, "own", out).await?;
     // master no longer restarts it: the running client ends
     channel_script(cx, p, "end-client", &p.old_channel, "own", out).await?;
@@ -591,7 +597,7 @@ async fn verify_final(
     cx: &StepContext<'_>,
     p: &Plan,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let conf = cx
         .connection(&p.master)?
         .config()
@@ -609,9 +615,7 @@ async fn verify_final(
         let old_clients = channel_clients(&r, &conf, &p.old_channel).count();
         let pending = queue_lines(&r, &p.new_channel);
         if old_clients > 0 {
-            return Err(format!(
-                "{old_clients} client(s) of the retired channel still run"
-            ));
+            return Err(format!("{old_clients} client(s) of the retired channel still run").into());
         }
         if new_clients > 0 && pending == 0 {
             return Ok(format!(
@@ -628,7 +632,9 @@ async fn verify_final(
                     super::heartbeat::beat_on(cx, &p.master).await?;
                     let rep = probe_host_with(cx, &p.master, user.as_deref()).await?;
                     let Some(HeartbeatRead::Seen { last_uid, .. }) = rep.heartbeat else {
-                        return Err(format!("{}: the heartbeat INBOX cannot be read", p.master));
+                        return Err(
+                            format!("{}: the heartbeat INBOX cannot be read", p.master).into()
+                        );
                     };
                     out.push(format!(
                         "  canary: heartbeat INBOX last UID {last_uid} on {}",
@@ -654,7 +660,8 @@ async fn verify_final(
             return Err(format!(
                 "{new_clients} client(s) for {}, {pending} pending after 90 s",
                 p.new
-            ));
+            )
+            .into());
         }
         out.push(format!("  {new_clients} client(s), {pending} pending"));
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -667,7 +674,7 @@ pub async fn undo(
     cx: &StepContext<'_>,
     memo: &Memo,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let Ok(p) = Plan::load(memo) else {
         return Ok("nothing was changed (the precheck had not passed)".into());
     };

@@ -11,6 +11,7 @@ use super::StepContext;
 use crate::cyrus::host_facts::queue_lines;
 use crate::cyrus::probe::{self, LogCursor, ProbeReport};
 use crate::model::health::channel_clients;
+use crate::ops::error::StepError;
 use std::time::{Duration, Instant};
 
 /// Runs its arguments (the rolling sync_client) detached from the SSH
@@ -46,7 +47,7 @@ fn channel_of(target: &str) -> String {
 
 /// The status probe, minus its syslog read (processes, queue files and the
 /// sync_server banner are all these steps need; the log chunk can be 256 KiB).
-pub(super) async fn probe_host(cx: &StepContext<'_>, host: &str) -> Result<ProbeReport, String> {
+pub(super) async fn probe_host(cx: &StepContext<'_>, host: &str) -> Result<ProbeReport, StepError> {
     probe_host_with(cx, host, None).await
 }
 
@@ -55,7 +56,7 @@ pub(super) async fn probe_host_with(
     cx: &StepContext<'_>,
     host: &str,
     heartbeat_user: Option<&str>,
-) -> Result<ProbeReport, String> {
+) -> Result<ProbeReport, StepError> {
     let conn = cx.connection(host)?;
     let mut no_log = conn.config().clone();
     no_log.syslog_file = None;
@@ -68,11 +69,11 @@ pub(super) async fn probe_host_with(
         ))
         .await
         .map_err(|e| format!("{host}: {e}"))?;
-    probe::parse(&o.stdout).map_err(|e| format!("{host}: {e}"))
+    probe::parse(&o.stdout).map_err(|e| format!("{host}: {e}").into())
 }
 
 /// (client pids, pending entries) of the channel on the master.
-async fn master_state(cx: &StepContext<'_>, channel: &str) -> Result<(Vec<u32>, u64), String> {
+async fn master_state(cx: &StepContext<'_>, channel: &str) -> Result<(Vec<u32>, u64), StepError> {
     let r = probe_host(cx, &cx.pair.master).await?;
     let conf = cx
         .connection(&cx.pair.master)?
@@ -84,12 +85,9 @@ async fn master_state(cx: &StepContext<'_>, channel: &str) -> Result<(Vec<u32>, 
     Ok((pids, queue_lines(&r, channel)))
 }
 
-async fn replica_answers(cx: &StepContext<'_>, channel: &str) -> Result<bool, String> {
+async fn replica_answers(cx: &StepContext<'_>, channel: &str) -> Result<bool, StepError> {
     let Some(r) = cx.pair.replicas.iter().find(|r| r.channel == channel) else {
-        return Err(format!(
-            "no replica of pair {} on channel {channel:?}",
-            cx.pair.name
-        ));
+        return Err(format!("no replica of pair {} on channel {channel:?}", cx.pair.name).into());
     };
     let rep = probe_host(cx, &r.host).await?;
     Ok(rep.sync_server.as_ref().is_some_and(|s| s.answered))
@@ -131,7 +129,7 @@ async fn precheck(
     cx: &StepContext<'_>,
     channel: &str,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let (pids, pending) = master_state(cx, channel).await?;
     let answers = replica_answers(cx, channel).await?;
     out.push(format!(
@@ -153,7 +151,7 @@ async fn start(
     cx: &StepContext<'_>,
     channel: &str,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     // checked again at the last moment: two rolling clients on one channel
     // would share log-run
     let (pids, _) = master_state(cx, channel).await?;
@@ -184,7 +182,7 @@ async fn start(
         )
         .await?;
     if !o.success() {
-        return Err(format!("could not start it (exit {:?})", o.exit_status));
+        return Err(format!("could not start it (exit {:?})", o.exit_status).into());
     }
     out.push(
         "  note: this client is not supervised by Cyrus master; move it to cyrus.conf DAEMON"
@@ -197,7 +195,7 @@ async fn verify(
     cx: &StepContext<'_>,
     channel: &str,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let started = Instant::now();
     let mut seen_running = 0;
     loop {
@@ -216,7 +214,8 @@ async fn verify(
         if started.elapsed() > Duration::from_secs(90) {
             return Err(format!(
                 "the client runs but {pending} entries are still pending after 90 s"
-            ));
+            )
+            .into());
         }
         out.push(format!("  client {:?}, {pending} pending", pids));
         tokio::time::sleep(Duration::from_secs(2)).await;

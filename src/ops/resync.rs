@@ -7,6 +7,7 @@ use super::StepContext;
 use crate::config::HostConfig;
 use crate::cyrus::mbexamine::{self, Examined};
 use crate::cyrus::names::mailbox_arg;
+use crate::ops::error::StepError;
 use crate::remote::RemoteCommand;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -64,7 +65,7 @@ pub async fn execute(step: Step, cx: &StepContext<'_>, out: &mut Vec<String>) ->
 }
 
 /// `mbexamine -C CONF MAILBOX` (the name checked: never an option).
-pub fn examine_argv(h: &HostConfig, mailbox: &str) -> Result<Vec<String>, String> {
+pub fn examine_argv(h: &HostConfig, mailbox: &str) -> Result<Vec<String>, StepError> {
     Ok(vec![
         format!("{}/mbexamine", h.bin_dir.display()),
         "-C".into(),
@@ -73,18 +74,18 @@ pub fn examine_argv(h: &HostConfig, mailbox: &str) -> Result<Vec<String>, String
     ])
 }
 
-async fn examine(cx: &StepContext<'_>, host: &str) -> Result<Examined, String> {
+async fn examine(cx: &StepContext<'_>, host: &str) -> Result<Examined, StepError> {
     let conn = cx.connection(host)?;
     let cmd = RemoteCommand::read(examine_argv(conn.config(), cx.target)?);
     let o = conn.exec(&cmd).await.map_err(|e| format!("{host}: {e}"))?;
     mbexamine::parse(&String::from_utf8_lossy(&o.stdout))
-        .map_err(|e| format!("{host}: {e} {}", String::from_utf8_lossy(&o.stderr).trim()))
+        .map_err(|e| format!("{host}: {e} {}", String::from_utf8_lossy(&o.stderr).trim()).into())
 }
 
 async fn compare(cx: &StepContext<'_>, out: &mut Vec<String>, strict: bool) -> StepState {
     let master = match examine(cx, &cx.pair.master).await {
         Ok(m) => m,
-        Err(e) => return StepState::Failed(e),
+        Err(e) => return crate::ops::state_of(Err(e)),
     };
     out.push(format!(
         "{}: {} messages, last UID {}",
@@ -104,7 +105,7 @@ async fn compare(cx: &StepContext<'_>, out: &mut Vec<String>, strict: bool) -> S
                 clean = false;
                 continue;
             }
-            Err(e) => return StepState::Failed(e),
+            Err(e) => return crate::ops::state_of(Err(e)),
         };
         let rguids: BTreeSet<&str> = rep.messages.iter().map(|(_, g)| g.as_str()).collect();
         let missing = mguids.difference(&rguids).count();
@@ -140,20 +141,23 @@ async fn push(cx: &StepContext<'_>, out: &mut Vec<String>) -> StepState {
     // must not win and spread to the master
     match super::repair::protect_target(cx, out).await {
         Ok(said) => out.push(format!("  protect: {said}")),
-        Err(e) if e == super::OBSERVE_REFUSAL => return StepState::Refused(e),
+        Err(e) if e.is_refusal() => return super::state_of(Err(e)),
         Err(e) => return StepState::Failed(format!("protect: {e}; nothing pushed")),
     }
     let mut failures = Vec::new();
     for r in &cx.pair.replicas {
         let argv = match (cx.sync_client_argv(&r.channel), mailbox_arg(cx.target)) {
             (Ok(a), Ok(m)) => a.into_iter().chain(["-m".into(), m]).collect::<Vec<_>>(),
-            (Err(e), _) | (_, Err(e)) => return StepState::Failed(e),
+            (Err(e), _) => return super::state_of(Err(e)),
+            (_, Err(e)) => return StepState::Failed(e),
         };
         let res = cx
             .write(&cx.pair.master, argv, None, PUSH_TIMEOUT, out)
             .await;
-        if matches!(&res, Err(e) if e == super::OBSERVE_REFUSAL) {
-            return StepState::Refused(super::OBSERVE_REFUSAL.into());
+        if let Err(e) = &res {
+            if e.is_refusal() {
+                return super::state_of(Err(e.clone()));
+            }
         }
         match res {
             Ok(o) => {

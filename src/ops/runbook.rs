@@ -2,6 +2,7 @@
 //! mutating, and the state of a run. Mutating steps go through the
 //! transport's WriteCapability, so observe mode refuses them in one place.
 
+use crate::ops::error::StepError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -88,7 +89,7 @@ pub trait Runbook {
         _cx: &super::StepContext<'_>,
         _memo: &Self::Memo,
         _out: &mut Vec<String>,
-    ) -> impl std::future::Future<Output = Option<Result<Undone, String>>> + Send {
+    ) -> impl std::future::Future<Output = Option<Result<Undone, StepError>>> + Send {
         async { None }
     }
 }
@@ -428,7 +429,7 @@ impl RunbookRun {
     }
     /// Fix the operator's choices on a run not started yet; a run going on
     /// keeps those it started with (a different choice is refused).
-    pub fn set_options(&mut self, chosen: &[(String, String)]) -> Result<(), String> {
+    pub fn set_options(&mut self, chosen: &[(String, String)]) -> Result<(), StepError> {
         for (k, v) in chosen {
             self.spec.check_option(k, v)?;
         }
@@ -439,7 +440,7 @@ impl RunbookRun {
                     "the unfinished {} run was started with --{k} {}: finish it (`cyrdeck runbook resume`) or discard it first",
                     self.spec.id(),
                     self.option(k)
-                ));
+                ).into());
             }
             if !started {
                 self.options.insert(k.clone(), v.clone());

@@ -18,6 +18,7 @@ use super::StepContext;
 use crate::check;
 use crate::config::HostConfig;
 use crate::cyrus::names::{check_name, NameKind};
+use crate::ops::error::StepError;
 use crate::remote::RemoteCommand;
 use std::time::{Duration, Instant};
 
@@ -65,7 +66,7 @@ pub(crate) const SCRIPT: &str = include_str!("quarantine.sh");
 pub(crate) const READERS: &str = include_str!("stuck_read.sh");
 pub(crate) const RELEASE_SCRIPT: &str = include_str!("release.sh");
 
-fn release_argv(action: &str, dir: &str, user: &str) -> Result<Vec<String>, String> {
+fn release_argv(action: &str, dir: &str, user: &str) -> Result<Vec<String>, StepError> {
     valid_user(user)?;
     Ok(vec![
         "sh".into(),
@@ -79,7 +80,7 @@ fn release_argv(action: &str, dir: &str, user: &str) -> Result<Vec<String>, Stri
 }
 
 /// quarantine.sh on the master for one sync directory (the user checked).
-fn quarantine_argv(h: &HostConfig, dir: &str, user: &str) -> Result<Vec<String>, String> {
+fn quarantine_argv(h: &HostConfig, dir: &str, user: &str) -> Result<Vec<String>, StepError> {
     valid_user(user)?;
     Ok(vec![
         "sh".to_string(),
@@ -99,10 +100,10 @@ const REPLAY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A Cyrus userid: never an option to the tools and greps it reaches
 /// (names::check_name), no path tricks in the scripts' file names.
-fn valid_user(u: &str) -> Result<(), String> {
+fn valid_user(u: &str) -> Result<(), StepError> {
     check_name(NameKind::User, u)?;
     if u.len() > 200 || u.contains('/') || u.starts_with('.') {
-        return Err(format!("{u:?} is not a user name"));
+        return Err(format!("{u:?} is not a user name").into());
     }
     Ok(())
 }
@@ -129,7 +130,7 @@ async fn read(
     host: &str,
     action: &str,
     args: &[String],
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let conn = cx.connection(host)?;
     let mut argv = vec![
         "sh".to_string(),
@@ -146,7 +147,7 @@ async fn read(
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-async fn configdirectory(cx: &StepContext<'_>) -> Result<String, String> {
+async fn configdirectory(cx: &StepContext<'_>) -> Result<String, StepError> {
     let conf = cx
         .connection(&cx.pair.master)?
         .config()
@@ -162,7 +163,11 @@ async fn configdirectory(cx: &StepContext<'_>) -> Result<String, String> {
 }
 
 /// Lines of a host's syslog (last 20,000) naming the user.
-async fn errors_for(cx: &StepContext<'_>, host: &str, user: &str) -> Result<Vec<String>, String> {
+async fn errors_for(
+    cx: &StepContext<'_>,
+    host: &str,
+    user: &str,
+) -> Result<Vec<String>, StepError> {
     let cfg = cx.connection(host)?.config().clone();
     let (verb, source) = match (cfg.log_source, &cfg.syslog_file) {
         (crate::config::LogSource::Journal, _) => ("errors-journal", cfg.log_prefix().to_string()),
@@ -191,7 +196,7 @@ impl Runbook for Quarantine {
     ) -> StepState {
         let user = cx.target;
         if let Err(e) = valid_user(user) {
-            return StepState::Failed(e);
+            return crate::ops::state_of(Err(e));
         }
         super::state_of(match step {
             QuarantineStep::Evidence => evidence(cx, user, out).await,
@@ -220,7 +225,7 @@ impl Runbook for Release {
     ) -> StepState {
         let user = cx.target;
         if let Err(e) = valid_user(user) {
-            return StepState::Failed(e);
+            return crate::ops::state_of(Err(e));
         }
         super::state_of(match step {
             ReleaseStep::Diagnose => diagnose(cx, user, out).await,
@@ -235,7 +240,7 @@ async fn evidence(
     cx: &StepContext<'_>,
     user: &str,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let cfgdir = configdirectory(cx).await?;
     let pending = sum_over_sync_dirs(cx, &cfgdir, "user-pending", &[user.to_string()]).await?;
     let mut lines = errors_for(cx, &cx.pair.master, user).await?;
@@ -253,7 +258,7 @@ async fn quarantine(
     cx: &StepContext<'_>,
     user: &str,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let cfgdir = configdirectory(cx).await?;
     let h = cx.connection(&cx.pair.master)?.config();
     let mut done = Vec::new();
@@ -274,7 +279,8 @@ async fn quarantine(
                 "quarantine failed (exit {:?}): {} — taken-aside files, if any, are still in {dir}",
                 o.exit_status,
                 String::from_utf8_lossy(&o.stderr).trim()
-            ));
+            )
+            .into());
         }
         out.push(format!("  {text}"));
         done.push(text);
@@ -289,7 +295,7 @@ async fn sum_over_sync_dirs(
     cfgdir: &str,
     action: &str,
     args: &[String],
-) -> Result<u64, String> {
+) -> Result<u64, StepError> {
     let mut n = 0;
     for (_, dir) in sync_dirs(cx, cfgdir) {
         let mut a = vec![dir];
@@ -300,11 +306,11 @@ async fn sum_over_sync_dirs(
     Ok(n)
 }
 
-async fn queue_len(cx: &StepContext<'_>, cfgdir: &str) -> Result<u64, String> {
+async fn queue_len(cx: &StepContext<'_>, cfgdir: &str) -> Result<u64, StepError> {
     sum_over_sync_dirs(cx, cfgdir, "queue-count", &[]).await
 }
 
-async fn drains(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, String> {
+async fn drains(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, StepError> {
     let cfgdir = configdirectory(cx).await?;
     let started = Instant::now();
     loop {
@@ -318,7 +324,8 @@ async fn drains(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, S
         if started.elapsed() > Duration::from_secs(90) {
             return Err(format!(
                 "{n} entries still queued after 90 s: something else blocks (see Stuck and Log)"
-            ));
+            )
+            .into());
         }
         out.push(format!("  {n} entries queued"));
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -331,7 +338,7 @@ async fn drains(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, S
 /// waits for its answer (seen in the lab; SIGTERM is ignored).
 const SPIN_CPU_SECS: u64 = 20;
 
-async fn unstick(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, String> {
+async fn unstick(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, StepError> {
     let cfgdir = configdirectory(cx).await?;
     let first = queue_len(cx, &cfgdir).await?;
     let mut n = first;
@@ -353,7 +360,7 @@ async fn unstick(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, 
     if killed.is_empty() {
         return Err(format!(
             "{n} entries not draining and no spinning sync_server found: see the Log and Stuck views"
-        ));
+        ).into());
     }
     Ok(format!(
         "killed spinning sync_server(s) {}: the client reconnects without the held entries",
@@ -363,7 +370,10 @@ async fn unstick(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<String, 
 
 /// SIGKILL the replicas' sync_server processes that have spun for
 /// SPIN_CPU_SECS of CPU; returns "host:pid" of each.
-async fn kill_spinners(cx: &StepContext<'_>, out: &mut Vec<String>) -> Result<Vec<String>, String> {
+async fn kill_spinners(
+    cx: &StepContext<'_>,
+    out: &mut Vec<String>,
+) -> Result<Vec<String>, StepError> {
     let mut killed = Vec::new();
     for r in &cx.pair.replicas {
         let conn = cx.connection(&r.host)?;
@@ -407,7 +417,7 @@ async fn diagnose(
     cx: &StepContext<'_>,
     user: &str,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let cfgdir = configdirectory(cx).await?;
     let held = sum_over_sync_dirs(cx, &cfgdir, "held-count", &[user.to_string()]).await?;
     let mut lines = Vec::new();
@@ -421,12 +431,16 @@ async fn diagnose(
     ));
     out.push("  re-create a missing folder; then run the next step.".into());
     if held == 0 {
-        return Err(format!("no held entries for {user}: nothing to release"));
+        return Err(format!("no held entries for {user}: nothing to release").into());
     }
     Ok(format!("{held} held entries for {user}"))
 }
 
-async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Result<String, String> {
+async fn replay(
+    cx: &StepContext<'_>,
+    user: &str,
+    out: &mut Vec<String>,
+) -> Result<String, StepError> {
     let cfgdir = configdirectory(cx).await?;
     let mut total = 0u64;
     for (channel, dir) in sync_dirs(cx, &cfgdir) {
@@ -451,10 +465,9 @@ async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Resu
             .parse()
             .unwrap_or(0);
         if !o.success() {
-            return Err(format!(
-                "taking held-{user} aside failed (exit {:?})",
-                o.exit_status
-            ));
+            return Err(
+                format!("taking held-{user} aside failed (exit {:?})", o.exit_status).into(),
+            );
         }
         if n == 0 {
             continue;
@@ -467,7 +480,7 @@ async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Resu
             .await;
         let o = match res {
             Ok(o) => o,
-            Err(e) if e == super::OBSERVE_REFUSAL => return Err(e),
+            Err(e) if e.is_refusal() => return Err(e),
             Err(e) => {
                 // a replica sync_server spinning on a corrupt index never answers
                 let killed = kill_spinners(cx, out).await.unwrap_or_default();
@@ -478,7 +491,7 @@ async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Resu
                 };
                 return Err(format!(
                     "{e}: the replica is still broken for {user}{note}; fix it and run this step again"
-                ));
+                ).into());
             }
         };
         for l in String::from_utf8_lossy(&o.stderr).lines().take(20) {
@@ -488,7 +501,7 @@ async fn replay(cx: &StepContext<'_>, user: &str, out: &mut Vec<String>) -> Resu
             return Err(format!(
                 "sync_client exited {:?}: the replica is still broken for {user}; fix it and run this step again",
                 o.exit_status
-            ));
+            ).into());
         }
     }
     Ok(format!(
@@ -500,7 +513,7 @@ async fn check_user(
     cx: &StepContext<'_>,
     user: &str,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let scope = check::Scope {
         user: Some(user.to_string()),
         mailbox: None,
@@ -518,7 +531,8 @@ async fn check_user(
         Err(format!(
             "{user} still differs ({} differences): the held file is kept; try repair {user}",
             r.divergent().count()
-        ))
+        )
+        .into())
     }
 }
 
@@ -526,7 +540,7 @@ async fn remove_held(
     cx: &StepContext<'_>,
     user: &str,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let cfgdir = configdirectory(cx).await?;
     let mut newer = Vec::new();
     for (_, dir) in sync_dirs(cx, &cfgdir) {
@@ -543,7 +557,7 @@ async fn remove_held(
             )
             .await?;
         if !o.success() {
-            return Err(format!("rm exited {:?}", o.exit_status));
+            return Err(format!("rm exited {:?}", o.exit_status).into());
         }
         let n = String::from_utf8_lossy(&o.stdout).trim().to_string();
         if !n.is_empty() {
@@ -593,13 +607,14 @@ mod tests {
         .unwrap();
         let h = cfg.host("m").clone();
         for bad in ["-x", "--help", "-C/etc/passwd"] {
-            let e = valid_user(bad).unwrap_err();
+            let e = valid_user(bad).unwrap_err().to_string();
             assert!(
                 e.contains(&format!("{bad:?}")) && e.contains("option"),
                 "{e}"
             );
-            assert_eq!(release_argv("snapshot", "/d", bad), Err(e.clone()));
-            assert_eq!(quarantine_argv(&h, "/d", bad), Err(e));
+            let said = |r: Result<Vec<String>, StepError>| r.map_err(|e| e.to_string());
+            assert_eq!(said(release_argv("snapshot", "/d", bad)), Err(e.clone()));
+            assert_eq!(said(quarantine_argv(&h, "/d", bad)), Err(e));
         }
         assert_eq!(release_argv("snapshot", "/d", "bob").unwrap()[6], "bob");
         assert_eq!(quarantine_argv(&h, "/d", "bob").unwrap()[7], "bob");

@@ -19,6 +19,7 @@
 //! - a replica becomes a master with sync_log: 1, sync_host/port pointing at the
 //!   old master's sync_server and a DAEMON `sync_client -R`, then SIGHUP.
 
+use crate::ops::error::StepError;
 pub(crate) mod precheck;
 pub mod undo;
 pub mod upgrade;
@@ -175,10 +176,10 @@ pub struct Memo {
 }
 
 impl Memo {
-    pub fn roles(&self) -> Result<Roles, String> {
+    pub fn roles(&self) -> Result<Roles, StepError> {
         self.roles
             .clone()
-            .ok_or_else(|| "no roles recorded: the precheck has not run".to_string())
+            .ok_or_else(|| "no roles recorded: the precheck has not run".into())
     }
     pub fn save_roles(&mut self, r: &Roles) {
         self.roles = Some(r.clone());
@@ -207,7 +208,7 @@ impl Runbook for Failover {
         cx: &StepContext<'_>,
         memo: &Memo,
         out: &mut Vec<String>,
-    ) -> Option<Result<Undone, String>> {
+    ) -> Option<Result<Undone, StepError>> {
         Some(undo_from(cx, memo, out).await)
     }
 }
@@ -217,7 +218,7 @@ pub async fn undo_from(
     cx: &StepContext<'_>,
     memo: &Memo,
     out: &mut Vec<String>,
-) -> Result<Undone, String> {
+) -> Result<Undone, StepError> {
     let Ok(r) = memo.roles() else {
         return Ok(Undone::Restored(
             "nothing was changed (the precheck had not passed)".into(),
@@ -237,7 +238,7 @@ pub async fn execute(
     }
     let mut r = match memo.roles() {
         Ok(r) => r,
-        Err(e) => return StepState::Failed(e),
+        Err(e) => return crate::ops::state_of(Err(e)),
     };
     // run again (resumed or retried): whatever happened meanwhile, writes
     // must be stopped on both hosts before the drain, check or switch
@@ -405,7 +406,7 @@ pub(super) async fn script(
     r: &Roles,
     sync: &(String, u16),
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     script_on(cx, host, act, r, sync, out, false).await
 }
 
@@ -419,7 +420,7 @@ pub(super) async fn script_on(
     sync: &(String, u16),
     out: &mut Vec<String>,
     cyrus_may_be_down: bool,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let action = act.name();
     let h = cx.connection(host)?.config().clone();
     // stopping/starting writes needs no SIGHUP (and works with Cyrus down):
@@ -440,7 +441,7 @@ pub(super) async fn script_on(
             let pid = match master_pid(cx, host, &report) {
                 Some(p) => p,
                 None if !needs_hup || cyrus_may_be_down => 0,
-                None => return Err(format!("{host}: Cyrus master is not running")),
+                None => return Err(format!("{host}: Cyrus master is not running").into()),
             };
             let shutdown = report
                 .conf
@@ -480,7 +481,8 @@ pub(super) async fn script_on(
             "{host}: {action} failed (exit {:?}): {}",
             o.exit_status,
             String::from_utf8_lossy(&o.stderr).trim()
-        ));
+        )
+        .into());
     }
     out.push(format!("  {text}"));
     Ok(text)
@@ -492,13 +494,13 @@ pub(super) async fn hook(
     r: &Roles,
     phase: &str,
     out: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let Some(cmd) = &cx.pair.failover_hook else {
         return Ok(());
     };
     // the hook moves traffic: a write like any other, never in observe mode
     if cx.connection(&r.old_master)?.write_capability().is_none() {
-        return Err(super::OBSERVE_REFUSAL.into());
+        return Err(StepError::observe_mode());
     }
     out.push(format!(
         "local$ {cmd}   (CYRDECK_PHASE={phase} CYRDECK_RUNBOOK={})",
@@ -527,13 +529,17 @@ pub(super) async fn hook(
     if o.status.success() {
         Ok(())
     } else {
-        Err(format!("hook ({phase}) failed: {}", o.status))
+        Err(format!("hook ({phase}) failed: {}", o.status).into())
     }
 }
 
 /// Fence both hosts: the replica first (it must not take writes while it
 /// is promoted), then the master. Idempotent.
-async fn fence_both(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Result<(), String> {
+async fn fence_both(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    out: &mut Vec<String>,
+) -> Result<(), StepError> {
     script(
         cx,
         &r.new_master,
@@ -559,7 +565,7 @@ async fn stop_writes(
     cx: &StepContext<'_>,
     r: &mut Roles,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     fence_both(cx, r, out).await?;
     if r.writes_stopped_at.is_none() {
         r.writes_stopped_at = Some(now());
@@ -571,7 +577,11 @@ async fn stop_writes(
     ))
 }
 
-async fn drain(cx: &StepContext<'_>, r: &Roles, _out: &mut Vec<String>) -> Result<String, String> {
+async fn drain(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    _out: &mut Vec<String>,
+) -> Result<String, StepError> {
     let started = Instant::now();
     let mut last = (u64::MAX, Instant::now());
     let mut first = None;
@@ -589,7 +599,8 @@ async fn drain(cx: &StepContext<'_>, r: &Roles, _out: &mut Vec<String>) -> Resul
                 "replica {}'s Cyrus or sync_server stopped during the drain ({} entries left)",
                 r.new_master,
                 queue_lines(&m, &r.channel)
-            ));
+            )
+            .into());
         }
         // every channel: the other replicas must hold everything too
         let per: Vec<(String, u64)> = r
@@ -620,7 +631,8 @@ async fn drain(cx: &StepContext<'_>, r: &Roles, _out: &mut Vec<String>) -> Resul
                     "the rolling client of channel {} on {} is not running ({left} entries left)",
                     precheck::shown_channel(c),
                     r.old_master
-                ));
+                )
+                .into());
             }
         }
         if n < last.0 {
@@ -630,13 +642,13 @@ async fn drain(cx: &StepContext<'_>, r: &Roles, _out: &mut Vec<String>) -> Resul
             return Err(format!(
                 "the queue did not shrink for {}s ({n} entries)",
                 DRAIN_STALL.as_secs()
-            ));
+            )
+            .into());
         }
         if started.elapsed() > DRAIN_LIMIT {
-            return Err(format!(
-                "not drained after {}s ({n} entries)",
-                DRAIN_LIMIT.as_secs()
-            ));
+            return Err(
+                format!("not drained after {}s ({n} entries)", DRAIN_LIMIT.as_secs()).into(),
+            );
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -646,7 +658,7 @@ async fn final_check(
     cx: &StepContext<'_>,
     _r: &Roles,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let c = cx
         .scoped_check(&Scope::default(), Duration::from_secs(10))
         .await?;
@@ -676,7 +688,8 @@ async fn final_check(
             "the pair is not identical after the drain ({} differences, {} errors)",
             c.divergent().count(),
             c.errors.len()
-        ));
+        )
+        .into());
     }
     Ok(format!("identical: {} mailboxes", c.mailboxes_checked))
 }
@@ -686,7 +699,7 @@ pub(super) async fn wait_client(
     host: &str,
     channel: &str,
     running: bool,
-) -> Result<ProbeReport, String> {
+) -> Result<ProbeReport, StepError> {
     wait_client_for(cx, host, channel, running, Duration::from_secs(30)).await
 }
 
@@ -696,7 +709,7 @@ async fn wait_client_for(
     channel: &str,
     running: bool,
     limit: Duration,
-) -> Result<ProbeReport, String> {
+) -> Result<ProbeReport, StepError> {
     let started = Instant::now();
     loop {
         let rep = probe_host(cx, host).await?;
@@ -708,7 +721,8 @@ async fn wait_client_for(
                 "{host}: rolling client still {} after {} s",
                 if running { "absent" } else { "running" },
                 limit.as_secs()
-            ));
+            )
+            .into());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -726,7 +740,7 @@ pub(super) async fn stop_client_on(
     host: &str,
     r: &Roles,
     out: &mut Vec<String>,
-) -> Result<(String, ProbeReport), String> {
+) -> Result<(String, ProbeReport), StepError> {
     let said = script(cx, host, Act::StopClient, r, &r.new_sync, out).await?;
     if let Ok(rep) = wait_client_for(cx, host, &r.channel, false, Duration::from_secs(10)).await {
         return Ok((said, rep));
@@ -743,13 +757,13 @@ async fn stop_client(
     cx: &StepContext<'_>,
     r: &Roles,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let mut said = Vec::new();
     for c in r.channels() {
         let rc = r.on_channel(&c);
         let (s, rep) = stop_client_on(cx, &r.old_master, &rc, out).await?;
         if !answers(&rep) {
-            return Err(format!("{}'s sync_server stopped answering", r.old_master));
+            return Err(format!("{}'s sync_server stopped answering", r.old_master).into());
         }
         // entries logged after the final check (admin sessions, EVENTS jobs)
         // have no client left to carry them: replay them once, then prove the
@@ -767,7 +781,8 @@ async fn stop_client(
             return Err(format!(
                 "{left} entries still queued on {} after its client stopped",
                 r.old_master
-            ));
+            )
+            .into());
         }
         said.push(s);
     }
@@ -781,7 +796,7 @@ async fn become_master(
     cx: &StepContext<'_>,
     r: &Roles,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let said = script(cx, &r.new_master, Act::BecomeMaster, r, &r.old_sync, out).await?;
     // the other replicas' channels, after: become-master lists only its own
     for o in &r.others {
@@ -807,7 +822,7 @@ async fn start_writes(
     cx: &StepContext<'_>,
     r: &mut Roles,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     // never writes without a running client: prove it before unfencing
     let rep = probe_host(cx, &r.new_master).await?;
     for c in r.channels() {
@@ -816,7 +831,8 @@ async fn start_writes(
                 "{}'s rolling client of channel {} is not running: writes stay stopped",
                 r.new_master,
                 precheck::shown_channel(&c)
-            ));
+            )
+            .into());
         }
     }
     let said = script(
@@ -842,7 +858,7 @@ pub(super) async fn canary(
     cx: &StepContext<'_>,
     r: &mut Roles,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let user = cx.pair.heartbeat.as_ref().map(|h| h.user.as_str());
     let uid = match r.canary_uid {
         Some(u) => u,
@@ -853,7 +869,8 @@ pub(super) async fn canary(
                 return Err(format!(
                     "{}: the heartbeat INBOX cannot be read after the canary",
                     r.new_master
-                ));
+                )
+                .into());
             };
             r.canary_uid = Some(last_uid);
             last_uid
@@ -881,7 +898,7 @@ pub(super) async fn canary(
                 return Err(format!(
                     "the canary did not reach {host} within 60 s: replication {} -> {host} is not proven (writes are on at {})",
                     r.new_master, r.new_master
-                ));
+                ).into());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -898,7 +915,7 @@ pub(super) async fn record_roles(
     cx: &StepContext<'_>,
     r: &Roles,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     if r.others.is_empty() {
         crate::config::set_roles(&cx.cfg.file, &cx.pair.name, &r.new_master, &r.old_master)?;
     } else {

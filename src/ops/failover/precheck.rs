@@ -6,6 +6,7 @@ use crate::check::Scope;
 use crate::cyrus::host_facts::{self, answers, held, sync_endpoint, Fence};
 use crate::cyrus::probe::{self, LogCursor, ProbeReport};
 use crate::model::readiness::{self, ChannelFacts, Facts, HostFacts};
+use crate::ops::error::StepError;
 use crate::ops::StepContext;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 async fn probe_with_log(
     cx: &StepContext<'_>,
     host: &str,
-) -> Result<(ProbeReport, Vec<crate::cyrus::loglines::LogEvent>), String> {
+) -> Result<(ProbeReport, Vec<crate::cyrus::loglines::LogEvent>), StepError> {
     let conn = cx.connection(host)?;
     let o = conn
         .exec(&probe::command(conn.config(), &LogCursor::default(), None))
@@ -46,7 +47,7 @@ pub(crate) const REACH: &str = include_str!("reach.bash");
 pub(crate) fn address_of(
     cx: &StepContext<'_>,
     host: &str,
-) -> Result<Option<(String, u16)>, String> {
+) -> Result<Option<(String, u16)>, StepError> {
     let Some(a) = &cx.connection(host)?.config().sync_address else {
         return Ok(None);
     };
@@ -64,7 +65,7 @@ pub(crate) fn sync_server_of(
     cx: &StepContext<'_>,
     host: &str,
     rep: &ProbeReport,
-) -> Result<(String, u16), String> {
+) -> Result<(String, u16), StepError> {
     if let Some(a) = address_of(cx, host)? {
         return Ok(a);
     }
@@ -72,6 +73,7 @@ pub(crate) fn sync_server_of(
         format!(
             "{host}'s sync_server endpoint not found (no listen= for sync_server, no sync_address)"
         )
+        .into()
     })
 }
 
@@ -81,7 +83,7 @@ pub(crate) async fn reaches(
     from: &str,
     host: &str,
     port: u16,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let conn = cx.connection(from)?;
     let cmd = crate::remote::RemoteCommand::read([
         "bash".to_string(),
@@ -103,7 +105,7 @@ pub(crate) async fn reaches(
         Err(if line.is_empty() {
             "no banner (connection refused or filtered)".into()
         } else {
-            format!("unexpected banner {line:?}")
+            format!("unexpected banner {line:?}").into()
         })
     }
 }
@@ -112,7 +114,7 @@ pub(super) async fn precheck(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &mut super::Memo,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let pair = cx.pair;
     let replica = chosen_replica(pair, cx.target)?;
     // the pair's other replicas: re-pointed at the new master, each on its
@@ -408,7 +410,7 @@ pub(super) async fn precheck(
             .find(|(g, _)| !g)
             .map(|(_, w)| w.clone())
             .unwrap_or_default();
-        return Err(format!("precheck failed: {first}; nothing was changed"));
+        return Err(format!("precheck failed: {first}; nothing was changed").into());
     }
     let r = Roles {
         old_master: pair.master.clone(),
@@ -444,7 +446,7 @@ pub(super) async fn precheck(
 pub(crate) fn chosen_replica<'a>(
     pair: &'a crate::config::PairConfig,
     target: &str,
-) -> Result<&'a crate::config::ReplicaConfig, String> {
+) -> Result<&'a crate::config::ReplicaConfig, StepError> {
     let hosts = || {
         pair.replicas
             .iter()
@@ -463,6 +465,7 @@ pub(crate) fn chosen_replica<'a>(
                     pair.name,
                     hosts()
                 )
+                .into()
             }),
         None => match &pair.replicas[..] {
             [r] => Ok(r),
@@ -472,7 +475,7 @@ pub(crate) fn chosen_replica<'a>(
                 rs.len(),
                 hosts(),
                 pair.name
-            )),
+            ).into()),
         },
     }
 }

@@ -15,6 +15,7 @@
 
 use super::{hook, script, Act, Roles};
 use crate::cyrus::host_facts::{Fence, HostFacts};
+use crate::ops::error::StepError;
 use crate::ops::restart::probe_host;
 use crate::ops::runbook::Undone;
 use crate::ops::StepContext;
@@ -70,7 +71,7 @@ pub fn plan(old: &HostFacts, new: &HostFacts, r: &Roles) -> UndoPlan {
 /// Both hosts' facts over every channel of the pair: the old master
 /// replicates only when it does on all of them, the new master acts as a
 /// master when it does on any (a pair with several replicas).
-pub async fn observe(cx: &StepContext<'_>, r: &Roles) -> Result<(HostFacts, HostFacts), String> {
+pub async fn observe(cx: &StepContext<'_>, r: &Roles) -> Result<(HostFacts, HostFacts), StepError> {
     let (o, n) = tokio::join!(probe_host(cx, &r.old_master), probe_host(cx, &r.new_master));
     let (o, n) = (o?, n?);
     let conf = |h: &str| {
@@ -111,7 +112,11 @@ fn merged(per: Vec<HostFacts>, all: bool) -> HostFacts {
 }
 
 /// Bring the old master back, from whatever state the hosts are in.
-pub async fn run(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Result<Undone, String> {
+pub async fn run(
+    cx: &StepContext<'_>,
+    r: &Roles,
+    out: &mut Vec<String>,
+) -> Result<Undone, StepError> {
     let (o, n) = observe(cx, r).await?;
     out.push(format!("  now: {}", o.summary()));
     out.push(format!("  now: {}", n.summary()));
@@ -181,7 +186,8 @@ pub async fn run(cx: &StepContext<'_>, r: &Roles, out: &mut Vec<String>) -> Resu
             "after the undo the pair is not as before: {}; {}",
             o.summary(),
             n.summary()
-        ));
+        )
+        .into());
     }
     Ok(Undone::Restored(format!(
         "roles unchanged; writes restored: {} keeps serving as master, replicating to {} ({} action(s))",

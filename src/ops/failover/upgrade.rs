@@ -22,6 +22,7 @@ use super::super::runbook::{
 use super::super::StepContext;
 use super::{Memo, Step as F};
 use crate::model::releases::{self, Mix};
+use crate::ops::error::{Refusal, StepError};
 
 /// The releases an upgrade moves between (in the journal; for the operator
 /// reading it).
@@ -103,7 +104,8 @@ impl Runbook for Upgrade {
                 // refused, not failed: nothing to retry (a failed precheck
                 // keeps the run open for `resume --retry`), the run just ends
                 if let Err(e) = version_gate(cx, out, memo).await {
-                    return StepState::Refused(e);
+                    let refusal = Refusal::Precondition(e.to_string());
+                    return super::super::state_of(Err(StepError::Refused(refusal)));
                 }
                 super::execute(F::Precheck, cx, out, memo).await
             }
@@ -115,26 +117,26 @@ impl Runbook for Upgrade {
         cx: &StepContext<'_>,
         memo: &Memo,
         out: &mut Vec<String>,
-    ) -> Option<Result<Undone, String>> {
+    ) -> Option<Result<Undone, StepError>> {
         Some(super::undo_from(cx, memo, out).await)
     }
 }
 
-async fn version_of(cx: &StepContext<'_>, host: &str) -> Result<String, String> {
+async fn version_of(cx: &StepContext<'_>, host: &str) -> Result<String, StepError> {
     probe_host(cx, host)
         .await?
         .version
-        .ok_or_else(|| format!("{host} did not say which Cyrus it runs (cyr_info version)"))
+        .ok_or_else(|| format!("{host} did not say which Cyrus it runs (cyr_info version)").into())
 }
 
 async fn version_gate(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &mut Memo,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let pair = cx.pair;
     let Some(replica) = pair.replicas.first() else {
-        return Err(format!("pair {} has no replica", pair.name));
+        return Err(format!("pair {} has no replica", pair.name).into());
     };
     let (m, r) = (
         version_of(cx, &pair.master).await?,
@@ -157,12 +159,12 @@ async fn version_gate(
         Some(Mix::Same) => Err(format!(
             "both hosts run the same release ({m}): upgrade the replica {} first, then run this again (a plain switch is `failover`)",
             replica.host
-        )),
+        ).into()),
         Some(Mix::Downgrade { .. }) => Err(format!(
             "the replica {} runs an OLDER release than the master: failing over to it would downgrade the pair",
             replica.host
-        )),
-        None => Err(format!("cannot compare the releases {m:?} and {r:?}")),
+        ).into()),
+        None => Err(format!("cannot compare the releases {m:?} and {r:?}").into()),
     }
 }
 
@@ -171,7 +173,7 @@ async fn report(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &Memo,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let roles = memo.roles()?;
     let (old, new) = (&roles.old_master, &roles.new_master);
     let (ov, nv) = (version_of(cx, old).await?, version_of(cx, new).await?);
@@ -204,6 +206,6 @@ async fn report(
                 releases::short(&ov)
             ))
         }
-        None => Err(format!("cannot compare the releases {nv:?} and {ov:?}")),
+        None => Err(format!("cannot compare the releases {nv:?} and {ov:?}").into()),
     }
 }

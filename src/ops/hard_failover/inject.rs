@@ -8,6 +8,7 @@ use crate::check;
 use crate::check::compare::external;
 use crate::cyrus::inventory::{Inventory, MailboxEntry};
 use crate::cyrus::names::mailbox_arg;
+use crate::ops::error::StepError;
 use crate::ops::failover::Roles;
 use crate::ops::StepContext;
 use crate::remote::RemoteCommand;
@@ -27,7 +28,7 @@ pub async fn soft_users(
     d: &super::divergence::Divergence,
     soft: &[String],
     out: &mut Vec<String>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, StepError> {
     let mut failed = Vec::new();
     for user in soft {
         for folder in soft_uid::folders_only_on_old(d, user) {
@@ -44,7 +45,7 @@ pub async fn soft_users(
                     ));
                     failed.push(user.clone());
                 }
-                Err(e) if e == crate::ops::OBSERVE_REFUSAL => return Err(e),
+                Err(e) if e.is_refusal() => return Err(e),
                 Err(e) => {
                     out.push(format!("  {folder}: {e}"));
                     failed.push(user.clone());
@@ -73,7 +74,7 @@ async fn inject_users(
     d: &super::divergence::Divergence,
     users: &[&String],
     out: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let inv = check::inventory(cx.connections(), &r.new_master, CHECK_TIMEOUT).await?;
     for user in users {
         for (mailbox, msgs) in soft_uid::to_inject(d, user) {
@@ -99,7 +100,7 @@ async fn mailbox_messages(
     mailbox: &str,
     msgs: &[(u32, String)],
     out: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let conns = cx.connections();
     let arg = mailbox_arg(mailbox)?;
     let m = entry(inv, mailbox)
@@ -110,8 +111,8 @@ async fn mailbox_messages(
         let recs = check::records(conns, &r.new_master, &[&m], CHECK_TIMEOUT).await?;
         let x = match recs.get(&m.uniqueid) {
             Some(Ok(x)) => x,
-            Some(Err(e)) => return Err(format!("{}: {mailbox}: {e}", r.new_master)),
-            None => return Err(format!("{}: {mailbox}: not read", r.new_master)),
+            Some(Err(e)) => return Err(format!("{}: {mailbox}: {e}", r.new_master).into()),
+            None => return Err(format!("{}: {mailbox}: not read", r.new_master).into()),
         };
         let present: BTreeSet<&str> = x
             .records
@@ -132,7 +133,7 @@ async fn mailbox_messages(
                 "{mailbox}: {} message(s) injected but not taken in by reconstruct on {} (see its output)",
                 todo.len(),
                 r.new_master
-            ));
+            ).into());
         }
         let batch: Vec<&(u32, String)> = todo.into_iter().take(BATCH).collect();
         let frames = fetch(cx, r, &arg, &batch).await?;
@@ -168,7 +169,8 @@ async fn mailbox_messages(
                     .chain(String::from_utf8_lossy(&o.stderr).lines())
                     .last()
                     .unwrap_or("")
-            ));
+            )
+            .into());
         }
         let given = soft_uid::given_uids(&said);
         for (uid, guid) in &batch {
@@ -190,7 +192,7 @@ async fn fetch(
     r: &Roles,
     arg: &str,
     batch: &[&(u32, String)],
-) -> Result<Vec<Frame>, String> {
+) -> Result<Vec<Frame>, StepError> {
     let conn = cx.connection(&r.old_master)?;
     let uids: Vec<String> = batch.iter().map(|(u, _)| u.to_string()).collect();
     let cmd = RemoteCommand::read(soft_uid::argv(conn.config(), "fetch", arg, &uids));
@@ -204,7 +206,8 @@ async fn fetch(
             r.old_master,
             o.exit_status,
             String::from_utf8_lossy(&o.stderr).trim()
-        ));
+        )
+        .into());
     }
     let frames = soft_uid::decode(&o.stdout).map_err(|e| format!("{}: {e}", r.old_master))?;
     let want: BTreeMap<u32, &str> = batch.iter().map(|(u, g)| (*u, g.as_str())).collect();
@@ -216,7 +219,8 @@ async fn fetch(
                 r.old_master,
                 f.uid,
                 want.get(&f.uid)
-            ));
+            )
+            .into());
         }
     }
     if frames.len() != batch.len() {
@@ -225,7 +229,8 @@ async fn fetch(
             r.old_master,
             frames.len(),
             batch.len()
-        ));
+        )
+        .into());
     }
     Ok(frames)
 }

@@ -27,6 +27,7 @@
 //! without syncing that user from the old master: spool-file injection into
 //! the new master, then the user rebuilt on the old one from the new.
 
+use crate::ops::error::StepError;
 pub mod divergence;
 mod inject;
 mod rebuild;
@@ -91,7 +92,7 @@ pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 pub(crate) const COPY_TIMEOUT: Duration = Duration::from_secs(600);
 const COPY_ATTEMPTS: u32 = 3;
 
-fn single_replica(cx: &StepContext<'_>) -> Result<(String, String), String> {
+fn single_replica(cx: &StepContext<'_>) -> Result<(String, String), StepError> {
     match cx.pair.replicas.as_slice() {
         [r] => Ok((r.host.clone(), r.channel.clone())),
         _ => Err("promote/reintegrate handle one replica per pair".into()),
@@ -110,14 +111,15 @@ fn cfgdirs(rep: &crate::cyrus::probe::ProbeReport) -> Option<(String, String)> {
 
 /// The target IS the pair (as for the failover); anything else names
 /// nothing these runbooks act on.
-fn target_is_pair(cx: &StepContext<'_>, spec: &RunbookSpec) -> Result<(), String> {
+fn target_is_pair(cx: &StepContext<'_>, spec: &RunbookSpec) -> Result<(), StepError> {
     if cx.target != cx.pair.name {
         return Err(format!(
             "{}: the target is the pair ({:?}), not {:?}",
             spec.id(),
             cx.pair.name,
             cx.target
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -138,10 +140,10 @@ pub struct Memo {
 }
 
 impl Memo {
-    fn roles(&self) -> Result<Roles, String> {
+    fn roles(&self) -> Result<Roles, StepError> {
         self.roles
             .clone()
-            .ok_or_else(|| "no roles recorded: the precheck has not run".to_string())
+            .ok_or_else(|| "no roles recorded: the precheck has not run".into())
     }
     fn save_roles(&mut self, r: &Roles) {
         self.roles = Some(r.clone());
@@ -165,7 +167,7 @@ impl Runbook for Promote {
         memo: &mut Memo,
     ) -> StepState {
         if let Err(e) = target_is_pair(cx, &PROMOTE) {
-            return StepState::Failed(e);
+            return crate::ops::state_of(Err(e));
         }
         super::state_of(promote(step, cx, out, memo).await)
     }
@@ -188,7 +190,7 @@ impl Runbook for Reintegrate {
         memo: &mut Memo,
     ) -> StepState {
         if let Err(e) = target_is_pair(cx, &REINTEGRATE) {
-            return StepState::Failed(e);
+            return crate::ops::state_of(Err(e));
         }
         super::state_of(reintegrate(step, cx, out, memo).await)
     }
@@ -199,7 +201,7 @@ async fn promote(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &mut Memo,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     if step == PromoteStep::Precheck {
         return promote_precheck(cx, out, memo).await;
     }
@@ -247,7 +249,7 @@ async fn promote_precheck(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &mut Memo,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let (replica, channel) = single_replica(cx)?;
     let master = cx.pair.master.clone();
     let mut r = Roles {
@@ -265,7 +267,7 @@ async fn promote_precheck(
             if failover::master_pid(cx, &master, &rep).is_some() {
                 return Err(format!(
                     "{master}'s Cyrus is running: it is not dead. Use `cyrdeck failover` (soft: drains first, nothing left behind)"
-                ));
+                ).into());
             }
             let queued = crate::cyrus::host_facts::queue_lines(&rep, &channel);
             out.push(format!(
@@ -278,14 +280,12 @@ async fn promote_precheck(
     }
     let rp = probe_host(cx, &replica).await?;
     if failover::master_pid(cx, &replica, &rp).is_none() {
-        return Err(format!(
-            "{replica}'s Cyrus is not running: it cannot take over"
-        ));
+        return Err(format!("{replica}'s Cyrus is not running: it cannot take over").into());
     }
     if rp.conf.get("sync_log").map(String::as_str) == Some("1") {
         return Err(format!(
             "{replica} already logs changes (sync_log 1): is it master already? (a promote resumed? `cyrdeck runbook list`)"
-        ));
+        ).into());
     }
     if let Some(d) = cfgdirs(&rp) {
         r.dirs.insert(replica.clone(), d);
@@ -310,7 +310,7 @@ async fn fence_old(
     r: &Roles,
     out: &mut Vec<String>,
     tolerate_unreachable: bool,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let old = &r.old_master;
     failover::hook(cx, r, "stop-writes", out).await?;
     let first = failover::script_on(
@@ -324,11 +324,7 @@ async fn fence_old(
     )
     .await;
     if let Err(e) = &first {
-        let unreachable = e.contains("cannot connect")
-            || e.contains("unreachable")
-            || e.contains("timed out")
-            || e.contains("connection lost");
-        if tolerate_unreachable && unreachable {
+        if tolerate_unreachable && e.host_unreachable() {
             return Ok(format!(
                 "{old} NOT fenced (unreachable: {e}); reintegrate fences it first: it must not come back as master before"
             ));
@@ -347,7 +343,7 @@ async fn reintegrate(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
     memo: &mut Memo,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let mut r = match memo.roles() {
         Ok(r) => r,
         Err(_) => {
@@ -388,13 +384,14 @@ async fn read_records(
     r: &Roles,
     old: &[crate::cyrus::inventory::MailboxEntry],
     new: &[crate::cyrus::inventory::MailboxEntry],
-) -> Result<(divergence::Records, divergence::Records), String> {
+) -> Result<(divergence::Records, divergence::Records), StepError> {
     let conns = cx.connections();
     let (o, n): (Vec<&_>, Vec<&_>) = (old.iter().collect(), new.iter().collect());
     tokio::try_join!(
         check::records(conns, &r.old_master, &o, CHECK_TIMEOUT),
         check::records(conns, &r.new_master, &n, CHECK_TIMEOUT)
     )
+    .map_err(StepError::from)
 }
 
 /// A pair lock the old master still holds was taken before the promote
@@ -406,7 +403,7 @@ async fn clear_stale_lock(
     cx: &StepContext<'_>,
     r: &Roles,
     out: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let conn = cx.connection(&r.old_master)?;
     let Some(text) = super::pair_lock::read(conn).await? else {
         return Ok(());
@@ -429,13 +426,13 @@ async fn clear_stale_lock(
     ));
     super::pair_lock::break_lock(cx, &r.old_master, &h.run_id, out)
         .await
-        .map_err(|e| e.message(&r.old_master))
+        .map_err(|e| e.message(&r.old_master).into())
 }
 
-fn divergence_of(memo: &Memo) -> Result<Divergence, String> {
+fn divergence_of(memo: &Memo) -> Result<Divergence, StepError> {
     memo.divergence
         .clone()
-        .ok_or_else(|| "no divergence report: step 2 has not run".to_string())
+        .ok_or_else(|| "no divergence report: step 2 has not run".into())
 }
 
 async fn survey(
@@ -443,7 +440,7 @@ async fn survey(
     r: &Roles,
     out: &mut Vec<String>,
     memo: &mut Memo,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let conns = cx.connections();
     let started = std::time::Instant::now();
     let (old_inv, new_inv) = tokio::try_join!(
@@ -534,7 +531,8 @@ async fn survey(
         return Err(format!(
             "{} mailbox(es) could not be read: fix them (see the report) and resume",
             d.unreadable.len()
-        ));
+        )
+        .into());
     }
     let said = format!(
         "{} user(s) to copy back, {} GUID conflict(s) reported",
@@ -565,7 +563,7 @@ async fn copy_back(
     r: &Roles,
     out: &mut Vec<String>,
     memo: &mut Memo,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let d = divergence_of(memo)?;
     if cx.attempt > 1 {
         // a pause of this run cut short by a crash: writes back on
@@ -631,7 +629,7 @@ async fn copy_back(
                     "  {user}: sync_client exit {:?} (attempt {attempt}; its reason is in {}'s syslog)",
                     o.exit_status, r.old_master
                 )),
-                Err(e) if e == super::OBSERVE_REFUSAL => return Err(e),
+                Err(e) if e.is_refusal() => return Err(e),
                 Err(e) => out.push(format!("  {user}: {e} (attempt {attempt})")),
             }
             // gone since the first check: the next attempt would hang too
@@ -648,7 +646,8 @@ async fn copy_back(
     if !failed.is_empty() {
         return Err(format!(
             "copy-back failed for {failed:?} (the others are done); fix and resume: it runs again"
-        ));
+        )
+        .into());
     }
     let archived = failover::script_on(
         cx,
@@ -678,7 +677,7 @@ pub(crate) async fn sync_server_answers(
     from: &str,
     to: &str,
     out: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let rep = probe_host(cx, to).await?;
     let (host, port) = failover::precheck::sync_server_of(cx, to, &rep)?;
     match failover::precheck::reaches(cx, from, &host, port).await {
@@ -688,7 +687,7 @@ pub(crate) async fn sync_server_answers(
         }
         Err(e) => Err(format!(
             "{to}'s sync_server {host}:{port} does not answer {from} ({e}): nothing synced; start it, then resume"
-        )),
+        ).into()),
     }
 }
 
@@ -699,7 +698,7 @@ pub(crate) async fn pause_writes_on_new(
     r: &Roles,
     out: &mut Vec<String>,
     pause: bool,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let act = if pause {
         Act::StopWrites { replace: false }
     } else {
@@ -713,7 +712,7 @@ async fn verify(
     r: &Roles,
     out: &mut Vec<String>,
     memo: &Memo,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     use std::collections::{BTreeMap, BTreeSet};
     let mut d = divergence_of(memo)?;
     let conns = cx.connections();
@@ -749,8 +748,8 @@ async fn verify(
                     .or_default()
                     .extend(x.expunged.iter().map(|(_, g)| g.as_str()));
             }
-            Some(Err(e)) => return Err(format!("{}: {ext}: {e}", r.new_master)),
-            None => return Err(format!("{}: {ext}: not read", r.new_master)),
+            Some(Err(e)) => return Err(format!("{}: {ext}: {e}", r.new_master).into()),
+            None => return Err(format!("{}: {ext}: not read", r.new_master).into()),
         }
     }
     let (mut missing, mut deleted, mut checked) = (Vec::new(), 0usize, 0usize);
@@ -794,7 +793,8 @@ async fn verify(
             "{} of {checked} GUID(s) are not on {}: replication stays held",
             missing.len(),
             r.new_master
-        ));
+        )
+        .into());
     }
     Ok(format!(
         "all {checked} GUID(s) of the copied users are on {} ({deleted} deleted there since the report)",
@@ -806,13 +806,14 @@ async fn start_replication(
     cx: &StepContext<'_>,
     r: &mut Roles,
     out: &mut Vec<String>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let rep = probe_host(cx, &r.old_master).await?;
     if failover::master_pid(cx, &r.old_master, &rep).is_none() {
         return Err(format!(
             "{}'s Cyrus is not running: start it (it comes up fenced, without a client) and resume",
             r.old_master
-        ));
+        )
+        .into());
     }
     let old_sync = failover::precheck::sync_server_of(cx, &r.old_master, &rep)?;
     r.old_sync = old_sync;

@@ -17,6 +17,7 @@ use super::{CHECK_TIMEOUT, COPY_TIMEOUT};
 use crate::check;
 use crate::check::compare::external;
 use crate::cyrus::inventory::{Inventory, MailboxEntry};
+use crate::ops::error::StepError;
 use crate::ops::failover::{self, Roles};
 use crate::ops::restart::probe_host;
 use crate::ops::StepContext;
@@ -29,7 +30,7 @@ pub async fn on_old_master(
     r: &mut Roles,
     out: &mut Vec<String>,
     memo: &super::Memo,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let soft = memo.soft_users.clone();
     if soft.is_empty() {
         return Ok("nothing to rebuild: no user took the soft UID policy".into());
@@ -39,7 +40,8 @@ pub async fn on_old_master(
         return Err(format!(
             "{}'s Cyrus is not running: start it (it comes up fenced, without a client) and resume",
             r.old_master
-        ));
+        )
+        .into());
     }
     r.old_sync = failover::precheck::sync_server_of(cx, &r.old_master, &rep)?;
     super::sync_server_answers(cx, &r.new_master, &r.old_master, out).await?;
@@ -57,7 +59,8 @@ pub async fn on_old_master(
                     missing.len(),
                     r.old_master,
                     r.new_master
-                ));
+                )
+                .into());
             }
             let h = cx.connection(&r.old_master)?.config();
             let argv = vec![
@@ -76,7 +79,8 @@ pub async fn on_old_master(
                     o.exit_status,
                     r.old_master,
                     String::from_utf8_lossy(&o.stderr).trim()
-                ));
+                )
+                .into());
             }
         }
         let mut argv = cx.sync_client_on(&r.new_master, &r.channel, Some(&r.old_sync))?;
@@ -88,7 +92,7 @@ pub async fn on_old_master(
             return Err(format!(
                 "{user}: sync_client -u from {} exit {:?} (its reason is in its syslog); resume runs it again",
                 r.new_master, o.exit_status
-            ));
+            ).into());
         }
         let (old, new) = read_user(cx, r, &user, false).await?;
         let differ = differing(&old, &new.0);
@@ -96,7 +100,8 @@ pub async fn on_old_master(
             return Err(format!(
                 "{user}: after the rebuild {} differs from {} in {differ:?}",
                 r.old_master, r.new_master
-            ));
+            )
+            .into());
         }
         out.push(format!(
             "  {user}: rebuilt on {} from {}: {} mailbox(es), {} message(s), every UID as on {}",
@@ -123,7 +128,7 @@ async fn read_user(
     r: &Roles,
     user: &str,
     expunged: bool,
-) -> Result<(UidGuids, (UidGuids, BTreeMap<String, BTreeSet<String>>)), String> {
+) -> Result<(UidGuids, (UidGuids, BTreeMap<String, BTreeSet<String>>)), StepError> {
     let conns = cx.connections();
     let (oi, ni) = tokio::try_join!(
         check::inventory(conns, &r.old_master, CHECK_TIMEOUT),
@@ -140,7 +145,7 @@ async fn user_records(
     inv: &Inventory,
     user: &str,
     expunged: bool,
-) -> Result<(UidGuids, BTreeMap<String, BTreeSet<String>>), String> {
+) -> Result<(UidGuids, BTreeMap<String, BTreeSet<String>>), StepError> {
     let boxes: Vec<&MailboxEntry> = inv
         .mailboxes
         .iter()
@@ -152,8 +157,8 @@ async fn user_records(
         let ext = external(&b.name);
         let x = match recs.get(&b.uniqueid) {
             Some(Ok(x)) => x,
-            Some(Err(e)) => return Err(format!("{host}: {ext}: {e}")),
-            None => return Err(format!("{host}: {ext}: not read")),
+            Some(Err(e)) => return Err(format!("{host}: {ext}: {e}").into()),
+            None => return Err(format!("{host}: {ext}: not read").into()),
         };
         live.insert(
             ext.clone(),

@@ -26,6 +26,7 @@
 //! cannot take a record below its LAST_UID, so that UID cannot be kept.
 
 use super::divergence::{Clash, Divergence};
+use crate::ops::error::StepError;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(crate) const SCRIPT: &str = include_str!("spool.pl");
@@ -93,7 +94,7 @@ pub fn encode(frames: &[Frame]) -> Vec<u8> {
 }
 
 /// fetch's output: the frames, or the first file it could not read.
-pub fn decode(mut b: &[u8]) -> Result<Vec<Frame>, String> {
+pub fn decode(mut b: &[u8]) -> Result<Vec<Frame>, StepError> {
     let mut v = Vec::new();
     loop {
         let nl = b
@@ -106,24 +107,24 @@ pub fn decode(mut b: &[u8]) -> Result<Vec<Frame>, String> {
             return Ok(v);
         }
         if let Some(e) = line.strip_prefix("@@error ") {
-            return Err(format!("spool fetch: {e}"));
+            return Err(format!("spool fetch: {e}").into());
         }
         if let Some(e) = line.strip_prefix("E\t") {
             let (uid, why) = e.split_once('\t').unwrap_or((e, ""));
-            return Err(format!("spool fetch: UID {uid}: {why}"));
+            return Err(format!("spool fetch: UID {uid}: {why}").into());
         }
         let f: Vec<&str> = line.split('\t').collect();
-        let num = |i: usize| -> Result<u64, String> {
+        let num = |i: usize| -> Result<u64, StepError> {
             f.get(i)
                 .and_then(|x| x.parse().ok())
-                .ok_or_else(|| format!("spool fetch: bad frame {line:?}"))
+                .ok_or_else(|| format!("spool fetch: bad frame {line:?}").into())
         };
         if f.len() != 4 || f[0] != "M" {
-            return Err(format!("spool fetch: bad frame {line:?}"));
+            return Err(format!("spool fetch: bad frame {line:?}").into());
         }
         let (uid, mtime, size) = (num(1)?, num(2)?, num(3)? as usize);
         if b.len() < size {
-            return Err(format!("spool fetch: UID {uid}: cut off"));
+            return Err(format!("spool fetch: UID {uid}: cut off").into());
         }
         v.push(Frame {
             uid: u32::try_from(uid).map_err(|_| format!("spool fetch: UID {uid}"))?,
@@ -244,7 +245,7 @@ mod tests {
         // cut off, an unreadable file, garbage: errors, never frames
         assert!(decode(&out[..out.len() - 8]).is_err());
         let e = decode(b"E\t7\t/x/7.: No such file or directory\n@@end\n").unwrap_err();
-        assert!(e.contains("UID 7: /x/7.: No such file"), "{e}");
+        assert!(e.to_string().contains("UID 7: /x/7.: No such file"), "{e}");
         assert!(decode(b"M\t7\tx\t3\nabc@@end\n").is_err());
         assert!(decode(b"@@error mbpath names no directory\n").is_err());
     }
