@@ -6,10 +6,11 @@
 //! the fleet's other pairs.
 
 use crate::config::Config;
+use crate::cyrus::host_facts::channel_clients;
 use crate::cyrus::loglines::classify_chunk;
 use crate::cyrus::logtime::LineClock;
 use crate::cyrus::probe::{self, ProbeReport};
-use crate::model::health::{self, channel_clients, HostView};
+use crate::model::health::{self, HostView};
 use crate::model::history::HostHistory;
 use crate::model::snapshot::{Health, StatusReport};
 use crate::remote::{ExecOutput, HostConnection, RemoteError};

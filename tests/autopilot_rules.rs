@@ -5,7 +5,7 @@ mod console_support;
 
 use console_support::*;
 use cyrdeck::config::Config;
-use cyrdeck::model::stuck::StuckEntry;
+use cyrdeck::model::snapshot::StuckEntry;
 use cyrdeck::ops::autopilot::Autopilot;
 use std::path::Path;
 

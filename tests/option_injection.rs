@@ -8,7 +8,7 @@ mod console_support;
 
 use cyrdeck::check::{CheckOptions, Scope};
 use cyrdeck::config::Config;
-use cyrdeck::model::stuck::StuckEntry;
+use cyrdeck::model::snapshot::StuckEntry;
 use cyrdeck::ops::autopilot::Autopilot;
 use cyrdeck::ops::engine::Engine;
 use cyrdeck::ops::journal::Journal;

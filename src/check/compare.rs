@@ -3,46 +3,9 @@
 //! message UID, GUID, flags, modseq).
 
 use crate::cyrus::index::IndexRecord;
-use crate::cyrus::inventory::Inventory;
-use crate::cyrus::names::{from_mutf7, internal_to_external};
+use crate::cyrus::names::external;
 use crate::model::conflicts::{DiffKind, Difference, MessageSide};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// `user.alice.Entw&APw-rfe` -> `user/alice/Entwürfe`.
-pub fn external(internal: &str) -> String {
-    let ext = internal_to_external(internal);
-    from_mutf7(&ext).unwrap_or(ext)
-}
-
-/// What level 1 found.
-#[derive(Debug, Default, PartialEq)]
-pub struct Level1 {
-    /// Mailboxes (internal names) on both sides whose headers differ: they
-    /// need level 2.
-    pub differing: Vec<String>,
-    /// Mailbox-level differences (one side only, UIDVALIDITY).
-    pub diffs: Vec<Difference>,
-    /// Live mailboxes compared.
-    pub compared: u64,
-    /// Mailboxes whose index could not be read, with why.
-    pub unreadable: Vec<(String, String)>,
-}
-
-/// `within` limits the comparison to names it accepts (a user or one mailbox).
-/// Whole inventories through the same join the streamed check uses.
-pub fn level1(
-    master: &Inventory,
-    replica: &Inventory,
-    within: &(dyn Fn(&str) -> bool + Sync),
-) -> Level1 {
-    super::join::join_all(
-        master.mailboxes.iter().cloned(),
-        replica.mailboxes.iter().cloned(),
-        within,
-        false,
-    )
-    .level1
-}
 
 fn side(r: &IndexRecord, flag_names: &[String]) -> MessageSide {
     MessageSide {
@@ -160,7 +123,9 @@ impl PendingCover {
 
 #[cfg(test)]
 mod tests {
+    use super::super::join::level1;
     use super::*;
+    use crate::cyrus::inventory::Inventory;
 
     fn covered(mailbox_internal: &str, pending: &[crate::cyrus::synclog::SyncEntry]) -> bool {
         PendingCover::new(pending).covers(mailbox_internal)

@@ -9,9 +9,10 @@
 //! more waiting entries. Pure: fed by `check::level1_streamed` from SSH and
 //! by `compare::level1` from whole inventories.
 
-use super::compare::{external, Level1};
 use crate::cyrus::index::IndexHeader;
+use crate::cyrus::inventory::Inventory;
 use crate::cyrus::inventory::MailboxEntry;
+use crate::cyrus::names::external;
 use crate::model::conflicts::{is_delayed_delete, DiffKind, Difference};
 use std::collections::HashMap;
 
@@ -290,6 +291,36 @@ pub fn join_all(
         }
     }
     j.finish()
+}
+
+/// What level 1 found.
+#[derive(Debug, Default, PartialEq)]
+pub struct Level1 {
+    /// Mailboxes (internal names) on both sides whose headers differ: they
+    /// need level 2.
+    pub differing: Vec<String>,
+    /// Mailbox-level differences (one side only, UIDVALIDITY).
+    pub diffs: Vec<Difference>,
+    /// Live mailboxes compared.
+    pub compared: u64,
+    /// Mailboxes whose index could not be read, with why.
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// `within` limits the comparison to names it accepts (a user or one mailbox).
+/// Whole inventories through the same join the streamed check uses.
+pub fn level1(
+    master: &Inventory,
+    replica: &Inventory,
+    within: &(dyn Fn(&str) -> bool + Sync),
+) -> Level1 {
+    join_all(
+        master.mailboxes.iter().cloned(),
+        replica.mailboxes.iter().cloned(),
+        within,
+        false,
+    )
+    .level1
 }
 
 #[cfg(test)]

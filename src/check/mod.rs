@@ -19,7 +19,7 @@ use crate::cyrus::names::{external_to_internal, from_mutf7, internal_to_external
 use crate::cyrus::synclog::{parse_entry, SyncEntry};
 use crate::model::conflicts::{CheckResult, DiffKind, Difference};
 use crate::remote::{ExecStream, HostConnection};
-use compare::Level1;
+use join::Level1;
 use join::{Host, Join, Joined};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -407,11 +407,11 @@ async fn pass(
                     let found = compare::level2(name, side(x), side(y));
                     let uv = diffs.iter().any(|d| {
                         d.kind == DiffKind::UidvalidityDiffers
-                            && d.mailbox == compare::external(name)
+                            && d.mailbox == crate::cyrus::names::external(name)
                     });
                     if found.is_empty() && !uv {
                         diffs.push(Difference {
-                            mailbox: compare::external(name),
+                            mailbox: crate::cyrus::names::external(name),
                             kind: DiffKind::MetadataDiffers,
                             uid: None,
                             master: None,
@@ -427,13 +427,18 @@ async fn pass(
                     }
                     diffs.extend(found);
                 }
-                (Some(Err(e)), _) => {
-                    errors.push(format!("{}: master: {e}", compare::external(name)))
-                }
-                (_, Some(Err(e))) => {
-                    errors.push(format!("{}: {replica}: {e}", compare::external(name)))
-                }
-                _ => errors.push(format!("{}: records not returned", compare::external(name))),
+                (Some(Err(e)), _) => errors.push(format!(
+                    "{}: master: {e}",
+                    crate::cyrus::names::external(name)
+                )),
+                (_, Some(Err(e))) => errors.push(format!(
+                    "{}: {replica}: {e}",
+                    crate::cyrus::names::external(name)
+                )),
+                _ => errors.push(format!(
+                    "{}: records not returned",
+                    crate::cyrus::names::external(name)
+                )),
             }
         }
     }
@@ -471,7 +476,7 @@ pub async fn guid_multiset(
     let recs = records(conns, host, &boxes, t).await?;
     let mut out = GuidsByMailbox::new();
     for b in boxes {
-        let ext = compare::external(&b.name);
+        let ext = crate::cyrus::names::external(&b.name);
         match recs.get(&b.uniqueid) {
             Some(Ok(r)) => {
                 let m = out.entry(ext).or_default();

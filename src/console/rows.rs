@@ -4,8 +4,8 @@
 use crate::cyrus::loglines::LineKind;
 use crate::model::conflicts::{CheckResult, Difference};
 use crate::model::health::channel_label;
+use crate::model::snapshot::StuckEntry;
 use crate::model::snapshot::{HostEvent, StatusReport};
-use crate::model::stuck::StuckEntry;
 
 /// Pending entries of one user+mailbox on one channel, in queue order.
 #[derive(Clone, Debug, PartialEq)]

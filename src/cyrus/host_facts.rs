@@ -3,9 +3,10 @@
 //! that client a cyrus.conf DAEMON entry, does its sync_server answer, is
 //! it fenced (`msg/shutdown`), what is queued. The failover's undo and
 //! resume decide from these facts, never from what a journal remembers.
+//! Recognising Cyrus's processes in `ps` lines lives here too (the health
+//! rules, the poller and the runbooks all ask the same questions).
 
-use super::probe::ProbeReport;
-use crate::model::health::{channel_clients, cyrus_master};
+use super::probe::{ProbeReport, Proc};
 use serde::Serialize;
 
 /// The first line cyrdeck writes to `{configdirectory}/msg/shutdown` (Cyrus
@@ -197,9 +198,115 @@ pub fn held(report: &ProbeReport, channel: &str) -> Vec<String> {
         .collect()
 }
 
+// ---- Cyrus processes in the probe's `ps` lines
+
+/// The sync_client processes of `report` serving `channel` for the
+/// instance configured by `conf`.
+pub fn channel_clients<'r>(
+    report: &'r ProbeReport,
+    conf: &'r str,
+    channel: &'r str,
+) -> impl Iterator<Item = &'r Proc> + 'r {
+    report.processes.iter().filter(move |p| {
+        is_program(&p.args, &["sync_client"])
+            && uses_conf(&p.args, conf)
+            && client_channel(&p.args) == channel
+    })
+}
+
+/// This instance's Cyrus master: `cyrmaster` (Debian's name) or a `master`
+/// that is Cyrus's (its path says so, or it is the parent of a sync_server
+/// or sync_client) — Postfix's master has the same name and no `-C`.
+pub fn cyrus_master<'r>(report: &'r ProbeReport, conf: &str) -> Option<&'r Proc> {
+    let parents: std::collections::BTreeSet<u32> = report
+        .processes
+        .iter()
+        .filter(|p| is_program(&p.args, &["sync_server", "sync_client"]))
+        .map(|p| p.ppid)
+        .collect();
+    report.processes.iter().find(|p| {
+        let prog = p.args.split_whitespace().next().unwrap_or("");
+        let cyrus = is_program(&p.args, &["cyrmaster"])
+            || (is_program(&p.args, &["master"])
+                && (prog.contains("cyrus") || parents.contains(&p.pid)));
+        cyrus && uses_conf(&p.args, conf)
+    })
+}
+
+/// Does `args` run with this host's imapd.conf? Without `-C` a tool uses
+/// /etc/imapd.conf.
+fn uses_conf(args: &str, conf: &str) -> bool {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    match words.iter().position(|w| *w == "-C") {
+        Some(i) => words.get(i + 1) == Some(&conf),
+        None => conf == "/etc/imapd.conf",
+    }
+}
+
+fn is_program(args: &str, names: &[&str]) -> bool {
+    let first = args.split_whitespace().next().unwrap_or("");
+    let base = first.rsplit('/').next().unwrap_or(first);
+    names.contains(&base)
+}
+
+/// The channel a sync_client command line serves (`-n NAME`; none = "").
+fn client_channel(args: &str) -> String {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    words
+        .iter()
+        .position(|w| *w == "-n")
+        .and_then(|i| words.get(i + 1))
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postfix_master_is_not_cyrus_master() {
+        let proc_ = |pid, ppid, args: &str| Proc {
+            pid,
+            ppid,
+            age_secs: 1,
+            state: "S".into(),
+            args: args.into(),
+        };
+        let mut r = ProbeReport {
+            processes: vec![proc_(10, 1, "/usr/lib/postfix/sbin/master -w")],
+            ..Default::default()
+        };
+        assert!(cyrus_master(&r, "/etc/imapd.conf").is_none());
+        // Debian's cyrmaster, or a master whose child is a sync_server
+        r.processes.push(proc_(20, 1, "/usr/sbin/cyrmaster -d"));
+        assert_eq!(cyrus_master(&r, "/etc/imapd.conf").map(|p| p.pid), Some(20));
+        r.processes = vec![
+            proc_(10, 1, "/usr/lib/postfix/sbin/master -w"),
+            proc_(30, 1, "/opt/bin/master -d"),
+            proc_(31, 30, "sync_server"),
+        ];
+        assert_eq!(cyrus_master(&r, "/etc/imapd.conf").map(|p| p.pid), Some(30));
+        // another instance's master (its own -C) is not this one's
+        r.processes = vec![proc_(40, 1, "/usr/lib/cyrus/bin/master -C /x/imapd.conf")];
+        assert!(cyrus_master(&r, "/etc/imapd.conf").is_none());
+        assert!(cyrus_master(&r, "/x/imapd.conf").is_some());
+    }
+
+    #[test]
+    fn conf_matching() {
+        assert!(uses_conf(
+            "sync_client -C /x/imapd.conf -R",
+            "/x/imapd.conf"
+        ));
+        assert!(!uses_conf(
+            "sync_client -C /y/imapd.conf -R",
+            "/x/imapd.conf"
+        ));
+        assert!(uses_conf("/usr/sbin/cyrmaster -d", "/etc/imapd.conf"));
+        assert_eq!(client_channel("sync_client -C c -n r2 -R"), "r2");
+        assert_eq!(client_channel("sync_client -C c -R"), "");
+    }
 
     #[test]
     fn fences_are_told_apart_by_run() {

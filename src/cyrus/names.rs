@@ -225,6 +225,12 @@ pub fn user_arg(user: &str) -> Result<String, String> {
     check_name(NameKind::User, user).map(str::to_string)
 }
 
+/// `user.alice.Entw&APw-rfe` -> `user/alice/Entwürfe`.
+pub fn external(internal: &str) -> String {
+    let ext = internal_to_external(internal);
+    from_mutf7(&ext).unwrap_or(ext)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

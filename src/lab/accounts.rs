@@ -146,8 +146,8 @@ pub fn prepare(l: &Layout, cyrdeck_toml: &str) -> Result<()> {
         std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o664))?;
     }
     let (writer_cfg, reader_cfg) = configs(l, cyrdeck_toml);
-    super::write_atomic(l.sudo_config_file(), &writer_cfg)?;
-    super::write_atomic(l.observer_sudo_config_file(), &reader_cfg)?;
+    super::files::write_atomic(l.sudo_config_file(), &writer_cfg)?;
+    super::files::write_atomic(l.observer_sudo_config_file(), &reader_cfg)?;
     let cfg = Config::parse(
         &l.sudo_config_file(),
         &writer_cfg,

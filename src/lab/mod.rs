@@ -2,6 +2,8 @@
 //! a syslog receiver, all on loopback, all under one directory.
 
 pub mod accounts;
+mod files;
+use files::write_atomic;
 pub mod layout;
 pub mod mail;
 pub mod process;
@@ -852,15 +854,6 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 /// Replace a file whole (temp + rename): `lab up` re-renders configs that
 /// tests, consoles and Cyrus tools of the running lab read at any moment,
 /// and a plain write is seen empty or half-written by them.
-pub(crate) fn write_atomic(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Result<()> {
-    let path = path.as_ref();
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, contents).wrap_err_with(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).wrap_err_with(|| format!("replacing {}", path.display()))
-}
-
 fn set_mode(p: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))

@@ -231,9 +231,9 @@ pub fn render(report: &StatusReport, checks: &[LastCheck]) -> String {
 mod tests {
     use super::*;
     use crate::metrics::parse::{parse, Sample};
-    use crate::model::heartbeat::HeartbeatStatus;
+    use crate::model::snapshot::HeartbeatStatus;
+    use crate::model::snapshot::StuckEntry;
     use crate::model::snapshot::*;
-    use crate::model::stuck::StuckEntry;
     use std::collections::BTreeMap;
 
     const NOW: i64 = 1_795_905_000;

@@ -8,11 +8,15 @@ use super::history::{archived_queue, is_queue_file, HostHistory};
 use super::queue_age::{self, QueueFile};
 use super::snapshot::*;
 use crate::config::{Config, HostConfig, PairConfig};
+use crate::cyrus::host_facts::{channel_clients, cyrus_master};
 use crate::cyrus::loglines::LineKind;
-use crate::cyrus::probe::{ProbeReport, Proc, ServiceEntry, SyncFile};
+use crate::cyrus::probe::{ProbeReport, ServiceEntry, SyncFile};
 use std::collections::BTreeMap;
 
 /// Log lines younger than this count as current.
+/// Pending entries above which a switchover would wait too long to drain
+/// (a pair's `failover_max_pending` overrides it).
+pub const DEFAULT_MAX_PENDING: u64 = 100_000;
 pub const RECENT_SECS: i64 = 60;
 /// Bail-outs within RECENT_SECS that mean a hot loop.
 const HOT_LOOP_BAILOUTS: usize = 5;
@@ -43,66 +47,6 @@ impl HostView<'_> {
             .as_ref()
             .map(|(_, t)| t.elapsed().as_secs_f64())
     }
-}
-
-/// Does `args` run with this host's imapd.conf? Without `-C` a tool uses
-/// /etc/imapd.conf.
-/// The sync_client processes of `report` serving `channel` for the
-/// instance configured by `conf`.
-pub(crate) fn channel_clients<'r>(
-    report: &'r ProbeReport,
-    conf: &'r str,
-    channel: &'r str,
-) -> impl Iterator<Item = &'r Proc> + 'r {
-    report.processes.iter().filter(move |p| {
-        is_program(&p.args, &["sync_client"])
-            && uses_conf(&p.args, conf)
-            && client_channel(&p.args) == channel
-    })
-}
-
-/// This instance's Cyrus master: `cyrmaster` (Debian's name) or a `master`
-/// that is Cyrus's (its path says so, or it is the parent of a sync_server
-/// or sync_client) — Postfix's master has the same name and no `-C`.
-pub(crate) fn cyrus_master<'r>(report: &'r ProbeReport, conf: &str) -> Option<&'r Proc> {
-    let parents: std::collections::BTreeSet<u32> = report
-        .processes
-        .iter()
-        .filter(|p| is_program(&p.args, &["sync_server", "sync_client"]))
-        .map(|p| p.ppid)
-        .collect();
-    report.processes.iter().find(|p| {
-        let prog = p.args.split_whitespace().next().unwrap_or("");
-        let cyrus = is_program(&p.args, &["cyrmaster"])
-            || (is_program(&p.args, &["master"])
-                && (prog.contains("cyrus") || parents.contains(&p.pid)));
-        cyrus && uses_conf(&p.args, conf)
-    })
-}
-
-fn uses_conf(args: &str, conf: &str) -> bool {
-    let words: Vec<&str> = args.split_whitespace().collect();
-    match words.iter().position(|w| *w == "-C") {
-        Some(i) => words.get(i + 1) == Some(&conf),
-        None => conf == "/etc/imapd.conf",
-    }
-}
-
-fn is_program(args: &str, names: &[&str]) -> bool {
-    let first = args.split_whitespace().next().unwrap_or("");
-    let base = first.rsplit('/').next().unwrap_or(first);
-    names.contains(&base)
-}
-
-/// The channel a sync_client command line serves (`-n NAME`; none = "").
-fn client_channel(args: &str) -> String {
-    let words: Vec<&str> = args.split_whitespace().collect();
-    words
-        .iter()
-        .position(|w| *w == "-n")
-        .and_then(|i| words.get(i + 1))
-        .map(|s| s.to_string())
-        .unwrap_or_default()
 }
 
 fn well_known_port(name: &str) -> Option<u16> {
@@ -803,59 +747,13 @@ pub fn evaluate_pair<'a>(
         problems,
         events,
         stuck,
-        failover_max_pending: pair
-            .failover_max_pending
-            .unwrap_or(super::readiness::DEFAULT_MAX_PENDING),
+        failover_max_pending: pair.failover_max_pending.unwrap_or(DEFAULT_MAX_PENDING),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn postfix_master_is_not_cyrus_master() {
-        let proc_ = |pid, ppid, args: &str| Proc {
-            pid,
-            ppid,
-            age_secs: 1,
-            state: "S".into(),
-            args: args.into(),
-        };
-        let mut r = ProbeReport {
-            processes: vec![proc_(10, 1, "/usr/lib/postfix/sbin/master -w")],
-            ..Default::default()
-        };
-        assert!(cyrus_master(&r, "/etc/imapd.conf").is_none());
-        // Debian's cyrmaster, or a master whose child is a sync_server
-        r.processes.push(proc_(20, 1, "/usr/sbin/cyrmaster -d"));
-        assert_eq!(cyrus_master(&r, "/etc/imapd.conf").map(|p| p.pid), Some(20));
-        r.processes = vec![
-            proc_(10, 1, "/usr/lib/postfix/sbin/master -w"),
-            proc_(30, 1, "/opt/bin/master -d"),
-            proc_(31, 30, "sync_server"),
-        ];
-        assert_eq!(cyrus_master(&r, "/etc/imapd.conf").map(|p| p.pid), Some(30));
-        // another instance's master (its own -C) is not this one's
-        r.processes = vec![proc_(40, 1, "/usr/lib/cyrus/bin/master -C /x/imapd.conf")];
-        assert!(cyrus_master(&r, "/etc/imapd.conf").is_none());
-        assert!(cyrus_master(&r, "/x/imapd.conf").is_some());
-    }
-
-    #[test]
-    fn conf_matching() {
-        assert!(uses_conf(
-            "sync_client -C /x/imapd.conf -R",
-            "/x/imapd.conf"
-        ));
-        assert!(!uses_conf(
-            "sync_client -C /y/imapd.conf -R",
-            "/x/imapd.conf"
-        ));
-        assert!(uses_conf("/usr/sbin/cyrmaster -d", "/etc/imapd.conf"));
-        assert_eq!(client_channel("sync_client -C c -n r2 -R"), "r2");
-        assert_eq!(client_channel("sync_client -C c -R"), "");
-    }
 
     #[test]
     fn listening_checks() {
@@ -877,7 +775,7 @@ mod tests {
     mod pair {
         use super::super::*;
         use crate::cyrus::loglines::LogEvent;
-        use crate::cyrus::probe::{LogChunk, SyncServerCheck};
+        use crate::cyrus::probe::{LogChunk, Proc, SyncServerCheck};
 
         pub fn cfg(defaults: &str) -> Config {
             let text = format!(

@@ -4,26 +4,8 @@
 //! replica's value is the time of the newest heartbeat that reached it.
 //! Pure: no I/O.
 
-use super::snapshot::{Health, Problem};
+use super::snapshot::{Health, HeartbeatStatus, Problem};
 use crate::cyrus::probe::HeartbeatRead;
-use serde::Serialize;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct HeartbeatStatus {
-    pub user: String,
-    /// The newest heartbeat on the master (epoch seconds).
-    pub master_at: Option<u64>,
-    /// The newest heartbeat that reached the replica.
-    pub replica_at: Option<u64>,
-    /// 0 when the replica has the master's newest heartbeat; otherwise the
-    /// age of the replica's newest one (an upper bound, to within the interval).
-    pub lag_secs: Option<u64>,
-    /// Age of the master's newest heartbeat.
-    pub beat_age_secs: Option<u64>,
-    /// No beat was written for several intervals (no `supervise`, only
-    /// observe-mode consoles): the lag above proves nothing about now.
-    pub stale: bool,
-}
 
 /// What the heartbeat is measured against.
 #[derive(Clone, Copy, Debug)]

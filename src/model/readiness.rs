@@ -9,7 +9,7 @@ use super::conflicts::CheckResult;
 use super::health::RECENT_SECS;
 use super::human::{clock, secs};
 use super::snapshot::PairStatus;
-use super::stuck::StuckEntry;
+use super::snapshot::StuckEntry;
 use crate::check::last::LastCheck;
 use serde::Serialize;
 
@@ -27,10 +27,6 @@ pub struct Readiness {
     pub verdict: Verdict,
     pub reasons: Vec<String>,
 }
-
-/// Pending entries above which a switchover would wait too long to drain
-/// (a pair's `failover_max_pending` overrides it).
-pub const DEFAULT_MAX_PENDING: u64 = 100_000;
 
 /// One host as the rules see it.
 #[derive(Clone, Debug)]
@@ -360,7 +356,7 @@ mod tests {
                 held: vec![],
             }],
             failing,
-            max_pending: DEFAULT_MAX_PENDING,
+            max_pending: crate::model::health::DEFAULT_MAX_PENDING,
             allow_held: false,
         }
     }

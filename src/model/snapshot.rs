@@ -208,7 +208,7 @@ pub struct ChannelStatus {
     pub queue: QueueStatus,
     /// Measured lag, when the pair has a heartbeat.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub heartbeat: Option<super::heartbeat::HeartbeatStatus>,
+    pub heartbeat: Option<HeartbeatStatus>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -233,7 +233,7 @@ pub struct PairStatus {
     /// Classified Cyrus log lines (the newest 200 per host, newest last).
     pub events: Vec<HostEvent>,
     /// Users/mailboxes that keep failing, and held files.
-    pub stuck: Vec<super::stuck::StuckEntry>,
+    pub stuck: Vec<StuckEntry>,
     /// The pair's bound on pending entries for a failover (readiness).
     #[serde(skip)]
     pub failover_max_pending: u64,
@@ -249,4 +249,51 @@ pub struct StatusReport {
     /// it runs with write access (console, supervise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<String>,
+}
+/// The measured lag (model/heartbeat.rs computes it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HeartbeatStatus {
+    pub user: String,
+    /// The newest heartbeat on the master (epoch seconds).
+    pub master_at: Option<u64>,
+    /// The newest heartbeat that reached the replica.
+    pub replica_at: Option<u64>,
+    /// 0 when the replica has the master's newest heartbeat; otherwise the
+    /// age of the replica's newest one (an upper bound, to within the interval).
+    pub lag_secs: Option<u64>,
+    /// Age of the master's newest heartbeat.
+    pub beat_age_secs: Option<u64>,
+    /// No beat was written for several intervals (no `supervise`, only
+    /// observe-mode consoles): the lag above proves nothing about now.
+    pub stale: bool,
+}
+
+/// A user or mailbox that keeps failing (model/stuck.rs finds them).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StuckEntry {
+    /// Host whose log named it (or the master, for held files).
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    pub user: Option<String>,
+    pub mailbox: Option<String>,
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+    /// Error lines naming it.
+    pub attempts: u64,
+    pub last_error: String,
+    /// Held file name and its entries, when its entries were set aside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_file: Option<String>,
+    pub held_entries: u64,
+}
+
+impl StuckEntry {
+    /// What the operator calls it: the user, else the mailbox.
+    pub fn subject(&self) -> &str {
+        self.user
+            .as_deref()
+            .or(self.mailbox.as_deref())
+            .unwrap_or("?")
+    }
 }

@@ -2,43 +2,13 @@
 //! lines (which name a user or mailbox) and from held files (entries set
 //! aside out of the queue). Pure.
 
-use super::snapshot::ChannelStatus;
+use super::snapshot::{ChannelStatus, StuckEntry};
 use crate::cyrus::loglines::LineKind;
 use crate::cyrus::loglines::LogEvent;
-use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Errors naming the same user or mailbox this many times make it stuck.
 pub const STUCK_ATTEMPTS: u64 = 2;
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StuckEntry {
-    /// Host whose log named it (or the master, for held files).
-    pub host: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
-    pub user: Option<String>,
-    pub mailbox: Option<String>,
-    pub first_seen: Option<i64>,
-    pub last_seen: Option<i64>,
-    /// Error lines naming it.
-    pub attempts: u64,
-    pub last_error: String,
-    /// Held file name and its entries, when its entries were set aside.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub held_file: Option<String>,
-    pub held_entries: u64,
-}
-
-impl StuckEntry {
-    /// What the operator calls it: the user, else the mailbox.
-    pub fn subject(&self) -> &str {
-        self.user
-            .as_deref()
-            .or(self.mailbox.as_deref())
-            .unwrap_or("?")
-    }
-}
 
 fn counts_as_failure(kind: LineKind) -> bool {
     matches!(

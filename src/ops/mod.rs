@@ -11,6 +11,7 @@ pub mod failover;
 pub mod fault;
 pub mod hard_failover;
 pub mod heartbeat;
+pub mod host_probe;
 pub mod journal;
 pub mod pair_lock;
 pub mod repair;

@@ -131,24 +131,6 @@ fn utc(epoch: u64) -> String {
     )
 }
 
-/// A fresh run id: machine, pid, time (unique enough to tell runs apart).
-pub fn new_run_id() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!(
-        "{}-{}-{}{:03}",
-        super::audit::machine()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(20)
-            .collect::<String>(),
-        std::process::id(),
-        t.as_secs(),
-        t.subsec_millis()
-    )
-}
-
 fn argv(conf: &str, action: &str, run_id: &str, text: &str) -> Vec<String> {
     vec![
         "sh".into(),

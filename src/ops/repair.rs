@@ -506,7 +506,7 @@ async fn copy_back_step(
         return Ok(String::new());
     }
     let master = &cx.pair.master;
-    let rep = super::restart::probe_host(cx, master).await?;
+    let rep = super::host_probe::probe_host(cx, master).await?;
     let server = super::failover::precheck::sync_server_of(cx, master, &rep)?;
     let mut replicas: Vec<&str> = plan.copy_back.iter().map(|(h, _)| h.as_str()).collect();
     replicas.sort_unstable();

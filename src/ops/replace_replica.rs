@@ -19,13 +19,13 @@
 //! of the pair in the config. OLD is never touched before step 5.
 
 use super::failover::{self, precheck};
-use super::restart::{probe_host, probe_host_with};
+use super::host_probe::{probe_host, probe_host_with};
 use super::runbook::{runbook_steps, LockOn, Runbook, RunbookKind, RunbookSpec, StepState, Undone};
 use super::StepContext;
+use crate::cyrus::host_facts::channel_clients;
 use crate::cyrus::host_facts::queue_lines;
 use crate::cyrus::names::{check_name, NameKind};
 use crate::cyrus::probe::HeartbeatRead;
-use crate::model::health::channel_clients;
 use crate::ops::error::StepError;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -247,7 +247,7 @@ async fn precheck(
         .imapd_conf
         .display()
         .to_string();
-    if failover::master_pid(cx, &pair.master, &master).is_none() {
+    if crate::ops::host_probe::master_pid(cx, &pair.master, &master).is_none() {
         return Err(format!("{}: Cyrus master is not running", pair.master).into());
     }
     let listed = master
@@ -314,7 +314,7 @@ async fn channel_script(
         .get("configdirectory")
         .cloned()
         .ok_or_else(|| format!("{}: configdirectory not found", p.master))?;
-    let pid = failover::master_pid(cx, &p.master, &report)
+    let pid = crate::ops::host_probe::master_pid(cx, &p.master, &report)
         .ok_or_else(|| format!("{}: Cyrus master is not running", p.master))?;
     let conf = h.imapd_conf.display().to_string();
     let mut client = format!("sync_client -C {conf} -R");

@@ -6,11 +6,12 @@
 //! outside Cyrus master's supervision: the lasting fix is the DAEMON
 //! section (doctor says so).
 
+use super::host_probe::probe_host;
 use super::runbook::{runbook_steps, LockOn, NoMemo, Runbook, RunbookKind, RunbookSpec, StepState};
 use super::StepContext;
+use crate::cyrus::host_facts::channel_clients;
 use crate::cyrus::host_facts::queue_lines;
-use crate::cyrus::probe::{self, LogCursor, ProbeReport};
-use crate::model::health::channel_clients;
+
 use crate::ops::error::StepError;
 use std::time::{Duration, Instant};
 
@@ -43,33 +44,6 @@ fn channel_of(target: &str) -> String {
     } else {
         target.to_string()
     }
-}
-
-/// The status probe, minus its syslog read (processes, queue files and the
-/// sync_server banner are all these steps need; the log chunk can be 256 KiB).
-pub(super) async fn probe_host(cx: &StepContext<'_>, host: &str) -> Result<ProbeReport, StepError> {
-    probe_host_with(cx, host, None).await
-}
-
-/// probe_host, reading `heartbeat_user`'s INBOX append time too.
-pub(super) async fn probe_host_with(
-    cx: &StepContext<'_>,
-    host: &str,
-    heartbeat_user: Option<&str>,
-) -> Result<ProbeReport, StepError> {
-    let conn = cx.connection(host)?;
-    let mut no_log = conn.config().clone();
-    no_log.syslog_file = None;
-    no_log.log_source = crate::config::LogSource::File;
-    let o = conn
-        .exec(&probe::command(
-            &no_log,
-            &LogCursor::default(),
-            heartbeat_user,
-        ))
-        .await
-        .map_err(|e| format!("{host}: {e}"))?;
-    probe::parse(&o.stdout).map_err(|e| format!("{host}: {e}").into())
 }
 
 /// (client pids, pending entries) of the channel on the master.

@@ -417,7 +417,7 @@ impl RunbookRun {
             output: Vec::new(),
             memo: serde_json::Value::Null,
             attempts: vec![0; spec.steps.len()],
-            run_id: super::pair_lock::new_run_id(),
+            run_id: new_run_id(),
             lock_host: None,
             undo: UndoState::None,
             options: BTreeMap::new(),
@@ -507,4 +507,22 @@ pub fn option_value<'a>(
 pub struct RunbookBoard {
     pub available: Vec<RunbookSpec>,
     pub active: Option<RunbookRun>,
+}
+
+/// A fresh run id: machine, pid, time (unique enough to tell runs apart).
+pub fn new_run_id() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{}-{}-{}{:03}",
+        super::audit::machine()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(20)
+            .collect::<String>(),
+        std::process::id(),
+        t.as_secs(),
+        t.subsec_millis()
+    )
 }

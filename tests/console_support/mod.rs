@@ -8,8 +8,8 @@ use cyrdeck::console::theme::Theme;
 use cyrdeck::cyrus::loglines::{LineKind, LogEvent};
 use cyrdeck::cyrus::probe::SyncServerCheck;
 use cyrdeck::model::conflicts::{CheckResult, DiffKind, Difference, MessageSide};
+use cyrdeck::model::snapshot::StuckEntry;
 use cyrdeck::model::snapshot::*;
-use cyrdeck::model::stuck::StuckEntry;
 use cyrdeck::ops::runbook::{RunbookBoard, RunbookRun, StepState};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -174,7 +174,7 @@ pub fn report(replica_reachable: bool, queue_groups: usize) -> StatusReport {
             users_total: users.len() as u64,
             users,
         },
-        heartbeat: Some(cyrdeck::model::heartbeat::HeartbeatStatus {
+        heartbeat: Some(cyrdeck::model::snapshot::HeartbeatStatus {
             user: "cyrdeck-heartbeat".into(),
             master_at: Some(NOW as u64 - 5),
             replica_at: Some(NOW as u64 - 190),
@@ -564,7 +564,7 @@ pub fn stopped_client() -> StatusReport {
         c.queue.oldest_pending_age_secs = Some(185);
         c.queue.log_run_unchanged_secs = Some(185);
         c.queue.drain_rate_per_sec = Some(0.0);
-        c.heartbeat = Some(cyrdeck::model::heartbeat::HeartbeatStatus {
+        c.heartbeat = Some(cyrdeck::model::snapshot::HeartbeatStatus {
             user: "cyrdeck-heartbeat".into(),
             master_at: Some(NOW as u64 - 1500),
             replica_at: Some(NOW as u64 - 1500),

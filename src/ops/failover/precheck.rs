@@ -1,12 +1,13 @@
 //! Step 1 of the failover: read-only prechecks, each verdict printed, and
 //! the roles every later step acts on (recorded in the memo).
 
-use super::{client_pids, master_pid, now, Roles};
+use super::roles::{now, Roles};
 use crate::check::Scope;
 use crate::cyrus::host_facts::{self, answers, held, sync_endpoint, Fence};
 use crate::cyrus::probe::{self, LogCursor, ProbeReport};
 use crate::model::readiness::{self, ChannelFacts, Facts, HostFacts};
 use crate::ops::error::StepError;
+use crate::ops::host_probe::{client_pids, master_pid};
 use crate::ops::StepContext;
 use std::time::Duration;
 
@@ -113,7 +114,7 @@ pub(crate) async fn reaches(
 pub(super) async fn precheck(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
-    memo: &mut super::Memo,
+    memo: &mut super::roles::Memo,
 ) -> Result<String, StepError> {
     let pair = cx.pair;
     let replica = chosen_replica(pair, cx.target)?;
@@ -187,7 +188,7 @@ pub(super) async fn precheck(
         failing: readiness::failing_now(&stuck, m.now as i64),
         max_pending: pair
             .failover_max_pending
-            .unwrap_or(readiness::DEFAULT_MAX_PENDING),
+            .unwrap_or(crate::model::health::DEFAULT_MAX_PENDING),
         allow_held,
     };
     let mut facts = facts;
@@ -363,7 +364,7 @@ pub(super) async fn precheck(
                 ),
             },
         ));
-        other_roles.push(super::OtherReplica {
+        other_roles.push(super::roles::OtherReplica {
             host: o.host.clone(),
             channel: o.channel.clone(),
             sync: (h, p),

@@ -16,7 +16,7 @@
 use super::{hook, script, Act, Roles};
 use crate::cyrus::host_facts::{Fence, HostFacts};
 use crate::ops::error::StepError;
-use crate::ops::restart::probe_host;
+use crate::ops::host_probe::probe_host;
 use crate::ops::runbook::Undone;
 use crate::ops::StepContext;
 

@@ -15,7 +15,7 @@
 //! spool (its cyrus.index files minor 17 are upgraded to 19 as 3.10 opens
 //! them), the pair checks identical and fails back.
 
-use super::super::restart::probe_host;
+use super::super::host_probe::probe_host;
 use super::super::runbook::{
     LockOn, Runbook, RunbookKind, RunbookSpec, StepSpec, StepState, Undone,
 };

@@ -16,7 +16,6 @@
 //! every live GUID of their mailboxes on either host, verified on the new
 //! master before replication starts.
 
-use crate::check::compare;
 use crate::cyrus::index::IndexRecord;
 use crate::cyrus::inventory::{Inventory, MailboxRecords};
 use crate::cyrus::names::owner_of;
@@ -155,7 +154,7 @@ impl Divergence {
             let ext: Vec<String> = self
                 .mailboxes_to_copy
                 .iter()
-                .map(|m| compare::external(m))
+                .map(|m| crate::cyrus::names::external(m))
                 .collect();
             v.push(format!("  to copy back: shared folders {ext:?}"));
         }
@@ -229,7 +228,7 @@ pub fn classify(
     let mut copy: BTreeSet<String> = BTreeSet::new();
     let mut touched: BTreeSet<String> = BTreeSet::new();
     for (name, oid) in &o {
-        let ext = compare::external(name);
+        let ext = crate::cyrus::names::external(name);
         let Some(Ok(or)) = old_recs.get(oid) else {
             if old_recs.contains_key(oid) {
                 d.unreadable.push(format!("{ext} (old master)"));
@@ -309,7 +308,8 @@ pub fn classify(
     for name in &touched {
         match user_of(name) {
             Some(u) => {
-                d.owners.insert(compare::external(name), u.clone());
+                d.owners
+                    .insert(crate::cyrus::names::external(name), u.clone());
                 copy.insert(u);
             }
             None => {
@@ -358,7 +358,7 @@ pub fn classify(
             let Some(Ok(r)) = recs.get(&m.uniqueid) else {
                 continue;
             };
-            let ext = compare::external(&m.name);
+            let ext = crate::cyrus::names::external(&m.name);
             if is_new {
                 deleted_on_new
                     .entry(ext.clone())

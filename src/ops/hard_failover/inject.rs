@@ -2,11 +2,11 @@
 //! holds of a user goes into the new master without syncing that user
 //! from the old master, so no UID the new master has changes.
 
+use super::common::{pause_writes_on_new, CHECK_TIMEOUT, COPY_TIMEOUT};
 use super::soft_uid::{self, Frame};
-use super::{pause_writes_on_new, CHECK_TIMEOUT, COPY_TIMEOUT};
 use crate::check;
-use crate::check::compare::external;
 use crate::cyrus::inventory::{Inventory, MailboxEntry};
+use crate::cyrus::names::external;
 use crate::cyrus::names::mailbox_arg;
 use crate::ops::error::StepError;
 use crate::ops::failover::Roles;

@@ -28,18 +28,20 @@
 //! the new master, then the user rebuilt on the old one from the new.
 
 use crate::ops::error::StepError;
+mod common;
 pub mod divergence;
+pub use common::Memo;
+use common::{pause_writes_on_new, sync_server_answers, CHECK_TIMEOUT, COPY_TIMEOUT};
 mod inject;
 mod rebuild;
 pub mod soft_uid;
 
 use super::failover::{self, Act, Roles};
-use super::restart::probe_host;
+use super::host_probe::probe_host;
 use super::runbook::{runbook_steps, LockOn, Runbook, RunbookKind, RunbookSpec, StepState};
 use super::StepContext;
 use crate::check;
 use divergence::Divergence;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 runbook_steps! {
@@ -88,8 +90,6 @@ pub const REINTEGRATE: RunbookSpec = RunbookSpec {
     steps: ReintegrateStep::SPECS,
 };
 
-pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
-pub(crate) const COPY_TIMEOUT: Duration = Duration::from_secs(600);
 const COPY_ATTEMPTS: u32 = 3;
 
 fn single_replica(cx: &StepContext<'_>) -> Result<(String, String), StepError> {
@@ -122,32 +122,6 @@ fn target_is_pair(cx: &StepContext<'_>, spec: &RunbookSpec) -> Result<(), StepEr
         .into());
     }
     Ok(())
-}
-
-/// What promote and reintegrate leave for their later steps (journalled).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Memo {
-    /// Who is master now and what each host's config is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Roles>,
-    /// reintegrate: the survey's report (copy-back and verify act on it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub divergence: Option<Divergence>,
-    /// reintegrate, soft UID policy: the users copy-back injected, which
-    /// the rebuild re-syncs on the old master.
-    #[serde(default)]
-    pub soft_users: Vec<String>,
-}
-
-impl Memo {
-    fn roles(&self) -> Result<Roles, StepError> {
-        self.roles
-            .clone()
-            .ok_or_else(|| "no roles recorded: the precheck has not run".into())
-    }
-    fn save_roles(&mut self, r: &Roles) {
-        self.roles = Some(r.clone());
-    }
 }
 
 /// Promote, for the engine's dispatch.
@@ -264,7 +238,7 @@ async fn promote_precheck(
             "  {master} unreachable ({e}): it cannot be fenced now; keep it off the network until reintegrate"
         )),
         Ok(rep) => {
-            if failover::master_pid(cx, &master, &rep).is_some() {
+            if crate::ops::host_probe::master_pid(cx, &master, &rep).is_some() {
                 return Err(format!(
                     "{master}'s Cyrus is running: it is not dead. Use `cyrdeck failover` (soft: drains first, nothing left behind)"
                 ).into());
@@ -279,7 +253,7 @@ async fn promote_precheck(
         }
     }
     let rp = probe_host(cx, &replica).await?;
-    if failover::master_pid(cx, &replica, &rp).is_none() {
+    if crate::ops::host_probe::master_pid(cx, &replica, &rp).is_none() {
         return Err(format!("{replica}'s Cyrus is not running: it cannot take over").into());
     }
     if rp.conf.get("sync_log").map(String::as_str) == Some("1") {
@@ -588,7 +562,7 @@ async fn copy_back(
         units.push(("-u", crate::cyrus::names::user_arg(user)?));
     }
     for m in &d.mailboxes_to_copy {
-        let ext = crate::check::compare::external(m);
+        let ext = crate::cyrus::names::external(m);
         units.push(("-m", crate::cyrus::names::mailbox_arg(&ext)?));
     }
     let mut failed = Vec::new();
@@ -667,46 +641,6 @@ async fn copy_back(
     ))
 }
 
-/// `to`'s sync_server must answer `from` before a one-shot sync_client
-/// runs there: sync_client (3.6 to 3.12) retries a refused connection
-/// forever (15 s doubling; its `-o` "connect once" is parsed and never
-/// read), so the step would wait out its whole timeout (lab: the hard
-/// matrix's copy-back with the new master's Cyrus stopped).
-pub(crate) async fn sync_server_answers(
-    cx: &StepContext<'_>,
-    from: &str,
-    to: &str,
-    out: &mut Vec<String>,
-) -> Result<(), StepError> {
-    let rep = probe_host(cx, to).await?;
-    let (host, port) = failover::precheck::sync_server_of(cx, to, &rep)?;
-    match failover::precheck::reaches(cx, from, &host, port).await {
-        Ok(banner) => {
-            out.push(format!("  {to}'s sync_server {host}:{port} answers {from}: {banner}"));
-            Ok(())
-        }
-        Err(e) => Err(format!(
-            "{to}'s sync_server {host}:{port} does not answer {from} ({e}): nothing synced; start it, then resume"
-        ).into()),
-    }
-}
-
-/// This run's fence on the new master (`pause`), or lifted (only this
-/// run's: a fence of anything else stays).
-pub(crate) async fn pause_writes_on_new(
-    cx: &StepContext<'_>,
-    r: &Roles,
-    out: &mut Vec<String>,
-    pause: bool,
-) -> Result<String, StepError> {
-    let act = if pause {
-        Act::StopWrites { replace: false }
-    } else {
-        Act::StartWrites { any: false }
-    };
-    failover::script(cx, &r.new_master, act, r, &r.old_sync, out).await
-}
-
 async fn verify(
     cx: &StepContext<'_>,
     r: &Roles,
@@ -725,7 +659,7 @@ async fn verify(
         .filter(|m| !m.tombstone)
         .filter(|m| {
             d.must_survive
-                .contains_key(&crate::check::compare::external(&m.name))
+                .contains_key(&crate::cyrus::names::external(&m.name))
         })
         .collect();
     let recs = check::records(conns, &r.new_master, &boxes, CHECK_TIMEOUT).await?;
@@ -735,7 +669,7 @@ async fn verify(
     let mut gone: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     let mut uid_of: BTreeMap<(String, &str), u32> = BTreeMap::new();
     for b in &boxes {
-        let ext = crate::check::compare::external(&b.name);
+        let ext = crate::cyrus::names::external(&b.name);
         match recs.get(&b.uniqueid) {
             Some(Ok(x)) => {
                 for rec in &x.records {
@@ -808,7 +742,7 @@ async fn start_replication(
     out: &mut Vec<String>,
 ) -> Result<String, StepError> {
     let rep = probe_host(cx, &r.old_master).await?;
-    if failover::master_pid(cx, &r.old_master, &rep).is_none() {
+    if crate::ops::host_probe::master_pid(cx, &r.old_master, &rep).is_none() {
         return Err(format!(
             "{}'s Cyrus is not running: start it (it comes up fenced, without a client) and resume",
             r.old_master
@@ -819,6 +753,6 @@ async fn start_replication(
     r.old_sync = old_sync;
     let said = failover::script(cx, &r.new_master, Act::BecomeMaster, r, &r.old_sync, out).await?;
     let rep = failover::wait_client(cx, &r.new_master, &r.channel, true).await?;
-    let pid = failover::client_pids(cx, &r.new_master, &rep, &r.channel);
+    let pid = crate::ops::host_probe::client_pids(cx, &r.new_master, &rep, &r.channel);
     Ok(format!("{said}; client pid {pid:?}"))
 }

@@ -12,14 +12,14 @@
 //! it is logged. `sync_client -u USER` from the new master then creates
 //! the user there with the new master's uniqueids, UIDVALIDITYs and UIDs.
 
+use super::common::{Memo, CHECK_TIMEOUT, COPY_TIMEOUT};
 use super::divergence::user_of;
-use super::{CHECK_TIMEOUT, COPY_TIMEOUT};
 use crate::check;
-use crate::check::compare::external;
 use crate::cyrus::inventory::{Inventory, MailboxEntry};
+use crate::cyrus::names::external;
 use crate::ops::error::StepError;
 use crate::ops::failover::{self, Roles};
-use crate::ops::restart::probe_host;
+use crate::ops::host_probe::probe_host;
 use crate::ops::StepContext;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,14 +29,14 @@ pub async fn on_old_master(
     cx: &StepContext<'_>,
     r: &mut Roles,
     out: &mut Vec<String>,
-    memo: &super::Memo,
+    memo: &Memo,
 ) -> Result<String, StepError> {
     let soft = memo.soft_users.clone();
     if soft.is_empty() {
         return Ok("nothing to rebuild: no user took the soft UID policy".into());
     }
     let rep = probe_host(cx, &r.old_master).await?;
-    if failover::master_pid(cx, &r.old_master, &rep).is_none() {
+    if crate::ops::host_probe::master_pid(cx, &r.old_master, &rep).is_none() {
         return Err(format!(
             "{}'s Cyrus is not running: start it (it comes up fenced, without a client) and resume",
             r.old_master
@@ -44,7 +44,7 @@ pub async fn on_old_master(
         .into());
     }
     r.old_sync = failover::precheck::sync_server_of(cx, &r.old_master, &rep)?;
-    super::sync_server_answers(cx, &r.new_master, &r.old_master, out).await?;
+    super::common::sync_server_answers(cx, &r.new_master, &r.old_master, out).await?;
     for user in &soft {
         let user = crate::cyrus::names::user_arg(user)?;
         let (old, new) = read_user(cx, r, &user, true).await?;
