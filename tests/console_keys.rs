@@ -241,7 +241,7 @@ fn the_last_runbook_scrolls_into_view_at_80x24() {
     let mut a = loaded_app(false);
     press(&mut a, "6 G");
     let s = screen(&a, 80, 24);
-    let all = cyrdeck::ops::available();
+    let all = cyrdeck::ops::registry::available();
     let last = all.last().unwrap();
     assert!(
         s.contains(&format!("{} <{}>", last.id(), last.target)),

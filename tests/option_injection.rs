@@ -76,7 +76,7 @@ fn every_runbook_refuses_an_option_like_target_when_opened() {
     let (cfg, _) = config(&l, "open");
     let cfg = Arc::new(cfg);
     let conns = Poller::new(cfg.clone(), false).connections();
-    for spec in ops::available() {
+    for spec in ops::registry::available() {
         if spec.target == "pair" {
             continue; // failover, promote, reintegrate: a configured pair
         }
@@ -107,14 +107,14 @@ fn every_step_refuses_it_too_and_builds_no_command() {
     let (cfg, _) = config(&l, "steps");
     let conns = Poller::new(Arc::new(cfg.clone()), false).connections();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    for spec in ops::available() {
+    for spec in ops::registry::available() {
         if spec.target == "pair" {
             continue;
         }
         for name in HOSTILE {
             for idx in 0..spec.steps.len() {
                 let mut run = RunbookRun::new(spec, "lab", name);
-                rt.block_on(ops::run_step(&cfg, &conns, &mut run, idx));
+                rt.block_on(ops::registry::run_step(&cfg, &conns, &mut run, idx));
                 match &run.steps[idx] {
                     StepState::Failed(e) => refused(e, name),
                     other => panic!("{} step {} on {name:?}: {other:?}", spec.id(), idx + 1),

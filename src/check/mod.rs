@@ -8,6 +8,7 @@
 //! drained; what pending entries still cover is `in_flight`.
 
 pub mod compare;
+pub mod doctor;
 pub mod join;
 pub mod last;
 

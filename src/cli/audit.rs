@@ -1,6 +1,6 @@
 //! `cyrdeck audit`: the audit log read back (intent and result of every change).
 
-use super::print_all;
+use super::common::print_all;
 use color_eyre::eyre::{bail, Result};
 
 pub fn run(path: &std::path::Path, since: Option<&str>, json: bool, all: bool) -> Result<i32> {

@@ -1,6 +1,6 @@
 //! `cyrdeck check`: the read-only integrity check of a pair, its record for the metrics.
 
-use super::only_pair;
+use super::common::only_pair;
 use cyrdeck::config::Config;
 use cyrdeck::poll::Poller;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! `cyrdeck conflicts`: every GUID conflict known (read-only, no host contacted).
 
-use super::only_pair;
+use super::common::only_pair;
 use color_eyre::eyre::Result;
 use cyrdeck::config::Config;
 

@@ -1,6 +1,6 @@
 //! `cyrdeck doctor`: replication anti-patterns in each host's effective config.
 
-use super::only_pair;
+use super::common::only_pair;
 use color_eyre::eyre::Result;
 use cyrdeck::config::Config;
 use cyrdeck::poll::Poller;
@@ -13,7 +13,7 @@ pub async fn run(cfg: Config, observe: bool, pair: Option<String>, json: bool) -
         .get(&pair)
         .ok_or_else(|| color_eyre::eyre::eyre!("no pair {pair:?}"))?;
     let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
-    let report = cyrdeck::cyrus::doctor::run(&conns, p).await;
+    let report = cyrdeck::check::doctor::run(&conns, p).await;
     let code = report.exit_code();
     let (findings, errors) = (&report.findings, &report.errors);
     if json {

@@ -1,6 +1,6 @@
 //! `cyrdeck heartbeat`: write the pair's heartbeat on its master, once or `--every`.
 
-use super::only_pair;
+use super::common::only_pair;
 use color_eyre::eyre::Result;
 use cyrdeck::config::Config;
 use cyrdeck::poll::Poller;

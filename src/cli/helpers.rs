@@ -2,7 +2,7 @@
 //! sudo rules, the helper scripts, shell completions and man pages.
 
 use super::args::{Cli, HelpersAction};
-use super::print_all;
+use super::common::print_all;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use cyrdeck::config::Config;
 use cyrdeck::remote::helpers;

@@ -1,7 +1,7 @@
 //! `cyrdeck lab`: the local rehearsal pair (real Cyrus + sshd on loopback).
 
 use super::args::LabAction;
-use super::runtime;
+use super::common::runtime;
 use color_eyre::eyre::Result;
 use cyrdeck::config::Config;
 use cyrdeck::lab::{self, Component, Lab};

@@ -5,6 +5,7 @@
 pub mod args;
 mod audit;
 mod check;
+mod common;
 mod conflicts;
 mod doctor;
 mod heartbeat;
@@ -18,6 +19,7 @@ mod trust;
 use args::{Cli, Cmd, RunbookAction};
 use clap::Parser;
 use color_eyre::eyre::{bail, eyre, Result};
+use common::{only_pair, runtime};
 use cyrdeck::config::{self, Config};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -188,33 +190,4 @@ pub fn try_main() -> Result<ExitCode> {
         }
     };
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
-}
-
-/// Write to stdout; a reader that stopped early (`| head`) is no error.
-pub fn print_all(bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
-    }
-}
-
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?)
-}
-
-/// `--pair`, or the only pair configured.
-pub fn only_pair(cfg: &Config, pair: Option<String>) -> Result<String> {
-    match pair {
-        Some(p) => Ok(p),
-        None if cfg.pairs.len() == 1 => Ok(cfg.pairs.keys().next().cloned().unwrap_or_default()),
-        None => bail!(
-            "several pairs configured, name one with --pair: {:?}",
-            cfg.pairs.keys().collect::<Vec<_>>()
-        ),
-    }
 }

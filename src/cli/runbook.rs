@@ -18,7 +18,7 @@ fn engine_for(
     pair: &str,
     target: &str,
 ) -> Result<(Engine, RunbookRun)> {
-    let Some(spec) = RunbookKind::parse(id).map(RunbookKind::spec) else {
+    let Some(spec) = ops::registry::by_id(id) else {
         let ids: Vec<&str> = RunbookKind::ALL.iter().map(|k| k.id()).collect();
         bail!("no runbook {id:?} (runbooks: {})", ids.join(", "));
     };
@@ -177,7 +177,7 @@ pub async fn dry_run(
         let to = target.split_once(':').map(|(_, h)| h.to_string());
         return self::failover(cfg, observe, pair, to, true, false, false).await;
     }
-    let Some(spec) = RunbookKind::parse(id).map(RunbookKind::spec) else {
+    let Some(spec) = ops::registry::by_id(id) else {
         bail!("no runbook {id:?}");
     };
     let Some(p) = cfg.pairs.get(&pair) else {
@@ -190,7 +190,7 @@ pub async fn dry_run(
         println!("(its first step writes: no precheck runs in a dry run)");
         true
     } else {
-        ops::run_step(&cfg, &conns, &mut run, 0).await;
+        ops::registry::run_step(&cfg, &conns, &mut run, 0).await;
         for l in &run.output {
             println!("{l}");
         }
@@ -204,7 +204,7 @@ pub async fn dry_run(
         println!("  {}. [{w}] {}", i + 1, s.title);
     }
     if spec.kind == RunbookKind::ReplaceReplica {
-        let cx = ops::StepContext::new(&cfg, p, &target, ops::Actor::Runbook(spec.kind), &conns);
+        let cx = ops::StepContext::new(&cfg, p, &target, ops::Actor::Runbook(spec), &conns);
         for l in ops::replace_replica::plan(&cx) {
             println!("  {l}");
         }
@@ -247,7 +247,7 @@ pub async fn failover(
                 .unwrap_or("?")
         );
         let precheck = failover::Step::Precheck.index();
-        ops::run_step(&cfg, &conns, &mut run, precheck).await;
+        ops::registry::run_step(&cfg, &conns, &mut run, precheck).await;
         for l in &run.output {
             println!("{l}");
         }
@@ -260,7 +260,7 @@ pub async fn failover(
                 &cfg,
                 p,
                 &target,
-                ops::Actor::Runbook(RunbookKind::Failover),
+                ops::Actor::Runbook(failover::SPEC),
                 &conns,
             );
             for l in failover::plan(

@@ -113,7 +113,7 @@ pub struct Data {
     pub check_progress: Option<String>,
     pub runbooks: RunbookBoard,
     /// Config doctor per pair (read at start and on `D` / `:doctor`).
-    pub doctor: BTreeMap<String, crate::cyrus::doctor::DoctorReport>,
+    pub doctor: BTreeMap<String, crate::check::doctor::DoctorReport>,
     /// "pair/channel" -> (report time, pending) samples, oldest first.
     pub spark: BTreeMap<String, VecDeque<(i64, u64)>>,
     /// GUID conflicts saved in the state dir (newest reintegrate report,
@@ -141,7 +141,7 @@ pub enum Action {
     CheckProgress(String),
     CheckFailed(String),
     Runbook(Box<RunbookRun>),
-    Doctor(crate::cyrus::doctor::DoctorReport),
+    Doctor(crate::check::doctor::DoctorReport),
     /// The GUID conflicts saved in the state dir.
     GuidConflicts(Vec<crate::model::guid_conflicts::GuidConflict>),
     SavedChecks(Vec<crate::check::last::LastCheck>),

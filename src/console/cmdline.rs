@@ -109,7 +109,7 @@ pub fn parse(line: &str, runbooks: &[String]) -> Result<Parsed, String> {
         }
         v if runbooks.iter().any(|r| r == v) => {
             let mut target = need_arg("target")?;
-            let spec = crate::ops::runbook::RunbookKind::parse(v).map(|k| k.spec());
+            let spec = crate::ops::registry::by_id(v);
             let (mut pair, mut options) = (None, Vec::new());
             // `--NAME VALUE` pairs peeled off the end (a target may hold
             // spaces, never ` --`)

@@ -51,7 +51,7 @@ pub async fn run(opts: Options) -> Result<()> {
     let conns = poller.connections();
     let runner = Arc::new(Runner::new(opts.config.clone(), conns.clone()));
     let board = RunbookBoard {
-        available: crate::ops::available(),
+        available: crate::ops::registry::available(),
         active: None,
     };
     let mut app = App::new(keymap, errors, observe, board);
@@ -174,7 +174,7 @@ impl Effects {
                 for pair in self.config.pairs.values() {
                     let (conns, tx, pair) = (self.conns.clone(), tx.clone(), pair.clone());
                     tokio::spawn(async move {
-                        let d = crate::cyrus::doctor::run(&conns, &pair).await;
+                        let d = crate::check::doctor::run(&conns, &pair).await;
                         let _ = tx.send(Action::Doctor(d));
                     });
                 }

@@ -2,7 +2,7 @@
 //! with its fix. Pure: facts in, findings out.
 
 use crate::config::PairConfig;
-use crate::cyrus::doctor::HostFacts;
+use crate::cyrus::doctor::EffectiveConfig;
 use crate::model::health::channel_label;
 use crate::model::releases::{self, Mix};
 use serde::Serialize;
@@ -74,7 +74,7 @@ fn is_rolling_client(cmd: &str) -> bool {
         })
 }
 
-pub fn diagnose(pair: &PairConfig, facts: &BTreeMap<String, HostFacts>) -> Vec<Finding> {
+pub fn diagnose(pair: &PairConfig, facts: &BTreeMap<String, EffectiveConfig>) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut add = |host: &str, code, problem: String, fix: String| {
         out.push(Finding {
@@ -223,8 +223,8 @@ mod tests {
     use crate::config::ReplicaConfig;
     use crate::cyrus::probe::ServiceEntry;
 
-    fn facts(conf: &[(&str, &str)], services: &[(&str, &str)]) -> HostFacts {
-        HostFacts {
+    fn facts(conf: &[(&str, &str)], services: &[(&str, &str)]) -> EffectiveConfig {
+        EffectiveConfig {
             conf: conf
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -313,7 +313,7 @@ mod tests {
                 &[("DAEMON", "sync_client -C /c -R -l")],
             )
         };
-        let with = |f: HostFacts, v: &str| HostFacts {
+        let with = |f: EffectiveConfig, v: &str| EffectiveConfig {
             version: Some(v.into()),
             ..f
         };

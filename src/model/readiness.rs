@@ -30,7 +30,7 @@ pub struct Readiness {
 
 /// One host as the rules see it.
 #[derive(Clone, Debug)]
-pub struct HostFacts {
+pub struct HostReadiness {
     pub name: String,
     pub reachable: bool,
     pub cyrus_running: bool,
@@ -52,7 +52,7 @@ pub struct ChannelFacts {
 
 #[derive(Clone, Debug)]
 pub struct Facts {
-    pub hosts: Vec<HostFacts>,
+    pub hosts: Vec<HostReadiness>,
     pub channels: Vec<ChannelFacts>,
     /// Users/mailboxes failing right now (see `failing_now`).
     pub failing: Vec<String>,
@@ -176,7 +176,7 @@ impl Facts {
             hosts: pair
                 .hosts
                 .iter()
-                .map(|h| HostFacts {
+                .map(|h| HostReadiness {
                     name: h.name.clone(),
                     reachable: h.reachable,
                     cyrus_running: h.master_running,
@@ -342,7 +342,7 @@ mod tests {
 
     fn facts(pending: u64, client: Option<(u32, bool)>, failing: Vec<String>) -> Facts {
         Facts {
-            hosts: vec![HostFacts {
+            hosts: vec![HostReadiness {
                 name: "r".into(),
                 reachable: true,
                 cyrus_running: true,

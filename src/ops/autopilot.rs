@@ -10,9 +10,10 @@
 //! quarantine runbook's writing steps in the background, audited like any
 //! step. Nothing happens in observe mode (no write capability).
 
+use super::registry::run_step;
 use super::runbook::{RunbookRun, StepState};
+use super::stuck;
 use super::stuck::QuarantineStep;
-use super::{run_step, stuck};
 use crate::config::Config;
 use crate::model::health::RECENT_SECS;
 use crate::model::snapshot::{PairStatus, StatusReport};

@@ -18,7 +18,8 @@
 use super::journal::{self, Journal};
 use super::pair_lock::{self, Holder, LockError};
 use super::runbook::LockOn;
-use super::runbook::{RunbookRun, RunbookSpec, StepState, UndoState, Undone};
+use super::runbook::{RunbookRun, RunbookSpec, StepState, UndoState};
+use super::step::Undone;
 use super::StepContext;
 use crate::config::Config;
 use crate::ops::error::{Refusal, StepError};
@@ -163,7 +164,7 @@ impl Engine {
                 &self.cfg,
                 pair,
                 &run.target,
-                super::Actor::Runbook(run.spec.kind),
+                super::Actor::Runbook(run.spec),
                 &self.conns,
             )
         })
@@ -249,7 +250,7 @@ impl Engine {
         self.save_and_tell(run, sink);
         super::fault::at(idx, super::fault::Point::BeforeRemote);
         let progress = |l: &str| sink(Event::Line(l));
-        super::run_step_live(&self.cfg, &self.conns, run, idx, &progress).await;
+        super::registry::run_step_live(&self.cfg, &self.conns, run, idx, &progress).await;
         super::fault::at(idx, super::fault::Point::AfterRemote);
         self.save_and_tell(run, sink);
         if let StepState::Failed(why) = &run.steps[idx] {
@@ -440,7 +441,7 @@ async fn undo_runbook(
     run: &RunbookRun,
     out: &mut Vec<String>,
 ) -> Result<Undone, StepError> {
-    super::undo(run.spec.kind, cx, &run.memo, out)
+    super::registry::undo(run.spec.kind, cx, &run.memo, out)
         .await
         .unwrap_or_else(|| Err(format!("runbook {} has no undo", run.spec.id()).into()))
 }

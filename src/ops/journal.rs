@@ -90,8 +90,7 @@ impl Journal {
     /// The run to go on with: a step that was running is pending again; a
     /// failed step that can be retried is pending again only with `retry`.
     pub fn resume(&self, retry: bool) -> Result<RunbookRun, String> {
-        let spec = super::runbook::RunbookKind::parse(&self.runbook)
-            .map(super::runbook::RunbookKind::spec)
+        let spec = super::registry::by_id(&self.runbook)
             .ok_or_else(|| format!("unknown runbook {:?} in the journal", self.runbook))?;
         if self.steps.len() != spec.steps.len() {
             return Err(format!(

@@ -28,7 +28,8 @@
 //! the master: it has no such mailbox. The replica needs sync_authname and
 //! sync_password valid on the master (the lab: the same admin `repl`).
 
-use super::runbook::{runbook_steps, LockOn, Runbook, RunbookKind, RunbookSpec, StepState};
+use super::runbook::{runbook_steps, LockOn, RunbookKind, RunbookSpec, StepState};
+use super::step::Runbook;
 use super::StepContext;
 use crate::check::{self, compare, GuidsByMailbox, Scope};
 use crate::config::HostConfig;

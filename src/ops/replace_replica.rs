@@ -18,9 +18,11 @@
 //! there -> taken back (retire-channel in undo mode, client ended); NEW out
 //! of the pair in the config. OLD is never touched before step 5.
 
-use super::failover::{self, precheck};
+use super::failover::precheck;
+use super::failover::script::{Act, FailoverCall};
 use super::host_probe::{probe_host, probe_host_with};
-use super::runbook::{runbook_steps, LockOn, Runbook, RunbookKind, RunbookSpec, StepState, Undone};
+use super::runbook::{runbook_steps, LockOn, RunbookKind, RunbookSpec, StepState};
+use super::step::{Runbook, Undone};
 use super::StepContext;
 use crate::cyrus::host_facts::channel_clients;
 use crate::cyrus::host_facts::queue_lines;
@@ -298,15 +300,15 @@ fn label(channel: &str) -> &str {
     }
 }
 
-/// failover.sh `action` on the master for `channel`.
+/// failover.sh `act` on the master for `channel`.
 async fn channel_script(
     cx: &StepContext<'_>,
     p: &Plan,
-    action: &str,
+    act: Act,
     channel: &str,
-    mode: &str,
     out: &mut Vec<String>,
 ) -> Result<String, StepError> {
+    let action = act.name();
     let h = cx.connection(&p.master)?.config().clone();
     let report = probe_host(cx, &p.master).await?;
     let cfgdir = report
@@ -316,30 +318,17 @@ async fn channel_script(
         .ok_or_else(|| format!("{}: configdirectory not found", p.master))?;
     let pid = crate::ops::host_probe::master_pid(cx, &p.master, &report)
         .ok_or_else(|| format!("{}: Cyrus master is not running", p.master))?;
-    let conf = h.imapd_conf.display().to_string();
-    let mut client = format!("sync_client -C {conf} -R");
-    if !channel.is_empty() {
-        client.push_str(&format!(" -n {channel}"));
-    }
-    let argv = vec![
-        "sh".into(),
-        "-c".into(),
-        failover::SCRIPT.into(),
-        "cyrdeck-failover".into(),
-        action.into(),
-        conf,
-        h.cyrus_conf.display().to_string(),
+    let argv = FailoverCall {
+        act,
+        host: &h,
         cfgdir,
-        pid.to_string(),
-        String::new(),
-        channel.to_string(),
-        p.sync_host.clone(),
-        p.sync_port.to_string(),
-        client,
-        cx.run_id.to_string(),
-        mode.into(),
-        h.bin_dir.display().to_string(),
-    ];
+        master_pid: pid,
+        shutdown_file: String::new(),
+        channel,
+        sync: &(p.sync_host.clone(), p.sync_port),
+        run_id: cx.run_id,
+    }
+    .argv();
     let shown = vec![
         "cyrdeck-failover".into(),
         action.into(),
@@ -387,7 +376,7 @@ async fn add_channel(
     p: &Plan,
     out: &mut Vec<String>,
 ) -> Result<String, StepError> {
-    channel_script(cx, p, "add-channel", &p.new_channel, "own", out).await?;
+    channel_script(cx, p, Act::AddChannel, &p.new_channel, out).await?;
     record(cx, &p.with_new(), out)?;
     Ok(format!(
         "channel {} -> {} added; {} replicates as before",
@@ -582,10 +571,17 @@ async fn retire_old(
     p: &Plan,
     out: &mut Vec<String>,
 ) -> Result<String, StepError> {
-    channel_script(cx, p, "retire-channel", &p.old_channel, "own", out).await?;
+    channel_script(
+        cx,
+        p,
+        Act::RetireChannel { undo: false },
+        &p.old_channel,
+        out,
+    )
+    .await?;
     // master no longer restarts it: the running client ends
-    channel_script(cx, p, "end-client", &p.old_channel, "own", out).await?;
-    channel_script(cx, p, "archive-queue", &p.old_channel, "retired", out).await?;
+    channel_script(cx, p, Act::EndClient, &p.old_channel, out).await?;
+    channel_script(cx, p, Act::ArchiveRetiredQueue, &p.old_channel, out).await?;
     record(cx, &p.after(), out)?;
     Ok(format!(
         "{} retired; {} replicates on channel {}",
@@ -693,8 +689,15 @@ pub async fn undo(
     let clients = channel_clients(&r, &conf, &p.new_channel).count();
     let mut said = Vec::new();
     if listed || keys || clients > 0 {
-        channel_script(cx, &p, "retire-channel", &p.new_channel, "undo", out).await?;
-        channel_script(cx, &p, "end-client", &p.new_channel, "own", out).await?;
+        channel_script(
+            cx,
+            &p,
+            Act::RetireChannel { undo: true },
+            &p.new_channel,
+            out,
+        )
+        .await?;
+        channel_script(cx, &p, Act::EndClient, &p.new_channel, out).await?;
         said.push(format!("channel {} taken off the master", p.new_channel));
     }
     let now: Vec<(String, String)> = crate::config::Config::load(&cx.cfg.file)

@@ -7,7 +7,8 @@
 //! section (doctor says so).
 
 use super::host_probe::probe_host;
-use super::runbook::{runbook_steps, LockOn, NoMemo, Runbook, RunbookKind, RunbookSpec, StepState};
+use super::runbook::{runbook_steps, LockOn, RunbookKind, RunbookSpec, StepState};
+use super::step::{NoMemo, Runbook};
 use super::StepContext;
 use crate::cyrus::host_facts::channel_clients;
 use crate::cyrus::host_facts::queue_lines;

@@ -2,7 +2,8 @@
 //! again with `sync_client -m`, compare again. Compare and verify are
 //! read-only (mbexamine); only the push changes a host.
 
-use super::runbook::{runbook_steps, LockOn, NoMemo, Runbook, RunbookKind, RunbookSpec, StepState};
+use super::runbook::{runbook_steps, LockOn, RunbookKind, RunbookSpec, StepState};
+use super::step::{NoMemo, Runbook};
 use super::StepContext;
 use crate::config::HostConfig;
 use crate::cyrus::mbexamine::{self, Examined};

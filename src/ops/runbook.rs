@@ -2,7 +2,6 @@
 //! mutating, and the state of a run. Mutating steps go through the
 //! transport's WriteCapability, so observe mode refuses them in one place.
 
-use crate::ops::error::StepError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -60,53 +59,6 @@ macro_rules! runbook_steps {
 }
 pub(crate) use runbook_steps;
 
-/// One runbook: its steps as a type, its spec (derived from the steps),
-/// what one step leaves for the next (`Memo`, journalled as JSON) and,
-/// when it has one, its undo. The engine dispatches on `RunbookKind` to
-/// the implementing type (ops::dispatch); nothing matches on ids or
-/// step numbers.
-pub trait Runbook {
-    type Step: Copy + Send + Sync + std::fmt::Debug;
-    /// Journalled with the run: `Default` when a run starts.
-    type Memo: Serialize + serde::de::DeserializeOwned + Default + Send + Sync;
-    const SPEC: RunbookSpec;
-
-    /// The step at `index` of a run.
-    fn step_at(index: usize) -> Option<Self::Step>;
-
-    /// Run one step to its end.
-    fn execute(
-        step: Self::Step,
-        cx: &super::StepContext<'_>,
-        out: &mut Vec<String>,
-        memo: &mut Self::Memo,
-    ) -> impl std::future::Future<Output = StepState> + Send;
-
-    /// Undo what the servers say this run changed (a failure before the
-    /// point of no return, or the operator's stop). None: the runbook has
-    /// no undo.
-    fn undo(
-        _cx: &super::StepContext<'_>,
-        _memo: &Self::Memo,
-        _out: &mut Vec<String>,
-    ) -> impl std::future::Future<Output = Option<Result<Undone, StepError>>> + Send {
-        async { None }
-    }
-}
-
-/// What an undo did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Undone {
-    /// The pair is back in its state before the run (what was done).
-    Restored(String),
-    /// Past the point of no return after all: the run goes forward.
-    Forward(String),
-}
-
-/// No memo: every step stands on its own.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NoMemo;
-
 /// Every runbook, by type: what the engine, the journal, the console and
 /// the CLI dispatch on. Serialized as the runbook's id ("replace-replica").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -157,22 +109,6 @@ impl RunbookKind {
 
     pub fn parse(id: &str) -> Option<RunbookKind> {
         Self::ALL.into_iter().find(|k| k.id() == id)
-    }
-
-    pub fn spec(self) -> RunbookSpec {
-        use super::{failover, hard_failover, repair, replace_replica, restart, resync, stuck};
-        match self {
-            RunbookKind::Resync => resync::SPEC,
-            RunbookKind::Repair => repair::SPEC,
-            RunbookKind::Quarantine => stuck::QUARANTINE,
-            RunbookKind::Release => stuck::RELEASE,
-            RunbookKind::Restart => restart::SPEC,
-            RunbookKind::Failover => failover::SPEC,
-            RunbookKind::UpgradeViaFailover => failover::upgrade::SPEC,
-            RunbookKind::Promote => hard_failover::PROMOTE,
-            RunbookKind::Reintegrate => hard_failover::REINTEGRATE,
-            RunbookKind::ReplaceReplica => replace_replica::SPEC,
-        }
     }
 }
 
@@ -429,7 +365,7 @@ impl RunbookRun {
     }
     /// Fix the operator's choices on a run not started yet; a run going on
     /// keeps those it started with (a different choice is refused).
-    pub fn set_options(&mut self, chosen: &[(String, String)]) -> Result<(), StepError> {
+    pub fn set_options(&mut self, chosen: &[(String, String)]) -> Result<(), String> {
         for (k, v) in chosen {
             self.spec.check_option(k, v)?;
         }
@@ -440,7 +376,7 @@ impl RunbookRun {
                     "the unfinished {} run was started with --{k} {}: finish it (`cyrdeck runbook resume`) or discard it first",
                     self.spec.id(),
                     self.option(k)
-                ).into());
+                ));
             }
             if !started {
                 self.options.insert(k.clone(), v.clone());

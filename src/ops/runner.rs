@@ -44,7 +44,7 @@ impl Runner {
         options: &[(String, String)],
         notify: Notify,
     ) {
-        let Some(spec) = super::runbook::RunbookKind::parse(id).map(|k| k.spec()) else {
+        let Some(spec) = super::registry::by_id(id) else {
             return;
         };
         let mut guard = self.active.lock().await;

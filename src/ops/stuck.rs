@@ -13,7 +13,8 @@
 //! the replica is still broken: run quarantine again (it appends to the
 //! same held file).
 
-use super::runbook::{runbook_steps, LockOn, NoMemo, Runbook, RunbookKind, RunbookSpec, StepState};
+use super::runbook::{runbook_steps, LockOn, RunbookKind, RunbookSpec, StepState};
+use super::step::{NoMemo, Runbook};
 use super::StepContext;
 use crate::check;
 use crate::config::HostConfig;

@@ -404,7 +404,7 @@ pub fn runbook_run() -> RunbookRun {
 
 pub fn app(observe: bool) -> App {
     let board = RunbookBoard {
-        available: cyrdeck::ops::available(),
+        available: cyrdeck::ops::registry::available(),
         active: None,
     };
     let mut a = App::new(Keymap::defaults(), vec![], observe, board);
@@ -421,7 +421,7 @@ pub fn loaded_app(observe: bool) -> App {
     });
     a.update(Action::Check(check()));
     a.update(Action::Runbook(Box::new(runbook_run())));
-    a.update(Action::Doctor(cyrdeck::cyrus::doctor::DoctorReport {
+    a.update(Action::Doctor(cyrdeck::check::doctor::DoctorReport {
         pair: "lab".into(),
         findings: vec![cyrdeck::model::doctor::Finding {
             host: "master".into(),

@@ -5,7 +5,7 @@ use super::roles::{now, Roles};
 use crate::check::Scope;
 use crate::cyrus::host_facts::{self, answers, held, sync_endpoint, Fence};
 use crate::cyrus::probe::{self, LogCursor, ProbeReport};
-use crate::model::readiness::{self, ChannelFacts, Facts, HostFacts};
+use crate::model::readiness::{self, ChannelFacts, Facts, HostReadiness};
 use crate::ops::error::StepError;
 use crate::ops::host_probe::{client_pids, master_pid};
 use crate::ops::StepContext;
@@ -160,13 +160,13 @@ pub(super) async fn precheck(
     let stopped = |pid: u32| m.processes.iter().any(|p| p.pid == pid && p.stopped());
     let facts = Facts {
         hosts: vec![
-            HostFacts {
+            HostReadiness {
                 name: pair.master.clone(),
                 reachable: true,
                 cyrus_running: master_pid(cx, &pair.master, &m).is_some(),
                 sync_server_answers: None,
             },
-            HostFacts {
+            HostReadiness {
                 name: replica.host.clone(),
                 reachable: true,
                 cyrus_running: master_pid(cx, &replica.host, &rp).is_some(),
@@ -193,7 +193,7 @@ pub(super) async fn precheck(
     };
     let mut facts = facts;
     for (o, (rep, _)) in others.iter().zip(&other_reps) {
-        facts.hosts.push(HostFacts {
+        facts.hosts.push(HostReadiness {
             name: o.host.clone(),
             reachable: true,
             cyrus_running: master_pid(cx, &o.host, rep).is_some(),

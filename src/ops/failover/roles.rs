@@ -1,7 +1,6 @@
 //! What a failover (and a promote or reintegrate) decides at its precheck
 //! and carries from step to step: the roles, and the journalled memo.
 
-use super::upgrade;
 use crate::ops::error::StepError;
 use serde::{Deserialize, Serialize};
 
@@ -98,7 +97,7 @@ pub struct Memo {
     pub roles: Option<Roles>,
     /// upgrade-via-failover: the releases it moves between.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upgrade: Option<upgrade::Releases>,
+    pub upgrade: Option<Releases>,
 }
 
 impl Memo {
@@ -110,4 +109,12 @@ impl Memo {
     pub fn save_roles(&mut self, r: &Roles) {
         self.roles = Some(r.clone());
     }
+}
+
+/// The releases an upgrade moves between (in the journal; for the operator
+/// reading it).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Releases {
+    pub from: String,
+    pub to: String,
 }

@@ -13,11 +13,12 @@
 //! without a running client (the old master is unfenced last, after its
 //! client is proven running).
 
-use super::{hook, script, Act, Roles};
+use super::roles::Roles;
+use super::script::{hook, script, stop_client_on, wait_client, Act};
 use crate::cyrus::host_facts::{Fence, HostFacts};
 use crate::ops::error::StepError;
 use crate::ops::host_probe::probe_host;
-use crate::ops::runbook::Undone;
+use crate::ops::step::Undone;
 use crate::ops::StepContext;
 
 /// One thing the undo does, in this order.
@@ -135,7 +136,7 @@ pub async fn run(
         match a {
             UndoAction::StopNewMaster => {
                 for c in r.channels() {
-                    super::stop_client_on(cx, &r.new_master, &r.on_channel(&c), out).await?;
+                    stop_client_on(cx, &r.new_master, &r.on_channel(&c), out).await?;
                 }
             }
             UndoAction::RestoreOldMaster => {
@@ -149,7 +150,7 @@ pub async fn run(
             UndoAction::UnfenceOldMaster => {
                 // never writes without replication, on every channel
                 for c in r.channels() {
-                    super::wait_client(cx, &r.old_master, &c, true).await?;
+                    wait_client(cx, &r.old_master, &c, true).await?;
                 }
                 script(
                     cx,

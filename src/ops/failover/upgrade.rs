@@ -16,21 +16,13 @@
 //! them), the pair checks identical and fails back.
 
 use super::super::host_probe::probe_host;
-use super::super::runbook::{
-    LockOn, Runbook, RunbookKind, RunbookSpec, StepSpec, StepState, Undone,
-};
+use super::super::runbook::{LockOn, RunbookKind, RunbookSpec, StepSpec, StepState};
+use super::super::step::{Runbook, Undone};
 use super::super::StepContext;
-use super::{Memo, Step as F};
+use super::roles::{Memo, Releases};
+use super::Step as F;
 use crate::model::releases::{self, Mix};
 use crate::ops::error::{Refusal, StepError};
-
-/// The releases an upgrade moves between (in the journal; for the operator
-/// reading it).
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct Releases {
-    pub from: String,
-    pub to: String,
-}
 
 /// The upgrade's steps: its own version gate before the failover's
 /// precheck, the failover's steps unchanged (same index, same undo, same

@@ -38,7 +38,8 @@ pub mod soft_uid;
 
 use super::failover::{self, Act, Roles};
 use super::host_probe::probe_host;
-use super::runbook::{runbook_steps, LockOn, Runbook, RunbookKind, RunbookSpec, StepState};
+use super::runbook::{runbook_steps, LockOn, RunbookKind, RunbookSpec, StepState};
+use super::step::Runbook;
 use super::StepContext;
 use crate::check;
 use divergence::Divergence;
