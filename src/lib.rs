@@ -11,5 +11,6 @@ pub mod model;
 pub mod ops;
 pub mod poll;
 pub mod remote;
+pub mod scripts;
 pub mod state;
 pub mod views;

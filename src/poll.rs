@@ -51,7 +51,16 @@ impl Poller {
         let conns = cfg
             .hosts
             .iter()
-            .map(|(n, h)| (n.clone(), Arc::new(HostConnection::new(h.clone(), observe))))
+            .map(|(n, h)| {
+                (
+                    n.clone(),
+                    Arc::new(HostConnection::new(
+                        h.clone(),
+                        observe,
+                        crate::scripts::all(),
+                    )),
+                )
+            })
             .collect();
         Poller {
             permits: Arc::new(Semaphore::new(cfg.probe_concurrency.max(1))),

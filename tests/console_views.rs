@@ -300,7 +300,7 @@ fn help_lists_the_command_line_with_arguments() {
 /// and the check's, in one panel under the check's table.
 #[test]
 fn conflicts_with_a_reintegrate_report() {
-    use cyrdeck::model::guid_conflicts::{from_report, GuidConflict};
+    use cyrdeck::check::guid_conflicts::{from_report, GuidConflict};
     use cyrdeck::ops::hard_failover::divergence::{Clash, Divergence};
     let clash = |uid, o: char, n: char, now| Clash {
         mailbox: "user/alice".into(),

@@ -100,8 +100,8 @@ fn delivered_mail_is_queued_drains_and_has_the_same_guid_on_the_replica() {
     })
     .expect("queue drained");
     let cfg = config();
-    let m = HostConnection::new(cfg.host("master").clone(), true);
-    let r = HostConnection::new(cfg.host("replica").clone(), true);
+    let m = HostConnection::new(cfg.host("master").clone(), true, cyrdeck::scripts::all());
+    let r = HostConnection::new(cfg.host("replica").clone(), true, cyrdeck::scripts::all());
     let gm = guid_of(&m, "user/carol", &msgid).expect("message on master");
     let gr = wait_for(Duration::from_secs(20), || {
         guid_of(&r, "user/carol", &msgid)
@@ -228,7 +228,10 @@ fn unknown_changed_host_key_and_wrong_client_key_are_refused_clearly() {
     h.known_hosts = dir.join("empty_known_hosts");
     std::fs::write(&h.known_hosts, "").unwrap();
     let e = rt
-        .block_on(HostConnection::new(h.clone(), true).exec(&RemoteCommand::read(["true"])))
+        .block_on(
+            HostConnection::new(h.clone(), true, cyrdeck::scripts::all())
+                .exec(&RemoteCommand::read(["true"])),
+        )
         .unwrap_err();
     assert!(matches!(e, RemoteError::UnknownHostKey { .. }), "{e}");
     let msg = e.to_string();
@@ -258,7 +261,10 @@ fn unknown_changed_host_key_and_wrong_client_key_are_refused_clearly() {
     );
     std::fs::write(&h.known_hosts, line).unwrap();
     let e = rt
-        .block_on(HostConnection::new(h.clone(), true).exec(&RemoteCommand::read(["true"])))
+        .block_on(
+            HostConnection::new(h.clone(), true, cyrdeck::scripts::all())
+                .exec(&RemoteCommand::read(["true"])),
+        )
         .unwrap_err();
     assert!(
         matches!(&e, RemoteError::ChangedHostKey { stored, .. } if stored.ends_with(":1")),
@@ -270,7 +276,10 @@ fn unknown_changed_host_key_and_wrong_client_key_are_refused_clearly() {
     let mut h = host("replica");
     h.identity = Some(other.clone());
     let e = rt
-        .block_on(HostConnection::new(h, true).exec(&RemoteCommand::read(["true"])))
+        .block_on(
+            HostConnection::new(h, true, cyrdeck::scripts::all())
+                .exec(&RemoteCommand::read(["true"])),
+        )
         .unwrap_err();
     assert!(matches!(e, RemoteError::Auth { .. }), "{e}");
     assert!(e.to_string().contains("refused key"), "{e}");
@@ -282,7 +291,7 @@ fn unknown_changed_host_key_and_wrong_client_key_are_refused_clearly() {
 #[test]
 fn a_lab_session_is_at_home_in_the_lab_not_in_the_hosts_root() {
     let _g = lock();
-    let conn = HostConnection::new(host("master"), false);
+    let conn = HostConnection::new(host("master"), false, cyrdeck::scripts::all());
     let out = rt()
         .block_on(conn.exec(&RemoteCommand::read(["printenv", "HOME"])))
         .unwrap();
@@ -297,7 +306,7 @@ fn a_lab_session_is_at_home_in_the_lab_not_in_the_hosts_root() {
 fn exec_reports_exit_status_signal_and_times_out_without_leaking_channels() {
     let _g = lock();
     let rt = rt();
-    let conn = HostConnection::new(host("master"), false);
+    let conn = HostConnection::new(host("master"), false, cyrdeck::scripts::all());
     let cap = conn.write_capability().unwrap();
     let out = rt
         .block_on(conn.exec(&RemoteCommand::read([
@@ -337,9 +346,9 @@ fn exec_reports_exit_status_signal_and_times_out_without_leaking_channels() {
 
 #[test]
 fn observe_mode_transport_refuses_mutating_commands() {
-    let conn = HostConnection::new(host("master"), true);
+    let conn = HostConnection::new(host("master"), true, cyrdeck::scripts::all());
     assert!(conn.write_capability().is_none());
-    let writer = HostConnection::new(host("master"), false);
+    let writer = HostConnection::new(host("master"), false, cyrdeck::scripts::all());
     let cap = writer.write_capability().unwrap();
     let e = rt()
         .block_on(conn.exec(&RemoteCommand::write(
@@ -393,7 +402,7 @@ fn hostile_folder_names_are_listed_verbatim_and_never_executed() {
         }
     }
     // hostile names as arguments of remote tools, through the one quoting function
-    let conn = HostConnection::new(host("master"), true);
+    let conn = HostConnection::new(host("master"), true, cyrdeck::scripts::all());
     let h = conn.config().clone();
     for a in &accepted {
         let out = rt()

@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod doctor;
+pub mod guid_conflicts;
 pub mod join;
 pub mod last;
 

@@ -9,7 +9,7 @@ pub fn run(cfg: &Config, pair: Option<String>, json: bool) -> Result<i32> {
         Some(p) => vec![only_pair(cfg, Some(p))?],
         None => cfg.pairs.keys().cloned().collect(),
     };
-    let all = cyrdeck::model::guid_conflicts::collect(&cyrdeck::state::dir(), &pairs);
+    let all = cyrdeck::check::guid_conflicts::collect(&cyrdeck::state::dir(), &pairs);
     if json {
         println!("{}", serde_json::to_string_pretty(&all)?);
     } else if all.is_empty() {

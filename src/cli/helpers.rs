@@ -25,7 +25,7 @@ pub fn sudoers(
     } else {
         helpers::RuleSet::Write
     };
-    let text = helpers::sudoers(h, &account, set).map_err(|e| eyre!(e))?;
+    let text = helpers::sudoers(h, &account, set, cyrdeck::scripts::all()).map_err(|e| eyre!(e))?;
     print_all(text.as_bytes())
 }
 
@@ -33,14 +33,14 @@ pub fn sudoers(
 pub fn helpers(action: HelpersAction) -> Result<()> {
     match action {
         HelpersAction::Install { dir } => {
-            for p in helpers::install(&dir)
+            for p in helpers::install(&dir, cyrdeck::scripts::all())
                 .wrap_err_with(|| format!("installing helpers into {}", dir.display()))?
             {
                 println!("{}", p.display());
             }
         }
         HelpersAction::List => {
-            for h in helpers::all() {
+            for h in cyrdeck::scripts::all() {
                 if let Some(v) = h.version() {
                     let who = match h.run_as {
                         helpers::RunAs::Cyrus => "cyrus",

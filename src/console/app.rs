@@ -4,7 +4,7 @@
 
 use super::cmdline;
 use super::filter::Filter;
-use super::keymap::{Command, Context, Key, Keymap, Lookup};
+use super::keymap::{Command, Key, Keymap, Lookup};
 use super::rows::{self, Rows};
 use crate::model::conflicts::CheckResult;
 use crate::model::snapshot::StatusReport;
@@ -16,54 +16,7 @@ use tui_input::Input;
 /// Pending-count samples kept per channel for the sparkline.
 pub const SPARK_SAMPLES: usize = 60;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ViewId {
-    Overview,
-    Queue,
-    Stuck,
-    Conflicts,
-    Log,
-    Runbooks,
-}
-
-impl ViewId {
-    pub const ALL: [ViewId; 6] = [
-        ViewId::Overview,
-        ViewId::Queue,
-        ViewId::Stuck,
-        ViewId::Conflicts,
-        ViewId::Log,
-        ViewId::Runbooks,
-    ];
-    pub fn title(self) -> &'static str {
-        match self {
-            ViewId::Overview => "Overview",
-            ViewId::Queue => "Queue",
-            ViewId::Stuck => "Stuck",
-            ViewId::Conflicts => "Conflicts",
-            ViewId::Log => "Log",
-            ViewId::Runbooks => "Runbooks",
-        }
-    }
-    pub fn context(self) -> Context {
-        match self {
-            ViewId::Overview => Context::Overview,
-            ViewId::Queue => Context::Queue,
-            ViewId::Stuck => Context::Stuck,
-            ViewId::Conflicts => Context::Conflicts,
-            ViewId::Log => Context::Log,
-            ViewId::Runbooks => Context::Runbooks,
-        }
-    }
-    fn index(self) -> usize {
-        ViewId::ALL.iter().position(|v| *v == self).unwrap_or(0)
-    }
-    pub fn from_name(s: &str) -> Option<ViewId> {
-        ViewId::ALL
-            .into_iter()
-            .find(|v| v.title().eq_ignore_ascii_case(s))
-    }
-}
+pub use super::view_id::ViewId;
 
 /// A list view's filter and selection over its rows.
 #[derive(Clone, Debug, Default)]
@@ -118,7 +71,7 @@ pub struct Data {
     pub spark: BTreeMap<String, VecDeque<(i64, u64)>>,
     /// GUID conflicts saved in the state dir (newest reintegrate report,
     /// last check), re-read after every refresh.
-    pub guid_conflicts: Vec<crate::model::guid_conflicts::GuidConflict>,
+    pub guid_conflicts: Vec<crate::check::guid_conflicts::GuidConflict>,
     /// Each pair's recorded check (`last-check-PAIR.json`), read at start
     /// and after every refresh.
     pub saved_checks: BTreeMap<String, crate::check::last::LastCheck>,
@@ -143,7 +96,7 @@ pub enum Action {
     Runbook(Box<RunbookRun>),
     Doctor(crate::check::doctor::DoctorReport),
     /// The GUID conflicts saved in the state dir.
-    GuidConflicts(Vec<crate::model::guid_conflicts::GuidConflict>),
+    GuidConflicts(Vec<crate::check::guid_conflicts::GuidConflict>),
     SavedChecks(Vec<crate::check::last::LastCheck>),
     /// The wall clock, for data ages.
     Tick(i64),
@@ -324,8 +277,8 @@ impl App {
 
     /// Every GUID conflict known: the saved ones, a check run in this
     /// console replacing its pair's saved check.
-    pub fn guid_conflicts(&self) -> Vec<crate::model::guid_conflicts::GuidConflict> {
-        use crate::model::guid_conflicts::from_check;
+    pub fn guid_conflicts(&self) -> Vec<crate::check::guid_conflicts::GuidConflict> {
+        use crate::check::guid_conflicts::from_check;
         let mut v: Vec<_> = self
             .data
             .guid_conflicts
@@ -441,7 +394,13 @@ impl App {
             }
             self.typed.clear();
             if let Lookup::Command(c) = found {
-                let last = crate::views::help::line_count(self).saturating_sub(1);
+                let last = super::help::line_count(
+                    &self.keymap,
+                    self.view.context(),
+                    self.observe,
+                    &self.data.runbooks.available,
+                )
+                .saturating_sub(1);
                 let page = self.page;
                 let at = self.help_scroll;
                 let to = match c {

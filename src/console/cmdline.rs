@@ -1,8 +1,8 @@
 //! The `:` command line: parsing and Tab completion (commands first, then
 //! mailbox and user names seen in the data).
 
-use super::app::ViewId;
 use super::keymap::Command;
+use super::view_id::ViewId;
 
 pub struct Words {
     pub runbooks: Vec<String>,

@@ -4,7 +4,9 @@
 pub mod app;
 pub mod cmdline;
 pub mod filter;
+pub mod help;
 pub mod keymap;
 pub mod rows;
 pub mod run;
 pub mod theme;
+pub mod view_id;

@@ -106,7 +106,7 @@ async fn poll_loop(
             return;
         }
         // a few small files: what reintegrate and `cyrdeck check` saved
-        let saved = crate::model::guid_conflicts::collect(&crate::state::dir(), &pairs);
+        let saved = crate::check::guid_conflicts::collect(&crate::state::dir(), &pairs);
         let _ = tx.send(Action::GuidConflicts(saved));
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -126,7 +126,7 @@ fn ids(l: &Layout) -> Result<u32> {
 pub fn prepare(l: &Layout, cyrdeck_toml: &str) -> Result<()> {
     let base = ids(l)?;
     let gid = base;
-    helpers::install(&l.helper_dir()).wrap_err("installing the helpers")?;
+    helpers::install(&l.helper_dir(), crate::scripts::all()).wrap_err("installing the helpers")?;
     let root_home = l.root_home();
     std::fs::create_dir_all(&root_home)?;
     std::fs::set_permissions(&root_home, std::fs::Permissions::from_mode(0o700))?;
@@ -202,8 +202,14 @@ fn write_etc_with(l: &Layout, role: Role, cfg: &Config, base: u32) -> Result<()>
          root ALL=(ALL:ALL) ALL\n",
         l.sudo_log(role).display()
     );
-    sudoers.push_str(&helpers::sudoers(host, WRITER, RuleSet::Write).map_err(|e| eyre!(e))?);
-    sudoers.push_str(&helpers::sudoers(host, OBSERVER, RuleSet::Observe).map_err(|e| eyre!(e))?);
+    sudoers.push_str(
+        &helpers::sudoers(host, WRITER, RuleSet::Write, crate::scripts::all())
+            .map_err(|e| eyre!(e))?,
+    );
+    sudoers.push_str(
+        &helpers::sudoers(host, OBSERVER, RuleSet::Observe, crate::scripts::all())
+            .map_err(|e| eyre!(e))?,
+    );
     let f = etc.join("sudoers");
     std::fs::write(&f, sudoers)?;
     chown(&f, Some(0), Some(0))?;

@@ -3,11 +3,11 @@
 
 pub mod conflicts;
 pub mod doctor;
-pub mod guid_conflicts;
 pub mod health;
 pub mod heartbeat;
 pub mod history;
 pub mod human;
+pub mod last_check;
 pub mod queue_age;
 pub mod readiness;
 pub mod releases;

@@ -10,7 +10,7 @@ use super::health::RECENT_SECS;
 use super::human::{clock, secs};
 use super::snapshot::PairStatus;
 use super::snapshot::StuckEntry;
-use crate::check::last::LastCheck;
+use crate::model::last_check::LastCheck;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -1,5 +1,6 @@
-//! Every script cyrdeck runs on a host, by name: the registry that least
-//! privilege rests on.
+//! How the scripts cyrdeck runs on a host become least privilege: the
+//! registry's types (the registry itself, naming every script, is
+//! src/scripts.rs, passed in), sudo mode's helpers and rules.
 //!
 //! As root over SSH a script travels inline (`sh -c BODY ARG0 ARGS`). A
 //! non-root account cannot be allowed "`sh` as cyrus" (that is every power
@@ -84,13 +85,15 @@ pub struct Pattern {
     pub writes: bool,
 }
 
-const fn read(pins: &'static [Pin]) -> Pattern {
+/// A pattern of the read-only set.
+pub const fn read(pins: &'static [Pin]) -> Pattern {
     Pattern {
         pins,
         writes: false,
     }
 }
-const fn write(pins: &'static [Pin]) -> Pattern {
+/// A pattern of the writing set only.
+pub const fn write(pins: &'static [Pin]) -> Pattern {
     Pattern { pins, writes: true }
 }
 
@@ -111,182 +114,6 @@ pub struct Helper {
     pub body: Body,
     pub run_as: RunAs,
     pub patterns: Vec<Pattern>,
-}
-
-use Pin::*;
-
-/// Every command cyrdeck sends, and the argument shapes it sends them with.
-pub fn all() -> &'static [Helper] {
-    use crate::cyrus::{doctor, inventory, probe};
-    use crate::ops::{failover, heartbeat, pair_lock, restart, stuck};
-    static ALL: std::sync::OnceLock<Vec<Helper>> = std::sync::OnceLock::new();
-    ALL.get_or_init(|| {
-        let script = |name, interp, body, run_as, patterns: Vec<Pattern>| Helper {
-            name,
-            body: Body::Script(interp, body),
-            run_as,
-            patterns,
-        };
-        let tool = |name, patterns: Vec<Pattern>| Helper {
-            name,
-            body: Body::Tool,
-            run_as: RunAs::Cyrus,
-            patterns,
-        };
-        vec![
-            script(
-                "probe",
-                Interp::Sh,
-                probe::SCRIPT,
-                RunAs::Cyrus,
-                vec![read(&[Lit("cyrdeck-probe"), Conf, CyrusConf, BinDir])],
-            ),
-            // doctor.sh takes BINDIR as its $0
-            script(
-                "doctor",
-                Interp::Sh,
-                doctor::SCRIPT,
-                RunAs::Cyrus,
-                vec![read(&[BinDir, Conf, CyrusConf])],
-            ),
-            script(
-                "inventory",
-                Interp::Perl,
-                inventory::SCRIPT,
-                RunAs::Cyrus,
-                vec![read(&[Conf, BinDir])],
-            ),
-            script(
-                "stuck-read",
-                Interp::Sh,
-                stuck::READERS,
-                RunAs::Cyrus,
-                vec![read(&[Lit("cyrdeck-read")])],
-            ),
-            // reach.bash takes the host it dials as $0
-            script(
-                "reach",
-                Interp::Bash,
-                failover::precheck::REACH,
-                RunAs::Cyrus,
-                vec![read(&[])],
-            ),
-            script(
-                "pair-lock",
-                Interp::Sh,
-                pair_lock::SCRIPT,
-                RunAs::Cyrus,
-                vec![
-                    read(&[Lit("cyrdeck-lock"), Lit("read"), Conf]),
-                    write(&[Lit("cyrdeck-lock"), Lit("acquire"), Conf]),
-                    write(&[Lit("cyrdeck-lock"), Lit("release"), Conf]),
-                    write(&[Lit("cyrdeck-lock"), Lit("break"), Conf]),
-                ],
-            ),
-            script(
-                "quarantine",
-                Interp::Sh,
-                stuck::SCRIPT,
-                RunAs::Cyrus,
-                vec![write(&[Lit("cyrdeck-quarantine"), Conf, BinDir])],
-            ),
-            script(
-                "release",
-                Interp::Sh,
-                stuck::RELEASE_SCRIPT,
-                RunAs::Cyrus,
-                vec![write(&[Lit("cyrdeck-release")])],
-            ),
-            script(
-                "heartbeat",
-                Interp::Sh,
-                heartbeat::SCRIPT,
-                RunAs::Cyrus,
-                vec![write(&[Lit("cyrdeck-heartbeat"), Conf, BinDir])],
-            ),
-            script(
-                "start-client",
-                Interp::Sh,
-                restart::START_DETACHED,
-                RunAs::Cyrus,
-                vec![write(&[
-                    Lit("cyrdeck-start"),
-                    Tool("sync_client"),
-                    Lit("-C"),
-                    Conf,
-                ])],
-            ),
-            // edits imapd.conf/cyrus.conf (root's files on a Debian host)
-            // and signals Cyrus master: the one helper run as root, and
-            // only for the host's own config files
-            script(
-                "failover",
-                Interp::Sh,
-                failover::SCRIPT,
-                RunAs::Root,
-                vec![
-                    write(&[Lit("cyrdeck-failover"), Lit("stop-writes"), Conf, CyrusConf]),
-                    write(&[
-                        Lit("cyrdeck-failover"),
-                        Lit("start-writes"),
-                        Conf,
-                        CyrusConf,
-                    ]),
-                    write(&[
-                        Lit("cyrdeck-failover"),
-                        Lit("replay-leftovers"),
-                        Conf,
-                        CyrusConf,
-                    ]),
-                    write(&[Lit("cyrdeck-failover"), Lit("stop-client"), Conf, CyrusConf]),
-                    write(&[Lit("cyrdeck-failover"), Lit("end-client"), Conf, CyrusConf]),
-                    write(&[
-                        Lit("cyrdeck-failover"),
-                        Lit("become-master"),
-                        Conf,
-                        CyrusConf,
-                    ]),
-                    write(&[
-                        Lit("cyrdeck-failover"),
-                        Lit("archive-queue"),
-                        Conf,
-                        CyrusConf,
-                    ]),
-                    // replace-replica: a channel added / retired
-                    write(&[Lit("cyrdeck-failover"), Lit("add-channel"), Conf, CyrusConf]),
-                    write(&[
-                        Lit("cyrdeck-failover"),
-                        Lit("retire-channel"),
-                        Conf,
-                        CyrusConf,
-                    ]),
-                ],
-            ),
-            // reintegrate's soft UID policy: message files read on the old
-            // master, added to the new one (and `reconstruct` run) there
-            script(
-                "spool",
-                Interp::Perl,
-                crate::ops::hard_failover::soft_uid::SCRIPT,
-                RunAs::Cyrus,
-                vec![
-                    read(&[Lit("fetch"), Conf, BinDir]),
-                    write(&[Lit("inject"), Conf, BinDir]),
-                ],
-            ),
-            tool("sync_reset", vec![write(&[Lit("-C"), Conf])]),
-            tool("mbexamine", vec![read(&[Lit("-C"), Conf])]),
-            tool("sync_client", vec![write(&[Lit("-C"), Conf])]),
-            tool("unexpunge", vec![write(&[Lit("-C"), Conf])]),
-            // a spinning sync_server (a cyrus process) ended by the release
-            Helper {
-                name: "kill",
-                body: Body::System("/usr/bin/kill"),
-                run_as: RunAs::Cyrus,
-                patterns: vec![write(&[Lit("-KILL")])],
-            },
-        ]
-    })
 }
 
 impl Helper {
@@ -370,9 +197,13 @@ pub struct Privileged {
 /// Turn an argv cyrdeck built (inline script or tool) into what a sudo
 /// account runs: the installed helper with the same arguments. Anything
 /// not in the registry is refused: sudo mode never runs a shell.
-pub fn privileged(argv: &[String], h: &HostConfig) -> Result<Privileged, String> {
+pub fn privileged(
+    argv: &[String],
+    h: &HostConfig,
+    registry: &[Helper],
+) -> Result<Privileged, String> {
     let first = argv.first().map(String::as_str).unwrap_or("");
-    for helper in all() {
+    for helper in registry {
         let found = match helper.body {
             Body::Script(interp, body) => {
                 argv.len() >= 3
@@ -405,9 +236,9 @@ pub fn privileged(argv: &[String], h: &HostConfig) -> Result<Privileged, String>
 /// The rule a refused command needed, for the error: the pattern its
 /// arguments fit, or (none fits: a path differs from the config) the
 /// rule for its first pattern and why.
-pub fn rule_for(p: &Privileged, h: &HostConfig, account: &str) -> String {
+pub fn rule_for(p: &Privileged, h: &HostConfig, account: &str, registry: &[Helper]) -> String {
     let who = run_as_user(p.run_as, h);
-    let Some(helper) = all().iter().find(|x| x.name == p.helper) else {
+    let Some(helper) = registry.iter().find(|x| x.name == p.helper) else {
         return format!("{account} ALL=({who}) NOPASSWD: {} *", p.argv[0]);
     };
     let rules = helper.rule_commands(h, true);
@@ -456,7 +287,12 @@ pub enum RuleSet {
 
 /// The sudoers text for `account` on host `h`: one `Cmnd_Alias` per run-as
 /// user, then the rules. Paths with whitespace cannot be written as rules.
-pub fn sudoers(h: &HostConfig, account: &str, set: RuleSet) -> Result<String, String> {
+pub fn sudoers(
+    h: &HostConfig,
+    account: &str,
+    set: RuleSet,
+    registry: &[Helper],
+) -> Result<String, String> {
     for p in [&h.imapd_conf, &h.cyrus_conf, &h.bin_dir, &h.helper_dir] {
         if p.display().to_string().chars().any(char::is_whitespace) {
             return Err(format!(
@@ -498,7 +334,7 @@ pub fn sudoers(h: &HostConfig, account: &str, set: RuleSet) -> Result<String, St
         h.helper_dir.display()
     );
     for run_as in [RunAs::Cyrus, RunAs::Root] {
-        let cmds: Vec<String> = all()
+        let cmds: Vec<String> = registry
             .iter()
             .filter(|x| x.run_as == run_as)
             .flat_map(|x| x.rule_commands(h, writes))
@@ -518,12 +354,15 @@ pub fn sudoers(h: &HostConfig, account: &str, set: RuleSet) -> Result<String, St
 /// Write every helper into `dir` (as root on the mail host: the files
 /// must be root's, or the account could change what sudo runs). Each file
 /// is replaced atomically; returns what was written.
-pub fn install(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+pub fn install(
+    dir: &std::path::Path,
+    registry: &[Helper],
+) -> std::io::Result<Vec<std::path::PathBuf>> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
     let mut written = Vec::new();
-    for h in all() {
+    for h in registry {
         let Some(text) = h.installed_text() else {
             continue;
         };
@@ -537,6 +376,7 @@ pub fn install(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scripts::all;
 
     fn host() -> HostConfig {
         let cfg = crate::config::Config::parse(
@@ -556,24 +396,24 @@ mod tests {
         let argv = crate::cyrus::probe::command(&h, &cursor, None)
             .argv()
             .to_vec();
-        let p = privileged(&argv, &h).unwrap();
+        let p = privileged(&argv, &h, all()).unwrap();
         assert_eq!(p.argv[0], "/usr/local/lib/cyrdeck/probe");
         assert_eq!(p.argv[1..], argv[3..]);
         assert_eq!(p.run_as, RunAs::Cyrus);
         // a tool keeps its argv
         let t = vec!["/usr/lib/cyrus/bin/sync_client".to_string(), "-C".into()];
-        assert_eq!(privileged(&t, &h).unwrap().argv, t);
+        assert_eq!(privileged(&t, &h, all()).unwrap().argv, t);
         // a shell line that is not a helper is refused, never run
-        let e = privileged(&["sh".into(), "-c".into(), "id".into()], &h).unwrap_err();
+        let e = privileged(&["sh".into(), "-c".into(), "id".into()], &h, all()).unwrap_err();
         assert!(e.contains("refused"), "{e}");
-        let e = privileged(&["/usr/lib/cyrus/bin/reconstruct".into()], &h).unwrap_err();
+        let e = privileged(&["/usr/lib/cyrus/bin/reconstruct".into()], &h, all()).unwrap_err();
         assert!(e.contains("refused"), "{e}");
     }
 
     #[test]
     fn observe_rules_hold_no_writing_command() {
         let h = host();
-        let ro = sudoers(&h, "cyrdeck-ro", RuleSet::Observe).unwrap();
+        let ro = sudoers(&h, "cyrdeck-ro", RuleSet::Observe, all()).unwrap();
         for w in [
             "quarantine",
             "release",
@@ -588,12 +428,12 @@ mod tests {
         }
         assert!(ro.contains("/usr/local/lib/cyrdeck/probe cyrdeck-probe /etc/imapd.conf /etc/cyrus.conf /usr/lib/cyrus/bin *"), "{ro}");
         assert!(!ro.contains("(root)"), "{ro}");
-        let rw = sudoers(&h, "cyrdeck", RuleSet::Write).unwrap();
+        let rw = sudoers(&h, "cyrdeck", RuleSet::Write, all()).unwrap();
         assert!(rw.contains("cyrdeck ALL=(root) NOPASSWD:"), "{rw}");
         assert!(
             rw.contains("failover cyrdeck-failover stop-writes /etc/imapd.conf /etc/cyrus.conf *")
         );
-        assert!(sudoers(&h, "a b", RuleSet::Write).is_err());
+        assert!(sudoers(&h, "a b", RuleSet::Write, all()).is_err());
     }
 
     #[test]

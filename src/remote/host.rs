@@ -85,6 +85,8 @@ struct ConnState {
 pub struct HostConnection {
     cfg: HostConfig,
     observe: bool,
+    /// Every command cyrdeck sends, by name (sudo mode's helpers).
+    scripts: &'static [helpers::Helper],
     state: Mutex<ConnState>,
 }
 
@@ -97,9 +99,12 @@ pub struct TransportStats {
 }
 
 impl HostConnection {
-    pub fn new(cfg: HostConfig, observe: bool) -> Self {
+    /// A connection to the host `cfg` names; `scripts` is the registry
+    /// sudo mode turns commands into helpers with (crate::scripts::all).
+    pub fn new(cfg: HostConfig, observe: bool, scripts: &'static [helpers::Helper]) -> Self {
         HostConnection {
             observe: observe || cfg.observe,
+            scripts,
             cfg,
             state: Mutex::new(ConnState::default()),
         }
@@ -256,7 +261,9 @@ impl HostConnection {
         };
         // sudo mode: the installed helper (or Cyrus tool) as its user
         let privileged = match self.cfg.sudo_user {
-            Some(_) => Some(helpers::privileged(&cmd.argv, &self.cfg).map_err(unsendable)?),
+            Some(_) => {
+                Some(helpers::privileged(&cmd.argv, &self.cfg, self.scripts).map_err(unsendable)?)
+            }
             None => None,
         };
         let line = match &privileged {
@@ -375,7 +382,7 @@ impl HostConnection {
             } else {
                 format!(
                     "the sudo rule {account} lacks: {} (all rules: `cyrdeck sudoers {} --account {account}`)",
-                    helpers::rule_for(p, &self.cfg, account),
+                    helpers::rule_for(p, &self.cfg, account, self.scripts),
                     self.cfg.name
                 )
             },

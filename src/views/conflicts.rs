@@ -73,7 +73,7 @@ fn with_guid_panel(app: &App, theme: &Theme, f: &mut Frame, area: Rect) -> Rect 
             false => fit(&format!("{mark}{guid}"), 10),
         }
     };
-    let shown = |c: &crate::model::guid_conflicts::GuidConflict, side: &str| matches!(c.shown_to_owner.as_deref(), Some(s) if s == side || s == "both");
+    let shown = |c: &crate::check::guid_conflicts::GuidConflict, side: &str| matches!(c.shown_to_owner.as_deref(), Some(s) if s == side || s == "both");
     let rows: Vec<Row> = all
         .iter()
         .map(|c| {

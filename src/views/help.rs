@@ -2,116 +2,52 @@
 //! one line per command (all its keys), this view's first, in two columns
 //! when one does not fit.
 
-use super::format::{fit, wrap};
 use crate::console::app::App;
-use crate::console::cmdline;
-use crate::console::keymap::{Command, Context};
+use crate::console::help::{self, Row};
+use crate::console::keymap::Command;
 use crate::console::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
-struct Entry {
-    keys: Vec<String>,
-    command: Command,
-    desc: String,
-    from: Context,
-}
-
-fn entries(app: &App) -> Vec<Entry> {
-    let mut out: Vec<Entry> = Vec::new();
-    for (b, from) in app.keymap.active(app.view.context()) {
-        match out
-            .iter_mut()
-            .find(|e| e.command == b.command && e.from == from)
-        {
-            Some(e) => e.keys.push(b.keys_label()),
-            None => out.push(Entry {
-                keys: vec![b.keys_label()],
-                command: b.command,
-                desc: b.desc.clone(),
-                from,
-            }),
-        }
-    }
-    out
-}
-
-/// The help's lines, descriptions cut to `width` (keys take 12 columns).
+/// The help's lines, descriptions cut to `width`, styled.
 fn lines<'a>(app: &App, theme: &Theme, width: usize) -> Vec<Line<'a>> {
-    let mut lines: Vec<Line> = Vec::new();
-    for e in &entries(app) {
-        let mut desc = e.desc.clone();
-        if e.from != Context::Global {
-            desc = format!("{desc} (here)");
-        }
-        if app.observe && e.command.may_mutate() {
-            desc.push_str(" [RO: writes refused]");
-        }
-        // long descriptions wrap under themselves (never cut)
-        for (i, part) in wrap(&desc, width.saturating_sub(12))
-            .into_iter()
-            .enumerate()
-        {
-            let keys = if i == 0 {
-                fit(&e.keys.join(" "), 11)
-            } else {
-                String::new()
-            };
-            lines.push(Line::from(vec![
+    let rows = help::rows(
+        &app.keymap,
+        app.view.context(),
+        app.observe,
+        &app.data.runbooks.available,
+        width,
+    );
+    rows.into_iter()
+        .map(|r| match r {
+            Row::Keyed { keys, text } => Line::from(vec![
                 Span::styled(format!("{keys:<12}"), theme.accent()),
-                Span::raw(part),
-            ]));
-        }
-    }
-    lines.push(Line::styled(
-        "Commands (: then Enter; Tab completes)",
-        theme.title(),
-    ));
-    let runbooks: Vec<(String, String)> = app
-        .data
-        .runbooks
-        .available
-        .iter()
-        .map(|s| {
-            let mut d = s.title.to_string();
-            if app.observe && s.steps.iter().any(|st| st.mutating) {
-                d.push_str(" [RO: writes refused]");
-            }
-            (format!(":{} {}", s.id(), s.target.to_uppercase()), d)
+                Span::raw(text),
+            ]),
+            Row::Title(t) => Line::styled(t, theme.title()),
+            Row::Command { cmd, text } => Line::from(vec![
+                Span::styled(format!("{cmd} "), theme.accent()),
+                Span::raw(text),
+            ]),
+            Row::Plain(t) => Line::raw(t),
         })
-        .collect();
-    for (cmd, desc) in cmdline::HELP
-        .iter()
-        .map(|(c, d)| (c.to_string(), d.to_string()))
-        .chain(runbooks)
-    {
-        let first = width.saturating_sub(cmd.chars().count() + 1).max(10);
-        let mut parts = wrap(&desc, first).into_iter();
-        lines.push(Line::from(vec![
-            Span::styled(format!("{cmd} "), theme.accent()),
-            Span::raw(parts.next().unwrap_or_default()),
-        ]));
-        let rest: Vec<String> = parts.collect();
-        for part in wrap(&rest.join(" "), width.saturating_sub(4)) {
-            if !part.is_empty() {
-                lines.push(Line::raw(format!("    {part}")));
-            }
-        }
-    }
-    lines
+        .collect()
 }
 
-/// How many lines the help has at 80 columns (the console bounds its
-/// scrolling so; wider screens wrap less and the renderer clamps).
-pub fn line_count(app: &App) -> usize {
-    lines(app, &Theme { color: false }, 78).len()
+fn line_count(app: &App) -> usize {
+    help::line_count(
+        &app.keymap,
+        app.view.context(),
+        app.observe,
+        &app.data.runbooks.available,
+    )
 }
 
 /// The first key bound to `c` in this view, for the footer.
 fn keys_of(app: &App, c: Command) -> String {
-    entries(app)
+    help::entries(&app.keymap, app.view.context())
         .into_iter()
         .find(|e| e.command == c)
         .and_then(|e| e.keys.first().cloned())

@@ -5,7 +5,7 @@
 //! master by reintegrate's verify step) and from the last whole-pair check
 //! (not acted on yet: `repair` renumbers both).
 
-use crate::check::last::LastCheck;
+use super::last::LastCheck;
 use crate::model::conflicts::{CheckResult, DiffKind};
 use crate::ops::hard_failover::divergence::Divergence;
 use serde::Serialize;
@@ -119,7 +119,7 @@ pub fn collect(dir: &Path, pairs: &[String]) -> Vec<GuidConflict> {
                 out.extend(from_report(pair, &run, &d));
             }
         }
-        if let Some(l) = crate::check::last::load(dir, pair) {
+        if let Some(l) = super::last::load(dir, pair) {
             out.extend(from_last_check(&l));
         }
     }
