@@ -235,6 +235,271 @@ pub fn default_path() -> PathBuf {
         .join("cyrdeck.toml")
 }
 
+/// Errors that name the file, the line of a span and the key.
+struct ErrAt<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl ErrAt<'_> {
+    fn err(&self, span: Option<std::ops::Range<usize>>, key: &str, message: String) -> ConfigError {
+        ConfigError {
+            file: self.path.to_path_buf(),
+            line: span.map(|s| line_of(self.text, s.start)),
+            key: key.to_string(),
+            message,
+        }
+    }
+}
+
+/// `[defaults]`' timeouts, refresh and probe concurrency, checked.
+struct Timings {
+    exec_timeout: Duration,
+    connect_timeout: Duration,
+    refresh: Duration,
+    probe_concurrency: usize,
+}
+
+impl Timings {
+    fn of(d: &RawDefaults, at: &ErrAt<'_>) -> Result<Timings, ConfigError> {
+        let secs = |v: &Option<Spanned<u64>>, key: &str, dflt: u64| match v {
+            Some(s) if *s.get_ref() == 0 => {
+                Err(at.err(Some(s.span()), key, "must be at least 1".into()))
+            }
+            Some(s) => Ok(Duration::from_secs(*s.get_ref())),
+            None => Ok(Duration::from_secs(dflt)),
+        };
+        let exec_timeout = secs(&d.exec_timeout_secs, "defaults.exec_timeout_secs", 10)?;
+        let probe_concurrency = match &d.probe_concurrency {
+            Some(s) if !(1..=1024).contains(s.get_ref()) => {
+                return Err(at.err(
+                    Some(s.span()),
+                    "defaults.probe_concurrency",
+                    "must be between 1 and 1024".into(),
+                ))
+            }
+            Some(s) => *s.get_ref() as usize,
+            None => DEFAULT_PROBE_CONCURRENCY,
+        };
+        let connect_timeout = secs(&d.connect_timeout_secs, "defaults.connect_timeout_secs", 5)?;
+        let refresh = match &d.refresh_secs {
+            Some(s) if !(0.2..=3600.0).contains(s.get_ref()) => {
+                return Err(at.err(
+                    Some(s.span()),
+                    "defaults.refresh_secs",
+                    "must be between 0.2 and 3600".into(),
+                ))
+            }
+            Some(s) => Duration::from_secs_f64(*s.get_ref()),
+            None => Duration::from_secs(2),
+        };
+        Ok(Timings {
+            exec_timeout,
+            connect_timeout,
+            refresh,
+            probe_concurrency,
+        })
+    }
+}
+
+/// `[hosts.NAME]`, defaults applied.
+fn parse_host(
+    name: &str,
+    h: RawHost,
+    d: &RawDefaults,
+    ssh_config: &Path,
+    t: &Timings,
+    at: &ErrAt<'_>,
+) -> Result<HostConfig, ConfigError> {
+    let key = format!("hosts.{name}.ssh");
+    let (target, alias_identity) = parse_destination(h.ssh.get_ref(), ssh_config)
+        .map_err(|m| at.err(Some(h.ssh.span()), &key, m))?;
+    let log_source = log_source_of(name, &h, at)?;
+    let known_hosts = h.known_hosts.or(d.known_hosts.clone()).unwrap_or_else(|| {
+        dirs::home_dir()
+            .unwrap_or_default()
+            .join(".ssh/known_hosts")
+    });
+    Ok(HostConfig {
+        name: name.to_string(),
+        target,
+        identity: h.identity.or(alias_identity).or(d.identity.clone()),
+        known_hosts,
+        imapd_conf: h.imapd_conf.unwrap_or_else(|| "/etc/imapd.conf".into()),
+        cyrus_conf: h.cyrus_conf.unwrap_or_else(|| "/etc/cyrus.conf".into()),
+        bin_dir: h.bin_dir.unwrap_or_else(|| "/usr/lib/cyrus/bin".into()),
+        syslog_file: h.syslog_file,
+        syslog_prefix: h.syslog_prefix,
+        log_source,
+        sudo_user: h
+            .sudo
+            .then(|| h.sudo_user.unwrap_or_else(|| "cyrus".into())),
+        helper_dir: h
+            .helper_dir
+            .unwrap_or_else(|| "/usr/local/lib/cyrdeck".into()),
+        observe: h.observe,
+        sync_address: h.sync_address,
+        connect_timeout: t.connect_timeout,
+        exec_timeout: t.exec_timeout,
+    })
+}
+
+/// `log_source`: "file" (the default) or "journal" (then no syslog_file).
+fn log_source_of(name: &str, h: &RawHost, at: &ErrAt<'_>) -> Result<LogSource, ConfigError> {
+    match h
+        .log_source
+        .as_ref()
+        .map(|s| (s.get_ref().as_str(), s.span()))
+    {
+        None | Some(("file", _)) => Ok(LogSource::File),
+        Some(("journal", _)) if h.syslog_file.is_some() => Err(at.err(
+            h.log_source.as_ref().map(|s| s.span()),
+            &format!("hosts.{name}.log_source"),
+            "\"journal\" reads no file: remove syslog_file".into(),
+        )),
+        Some(("journal", _)) => Ok(LogSource::Journal),
+        Some((other, span)) => Err(at.err(
+            Some(span),
+            &format!("hosts.{name}.log_source"),
+            format!("{other:?}: must be \"file\" or \"journal\""),
+        )),
+    }
+}
+
+/// `[pairs.NAME]`: its hosts configured, its replicas and heartbeat checked.
+fn parse_pair(
+    name: String,
+    p: &RawPair,
+    hosts: &BTreeMap<String, HostConfig>,
+    at: &ErrAt<'_>,
+) -> Result<PairConfig, ConfigError> {
+    let master = known_host(hosts, &p.master, &format!("pairs.{name}.master"), at)?;
+    if p.replicas.get_ref().is_empty() {
+        return Err(at.err(
+            Some(p.replicas.span()),
+            &format!("pairs.{name}.replicas"),
+            "a pair needs at least one replica".into(),
+        ));
+    }
+    let replicas = parse_replicas(&name, p, &master, hosts, at)?;
+    let heartbeat = parse_heartbeat(&name, p, at)?;
+    Ok(PairConfig {
+        name,
+        master,
+        replicas,
+        observe: p.observe,
+        heartbeat,
+        auto_quarantine: p.auto_quarantine_secs.map(Duration::from_secs),
+        failover_hook: p.failover_hook.clone(),
+        failover_max_pending: p.failover_max_pending,
+    })
+}
+
+/// A host a pair names, which `[hosts]` must have.
+fn known_host(
+    hosts: &BTreeMap<String, HostConfig>,
+    s: &Spanned<String>,
+    key: &str,
+    at: &ErrAt<'_>,
+) -> Result<String, ConfigError> {
+    if hosts.contains_key(s.get_ref()) {
+        Ok(s.get_ref().clone())
+    } else {
+        Err(at.err(
+            Some(s.span()),
+            key,
+            format!("no host named {:?} in [hosts]", s.get_ref()),
+        ))
+    }
+}
+
+/// A pair's replicas: configured hosts, not the master, one channel each
+/// (a plain word: it reaches `sync_client -n`).
+fn parse_replicas(
+    name: &str,
+    p: &RawPair,
+    master: &str,
+    hosts: &BTreeMap<String, HostConfig>,
+    at: &ErrAt<'_>,
+) -> Result<Vec<ReplicaConfig>, ConfigError> {
+    let mut replicas = Vec::new();
+    for (i, r) in p.replicas.get_ref().iter().enumerate() {
+        let key = format!("pairs.{name}.replicas[{i}].host");
+        let host = known_host(hosts, &r.host, &key, at)?;
+        if host == master {
+            return Err(at.err(Some(r.host.span()), &key, "replica is the master".into()));
+        }
+        if replicas
+            .iter()
+            .any(|x: &ReplicaConfig| x.channel == r.channel)
+        {
+            return Err(at.err(
+                Some(r.host.span()),
+                &format!("pairs.{name}.replicas[{i}].channel"),
+                format!("channel {:?} used twice", r.channel),
+            ));
+        }
+        let as_option = !r.channel.is_empty()
+            && crate::cyrus::names::check_name(crate::cyrus::names::NameKind::Channel, &r.channel)
+                .is_err();
+        if r.channel.contains(['/', ' ', '.']) || as_option {
+            return Err(at.err(
+                Some(r.host.span()),
+                &format!("pairs.{name}.replicas[{i}].channel"),
+                "a channel name is a plain word (not starting with -)".into(),
+            ));
+        }
+        replicas.push(ReplicaConfig {
+            host,
+            channel: r.channel.clone(),
+        });
+    }
+    Ok(replicas)
+}
+
+/// `heartbeat_user` (a plain name: it ends up in an ipurge pattern, and
+/// after mbpath -u / deliver, never as an option) and `heartbeat_secs`.
+fn parse_heartbeat(
+    name: &str,
+    p: &RawPair,
+    at: &ErrAt<'_>,
+) -> Result<Option<HeartbeatConfig>, ConfigError> {
+    let Some(u) = &p.heartbeat_user else {
+        return Ok(None);
+    };
+    let key = format!("pairs.{name}.heartbeat_user");
+    let plain = crate::cyrus::names::check_name(crate::cyrus::names::NameKind::User, u.get_ref())
+        .is_ok()
+        && u.get_ref()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !plain {
+        return Err(at.err(
+            Some(u.span()),
+            &key,
+            "a heartbeat user is a plain name (letters, digits, - and _; not starting with -)"
+                .into(),
+        ));
+    }
+    let secs = p
+        .heartbeat_secs
+        .as_ref()
+        .map(|s| *s.get_ref())
+        .unwrap_or(10);
+    if secs == 0 {
+        let span = p.heartbeat_secs.as_ref().map(|s| s.span());
+        return Err(at.err(
+            span,
+            &format!("pairs.{name}.heartbeat_secs"),
+            "must be at least 1".into(),
+        ));
+    }
+    Ok(Some(HeartbeatConfig {
+        user: u.get_ref().clone(),
+        interval: Duration::from_secs(secs),
+    }))
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -256,227 +521,27 @@ impl Config {
 
     /// Parse config text; `ssh_config` resolves Host aliases.
     pub fn parse(path: &Path, text: &str, ssh_config: &Path) -> Result<Config, ConfigError> {
-        let err = |span: Option<std::ops::Range<usize>>, key: &str, message: String| ConfigError {
-            file: path.to_path_buf(),
-            line: span.map(|s| line_of(text, s.start)),
-            key: key.to_string(),
-            message,
-        };
+        let at = ErrAt { path, text };
         let raw: RawConfig =
-            toml::from_str(text).map_err(|e| err(e.span(), "", e.message().to_string()))?;
+            toml::from_str(text).map_err(|e| at.err(e.span(), "", e.message().to_string()))?;
         let d = raw.defaults;
         let ssh_config = d
             .ssh_config
             .clone()
             .unwrap_or_else(|| ssh_config.to_path_buf());
-        let secs = |v: &Option<Spanned<u64>>, key: &str, dflt: u64| match v {
-            Some(s) if *s.get_ref() == 0 => {
-                Err(err(Some(s.span()), key, "must be at least 1".into()))
-            }
-            Some(s) => Ok(Duration::from_secs(*s.get_ref())),
-            None => Ok(Duration::from_secs(dflt)),
-        };
-        let exec_timeout = secs(&d.exec_timeout_secs, "defaults.exec_timeout_secs", 10)?;
-        let probe_concurrency = match &d.probe_concurrency {
-            Some(s) if !(1..=1024).contains(s.get_ref()) => {
-                return Err(err(
-                    Some(s.span()),
-                    "defaults.probe_concurrency",
-                    "must be between 1 and 1024".into(),
-                ))
-            }
-            Some(s) => *s.get_ref() as usize,
-            None => DEFAULT_PROBE_CONCURRENCY,
-        };
-        let connect_timeout = secs(&d.connect_timeout_secs, "defaults.connect_timeout_secs", 5)?;
-        let refresh = match &d.refresh_secs {
-            Some(s) if !(0.2..=3600.0).contains(s.get_ref()) => {
-                return Err(err(
-                    Some(s.span()),
-                    "defaults.refresh_secs",
-                    "must be between 0.2 and 3600".into(),
-                ))
-            }
-            Some(s) => Duration::from_secs_f64(*s.get_ref()),
-            None => Duration::from_secs(2),
-        };
-
+        let t = Timings::of(&d, &at)?;
         let mut hosts = BTreeMap::new();
         for (name, h) in raw.hosts {
-            let key = format!("hosts.{name}.ssh");
-            let (target, alias_identity) = parse_destination(h.ssh.get_ref(), &ssh_config)
-                .map_err(|m| err(Some(h.ssh.span()), &key, m))?;
-            let log_source = match h
-                .log_source
-                .as_ref()
-                .map(|s| (s.get_ref().as_str(), s.span()))
-            {
-                None | Some(("file", _)) => LogSource::File,
-                Some(("journal", _)) if h.syslog_file.is_some() => {
-                    return Err(err(
-                        h.log_source.as_ref().map(|s| s.span()),
-                        &format!("hosts.{name}.log_source"),
-                        "\"journal\" reads no file: remove syslog_file".into(),
-                    ))
-                }
-                Some(("journal", _)) => LogSource::Journal,
-                Some((other, span)) => {
-                    return Err(err(
-                        Some(span),
-                        &format!("hosts.{name}.log_source"),
-                        format!("{other:?}: must be \"file\" or \"journal\""),
-                    ))
-                }
-            };
-            let known_hosts = h.known_hosts.or(d.known_hosts.clone()).unwrap_or_else(|| {
-                dirs::home_dir()
-                    .unwrap_or_default()
-                    .join(".ssh/known_hosts")
-            });
-            hosts.insert(
-                name.clone(),
-                HostConfig {
-                    name: name.clone(),
-                    target,
-                    identity: h.identity.or(alias_identity).or(d.identity.clone()),
-                    known_hosts,
-                    imapd_conf: h.imapd_conf.unwrap_or_else(|| "/etc/imapd.conf".into()),
-                    cyrus_conf: h.cyrus_conf.unwrap_or_else(|| "/etc/cyrus.conf".into()),
-                    bin_dir: h.bin_dir.unwrap_or_else(|| "/usr/lib/cyrus/bin".into()),
-                    syslog_file: h.syslog_file,
-                    syslog_prefix: h.syslog_prefix,
-                    log_source,
-                    sudo_user: h
-                        .sudo
-                        .then(|| h.sudo_user.unwrap_or_else(|| "cyrus".into())),
-                    helper_dir: h
-                        .helper_dir
-                        .unwrap_or_else(|| "/usr/local/lib/cyrdeck".into()),
-                    observe: h.observe,
-                    sync_address: h.sync_address,
-                    connect_timeout,
-                    exec_timeout,
-                },
-            );
+            let host = parse_host(&name, h, &d, &ssh_config, &t, &at)?;
+            hosts.insert(name, host);
         }
-
         let mut pairs = BTreeMap::new();
         for (name, p) in raw.pairs {
-            let known = |s: &Spanned<String>, key: &str| {
-                if hosts.contains_key(s.get_ref()) {
-                    Ok(s.get_ref().clone())
-                } else {
-                    Err(err(
-                        Some(s.span()),
-                        key,
-                        format!("no host named {:?} in [hosts]", s.get_ref()),
-                    ))
-                }
-            };
-            let master = known(&p.master, &format!("pairs.{name}.master"))?;
-            if p.replicas.get_ref().is_empty() {
-                return Err(err(
-                    Some(p.replicas.span()),
-                    &format!("pairs.{name}.replicas"),
-                    "a pair needs at least one replica".into(),
-                ));
-            }
-            let mut replicas = Vec::new();
-            for (i, r) in p.replicas.get_ref().iter().enumerate() {
-                let key = format!("pairs.{name}.replicas[{i}].host");
-                let host = known(&r.host, &key)?;
-                if host == master {
-                    return Err(err(
-                        Some(r.host.span()),
-                        &key,
-                        "replica is the master".into(),
-                    ));
-                }
-                if replicas
-                    .iter()
-                    .any(|x: &ReplicaConfig| x.channel == r.channel)
-                {
-                    return Err(err(
-                        Some(r.host.span()),
-                        &format!("pairs.{name}.replicas[{i}].channel"),
-                        format!("channel {:?} used twice", r.channel),
-                    ));
-                }
-                let as_option = !r.channel.is_empty()
-                    && crate::cyrus::names::check_name(
-                        crate::cyrus::names::NameKind::Channel,
-                        &r.channel,
-                    )
-                    .is_err();
-                if r.channel.contains(['/', ' ', '.']) || as_option {
-                    return Err(err(
-                        Some(r.host.span()),
-                        &format!("pairs.{name}.replicas[{i}].channel"),
-                        "a channel name is a plain word (not starting with -)".into(),
-                    ));
-                }
-                replicas.push(ReplicaConfig {
-                    host,
-                    channel: r.channel.clone(),
-                });
-            }
-            let heartbeat = match &p.heartbeat_user {
-                None => None,
-                Some(u) => {
-                    let key = format!("pairs.{name}.heartbeat_user");
-                    // a plain user name: it ends up in an ipurge pattern,
-                    // and after mbpath -u / deliver (never as an option)
-                    let plain = crate::cyrus::names::check_name(
-                        crate::cyrus::names::NameKind::User,
-                        u.get_ref(),
-                    )
-                    .is_ok()
-                        && u.get_ref()
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-                    if !plain {
-                        return Err(err(
-                            Some(u.span()),
-                            &key,
-                            "a heartbeat user is a plain name (letters, digits, - and _; not starting with -)"
-                                .into(),
-                        ));
-                    }
-                    let secs = p
-                        .heartbeat_secs
-                        .as_ref()
-                        .map(|s| *s.get_ref())
-                        .unwrap_or(10);
-                    if secs == 0 {
-                        let span = p.heartbeat_secs.as_ref().map(|s| s.span());
-                        return Err(err(
-                            span,
-                            &format!("pairs.{name}.heartbeat_secs"),
-                            "must be at least 1".into(),
-                        ));
-                    }
-                    Some(HeartbeatConfig {
-                        user: u.get_ref().clone(),
-                        interval: Duration::from_secs(secs),
-                    })
-                }
-            };
-            pairs.insert(
-                name.clone(),
-                PairConfig {
-                    name,
-                    master,
-                    replicas,
-                    observe: p.observe,
-                    heartbeat,
-                    auto_quarantine: p.auto_quarantine_secs.map(Duration::from_secs),
-                    failover_hook: p.failover_hook.clone(),
-                    failover_max_pending: p.failover_max_pending,
-                },
-            );
+            let pair = parse_pair(name.clone(), &p, &hosts, &at)?;
+            pairs.insert(name, pair);
         }
         if pairs.is_empty() {
-            return Err(err(None, "pairs", "no pairs configured".into()));
+            return Err(at.err(None, "pairs", "no pairs configured".into()));
         }
         // an observed pair observes its hosts: the transport enforces it
         for p in pairs.values().filter(|p| p.observe) {
@@ -490,8 +555,8 @@ impl Config {
             file: path.to_path_buf(),
             hosts,
             pairs,
-            refresh,
-            probe_concurrency,
+            refresh: t.refresh,
+            probe_concurrency: t.probe_concurrency,
             audit_log: d.audit_log,
             thresholds: Thresholds {
                 warn_pending: d.warn_pending.unwrap_or(1000),

@@ -47,9 +47,9 @@ pub fn load(dir: &Path, pair: &str) -> Option<LastCheck> {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::conflicts::{CheckResult, DiffKind};
     use super::*;
     use crate::model::conflicts::Difference;
+    use crate::model::conflicts::{CheckResult, DiffKind};
 
     fn diff(kind: DiffKind) -> Difference {
         Difference {

@@ -581,88 +581,19 @@ pub async fn run(
         .await?;
         result.mailboxes_checked += first.level1.compared;
         result.mailboxes.extend(first.names.iter().cloned());
-        let mut diffs = first.diffs;
-        let mut errors = first.errors;
-        if !diffs.is_empty() || !errors.is_empty() {
-            // re-check what differed once the queue has drained
-            let suspects: BTreeSet<String> = diffs
-                .iter()
-                .map(internal_of)
-                .chain(
-                    first
-                        .level1
-                        .unreadable
-                        .iter()
-                        .map(|(n, _)| external_to_internal(&to_mutf7(n))),
-                )
-                .collect();
-            let deadline = Instant::now() + opts.drain_wait;
-            let mut pending = first.pending;
-            let mut cut = first.pending_cut;
-            while !pending.is_empty() && Instant::now() < deadline {
-                // the time left, so the wait reads as a countdown
-                let left = deadline.saturating_duration_since(Instant::now()).as_secs();
-                progress(format!(
-                    "waiting for the queue to drain ({} distinct entries pending) before re-checking {} mailbox(es): {left}s left of {}s",
-                    pending.len(),
-                    suspects.len(),
-                    opts.drain_wait.as_secs()
-                ));
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                // only the queue, not every mailbox's header again
-                let m = pending_only(conns, &pair.master, opts.exec_timeout).await?;
-                pending = pending_entries(&m.pending, &rep.channel);
-                cut = m.pending_cut.get(&rep.channel).copied().unwrap_or(0);
-            }
-            progress(format!("re-checking {} mailbox(es)", suspects.len()));
-            let within = |n: &str| suspects.contains(n) && scope.accepts(n);
-            let again = pass(
+        let (mut diffs, errors) = if first.diffs.is_empty() && first.errors.is_empty() {
+            (first.diffs, first.errors)
+        } else {
+            let cx = Recheck {
                 conns,
                 pair,
-                &rep.host,
-                &rep.channel,
-                &within,
+                replica: rep,
+                scope,
                 opts,
                 progress,
-            )
-            .await?;
-            // Under live delivery the two hosts' inventories are read at
-            // slightly different moments: a message synced between the
-            // replica's read and the master's is on neither the replica's
-            // list nor the master's queue. Such a race never hits the same
-            // message twice; a real divergence is found by both passes.
-            let seen_before: BTreeSet<(String, Option<u32>, DiffKind)> = diffs
-                .iter()
-                .map(|d| (d.mailbox.clone(), d.uid, d.kind))
-                .collect();
-            diffs = again.diffs;
-            errors = again.errors;
-            let cut = cut.max(again.pending_cut);
-            let cover = compare::PendingCover::new(&again.pending);
-            for d in diffs.iter_mut() {
-                match in_flight_verdict(d, &cover, cut, &seen_before) {
-                    Verdict::Covered => {
-                        d.detail = format!("{} (pending sync-log entries still cover it)", d.detail)
-                            .trim_start()
-                            .to_string();
-                        d.kind = DiffKind::InFlight;
-                    }
-                    Verdict::ChangedWhileChecking => {
-                        d.detail = format!("{} (changed while the check ran)", d.detail)
-                            .trim_start()
-                            .to_string();
-                        d.kind = DiffKind::InFlight;
-                    }
-                    Verdict::Undecided => errors.push(format!(
-                        "{}: {} and the queue of channel {} was too long to read whole ({cut} distinct entries not listed): in flight or divergent cannot be told; re-check once it drains",
-                        d.mailbox,
-                        d.kind.label(),
-                        channel_label(&rep.channel)
-                    )),
-                    Verdict::Stands => {}
-                }
-            }
-        }
+            };
+            cx.recheck(first).await?
+        };
         if pair.replicas.len() > 1 {
             for d in diffs.iter_mut() {
                 d.detail = format!("[{}] {}", rep.host, d.detail);
@@ -676,6 +607,117 @@ pub async fn run(
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     Ok(result)
+}
+
+/// What re-checking one replica's differences needs.
+struct Recheck<'a> {
+    conns: &'a Connections,
+    pair: &'a PairConfig,
+    replica: &'a crate::config::ReplicaConfig,
+    scope: &'a Scope,
+    opts: &'a CheckOptions,
+    progress: &'a (dyn Fn(String) + Sync),
+}
+
+impl Recheck<'_> {
+    /// Re-check what differed once the queue has drained, and tell what
+    /// is in flight from what is not: the differences and errors left.
+    async fn recheck(&self, first: Pass) -> Result<(Vec<Difference>, Vec<String>), String> {
+        let suspects: BTreeSet<String> = first
+            .diffs
+            .iter()
+            .map(internal_of)
+            .chain(
+                first
+                    .level1
+                    .unreadable
+                    .iter()
+                    .map(|(n, _)| external_to_internal(&to_mutf7(n))),
+            )
+            .collect();
+        let cut = self
+            .wait_for_drain(first.pending, first.pending_cut, suspects.len())
+            .await?;
+        (self.progress)(format!("re-checking {} mailbox(es)", suspects.len()));
+        let within = |n: &str| suspects.contains(n) && self.scope.accepts(n);
+        let again = pass(
+            self.conns,
+            self.pair,
+            &self.replica.host,
+            &self.replica.channel,
+            &within,
+            self.opts,
+            self.progress,
+        )
+        .await?;
+        // Under live delivery the two hosts' inventories are read at
+        // slightly different moments: a message synced between the
+        // replica's read and the master's is on neither the replica's
+        // list nor the master's queue. Such a race never hits the same
+        // message twice; a real divergence is found by both passes.
+        let seen_before: BTreeSet<(String, Option<u32>, DiffKind)> = first
+            .diffs
+            .iter()
+            .map(|d| (d.mailbox.clone(), d.uid, d.kind))
+            .collect();
+        let (mut diffs, mut errors) = (again.diffs, again.errors);
+        let cut = cut.max(again.pending_cut);
+        let cover = compare::PendingCover::new(&again.pending);
+        for d in diffs.iter_mut() {
+            match in_flight_verdict(d, &cover, cut, &seen_before) {
+                Verdict::Covered => {
+                    d.detail = format!("{} (pending sync-log entries still cover it)", d.detail)
+                        .trim_start()
+                        .to_string();
+                    d.kind = DiffKind::InFlight;
+                }
+                Verdict::ChangedWhileChecking => {
+                    d.detail = format!("{} (changed while the check ran)", d.detail)
+                        .trim_start()
+                        .to_string();
+                    d.kind = DiffKind::InFlight;
+                }
+                Verdict::Undecided => errors.push(format!(
+                    "{}: {} and the queue of channel {} was too long to read whole ({cut} distinct entries not listed): in flight or divergent cannot be told; re-check once it drains",
+                    d.mailbox,
+                    d.kind.label(),
+                    channel_label(&self.replica.channel)
+                )),
+                Verdict::Stands => {}
+            }
+        }
+        Ok((diffs, errors))
+    }
+
+    /// Wait (at most `drain_wait`) for the channel's queue to empty, reading
+    /// only the queue; returns how many distinct entries were not listed.
+    async fn wait_for_drain(
+        &self,
+        mut pending: Vec<SyncEntry>,
+        mut cut: u64,
+        suspects: usize,
+    ) -> Result<u64, String> {
+        let deadline = Instant::now() + self.opts.drain_wait;
+        while !pending.is_empty() && Instant::now() < deadline {
+            // the time left, so the wait reads as a countdown
+            let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+            (self.progress)(format!(
+                "waiting for the queue to drain ({} distinct entries pending) before re-checking {suspects} mailbox(es): {left}s left of {}s",
+                pending.len(),
+                self.opts.drain_wait.as_secs()
+            ));
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            // only the queue, not every mailbox's header again
+            let m = pending_only(self.conns, &self.pair.master, self.opts.exec_timeout).await?;
+            pending = pending_entries(&m.pending, &self.replica.channel);
+            cut = m
+                .pending_cut
+                .get(&self.replica.channel)
+                .copied()
+                .unwrap_or(0);
+        }
+        Ok(cut)
+    }
 }
 
 #[cfg(test)]

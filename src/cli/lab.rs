@@ -1,6 +1,6 @@
 //! `cyrdeck lab`: the local rehearsal pair (real Cyrus + sshd on loopback).
 
-use super::args::LabAction;
+use super::args::{LabAction, LabArgs};
 use super::common::runtime;
 use color_eyre::eyre::Result;
 use cyrdeck::config::Config;
@@ -47,77 +47,18 @@ pub fn run(action: LabAction) -> Result<()> {
             spare,
             reset,
             profile,
-        } => {
-            let mut l = Lab::open(&lab.dir, base_port)?;
-            if let Some(p) = &profile {
-                let p = lab::layout::Profile::parse(p).ok_or_else(|| {
-                    color_eyre::eyre::eyre!("--profile: plain or site, not {p:?}")
-                })?;
-                l.set_profile(p)?;
-            }
-            let layout_asked = base_port.is_some()
-                || profile.is_some()
-                || replicas.is_some()
-                || spare
-                || journal_host.is_some()
-                || cyrus.is_some()
-                || master_cyrus.is_some()
-                || replica_cyrus.is_some();
-            if l.rendered() && !reset && !layout_asked {
-                let started = l.resume()?;
-                println!(
-                    "lab in {}: {} (as left: no config re-rendered, no fence removed; `lab up --reset` renders it afresh)",
-                    l.layout.dir.display(),
-                    if started.is_empty() {
-                        "everything was running".to_string()
-                    } else {
-                        format!("started {}", started.join(", "))
-                    }
-                );
-                return Ok(());
-            }
-            if let Some(n) = replicas {
-                l.set_replicas(n as usize)?;
-            }
-            if spare {
-                l.set_spare(true)?;
-            }
-            match journal_host.as_deref() {
-                None => {}
-                Some("none") => l.set_journal_host(None),
-                Some(r) => {
-                    l.set_journal_host(Some(lab::layout::Role::parse(r).ok_or_else(|| {
-                        color_eyre::eyre::eyre!(
-                            "--journal-host: master, replica or none, not {r:?}"
-                        )
-                    })?))
-                }
-            }
-            let asked = match (cyrus, master_cyrus, replica_cyrus) {
-                (Some(c), _, _) => Some((Some(c.clone()), Some(c))),
-                (None, None, None) => None,
-                (None, m, r) => Some((m, r)),
-            };
-            if let Some((m, r)) = asked {
-                let before = l.layout.hosts.clone();
-                l.set_releases(m.as_deref(), r.as_deref())?;
-                let running = l.components().into_iter().any(|c| l.pid(c).is_some());
-                if running && l.layout.hosts != before {
-                    color_eyre::eyre::bail!(
-                        "the lab in {} runs other Cyrus releases; `cyrdeck lab down --dir {}` first",
-                        l.layout.dir.display(),
-                        l.layout.dir.display()
-                    );
-                }
-            }
-            l.up()?;
-            wait_until_steady(&l.layout.config_file())?;
-            println!(
-                "lab up in {}; console config: {}",
-                l.layout.dir.display(),
-                l.layout.config_file().display()
-            );
-        }
+        } => up(UpArgs {
+            lab,
+            base_port,
+            journal_host,
+            cyrus,
+            master_cyrus,
+            replica_cyrus,
+            replicas,
+            spare,
+            reset,
+            profile,
+        })?,
         LabAction::Roots { build } => {
             if let Some(r) = build {
                 match lab::roots::ensure(&r)? {
@@ -188,5 +129,100 @@ pub fn run(action: LabAction) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `lab up`'s flags.
+struct UpArgs {
+    lab: LabArgs,
+    base_port: Option<u16>,
+    journal_host: Option<String>,
+    cyrus: Option<String>,
+    master_cyrus: Option<String>,
+    replica_cyrus: Option<String>,
+    replicas: Option<u8>,
+    spare: bool,
+    reset: bool,
+    profile: Option<String>,
+}
+
+/// `lab up`: resume a lab as it was left, or lay it out (again) as asked.
+fn up(a: UpArgs) -> Result<()> {
+    let UpArgs {
+        lab,
+        base_port,
+        journal_host,
+        cyrus,
+        master_cyrus,
+        replica_cyrus,
+        replicas,
+        spare,
+        reset,
+        profile,
+    } = a;
+    let mut l = Lab::open(&lab.dir, base_port)?;
+    if let Some(p) = &profile {
+        let p = lab::layout::Profile::parse(p)
+            .ok_or_else(|| color_eyre::eyre::eyre!("--profile: plain or site, not {p:?}"))?;
+        l.set_profile(p)?;
+    }
+    let layout_asked = base_port.is_some()
+        || profile.is_some()
+        || replicas.is_some()
+        || spare
+        || journal_host.is_some()
+        || cyrus.is_some()
+        || master_cyrus.is_some()
+        || replica_cyrus.is_some();
+    if l.rendered() && !reset && !layout_asked {
+        let started = l.resume()?;
+        println!(
+            "lab in {}: {} (as left: no config re-rendered, no fence removed; `lab up --reset` renders it afresh)",
+            l.layout.dir.display(),
+            if started.is_empty() {
+                "everything was running".to_string()
+            } else {
+                format!("started {}", started.join(", "))
+            }
+        );
+        return Ok(());
+    }
+    if let Some(n) = replicas {
+        l.set_replicas(n as usize)?;
+    }
+    if spare {
+        l.set_spare(true)?;
+    }
+    match journal_host.as_deref() {
+        None => {}
+        Some("none") => l.set_journal_host(None),
+        Some(r) => l.set_journal_host(Some(lab::layout::Role::parse(r).ok_or_else(|| {
+            color_eyre::eyre::eyre!("--journal-host: master, replica or none, not {r:?}")
+        })?)),
+    }
+    let asked = match (cyrus, master_cyrus, replica_cyrus) {
+        (Some(c), _, _) => Some((Some(c.clone()), Some(c))),
+        (None, None, None) => None,
+        (None, m, r) => Some((m, r)),
+    };
+    if let Some((m, r)) = asked {
+        let before = l.layout.hosts.clone();
+        l.set_releases(m.as_deref(), r.as_deref())?;
+        let running = l.components().into_iter().any(|c| l.pid(c).is_some());
+        if running && l.layout.hosts != before {
+            color_eyre::eyre::bail!(
+                "the lab in {} runs other Cyrus releases; `cyrdeck lab down --dir {}` first",
+                l.layout.dir.display(),
+                l.layout.dir.display()
+            );
+        }
+    }
+    l.up()?;
+    wait_until_steady(&l.layout.config_file())?;
+    println!(
+        "lab up in {}; console config: {}",
+        l.layout.dir.display(),
+        l.layout.config_file().display()
+    );
     Ok(())
 }

@@ -24,6 +24,24 @@ use cyrdeck::config::{self, Config};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// The command line's global choices and the config, loaded once.
+struct Loaded {
+    path: std::path::PathBuf,
+    /// None: the command needs no config (lab, completions, man, helpers).
+    loaded: Option<Result<Config, String>>,
+    observe: bool,
+}
+
+impl Loaded {
+    fn config(&self) -> Result<Config> {
+        match &self.loaded {
+            Some(Ok(c)) => Ok(c.clone()),
+            Some(Err(e)) => Err(eyre!("{e}")),
+            None => bail!("no config loaded"),
+        }
+    }
+}
+
 /// Parse the command line, run the command, return its exit code.
 pub fn try_main() -> Result<ExitCode> {
     let cli = Cli::parse();
@@ -34,18 +52,14 @@ pub fn try_main() -> Result<ExitCode> {
         cli.cmd,
         Some(Cmd::Lab { .. } | Cmd::Completions { .. } | Cmd::Man { .. } | Cmd::Helpers { .. })
     );
-    let loaded = needs_config.then(|| Config::load(&config_path).map_err(|e| e.to_string()));
-    let config = || -> Result<Config> {
-        match &loaded {
-            Some(Ok(c)) => Ok(c.clone()),
-            Some(Err(e)) => Err(eyre!("{e}")),
-            None => bail!("no config loaded"),
-        }
+    let l = Loaded {
+        loaded: needs_config.then(|| Config::load(&config_path).map_err(|e| e.to_string())),
+        path: config_path,
+        observe: cli.observe,
     };
-    let observe = cli.observe;
     let Some(cmd) = cli.cmd else {
-        let cfg = config()?;
-        let observe = observe || cfg.hosts.values().all(|h| h.observe);
+        let cfg = l.config()?;
+        let observe = l.observe || cfg.hosts.values().all(|h| h.observe);
         runtime()?.block_on(cyrdeck::console::run::run(cyrdeck::console::run::Options {
             config: Arc::new(cfg),
             observe,
@@ -54,15 +68,102 @@ pub fn try_main() -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let code = match cmd {
-        Cmd::Lab { action } => lab::run(action).map(|()| 0)?,
+        Cmd::Repair { .. } | Cmd::Run { .. } | Cmd::Failover { .. } | Cmd::Runbook { .. } => {
+            runbook_command(cmd, &l)?
+        }
+        Cmd::Lab { .. }
+        | Cmd::Completions { .. }
+        | Cmd::Man { .. }
+        | Cmd::Helpers { .. }
+        | Cmd::Sudoers { .. }
+        | Cmd::Trust { .. } => setup_command(cmd, &l)?,
+        _ => report_command(cmd, &l)?,
+    };
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// The guided runbooks: `repair`, `run`, `failover`, `runbook ...`.
+fn runbook_command(cmd: Cmd, l: &Loaded) -> Result<i32> {
+    Ok(match cmd {
+        Cmd::Repair {
+            pair,
+            user,
+            mailbox,
+            yes,
+            replica_only,
+        } => {
+            let cfg = l.config()?;
+            let kind = if mailbox.is_some() { "mailbox" } else { "user" };
+            let target = user.or(mailbox).unwrap_or_default();
+            let pair = only_pair(&cfg, pair)?;
+            let options = replica_only
+                .map(|v| ("replica-only".to_string(), v))
+                .into_iter()
+                .chain([("target".to_string(), kind.to_string())])
+                .collect();
+            runtime()?.block_on(runbook::run(
+                cfg, l.observe, pair, "repair", target, yes, options,
+            ))?
+        }
+        Cmd::Run {
+            runbook,
+            target,
+            pair,
+            yes,
+            replica_only,
+            uid_policy,
+            dry_run,
+        } => {
+            let cfg = l.config()?;
+            let pair = only_pair(&cfg, pair)?;
+            if dry_run {
+                runtime()?.block_on(runbook::dry_run(cfg, l.observe, pair, &runbook, target))?
+            } else {
+                let options = [("replica-only", replica_only), ("uid-policy", uid_policy)]
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.to_string(), v?)))
+                    .collect();
+                runtime()?.block_on(runbook::run(
+                    cfg, l.observe, pair, &runbook, target, yes, options,
+                ))?
+            }
+        }
+        Cmd::Failover {
+            pair,
+            dry_run,
+            yes,
+            allow_held,
+            to,
+        } => {
+            let cfg = l.config()?;
+            let pair = only_pair(&cfg, pair)?;
+            runtime()?.block_on(runbook::failover(
+                cfg, l.observe, pair, to, dry_run, yes, allow_held,
+            ))?
+        }
+        Cmd::Runbook {
+            action: RunbookAction::Unlock { pair, yes },
+        } => {
+            let cfg = l.config()?;
+            let pair = only_pair(&cfg, pair)?;
+            runtime()?.block_on(runbook::unlock(cfg, l.observe, pair, yes))?
+        }
+        Cmd::Runbook { action } => runtime()?.block_on(runbook::journalled(l.observe, action))?,
+        _ => unreachable!("not a runbook command"),
+    })
+}
+
+/// The read-only reports and the unattended loop.
+fn report_command(cmd: Cmd, l: &Loaded) -> Result<i32> {
+    Ok(match cmd {
         Cmd::Status {
             json,
             watch,
             interval,
             count,
-        } => match config() {
+        } => match l.config() {
             Ok(cfg) => {
-                runtime()?.block_on(status::run(cfg, observe, json, watch, interval, count))?
+                runtime()?.block_on(status::run(cfg, l.observe, json, watch, interval, count))?
             }
             Err(e) => {
                 eprintln!("UNKNOWN: {e}");
@@ -75,83 +176,19 @@ pub fn try_main() -> Result<ExitCode> {
             mailbox,
             json,
             drain_wait,
-        } => match config() {
+        } => match l.config() {
             Ok(cfg) => {
                 let scope = cyrdeck::check::Scope { user, mailbox };
-                runtime()?.block_on(check::run(cfg, observe, pair, scope, json, drain_wait))
+                runtime()?.block_on(check::run(cfg, l.observe, pair, scope, json, drain_wait))
             }
             Err(e) => {
                 eprintln!("check: {e}");
                 2
             }
         },
-        Cmd::Repair {
-            pair,
-            user,
-            mailbox,
-            yes,
-            replica_only,
-        } => {
-            let cfg = config()?;
-            let kind = if mailbox.is_some() { "mailbox" } else { "user" };
-            let target = user.or(mailbox).unwrap_or_default();
-            let pair = only_pair(&cfg, pair)?;
-            let options = replica_only
-                .map(|v| ("replica-only".to_string(), v))
-                .into_iter()
-                .chain([("target".to_string(), kind.to_string())])
-                .collect();
-            runtime()?.block_on(runbook::run(
-                cfg, observe, pair, "repair", target, yes, options,
-            ))?
-        }
-        Cmd::Run {
-            runbook,
-            target,
-            pair,
-            yes,
-            replica_only,
-            uid_policy,
-            dry_run,
-        } => {
-            let cfg = config()?;
-            let pair = only_pair(&cfg, pair)?;
-            if dry_run {
-                runtime()?.block_on(runbook::dry_run(cfg, observe, pair, &runbook, target))?
-            } else {
-                let options = [("replica-only", replica_only), ("uid-policy", uid_policy)]
-                    .into_iter()
-                    .filter_map(|(k, v)| Some((k.to_string(), v?)))
-                    .collect();
-                runtime()?.block_on(runbook::run(
-                    cfg, observe, pair, &runbook, target, yes, options,
-                ))?
-            }
-        }
         Cmd::Doctor { pair, json } => {
-            runtime()?.block_on(doctor::run(config()?, observe, pair, json))?
+            runtime()?.block_on(doctor::run(l.config()?, l.observe, pair, json))?
         }
-        Cmd::Failover {
-            pair,
-            dry_run,
-            yes,
-            allow_held,
-            to,
-        } => {
-            let cfg = config()?;
-            let pair = only_pair(&cfg, pair)?;
-            runtime()?.block_on(runbook::failover(
-                cfg, observe, pair, to, dry_run, yes, allow_held,
-            ))?
-        }
-        Cmd::Runbook {
-            action: RunbookAction::Unlock { pair, yes },
-        } => {
-            let cfg = config()?;
-            let pair = only_pair(&cfg, pair)?;
-            runtime()?.block_on(runbook::unlock(cfg, observe, pair, yes))?
-        }
-        Cmd::Runbook { action } => runtime()?.block_on(runbook::journalled(observe, action))?,
         Cmd::Supervise {
             interval,
             count,
@@ -159,35 +196,51 @@ pub fn try_main() -> Result<ExitCode> {
             metrics_textfile,
         } => {
             let metrics = (metrics_listen, metrics_textfile);
-            runtime()?.block_on(supervise::run(config()?, observe, interval, count, metrics))?;
+            runtime()?.block_on(supervise::run(
+                l.config()?,
+                l.observe,
+                interval,
+                count,
+                metrics,
+            ))?;
             0
         }
-        Cmd::Completions { shell } => helpers::completions(shell).map(|()| 0)?,
-        Cmd::Man { dir } => helpers::man(dir).map(|()| 0)?,
         Cmd::Heartbeat { pair, every, count } => {
-            runtime()?.block_on(heartbeat::run(config()?, observe, pair, every, count))?
+            runtime()?.block_on(heartbeat::run(l.config()?, l.observe, pair, every, count))?
         }
-        Cmd::Conflicts { pair, json } => conflicts::run(&config()?, pair, json)?,
+        Cmd::Conflicts { pair, json } => conflicts::run(&l.config()?, pair, json)?,
         Cmd::Audit { since, json, all } => {
             // the audit log is readable without a config (its default path)
-            let path = loaded
+            let path = l
+                .loaded
                 .as_ref()
                 .and_then(|c| c.as_ref().ok())
                 .and_then(|c| c.audit_log.clone())
                 .unwrap_or_else(cyrdeck::state::audit_log);
             audit::run(&path, since.as_deref(), json, all)?
         }
+        _ => unreachable!("not a report command"),
+    })
+}
+
+/// What sets a site or a machine up: the lab, shell completions, man
+/// pages, helpers, sudo rules, host keys.
+fn setup_command(cmd: Cmd, l: &Loaded) -> Result<i32> {
+    Ok(match cmd {
+        Cmd::Lab { action } => lab::run(action).map(|()| 0)?,
+        Cmd::Completions { shell } => helpers::completions(shell).map(|()| 0)?,
+        Cmd::Man { dir } => helpers::man(dir).map(|()| 0)?,
         Cmd::Sudoers {
             host,
             account,
             observe,
-        } => helpers::sudoers(&config()?, &config_path, &host, account, observe).map(|()| 0)?,
+        } => helpers::sudoers(&l.config()?, &l.path, &host, account, observe).map(|()| 0)?,
         Cmd::Helpers { action } => helpers::helpers(action).map(|()| 0)?,
         Cmd::Trust { host, yes } => {
-            let cfg = config()?;
+            let cfg = l.config()?;
             runtime()?.block_on(trust::run(&cfg, &host, yes))?;
             0
         }
-    };
-    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        _ => unreachable!("not a setup command"),
+    })
 }

@@ -347,173 +347,26 @@ pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
     let mut section = String::new();
     let mut svc_section = String::new();
     let mut saw_end = false;
-    let next_line = |pos: &mut usize| -> Option<String> {
-        if *pos >= out.len() {
-            return None;
-        }
-        let end = out[*pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| *pos + i)
-            .unwrap_or(out.len());
-        let line = String::from_utf8_lossy(&out[*pos..end]).into_owned();
-        *pos = end + 1;
-        Some(line)
-    };
-    match next_line(&mut pos) {
+    match next_line(out, &mut pos) {
         Some(h) if h == "@@probe 1" => {}
         other => return Err(ProbeParseError::NoHeader(other.unwrap_or_default())),
     }
-    while let Some(line) = next_line(&mut pos) {
+    while let Some(line) = next_line(out, &mut pos) {
         lineno += 1;
         let n = lineno + 1;
         if let Some(head) = line.strip_prefix("@@") {
             let mut w = head.splitn(2, ' ');
             let name = w.next().unwrap_or("");
             let arg = w.next().unwrap_or("");
-            match name {
-                "now" => r.now = arg.trim().parse().map_err(|_| bad(n, "clock", &line))?,
-                "syncdir" => r.sync_dir = Some(arg.to_string()),
-                "syncserver" => r.sync_server = Some(SyncServerCheck::default()),
-                "nolog" => r.log_error = Some(arg.to_string()),
-                "shutdown" => r.shutdown = Some(arg.to_string()),
-                "heartbeat" => {
-                    r.heartbeat =
-                        Some(parse_heartbeat(arg).ok_or_else(|| bad(n, "heartbeat", &line))?)
-                }
-                "end" => {
-                    saw_end = true;
-                    break;
-                }
-                "tz" => r.zone = HostZone::parse(arg),
-                "log" | "logrotated" => {
-                    let (header, bytes) = take_chunk(out, &mut pos, n, &line, arg, 5)?;
-                    let [inode, size, start, count, partial] = header[..] else {
-                        return Err(bad(n, "log header", &line));
-                    };
-                    if size < start || count > size - start || partial > 1 {
-                        return Err(bad(n, "log header", &line));
-                    }
-                    let (text, used) = whole_lines(bytes, partial == 1);
-                    let chunk = r.log.get_or_insert_with(LogChunk::default);
-                    chunk.text.push_str(&text);
-                    if name == "log" {
-                        chunk.cursor = LogCursor {
-                            inode,
-                            offset: start + used as u64,
-                            journal: None,
-                        };
-                    }
-                }
-                "journal" => {
-                    let (header, bytes) = take_chunk(out, &mut pos, n, &line, arg, 2)?;
-                    if header[1] > 1 {
-                        return Err(bad(n, "journal header", &line));
-                    }
-                    let (lines, _) = whole_lines(bytes, header[1] == 1);
-                    let (text, cursor) = super::journald::render(&lines);
-                    r.log = Some(LogChunk {
-                        cursor: LogCursor {
-                            journal: cursor,
-                            ..LogCursor::default()
-                        },
-                        text,
-                    });
-                }
-                _ => {}
+            if name == "end" {
+                saw_end = true;
+                break;
             }
+            section_header(&mut r, out, &mut pos, n, &line, name, arg)?;
             section = name.to_string();
             continue;
         }
-        match section.as_str() {
-            "version" if r.version.is_none() && line.starts_with("cyrus-imapd") => {
-                r.version = Some(line.trim().to_string());
-            }
-            "conf" => {
-                if let Some((k, v)) = line.split_once(':') {
-                    r.conf.insert(k.trim().to_string(), v.trim().to_string());
-                }
-            }
-            "procs" if !line.trim().is_empty() => {
-                r.processes
-                    .push(parse_proc(&line).ok_or_else(|| bad(n, "process", &line))?);
-            }
-            "listen" if !line.trim().is_empty() => r.listening.push(line.trim().to_string()),
-            "services" => {
-                let t = line.trim();
-                if let Some(s) = t.strip_suffix('{') {
-                    svc_section = s.trim().to_string();
-                } else if t != "}" && !t.is_empty() {
-                    if let Some(s) = parse_service(&svc_section, t) {
-                        r.services.push(s);
-                    }
-                }
-            }
-            "syncdir" => {
-                if line.starts_with("F\t") {
-                    r.sync_files.extend(parse_sync_file(n, &line)?);
-                } else if let Some(rest) = line.strip_prefix("H\t") {
-                    let (ch, first) = rest.split_once('\t').ok_or_else(|| bad(n, "head", &line))?;
-                    r.oldest_entry.insert(ch.to_string(), first.to_string());
-                } else if let Some(rest) = line.strip_prefix("T\t") {
-                    let f: Vec<&str> = rest.splitn(3, '\t').collect();
-                    let [ch, count, entry] = f[..] else {
-                        return Err(bad(n, "pending entry", &line));
-                    };
-                    let count = count.parse().map_err(|_| bad(n, "pending count", &line))?;
-                    r.pending_top
-                        .entry(ch.to_string())
-                        .or_default()
-                        .push((count, entry.to_string()));
-                } else if let Some(rest) = line.strip_prefix("G\t") {
-                    let f: Vec<&str> = rest.splitn(4, '\t').collect();
-                    let [ch, count, first, entry] = f[..] else {
-                        return Err(bad(n, "pending group", &line));
-                    };
-                    let count = count.parse().map_err(|_| bad(n, "group count", &line))?;
-                    let first = first.parse().map_err(|_| bad(n, "group line", &line))?;
-                    r.pending_groups.entry(ch.to_string()).or_default().push((
-                        count,
-                        first,
-                        entry.to_string(),
-                    ));
-                } else if let Some(rest) = line.strip_prefix("U\t") {
-                    let f: Vec<&str> = rest.splitn(3, '\t').collect();
-                    let [ch, count, user] = f[..] else {
-                        return Err(bad(n, "pending user", &line));
-                    };
-                    let count = count.parse().map_err(|_| bad(n, "user count", &line))?;
-                    r.pending_users
-                        .entry(ch.to_string())
-                        .or_default()
-                        .push((count, user.to_string()));
-                } else if let Some(rest) = line.strip_prefix("D\t") {
-                    let (ch, count) = rest
-                        .split_once('\t')
-                        .ok_or_else(|| bad(n, "distinct", &line))?;
-                    let count = count.parse().map_err(|_| bad(n, "distinct count", &line))?;
-                    r.pending_distinct.insert(ch.to_string(), count);
-                } else if let Some(rest) = line.strip_prefix("V\t") {
-                    let (ch, count) = rest
-                        .split_once('\t')
-                        .ok_or_else(|| bad(n, "users", &line))?;
-                    let count = count.parse().map_err(|_| bad(n, "users count", &line))?;
-                    r.pending_users_total.insert(ch.to_string(), count);
-                }
-            }
-            "syncserver" => {
-                let c = r.sync_server.get_or_insert_with(Default::default);
-                if let Some(e) = line.strip_prefix("endpoint ") {
-                    c.endpoint = Some(e.to_string());
-                } else if let Some(b) = line.strip_prefix("banner ") {
-                    if b.starts_with("* OK") {
-                        c.answered = true;
-                        c.banner = Some(b.trim().to_string());
-                    }
-                }
-            }
-            _ => {}
-        }
+        section_line(&mut r, &section, &mut svc_section, n, &line)?;
     }
     if !saw_end {
         return Err(ProbeParseError::Truncated("no @@end marker"));
@@ -522,6 +375,184 @@ pub fn parse(out: &[u8]) -> Result<ProbeReport, ProbeParseError> {
         return Err(ProbeParseError::Truncated("no clock line"));
     }
     Ok(r)
+}
+
+/// The next line of `out` from `pos` (lossy UTF-8), `pos` moved past it.
+fn next_line(out: &[u8], pos: &mut usize) -> Option<String> {
+    if *pos >= out.len() {
+        return None;
+    }
+    let end = out[*pos..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| *pos + i)
+        .unwrap_or(out.len());
+    let line = String::from_utf8_lossy(&out[*pos..end]).into_owned();
+    *pos = end + 1;
+    Some(line)
+}
+
+/// An `@@NAME ARG` line: a one-line fact, or the header of a byte chunk
+/// (the log, the journal) read from `out` at `pos`.
+fn section_header(
+    r: &mut ProbeReport,
+    out: &[u8],
+    pos: &mut usize,
+    n: usize,
+    line: &str,
+    name: &str,
+    arg: &str,
+) -> Result<(), ProbeParseError> {
+    match name {
+        "now" => r.now = arg.trim().parse().map_err(|_| bad(n, "clock", line))?,
+        "syncdir" => r.sync_dir = Some(arg.to_string()),
+        "syncserver" => r.sync_server = Some(SyncServerCheck::default()),
+        "nolog" => r.log_error = Some(arg.to_string()),
+        "shutdown" => r.shutdown = Some(arg.to_string()),
+        "heartbeat" => {
+            r.heartbeat = Some(parse_heartbeat(arg).ok_or_else(|| bad(n, "heartbeat", line))?)
+        }
+        "tz" => r.zone = HostZone::parse(arg),
+        "log" | "logrotated" => {
+            let (header, bytes) = take_chunk(out, pos, n, line, arg, 5)?;
+            let [inode, size, start, count, partial] = header[..] else {
+                return Err(bad(n, "log header", line));
+            };
+            if size < start || count > size - start || partial > 1 {
+                return Err(bad(n, "log header", line));
+            }
+            let (text, used) = whole_lines(bytes, partial == 1);
+            let chunk = r.log.get_or_insert_with(LogChunk::default);
+            chunk.text.push_str(&text);
+            if name == "log" {
+                chunk.cursor = LogCursor {
+                    inode,
+                    offset: start + used as u64,
+                    journal: None,
+                };
+            }
+        }
+        "journal" => {
+            let (header, bytes) = take_chunk(out, pos, n, line, arg, 2)?;
+            if header[1] > 1 {
+                return Err(bad(n, "journal header", line));
+            }
+            let (lines, _) = whole_lines(bytes, header[1] == 1);
+            let (text, cursor) = super::journald::render(&lines);
+            r.log = Some(LogChunk {
+                cursor: LogCursor {
+                    journal: cursor,
+                    ..LogCursor::default()
+                },
+                text,
+            });
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A line of section `section`.
+fn section_line(
+    r: &mut ProbeReport,
+    section: &str,
+    svc_section: &mut String,
+    n: usize,
+    line: &str,
+) -> Result<(), ProbeParseError> {
+    match section {
+        "version" if r.version.is_none() && line.starts_with("cyrus-imapd") => {
+            r.version = Some(line.trim().to_string());
+        }
+        "conf" => {
+            if let Some((k, v)) = line.split_once(':') {
+                r.conf.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+        "procs" if !line.trim().is_empty() => {
+            r.processes
+                .push(parse_proc(line).ok_or_else(|| bad(n, "process", line))?);
+        }
+        "listen" if !line.trim().is_empty() => r.listening.push(line.trim().to_string()),
+        "services" => {
+            let t = line.trim();
+            if let Some(s) = t.strip_suffix('{') {
+                *svc_section = s.trim().to_string();
+            } else if t != "}" && !t.is_empty() {
+                if let Some(s) = parse_service(svc_section, t) {
+                    r.services.push(s);
+                }
+            }
+        }
+        "syncdir" => sync_dir_line(r, n, line)?,
+        "syncserver" => {
+            let c = r.sync_server.get_or_insert_with(Default::default);
+            if let Some(e) = line.strip_prefix("endpoint ") {
+                c.endpoint = Some(e.to_string());
+            } else if let Some(b) = line.strip_prefix("banner ") {
+                if b.starts_with("* OK") {
+                    c.answered = true;
+                    c.banner = Some(b.trim().to_string());
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A line of the sync directory's section: a queue file (`F`), a channel's
+/// oldest entry (`H`), its top entries (`T`), groups (`G`), users (`U`),
+/// distinct entries (`D`) and users in all (`V`).
+fn sync_dir_line(r: &mut ProbeReport, n: usize, line: &str) -> Result<(), ProbeParseError> {
+    if line.starts_with("F\t") {
+        r.sync_files.extend(parse_sync_file(n, line)?);
+    } else if let Some(rest) = line.strip_prefix("H\t") {
+        let (ch, first) = rest.split_once('\t').ok_or_else(|| bad(n, "head", line))?;
+        r.oldest_entry.insert(ch.to_string(), first.to_string());
+    } else if let Some(rest) = line.strip_prefix("T\t") {
+        let f: Vec<&str> = rest.splitn(3, '\t').collect();
+        let [ch, count, entry] = f[..] else {
+            return Err(bad(n, "pending entry", line));
+        };
+        let count = count.parse().map_err(|_| bad(n, "pending count", line))?;
+        r.pending_top
+            .entry(ch.to_string())
+            .or_default()
+            .push((count, entry.to_string()));
+    } else if let Some(rest) = line.strip_prefix("G\t") {
+        let f: Vec<&str> = rest.splitn(4, '\t').collect();
+        let [ch, count, first, entry] = f[..] else {
+            return Err(bad(n, "pending group", line));
+        };
+        let count = count.parse().map_err(|_| bad(n, "group count", line))?;
+        let first = first.parse().map_err(|_| bad(n, "group line", line))?;
+        r.pending_groups
+            .entry(ch.to_string())
+            .or_default()
+            .push((count, first, entry.to_string()));
+    } else if let Some(rest) = line.strip_prefix("U\t") {
+        let f: Vec<&str> = rest.splitn(3, '\t').collect();
+        let [ch, count, user] = f[..] else {
+            return Err(bad(n, "pending user", line));
+        };
+        let count = count.parse().map_err(|_| bad(n, "user count", line))?;
+        r.pending_users
+            .entry(ch.to_string())
+            .or_default()
+            .push((count, user.to_string()));
+    } else if let Some(rest) = line.strip_prefix("D\t") {
+        let (ch, count) = rest
+            .split_once('\t')
+            .ok_or_else(|| bad(n, "distinct", line))?;
+        let count = count.parse().map_err(|_| bad(n, "distinct count", line))?;
+        r.pending_distinct.insert(ch.to_string(), count);
+    } else if let Some(rest) = line.strip_prefix("V\t") {
+        let (ch, count) = rest.split_once('\t').ok_or_else(|| bad(n, "users", line))?;
+        let count = count.parse().map_err(|_| bad(n, "users count", line))?;
+        r.pending_users_total.insert(ch.to_string(), count);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Replication anti-patterns in a pair's effective configuration, each
 //! with its fix. Pure: facts in, findings out.
 
-use crate::config::PairConfig;
+use crate::config::{PairConfig, ReplicaConfig};
 use crate::cyrus::doctor::EffectiveConfig;
 use crate::model::health::channel_label;
 use crate::model::releases::{self, Mix};
@@ -74,147 +74,227 @@ fn is_rolling_client(cmd: &str) -> bool {
         })
 }
 
+/// The pair's replication anti-patterns, each with its fix: the master's
+/// rules first, then each replica's, then each host's.
 pub fn diagnose(pair: &PairConfig, facts: &BTreeMap<String, EffectiveConfig>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut add = |host: &str, code, problem: String, fix: String| {
-        out.push(Finding {
-            host: host.to_string(),
-            code,
-            problem,
-            fix,
-        })
-    };
     let master = pair.master.as_str();
     if let Some(m) = facts.get(master) {
-        let rolling: Vec<_> = m
-            .services
-            .iter()
-            .filter(|s| is_rolling_client(&s.cmd))
-            .collect();
-        if rolling.is_empty() {
-            add(
-                master,
-                "no_rolling_client",
-                "cyrus.conf starts no rolling sync_client (-r/-R): nothing replays the sync log"
-                    .into(),
-                "add to cyrus.conf: DAEMON { syncclient cmd=\"sync_client -r\" } and SIGHUP master"
-                    .into(),
-            );
-        }
-        for s in rolling.iter().filter(|s| s.section == "START") {
-            add(master, "client_in_start", format!("the rolling client `{}` is under START: when it exits nobody restarts it", s.name),
-                format!("move it to the DAEMON section (DAEMON {{ {} cmd=\"{}\" }}), which master restarts", s.name, s.cmd));
-        }
-        if !truthy(m.conf.get("sync_log")) {
-            add(
-                master,
-                "master_not_logging",
-                "sync_log is off on the master: no change is queued for replication".into(),
-                "set sync_log: 1 in imapd.conf".into(),
-            );
-        }
-        if truthy(m.conf.get("sync_try_imap")) {
-            add(master, "sync_try_imap", "sync_try_imap is on: sync_client first speaks IMAP to sync_port, a sync_server port here, and falls back only after that fails".into(),
-                "set sync_try_imap: no".into());
-        }
-        if m.conf
-            .get("sync_shutdown_file")
-            .is_none_or(|v| v.is_empty())
-        {
-            add(master, "no_shutdown_file", "no sync_shutdown_file: the rolling client cannot be stopped cleanly (after draining) before a failover".into(),
-                "set sync_shutdown_file: <configdirectory>/sync/shutdown".into());
-        }
-        if let Some(w) = m
-            .conf
-            .get("sync_reconnect_maxwait")
-            .and_then(|v| duration_secs(v))
-        {
-            if w > MAX_RECONNECT_WAIT {
-                add(master, "slow_reconnect", format!("sync_reconnect_maxwait is {w} s: after a replica outage catch-up can wait that long"),
-                    "set sync_reconnect_maxwait: 60s (or a few minutes at most)".into());
-            }
-        }
-        let logged: Vec<String> = match m
-            .conf
-            .get("sync_log_channels")
-            .filter(|v| !v.trim().is_empty())
-        {
-            None => vec![String::new()],
-            Some(v) => v
-                .split_whitespace()
-                .map(|c| {
-                    if c == "\"\"" {
-                        String::new()
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect(),
+        let ctx = MasterCtx {
+            pair,
+            master,
+            facts: m,
         };
-        for r in &pair.replicas {
-            if !logged.contains(&r.channel) {
-                add(
-                    master,
-                    "channel_not_logged",
-                    format!(
-                        "replica {} is configured on channel {}, which the master does not log",
-                        r.host,
-                        channel_label(&r.channel)
-                    ),
-                    format!(
-                        "add it to sync_log_channels (now: {})",
-                        logged
-                            .iter()
-                            .map(|c| channel_label(c))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    ),
-                );
-            }
-        }
-        for c in &logged {
-            if !pair.replicas.iter().any(|r| &r.channel == c) {
-                add(master, "channel_unconsumed", format!("the master logs channel {} but no configured replica reads it: its log grows forever", channel_label(c)),
-                    "remove it from sync_log_channels, or configure its replica".into());
-            }
-        }
+        rolling_client_rules(&ctx, &mut out);
+        master_setting_rules(&ctx, &mut out);
+        channel_rules(&ctx, &logged_channels(m), &mut out);
     }
     for r in &pair.replicas {
-        let versions = facts
-            .get(master)
-            .and_then(|m| m.version.as_deref())
-            .zip(facts.get(&r.host).and_then(|f| f.version.as_deref()));
-        if let Some(mix) = versions.and_then(|(m, v)| releases::assess(m, v)) {
-            let text = releases::describe(&mix, master, &r.host);
-            match (mix, text) {
-                (Mix::Upgrade { .. }, Some(t)) => add(&r.host, "mixed_releases", t,
-                    format!("finish the upgrade: `cyrdeck run upgrade-via-failover {}` fails over to {}; then upgrade {master}", pair.name, r.host)),
-                (Mix::Downgrade { .. }, Some(t)) => add(&r.host, "replica_older", t,
-                    format!("upgrade {} to the master's release (or newer) before relying on it", r.host)),
-                _ => {}
-            }
-        }
-        if let Some(f) = facts.get(&r.host) {
-            if truthy(f.conf.get("sync_log")) {
-                add(&r.host, "replica_logging", "sync_log is on at the replica: it queues its own changes that nothing replays (harmless only mid role swap)".into(),
-                    "set sync_log: 0 on the replica".into());
-            }
-        }
+        release_rule(pair, facts, r, &mut out);
+        replica_logging_rule(facts, r, &mut out);
     }
     for (host, f) in facts {
-        if let Some(t) = f.session_start.filter(|t| *t >= SLOW_SESSION_START) {
-            add(host, "slow_session_start", format!("every command takes {:.1} s to start here before it runs: the SSH account's shell and its startup files (~/.bashrc) run for each one, and each refresh and runbook step pays it", t.as_secs_f64()),
-                "make the account's startup files return at once when not interactive (`case $- in *i*) ;; *) return;; esac` at the top of ~/.bashrc), or give cyrdeck an account without them".into());
-        }
-        match f.syslog.as_str() {
-            "readable" => {}
-            "unreadable" => add(host, "syslog_unreadable", "the configured syslog file (or the journal) cannot be read: Cyrus's errors stay invisible".into(),
-                "grant read access to the syslog file (journal: the systemd-journal group) for the SSH user (or its sudo user)".into()),
-            _ => add(host, "no_syslog", "no syslog file is configured for this host: Cyrus's errors stay invisible".into(),
-                "set syslog_file (and syslog_prefix) for the host in cyrdeck.toml and make syslog write Cyrus's lines there, or log_source = \"journal\" where they go to the systemd journal".into()),
-        }
+        host_rules(host, f, &mut out);
     }
     out
+}
+
+/// What the master's rules read: the pair, and the master's effective
+/// configuration.
+struct MasterCtx<'a> {
+    pair: &'a PairConfig,
+    master: &'a str,
+    facts: &'a EffectiveConfig,
+}
+
+/// Records one finding; every rule reports through it, in rule order.
+fn add(out: &mut Vec<Finding>, host: &str, code: &'static str, problem: String, fix: String) {
+    out.push(Finding {
+        host: host.to_string(),
+        code,
+        problem,
+        fix,
+    });
+}
+
+/// The master must start a rolling sync_client, and under DAEMON: else
+/// nothing replays the sync log (or nothing after the client's first exit).
+fn rolling_client_rules(ctx: &MasterCtx, out: &mut Vec<Finding>) {
+    let master = ctx.master;
+    let rolling: Vec<_> = ctx
+        .facts
+        .services
+        .iter()
+        .filter(|s| is_rolling_client(&s.cmd))
+        .collect();
+    if rolling.is_empty() {
+        add(
+            out,
+            master,
+            "no_rolling_client",
+            "cyrus.conf starts no rolling sync_client (-r/-R): nothing replays the sync log".into(),
+            "add to cyrus.conf: DAEMON { syncclient cmd=\"sync_client -r\" } and SIGHUP master"
+                .into(),
+        );
+    }
+    for s in rolling.iter().filter(|s| s.section == "START") {
+        add(
+            out,
+            master,
+            "client_in_start",
+            format!(
+                "the rolling client `{}` is under START: when it exits nobody restarts it",
+                s.name
+            ),
+            format!(
+                "move it to the DAEMON section (DAEMON {{ {} cmd=\"{}\" }}), which master restarts",
+                s.name, s.cmd
+            ),
+        );
+    }
+}
+
+/// The master's imapd.conf settings replication depends on: sync_log on,
+/// sync_try_imap off, a shutdown file, a short reconnect wait.
+fn master_setting_rules(ctx: &MasterCtx, out: &mut Vec<Finding>) {
+    let (master, conf) = (ctx.master, &ctx.facts.conf);
+    if !truthy(conf.get("sync_log")) {
+        add(
+            out,
+            master,
+            "master_not_logging",
+            "sync_log is off on the master: no change is queued for replication".into(),
+            "set sync_log: 1 in imapd.conf".into(),
+        );
+    }
+    if truthy(conf.get("sync_try_imap")) {
+        add(out, master, "sync_try_imap", "sync_try_imap is on: sync_client first speaks IMAP to sync_port, a sync_server port here, and falls back only after that fails".into(),
+            "set sync_try_imap: no".into());
+    }
+    if conf.get("sync_shutdown_file").is_none_or(|v| v.is_empty()) {
+        add(out, master, "no_shutdown_file", "no sync_shutdown_file: the rolling client cannot be stopped cleanly (after draining) before a failover".into(),
+            "set sync_shutdown_file: <configdirectory>/sync/shutdown".into());
+    }
+    if let Some(w) = conf
+        .get("sync_reconnect_maxwait")
+        .and_then(|v| duration_secs(v))
+    {
+        if w > MAX_RECONNECT_WAIT {
+            add(out, master, "slow_reconnect", format!("sync_reconnect_maxwait is {w} s: after a replica outage catch-up can wait that long"),
+                "set sync_reconnect_maxwait: 60s (or a few minutes at most)".into());
+        }
+    }
+}
+
+/// The channels the master logs (sync_log_channels; unset or blank: the
+/// default channel only, `""` naming it).
+fn logged_channels(m: &EffectiveConfig) -> Vec<String> {
+    match m
+        .conf
+        .get("sync_log_channels")
+        .filter(|v| !v.trim().is_empty())
+    {
+        None => vec![String::new()],
+        Some(v) => v
+            .split_whitespace()
+            .map(|c| {
+                if c == "\"\"" {
+                    String::new()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Logged channels and replicas must match: a replica on an unlogged
+/// channel gets nothing, a logged channel nobody reads grows forever.
+fn channel_rules(ctx: &MasterCtx, logged: &[String], out: &mut Vec<Finding>) {
+    let master = ctx.master;
+    for r in &ctx.pair.replicas {
+        if !logged.contains(&r.channel) {
+            add(
+                out,
+                master,
+                "channel_not_logged",
+                format!(
+                    "replica {} is configured on channel {}, which the master does not log",
+                    r.host,
+                    channel_label(&r.channel)
+                ),
+                format!(
+                    "add it to sync_log_channels (now: {})",
+                    logged
+                        .iter()
+                        .map(|c| channel_label(c))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            );
+        }
+    }
+    for c in logged {
+        if !ctx.pair.replicas.iter().any(|r| &r.channel == c) {
+            add(out, master, "channel_unconsumed", format!("the master logs channel {} but no configured replica reads it: its log grows forever", channel_label(c)),
+                "remove it from sync_log_channels, or configure its replica".into());
+        }
+    }
+}
+
+/// Master and replica on different releases: finish an upgrade, or fix a
+/// replica older than its master (unsupported).
+fn release_rule(
+    pair: &PairConfig,
+    facts: &BTreeMap<String, EffectiveConfig>,
+    r: &ReplicaConfig,
+    out: &mut Vec<Finding>,
+) {
+    let master = pair.master.as_str();
+    let versions = facts
+        .get(master)
+        .and_then(|m| m.version.as_deref())
+        .zip(facts.get(&r.host).and_then(|f| f.version.as_deref()));
+    if let Some(mix) = versions.and_then(|(m, v)| releases::assess(m, v)) {
+        let text = releases::describe(&mix, master, &r.host);
+        match (mix, text) {
+            (Mix::Upgrade { .. }, Some(t)) => add(out, &r.host, "mixed_releases", t,
+                format!("finish the upgrade: `cyrdeck run upgrade-via-failover {}` fails over to {}; then upgrade {master}", pair.name, r.host)),
+            (Mix::Downgrade { .. }, Some(t)) => add(out, &r.host, "replica_older", t,
+                format!("upgrade {} to the master's release (or newer) before relying on it", r.host)),
+            _ => {}
+        }
+    }
+}
+
+/// A replica must not log: it would queue changes nothing replays.
+fn replica_logging_rule(
+    facts: &BTreeMap<String, EffectiveConfig>,
+    r: &ReplicaConfig,
+    out: &mut Vec<Finding>,
+) {
+    if let Some(f) = facts.get(&r.host) {
+        if truthy(f.conf.get("sync_log")) {
+            add(out, &r.host, "replica_logging", "sync_log is on at the replica: it queues its own changes that nothing replays (harmless only mid role swap)".into(),
+                "set sync_log: 0 on the replica".into());
+        }
+    }
+}
+
+/// Every host: a slow SSH session start (each command pays it), and
+/// Cyrus's syslog being readable (else its errors stay invisible).
+fn host_rules(host: &str, f: &EffectiveConfig, out: &mut Vec<Finding>) {
+    if let Some(t) = f.session_start.filter(|t| *t >= SLOW_SESSION_START) {
+        add(out, host, "slow_session_start", format!("every command takes {:.1} s to start here before it runs: the SSH account's shell and its startup files (~/.bashrc) run for each one, and each refresh and runbook step pays it", t.as_secs_f64()),
+            "make the account's startup files return at once when not interactive (`case $- in *i*) ;; *) return;; esac` at the top of ~/.bashrc), or give cyrdeck an account without them".into());
+    }
+    match f.syslog.as_str() {
+        "readable" => {}
+        "unreadable" => add(out, host, "syslog_unreadable", "the configured syslog file (or the journal) cannot be read: Cyrus's errors stay invisible".into(),
+            "grant read access to the syslog file (journal: the systemd-journal group) for the SSH user (or its sudo user)".into()),
+        _ => add(out, host, "no_syslog", "no syslog file is configured for this host: Cyrus's errors stay invisible".into(),
+            "set syslog_file (and syslog_prefix) for the host in cyrdeck.toml and make syslog write Cyrus's lines there, or log_source = \"journal\" where they go to the systemd journal".into()),
+    }
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@
 //! sync_server answers, lag); log lines explain it (backoff, bail-outs) and
 //! only warn on their own while recent, so a healed pair turns OK by itself.
 
-use super::history::{archived_queue, is_queue_file, HostHistory};
+use super::history::{archived_queue, is_queue_file, HostHistory, Unchanged};
 use super::queue_age::{self, QueueFile};
 use super::snapshot::*;
-use crate::config::{Config, HostConfig, PairConfig};
+use crate::config::{Config, HostConfig, PairConfig, ReplicaConfig};
 use crate::cyrus::host_facts::{channel_clients, cyrus_master};
-use crate::cyrus::loglines::LineKind;
-use crate::cyrus::probe::{ProbeReport, ServiceEntry, SyncFile};
+use crate::cyrus::loglines::{LineKind, LogEvent};
+use crate::cyrus::probe::{ProbeReport, Proc, ServiceEntry, SyncFile};
 use std::collections::BTreeMap;
 
 /// Log lines younger than this count as current.
@@ -177,6 +177,170 @@ struct ChannelEval {
     notes: Vec<String>,
 }
 
+/// What one channel's rules and status read, gathered once from the
+/// master's report and history so every rule sees the same values.
+struct ChannelCtx<'a> {
+    cfg: &'a Config,
+    history: &'a HostHistory,
+    report: Option<&'a ProbeReport>,
+    channel: &'a str,
+    label: String,
+    /// The master's name.
+    mname: &'a str,
+    /// The replica's name.
+    rname: &'a str,
+    replica_status: &'a HostStatus,
+    now: u64,
+    client: Option<&'a Proc>,
+    /// The master's sync_client events younger than RECENT_SECS.
+    recent: Vec<&'a LogEvent>,
+    connects: Vec<&'a LogEvent>,
+    backoff_secs: Option<u64>,
+    bailouts: usize,
+    files: Vec<&'a SyncFile>,
+    log_lines: u64,
+    log_run_lines: u64,
+    pending: u64,
+    oldest_age: Option<u64>,
+    rate: Option<f64>,
+    held: Vec<FileStatus>,
+    log_run_same: Option<Unchanged>,
+}
+
+impl<'a> ChannelCtx<'a> {
+    /// Computes every input of the channel's rules up front, from the
+    /// master's latest report and kept history.
+    fn gather(
+        cfg: &'a Config,
+        master: &'a HostView,
+        replica: &'a HostView,
+        replica_status: &'a HostStatus,
+        channel: &'a str,
+        conf: &'a str,
+    ) -> Self {
+        let history = master.history;
+        let report = master.report();
+        let now = report.map(|r| r.now).unwrap_or(0);
+        let recent = recent_client_events(history, now);
+        let connects: Vec<&LogEvent> = recent
+            .iter()
+            .copied()
+            .filter(|e| e.kind == LineKind::ConnectFailure)
+            .collect();
+        let bailouts = recent
+            .iter()
+            .filter(|e| e.kind == LineKind::BailingOut)
+            .count();
+        let files = channel_files(report, channel);
+        let (log_lines, log_run_lines) =
+            (queue_lines(&files, "log"), queue_lines(&files, "log-run"));
+        let pending = log_lines + log_run_lines;
+        let since = report.and_then(|r| history.oldest_pending_since(channel, &r.sync_files));
+        ChannelCtx {
+            cfg,
+            history,
+            report,
+            channel,
+            label: channel_label(channel),
+            mname: master.cfg.name.as_str(),
+            rname: replica.cfg.name.as_str(),
+            replica_status,
+            now,
+            client: report.and_then(|r| channel_clients(r, conf, channel).next()),
+            recent,
+            backoff_secs: backoff_secs(&connects),
+            connects,
+            bailouts,
+            held: held_files(&files),
+            files,
+            log_lines,
+            log_run_lines,
+            pending,
+            oldest_age: since.map(|s| now.saturating_sub(s)),
+            rate: history.drain_rate(channel),
+            log_run_same: history
+                .log_run_unchanged(channel, now)
+                .filter(|_| pending > 0),
+        }
+    }
+
+    /// A problem of this channel, on the master.
+    fn on_master(&self, sev: Health, msg: String) -> Problem {
+        problem(sev, self.mname, Some(self.channel), msg)
+    }
+
+    /// A problem of this channel, on the replica.
+    fn on_replica(&self, sev: Health, msg: String) -> Problem {
+        problem(sev, self.rname, Some(self.channel), msg)
+    }
+}
+
+/// The master's sync_client events younger than RECENT_SECS (undated ones
+/// count): only current lines raise problems, so a healed pair turns OK.
+fn recent_client_events(history: &HostHistory, now: u64) -> Vec<&LogEvent> {
+    history
+        .events
+        .iter()
+        .filter(|e| e.service == "sync_client")
+        .filter(|e| e.time.is_none_or(|t| now as i64 - t <= RECENT_SECS))
+        .collect()
+}
+
+/// The client's retry interval: the gap between its last two connect
+/// failures, when both are dated and in order.
+fn backoff_secs(connects: &[&LogEvent]) -> Option<u64> {
+    match connects {
+        [.., a, b] => match (a.time, b.time) {
+            (Some(x), Some(y)) if y > x => Some((y - x) as u64),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The files of the channel's sync directory, as the master's probe listed
+/// them (none without a report).
+fn channel_files<'r>(report: Option<&'r ProbeReport>, channel: &str) -> Vec<&'r SyncFile> {
+    report
+        .map(|r| {
+            r.sync_files
+                .iter()
+                .filter(|f| f.channel == channel)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Lines in the queue file `name` (0 when absent): what is pending.
+fn queue_lines(files: &[&SyncFile], name: &str) -> u64 {
+    files
+        .iter()
+        .find(|f| f.name == name)
+        .map(|f| f.lines)
+        .unwrap_or(0)
+}
+
+/// Files holding entries set aside: not the queue, not the shutdown file,
+/// not Cyrus 3.12's own deferral markers (skipuser-*, not held queue
+/// files), not a runbook's archived queue (a note instead).
+fn held_files(files: &[&SyncFile]) -> Vec<FileStatus> {
+    files
+        .iter()
+        .filter(|f| !is_queue_file(&f.name) && f.name != "shutdown")
+        .filter(|f| !f.name.starts_with("skipuser-"))
+        .filter(|f| archived_queue(&f.name).is_none())
+        .map(|f| file_status(f))
+        .collect()
+}
+
+/// The worst severity among the problems (OK when there are none).
+fn worst_health(problems: &[Problem]) -> Health {
+    problems
+        .iter()
+        .fold(Health::Ok, |h, p| Health::worst(h, p.severity))
+}
+
+/// One channel of a pair: its client, its queue, and what its rules find.
 fn channel_status(
     cfg: &Config,
     master: &HostView,
@@ -184,269 +348,232 @@ fn channel_status(
     replica_status: &HostStatus,
     channel: &str,
 ) -> ChannelEval {
-    let label = channel_label(channel);
-    let mut problems = Vec::new();
-    let mname = master.cfg.name.as_str();
     let conf = master.cfg.imapd_conf.display().to_string();
-    let report = master.report();
-    let now = report.map(|r| r.now).unwrap_or(0);
-
-    let client = report.and_then(|r| channel_clients(r, &conf, channel).next());
-
-    // recent sync_client events of this host
-    let recent: Vec<_> = master
-        .history
-        .events
-        .iter()
-        .filter(|e| e.service == "sync_client")
-        .filter(|e| e.time.is_none_or(|t| now as i64 - t <= RECENT_SECS))
-        .collect();
-    let connects: Vec<_> = recent
-        .iter()
-        .filter(|e| e.kind == LineKind::ConnectFailure)
-        .collect();
-    let backoff_secs = match connects.as_slice() {
-        [.., a, b] => match (a.time, b.time) {
-            (Some(x), Some(y)) if y > x => Some((y - x) as u64),
-            _ => None,
+    let ctx = ChannelCtx::gather(cfg, master, replica, replica_status, channel, &conf);
+    let client = client_status(&ctx);
+    let problems = channel_problems(&ctx, &client);
+    let notes = archive_notes(&ctx.label, &ctx.files);
+    ChannelEval {
+        status: ChannelStatus {
+            channel: channel.to_string(),
+            master: ctx.mname.to_string(),
+            replica: replica.cfg.name.clone(),
+            health: worst_health(&problems),
+            client,
+            queue: queue_status(ctx),
+            heartbeat: None,
         },
-        _ => None,
-    };
-    let bailouts = recent
-        .iter()
-        .filter(|e| e.kind == LineKind::BailingOut)
-        .count();
+        problems,
+        notes,
+    }
+}
 
-    let files: Vec<&SyncFile> = report
-        .map(|r| {
-            r.sync_files
-                .iter()
-                .filter(|f| f.channel == channel)
-                .collect()
-        })
-        .unwrap_or_default();
-    let lines_of = |n: &str| {
-        files
-            .iter()
-            .find(|f| f.name == n)
-            .map(|f| f.lines)
-            .unwrap_or(0)
-    };
-    let (log_lines, log_run_lines) = (lines_of("log"), lines_of("log-run"));
-    let pending = log_lines + log_run_lines;
-    let since = report.and_then(|r| master.history.oldest_pending_since(channel, &r.sync_files));
-    let oldest_age = since.map(|s| now.saturating_sub(s));
-    let rate = master.history.drain_rate(channel);
-    // Cyrus 3.12's own deferral markers are not held queue files
-    let skipped: Vec<&str> = files
-        .iter()
-        .filter_map(|f| f.name.strip_prefix("skipuser-"))
-        .collect();
-    let held: Vec<FileStatus> = files
-        .iter()
-        .filter(|f| !is_queue_file(&f.name) && f.name != "shutdown")
-        .filter(|f| !f.name.starts_with("skipuser-"))
-        .filter(|f| archived_queue(&f.name).is_none())
-        .map(|f| file_status(f))
-        .collect();
-    let notes = archive_notes(&label, &files);
-
-    let restarts = master.history.restarts(channel);
-    let log_run_same = master
-        .history
-        .log_run_unchanged(channel, now)
-        .filter(|_| pending > 0);
-    let status_client = ClientStatus {
+/// The channel's client as status shows it: its process, and what its
+/// recent log lines say (connect failures, bail-outs, progress).
+fn client_status(ctx: &ChannelCtx) -> ClientStatus {
+    let client = ctx.client;
+    ClientStatus {
         running: client.is_some(),
         pid: client.map(|p| p.pid),
         age_secs: client.map(|p| p.age_secs),
-        restarts_seen: restarts,
-        backoff_secs,
-        last_connect_failure: connects.last().map(|e| e.text.clone()),
-        recent_bailouts: bailouts,
-        last_bailout_at: recent
+        restarts_seen: ctx.history.restarts(ctx.channel),
+        backoff_secs: ctx.backoff_secs,
+        last_connect_failure: ctx.connects.last().map(|e| e.text.clone()),
+        recent_bailouts: ctx.bailouts,
+        last_bailout_at: ctx
+            .recent
             .iter()
             .filter(|e| e.kind == LineKind::BailingOut)
             .filter_map(|e| e.time)
             .max(),
         state: client.map(|p| p.state.clone()).filter(|s| !s.is_empty()),
-        secs_since_progress: master
+        secs_since_progress: ctx
             .history
-            .since_progress(channel, now)
-            .filter(|_| pending > 0),
-    };
-
-    if report.is_some() {
-        if client.is_none() {
-            problems.push(problem(
-                Health::Critical,
-                mname,
-                Some(channel),
-                format!("rolling sync_client for channel {label} is not running on {mname}"),
-            ));
-        }
-        problems.extend(
-            not_moving(&status_client, log_run_same, pending, &label)
-                .map(|(sev, msg)| problem(sev, mname, Some(channel), msg)),
-        );
-        if replica_status.reachable && !replica_status.master_running {
-            problems.push(problem(
-                Health::Critical,
-                &replica.cfg.name,
-                Some(channel),
-                format!(
-                    "channel {label}: Cyrus is not running on replica {}; {pending} entries pending",
-                    replica.cfg.name
-                ),
-            ));
-        } else if replica_status.reachable
-            && replica_status
-                .sync_server
-                .as_ref()
-                .is_some_and(|s| !s.answered)
-        {
-            problems.push(problem(
-                Health::Critical,
-                &replica.cfg.name,
-                Some(channel),
-                format!(
-                    "channel {label}: sync_server on replica {} does not answer; {pending} entries pending",
-                    replica.cfg.name
-                ),
-            ));
-        }
-        if !connects.is_empty() {
-            let mut msg = format!(
-                "channel {label}: sync_client cannot connect to the replica ({} failures in {RECENT_SECS}s",
-                connects.len()
-            );
-            if let Some(b) = backoff_secs {
-                msg.push_str(&format!(", retrying every {b}s"));
-            }
-            msg.push(')');
-            problems.push(problem(Health::Warning, mname, Some(channel), msg));
-        }
-        if bailouts > 0 && pending == 0 {
-            // current evidence wins: the queue is empty, so it recovered
-            problems.push(problem(
-                Health::Warning,
-                mname,
-                Some(channel),
-                format!(
-                    "channel {label}: recovered (queue empty); sync_client bailed out {bailouts} times in {RECENT_SECS}s{}",
-                    status_client
-                        .last_bailout_at
-                        .map(|t| format!(", until {}", super::human::clock(t)))
-                        .unwrap_or_default()
-                ),
-            ));
-        } else if bailouts >= HOT_LOOP_BAILOUTS {
-            problems.push(problem(
-                Health::Critical,
-                mname,
-                Some(channel),
-                format!("channel {label}: sync_client bailed out {bailouts} times in {RECENT_SECS}s (hot loop: a mailbox may block replication)"),
-            ));
-        } else if bailouts > 0 {
-            problems.push(problem(
-                Health::Warning,
-                mname,
-                Some(channel),
-                format!(
-                    "channel {label}: sync_client bailed out {bailouts} times in {RECENT_SECS}s"
-                ),
-            ));
-        }
-        if let Some(age) = oldest_age {
-            if age >= cfg.thresholds.crit_lag.as_secs() {
-                problems.push(problem(
-                    Health::Critical,
-                    mname,
-                    Some(channel),
-                    format!("channel {label}: oldest pending entry is {age}s old"),
-                ));
-            } else if age >= cfg.thresholds.warn_lag.as_secs() {
-                problems.push(problem(
-                    Health::Warning,
-                    mname,
-                    Some(channel),
-                    format!("channel {label}: oldest pending entry is {age}s old"),
-                ));
-            }
-        }
-        if pending >= cfg.thresholds.warn_pending {
-            problems.push(problem(
-                Health::Warning,
-                mname,
-                Some(channel),
-                format!("channel {label}: {pending} entries pending"),
-            ));
-        }
-        for user in &skipped {
-            // seen on 3.12.3: with no channel name the client does not
-            // defer the user, it bails out on it ("Mailbox is locked") in a
-            // hot loop and every other user waits
-            problems.push(problem(
-                Health::Warning,
-                mname,
-                Some(channel),
-                format!(
-                    "channel {label}: Cyrus skip marker skipuser-{user}: {}",
-                    if channel.is_empty() {
-                        "on the default channel Cyrus does not defer the user, the client bails out on it (use cyrdeck's quarantine instead)"
-                    } else {
-                        "Cyrus defers this user's changes on this channel until the file is removed"
-                    }
-                ),
-            ));
-        }
-        if !held.is_empty() {
-            let n: u64 = held.iter().map(|h| h.lines).sum();
-            problems.push(problem(
-                Health::Warning,
-                mname,
-                Some(channel),
-                format!(
-                    "channel {label}: {} held file(s) with {n} entries set aside",
-                    held.len()
-                ),
-            ));
-        }
+            .since_progress(ctx.channel, ctx.now)
+            .filter(|_| ctx.pending > 0),
     }
-    let health = problems
-        .iter()
-        .fold(Health::Ok, |h, p| Health::worst(h, p.severity));
-    let entries = |m: Option<&Vec<(u64, String)>>| -> Vec<PendingEntry> {
-        m.map(|v| {
-            v.iter()
-                .map(|(c, e)| PendingEntry::from_line(*c, e))
-                .collect()
-        })
-        .unwrap_or_default()
+}
+
+/// Every health rule of the channel, in the order its problems are listed;
+/// none without a master report (the host's own problem says why).
+fn channel_problems(ctx: &ChannelCtx, client: &ClientStatus) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if ctx.report.is_none() {
+        return problems;
+    }
+    problems.extend(client_missing(ctx));
+    problems.extend(
+        not_moving(client, ctx.log_run_same, ctx.pending, &ctx.label)
+            .map(|(sev, msg)| ctx.on_master(sev, msg)),
+    );
+    problems.extend(replica_down(ctx));
+    problems.extend(connect_failures(ctx));
+    problems.extend(bailout_problem(ctx, client));
+    problems.extend(lag_problem(ctx));
+    problems.extend(pending_problem(ctx));
+    problems.extend(skip_marker_problems(ctx));
+    problems.extend(held_problem(ctx));
+    problems
+}
+
+/// Critical: no rolling sync_client for the channel, so nothing replays
+/// its queue.
+fn client_missing(ctx: &ChannelCtx) -> Option<Problem> {
+    if ctx.client.is_some() {
+        return None;
+    }
+    let (label, mname) = (&ctx.label, ctx.mname);
+    Some(ctx.on_master(
+        Health::Critical,
+        format!("rolling sync_client for channel {label} is not running on {mname}"),
+    ))
+}
+
+/// Critical: the reachable replica cannot take entries (Cyrus down, or its
+/// sync_server does not answer).
+fn replica_down(ctx: &ChannelCtx) -> Option<Problem> {
+    let (label, pending, rname) = (&ctx.label, ctx.pending, ctx.rname);
+    let rs = ctx.replica_status;
+    if rs.reachable && !rs.master_running {
+        Some(ctx.on_replica(
+            Health::Critical,
+            format!(
+                "channel {label}: Cyrus is not running on replica {rname}; {pending} entries pending"
+            ),
+        ))
+    } else if rs.reachable && rs.sync_server.as_ref().is_some_and(|s| !s.answered) {
+        Some(ctx.on_replica(
+            Health::Critical,
+            format!(
+                "channel {label}: sync_server on replica {rname} does not answer; {pending} entries pending"
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Warning: recent connect failures to the replica, with the retry
+/// interval when it can be told.
+fn connect_failures(ctx: &ChannelCtx) -> Option<Problem> {
+    if ctx.connects.is_empty() {
+        return None;
+    }
+    let label = &ctx.label;
+    let mut msg = format!(
+        "channel {label}: sync_client cannot connect to the replica ({} failures in {RECENT_SECS}s",
+        ctx.connects.len()
+    );
+    if let Some(b) = ctx.backoff_secs {
+        msg.push_str(&format!(", retrying every {b}s"));
+    }
+    msg.push(')');
+    Some(ctx.on_master(Health::Warning, msg))
+}
+
+/// Recent bail-outs: recovered when the queue is empty (current evidence
+/// wins), critical in a hot loop, else a warning.
+fn bailout_problem(ctx: &ChannelCtx, client: &ClientStatus) -> Option<Problem> {
+    let (label, bailouts) = (&ctx.label, ctx.bailouts);
+    if bailouts > 0 && ctx.pending == 0 {
+        // current evidence wins: the queue is empty, so it recovered
+        Some(ctx.on_master(
+            Health::Warning,
+            format!(
+                "channel {label}: recovered (queue empty); sync_client bailed out {bailouts} times in {RECENT_SECS}s{}",
+                client
+                    .last_bailout_at
+                    .map(|t| format!(", until {}", super::human::clock(t)))
+                    .unwrap_or_default()
+            ),
+        ))
+    } else if bailouts >= HOT_LOOP_BAILOUTS {
+        Some(ctx.on_master(
+            Health::Critical,
+            format!("channel {label}: sync_client bailed out {bailouts} times in {RECENT_SECS}s (hot loop: a mailbox may block replication)"),
+        ))
+    } else if bailouts > 0 {
+        Some(ctx.on_master(
+            Health::Warning,
+            format!("channel {label}: sync_client bailed out {bailouts} times in {RECENT_SECS}s"),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Lag: the oldest pending entry's age against crit_lag, then warn_lag.
+fn lag_problem(ctx: &ChannelCtx) -> Option<Problem> {
+    let age = ctx.oldest_age?;
+    let sev = if age >= ctx.cfg.thresholds.crit_lag.as_secs() {
+        Health::Critical
+    } else if age >= ctx.cfg.thresholds.warn_lag.as_secs() {
+        Health::Warning
+    } else {
+        return None;
     };
-    let top = entries(report.and_then(|r| r.pending_top.get(channel)));
-    // queue order: log-run, then log (as the probe reads them)
-    let queue_files: Vec<QueueFile> = ["log-run", "log"]
+    let label = &ctx.label;
+    Some(ctx.on_master(
+        sev,
+        format!("channel {label}: oldest pending entry is {age}s old"),
+    ))
+}
+
+/// Warning: more entries pending than warn_pending.
+fn pending_problem(ctx: &ChannelCtx) -> Option<Problem> {
+    let (label, pending) = (&ctx.label, ctx.pending);
+    (pending >= ctx.cfg.thresholds.warn_pending).then(|| {
+        ctx.on_master(
+            Health::Warning,
+            format!("channel {label}: {pending} entries pending"),
+        )
+    })
+}
+
+/// Warning per Cyrus skipuser- marker, saying what it does on this channel.
+fn skip_marker_problems(ctx: &ChannelCtx) -> Vec<Problem> {
+    let label = &ctx.label;
+    // seen on 3.12.3: with no channel name the client does not defer the
+    // user, it bails out on it ("Mailbox is locked") in a hot loop and
+    // every other user waits
+    let effect = if ctx.channel.is_empty() {
+        "on the default channel Cyrus does not defer the user, the client bails out on it (use cyrdeck's quarantine instead)"
+    } else {
+        "Cyrus defers this user's changes on this channel until the file is removed"
+    };
+    ctx.files
         .iter()
-        .filter_map(|n| files.iter().find(|f| f.name == *n))
-        .map(|f| QueueFile {
-            name: f.name.clone(),
-            lines: f.lines,
-            born: master.history.born(channel, f),
-            mtime: f.mtime,
+        .filter_map(|f| f.name.strip_prefix("skipuser-"))
+        .map(|user| {
+            ctx.on_master(
+                Health::Warning,
+                format!("channel {label}: Cyrus skip marker skipuser-{user}: {effect}"),
+            )
         })
-        .collect();
-    let groups: Vec<PendingEntry> = report
-        .and_then(|r| r.pending_groups.get(channel))
-        .map(|v| {
-            v.iter()
-                .map(|(c, first, e)| PendingEntry {
-                    written: queue_age::written(*first, &queue_files),
-                    ..PendingEntry::from_line(*c, e)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+        .collect()
+}
+
+/// Warning: held files keep entries out of the queue.
+fn held_problem(ctx: &ChannelCtx) -> Option<Problem> {
+    if ctx.held.is_empty() {
+        return None;
+    }
+    let label = &ctx.label;
+    let n: u64 = ctx.held.iter().map(|h| h.lines).sum();
+    Some(ctx.on_master(
+        Health::Warning,
+        format!(
+            "channel {label}: {} held file(s) with {n} entries set aside",
+            ctx.held.len()
+        ),
+    ))
+}
+
+/// The channel's queue as status shows it; takes the context because its
+/// held files move into the status.
+fn queue_status(ctx: ChannelCtx) -> QueueStatus {
+    let (report, channel, pending) = (ctx.report, ctx.channel, ctx.pending);
+    let groups = pending_groups(&ctx);
     let users = report
         .and_then(|r| r.pending_users.get(channel).cloned())
         .unwrap_or_default();
@@ -456,39 +583,72 @@ fn channel_status(
     let distinct = report
         .and_then(|r| r.pending_distinct.get(channel).copied())
         .unwrap_or(groups.len() as u64);
-    ChannelEval {
-        status: ChannelStatus {
-            channel: channel.to_string(),
-            master: mname.to_string(),
-            replica: replica.cfg.name.clone(),
-            health,
-            client: status_client,
-            queue: QueueStatus {
-                pending,
-                log_lines,
-                log_run_lines,
-                files: files
-                    .iter()
-                    .filter(|f| is_queue_file(&f.name))
-                    .map(|f| file_status(f))
-                    .collect(),
-                held,
-                oldest_entry: report.and_then(|r| r.oldest_entry.get(channel).cloned()),
-                oldest_pending_age_secs: oldest_age,
-                drain_rate_per_sec: rate,
-                time_to_drain_secs: rate.filter(|r| *r > 0.0).map(|r| pending as f64 / r),
-                log_run_unchanged_secs: log_run_same.map(|u| u.secs),
-                top,
-                groups,
-                distinct_entries: distinct,
-                users,
-                users_total,
-            },
-            heartbeat: None,
-        },
-        problems,
-        notes,
+    QueueStatus {
+        pending,
+        log_lines: ctx.log_lines,
+        log_run_lines: ctx.log_run_lines,
+        files: ctx
+            .files
+            .iter()
+            .filter(|f| is_queue_file(&f.name))
+            .map(|f| file_status(f))
+            .collect(),
+        held: ctx.held,
+        oldest_entry: report.and_then(|r| r.oldest_entry.get(channel).cloned()),
+        oldest_pending_age_secs: ctx.oldest_age,
+        drain_rate_per_sec: ctx.rate,
+        time_to_drain_secs: ctx.rate.filter(|r| *r > 0.0).map(|r| pending as f64 / r),
+        log_run_unchanged_secs: ctx.log_run_same.map(|u| u.secs),
+        top: top_entries(report, channel),
+        groups,
+        distinct_entries: distinct,
+        users,
+        users_total,
     }
+}
+
+/// The channel's most frequent pending entries, decoded.
+fn top_entries(report: Option<&ProbeReport>, channel: &str) -> Vec<PendingEntry> {
+    report
+        .and_then(|r| r.pending_top.get(channel))
+        .map(|v| {
+            v.iter()
+                .map(|(c, e)| PendingEntry::from_line(*c, e))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The channel's queue files in queue order (log-run, then log, as the
+/// probe reads them) with their birth: what dates a pending entry.
+fn queue_files(ctx: &ChannelCtx) -> Vec<QueueFile> {
+    ["log-run", "log"]
+        .iter()
+        .filter_map(|n| ctx.files.iter().find(|f| f.name == *n))
+        .map(|f| QueueFile {
+            name: f.name.clone(),
+            lines: f.lines,
+            born: ctx.history.born(ctx.channel, f),
+            mtime: f.mtime,
+        })
+        .collect()
+}
+
+/// Distinct pending entries in queue order, each dated by the queue file
+/// its first occurrence was written to.
+fn pending_groups(ctx: &ChannelCtx) -> Vec<PendingEntry> {
+    let files = queue_files(ctx);
+    ctx.report
+        .and_then(|r| r.pending_groups.get(ctx.channel))
+        .map(|v| {
+            v.iter()
+                .map(|(c, first, e)| PendingEntry {
+                    written: queue_age::written(*first, &files),
+                    ..PendingEntry::from_line(*c, e)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// One note per runbook run whose archived queue is still in the channel's
@@ -517,7 +677,7 @@ fn archive_notes(label: &str, files: &[&SyncFile]) -> Vec<String> {
 /// refreshes (hung: e.g. waiting forever on a spinning sync_server).
 fn not_moving(
     client: &ClientStatus,
-    log_run: Option<super::history::Unchanged>,
+    log_run: Option<Unchanged>,
     pending: u64,
     label: &str,
 ) -> Option<(Health, String)> {
@@ -652,19 +812,7 @@ pub fn evaluate_pair<'a>(
         let mut ce = channel_status(cfg, &mv, &rv, &rs, &r.channel);
         problems.extend(ce.problems);
         notes.extend(ce.notes);
-        if let (Some(hb), Some(mr)) = (&pair.heartbeat, mv.report()) {
-            let (status, problem) = super::heartbeat::evaluate(
-                &hb.user,
-                mr.heartbeat,
-                rv.report().and_then(|r| r.heartbeat),
-                mr.now,
-                super::heartbeat::Bounds {
-                    warn_lag_secs: cfg.thresholds.warn_lag.as_secs(),
-                    crit_lag_secs: cfg.thresholds.crit_lag.as_secs(),
-                    interval_secs: hb.interval.as_secs(),
-                },
-                (&pair.master, &r.host),
-            );
+        if let Some((status, problem)) = replica_heartbeat(cfg, pair, r, &mv, &rv) {
             ce.status.heartbeat = Some(status);
             problems.extend(problem.map(|mut p| {
                 p.channel = Some(r.channel.clone());
@@ -683,8 +831,57 @@ pub fn evaluate_pair<'a>(
         .chain(pair.replicas.iter().map(|r| &r.host))
         .collect();
     let views: Vec<(&String, HostView)> = hosts_of_pair.iter().map(|h| (*h, view(h))).collect();
+    let events = shown_events(&views);
+    let stuck = super::stuck::stuck_entries(
+        views
+            .iter()
+            .flat_map(|(h, v)| v.history.events.iter().map(move |e| (h.as_str(), e))),
+        &channels,
+        replicated_since(pair, &mv),
+    );
+    problems.extend(stuck_problems(&mv, &stuck));
+    problems.sort_by_key(|p| std::cmp::Reverse(p.severity.rank()));
+    PairStatus {
+        name: pair.name.clone(),
+        health: worst_health(&problems),
+        notes,
+        hosts,
+        channels,
+        problems,
+        events,
+        stuck,
+        failover_max_pending: pair.failover_max_pending.unwrap_or(DEFAULT_MAX_PENDING),
+    }
+}
+
+/// The measured lag of one replica, when the pair has a heartbeat and the
+/// master reported: its status, and a problem when it is late or missing.
+fn replica_heartbeat(
+    cfg: &Config,
+    pair: &PairConfig,
+    r: &ReplicaConfig,
+    mv: &HostView,
+    rv: &HostView,
+) -> Option<(HeartbeatStatus, Option<Problem>)> {
+    let (hb, mr) = (pair.heartbeat.as_ref()?, mv.report()?);
+    Some(super::heartbeat::evaluate(
+        &hb.user,
+        mr.heartbeat,
+        rv.report().and_then(|r| r.heartbeat),
+        mr.now,
+        super::heartbeat::Bounds {
+            warn_lag_secs: cfg.thresholds.warn_lag.as_secs(),
+            crit_lag_secs: cfg.thresholds.crit_lag.as_secs(),
+            interval_secs: hb.interval.as_secs(),
+        },
+        (&pair.master, &r.host),
+    ))
+}
+
+/// The events status shows: the newest 200 kept per host, oldest first.
+fn shown_events(views: &[(&String, HostView)]) -> Vec<HostEvent> {
     let mut events = Vec::new();
-    for (h, v) in &views {
+    for (h, v) in views {
         let kept = &v.history.events;
         events.extend(
             kept.iter()
@@ -696,31 +893,33 @@ pub fn evaluate_pair<'a>(
         );
     }
     events.sort_by_key(|e| e.event.time.unwrap_or(0));
-    // every channel's queue seen empty since: its failures are over
-    let replicated_since = pair
-        .replicas
+    events
+}
+
+/// Since when every channel's queue has been seen empty: failures before
+/// that are over (None until each channel drained once).
+fn replicated_since(pair: &PairConfig, mv: &HostView) -> Option<i64> {
+    pair.replicas
         .iter()
         .map(|r| mv.history.last_drained(&r.channel))
         .collect::<Option<Vec<u64>>>()
         .and_then(|v| v.into_iter().min())
-        .map(|t| t as i64);
-    let stuck = super::stuck::stuck_entries(
-        views
-            .iter()
-            .flat_map(|(h, v)| v.history.events.iter().map(move |e| (h.as_str(), e))),
-        &channels,
-        replicated_since,
-    );
-    // a user failing right now is a problem even when nothing bails out
-    // (a corrupt replica index makes sync_server spin while the client waits)
+        .map(|t| t as i64)
+}
+
+/// A user failing right now is a problem even when nothing bails out
+/// (a corrupt replica index makes sync_server spin while the client waits).
+fn stuck_problems(mv: &HostView, stuck: &[StuckEntry]) -> Vec<Problem> {
     let now = mv.history.last_report.as_ref().map(|(r, _)| r.now as i64);
-    for s in stuck.iter().filter(|s| s.attempts > 0) {
-        let recent = match (now, s.last_seen) {
+    stuck
+        .iter()
+        .filter(|s| s.attempts > 0)
+        .filter(|s| match (now, s.last_seen) {
             (Some(n), Some(t)) => n - t <= RECENT_SECS,
             _ => false,
-        };
-        if recent {
-            problems.push(problem(
+        })
+        .map(|s| {
+            problem(
                 Health::Warning,
                 &s.host,
                 None,
@@ -731,24 +930,9 @@ pub fn evaluate_pair<'a>(
                     s.attempts,
                     s.last_error.chars().take(120).collect::<String>()
                 ),
-            ));
-        }
-    }
-    problems.sort_by_key(|p| std::cmp::Reverse(p.severity.rank()));
-    let health = problems
-        .iter()
-        .fold(Health::Ok, |h, p| Health::worst(h, p.severity));
-    PairStatus {
-        name: pair.name.clone(),
-        health,
-        notes,
-        hosts,
-        channels,
-        problems,
-        events,
-        stuck,
-        failover_max_pending: pair.failover_max_pending.unwrap_or(DEFAULT_MAX_PENDING),
-    }
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

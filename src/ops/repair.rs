@@ -264,6 +264,44 @@ async fn plan_step(
         in_sync: result.in_sync(),
         ..Default::default()
     };
+    plan_differences(cx, &result, &mut plan, out);
+    let snap = snapshot(cx, &scope).await?;
+    skip_restored(&result, &snap, &mut plan, out);
+    record_before(cx, &scope, &snap, &mut plan);
+    let counts: Vec<String> = plan
+        .before_counts
+        .iter()
+        .map(|(h, n)| format!("{h} {n} messages"))
+        .collect();
+    let msg = if plan.in_sync {
+        format!("in sync ({}); nothing to repair", counts.join(", "))
+    } else {
+        format!(
+            "{} difference(s), {} to protect, {} folder(s) left alone, {} to copy back{}; before: {}",
+            result.divergent().count(),
+            plan.protect.iter().map(|p| p.2.len()).sum::<usize>(),
+            plan.left_alone.len(),
+            plan.copy_back.len(),
+            if plan.copy_user.is_some() {
+                " (the whole user: the master has none of it)"
+            } else {
+                ""
+            },
+            counts.join(", ")
+        )
+    };
+    Ok((plan, msg))
+}
+
+/// What the sync will do about each difference: UIDs to protect (only the
+/// replica expunged them), what only the master deleted, the folders only
+/// the replica has (copied back when asked, else left alone).
+fn plan_differences(
+    cx: &StepContext<'_>,
+    result: &crate::model::conflicts::CheckResult,
+    plan: &mut Plan,
+    out: &mut Vec<String>,
+) {
     let copy_back = cx.option("replica-only") == "copy-back";
     for d in &result.differences {
         out.push(format!("  {}", action(d, copy_back)));
@@ -293,10 +331,17 @@ async fn plan_step(
             _ => {}
         }
     }
-    let snap = snapshot(cx, &scope).await?;
-    // a message the replica expunged but already holds live again (an
-    // earlier protect restored it under a new UID, and that run was cut
-    // short) needs no second unexpunge: it would make a second copy
+}
+
+/// A message the replica expunged but already holds live again (an
+/// earlier protect restored it under a new UID, and that run was cut
+/// short) needs no second unexpunge: it would make a second copy.
+fn skip_restored(
+    result: &crate::model::conflicts::CheckResult,
+    snap: &[(String, GuidsByMailbox)],
+    plan: &mut Plan,
+    out: &mut Vec<String>,
+) {
     let live_on = |host: &str, mailbox: &str, guid: &str| {
         snap.iter()
             .find(|(h, _)| h == host)
@@ -327,6 +372,16 @@ async fn plan_step(
         });
     }
     plan.protect.retain(|(_, _, uids)| !uids.is_empty());
+}
+
+/// The GUIDs on each host before the sync (verify proves none is lost),
+/// and whether the whole user is copied back (the master has none of it).
+fn record_before(
+    cx: &StepContext<'_>,
+    scope: &Scope,
+    snap: &[(String, GuidsByMailbox)],
+    plan: &mut Plan,
+) {
     // a user the master has no mailbox of is copied whole (its
     // subscriptions and seen state too); otherwise folder by folder
     let on_master = snap
@@ -338,7 +393,7 @@ async fn plan_step(
     {
         plan.copy_user = Some((replica.clone(), user.clone()));
     }
-    for (host, g) in &snap {
+    for (host, g) in snap {
         plan.before_counts.push((host.clone(), messages(g)));
         for (mailbox, guids) in g {
             let u = plan.before.entry(mailbox.clone()).or_default();
@@ -348,29 +403,6 @@ async fn plan_step(
             }
         }
     }
-    let counts: Vec<String> = plan
-        .before_counts
-        .iter()
-        .map(|(h, n)| format!("{h} {n} messages"))
-        .collect();
-    let msg = if plan.in_sync {
-        format!("in sync ({}); nothing to repair", counts.join(", "))
-    } else {
-        format!(
-            "{} difference(s), {} to protect, {} folder(s) left alone, {} to copy back{}; before: {}",
-            result.divergent().count(),
-            plan.protect.iter().map(|p| p.2.len()).sum::<usize>(),
-            plan.left_alone.len(),
-            plan.copy_back.len(),
-            if plan.copy_user.is_some() {
-                " (the whole user: the master has none of it)"
-            } else {
-                ""
-            },
-            counts.join(", ")
-        )
-    };
-    Ok((plan, msg))
 }
 
 /// Repair's plan and protect steps for the target mailbox, for `resync`:

@@ -164,12 +164,45 @@ impl<'a> StepContext<'a> {
         timeout: std::time::Duration,
         out: &mut Vec<String>,
     ) -> Result<ExecOutput, StepError> {
+        let io = match input {
+            Some(i) => WriteIo::Stdin(i),
+            None => WriteIo::Collect,
+        };
+        self.audited(host, argv, shown, io, timeout, out).await
+    }
+
+    /// `write`, its stdout handed to `on_line` line by line as it comes
+    /// (a long command's progress); the output returned has no stdout.
+    pub async fn write_lines(
+        &self,
+        host: &str,
+        argv: Vec<String>,
+        timeout: std::time::Duration,
+        out: &mut Vec<String>,
+        mut on_line: impl FnMut(&str) + Send,
+    ) -> Result<ExecOutput, StepError> {
+        self.audited(host, argv, None, WriteIo::Lines(&mut on_line), timeout, out)
+            .await
+    }
+
+    /// THE audited write: the write capability (none in observe mode:
+    /// refused), the intent fsynced to the audit log BEFORE anything is
+    /// sent (no log, no write), the command shown, run, its result logged.
+    async fn audited(
+        &self,
+        host: &str,
+        argv: Vec<String>,
+        shown: Option<Vec<String>>,
+        io: WriteIo<'_>,
+        timeout: std::time::Duration,
+        out: &mut Vec<String>,
+    ) -> Result<ExecOutput, StepError> {
         let conn = self.connection(host)?;
         let cap = conn
             .write_capability()
             .ok_or_else(StepError::observe_mode)?;
         let mut shown = shown.unwrap_or_else(|| argv.clone());
-        if let Some(i) = input {
+        if let WriteIo::Stdin(i) = &io {
             shown.push(format!("<stdin: {} bytes>", i.len()));
         }
         let path = self.audit_path();
@@ -184,61 +217,11 @@ impl<'a> StepContext<'a> {
         fault::after_audit_intent();
         out.push(format!("{host}$ {}", audit::redact(&shown.join(" "))));
         let cmd = crate::remote::RemoteCommand::write(argv, &cap);
-        let res = match input {
-            Some(i) => conn.exec_input(&cmd, i, timeout).await,
-            None => conn.exec_timeout(&cmd, timeout).await,
+        let res = match io {
+            WriteIo::Collect => conn.exec_timeout(&cmd, timeout).await,
+            WriteIo::Stdin(i) => conn.exec_input(&cmd, i, timeout).await,
+            WriteIo::Lines(on_line) => stream_lines(conn, &cmd, timeout, on_line).await,
         };
-        if let Err(e) = audit::result(&path, &id, host, self.actor.label(), &res) {
-            out.push(format!(
-                "WARNING: the command ran but its result is not in the audit log {}: {e}",
-                path.display()
-            ));
-        }
-        res.map_err(|error| StepError::Remote {
-            host: host.to_string(),
-            error: Box::new(error),
-        })
-    }
-
-    /// `write`, its stdout handed to `on_line` line by line as it comes
-    /// (a long command's progress); the output returned has no stdout.
-    pub async fn write_lines(
-        &self,
-        host: &str,
-        argv: Vec<String>,
-        timeout: std::time::Duration,
-        out: &mut Vec<String>,
-        mut on_line: impl FnMut(&str),
-    ) -> Result<ExecOutput, StepError> {
-        let conn = self.connection(host)?;
-        let cap = conn
-            .write_capability()
-            .ok_or_else(StepError::observe_mode)?;
-        let path = self.audit_path();
-        let id =
-            audit::intent(&path, host, &argv, self.actor.label(), self.run_id).map_err(|e| {
-                format!(
-                    "{host}: not changed: the audit log {} cannot be written ({e}); \
-                 cyrdeck records every change before making it",
-                    path.display()
-                )
-            })?;
-        fault::after_audit_intent();
-        out.push(format!("{host}$ {}", audit::redact(&argv.join(" "))));
-        let cmd = crate::remote::RemoteCommand::write(argv, &cap);
-        let res = async {
-            let mut stream = conn.exec_stream(&cmd, timeout).await?;
-            let mut pending: Vec<u8> = Vec::new();
-            while let Some(piece) = stream.next().await? {
-                pending.extend_from_slice(&piece);
-                while let Some(i) = pending.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = pending.drain(..=i).collect();
-                    on_line(String::from_utf8_lossy(&line).trim_end());
-                }
-            }
-            stream.finish().await
-        }
-        .await;
         if let Err(e) = audit::result(&path, &id, host, self.actor.label(), &res) {
             out.push(format!(
                 "WARNING: the command ran but its result is not in the audit log {}: {e}",
@@ -381,6 +364,35 @@ pub enum Undone {
 /// No memo: every step stands on its own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoMemo;
+
+/// How an audited write talks to its command.
+enum WriteIo<'a> {
+    /// Its output collected.
+    Collect,
+    /// These bytes on its stdin (the audit log records their size only).
+    Stdin(&'a [u8]),
+    /// Its stdout handed on line by line as it comes.
+    Lines(&'a mut (dyn FnMut(&str) + Send)),
+}
+
+/// Run `cmd`, `on_line` given each stdout line as it arrives.
+async fn stream_lines(
+    conn: &HostConnection,
+    cmd: &crate::remote::RemoteCommand,
+    timeout: std::time::Duration,
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> Result<ExecOutput, crate::remote::RemoteError> {
+    let mut stream = conn.exec_stream(cmd, timeout).await?;
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(piece) = stream.next().await? {
+        pending.extend_from_slice(&piece);
+        while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            on_line(String::from_utf8_lossy(&line).trim_end());
+        }
+    }
+    stream.finish().await
+}
 
 #[cfg(test)]
 mod arg_chunk_tests {

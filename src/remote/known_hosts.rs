@@ -6,6 +6,14 @@
 //! wildcards and `!negated` patterns match as OpenSSH matches them (sshd(8)
 //! "SSH_KNOWN_HOSTS FILE FORMAT"). `@cert-authority` lines are read and
 //! skipped: host certificates are not accepted (session.rs refuses them).
+//!
+//! Why not ssh-key's `known_hosts` module (0.7.0-rc.11, in Cargo.lock via
+//! russh): it parses entries but does no matching (hashed hosts, wildcards,
+//! negation, `[host]:port`), keeps no line numbers for the operator's
+//! `ssh-keygen -R`, splits fields on single spaces only (OpenSSH allows
+//! tabs), and fails a whole line whose key it cannot parse, which would
+//! turn a changed-key alarm into a silent "first use". Writing entries
+//! already goes through russh (`learn_known_hosts_path`, cli/trust.rs).
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;

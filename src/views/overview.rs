@@ -6,8 +6,8 @@ use super::format::{clock, fit, secs, wrap};
 use crate::console::app::App;
 use crate::console::theme::Theme;
 use crate::model::health::channel_label;
-use crate::model::readiness::{check_voided, failover_readiness, Verdict};
-use crate::model::snapshot::{ChannelStatus, Health, PairStatus};
+use crate::model::readiness::{check_voided, failover_readiness, CheckFacts, Verdict};
+use crate::model::snapshot::{ChannelStatus, Health, HostStatus, PairStatus};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -225,6 +225,8 @@ fn doctor_lines(app: &App, theme: &Theme, p: &PairStatus, width: usize, out: &mu
     }
 }
 
+/// One pair's block: its hosts, channels, failover verdict, check, stuck
+/// entries, problems and config findings, then a blank line.
 fn pair_lines<'a>(
     app: &'a App,
     theme: &Theme,
@@ -238,31 +240,7 @@ fn pair_lines<'a>(
         Span::styled(p.health.label(), theme.health(p.health)),
     ]));
     for h in &p.hosts {
-        let age = h
-            .data_age_secs
-            .map(|a| format!("data {} old", secs(a + age_extra)))
-            .unwrap_or_else(|| "no data".into());
-        let state = if h.reachable {
-            let up = match (&h.cyrus_version, h.master_running) {
-                (_, false) => Span::styled("up, Cyrus NOT running", theme.health(Health::Critical)),
-                (Some(v), true) => {
-                    Span::raw(format!("up, {}", v.trim_start_matches("Cyrus IMAP ")))
-                }
-                (None, true) => Span::raw("up"),
-            };
-            vec![up, Span::styled(format!("  {age}"), theme.dim())]
-        } else {
-            vec![Span::styled(
-                format!(
-                    "UNREACHABLE ({age}) {}",
-                    h.error.as_deref().map(|e| fit(e, 60)).unwrap_or_default()
-                ),
-                theme.health(Health::Critical),
-            )]
-        };
-        let mut spans = vec![Span::raw(format!(" {:<7} {:<9} ", h.role, fit(&h.name, 9)))];
-        spans.extend(state);
-        out.push(Line::from(spans));
+        out.push(host_line(theme, h, age_extra));
     }
     let now = app
         .data
@@ -271,54 +249,111 @@ fn pair_lines<'a>(
         .map(|r| r.generated_at)
         .unwrap_or(app.now);
     for c in &p.channels {
-        let (word, h) = flow(c);
-        out.extend(wrapped(
-            vec![
-                Span::raw(format!(
-                    " channel {} → {}: ",
-                    channel_label(&c.channel),
-                    c.replica
-                )),
-                Span::styled(word, theme.health(h)),
-                Span::raw("  "),
-            ],
-            &client_words(c),
-            theme.dim(),
-            width,
-            3,
-        ));
-        let q = &c.queue;
-        let rate = q
-            .drain_rate_per_sec
-            .map(|r| format!("{r:.0}/s"))
-            .unwrap_or_else(|| "?".into());
-        let ttd = q
-            .time_to_drain_secs
-            .filter(|_| q.pending > 0)
-            .map(|t| format!(" ttd {}", secs(t)))
-            .unwrap_or_default();
-        out.extend(wrapped(
-            vec![Span::raw("   ")],
-            &format!(
-                "pending {}  lag {}  drain {rate}{ttd} (last {})",
-                q.pending,
-                lag(c),
-                secs(crate::model::history::DRAIN_WINDOW_SECS as f64)
-            ),
-            Style::default(),
-            width,
-            5,
-        ));
-        if let Some(spark) = sparkline(app.data.spark.get(&format!("{}/{}", p.name, c.channel)), 20)
-        {
-            out.push(Line::from(vec![
-                Span::raw("   pending "),
-                Span::styled(spark, theme.accent()),
-            ]));
-        }
+        out.extend(channel_lines(app, theme, p, c, width));
     }
     let check = app.check_facts(&p.name);
     let check = check.as_ref();
+    out.extend(failover_lines(theme, p, check, now, width));
+    out.extend(identical_lines(app, theme, p, check, now, width));
+    out.push(stuck_line(theme, p, now));
+    out.extend(problem_lines(theme, p, width));
+    doctor_lines(app, theme, p, width, out);
+    out.push(Line::raw(""));
+}
+
+/// A host's role and name, whether it answers and runs Cyrus, and how old
+/// the data shown for it is.
+fn host_line(theme: &Theme, h: &HostStatus, age_extra: f64) -> Line<'static> {
+    let age = h
+        .data_age_secs
+        .map(|a| format!("data {} old", secs(a + age_extra)))
+        .unwrap_or_else(|| "no data".into());
+    let state = if h.reachable {
+        let up = match (&h.cyrus_version, h.master_running) {
+            (_, false) => Span::styled("up, Cyrus NOT running", theme.health(Health::Critical)),
+            (Some(v), true) => Span::raw(format!("up, {}", v.trim_start_matches("Cyrus IMAP "))),
+            (None, true) => Span::raw("up"),
+        };
+        vec![up, Span::styled(format!("  {age}"), theme.dim())]
+    } else {
+        vec![Span::styled(
+            format!(
+                "UNREACHABLE ({age}) {}",
+                h.error.as_deref().map(|e| fit(e, 60)).unwrap_or_default()
+            ),
+            theme.health(Health::Critical),
+        )]
+    };
+    let mut spans = vec![Span::raw(format!(" {:<7} {:<9} ", h.role, fit(&h.name, 9)))];
+    spans.extend(state);
+    Line::from(spans)
+}
+
+/// A channel: is it flowing and why not, its backlog, lag and drain rate,
+/// and the pending sparkline when there are samples.
+fn channel_lines(
+    app: &App,
+    theme: &Theme,
+    p: &PairStatus,
+    c: &ChannelStatus,
+    width: usize,
+) -> Vec<Line<'static>> {
+    let (word, h) = flow(c);
+    let mut out = wrapped(
+        vec![
+            Span::raw(format!(
+                " channel {} → {}: ",
+                channel_label(&c.channel),
+                c.replica
+            )),
+            Span::styled(word, theme.health(h)),
+            Span::raw("  "),
+        ],
+        &client_words(c),
+        theme.dim(),
+        width,
+        3,
+    );
+    let q = &c.queue;
+    let rate = q
+        .drain_rate_per_sec
+        .map(|r| format!("{r:.0}/s"))
+        .unwrap_or_else(|| "?".into());
+    let ttd = q
+        .time_to_drain_secs
+        .filter(|_| q.pending > 0)
+        .map(|t| format!(" ttd {}", secs(t)))
+        .unwrap_or_default();
+    out.extend(wrapped(
+        vec![Span::raw("   ")],
+        &format!(
+            "pending {}  lag {}  drain {rate}{ttd} (last {})",
+            q.pending,
+            lag(c),
+            secs(crate::model::history::DRAIN_WINDOW_SECS as f64)
+        ),
+        Style::default(),
+        width,
+        5,
+    ));
+    if let Some(spark) = sparkline(app.data.spark.get(&format!("{}/{}", p.name, c.channel)), 20) {
+        out.push(Line::from(vec![
+            Span::raw("   pending "),
+            Span::styled(spark, theme.accent()),
+        ]));
+    }
+    out
+}
+
+/// "failover now: SAFE (check 2m old)": the readiness verdict and what it
+/// rests on (the check's age when safe, else the reasons it is not).
+fn failover_lines(
+    theme: &Theme,
+    p: &PairStatus,
+    check: Option<&CheckFacts>,
+    now: i64,
+    width: usize,
+) -> Vec<Line<'static>> {
     let ready = failover_readiness(p, check, now);
     let (word, h) = match ready.verdict {
         Verdict::Safe => ("SAFE", Health::Ok),
@@ -340,7 +375,7 @@ fn pair_lines<'a>(
         }
         _ => ready.reasons.join("; "),
     };
-    out.extend(wrapped(
+    wrapped(
         vec![
             Span::raw(" failover now: "),
             Span::styled(word, theme.health(h)),
@@ -350,7 +385,19 @@ fn pair_lines<'a>(
         Style::default(),
         width,
         3,
-    ));
+    )
+}
+
+/// "identical: …": what the latest check says about master and replica
+/// holding the same mail (running, never run, voided, yes, unknown, no).
+fn identical_lines(
+    app: &App,
+    theme: &Theme,
+    p: &PairStatus,
+    check: Option<&CheckFacts>,
+    now: i64,
+    width: usize,
+) -> Vec<Line<'static>> {
     let identical = match check {
         _ if app.data.check_progress.is_some() => {
             Span::styled("checking… (4 Conflicts)", theme.accent())
@@ -389,17 +436,22 @@ fn pair_lines<'a>(
             theme.health(Health::Critical),
         ),
     };
-    out.extend(wrapped(
+    wrapped(
         vec![Span::raw(" identical: ")],
         &identical.content,
         identical.style,
         width,
         3,
-    ));
+    )
+}
+
+/// "stuck: …": how many users/mailboxes keep failing, and how many of
+/// them fail now.
+fn stuck_line(theme: &Theme, p: &PairStatus, now: i64) -> Line<'static> {
     // the list keeps who failed; what blocks is who fails now (readiness)
     let stuck = p.stuck.len();
     let failing = crate::model::readiness::failing_now(&p.stuck, now).len();
-    out.push(Line::from(vec![
+    Line::from(vec![
         Span::raw(" stuck: "),
         match (stuck, failing) {
             (0, _) => Span::styled("none", theme.health(Health::Ok)),
@@ -412,19 +464,24 @@ fn pair_lines<'a>(
                 theme.health(Health::Warning),
             ),
         },
-    ]));
-    for pr in &p.problems {
-        out.extend(wrapped(
-            vec![Span::styled(
-                format!(" {:<8} ", pr.severity.label()),
-                theme.health(pr.severity),
-            )],
-            &pr.message,
-            Style::default(),
-            width,
-            10,
-        ));
-    }
-    doctor_lines(app, theme, p, width, out);
-    out.push(Line::raw(""));
+    ])
+}
+
+/// The pair's problems, each under its severity, wrapped to `width`.
+fn problem_lines(theme: &Theme, p: &PairStatus, width: usize) -> Vec<Line<'static>> {
+    p.problems
+        .iter()
+        .flat_map(|pr| {
+            wrapped(
+                vec![Span::styled(
+                    format!(" {:<8} ", pr.severity.label()),
+                    theme.health(pr.severity),
+                )],
+                &pr.message,
+                Style::default(),
+                width,
+                10,
+            )
+        })
+        .collect()
 }

@@ -7,6 +7,7 @@ use super::format::{clock, fit, secs};
 use super::table::{self, Columns};
 use crate::console::app::{App, ViewId};
 use crate::console::filter::Filter;
+use crate::console::rows::QueueRow;
 use crate::console::theme::Theme;
 use crate::model::snapshot::ChannelStatus;
 use ratatui::layout::{Constraint, Rect};
@@ -48,6 +49,47 @@ fn whose(entries: u64, users: usize) -> String {
 }
 
 pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    let texts = header_texts(app);
+    let rows = &app.rows.queue;
+    let generated = app
+        .data
+        .report
+        .as_ref()
+        .map(|r| r.generated_at)
+        .unwrap_or(app.now);
+    let now = app.now.max(generated) as u64;
+    let w = column_widths(rows, now, area.width);
+    table::render(
+        f,
+        area,
+        theme,
+        Columns {
+            title: Line::from(texts.title),
+            empty: "Queue empty: every logged change has reached the replica.",
+            total: rows.len(),
+            note: &texts.note,
+            legend: texts.legend.trim_end(),
+            titles: &["#", "age", "user", "mailbox", "kinds", "count", "channel"],
+            widths: &w.constraints,
+        },
+        app.list(ViewId::Queue),
+        |i| queue_row(&rows[i], now, &w),
+        |i| detail_lines(&rows[i]),
+    );
+}
+
+/// The panel's title, the note said when nothing matches the filter, and
+/// the bottom legend.
+struct HeaderTexts {
+    title: String,
+    note: String,
+    legend: String,
+}
+
+/// Totals over every channel, and what the filter can and cannot see:
+/// the probe lists only the oldest entries, the per-user counts reach
+/// beyond them.
+fn header_texts(app: &App) -> HeaderTexts {
     let (pending, distinct) = channels(app).fold((0, 0), |(a, b), c| {
         (a + c.queue.pending, b + c.queue.distinct_entries)
     });
@@ -86,99 +128,99 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     } else {
         String::new()
     };
-    let rows = &app.rows.queue;
-    let generated = app
-        .data
-        .report
-        .as_ref()
-        .map(|r| r.generated_at)
-        .unwrap_or(app.now);
-    let now = app.now.max(generated) as u64;
-    let age = |i: usize| {
-        rows[i]
-            .written
-            .as_ref()
-            .map(|w| format!("~{}", secs(now.saturating_sub(w.estimate()) as f64)))
-            .unwrap_or_else(|| "?".into())
-    };
-    // widths follow the terminal and the content: kinds are not cut until
-    // they would take a third of the row
-    let inner = area.width.saturating_sub(2 + 6) as usize;
-    let longest = |g: &dyn Fn(usize) -> usize| (0..rows.len()).map(g).max().unwrap_or(0);
-    let pos_w = longest(&|i| rows[i].position.to_string().len()).max(1);
-    let age_w = longest(&|i| age(i).chars().count()).max(3);
-    let user_w = longest(&|i| rows[i].user.chars().count()).clamp(4, (inner / 6).max(8));
-    let kinds_w = longest(&|i| rows[i].kinds.len()).clamp(5, (inner / 3).max(5));
-    let count_w = longest(&|i| rows[i].count.to_string().len()).max(5);
-    let chan_w = longest(&|i| rows[i].channel.chars().count()).max(7);
-    let widths = [
-        Constraint::Length(pos_w as u16),
-        Constraint::Length(age_w as u16),
-        Constraint::Length(user_w as u16),
-        Constraint::Fill(1),
-        Constraint::Length(kinds_w as u16),
-        Constraint::Length(count_w as u16),
-        Constraint::Length(chan_w as u16),
-    ];
     let legend = if whole.is_some() && !list.matched.is_empty() {
         let (e, u) = whole.unwrap_or_default();
         format!("{} ", whose(e, u))
     } else {
         "#: place in the queue, 1 syncs next · age: estimated from its file ".into()
     };
-    table::render(
-        f,
-        area,
-        theme,
-        Columns {
-            title: Line::from(title),
-            empty: "Queue empty: every logged change has reached the replica.",
-            total: rows.len(),
-            note: &note,
-            legend: legend.trim_end(),
-            titles: &["#", "age", "user", "mailbox", "kinds", "count", "channel"],
-            widths: &widths,
-        },
-        app.list(ViewId::Queue),
-        |i| {
-            let r = &rows[i];
-            Row::new(vec![
-                r.position.to_string(),
-                age(i),
-                fit(&r.user, user_w),
-                r.mailbox.clone(),
-                fit(&r.kinds, kinds_w),
-                r.count.to_string(),
-                r.channel.clone(),
-            ])
-        },
-        |i| {
-            let r = &rows[i];
-            let mut lines = vec![
-                Line::from(format!("mailbox {}", r.mailbox)),
-                Line::from(format!(
-                    "user {}  kinds {}  {} entries  pair {} channel {}  (Enter: its log lines)",
-                    if r.user.is_empty() { "-" } else { &r.user },
-                    r.kinds,
-                    r.count,
-                    r.pair,
-                    r.channel
-                )),
-            ];
-            if let Some(w) = &r.written {
-                // the sync log stamps no time: say where the bounds come from
-                lines.push(Line::from(format!(
-                    "#{}: line {} of {} in {}, written between {} and {} (its birth and last write); ~{} by position",
-                    r.position,
-                    w.line,
-                    w.lines,
-                    w.file,
-                    clock(w.after as i64),
-                    clock(w.before as i64),
-                    clock(w.estimate() as i64)
-                )));
-            }
-            lines
-        },
-    );
+    HeaderTexts {
+        title,
+        note,
+        legend,
+    }
+}
+
+/// Column widths, and the two that cut their cells (user, kinds).
+struct Widths {
+    user: usize,
+    kinds: usize,
+    constraints: [Constraint; 7],
+}
+
+/// Widths follow the terminal (`area_width`) and the content: kinds are
+/// not cut until they would take a third of the row.
+fn column_widths(rows: &[QueueRow], now: u64, area_width: u16) -> Widths {
+    let inner = area_width.saturating_sub(2 + 6) as usize;
+    let longest = |g: &dyn Fn(usize) -> usize| (0..rows.len()).map(g).max().unwrap_or(0);
+    let pos_w = longest(&|i| rows[i].position.to_string().len()).max(1);
+    let age_w = longest(&|i| age(&rows[i], now).chars().count()).max(3);
+    let user_w = longest(&|i| rows[i].user.chars().count()).clamp(4, (inner / 6).max(8));
+    let kinds_w = longest(&|i| rows[i].kinds.len()).clamp(5, (inner / 3).max(5));
+    let count_w = longest(&|i| rows[i].count.to_string().len()).max(5);
+    let chan_w = longest(&|i| rows[i].channel.chars().count()).max(7);
+    Widths {
+        user: user_w,
+        kinds: kinds_w,
+        constraints: [
+            Constraint::Length(pos_w as u16),
+            Constraint::Length(age_w as u16),
+            Constraint::Length(user_w as u16),
+            Constraint::Fill(1),
+            Constraint::Length(kinds_w as u16),
+            Constraint::Length(count_w as u16),
+            Constraint::Length(chan_w as u16),
+        ],
+    }
+}
+
+/// The estimated age of a row's oldest entry at `now` ("~3m"), "?" when
+/// its file gave no bounds.
+fn age(r: &QueueRow, now: u64) -> String {
+    r.written
+        .as_ref()
+        .map(|w| format!("~{}", secs(now.saturating_sub(w.estimate()) as f64)))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// One row's cells, user and kinds cut to their columns.
+fn queue_row(r: &QueueRow, now: u64, w: &Widths) -> Row<'static> {
+    Row::new(vec![
+        r.position.to_string(),
+        age(r, now),
+        fit(&r.user, w.user),
+        r.mailbox.clone(),
+        fit(&r.kinds, w.kinds),
+        r.count.to_string(),
+        r.channel.clone(),
+    ])
+}
+
+/// The selected row in full, and where its entry sits in which queue file.
+fn detail_lines(r: &QueueRow) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        Line::from(format!("mailbox {}", r.mailbox)),
+        Line::from(format!(
+            "user {}  kinds {}  {} entries  pair {} channel {}  (Enter: its log lines)",
+            if r.user.is_empty() { "-" } else { &r.user },
+            r.kinds,
+            r.count,
+            r.pair,
+            r.channel
+        )),
+    ];
+    if let Some(w) = &r.written {
+        // the sync log stamps no time: say where the bounds come from
+        lines.push(Line::from(format!(
+            "#{}: line {} of {} in {}, written between {} and {} (its birth and last write); ~{} by position",
+            r.position,
+            w.line,
+            w.lines,
+            w.file,
+            clock(w.after as i64),
+            clock(w.before as i64),
+            clock(w.estimate() as i64)
+        )));
+    }
+    lines
 }

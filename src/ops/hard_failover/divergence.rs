@@ -213,21 +213,40 @@ pub fn classify(
     new_recs: &Records,
     channel: &str,
 ) -> Divergence {
-    // a delayed-delete copy (`DELETED.*`, each host's named by the second
-    // of its delete) is no one's live mail: never copied back (its
-    // `sync_client -m` fails, site lab), as the check never counts it
-    let live = |inv: &Inventory| -> BTreeMap<String, String> {
-        inv.mailboxes
-            .iter()
-            .filter(|m| !m.tombstone && !crate::model::conflicts::is_delayed_delete(&m.name))
-            .map(|m| (m.name.clone(), m.uniqueid.clone()))
-            .collect()
-    };
     let (o, n) = (live(old), live(new));
     let mut d = Divergence::default();
-    let mut copy: BTreeSet<String> = BTreeSet::new();
+    let touched = compare_mailboxes(&o, &n, old_recs, new_recs, &mut d);
+    let (mut copy, mut shared) = what_to_copy(&touched, &mut d);
+    old_queue(old, &o, channel, &mut d, &mut copy, &mut shared);
+    must_survive(old, new, old_recs, new_recs, &copy, &shared, &mut d);
+    d.users_to_copy = copy.into_iter().collect();
+    d.mailboxes_to_copy = shared.into_iter().collect();
+    d
+}
+
+/// Live mailboxes (internal name -> uniqueid). A delayed-delete copy
+/// (`DELETED.*`, each host's named by the second of its delete) is no
+/// one's live mail: never copied back (its `sync_client -m` fails, site
+/// lab), as the check never counts it.
+fn live(inv: &Inventory) -> BTreeMap<String, String> {
+    inv.mailboxes
+        .iter()
+        .filter(|m| !m.tombstone && !crate::model::conflicts::is_delayed_delete(&m.name))
+        .map(|m| (m.name.clone(), m.uniqueid.clone()))
+        .collect()
+}
+
+/// Every live mailbox of the old master against the new one's: what is
+/// only on the old, the clashes; returns the mailboxes that differ.
+fn compare_mailboxes(
+    o: &BTreeMap<String, String>,
+    n: &BTreeMap<String, String>,
+    old_recs: &Records,
+    new_recs: &Records,
+    d: &mut Divergence,
+) -> BTreeSet<String> {
     let mut touched: BTreeSet<String> = BTreeSet::new();
-    for (name, oid) in &o {
+    for (name, oid) in o {
         let ext = crate::cyrus::names::external(name);
         let Some(Ok(or)) = old_recs.get(oid) else {
             if old_recs.contains_key(oid) {
@@ -257,55 +276,71 @@ pub fn classify(
                     }
                     continue;
                 };
-                let new_live: BTreeMap<u32, &IndexRecord> =
-                    nr.records.iter().map(|r| (r.uid, r)).collect();
-                let new_guids: BTreeSet<&str> =
-                    new_live.values().map(|r| r.guid.as_str()).collect();
-                let new_expunged: BTreeSet<&str> =
-                    nr.expunged.iter().map(|(_, g)| g.as_str()).collect();
-                let old_guids: BTreeSet<&str> =
-                    or.records.iter().map(|r| r.guid.as_str()).collect();
-                let mut differs = false;
-                for r in &or.records {
-                    if let Some(n) = new_live.get(&r.uid) {
-                        if n.guid != r.guid {
-                            d.clashes.push(Clash {
-                                mailbox: ext.clone(),
-                                uid: r.uid,
-                                old_guid: r.guid.clone(),
-                                new_guid: n.guid.clone(),
-                                uids_now: None,
-                                seen_on_old: r.uid <= or.header.recentuid || r.seen(),
-                                seen_on_new: n.uid <= nr.header.recentuid || n.seen(),
-                            });
-                            differs = true;
-                        }
-                    }
-                    if new_guids.contains(r.guid.as_str()) {
-                        continue;
-                    }
-                    if new_expunged.contains(r.guid.as_str()) {
-                        d.deleted_on_new_master += 1;
-                        continue;
-                    }
-                    d.messages_only_on_old
-                        .push((ext.clone(), r.uid, r.guid.clone()));
-                    differs = true;
-                }
-                d.new_on_new_master += nr
-                    .records
-                    .iter()
-                    .filter(|r| !old_guids.contains(r.guid.as_str()))
-                    .count();
-                if differs {
+                if compare_records(&ext, or, nr, d) {
                     touched.insert(name.clone());
                 }
             }
         }
     }
-    // a shared folder has no user to sync: it is copied as a mailbox
+    touched
+}
+
+/// One mailbox on both hosts: its clashes (same UID, two GUIDs) and the
+/// messages only the old master has. True when anything differs.
+fn compare_records(
+    ext: &str,
+    or: &MailboxRecords,
+    nr: &MailboxRecords,
+    d: &mut Divergence,
+) -> bool {
+    let new_live: BTreeMap<u32, &IndexRecord> = nr.records.iter().map(|r| (r.uid, r)).collect();
+    let new_guids: BTreeSet<&str> = new_live.values().map(|r| r.guid.as_str()).collect();
+    let new_expunged: BTreeSet<&str> = nr.expunged.iter().map(|(_, g)| g.as_str()).collect();
+    let old_guids: BTreeSet<&str> = or.records.iter().map(|r| r.guid.as_str()).collect();
+    let mut differs = false;
+    for r in &or.records {
+        if let Some(n) = new_live.get(&r.uid) {
+            if n.guid != r.guid {
+                d.clashes.push(Clash {
+                    mailbox: ext.to_string(),
+                    uid: r.uid,
+                    old_guid: r.guid.clone(),
+                    new_guid: n.guid.clone(),
+                    uids_now: None,
+                    seen_on_old: r.uid <= or.header.recentuid || r.seen(),
+                    seen_on_new: n.uid <= nr.header.recentuid || n.seen(),
+                });
+                differs = true;
+            }
+        }
+        if new_guids.contains(r.guid.as_str()) {
+            continue;
+        }
+        if new_expunged.contains(r.guid.as_str()) {
+            d.deleted_on_new_master += 1;
+            continue;
+        }
+        d.messages_only_on_old
+            .push((ext.to_string(), r.uid, r.guid.clone()));
+        differs = true;
+    }
+    d.new_on_new_master += nr
+        .records
+        .iter()
+        .filter(|r| !old_guids.contains(r.guid.as_str()))
+        .count();
+    differs
+}
+
+/// The users to sync and the shared folders to copy as mailboxes (a
+/// shared folder has no user to sync), from the mailboxes that differ.
+fn what_to_copy(
+    touched: &BTreeSet<String>,
+    d: &mut Divergence,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut copy: BTreeSet<String> = BTreeSet::new();
     let mut shared: BTreeSet<String> = BTreeSet::new();
-    for name in &touched {
+    for name in touched {
         match user_of(name) {
             Some(u) => {
                 d.owners
@@ -317,6 +352,20 @@ pub fn classify(
             }
         }
     }
+    (copy, shared)
+}
+
+/// The old master's leftover queue on `channel`: a user it names is synced
+/// too (harmless when nothing differs, and its leftover entries are then
+/// served); a shared folder it names that the old master has is copied.
+fn old_queue(
+    old: &Inventory,
+    o: &BTreeMap<String, String>,
+    channel: &str,
+    d: &mut Divergence,
+    copy: &mut BTreeSet<String>,
+    shared: &mut BTreeSet<String>,
+) {
     let mut queue_users = BTreeSet::new();
     let mut entries = BTreeSet::new();
     for (c, line) in &old.pending {
@@ -340,15 +389,25 @@ pub fn classify(
     d.old_queue_entries = entries.len();
     d.old_queue_not_listed = old.pending_cut.get(channel).copied().unwrap_or(0);
     d.old_queue_users = queue_users.iter().cloned().collect();
-    // a user the old queue names is synced too: harmless when nothing
-    // differs, and its leftover entries are then served
     copy.extend(
         queue_users
             .into_iter()
             .filter(|u| o.keys().any(|m| user_of(m).as_deref() == Some(u.as_str()))),
     );
-    // every live GUID of the copied users' mailboxes on the new master, and
-    // the old master's unless the new master expunged it since
+}
+
+/// Every live GUID of the copied users' mailboxes (and the copied shared
+/// folders) on the new master, and the old master's unless the new master
+/// expunged it since: what verify proves is on the new master after.
+fn must_survive(
+    old: &Inventory,
+    new: &Inventory,
+    old_recs: &Records,
+    new_recs: &Records,
+    copy: &BTreeSet<String>,
+    shared: &BTreeSet<String>,
+    d: &mut Divergence,
+) {
     let mut deleted_on_new: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (inv, recs, is_new) in [(new, new_recs, true), (old, old_recs, false)] {
         for m in inv.mailboxes.iter().filter(|m| !m.tombstone) {
@@ -374,9 +433,6 @@ pub fn classify(
             }
         }
     }
-    d.users_to_copy = copy.into_iter().collect();
-    d.mailboxes_to_copy = shared.into_iter().collect();
-    d
 }
 
 #[cfg(test)]
