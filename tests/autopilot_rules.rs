@@ -2,22 +2,26 @@
 //! proven against the real pair in stuck_lab.rs).
 
 mod console_support;
+mod kit;
+use kit::ConfigText;
 
 use console_support::*;
 use cyrdeck::config::Config;
 use cyrdeck::model::snapshot::StuckEntry;
 use cyrdeck::ops::autopilot::Autopilot;
-use std::path::Path;
 
 fn config(auto: Option<u64>) -> Config {
-    let extra = auto
-        .map(|s| format!("auto_quarantine_secs = {s}\n"))
-        .unwrap_or_default();
-    let text = format!(
-        "[hosts.master]\nssh = \"root@127.0.0.1:1\"\n[hosts.replica]\nssh = \"root@127.0.0.2:1\"\n\
-         [pairs.lab]\nmaster = \"master\"\nreplicas = [ {{ host = \"replica\" }} ]\n{extra}"
-    );
-    Config::parse(Path::new("t.toml"), &text, Path::new("/nonexistent")).unwrap()
+    let extra = auto.map(|s| format!("auto_quarantine_secs = {s}"));
+    ConfigText::new()
+        .host("master", "root@127.0.0.1:1", &[])
+        .host("replica", "root@127.0.0.2:1", &[])
+        .pair(
+            "lab",
+            "master",
+            &[("replica", "")],
+            &extra.as_deref().into_iter().collect::<Vec<_>>(),
+        )
+        .parse()
 }
 
 /// The support report at `now`: bob fails with entries pending, carol is

@@ -5,6 +5,8 @@
 //! listener that records whether anyone connected. No lab.
 
 mod console_support;
+mod kit;
+use kit::ConfigText;
 
 use cyrdeck::check::{CheckOptions, Scope};
 use cyrdeck::config::Config;
@@ -16,7 +18,7 @@ use cyrdeck::ops::runbook::{RunbookRun, StepState};
 use cyrdeck::ops::{self, repair, resync};
 use cyrdeck::poll::Poller;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 const HOSTILE: [&str; 3] = ["-x", "--help", "-C/etc/passwd"];
@@ -24,28 +26,16 @@ const HOSTILE: [&str; 3] = ["-x", "--help", "-C/etc/passwd"];
 /// A config whose hosts are `listener`; scratch state and audit log.
 fn config(listener: &TcpListener, tag: &str) -> (Config, PathBuf) {
     let port = listener.local_addr().unwrap().port();
-    let dir = std::env::temp_dir().join(format!("cyrdeck-optinj-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = format!(
-        r#"[defaults]
-known_hosts = "{d}/known_hosts"
-connect_timeout_secs = 2
-audit_log = "{d}/audit.log"
-
-[hosts.master]
-ssh = "root@127.0.0.1:{port}"
-[hosts.replica]
-ssh = "root@127.0.0.1:{port}"
-
-[pairs.lab]
-master = "master"
-replicas = [ {{ host = "replica" }} ]
-"#,
-        d = dir.display()
-    );
-    let path = dir.join("cyrdeck.toml");
-    std::fs::write(&path, &text).unwrap();
-    let cfg = Config::parse(&path, &text, Path::new("/nonexistent")).unwrap();
+    let dir = kit::scratch_dir(&format!("optinj-{tag}"));
+    let ssh = format!("root@127.0.0.1:{port}");
+    let cfg = ConfigText::new()
+        .defaults(&format!("known_hosts = \"{}/known_hosts\"", dir.display()))
+        .defaults("connect_timeout_secs = 2")
+        .defaults(&format!("audit_log = \"{}/audit.log\"", dir.display()))
+        .host("master", &ssh, &[])
+        .host("replica", &ssh, &[])
+        .pair("lab", "master", &[("replica", "")], &[])
+        .write(&dir);
     (cfg, dir)
 }
 

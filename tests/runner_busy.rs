@@ -5,10 +5,12 @@
 //! accepts TCP and never answers SSH (the step hangs in the handshake), so
 //! "running" lasts as long as the test needs; no lab is involved.
 
+mod kit;
 use cyrdeck::config::Config;
 use cyrdeck::ops::runbook::RunbookRun;
 use cyrdeck::ops::runner::{Notify, Runner};
 use cyrdeck::poll::Poller;
+use kit::ConfigText;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,36 +22,17 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn config(port: u16) -> Config {
     let dir = std::env::temp_dir().join(format!("cyrdeck-busy-{}-{port}", std::process::id()));
     std::env::set_var("XDG_STATE_HOME", dir.join("state"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("cyrdeck.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[defaults]
-known_hosts = "{d}/known_hosts"
-connect_timeout_secs = 4
-exec_timeout_secs = 4
-audit_log = "{d}/audit.log"
-
-[hosts.m]
-ssh = "root@127.0.0.1:{port}"
-imapd_conf = "/etc/imapd.conf"
-
-[hosts.r]
-ssh = "root@127.0.0.1:{port}"
-imapd_conf = "/etc/imapd.conf"
-
-[pairs.p]
-master = "m"
-replicas = [ {{ host = "r", channel = "" }} ]
-heartbeat_user = "hb"
-"#,
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("known_hosts"), "").unwrap();
-    Config::load(&path).unwrap()
+    let ssh = format!("root@127.0.0.1:{port}");
+    let conf = ["imapd_conf = \"/etc/imapd.conf\""];
+    ConfigText::new()
+        .defaults(&format!("known_hosts = \"{}/known_hosts\"", dir.display()))
+        .defaults("connect_timeout_secs = 4")
+        .defaults("exec_timeout_secs = 4")
+        .defaults(&format!("audit_log = \"{}/audit.log\"", dir.display()))
+        .host("m", &ssh, &conf)
+        .host("r", &ssh, &conf)
+        .pair("p", "m", &[("r", "")], &["heartbeat_user = \"hb\""])
+        .write(&dir)
 }
 
 /// A TCP port that accepts and never speaks: the SSH handshake waits for

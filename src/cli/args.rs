@@ -280,50 +280,7 @@ pub struct LabArgs {
 #[derive(Subcommand)]
 pub enum LabAction {
     /// Start whatever part of the lab is not running (idempotent).
-    Up {
-        #[command(flatten)]
-        lab: LabArgs,
-        /// First of the lab's ports (it uses base..base+21).
-        #[arg(long)]
-        base_port: Option<u16>,
-        /// master or replica: that host's Cyrus logs to a private
-        /// systemd-journald (read with log_source = "journal"), as on a
-        /// host without rsyslog; none: both log to the lab's rsyslogd.
-        /// Remembered by the lab.
-        #[arg(long)]
-        journal_host: Option<String>,
-        /// Cyrus release of both hosts: 3.6, 3.8, 3.10 or 3.12. One the
-        /// host's packages are not runs from a cached debootstrap root
-        /// (built on first use; `lab roots` lists them). Remembered.
-        #[arg(long)]
-        cyrus: Option<String>,
-        /// The master's release (a mixed pair: replica newer, to rehearse an upgrade).
-        #[arg(long, conflicts_with = "cyrus")]
-        master_cyrus: Option<String>,
-        /// The replica's release.
-        #[arg(long, conflicts_with = "cyrus")]
-        replica_cyrus: Option<String>,
-        /// How many replicas (1 to 3): each its own host (address, sshd,
-        /// Cyrus); the second and third read sync-log channels named
-        /// replica2 and replica3. Remembered.
-        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
-        replicas: Option<u8>,
-        /// One more host (Cyrus + sshd, in the console config, in no pair):
-        /// the new replica of a `run replace-replica` rehearsal. Remembered.
-        #[arg(long)]
-        spare: bool,
-        /// Render every config afresh and remove failover files: the lab's
-        /// first roles back. Without it, a lab that exists starts what is
-        /// stopped as it was left (a crashed host coming back after a
-        /// promote stays fenced, its roles as the runbooks left them).
-        #[arg(long)]
-        reset: bool,
-        /// plain (default) or site: virtual domains (`alice@example.com`),
-        /// altnamespace, a second partition and archive partitions, shared
-        /// folders with group ACLs once seeded. Fixed when the lab is built.
-        #[arg(long)]
-        profile: Option<String>,
-    },
+    Up(UpArgs),
     /// The cached root filesystems (one per Cyrus release the host lacks)
     /// and the disk each takes; --build RELEASE makes one now.
     Roots {
@@ -363,4 +320,51 @@ pub enum LabAction {
         #[arg(long, default_value_t = 4, requires = "users")]
         folders: usize,
     },
+}
+
+/// `lab up`'s flags.
+#[derive(clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
+    /// First of the lab's ports (it uses base..base+21).
+    #[arg(long)]
+    pub base_port: Option<u16>,
+    /// master or replica: that host's Cyrus logs to a private
+    /// systemd-journald (read with log_source = "journal"), as on a
+    /// host without rsyslog; none: both log to the lab's rsyslogd.
+    /// Remembered by the lab.
+    #[arg(long)]
+    pub journal_host: Option<String>,
+    /// Cyrus release of both hosts: 3.6, 3.8, 3.10 or 3.12. One the
+    /// host's packages are not runs from a cached debootstrap root
+    /// (built on first use; `lab roots` lists them). Remembered.
+    #[arg(long)]
+    pub cyrus: Option<String>,
+    /// The master's release (a mixed pair: replica newer, to rehearse an upgrade).
+    #[arg(long, conflicts_with = "cyrus")]
+    pub master_cyrus: Option<String>,
+    /// The replica's release.
+    #[arg(long, conflicts_with = "cyrus")]
+    pub replica_cyrus: Option<String>,
+    /// How many replicas (1 to 3): each its own host (address, sshd,
+    /// Cyrus); the second and third read sync-log channels named
+    /// replica2 and replica3. Remembered.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub replicas: Option<u8>,
+    /// One more host (Cyrus + sshd, in the console config, in no pair):
+    /// the new replica of a `run replace-replica` rehearsal. Remembered.
+    #[arg(long)]
+    pub spare: bool,
+    /// Render every config afresh and remove failover files: the lab's
+    /// first roles back. Without it, a lab that exists starts what is
+    /// stopped as it was left (a crashed host coming back after a
+    /// promote stays fenced, its roles as the runbooks left them).
+    #[arg(long)]
+    pub reset: bool,
+    /// plain (default) or site: virtual domains (`alice@example.com`),
+    /// altnamespace, a second partition and archive partitions, shared
+    /// folders with group ACLs once seeded. Fixed when the lab is built.
+    #[arg(long)]
+    pub profile: Option<String>,
 }

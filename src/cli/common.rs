@@ -2,7 +2,7 @@
 //! pair a command acts on.
 
 use color_eyre::eyre::{bail, Result};
-use cyrdeck::config::Config;
+use cyrdeck::config::{Config, PairConfig};
 
 /// Write to stdout; a reader that stopped early (`| head`) is no error.
 pub fn print_all(bytes: &[u8]) -> Result<()> {
@@ -31,4 +31,14 @@ pub fn only_pair(cfg: &Config, pair: Option<String>) -> Result<String> {
             cfg.pairs.keys().collect::<Vec<_>>()
         ),
     }
+}
+
+/// `--pair` (or the only pair) and its config.
+pub fn pair_config(cfg: &Config, pair: Option<String>) -> Result<(String, &PairConfig)> {
+    let pair = only_pair(cfg, pair)?;
+    let p = cfg
+        .pairs
+        .get(&pair)
+        .ok_or_else(|| color_eyre::eyre::eyre!("no pair {pair:?}"))?;
+    Ok((pair, p))
 }

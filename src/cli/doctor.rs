@@ -1,17 +1,13 @@
 //! `cyrdeck doctor`: replication anti-patterns in each host's effective config.
 
-use super::common::only_pair;
+use super::common::pair_config;
 use color_eyre::eyre::Result;
 use cyrdeck::config::Config;
 use cyrdeck::poll::Poller;
 use std::sync::Arc;
 
 pub async fn run(cfg: Config, observe: bool, pair: Option<String>, json: bool) -> Result<i32> {
-    let pair = only_pair(&cfg, pair)?;
-    let p = cfg
-        .pairs
-        .get(&pair)
-        .ok_or_else(|| color_eyre::eyre::eyre!("no pair {pair:?}"))?;
+    let (pair, p) = pair_config(&cfg, pair)?;
     let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
     let report = cyrdeck::check::doctor::run(&conns, p).await;
     let code = report.exit_code();

@@ -1,6 +1,6 @@
 //! `cyrdeck heartbeat`: write the pair's heartbeat on its master, once or `--every`.
 
-use super::common::only_pair;
+use super::common::pair_config;
 use color_eyre::eyre::Result;
 use cyrdeck::config::Config;
 use cyrdeck::poll::Poller;
@@ -13,11 +13,7 @@ pub async fn run(
     every: Option<f64>,
     count: Option<u64>,
 ) -> Result<i32> {
-    let pair = only_pair(&cfg, pair)?;
-    let p = cfg
-        .pairs
-        .get(&pair)
-        .ok_or_else(|| color_eyre::eyre::eyre!("no pair {pair:?}"))?;
+    let (_, p) = pair_config(&cfg, pair)?;
     let conns = Poller::new(Arc::new(cfg.clone()), observe).connections();
     let mut n = 0u64;
     loop {

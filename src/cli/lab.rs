@@ -1,6 +1,6 @@
 //! `cyrdeck lab`: the local rehearsal pair (real Cyrus + sshd on loopback).
 
-use super::args::{LabAction, LabArgs};
+use super::args::{LabAction, UpArgs};
 use super::common::runtime;
 use color_eyre::eyre::Result;
 use cyrdeck::config::Config;
@@ -36,29 +36,7 @@ fn wait_until_steady(config: &std::path::Path) -> Result<()> {
 
 pub fn run(action: LabAction) -> Result<()> {
     match action {
-        LabAction::Up {
-            lab,
-            base_port,
-            journal_host,
-            cyrus,
-            master_cyrus,
-            replica_cyrus,
-            replicas,
-            spare,
-            reset,
-            profile,
-        } => up(UpArgs {
-            lab,
-            base_port,
-            journal_host,
-            cyrus,
-            master_cyrus,
-            replica_cyrus,
-            replicas,
-            spare,
-            reset,
-            profile,
-        })?,
+        LabAction::Up(a) => up(a)?,
         LabAction::Roots { build } => {
             if let Some(r) = build {
                 match lab::roots::ensure(&r)? {
@@ -130,20 +108,6 @@ pub fn run(action: LabAction) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `lab up`'s flags.
-struct UpArgs {
-    lab: LabArgs,
-    base_port: Option<u16>,
-    journal_host: Option<String>,
-    cyrus: Option<String>,
-    master_cyrus: Option<String>,
-    replica_cyrus: Option<String>,
-    replicas: Option<u8>,
-    spare: bool,
-    reset: bool,
-    profile: Option<String>,
 }
 
 /// `lab up`: resume a lab as it was left, or lay it out (again) as asked.

@@ -4,9 +4,8 @@
 //! runbooks themselves never do.
 
 use super::error::StepError;
-use super::runbook::{RunbookKind, RunbookRun, RunbookSpec, StepState};
-use super::step::{Actor, StepContext};
-use super::step::{Runbook, Undone};
+use super::runbook::{RunbookKind, RunbookRun, RunbookSpec, StepKind, StepState};
+use super::step::{Actor, Runbook, StepContext, Undone};
 use super::{failover, hard_failover, repair, replace_replica, restart, resync, stuck};
 use crate::config::Config;
 use crate::remote::HostConnection;
@@ -74,7 +73,7 @@ async fn execute_as<R: Runbook>(
     out: &mut Vec<String>,
     memo: &mut serde_json::Value,
 ) -> StepState {
-    let Some(step) = R::step_at(idx) else {
+    let Some(step) = <R::Step as StepKind>::of(idx) else {
         return StepState::Failed(format!("{} has no step {}", R::SPEC.id(), idx + 1));
     };
     let mut m: R::Memo = serde_json::from_value(memo.clone()).unwrap_or_default();

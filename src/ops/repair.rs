@@ -116,9 +116,6 @@ impl Runbook for Repair {
     type Step = Step;
     type Memo = Plan;
     const SPEC: RunbookSpec = SPEC;
-    fn step_at(index: usize) -> Option<Step> {
-        Step::of(index)
-    }
     async fn execute(
         step: Step,
         cx: &StepContext<'_>,

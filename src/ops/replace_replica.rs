@@ -139,9 +139,6 @@ impl Runbook for ReplaceReplica {
     type Step = Step;
     type Memo = Memo;
     const SPEC: RunbookSpec = SPEC;
-    fn step_at(index: usize) -> Option<Step> {
-        Step::of(index)
-    }
     async fn execute(
         step: Step,
         cx: &StepContext<'_>,

@@ -75,9 +75,6 @@ impl Runbook for Restart {
     type Step = Step;
     type Memo = NoMemo;
     const SPEC: RunbookSpec = SPEC;
-    fn step_at(index: usize) -> Option<Step> {
-        Step::of(index)
-    }
     async fn execute(
         step: Step,
         cx: &StepContext<'_>,

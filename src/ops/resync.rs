@@ -41,9 +41,6 @@ impl Runbook for Resync {
     type Step = Step;
     type Memo = NoMemo;
     const SPEC: RunbookSpec = SPEC;
-    fn step_at(index: usize) -> Option<Step> {
-        Step::of(index)
-    }
     async fn execute(
         step: Step,
         cx: &StepContext<'_>,

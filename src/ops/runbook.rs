@@ -53,11 +53,23 @@ macro_rules! runbook_steps {
                 Self::SPECS[self as usize]
             }
         }
+
+        impl $crate::ops::runbook::StepKind for $name {
+            fn of(index: usize) -> Option<$name> {
+                $name::of(index)
+            }
+        }
     };
     (@writes read) => { false };
     (@writes write) => { true };
 }
 pub(crate) use runbook_steps;
+
+/// A runbook's steps as a type: the engine and the journal count steps by
+/// index; this is the one way from an index to a step.
+pub trait StepKind: Copy + Send + Sync + std::fmt::Debug {
+    fn of(index: usize) -> Option<Self>;
+}
 
 /// Every runbook, by type: what the engine, the journal, the console and
 /// the CLI dispatch on. Serialized as the runbook's id ("replace-replica").

@@ -6,7 +6,7 @@
 use super::audit;
 use super::error::StepError;
 use super::fault;
-use super::runbook::{option_value, RunbookSpec, StepState};
+use super::runbook::{option_value, RunbookSpec, StepKind, StepState};
 use crate::config::{Config, PairConfig};
 use crate::remote::{ExecOutput, HostConnection};
 use serde::{Deserialize, Serialize};
@@ -324,13 +324,10 @@ impl<'a> StepContext<'a> {
 /// the implementing type (ops::dispatch); nothing matches on ids or
 /// step numbers.
 pub trait Runbook {
-    type Step: Copy + Send + Sync + std::fmt::Debug;
+    type Step: StepKind;
     /// Journalled with the run: `Default` when a run starts.
     type Memo: Serialize + serde::de::DeserializeOwned + Default + Send + Sync;
     const SPEC: RunbookSpec;
-
-    /// The step at `index` of a run.
-    fn step_at(index: usize) -> Option<Self::Step>;
 
     /// Run one step to its end.
     fn execute(

@@ -186,9 +186,6 @@ impl Runbook for Quarantine {
     type Step = QuarantineStep;
     type Memo = NoMemo;
     const SPEC: RunbookSpec = QUARANTINE;
-    fn step_at(index: usize) -> Option<QuarantineStep> {
-        QuarantineStep::of(index)
-    }
     async fn execute(
         step: QuarantineStep,
         cx: &StepContext<'_>,
@@ -215,9 +212,6 @@ impl Runbook for Release {
     type Step = ReleaseStep;
     type Memo = NoMemo;
     const SPEC: RunbookSpec = RELEASE;
-    fn step_at(index: usize) -> Option<ReleaseStep> {
-        ReleaseStep::of(index)
-    }
     async fn execute(
         step: ReleaseStep,
         cx: &StepContext<'_>,

@@ -88,9 +88,6 @@ impl Runbook for Failover {
     type Step = Step;
     type Memo = Memo;
     const SPEC: RunbookSpec = SPEC;
-    fn step_at(index: usize) -> Option<Step> {
-        Step::of(index)
-    }
     async fn execute(
         step: Step,
         cx: &StepContext<'_>,

@@ -37,8 +37,8 @@ pub enum Step {
     Report,
 }
 
-impl Step {
-    pub fn of(index: usize) -> Option<Step> {
+impl crate::ops::runbook::StepKind for Step {
+    fn of(index: usize) -> Option<Step> {
         match F::of(index) {
             Some(F::Precheck) => Some(Step::Precheck),
             Some(f) => Some(Step::Failover(f)),
@@ -82,9 +82,6 @@ impl Runbook for Upgrade {
     type Step = Step;
     type Memo = Memo;
     const SPEC: RunbookSpec = SPEC;
-    fn step_at(index: usize) -> Option<Step> {
-        Step::of(index)
-    }
     async fn execute(
         step: Step,
         cx: &StepContext<'_>,

@@ -132,9 +132,6 @@ impl Runbook for Promote {
     type Step = PromoteStep;
     type Memo = Memo;
     const SPEC: RunbookSpec = PROMOTE;
-    fn step_at(index: usize) -> Option<PromoteStep> {
-        PromoteStep::of(index)
-    }
     async fn execute(
         step: PromoteStep,
         cx: &StepContext<'_>,
@@ -155,9 +152,6 @@ impl Runbook for Reintegrate {
     type Step = ReintegrateStep;
     type Memo = Memo;
     const SPEC: RunbookSpec = REINTEGRATE;
-    fn step_at(index: usize) -> Option<ReintegrateStep> {
-        ReintegrateStep::of(index)
-    }
     async fn execute(
         step: ReintegrateStep,
         cx: &StepContext<'_>,
