@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
+# no import circle, no function over 120 lines (python3; skipped without it)
+if command -v python3 >/dev/null; then scripts/structure.sh; else echo "structure: skipped (no python3)"; fi
 cargo clippy --all-targets -- -D warnings
 # the tests that start no lab (tests/README.md lists which do)
 nolab=(autopilot_rules cli_shell console_keys console_views failover_script fuzz_parsers
