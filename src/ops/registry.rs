@@ -76,10 +76,29 @@ async fn execute_as<R: Runbook>(
     let Some(step) = <R::Step as StepKind>::of(idx) else {
         return StepState::Failed(format!("{} has no step {}", R::SPEC.id(), idx + 1));
     };
-    let mut m: R::Memo = serde_json::from_value(memo.clone()).unwrap_or_default();
+    let mut m: R::Memo = match memo_of(memo) {
+        Ok(m) => m,
+        // the journal's memo is left as it is: nothing was done
+        Err(e) => return StepState::Failed(format!("{}: {e}", R::SPEC.id())),
+    };
     let state = R::execute(step, cx, out, &mut m).await;
     *memo = serde_json::to_value(&m).unwrap_or_default();
     state
+}
+
+/// The typed memo in a run's (journalled) JSON: a run not started has
+/// none yet (null: the default). One that cannot be read is an error,
+/// never silently replaced by the default: an undo would then believe
+/// nothing had been changed, and the next save would lose the original.
+fn memo_of<M: serde::de::DeserializeOwned + Default>(
+    memo: &serde_json::Value,
+) -> Result<M, String> {
+    if memo.is_null() {
+        return Ok(M::default());
+    }
+    M::deserialize(memo).map_err(|e| {
+        format!("the journal's memo of this run cannot be read ({e}); nothing was done")
+    })
 }
 
 /// The undo of a run of `kind` (None: it has none), dispatched by type.
@@ -112,8 +131,10 @@ async fn undo_as<R: Runbook>(
     memo: &serde_json::Value,
     out: &mut Vec<String>,
 ) -> Option<Result<Undone, StepError>> {
-    let m: R::Memo = serde_json::from_value(memo.clone()).unwrap_or_default();
-    R::undo(cx, &m, out).await
+    match memo_of::<R::Memo>(memo) {
+        Ok(m) => R::undo(cx, &m, out).await,
+        Err(e) => Some(Err(StepError::Failed(e))),
+    }
 }
 
 /// Run step `idx` of `run` to its end: state, output and memo updated.
@@ -157,4 +178,29 @@ pub async fn run_step_live(
     };
     run.steps[idx] = state;
     run.output.extend(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run not started has the default memo; a journalled memo reads
+    /// back as written; one that cannot be read is an error, not the
+    /// default (an undo would take "no roles" for "nothing changed").
+    #[test]
+    fn a_memo_is_read_back_or_refused_never_defaulted() {
+        let fresh: failover::Memo = memo_of(&serde_json::Value::Null).unwrap();
+        assert!(fresh.roles.is_none() && !fresh.allow_held);
+        let written = failover::Memo {
+            allow_held: true,
+            ..Default::default()
+        };
+        let back: failover::Memo = memo_of(&serde_json::to_value(&written).unwrap()).unwrap();
+        assert!(back.allow_held);
+        let garbled = serde_json::json!({"roles": "not roles"});
+        let e = memo_of::<failover::Memo>(&garbled).unwrap_err();
+        assert!(e.contains("cannot be read"), "{e}");
+        let unit: crate::ops::step::NoMemo = memo_of(&serde_json::Value::Null).unwrap();
+        assert_eq!(unit, crate::ops::step::NoMemo);
+    }
 }
