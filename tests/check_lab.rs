@@ -41,7 +41,7 @@ fn found(v: &Value, prefix: &str) -> Found {
 #[test]
 fn check_reports_exactly_what_was_planted() {
     let _g = lock();
-    let tag = format!("chk{}", std::process::id());
+    let tag = format!("chk{}", run_id());
     let u = |k: &str| format!("{tag}{k}");
     let users: Vec<String> = [
         "only", "flag", "expg", "fold", "guid", "uidv", "mfold", "inflt", "ok",
@@ -139,7 +139,8 @@ fn check_reports_exactly_what_was_planted() {
     assert_eq!(found(&v, &format!("user/{tag}")), planted, "{v:#}");
     // nothing else differs (a reused lab may hold users earlier runs of
     // the lab tests planted: chk*, stk*, cix*, obs*, and the runbook
-    // matrix's and resync's users of a run that failed, followed by a pid)
+    // matrix's and resync's users of a run that failed, each followed by
+    // its run's id: common::run_id)
     let earlier = regex::Regex::new(r"^user/(chk|stk|cix|obs|rpm|rbm|rsx)[0-9]+").unwrap();
     let others: Vec<_> = found(&v, "user/")
         .into_iter()
@@ -253,7 +254,7 @@ fn check_of_an_unreachable_replica_is_an_error() {
 #[test]
 fn resync_keeps_a_message_only_the_replica_expunged() {
     let _g = lock();
-    let user = format!("rsx{}", std::process::id());
+    let user = format!("rsx{}", run_id());
     let mut admin = login(Role::Master, "admin");
     admin.create(&format!("user/{user}")).unwrap();
     admin.logout();
@@ -289,7 +290,7 @@ fn resync_keeps_a_message_only_the_replica_expunged() {
 #[test]
 fn a_long_backlog_for_other_mailboxes_never_makes_a_real_difference_in_flight() {
     let _g = lock();
-    let user = format!("chk{}bl", std::process::id());
+    let user = format!("chk{}bl", run_id());
     let mut admin = login(Role::Master, "admin");
     admin.create(&format!("user/{user}")).unwrap();
     admin.logout();
@@ -346,7 +347,7 @@ fn a_long_backlog_for_other_mailboxes_never_makes_a_real_difference_in_flight() 
 #[test]
 fn an_acl_planted_on_either_side_is_named_and_repaired() {
     let _g = lock();
-    let user = format!("chk{}acl", std::process::id());
+    let user = format!("chk{}acl", run_id());
     let mailbox = format!("user/{user}");
     let mut admin = login(Role::Master, "admin");
     admin.create(&mailbox).unwrap();

@@ -54,7 +54,7 @@ fn a_dead_start_mode_client_is_detected_and_restarted() {
     assert_eq!(client_pid(), None, "master restarted a START-mode client");
 
     // detected
-    let user = format!("rst{}", std::process::id());
+    let user = format!("rst{}", run_id());
     create_users(std::slice::from_ref(&user));
     deliver(&user, &unique("while-dead"));
     let (code, v) = status_json();

@@ -261,7 +261,7 @@ fn flagged_on_replica_only() -> String {
     // one fresh user per call (two tests of this binary diverge one each)
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let user = format!("obs{}x{n}", std::process::id());
+    let user = format!("obs{}x{n}", run_id());
     let login = |role: Role, u: &str| {
         let i = lab().layout.instance(role);
         Imap::login(role.address(), i.imap_port, u).unwrap()

@@ -20,7 +20,7 @@ fn failover_and_back_with_continuous_deliveries_loses_no_accepted_message() {
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
     let t = Rehearsal::new("deliver", None);
-    let user = format!("fov{}", std::process::id());
+    let user = format!("fov{}", run_id());
     create_users(std::slice::from_ref(&user));
     t.wait_drained();
 
@@ -130,7 +130,7 @@ fn console_killed_at_each_step_resumes_without_repeating_a_completed_step() {
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
     let t = Rehearsal::new("kill", None);
-    let user = format!("fok{}", std::process::id());
+    let user = format!("fok{}", run_id());
     create_users(std::slice::from_ref(&user));
     t.wait_drained();
     let steps = cyrdeck::ops::failover::SPEC.steps.len();
@@ -412,7 +412,7 @@ fn failover_and_back_through_the_sudo_account_loses_nothing() {
     let _g = lock();
     let l = &lab().layout;
     let t = Rehearsal::from_config("sudo", None, &l.sudo_config_file());
-    let user = format!("fos{}", std::process::id());
+    let user = format!("fos{}", run_id());
     create_users(std::slice::from_ref(&user));
     t.wait_drained();
     let sudo_before = sudo_log::offsets();

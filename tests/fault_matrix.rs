@@ -371,7 +371,7 @@ fn failover_fault_matrix_leaves_one_master_and_loses_nothing() {
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
     let t = Rehearsal::new("matrix", None);
-    let user = format!("fm{}", std::process::id());
+    let user = format!("fm{}", run_id());
     create_users(std::slice::from_ref(&user));
     t.wait_drained();
     let inv = Invariants::start();
@@ -469,7 +469,7 @@ fn dry_run_says_no_with_exit_1_and_a_purge_lag_does_not_block() {
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
     let t = Rehearsal::new("dry", None);
-    let user = format!("dr{}", std::process::id());
+    let user = format!("dr{}", run_id());
     create_users(std::slice::from_ref(&user));
     t.wait_drained();
     let folder = format!("user/{user}/OnlyHere");
@@ -521,7 +521,7 @@ fn leftovers_logged_after_the_drain_are_replayed() {
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
     let t = Rehearsal::new("leftovers", None);
-    let user = format!("lo{}", std::process::id());
+    let user = format!("lo{}", run_id());
     create_users(std::slice::from_ref(&user));
     t.wait_drained();
     let m = lab().layout.instance(Role::Master);

@@ -86,7 +86,7 @@ fn crash_with_config(
     while_frozen: impl FnOnce(&Rehearsal),
 ) -> Scenario {
     let t = Rehearsal::from_config(tag, None, source);
-    let pid = std::process::id();
+    let pid = run_id();
     let (alice, olduser) = (format!("hfa{pid}{tag}"), format!("hfo{pid}{tag}"));
     let mut users = vec![alice.clone()];
     users.extend(more_users.iter().cloned());
@@ -485,7 +485,7 @@ fn reintegrate_with_the_soft_uid_policy_keeps_the_uids_the_owner_saw() {
     let _g = lock();
     // bob was shown his clashing UID on the old master (his SELECT there
     // before the crash): he takes the easy policy, and the run says why
-    let bob = format!("hfb{}", std::process::id());
+    let bob = format!("hfb{}", run_id());
     let bob_ids = [unique("bob-old"), unique("bob-new")];
     let mut s = crash_with("s", std::slice::from_ref(&bob), |_| {
         assert!(deliver_to("master", &bob, &bob_ids[0]));
@@ -787,7 +787,7 @@ fn the_console_drives_promote_and_reintegrate_step_by_step() {
 fn repair_copies_a_replica_only_folder_and_user_back_when_asked() {
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
-    let pid = std::process::id();
+    let pid = run_id();
     let (bob, ronly) = (format!("rcb{pid}"), format!("rco{pid}"));
     create_users(std::slice::from_ref(&bob));
     let shared = unique("shared");
@@ -901,7 +901,7 @@ fn uid_guids(role: Role, mailbox: &str) -> std::collections::BTreeMap<u32, Strin
 fn cyrus_36_sync_cannot_keep_a_seen_uid_of_a_clash() {
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
-    let pid = std::process::id();
+    let pid = run_id();
     for purge in [false, true] {
         let user = format!("soft{pid}{}", if purge { "p" } else { "e" });
         let inbox = format!("user/{user}");
@@ -979,7 +979,7 @@ fn reconstruct_takes_a_spool_file_in_under_its_uid_and_guid_and_virusscan_expung
     use std::os::unix::fs::MetadataExt;
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
-    let user = format!("inj{}", std::process::id());
+    let user = format!("inj{}", run_id());
     let inbox = format!("user/{user}");
     create_users(std::slice::from_ref(&user));
     for i in 0..2 {

@@ -61,7 +61,7 @@ fn rotated_and_truncated_syslog_files_are_followed_without_loss_or_repeats() {
     let mut sent = vec![];
     let mut send = |tag: &str, k: usize| {
         for i in 0..k {
-            let n = format!("{tag}-{i}-{}", std::process::id());
+            let n = format!("{tag}-{i}-{}", run_id());
             say(&n);
             sent.push(n);
         }
@@ -110,7 +110,7 @@ fn rotated_and_truncated_syslog_files_are_followed_without_loss_or_repeats() {
                 .strip_prefix("SYNCERROR: rotation-test ")
                 .map(str::to_string)
         })
-        .filter(|n| n.ends_with(&format!("-{}", std::process::id())))
+        .filter(|n| n.ends_with(&format!("-{}", run_id())))
         .collect();
     assert_eq!(
         read,

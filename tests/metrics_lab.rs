@@ -219,7 +219,7 @@ fn scrape_matches_status_during_a_backlog_and_a_stuck_user() {
     let sup = Supervise::start();
 
     // a backlog: the client stopped, 25 entries waiting
-    let user = format!("met{}", std::process::id());
+    let user = format!("met{}", run_id());
     create_users(std::slice::from_ref(&user));
     wait_drained();
     {

@@ -98,7 +98,7 @@ fn the_on_call_questions_are_answered_from_launch_at_80x24() {
     // a user just healed: erin's replica mailbox unreadable (the client
     // bails out on her batch), then fixed; the queue drains. Not stuck,
     // not unsafe: nothing fails now and nothing waits.
-    let erin = format!("erin{}", std::process::id());
+    let erin = format!("erin{}", run_id());
     create_users(std::slice::from_ref(&erin));
     deliver(&erin, &unique("erin-0"));
     wait_drained();

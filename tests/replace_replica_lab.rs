@@ -106,7 +106,7 @@ fn replace_the_only_replica_under_delivery_with_no_gap() {
     let _g = lock();
     assert_eq!(lab().layout.spare_role(), Some(Role::Replica2));
     let t = Rehearsal::new("replace", None);
-    let user = format!("rep{}", std::process::id());
+    let user = format!("rep{}", run_id());
     create_users(std::slice::from_ref(&user));
     t.wait_drained();
 
@@ -272,7 +272,7 @@ fn killed_after_the_initial_sync_the_run_resumes_to_the_end() {
     use_private_lab_with_spare(LAB_NAME, LAB_PORT);
     let _g = lock();
     let t = Rehearsal::new("replace-kill", None);
-    let user = format!("rek{}", std::process::id());
+    let user = format!("rek{}", run_id());
     create_users(std::slice::from_ref(&user));
     for i in 0..5 {
         deliver(&user, &unique(&format!("rek-{i}")));

@@ -59,7 +59,7 @@ fn one_replica_down_the_other_stays_current_and_the_first_catches_up_on_return()
     use_private_lab_with_replicas(LAB_NAME, LAB_PORT, 2);
     let _g = lock();
     assert_eq!(lab().layout.roles().len(), 3);
-    let user = format!("two{}", std::process::id());
+    let user = format!("two{}", run_id());
     create_users(std::slice::from_ref(&user));
     let mut ids: Vec<String> = (0..5).map(|i| unique(&format!("both-{i}"))).collect();
     for id in &ids {
@@ -139,7 +139,7 @@ fn one_replica_down_the_other_stays_current_and_the_first_catches_up_on_return()
 fn the_check_names_the_replica_that_differs() {
     use_private_lab_with_replicas(LAB_NAME, LAB_PORT, 2);
     let _g = lock();
-    let user = format!("dif{}", std::process::id());
+    let user = format!("dif{}", run_id());
     create_users(std::slice::from_ref(&user));
     let ids: Vec<String> = (0..3).map(|i| unique(&format!("dif-{i}"))).collect();
     for id in &ids {
@@ -207,7 +207,7 @@ fn failover_of_a_pair_with_two_replicas_moves_the_other_replica_along() {
     use_private_lab_with_replicas(LAB_NAME, LAB_PORT, 2);
     let _g = lock();
     let t = Rehearsal::new("two", None);
-    let user = format!("fo2r{}", std::process::id());
+    let user = format!("fo2r{}", run_id());
     create_users(std::slice::from_ref(&user));
     let d = Deliverer::start(&user, &t.target);
     std::thread::sleep(Duration::from_secs(1));
@@ -372,7 +372,7 @@ fn failover_with_two_replicas_fault_matrix() {
     use_private_lab_with_replicas(LAB_NAME, LAB_PORT, 2);
     let _g = lock();
     let t = Rehearsal::new("two-matrix", None);
-    let user = format!("fo2m{}", std::process::id());
+    let user = format!("fo2m{}", run_id());
     create_users(std::slice::from_ref(&user));
     let d = Deliverer::start(&user, &t.target);
     let started = Instant::now();

@@ -89,7 +89,7 @@ fn block(x: &str) {
 #[test]
 fn quarantine_and_release_survive_a_kill_at_every_writing_step() {
     let _g = lock();
-    let tag = format!("rbm{}", std::process::id());
+    let tag = format!("rbm{}", run_id());
     let x = format!("{tag}x");
     let others = [format!("{tag}a"), format!("{tag}b")];
     let everyone: Vec<String> = std::iter::once(x.clone()).chain(others.clone()).collect();
@@ -186,7 +186,7 @@ fn repair_survives_a_kill_at_every_writing_step() {
     .into_iter()
     .enumerate()
     {
-        let user = format!("rpm{}n{n}", std::process::id());
+        let user = format!("rpm{}n{n}", run_id());
         create_users(std::slice::from_ref(&user));
         for i in 0..2 {
             deliver(&user, &unique(&format!("{user}-{i}")));

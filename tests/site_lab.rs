@@ -241,7 +241,7 @@ fn the_soft_policy_takes_back_a_message_from_the_archive_partition() {
     use_private_site_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
     let t = Rehearsal::new("site-archive", None);
-    let user = format!("dana{}@example.com", std::process::id());
+    let user = format!("dana{}@example.com", run_id());
     let (local, domain) = user.split_once('@').unwrap();
     let inbox = format!("user/{local}@{domain}");
     {

@@ -127,7 +127,7 @@ fn block_quarantine_release(
     break_it: &mut dyn FnMut(&str),
     fix_it: &mut dyn FnMut(&str),
 ) {
-    let tag = format!("{prefix}{}", std::process::id());
+    let tag = format!("{prefix}{}", run_id());
     let x = format!("{tag}x");
     let others: Vec<String> = ["a", "b", "c"]
         .iter()
@@ -315,7 +315,7 @@ fn release_by_engine(user: &str, between: impl FnOnce()) -> String {
 /// the pair): its JSON lines.
 fn supervise(extra: &str, refreshes: u32) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(lab().layout.config_file()).unwrap();
-    let path = lab_dir().join(format!("supervise-{}.toml", std::process::id()));
+    let path = lab_dir().join(format!("supervise-{}.toml", run_id()));
     std::fs::write(&path, format!("{text}{extra}")).unwrap();
     let out = std::process::Command::new(bin())
         .arg("--config")
@@ -354,7 +354,7 @@ fn held_lines(user: &str) -> usize {
 #[test]
 fn supervise_auto_quarantines_a_blocking_user_and_requarantines_its_new_mail() {
     let _g = lock();
-    let tag = format!("aut{}", std::process::id());
+    let tag = format!("aut{}", run_id());
     let (x, a) = (format!("{tag}x"), format!("{tag}a"));
     create_users(&[x.clone(), a.clone()]);
     deliver(&x, &unique("x0"));

@@ -22,7 +22,7 @@ fn upgrade_via_failover_on_a_mixed_pair_then_upgrade_the_old_master_and_fail_bac
     use_private_lab_with_releases(LAB_NAME, LAB_PORT, "3.6", "3.10");
     let _g = lock();
     let t = Rehearsal::new("upgrade", None);
-    let user = format!("upg{}", std::process::id());
+    let user = format!("upg{}", run_id());
     create_users(std::slice::from_ref(&user));
     t.wait_drained();
 

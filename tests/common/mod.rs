@@ -280,6 +280,22 @@ pub fn status_json() -> (i32, serde_json::Value) {
     (out.status.code().unwrap_or(-1), v)
 }
 
+/// This test process's id in the names it plants on a lab: a lab outlives
+/// the run (CI's machine keeps /var/tmp/cyrdeck-test-lab and every user
+/// earlier runs planted), and a pid alone repeats across runs (the same
+/// boot sequence), so the start time follows it. Digits only: the tests'
+/// patterns for earlier runs' users are `PREFIX[0-9]+`.
+pub fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        format!("{}{:06}", std::process::id(), secs % 1_000_000)
+    })
+}
+
 pub fn unique(tag: &str) -> String {
     format!(
         "{tag}-{}-{}@cyrdeck-test",
@@ -294,7 +310,7 @@ pub fn unique(tag: &str) -> String {
 /// Run the cyrdeck binary on the lab's config: (exit code, stdout+stderr).
 /// This test binary's own state directory (journals).
 pub fn state_dir() -> PathBuf {
-    lab_dir().join(format!("state-{}", std::process::id()))
+    lab_dir().join(format!("state-{}", run_id()))
 }
 
 /// `cyrdeck ARGS` with extra environment (the fault injection); None as
@@ -479,7 +495,7 @@ impl Drop for Unreadable {
 /// on its own 60 s after the last bail-out (not before, not much later).
 /// Returns (seconds from the last bail-out to OK, refreshes taken).
 pub fn hot_loop_shown_named_and_cleared(cfg: Config, tag: &str) -> (i64, usize) {
-    let x = format!("{tag}{}", std::process::id());
+    let x = format!("{tag}{}", run_id());
     create_users(std::slice::from_ref(&x));
     deliver(&x, &unique("before"));
     wait_drained();

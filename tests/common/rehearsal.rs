@@ -27,7 +27,7 @@ impl Rehearsal {
 
     /// A rehearsal on a copy of `source` (the lab's sudo account's config).
     pub fn from_config(tag: &str, hook: Option<&str>, source: &std::path::Path) -> Rehearsal {
-        let dir = lab_dir().join(format!("failover-{tag}-{}", std::process::id()));
+        let dir = lab_dir().join(format!("failover-{tag}-{}", super::run_id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("state")).unwrap();
         let target = dir.join("target");
