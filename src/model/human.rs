@@ -12,6 +12,16 @@ pub fn secs(s: f64) -> String {
     }
 }
 
+/// A byte count for humans: 812 B, 14.2 KB, 3.1 MB (powers of 1,000).
+pub fn bytes(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} KB", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        _ => format!("{:.2} GB", n as f64 / 1e9),
+    }
+}
+
 /// Time of day (UTC) of an epoch second: 22:21:58.
 pub fn clock(t: i64) -> String {
     let d = t.rem_euclid(86_400);
@@ -29,6 +39,15 @@ pub fn date_time(t: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_are_readable() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(14_249), "14.2 KB");
+        assert_eq!(bytes(3_100_000), "3.1 MB");
+        assert_eq!(bytes(2_500_000_000), "2.50 GB");
+    }
 
     #[test]
     fn date_time_is_readable() {

@@ -8,6 +8,7 @@ use super::runbook::{RunbookKind, RunbookRun, RunbookSpec, StepKind, StepState};
 use super::step::{Actor, Runbook, StepContext, Undone};
 use super::{failover, hard_failover, repair, replace_replica, restart, resync, stuck};
 use crate::config::Config;
+use crate::model::human;
 use crate::remote::HostConnection;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -173,11 +174,32 @@ pub async fn run_step_live(
                 options: &run.options,
                 ..StepContext::new(cfg, p, &run.target, Actor::Runbook(spec), conns)
             };
-            execute(spec.kind, idx, &cx, &mut out, &mut run.memo).await
+            let before = bytes_moved(conns);
+            let started = std::time::Instant::now();
+            let state = execute(spec.kind, idx, &cx, &mut out, &mut run.memo).await;
+            // what the step cost: its time and what crossed SSH (with the
+            // console's own refreshes, when one runs meanwhile)
+            let after = bytes_moved(conns);
+            out.push(format!(
+                "   step {} took {:.1}s; {} sent, {} received over SSH",
+                idx + 1,
+                started.elapsed().as_secs_f64(),
+                human::bytes(after.0.saturating_sub(before.0)),
+                human::bytes(after.1.saturating_sub(before.1))
+            ));
+            state
         }
     };
     run.steps[idx] = state;
     run.output.extend(out);
+}
+
+/// (sent, received) payload bytes over every connection so far.
+fn bytes_moved(conns: &BTreeMap<String, Arc<HostConnection>>) -> (u64, u64) {
+    conns
+        .values()
+        .map(|c| c.bytes_moved())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use super::quote::remote_line;
 use super::session::{self, Handle};
 use crate::config::HostConfig;
 use russh::ChannelMsg;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -88,6 +89,11 @@ pub struct HostConnection {
     /// Every command cyrdeck sends, by name (sudo mode's helpers).
     scripts: &'static [helpers::Helper],
     state: Mutex<ConnState>,
+    /// Bytes sent (command lines, stdin) and received (stdout, stderr):
+    /// what a step moves, printed with its time (atomics: read without
+    /// waiting for a command in flight).
+    sent: AtomicU64,
+    received: AtomicU64,
 }
 
 /// Counters of what the transport did, for benchmarks and status.
@@ -96,6 +102,10 @@ pub struct TransportStats {
     pub connects: u64,
     /// Commands started (round trips).
     pub execs: u64,
+    /// Payload bytes: command lines and stdin out, stdout and stderr in
+    /// (SSH framing and compression not counted).
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
 }
 
 impl HostConnection {
@@ -107,6 +117,8 @@ impl HostConnection {
             scripts,
             cfg,
             state: Mutex::new(ConnState::default()),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
         }
     }
 
@@ -124,10 +136,21 @@ impl HostConnection {
 
     pub async fn stats(&self) -> TransportStats {
         let st = self.state.lock().await;
+        let (bytes_sent, bytes_received) = self.bytes_moved();
         TransportStats {
             connects: st.connects,
             execs: st.execs,
+            bytes_sent,
+            bytes_received,
         }
+    }
+
+    /// (sent, received) payload bytes so far, without waiting on anything.
+    pub fn bytes_moved(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.received.load(Ordering::Relaxed),
+        )
     }
 
     fn endpoint(&self) -> String {
@@ -339,6 +362,7 @@ impl HostConnection {
             Some(ch) => tokio::time::timeout_at(deadline, ch.exec(true, line.as_bytes())).await,
             None => unreachable!("the channel was just opened"),
         };
+        self.sent.fetch_add(line.len() as u64, Ordering::Relaxed);
         match sent {
             Ok(Ok(())) => Ok(s),
             Err(_) => Err(s.timed_out().await),
@@ -433,9 +457,15 @@ impl ExecStream<'_> {
             match msg {
                 ChannelMsg::Data { data } => {
                     self.stdout_bytes += data.len() as u64;
+                    self.conn
+                        .received
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
                     return Ok(Some(Vec::from(data)));
                 }
                 ChannelMsg::ExtendedData { data, .. } => {
+                    self.conn
+                        .received
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
                     self.out.stderr.extend_from_slice(&data);
                     if self.out.stderr.len() > MAX_OUTPUT {
                         self.abort().await;
@@ -460,6 +490,9 @@ impl ExecStream<'_> {
         let Some(ch) = self.channel.as_ref() else {
             return Ok(());
         };
+        self.conn
+            .sent
+            .fetch_add(input.len() as u64, Ordering::Relaxed);
         let sent = tokio::time::timeout_at(self.deadline, async {
             ch.data(input).await?;
             ch.eof().await
