@@ -388,3 +388,69 @@ fn an_acl_planted_on_either_side_is_named_and_repaired() {
         assert_eq!(code, 0, "after the repair: {v:#}");
     }
 }
+
+/// Issue 25: a quota limit and a subscription changed on one side only
+/// (the replica, then the master with its log lines lost): each named
+/// with both sides' values, nothing else; repair makes them equal.
+#[test]
+fn quota_and_subscriptions_planted_on_either_side_are_named_and_repaired() {
+    let _g = lock();
+    let user = format!("chk{}qs", run_id());
+    let mailbox = format!("user/{user}");
+    let mut admin = login(Role::Master, "admin");
+    admin.create(&mailbox).unwrap();
+    admin.create(&format!("{mailbox}/Work")).unwrap();
+    admin
+        .command(&format!("SETQUOTA {mailbox} (STORAGE 5000)"))
+        .unwrap();
+    admin.logout();
+    lmtp(Role::Master, &user, &format!("{user}-0@qs"));
+    wait_drained();
+    let (code, v) = check_json(&["--user", &user]);
+    assert_eq!(code, 0, "{v:#}");
+    for (side, limit) in [(Role::Replica, "7777"), (Role::Master, "9000")] {
+        let paused = (side == Role::Master).then(Paused::new);
+        let mut a = login(side, "admin");
+        a.command(&format!("SETQUOTA {mailbox} (STORAGE {limit})"))
+            .unwrap();
+        a.logout();
+        let mut u = login(side, &user);
+        u.command("SUBSCRIBE INBOX/Work").unwrap();
+        u.logout();
+        if paused.is_some() {
+            forget_pending(std::slice::from_ref(&user));
+        }
+        drop(paused);
+        let (code, v) = check_json(&["--user", &user]);
+        let by_kind = |k: &str| -> Vec<String> {
+            v["differences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["kind"] == k && d["mailbox"] == mailbox.as_str())
+                .map(|d| d["detail"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let (quota, subs) = if side == Role::Replica {
+            (
+                "STORAGE limit: master 5000, replica 7777".to_string(),
+                "only on the master: -; only on the replica: INBOX/Work",
+            )
+        } else {
+            (
+                "STORAGE limit: master 9000, replica 5000".to_string(),
+                "only on the master: INBOX/Work; only on the replica: -",
+            )
+        };
+        assert_eq!(by_kind("quota_differs"), [quota], "{v:#}");
+        assert_eq!(by_kind("subscriptions_differ"), [subs], "{v:#}");
+        assert_eq!(v["differences"].as_array().unwrap().len(), 2, "{v:#}");
+        assert_eq!(code, 1, "{v:#}");
+        let (code, out) = cli(&["repair", "--user", &user, "--yes"]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("quota limits pushed"), "{out}");
+        wait_drained();
+        let (code, v) = check_json(&["--user", &user]);
+        assert_eq!(code, 0, "after the repair: {v:#}");
+    }
+}

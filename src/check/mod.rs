@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod guid_conflicts;
 pub mod join;
 pub mod last;
+pub mod user_state;
 
 use crate::config::{Config, PairConfig};
 use crate::cyrus::inventory::{
@@ -213,7 +214,7 @@ pub(crate) async fn level1_streamed(
     within: &(dyn Fn(&str) -> bool + Sync),
     list_names: bool,
     t: Duration,
-) -> Result<(Joined, HeadersTail), String> {
+) -> Result<(Joined, HeadersTail, HeadersTail), String> {
     let (m, r) = tokio::join!(
         Feed::start(conns, master, t),
         Feed::start(conns, replica, t)
@@ -245,7 +246,11 @@ pub(crate) async fn level1_streamed(
             got = next_of(&mut r), if want_r => r.take(got).await?,
         }
     }
-    Ok((join.finish(), m.tail.unwrap_or_default()))
+    Ok((
+        join.finish(),
+        m.tail.unwrap_or_default(),
+        r.tail.unwrap_or_default(),
+    ))
 }
 
 async fn pending_only(conns: &Connections, host: &str, t: Duration) -> Result<Inventory, String> {
@@ -360,7 +365,7 @@ async fn pass(
         "level 1: listing mailboxes on {} and {replica}",
         pair.master
     ));
-    let (joined, tail) = level1_streamed(
+    let (joined, tail, replica_tail) = level1_streamed(
         conns,
         &pair.master,
         replica,
@@ -381,6 +386,11 @@ async fn pass(
         .iter()
         .map(|(n, e)| format!("{n}: {e}"))
         .collect();
+    // quota limits and subscriptions: per user, from the same two execs
+    let (user_diffs, user_errors) =
+        user_state::compare(&tail.user_state, &replica_tail.user_state, within, replica);
+    diffs.extend(user_diffs);
+    errors.extend(user_errors);
     // level 2 for what differs (UIDVALIDITY differences included: the
     // per-message table shows what each side holds)
     let (mut mb, mut rb) = (BTreeMap::new(), BTreeMap::new());

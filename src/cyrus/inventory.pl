@@ -4,6 +4,10 @@
 #   mailbox the first 160 bytes of its cyrus.index in hex ("H\t<uniqueid>\t<hex>") or why not
 #   ("E\t<uniqueid>\t<why>"); then the distinct pending sync-log lines ("P\t<channel>\t<line>"),
 #   at most CAP (the next argument) per channel, and per cut channel how many were left out.
+#   Between the two, per-user state besides messages: each quota root's line as the quota db
+#   holds it ("Q\t<root>\t<line>"), each user's subscriptions ("S\t<inbox>\t<hex of the
+#   sub.db key>", or "X\t<inbox>\tsubscriptions\t<why>"), and "@@unread\t<what>\t<why>" for a
+#   store this script cannot read (a quota_db or subscription_db other than the defaults).
 # MODE pending CAP: only those pending lines (cheap: for waiting on the queue).
 # MODE records: per stdin line PARTITION:UNIQUEID:MBTYPE:HEXNAME (stdin: the list grows with the
 #   site, an argument list or one SSH packet must not) the whole cyrus.index ("R\t<uniqueid>\t<hex>") and cyrus.header
@@ -13,7 +17,7 @@
 use strict;
 use warnings;
 my ($conf, $bindir, $mode, @want) = @ARGV;
-my (%part, %meta, $cfgdir);
+my (%part, %meta, $cfgdir, %opt);
 print "\@\@inventory 1\n";
 my $c;
 unless (open($c, '<', $conf)) { print "\@\@error cannot read $conf: $!\n\@\@end\n"; exit 0 }
@@ -21,6 +25,7 @@ while (<$c>) {
     if (/^partition-([^:\s]+):\s*(\S+)/) { $part{$1} = $2 }
     elsif (/^metapartition-([^:\s]+):\s*(\S+)/) { $meta{$1} = $2 }
     elsif (/^configdirectory:\s*(\S+)/) { $cfgdir = $1 }
+    elsif (/^(quota_db|subscription_db|fulldirhash|hashimapspool):\s*(\S+)/) { $opt{$1} = $2 }
 }
 close $c;
 
@@ -85,12 +90,91 @@ sub print_pending {
     }
 }
 
+# Cyrus's dir_hash_c without fulldirhash: the first letter lowercased, 'q' for anything else.
+sub dir_hash {
+    my $c = lc substr($_[0], 0, 1);
+    return $c =~ /^[a-z]$/ ? $c : 'q';
+}
+
+# Every quota root and its line, from quotalegacy's one file per root:
+# <cfg>/quota/<h>/<root>, a domain's under <cfg>/domain/<h>/<domain>/quota/<h>/<root>.
+sub print_quota {
+    my $db = $opt{quota_db} // 'quotalegacy';
+    if ($db ne 'quotalegacy') { print "\@\@unread\tquota\tquota_db $db\n"; return }
+    return unless defined $cfgdir;
+    my @tops = (['', "$cfgdir/quota"]);
+    if (opendir(my $d, "$cfgdir/domain")) {
+        for my $h (sort grep { !/^\./ } readdir $d) {
+            opendir(my $dh, "$cfgdir/domain/$h") or next;
+            push @tops, ["$_!", "$cfgdir/domain/$h/$_/quota"] for sort grep { !/^\./ } readdir $dh;
+            closedir $dh;
+        }
+        closedir $d;
+    }
+    for my $t (@tops) {
+        opendir(my $q, $t->[1]) or next;
+        for my $h (sort grep { !/^\./ } readdir $q) {
+            opendir(my $qh, "$t->[1]/$h") or next;
+            for my $root (sort grep { !/^\./ && !/NEW$/ } readdir $qh) {
+                my ($line, $err) = slurp("$t->[1]/$h/$root", 4096);
+                next unless defined $line;
+                $line =~ s/[\r\n].*//s;
+                my $name = $t->[0] . ($root eq 'root' && $t->[0] ne '' ? '' : $root);
+                print "Q\t$name\t$line\n";
+            }
+            closedir $qh;
+        }
+        closedir $q;
+    }
+}
+
+# One user's sub.db path: beside the INBOX's uniqueid (the uuid layout, the default since
+# 3.6), or the legacy <cfg>/[domain/<h>/<dom>/]user/<h>/<local>.sub.
+sub sub_path {
+    my ($inbox, $u, $type) = @_;
+    if ($type !~ /^.[a-z]*l/) {
+        return undef unless length($u) >= 2;
+        return "$cfgdir/user/uuid/" . substr($u, 0, 1) . "/" . substr($u, 1, 1) . "/$u/sub.db";
+    }
+    return undef if ($opt{fulldirhash} // 'no') =~ /^(1|yes|on|true)$/i;
+    my ($dom, $local) = $inbox =~ /^(?:([^!]+)!)?user\.(.+)$/ or return undef;
+    my $base = defined $dom ? "$cfgdir/domain/" . dir_hash($dom) . "/$dom" : $cfgdir;
+    return "$base/user/" . dir_hash($local) . "/$local.sub";
+}
+
+# Every user's subscriptions (flat sub.db: "<key>\t<value>" lines, keys as Cyrus stores
+# them, in hex: a folder name may hold any byte).
+sub print_subscriptions {
+    my ($inboxes) = @_;
+    my $db = $opt{subscription_db} // 'flat';
+    if ($db ne 'flat') { print "\@\@unread\tsubscriptions\tsubscription_db $db\n"; return }
+    return unless defined $cfgdir;
+    for my $i (@$inboxes) {
+        my ($inbox, $u, $type) = @$i;
+        my $path = sub_path($inbox, $u, $type);
+        unless (defined $path) { print "X\t$inbox\tsubscriptions\tno sub.db path known\n"; next }
+        my $f;
+        unless (open($f, '<:raw', $path)) {
+            print "X\t$inbox\tsubscriptions\t$path: $!\n" unless $!{ENOENT};
+            next;
+        }
+        while (my $l = <$f>) {
+            chomp $l;
+            my ($key) = split(/\t/, $l, 2);
+            next if !defined $key || $key eq '' || $key =~ /^\x1fVER\x1f/;
+            print "S\t$inbox\t", unpack('H*', $key), "\n";
+        }
+        close $f;
+    }
+}
+
 if ($mode eq 'headers') {
     my $l;
     unless (open($l, '-|', "$bindir/ctl_mboxlist", '-C', $conf, '-d')) {
         print "\@\@error cannot run ctl_mboxlist: $!\n\@\@end\n";
         exit 0;
     }
+    my @inboxes;
     while (my $line = <$l>) {
         $line .= "\n" unless $line =~ /\n\z/;
         print "L\t$line";
@@ -99,6 +183,7 @@ if ($mode eq 'headers') {
         my ($type) = $line =~ /"mbtype": "([^"]*)"/;
         $type //= 'e';
         next if $type =~ /^.[a-z]*[di]/;    # tombstone or intermediate: no index
+        push @inboxes, [$name, $u, $type] if $name =~ /^(?:[^!]+!)?user\.[^.]+$/;
         my ($p) = $line =~ /"partition": "([^"]+)"/;
         my $d = mailbox_dir($p // '', $u, $type, $name);
         unless (defined $d) { print "E\t$u\tno path for partition ", ($p // '?'), "\n"; next }
@@ -107,6 +192,8 @@ if ($mode eq 'headers') {
     }
     close $l;
     print "\@\@mboxlist_exit ", ($? >> 8), "\n";
+    print_quota();
+    print_subscriptions(\@inboxes);
     print_pending($want[0]);
 } elsif ($mode eq 'pending') {
     print_pending($want[0]);

@@ -5,6 +5,7 @@
 //! remote side is a read-only perl script (inventory.pl).
 
 use super::index::{self, IndexHeader, IndexRecord};
+use super::user_state::{is_inbox, UserState};
 
 use crate::config::HostConfig;
 use crate::remote::RemoteCommand;
@@ -138,7 +139,7 @@ pub fn records_output_estimate(m: &MailboxEntry) -> u64 {
 /// string positions (remote output may hold any UTF-8: slicing `&s[i..i+2]`
 /// panicked inside a multi-byte character), and refuses what
 /// `from_str_radix` would let through (`+f`).
-fn unhex(s: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn unhex(s: &str) -> Result<Vec<u8>, String> {
     fn nibble(b: u8) -> Option<u8> {
         (b as char).to_digit(16).map(|d| d as u8)
     }
@@ -209,6 +210,7 @@ pub struct HeadersReader {
     current: Option<(MailboxEntry, Option<Result<IndexHeader, String>>)>,
     pending: Vec<(String, String)>,
     pending_cut: PendingCut,
+    user_state: UserState,
 }
 
 /// What a host's `headers` output says besides its mailboxes.
@@ -216,6 +218,8 @@ pub struct HeadersReader {
 pub struct HeadersTail {
     pub pending: Vec<(String, String)>,
     pub pending_cut: PendingCut,
+    /// Quota roots and subscriptions (user_state.rs).
+    pub user_state: UserState,
 }
 
 impl HeadersReader {
@@ -276,6 +280,7 @@ impl HeadersReader {
         Ok(HeadersTail {
             pending: self.pending,
             pending_cut: self.pending_cut,
+            user_state: self.user_state,
         })
     }
 
@@ -286,6 +291,9 @@ impl HeadersReader {
                 None if m.tombstone => Err("no index (deleted or intermediate)".into()),
                 None => Err("no index header read".into()),
             };
+            if !m.tombstone && is_inbox(&m.name) {
+                self.user_state.users.insert(m.name.clone());
+            }
             out.extend(std::iter::once(m));
         }
     }
@@ -344,6 +352,10 @@ impl HeadersReader {
         } else if let Some(rest) = line.strip_prefix("@@pending_cut\t") {
             let (ch, left_out) = cut_line(rest).ok_or(format!("line {n}: bad pending_cut line"))?;
             self.pending_cut.insert(ch, left_out);
+        } else {
+            self.user_state
+                .line(line)
+                .map_err(|e| format!("line {n}: {e}"))?;
         }
         Ok(())
     }

@@ -12,3 +12,4 @@ pub mod mbexamine;
 pub mod names;
 pub mod probe;
 pub mod synclog;
+pub mod user_state;

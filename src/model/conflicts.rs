@@ -30,13 +30,18 @@ pub enum DiffKind {
     /// The same name with another mailbox uniqueid: deleted and created
     /// again on one side.
     MailboxRecreated,
+    /// A quota root's limits differ (or the root is on one side only):
+    /// after a failover the user would be held to the other limit.
+    QuotaDiffers,
+    /// A user's subscribed folders differ: what their client shows.
+    SubscriptionsDiffer,
 }
 
 impl DiffKind {
     /// Every kind, in declaration order (the metrics export each one, zero
     /// included). `all_is_complete` below fails to compile when a kind is
     /// added without being listed here.
-    pub const ALL: [DiffKind; 12] = [
+    pub const ALL: [DiffKind; 14] = [
         DiffKind::GuidConflict,
         DiffKind::UidvalidityDiffers,
         DiffKind::MailboxOnlyOnMaster,
@@ -49,6 +54,8 @@ impl DiffKind {
         DiffKind::DeletedPurgedOnOneSide,
         DiffKind::AclDiffers,
         DiffKind::MailboxRecreated,
+        DiffKind::QuotaDiffers,
+        DiffKind::SubscriptionsDiffer,
     ];
 
     pub fn label(self) -> &'static str {
@@ -65,6 +72,8 @@ impl DiffKind {
             DiffKind::DeletedPurgedOnOneSide => "deleted_purged_on_one_side",
             DiffKind::AclDiffers => "acl_differs",
             DiffKind::MailboxRecreated => "mailbox_recreated",
+            DiffKind::QuotaDiffers => "quota_differs",
+            DiffKind::SubscriptionsDiffer => "subscriptions_differ",
         }
     }
     /// Live data differs (what repair, readiness and exit codes care about).

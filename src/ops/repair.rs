@@ -231,6 +231,17 @@ fn action(d: &Difference, copy_back: bool) -> String {
             "{}: two different mailboxes under one name ({}): the sync pushes the master's; the per-message lines say what only the replica holds",
             d.mailbox, d.detail
         ),
+        DiffKind::QuotaDiffers => format!(
+            "{}: the master's quota limits pushed to the replica ({})",
+            d.mailbox, d.detail
+        ),
+        // sync_client -u sends SUB/UNSUB until the replica's list is the
+        // master's: a folder only the replica had subscribed is named here,
+        // the one record of it (copy-back does not carry subscriptions)
+        DiffKind::SubscriptionsDiffer => format!(
+            "{}: the master's subscriptions written to the replica ({}); a subscription only the replica had is dropped there: subscribe it on the master as the user to keep it",
+            d.mailbox, d.detail
+        ),
     }
 }
 

@@ -1,0 +1,218 @@
+//! What Cyrus keeps per user besides messages, compared between master and
+//! replica: quota limits per root and each user's subscriptions, from both
+//! hosts' `headers` output (cyrus/user_state.rs reads it). Only users whose
+//! INBOX both hosts hold are compared: a user on one side is already a
+//! mailbox difference. Quota usage is not compared: each host counts its
+//! own, and a usage that differs follows from messages the check already
+//! names; the limits are what replication must carry.
+
+use crate::cyrus::names::external;
+use crate::cyrus::user_state::{QuotaLimits, UserState};
+use crate::model::conflicts::{DiffKind, Difference};
+use std::collections::BTreeSet;
+
+/// Differences and what could not be read, in the scope `within` accepts.
+pub fn compare(
+    master: &UserState,
+    replica: &UserState,
+    within: &(dyn Fn(&str) -> bool + Sync),
+    replica_name: &str,
+) -> (Vec<Difference>, Vec<String>) {
+    let mut diffs = Vec::new();
+    let mut errors = Vec::new();
+    for (host, s) in [("master", master), (replica_name, replica)] {
+        for (store, why) in &s.unread {
+            errors.push(format!(
+                "{host}: {store} not compared: {why} (only the default store is read)"
+            ));
+        }
+        for (inbox, store, why) in s.unread_users.iter().filter(|u| within(&u.0)) {
+            errors.push(format!("{}: {host}: {store}: {why}", external(inbox)));
+        }
+    }
+    let on_both = |name: &str| match inbox_of(name) {
+        Some(inbox) => master.users.contains(&inbox) && replica.users.contains(&inbox),
+        None => true,
+    };
+    let roots: BTreeSet<&String> = master.quota.keys().chain(replica.quota.keys()).collect();
+    for root in roots.into_iter().filter(|r| within(r) && on_both(r)) {
+        let (m, r) = (master.quota.get(root), replica.quota.get(root));
+        if let Some(detail) = quota_detail(m, r) {
+            diffs.push(difference(root, DiffKind::QuotaDiffers, detail));
+        }
+    }
+    let none = BTreeSet::new();
+    for inbox in master.users.intersection(&replica.users) {
+        if !within(inbox) {
+            continue;
+        }
+        let m = master.subscriptions.get(inbox).unwrap_or(&none);
+        let r = replica.subscriptions.get(inbox).unwrap_or(&none);
+        if m != r {
+            let detail = format!(
+                "only on the master: {}; only on the replica: {}",
+                listed(m.difference(r)),
+                listed(r.difference(m))
+            );
+            diffs.push(difference(inbox, DiffKind::SubscriptionsDiffer, detail));
+        }
+    }
+    (diffs, errors)
+}
+
+fn difference(internal: &str, kind: DiffKind, detail: String) -> Difference {
+    Difference {
+        mailbox: external(internal),
+        kind,
+        uid: None,
+        master: None,
+        replica: None,
+        detail,
+    }
+}
+
+/// The user INBOX an internal name belongs to (`example.com!user.bob.Sent`
+/// -> `example.com!user.bob`); none for shared folders.
+fn inbox_of(name: &str) -> Option<String> {
+    let (dom, local) = match name.split_once('!') {
+        Some((d, l)) => (Some(d), l),
+        None => (None, name),
+    };
+    let user = local.strip_prefix("user.")?.split('.').next()?;
+    Some(match dom {
+        Some(d) => format!("{d}!user.{user}"),
+        None => format!("user.{user}"),
+    })
+}
+
+/// Each resource whose limit differs, with both sides' limits; `None`
+/// when the limits are the same.
+fn quota_detail(m: Option<&QuotaLimits>, r: Option<&QuotaLimits>) -> Option<String> {
+    let limit = |q: Option<&QuotaLimits>, k: &str| match q.and_then(|q| q.get(k)).copied().flatten()
+    {
+        Some(l) => l.to_string(),
+        None => "none".to_string(),
+    };
+    let mut parts = Vec::new();
+    match (m, r) {
+        (Some(_), None) => parts.push("a quota root only on the master".to_string()),
+        (None, Some(_)) => parts.push("a quota root only on the replica".to_string()),
+        _ => {}
+    }
+    let keys: BTreeSet<&String> = m.into_iter().chain(r).flat_map(|q| q.keys()).collect();
+    for k in keys {
+        let (a, b) = (limit(m, k), limit(r, k));
+        if a != b {
+            parts.push(format!("{k} limit: master {a}, replica {b}"));
+        }
+    }
+    // a root on one side whose every limit is none limits nothing either
+    (parts.len() > 1 || (parts.len() == 1 && m.is_some() && r.is_some())).then(|| parts.join("; "))
+}
+
+/// Up to 20 names, then how many more; `-` for none.
+fn listed<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let all: Vec<&String> = names.collect();
+    if all.is_empty() {
+        return "-".into();
+    }
+    let mut s = all
+        .iter()
+        .take(20)
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if all.len() > 20 {
+        s.push_str(&format!(" and {} more", all.len() - 20));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cyrus::user_state::parse_quota;
+
+    fn state(lines: &[&str], users: &[&str]) -> UserState {
+        let mut s = UserState::default();
+        for l in lines {
+            assert!(s.line(l).unwrap());
+        }
+        s.users = users.iter().map(|u| u.to_string()).collect();
+        s
+    }
+
+    #[test]
+    fn limits_and_subscriptions_are_named_with_both_sides() {
+        let all = |_: &str| true;
+        let m = state(
+            &[
+                "Q\tuser.a\t%(S (10 5555) M (1))",
+                "S\tuser.a\t4e494e424f58",
+                "S\tuser.b\t4e494e424f58",
+                "Q\tuser.gone\t%(S (0 1))",
+            ],
+            &["user.a", "user.b", "user.gone"],
+        );
+        let r = state(
+            &[
+                "Q\tuser.a\t%(S (99 7777) M (1 100))",
+                "S\tuser.a\t4e494e424f581f576f726b",
+                "S\tuser.b\t4e494e424f58",
+                "Q\tuser.b\t%(S (0 50))",
+            ],
+            &["user.a", "user.b"],
+        );
+        let (d, e) = compare(&m, &r, &all, "replica");
+        assert!(e.is_empty());
+        let got: Vec<(&str, DiffKind, &str)> = d
+            .iter()
+            .map(|d| (d.mailbox.as_str(), d.kind, d.detail.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "user/a",
+                    DiffKind::QuotaDiffers,
+                    "MESSAGE limit: master none, replica 100; STORAGE limit: master 5555, replica 7777"
+                ),
+                (
+                    "user/b",
+                    DiffKind::QuotaDiffers,
+                    "a quota root only on the replica; STORAGE limit: master none, replica 50"
+                ),
+                (
+                    "user/a",
+                    DiffKind::SubscriptionsDiffer,
+                    "only on the master: INBOX; only on the replica: INBOX/Work"
+                ),
+            ]
+        );
+        // usage alone is no difference; a scope leaves the rest out
+        let r2 = state(&["Q\tuser.a\t%(S (99 5555) M (7))"], &["user.a"]);
+        let m2 = state(&["Q\tuser.a\t%(S (10 5555) M (1))"], &["user.a"]);
+        assert!(compare(&m2, &r2, &all, "replica").0.is_empty());
+        let only_b = |n: &str| n.starts_with("user.b");
+        assert_eq!(compare(&m, &r, &only_b, "replica").0.len(), 1);
+    }
+
+    #[test]
+    fn a_root_without_limits_on_one_side_limits_nothing() {
+        let q = parse_quota("%(S (0) M (0))").unwrap();
+        assert_eq!(quota_detail(Some(&q), None), None);
+        assert_eq!(
+            inbox_of("example.com!user.bob.Sent").as_deref(),
+            Some("example.com!user.bob")
+        );
+        assert_eq!(inbox_of("shared.x"), None);
+    }
+
+    #[test]
+    fn a_store_not_read_makes_the_check_undecided() {
+        let m = state(&["@@unread\tquota\tquota_db twoskip"], &[]);
+        let (_, e) = compare(&m, &UserState::default(), &|_: &str| true, "replica");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("quota_db twoskip"), "{e:?}");
+    }
+}

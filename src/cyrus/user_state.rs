@@ -1,0 +1,203 @@
+//! What Cyrus keeps per user besides messages, as one host's `headers`
+//! inventory lists it (inventory.pl): quota roots with their limits, and
+//! each user's subscriptions. Where it lives (3.6 to 3.12, the same):
+//! - quota: `quota_db: quotalegacy` (the default), one file per root,
+//!   `<cfg>/quota/<h>/<root>` (a domain's under `<cfg>/domain/<h>/<dom>/`),
+//!   one line `%(S (used limit) M (used) AS (0) NF (2) MODSEQ 3)`: a
+//!   resource without a limit has only its usage. Replication carries the
+//!   limits (sync_client -u sends QUOTA); usage is counted on each host.
+//! - subscriptions: `subscription_db: flat` (the default), the user's
+//!   `sub.db` beside the INBOX's uniqueid (`<cfg>/user/uuid/<a>/<b>/<id>/`,
+//!   the layout since 3.6) or legacy `<cfg>/user/<h>/<local>.sub`; one
+//!   `<key>\t<value>` line per folder, the key `N` + the folder relative
+//!   to the user with 0x1f between levels (`NINBOX\x1fWork`), after a
+//!   `\x1fVER\x1f` line. sync_client -u makes the replica's equal to the
+//!   master's (SUB/UNSUB), lab-measured on 3.6.1.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One quota root's resources: name (`STORAGE`, `MESSAGE`, ...) -> limit
+/// (`None`: no limit set).
+pub type QuotaLimits = BTreeMap<String, Option<u64>>;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserState {
+    /// Users' INBOXes listed (internal names): only users on both hosts
+    /// are compared (one on one side is already a mailbox difference).
+    pub users: BTreeSet<String>,
+    /// Quota root (internal name) -> its limits.
+    pub quota: BTreeMap<String, QuotaLimits>,
+    /// INBOX (internal name) -> subscribed folders, as the user sees them
+    /// (`INBOX`, `INBOX/Work`).
+    pub subscriptions: BTreeMap<String, BTreeSet<String>>,
+    /// What could not be read: (store, why), and (INBOX, store, why).
+    pub unread: Vec<(String, String)>,
+    pub unread_users: Vec<(String, String, String)>,
+}
+
+/// Is this internal name a user's INBOX (`user.bob`, `example.com!user.bob`)?
+pub fn is_inbox(name: &str) -> bool {
+    let local = name.split_once('!').map_or(name, |(_, l)| l);
+    local
+        .strip_prefix("user.")
+        .is_some_and(|u| !u.is_empty() && !u.contains('.'))
+}
+
+impl UserState {
+    /// One line of the inventory's per-user part (its prefix taken off by
+    /// the caller: `Q`, `S`, `X` or `@@unread`). Returns false for a line
+    /// that is none of these.
+    pub fn line(&mut self, line: &str) -> Result<bool, String> {
+        if let Some(rest) = line.strip_prefix("Q\t") {
+            let (root, text) = rest.split_once('\t').ok_or("bad quota line")?;
+            self.quota.insert(root.to_string(), parse_quota(text)?);
+        } else if let Some(rest) = line.strip_prefix("S\t") {
+            let (inbox, hex) = rest.split_once('\t').ok_or("bad subscription line")?;
+            let key = super::inventory::unhex(hex)?;
+            self.subscriptions
+                .entry(inbox.to_string())
+                .or_default()
+                .insert(subscription_name(&key));
+        } else if let Some(rest) = line.strip_prefix("X\t") {
+            let mut f = rest.splitn(3, '\t');
+            let (inbox, store, why) = (f.next(), f.next(), f.next());
+            let (Some(i), Some(s), Some(w)) = (inbox, store, why) else {
+                return Err("bad unread line".into());
+            };
+            self.unread_users
+                .push((i.to_string(), s.to_string(), w.to_string()));
+        } else if let Some(rest) = line.strip_prefix("@@unread\t") {
+            let (store, why) = rest.split_once('\t').unwrap_or((rest, ""));
+            self.unread.push((store.to_string(), why.to_string()));
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// `%(S (0 5555) M (12) MODSEQ 3)` -> {S: 5555, M: none}: each resource
+/// is followed by `(usage [limit])`; MODSEQ and anything unknown that is
+/// not a parenthesised list are skipped.
+pub fn parse_quota(text: &str) -> Result<QuotaLimits, String> {
+    let body = text
+        .trim()
+        .strip_prefix("%(")
+        .and_then(|t| t.strip_suffix(')'))
+        .ok_or_else(|| format!("quota line not %(...): {text:?}"))?;
+    let mut out = QuotaLimits::new();
+    let mut rest = body.trim_start();
+    while !rest.is_empty() {
+        let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
+        let after = after.trim_start();
+        if let Some(inner) = after.strip_prefix('(') {
+            let (list, tail) = inner
+                .split_once(')')
+                .ok_or_else(|| format!("unclosed list in quota line {text:?}"))?;
+            let nums: Vec<&str> = list.split_whitespace().collect();
+            let limit = match nums.as_slice() {
+                [_usage] => None,
+                [_usage, limit] => Some(
+                    limit
+                        .parse::<i64>()
+                        .map_err(|_| format!("bad limit {limit:?} in {text:?}"))?,
+                )
+                // Cyrus writes -1 for "no limit" in some releases
+                .filter(|l| *l >= 0)
+                .map(|l| l as u64),
+                _ => return Err(format!("bad resource list ({list}) in {text:?}")),
+            };
+            out.insert(resource_name(word), limit);
+            rest = tail.trim_start();
+        } else {
+            // `MODSEQ 3`: a word and its value
+            let (_, tail) = after.split_once(' ').unwrap_or((after, ""));
+            rest = tail.trim_start();
+        }
+    }
+    Ok(out)
+}
+
+/// The IMAP name of a quotalegacy resource letter.
+fn resource_name(code: &str) -> String {
+    match code {
+        "S" => "STORAGE",
+        "M" => "MESSAGE",
+        "AS" => "X-ANNOTATION-STORAGE",
+        "NF" => "X-NUM-FOLDERS",
+        other => other,
+    }
+    .to_string()
+}
+
+/// A sub.db key as the user sees the folder: `NINBOX\x1fWork` ->
+/// `INBOX/Work`; bytes that are not printable stay visible as `\xNN`.
+fn subscription_name(key: &[u8]) -> String {
+    let key = key.strip_prefix(b"N").unwrap_or(key);
+    let mut out = String::new();
+    for chunk in key.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\x1f' => out.push('/'),
+                '\x1d' => out.push('!'),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_lines_as_cyrus_writes_them() {
+        let q = parse_quota("%(S (0 5555) M (0) AS (0) NF (2) MODSEQ 3)").unwrap();
+        assert_eq!(q["STORAGE"], Some(5555));
+        assert_eq!(q["MESSAGE"], None);
+        assert_eq!(q["X-NUM-FOLDERS"], None);
+        let q = parse_quota("%(S (120 7777) M (3 100) MODSEQ 5)").unwrap();
+        assert_eq!((q["STORAGE"], q["MESSAGE"]), (Some(7777), Some(100)));
+        assert_eq!(parse_quota("%(S (1 -1))").unwrap()["STORAGE"], None);
+        for bad in ["S (0 1)", "%(S (0 1 2))", "%(S (0 x))", "%(S (0 1)"] {
+            assert!(parse_quota(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subscriptions_read_as_the_user_sees_them() {
+        let mut s = UserState::default();
+        for l in [
+            "S\tuser.qa\t4e494e424f58",
+            "S\tuser.qa\t4e494e424f581f576f726b",
+            "S\tuser.qa\t4e494e424f581f0aff",
+            "Q\tuser.qa\t%(S (0 10))",
+            "X\tuser.qb\tsubscriptions\t/x/sub.db: Permission denied",
+            "@@unread\tquota\tquota_db twoskip",
+        ] {
+            assert!(s.line(l).unwrap(), "{l}");
+        }
+        assert!(!s.line("P\t\tAPPEND user.qa").unwrap());
+        assert!(s.line("S\tuser.qa\tzz").is_err());
+        let subs: Vec<&String> = s.subscriptions["user.qa"].iter().collect();
+        assert_eq!(subs, ["INBOX", "INBOX/Work", "INBOX/\\x0a\\xff"]);
+        assert_eq!(s.quota["user.qa"]["STORAGE"], Some(10));
+        assert_eq!(s.unread_users[0].0, "user.qb");
+        assert_eq!(s.unread[0].1, "quota_db twoskip");
+    }
+
+    #[test]
+    fn inboxes_are_user_roots_only() {
+        for y in ["user.bob", "example.com!user.bob", "user.b^ob"] {
+            assert!(is_inbox(y), "{y}");
+        }
+        for n in ["user.bob.Sent", "shared", "user.", "example.com!shared.x"] {
+            assert!(!is_inbox(n), "{n}");
+        }
+    }
+}
