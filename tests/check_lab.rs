@@ -454,3 +454,130 @@ fn quota_and_subscriptions_planted_on_either_side_are_named_and_repaired() {
         assert_eq!(code, 0, "after the repair: {v:#}");
     }
 }
+
+/// Issue 25: the sieve script lmtpd runs. On the replica, a script placed
+/// by hand in the user's sieve directory (source, compiled, linked as
+/// defaultbc); on the master, one put with ManageSieve while its log lines
+/// are lost. Each is named with both sides; repair makes the replica's
+/// the master's (lab, 3.6.1: sync_client -u removes the hand-placed files
+/// from the replica), naming what the replica loses.
+#[test]
+fn sieve_scripts_differing_on_either_side_are_named() {
+    let _g = lock();
+    let user = format!("chk{}sv", run_id());
+    let mailbox = format!("user/{user}");
+    let mut admin = login(Role::Master, "admin");
+    admin.create(&mailbox).unwrap();
+    admin.logout();
+    lmtp(Role::Master, &user, &format!("{user}-0@sv"));
+    wait_drained();
+    let sieve_kind = |v: &Value| -> Vec<String> {
+        v["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"] == "sieve_differs" && d["mailbox"] == mailbox.as_str())
+            .map(|d| d["detail"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // the replica: by hand, as the issue's operator did
+    let rconf = lab().layout.instance(Role::Replica).imapd_conf;
+    let out = lab()
+        .cyrus_tool(Role::Replica, "mbpath")
+        .arg("-C")
+        .arg(&rconf)
+        .args(["-u", "-S", &user])
+        .output()
+        .unwrap();
+    let dir = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(dir.is_absolute(), "mbpath -u -S: {out:?}");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = "require [\"vacation\"];\nvacation :days 1 \"away\";\n";
+    std::fs::write(dir.join("hand.script"), script).unwrap();
+    let rc = lab()
+        .cyrus_tool(Role::Replica, "sievec")
+        .arg("-C")
+        .arg(&rconf)
+        .arg(dir.join("hand.script"))
+        .arg(dir.join("hand.bc"))
+        .output()
+        .unwrap();
+    assert!(rc.status.success(), "sievec: {rc:?}");
+    std::os::unix::fs::symlink("hand.bc", dir.join("defaultbc")).unwrap();
+    // as Cyrus's own files: its user (a root-owned directory would stop
+    // every later sync of this user's scripts: "Permission denied")
+    let top = lab().layout.instance(Role::Replica).sieve_dir;
+    let owner = {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&top).unwrap();
+        format!("{}:{}", m.uid(), m.gid())
+    };
+    let rc = std::process::Command::new("chown")
+        .args(["-hR", &owner])
+        .arg(&top)
+        .status()
+        .unwrap();
+    assert!(rc.success());
+    let sha1 = {
+        let o = std::process::Command::new("sha1sum")
+            .arg(dir.join("hand.script"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)[..12].to_string()
+    };
+    let (code, v) = check_json(&["--user", &user]);
+    assert_eq!(
+        sieve_kind(&v),
+        [format!(
+            "active script: master none, replica hand; script source hand.script: master -, replica {sha1}"
+        )],
+        "{v:#}"
+    );
+    assert_eq!(v["differences"].as_array().unwrap().len(), 1, "{v:#}");
+    assert_eq!(code, 1, "{v:#}");
+    let (code, out) = cli(&["repair", "--user", &user, "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("a script only the replica had is REMOVED"),
+        "{out}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "the replica's sieve directory: {left:?}");
+    let (code, v) = check_json(&["--user", &user]);
+    assert_eq!(code, 0, "{v:#}");
+
+    // the master: a vacation script put by the user, its log lines lost
+    let paused = Paused::new();
+    let i = lab().layout.instance(Role::Master);
+    cyrdeck::lab::mail::sieve_put_active(
+        Role::Master.address(),
+        i.sieve_port,
+        &user,
+        "away",
+        script,
+    )
+    .unwrap();
+    forget_pending(std::slice::from_ref(&user));
+    drop(paused);
+    let (code, v) = check_json(&["--user", &user]);
+    assert_eq!(
+        sieve_kind(&v),
+        ["active script: master away, replica none"],
+        "{v:#}"
+    );
+    // the rest is the #sieve mailbox itself (its message: the script)
+    let sieve_box = format!("{mailbox}/#sieve");
+    for d in v["differences"].as_array().unwrap() {
+        assert!(
+            d["kind"] == "sieve_differs" || d["mailbox"] == sieve_box.as_str(),
+            "{v:#}"
+        );
+    }
+    assert_eq!(code, 1, "{v:#}");
+    let (code, out) = cli(&["repair", "--user", &user, "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    wait_drained();
+    let (code, v) = check_json(&["--user", &user]);
+    assert_eq!(code, 0, "after the repair: {v:#}");
+}

@@ -7,7 +7,7 @@
 //! names; the limits are what replication must carry.
 
 use crate::cyrus::names::external;
-use crate::cyrus::user_state::{QuotaLimits, UserState};
+use crate::cyrus::user_state::{QuotaLimits, Sieve, UserState};
 use crate::model::conflicts::{DiffKind, Difference};
 use std::collections::BTreeSet;
 
@@ -57,7 +57,46 @@ pub fn compare(
             diffs.push(difference(inbox, DiffKind::SubscriptionsDiffer, detail));
         }
     }
+    let no_sieve = Sieve::default();
+    for inbox in master.users.intersection(&replica.users) {
+        if !within(inbox) {
+            continue;
+        }
+        let m = master.sieve.get(inbox).unwrap_or(&no_sieve);
+        let r = replica.sieve.get(inbox).unwrap_or(&no_sieve);
+        if let Some(detail) = sieve_detail(m, r) {
+            diffs.push(difference(inbox, DiffKind::SieveDiffers, detail));
+        }
+    }
     (diffs, errors)
+}
+
+/// The active script on each side and each source that differs; `None`
+/// when the same.
+fn sieve_detail(m: &Sieve, r: &Sieve) -> Option<String> {
+    let mut parts = Vec::new();
+    if m.active != r.active {
+        let or_none = |a: &Option<String>| a.clone().unwrap_or_else(|| "none".into());
+        parts.push(format!(
+            "active script: master {}, replica {}",
+            or_none(&m.active),
+            or_none(&r.active)
+        ));
+    }
+    let names: BTreeSet<&String> = m.sources.keys().chain(r.sources.keys()).collect();
+    for n in names {
+        let short =
+            |s: Option<&String>| s.map_or("-".to_string(), |h| h.chars().take(12).collect());
+        let (a, b) = (m.sources.get(n), r.sources.get(n));
+        if a != b {
+            parts.push(format!(
+                "script source {n}.script: master {}, replica {}",
+                short(a),
+                short(b)
+            ));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 fn difference(internal: &str, kind: DiffKind, detail: String) -> Difference {
@@ -206,6 +245,23 @@ mod tests {
             Some("example.com!user.bob")
         );
         assert_eq!(inbox_of("shared.x"), None);
+    }
+
+    #[test]
+    fn the_sieve_script_run_and_hand_placed_sources_are_named() {
+        let m = state(&["A\tuser.a\t617761792e6263"], &["user.a"]);
+        let r = state(
+            &["V\tuser.a\t68616e642e736372697074\t278dfea7730b1f6249f4238c77ab90b4b78c6d06"],
+            &["user.a"],
+        );
+        let (d, _) = compare(&m, &r, &|_: &str| true, "replica");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].kind, DiffKind::SieveDiffers);
+        assert_eq!(
+            d[0].detail,
+            "active script: master away, replica none; script source hand.script: master -, replica 278dfea7730b"
+        );
+        assert!(compare(&m, &m, &|_: &str| true, "replica").0.is_empty());
     }
 
     #[test]

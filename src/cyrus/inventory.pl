@@ -6,8 +6,10 @@
 #   at most CAP (the next argument) per channel, and per cut channel how many were left out.
 #   Between the two, per-user state besides messages: each quota root's line as the quota db
 #   holds it ("Q\t<root>\t<line>"), each user's subscriptions ("S\t<inbox>\t<hex of the
-#   sub.db key>", or "X\t<inbox>\tsubscriptions\t<why>"), and "@@unread\t<what>\t<why>" for a
-#   store this script cannot read (a quota_db or subscription_db other than the defaults).
+#   sub.db key>", or "X\t<inbox>\tsubscriptions\t<why>"), the sieve script lmtpd runs (the
+#   defaultbc link: "A\t<inbox>\t<hex target>") and each script source in the sieve directory
+#   ("V\t<inbox>\t<hex name>\t<sha1>"), and "@@unread\t<what>\t<why>" for a store this script
+#   cannot read (a quota_db or subscription_db other than the defaults, sieveusehomedir).
 # MODE pending CAP: only those pending lines (cheap: for waiting on the queue).
 # MODE records: per stdin line PARTITION:UNIQUEID:MBTYPE:HEXNAME (stdin: the list grows with the
 #   site, an argument list or one SSH packet must not) the whole cyrus.index ("R\t<uniqueid>\t<hex>") and cyrus.header
@@ -25,7 +27,7 @@ while (<$c>) {
     if (/^partition-([^:\s]+):\s*(\S+)/) { $part{$1} = $2 }
     elsif (/^metapartition-([^:\s]+):\s*(\S+)/) { $meta{$1} = $2 }
     elsif (/^configdirectory:\s*(\S+)/) { $cfgdir = $1 }
-    elsif (/^(quota_db|subscription_db|fulldirhash|hashimapspool):\s*(\S+)/) { $opt{$1} = $2 }
+    elsif (/^(quota_db|subscription_db|fulldirhash|sievedir|sieveusehomedir):\s*(\S+)/) { $opt{$1} = $2 }
 }
 close $c;
 
@@ -168,6 +170,64 @@ sub print_subscriptions {
     }
 }
 
+# A user's sieve directory: <sievedir>/uuid/<a>/<b>/<INBOX uniqueid> (3.6+), or legacy
+# <sievedir>/[domain/<h>/<dom>/]<h>/<local> (imap/user.c user_sieve_path).
+sub sieve_path {
+    my ($inbox, $u, $type) = @_;
+    my $top = $opt{sievedir} // '/usr/sieve';
+    if ($type !~ /^.[a-z]*l/) {
+        return undef unless length($u) >= 2;
+        return "$top/uuid/" . substr($u, 0, 1) . "/" . substr($u, 1, 1) . "/$u";
+    }
+    return undef if ($opt{fulldirhash} // 'no') =~ /^(1|yes|on|true)$/i;
+    my ($dom, $local) = $inbox =~ /^(?:([^!]+)!)?user\.(.+)$/ or return undef;
+    $local =~ tr/^/./;
+    my $base = defined $dom ? "$top/domain/" . dir_hash($dom) . "/$dom" : $top;
+    return "$base/" . dir_hash($local) . "/$local";
+}
+
+# Per user: the script lmtpd runs (defaultbc's target) and every script source with its
+# sha1 (coreutils sha1sum, in batches: perl-base has no digest). Since 3.6 the sources live
+# as messages of the user's #sieve mailbox (compared as a mailbox, GUID = sha1); the
+# directory holds the compiled .bc files, which each host compiles itself, and the link.
+sub print_sieve {
+    my ($inboxes) = @_;
+    if (($opt{sieveusehomedir} // 'no') =~ /^(1|yes|on|true)$/i) {
+        print "\@\@unread\tsieve\tsieveusehomedir: scripts in home directories\n";
+        return;
+    }
+    my @sources;
+    for my $i (@$inboxes) {
+        my ($inbox, $u, $type) = @$i;
+        my $dir = sieve_path($inbox, $u, $type);
+        unless (defined $dir) { print "X\t$inbox\tsieve\tno sieve directory path known\n"; next }
+        my $d;
+        unless (opendir($d, $dir)) {
+            print "X\t$inbox\tsieve\t$dir: $!\n" unless $!{ENOENT};
+            next;
+        }
+        for my $e (sort grep { !/^\./ } readdir $d) {
+            if ($e eq 'defaultbc') {
+                my $t = readlink("$dir/$e");
+                print "A\t$inbox\t", unpack('H*', $t // ''), "\n";
+            } elsif ($e =~ /\.script$/ && -f "$dir/$e") {
+                push @sources, [$inbox, $e, "$dir/$e"];
+            }
+        }
+        closedir $d;
+    }
+    while (my @batch = splice(@sources, 0, 200)) {
+        my @sums;
+        if (open(my $h, '-|', 'sha1sum', '--', map { $_->[2] } @batch)) {
+            while (my $l = <$h>) { push @sums, $1 if $l =~ /^\\?([0-9a-f]{40}) / }
+            close $h;
+        }
+        for my $k (0 .. $#batch) {
+            print "V\t$batch[$k][0]\t", unpack('H*', $batch[$k][1]), "\t", ($sums[$k] // 'unreadable'), "\n";
+        }
+    }
+}
+
 if ($mode eq 'headers') {
     my $l;
     unless (open($l, '-|', "$bindir/ctl_mboxlist", '-C', $conf, '-d')) {
@@ -194,6 +254,7 @@ if ($mode eq 'headers') {
     print "\@\@mboxlist_exit ", ($? >> 8), "\n";
     print_quota();
     print_subscriptions(\@inboxes);
+    print_sieve(\@inboxes);
     print_pending($want[0]);
 } elsif ($mode eq 'pending') {
     print_pending($want[0]);

@@ -13,6 +13,13 @@
 //!   to the user with 0x1f between levels (`NINBOX\x1fWork`), after a
 //!   `\x1fVER\x1f` line. sync_client -u makes the replica's equal to the
 //!   master's (SUB/UNSUB), lab-measured on 3.6.1.
+//! - sieve: since 3.6 the scripts are messages of the user's `#sieve`
+//!   mailbox (compared as a mailbox: GUID = the script's sha1; the active
+//!   one \Flagged), compiled by each host into `<sievedir>/uuid/<a>/<b>/
+//!   <INBOX uniqueid>/NAME.bc`; `defaultbc` links to the one lmtpd runs.
+//!   The .bc files are each host's own cache (lab, 3.6.1: a sync that
+//!   deactivates a script removes its .bc on the replica only), so only the
+//!   link and hand-placed `.script` sources (with their sha1) are compared.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,9 +37,20 @@ pub struct UserState {
     /// INBOX (internal name) -> subscribed folders, as the user sees them
     /// (`INBOX`, `INBOX/Work`).
     pub subscriptions: BTreeMap<String, BTreeSet<String>>,
+    /// INBOX (internal name) -> its sieve directory's state.
+    pub sieve: BTreeMap<String, Sieve>,
     /// What could not be read: (store, why), and (INBOX, store, why).
     pub unread: Vec<(String, String)>,
     pub unread_users: Vec<(String, String, String)>,
+}
+
+/// What a user's sieve directory holds that matters after a failover.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sieve {
+    /// The script lmtpd runs (`defaultbc`'s target without `.bc`).
+    pub active: Option<String>,
+    /// Script sources in the directory (name without `.script`) -> sha1.
+    pub sources: BTreeMap<String, String>,
 }
 
 /// Is this internal name a user's INBOX (`user.bob`, `example.com!user.bob`)?
@@ -58,6 +76,23 @@ impl UserState {
                 .entry(inbox.to_string())
                 .or_default()
                 .insert(subscription_name(&key));
+        } else if let Some(rest) = line.strip_prefix("A\t") {
+            let (inbox, hex) = rest.split_once('\t').ok_or("bad sieve link line")?;
+            let target = shown(&super::inventory::unhex(hex)?);
+            let name = target.strip_suffix(".bc").unwrap_or(&target).to_string();
+            self.sieve.entry(inbox.to_string()).or_default().active = Some(name);
+        } else if let Some(rest) = line.strip_prefix("V\t") {
+            let mut f = rest.splitn(3, '\t');
+            let (Some(inbox), Some(hex), Some(sha1)) = (f.next(), f.next(), f.next()) else {
+                return Err("bad sieve script line".into());
+            };
+            let file = shown(&super::inventory::unhex(hex)?);
+            let name = file.strip_suffix(".script").unwrap_or(&file).to_string();
+            self.sieve
+                .entry(inbox.to_string())
+                .or_default()
+                .sources
+                .insert(name, sha1.to_string());
         } else if let Some(rest) = line.strip_prefix("X\t") {
             let mut f = rest.splitn(3, '\t');
             let (inbox, store, why) = (f.next(), f.next(), f.next());
@@ -133,7 +168,12 @@ fn resource_name(code: &str) -> String {
 /// A sub.db key as the user sees the folder: `NINBOX\x1fWork` ->
 /// `INBOX/Work`; bytes that are not printable stay visible as `\xNN`.
 fn subscription_name(key: &[u8]) -> String {
-    let key = key.strip_prefix(b"N").unwrap_or(key);
+    shown(key.strip_prefix(b"N").unwrap_or(key))
+}
+
+/// Bytes for the operator: 0x1f (Cyrus's level separator) as `/`, 0x1d
+/// as `!`, other control bytes and invalid UTF-8 as `\xNN`.
+fn shown(key: &[u8]) -> String {
     let mut out = String::new();
     for chunk in key.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -189,6 +229,24 @@ mod tests {
         assert_eq!(s.quota["user.qa"]["STORAGE"], Some(10));
         assert_eq!(s.unread_users[0].0, "user.qb");
         assert_eq!(s.unread[0].1, "quota_db twoskip");
+    }
+
+    #[test]
+    fn the_active_script_and_sources_are_read() {
+        let mut s = UserState::default();
+        for l in [
+            "A\tuser.qa\t7265706f6e6c792e6263",
+            "V\tuser.qa\t68616e642e736372697074\t278dfea7730b1f6249f4238c77ab90b4b78c6d06",
+        ] {
+            assert!(s.line(l).unwrap(), "{l}");
+        }
+        let v = &s.sieve["user.qa"];
+        assert_eq!(v.active.as_deref(), Some("reponly"));
+        assert_eq!(
+            v.sources["hand"],
+            "278dfea7730b1f6249f4238c77ab90b4b78c6d06"
+        );
+        assert!(s.line("V\tuser.qa\t00").is_err());
     }
 
     #[test]

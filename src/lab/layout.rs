@@ -155,12 +155,18 @@ pub struct Instance {
     pub partition2: PathBuf,
     pub archive: PathBuf,
     pub archive2: PathBuf,
+    /// Each host's own `sievedir` (Cyrus's default, /usr/sieve, is the
+    /// machine's: a lab must not write there, and two lab hosts sharing
+    /// one would always look the same to the check).
+    pub sieve_dir: PathBuf,
     pub run_dir: PathBuf,
     pub master_pidfile: PathBuf,
     pub master_stderr: PathBuf,
     pub imap_port: u16,
     pub lmtp_port: u16,
     pub sync_port: u16,
+    /// ManageSieve (timsieved): users put and activate sieve scripts.
+    pub sieve_port: u16,
     pub ssh_port: u16,
     pub ssh_dir: PathBuf,
     pub syslog_prefix: String,
@@ -329,6 +335,7 @@ impl Layout {
             partition2: root.join("spool2"),
             archive: root.join("archive"),
             archive2: root.join("archive2"),
+            sieve_dir: root.join("sieve"),
             run_dir: root.join("run"),
             master_pidfile: root.join("run").join("master.pid"),
             master_stderr: root.join("master.log"),
@@ -336,6 +343,7 @@ impl Layout {
             imap_port: p,
             lmtp_port: p + 1,
             sync_port: p + 2,
+            sieve_port: p + 3,
             ssh_port: self.base_port + role.ssh_offset(),
             ssh_dir: self.dir.join("ssh").join(role.name()),
             syslog_prefix: format!("{}-{}", self.lab_id(), role.name()),

@@ -227,3 +227,40 @@ pub fn message(msgid: &str, subject: &str, body: &str) -> String {
          Message-ID: <{msgid}>\r\nDate: Sat, 28 Nov 2026 00:00:00 +0000\r\n\r\n{body}\r\n"
     )
 }
+
+/// ManageSieve (RFC 5804) as a user: put a script and make it the active
+/// one, as a mail client's filter settings do (timsieved stores it in the
+/// user's #sieve mailbox and compiles it into the sieve directory).
+pub fn sieve_put_active(addr: &str, port: u16, user: &str, name: &str, script: &str) -> Result<()> {
+    use base64::Engine;
+    let (mut r, mut w) = connect(addr, port)?;
+    let answer = |r: &mut BufReader<TcpStream>, what: &str| -> Result<()> {
+        loop {
+            let line = read_line(r)?;
+            if line.starts_with("OK") {
+                return Ok(());
+            }
+            if line.starts_with("NO") || line.starts_with("BYE") {
+                bail!("{what}: {}", line.trim_end());
+            }
+        }
+    };
+    answer(&mut r, "greeting")?;
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0secret"));
+    w.write_all(format!("AUTHENTICATE \"PLAIN\" \"{plain}\"\r\n").as_bytes())?;
+    answer(&mut r, "AUTHENTICATE")?;
+    let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    w.write_all(
+        format!(
+            "PUTSCRIPT {} {{{}+}}\r\n{script}\r\n",
+            quoted(name),
+            script.len()
+        )
+        .as_bytes(),
+    )?;
+    answer(&mut r, "PUTSCRIPT")?;
+    w.write_all(format!("SETACTIVE {}\r\n", quoted(name)).as_bytes())?;
+    answer(&mut r, "SETACTIVE")?;
+    w.write_all(b"LOGOUT\r\n")?;
+    Ok(())
+}

@@ -670,6 +670,7 @@ impl Lab {
             &inst.partition2,
             &inst.archive,
             &inst.archive2,
+            &inst.sieve_dir,
         ] {
             std::fs::create_dir_all(d)?;
         }

@@ -17,6 +17,7 @@ pub fn imapd_conf(layout: &Layout, inst: &Instance) -> String {
          configdirectory: {cfg}\n\
          partition-default: {part}\n\
          defaultpartition: default\n\
+         sievedir: {sieve}\n\
          servername: {role}.{id}.lab\n\
          admins: admin repl\n\
          sasl_pwcheck_method: alwaystrue\n\
@@ -40,6 +41,7 @@ pub fn imapd_conf(layout: &Layout, inst: &Instance) -> String {
         role = inst.role.name(),
         cfg = inst.config_dir.display(),
         part = inst.partition.display(),
+        sieve = inst.sieve_dir.display(),
         prefix = inst.syslog_prefix,
         run = inst.run_dir.display(),
         shutdown = inst.shutdown_file().display(),
@@ -101,12 +103,14 @@ pub fn cyrus_conf(layout: &Layout, inst: &Instance) -> String {
          \x20 lmtp cmd=\"lmtpd -C {c} -a\" listen=\"{a}:{lmtp}\" prefork=0 maxchild=20\n\
          \x20 lmtpunix cmd=\"lmtpd -C {c}\" listen=\"{run}/lmtp\" prefork=0 maxchild=5\n\
          \x20 syncserver cmd=\"sync_server -C {c}\" listen=\"{a}:{sync}\" prefork=0 maxchild=10\n\
+         \x20 sieve cmd=\"timsieved -C {c}\" listen=\"{a}:{sieve}\" prefork=0 maxchild=5\n\
          }}\n\
          EVENTS {{\n  checkpoint cmd=\"ctl_cyrusdb -C {c} -c\" period=30\n}}\n",
         role = inst.role.name(),
         imap = inst.imap_port,
         lmtp = inst.lmtp_port,
         sync = inst.sync_port,
+        sieve = inst.sieve_port,
         run = inst.run_dir.display(),
     );
     if inst.role == Role::Master {

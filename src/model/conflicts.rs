@@ -35,13 +35,16 @@ pub enum DiffKind {
     QuotaDiffers,
     /// A user's subscribed folders differ: what their client shows.
     SubscriptionsDiffer,
+    /// The sieve script lmtpd runs for a user differs (or a script source
+    /// in the sieve directory): filters and vacation replies.
+    SieveDiffers,
 }
 
 impl DiffKind {
     /// Every kind, in declaration order (the metrics export each one, zero
     /// included). `all_is_complete` below fails to compile when a kind is
     /// added without being listed here.
-    pub const ALL: [DiffKind; 14] = [
+    pub const ALL: [DiffKind; 15] = [
         DiffKind::GuidConflict,
         DiffKind::UidvalidityDiffers,
         DiffKind::MailboxOnlyOnMaster,
@@ -56,6 +59,7 @@ impl DiffKind {
         DiffKind::MailboxRecreated,
         DiffKind::QuotaDiffers,
         DiffKind::SubscriptionsDiffer,
+        DiffKind::SieveDiffers,
     ];
 
     pub fn label(self) -> &'static str {
@@ -74,6 +78,7 @@ impl DiffKind {
             DiffKind::MailboxRecreated => "mailbox_recreated",
             DiffKind::QuotaDiffers => "quota_differs",
             DiffKind::SubscriptionsDiffer => "subscriptions_differ",
+            DiffKind::SieveDiffers => "sieve_differs",
         }
     }
     /// Live data differs (what repair, readiness and exit codes care about).

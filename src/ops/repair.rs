@@ -238,6 +238,13 @@ fn action(d: &Difference, copy_back: bool) -> String {
         // sync_client -u sends SUB/UNSUB until the replica's list is the
         // master's: a folder only the replica had subscribed is named here,
         // the one record of it (copy-back does not carry subscriptions)
+        // sync_client -u makes the replica's sieve directory the master's:
+        // lab, 3.6.1, a source, its .bc and the defaultbc link placed by
+        // hand on the replica only were removed by sync_server
+        DiffKind::SieveDiffers => format!(
+            "{}: the master's sieve scripts and active script made the replica's ({}); a script only the replica had is REMOVED there: put it with ManageSieve on the master first to keep it",
+            d.mailbox, d.detail
+        ),
         DiffKind::SubscriptionsDiffer => format!(
             "{}: the master's subscriptions written to the replica ({}); a subscription only the replica had is dropped there: subscribe it on the master as the user to keep it",
             d.mailbox, d.detail
