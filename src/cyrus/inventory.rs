@@ -5,6 +5,7 @@
 //! remote side is a read-only perl script (inventory.pl).
 
 use super::index::{self, IndexHeader, IndexRecord};
+use super::hex::unhex;
 use super::user_state::{is_inbox, UserState};
 
 use crate::config::HostConfig;
@@ -133,26 +134,6 @@ pub fn records_output_estimate(m: &MailboxEntry) -> u64 {
         Err(_) => 0,
     };
     2 * body + 4096
-}
-
-/// Strict hex: byte pairs of `0-9a-fA-F` only. Works on bytes, never on
-/// string positions (remote output may hold any UTF-8: slicing `&s[i..i+2]`
-/// panicked inside a multi-byte character), and refuses what
-/// `from_str_radix` would let through (`+f`).
-pub(crate) fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    fn nibble(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let b = s.as_bytes();
-    if !b.len().is_multiple_of(2) {
-        return Err("odd hex length".into());
-    }
-    b.chunks_exact(2)
-        .map(|p| match (nibble(p[0]), nibble(p[1])) {
-            (Some(h), Some(l)) => Ok(h << 4 | l),
-            _ => Err("bad hex".to_string()),
-        })
-        .collect()
 }
 
 fn framed(out: &str) -> Result<impl Iterator<Item = &str>, String> {

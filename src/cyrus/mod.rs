@@ -1,6 +1,7 @@
 //! Cyrus knowledge: names, the probe script and its parsers, log classification.
 
 pub mod doctor;
+pub mod hex;
 pub mod host_facts;
 pub mod index;
 pub mod inventory;

@@ -71,14 +71,14 @@ impl UserState {
             self.quota.insert(root.to_string(), parse_quota(text)?);
         } else if let Some(rest) = line.strip_prefix("S\t") {
             let (inbox, hex) = rest.split_once('\t').ok_or("bad subscription line")?;
-            let key = super::inventory::unhex(hex)?;
+            let key = super::hex::unhex(hex)?;
             self.subscriptions
                 .entry(inbox.to_string())
                 .or_default()
                 .insert(subscription_name(&key));
         } else if let Some(rest) = line.strip_prefix("A\t") {
             let (inbox, hex) = rest.split_once('\t').ok_or("bad sieve link line")?;
-            let target = shown(&super::inventory::unhex(hex)?);
+            let target = shown(&super::hex::unhex(hex)?);
             let name = target.strip_suffix(".bc").unwrap_or(&target).to_string();
             self.sieve.entry(inbox.to_string()).or_default().active = Some(name);
         } else if let Some(rest) = line.strip_prefix("V\t") {
@@ -86,7 +86,7 @@ impl UserState {
             let (Some(inbox), Some(hex), Some(sha1)) = (f.next(), f.next(), f.next()) else {
                 return Err("bad sieve script line".into());
             };
-            let file = shown(&super::inventory::unhex(hex)?);
+            let file = shown(&super::hex::unhex(hex)?);
             let name = file.strip_suffix(".script").unwrap_or(&file).to_string();
             self.sieve
                 .entry(inbox.to_string())
