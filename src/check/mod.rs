@@ -49,6 +49,18 @@ impl Scope {
         Ok(())
     }
 
+    /// What the remote inventory is told to list (inventory.pl's scope
+    /// argument): a scoped check of a big site must not carry every
+    /// mailbox's line. `None`: everything.
+    pub fn remote_filter(&self) -> Option<String> {
+        if let Some(m) = &self.mailbox {
+            return Some(format!("mailbox:{}", external_to_internal(&to_mutf7(m))));
+        }
+        self.user
+            .as_ref()
+            .map(|u| format!("user:{}", crate::cyrus::names::user_root(&to_mutf7(u))))
+    }
+
     /// Does this internal mailbox name fall in the scope?
     pub fn accepts(&self, internal: &str) -> bool {
         if let Some(m) = &self.mailbox {
@@ -92,11 +104,25 @@ pub(crate) async fn inventory(
     host: &str,
     t: Duration,
 ) -> Result<Inventory, String> {
+    inventory_of(conns, host, &Scope::default(), t).await
+}
+
+/// [`inventory`] of only what `scope` covers (the host lists only that).
+pub(crate) async fn inventory_of(
+    conns: &Connections,
+    host: &str,
+    scope: &Scope,
+    t: Duration,
+) -> Result<Inventory, String> {
     let c = conns
         .get(host)
         .ok_or(format!("host {host} is not configured"))?;
+    let filter = scope.remote_filter();
     let mut s = c
-        .exec_stream(&inventory::headers_command(c.config()), t)
+        .exec_stream(
+            &inventory::headers_command(c.config(), filter.as_deref()),
+            t,
+        )
         .await
         .map_err(|e| format!("{host}: {e}"))?;
     let mut reader = HeadersReader::default();
@@ -135,12 +161,17 @@ struct Feed<'a> {
 }
 
 impl<'a> Feed<'a> {
-    async fn start(conns: &'a Connections, host: &'a str, t: Duration) -> Result<Self, String> {
+    async fn start(
+        conns: &'a Connections,
+        host: &'a str,
+        filter: Option<&str>,
+        t: Duration,
+    ) -> Result<Self, String> {
         let c = conns
             .get(host)
             .ok_or(format!("host {host} is not configured"))?;
         let stream = c
-            .exec_stream(&inventory::headers_command(c.config()), t)
+            .exec_stream(&inventory::headers_command(c.config(), filter), t)
             .await
             .map_err(|e| format!("{host}: {e}"))?;
         Ok(Feed {
@@ -211,13 +242,15 @@ pub(crate) async fn level1_streamed(
     conns: &Connections,
     master: &str,
     replica: &str,
+    scope: &Scope,
     within: &(dyn Fn(&str) -> bool + Sync),
     list_names: bool,
     t: Duration,
 ) -> Result<(Joined, HeadersTail, HeadersTail), String> {
+    let filter = scope.remote_filter();
     let (m, r) = tokio::join!(
-        Feed::start(conns, master, t),
-        Feed::start(conns, replica, t)
+        Feed::start(conns, master, filter.as_deref(), t),
+        Feed::start(conns, replica, filter.as_deref(), t)
     );
     let (mut m, mut r) = (m?, r?);
     let mut join = Join::new(within, list_names);
@@ -352,11 +385,13 @@ struct Pass {
     names: Vec<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn pass(
     conns: &Connections,
     pair: &PairConfig,
     replica: &str,
     channel: &str,
+    scope: &Scope,
     within: &(dyn Fn(&str) -> bool + Sync),
     opts: &CheckOptions,
     progress: &(dyn Fn(String) + Sync),
@@ -369,6 +404,7 @@ async fn pass(
         conns,
         &pair.master,
         replica,
+        scope,
         within,
         opts.list_mailboxes,
         opts.exec_timeout,
@@ -479,7 +515,7 @@ pub async fn guid_multiset(
     scope: &Scope,
     t: Duration,
 ) -> Result<GuidsByMailbox, String> {
-    let inv = inventory(conns, host, t).await?;
+    let inv = inventory_of(conns, host, scope, t).await?;
     let boxes: Vec<&MailboxEntry> = inv
         .mailboxes
         .iter()
@@ -584,6 +620,7 @@ pub async fn run(
             pair,
             &rep.host,
             &rep.channel,
+            scope,
             &within,
             opts,
             progress,
@@ -655,6 +692,7 @@ impl Recheck<'_> {
             self.pair,
             &self.replica.host,
             &self.replica.channel,
+            self.scope,
             &within,
             self.opts,
             self.progress,

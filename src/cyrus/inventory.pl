@@ -10,6 +10,9 @@
 #   defaultbc link: "A\t<inbox>\t<hex target>") and each script source in the sieve directory
 #   ("V\t<inbox>\t<hex name>\t<sha1>"), and "@@unread\t<what>\t<why>" for a store this script
 #   cannot read (a quota_db or subscription_db other than the defaults, sieveusehomedir).
+#   An optional argument after CAP, "user:<INBOX>" or "mailbox:<name>" (internal names), lists
+#   only that user's or that mailbox's entries and state (a scoped check of a big site must not
+#   carry every mailbox's line); the pending lines stay whole (they decide what is in flight).
 # MODE pending CAP: only those pending lines (cheap: for waiting on the queue).
 # MODE records: per stdin line PARTITION:UNIQUEID:MBTYPE:HEXNAME (stdin: the list grows with the
 #   site, an argument list or one SSH packet must not) the whole cyrus.index ("R\t<uniqueid>\t<hex>") and cyrus.header
@@ -122,7 +125,7 @@ sub print_quota {
                 next unless defined $line;
                 $line =~ s/[\r\n].*//s;
                 my $name = $t->[0] . ($root eq 'root' && $t->[0] ne '' ? '' : $root);
-                print "Q\t$name\t$line\n";
+                print "Q\t$name\t$line\n" if in_scope($name);
             }
             closedir $qh;
         }
@@ -228,6 +231,16 @@ sub print_sieve {
     }
 }
 
+# Is this internal name (as ctl_mboxlist -d quotes it) in the scope asked for? A name with a
+# JSON escape is kept: the caller filters exactly, this only trims what is sent.
+my ($scope_kind, $scope_name) = split(/:/, $want[1] // '', 2);
+sub in_scope {
+    my ($name) = @_;
+    return 1 if !defined $scope_kind || $scope_kind eq '' || $name =~ /\\/;
+    return $name eq $scope_name if $scope_kind eq 'mailbox';
+    return $name eq $scope_name || index($name, "$scope_name.") == 0;
+}
+
 if ($mode eq 'headers') {
     my $l;
     unless (open($l, '-|', "$bindir/ctl_mboxlist", '-C', $conf, '-d')) {
@@ -237,6 +250,8 @@ if ($mode eq 'headers') {
     my @inboxes;
     while (my $line = <$l>) {
         $line .= "\n" unless $line =~ /\n\z/;
+        my ($listed) = $line =~ /^"((?:[^"\\]|\\.)*)": \{/;
+        next if defined $listed && !in_scope($listed);
         print "L\t$line";
         next unless $line =~ /^"((?:[^"\\]|\\.)*)": \{.*"uniqueid": "([^"]+)"/;
         my ($name, $u) = ($1, $2);

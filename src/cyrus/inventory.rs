@@ -4,8 +4,8 @@
 //! index (and user-flag names) of only the mailboxes that differ. The
 //! remote side is a read-only perl script (inventory.pl).
 
-use super::index::{self, IndexHeader, IndexRecord};
 use super::hex::unhex;
+use super::index::{self, IndexHeader, IndexRecord};
 use super::user_state::{is_inbox, UserState};
 
 use crate::config::HostConfig;
@@ -72,8 +72,12 @@ fn perl(h: &HostConfig, mode: &str, args: impl IntoIterator<Item = String>) -> R
     RemoteCommand::read(argv)
 }
 
-pub fn headers_command(h: &HostConfig) -> RemoteCommand {
-    perl(h, "headers", [PENDING_CAP.to_string()])
+/// `filter`: `user:<INBOX>` or `mailbox:<name>` (internal names) lists
+/// only that scope's mailboxes and per-user state (check::Scope builds it).
+pub fn headers_command(h: &HostConfig, filter: Option<&str>) -> RemoteCommand {
+    let mut args = vec![PENDING_CAP.to_string()];
+    args.extend(filter.map(str::to_string));
+    perl(h, "headers", args)
 }
 
 /// Only the master's pending sync-log lines (for waiting on the queue).
@@ -495,5 +499,69 @@ mod tests {
         assert_eq!(cut.get(""), Some(&20));
         assert!(pending.contains(&("replica2".into(), "USER bob".into())));
         assert_eq!(cut.get("replica2"), None);
+    }
+
+    /// The real script with a stand-in ctl_mboxlist listing `n` users: a
+    /// scoped listing names only its user's mailboxes, quota root and
+    /// subscriptions, and its size does not grow with the site.
+    #[test]
+    fn a_scoped_listing_carries_only_its_scope_whatever_the_site_size() {
+        let run = |n: usize| -> String {
+            // one name for both sizes: the output names its paths
+            let dir = std::env::temp_dir().join(format!("cyrdeck-scoped-{}", std::process::id()));
+            let bin = dir.join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::create_dir_all(dir.join("quota/b")).unwrap();
+            let mut list = String::from("{\n");
+            for i in 0..n {
+                for name in [format!("user.u{i}"), format!("user.u{i}.Sent")] {
+                    list.push_str(&format!(
+                        "\"{name}\": {{\"mbtype\": \"e\", \"partition\": \"default\", \"uniqueid\": \"x{i}{}\"}},\n",
+                        name.len()
+                    ));
+                }
+                std::fs::write(dir.join(format!("quota/b/user.u{i}")), "%(S (0 10))\n").unwrap();
+            }
+            list.push_str("\"user.bob\": {\"mbtype\": \"e\", \"partition\": \"default\", \"uniqueid\": \"bobid\"},\n}\n");
+            std::fs::write(dir.join("list"), &list).unwrap();
+            std::fs::write(dir.join("quota/b/user.bob"), "%(S (0 7777))\n").unwrap();
+            let tool = bin.join("ctl_mboxlist");
+            std::fs::write(
+                &tool,
+                format!("#!/bin/sh\ncat {}\n", dir.join("list").display()),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let conf = dir.join("imapd.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "configdirectory: {0}\npartition-default: {0}/spool\n",
+                    dir.display()
+                ),
+            )
+            .unwrap();
+            let out = std::process::Command::new("perl")
+                .args(["-e", SCRIPT])
+                .arg(&conf)
+                .arg(&bin)
+                .args(["headers", "10", "user:user.bob"])
+                .output()
+                .unwrap();
+            std::fs::remove_dir_all(&dir).ok();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let (small, big) = (run(10), run(1000));
+        let inv = parse_headers(&big).unwrap();
+        let names: Vec<&str> = inv.mailboxes.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["user.bob"], "{big}");
+        assert!(big.contains("Q\tuser.bob\t%(S (0 7777))"), "{big}");
+        assert!(!big.contains("user.u1"), "{big}");
+        assert_eq!(
+            small.len(),
+            big.len(),
+            "a scoped listing grew with the site:\n{small}\n{big}"
+        );
     }
 }

@@ -176,6 +176,9 @@ mod tests {
             DiffKind::DeletedPurgedOnOneSide => 9,
             DiffKind::AclDiffers => 10,
             DiffKind::MailboxRecreated => 11,
+            DiffKind::QuotaDiffers => 12,
+            DiffKind::SubscriptionsDiffer => 13,
+            DiffKind::SieveDiffers => 14,
         };
         for (i, k) in DiffKind::ALL.iter().enumerate() {
             assert_eq!(pos(*k), i, "{k:?}");
