@@ -14,7 +14,7 @@ CYRDECK_MATRIX=full cargo test --release --test fault_matrix -- --test-threads=1
 # kill-after, abort, SSH dropped, step failing} (the kinds that apply to the step)
 CYRDECK_HARD_MATRIX=full cargo test --release --test hard_failover_lab -- --test-threads=1 --nocapture \
   promote_and_reintegrate_survive_every 2>&1 | tee /tmp/cyrdeck-hard-matrix.log || status=$?
-# replace-replica: every writing step x {kill before, kill after, SSH dropped, abort}
+# replace-replica: every writing step x {kill before, kill after, SSH dropped, abort, old replica's host gone}
 CYRDECK_REPLACE_MATRIX=full cargo test --release --test replace_replica_lab -- --test-threads=1 --nocapture \
   replace_replica_fault_matrix 2>&1 | tee /tmp/cyrdeck-replace-matrix.log || status=$?
 # failover of a pair with two replicas: steps 2-9 x {no, kill before, kill after}

@@ -314,7 +314,19 @@ enum Fault {
     SshDrop,
     /// The operator answers "no" at the step's prompt.
     Abort,
+    /// The OLD replica's host goes away mid-step (its sshd and its Cyrus
+    /// together, 0.3 s in), as when a replica is replaced because its host
+    /// is dying: nothing of the run needs it, so it goes on to the end.
+    OldGone,
 }
+
+const ALL_FAULTS: [Fault; 5] = [
+    Fault::KillBefore,
+    Fault::KillAfter,
+    Fault::SshDrop,
+    Fault::Abort,
+    Fault::OldGone,
+];
 
 /// One case, mail delivered throughout: the run interrupted at `step`
 /// (1-based), then resumed (kill), resumed after the sshd is back (drop),
@@ -344,6 +356,23 @@ fn case(step: usize, fault: Fault) -> bool {
                 .env("CYRDECK_FAULT_CMD", down);
         }
         Fault::Abort => {}
+        Fault::OldGone => {
+            let down = |what: &str| {
+                format!(
+                    "{} lab down --dir {} --only {what}",
+                    bin(),
+                    lab().layout.dir.display()
+                )
+            };
+            first.env("CYRDECK_FAULT", format!("{step}:exec")).env(
+                "CYRDECK_FAULT_CMD",
+                format!(
+                    "(sleep 0.3; {}; {}) </dev/null >/dev/null 2>&1 &",
+                    down("replica-sshd"),
+                    down("replica-cyrus")
+                ),
+            );
+        }
     }
     // "y" to every writing step before `step`, then "n" (abort) or "y"
     let answers: String = (2..=5)
@@ -403,6 +432,16 @@ fn case(step: usize, fault: Fault) -> bool {
             }
         }
         Fault::Abort => assert_eq!(o.status.code(), Some(3), "{log}"),
+        Fault::OldGone => {
+            assert_eq!(o.status.code(), Some(0), "{log}");
+            let gone = wait_for(Duration::from_secs(10), || {
+                lab()
+                    .pid(cyrdeck::lab::Component::Sshd(Role::Replica))
+                    .is_none()
+                    .then_some(())
+            });
+            assert!(gone.is_some(), "the old replica's host never went:\n{log}");
+        }
     }
     let (_, list) = t.run(&["runbook", "list"]);
     assert!(list.contains("no unfinished runbook"), "{list}\n{log}");
@@ -476,7 +515,8 @@ fn case(step: usize, fault: Fault) -> bool {
 }
 
 /// Every writing step (2-5) x {killed before / after its remote action,
-/// SSH to the master dropped, operator abort}: 16 cases with
+/// SSH to the master dropped, operator abort, the old replica's host
+/// gone}: 20 cases with
 /// CYRDECK_REPLACE_MATRIX=full (scripts/matrix.sh); CI runs one.
 #[test]
 fn replace_replica_fault_matrix() {
@@ -486,34 +526,17 @@ fn replace_replica_fault_matrix() {
     // one case: CYRDECK_REPLACE_CASE=5:SshDrop
     let one: Option<(usize, Fault)> = std::env::var("CYRDECK_REPLACE_CASE").ok().and_then(|v| {
         let (s, f) = v.split_once(':')?;
-        let f = [
-            Fault::KillBefore,
-            Fault::KillAfter,
-            Fault::SshDrop,
-            Fault::Abort,
-        ]
-        .into_iter()
-        .find(|x| format!("{x:?}") == f)?;
+        let f = ALL_FAULTS.into_iter().find(|x| format!("{x:?}") == f)?;
         Some((s.parse().ok()?, f))
     });
     let cases: Vec<(usize, Fault)> = if let Some(c) = one {
         vec![c]
     } else if full {
-        (2..=5)
-            .flat_map(|s| {
-                [
-                    Fault::KillBefore,
-                    Fault::KillAfter,
-                    Fault::SshDrop,
-                    Fault::Abort,
-                ]
-                .map(|f| (s, f))
-            })
-            .collect()
+        (2..=5).flat_map(|s| ALL_FAULTS.map(|f| (s, f))).collect()
     } else {
         // the other tests here cover "no" and a kill at step 3 (CI time:
-        // one case; scripts/matrix.sh runs all 16)
-        vec![(4, Fault::SshDrop)]
+        // two cases; scripts/matrix.sh runs all 20)
+        vec![(4, Fault::SshDrop), (3, Fault::OldGone)]
     };
     let started = Instant::now();
     let mut ends = Vec::new();
@@ -522,7 +545,7 @@ fn replace_replica_fault_matrix() {
         // kills go on to the end; an abort, or a drop before the point of
         // no return (step 5), undoes
         let expect = match fault {
-            Fault::KillBefore | Fault::KillAfter => true,
+            Fault::KillBefore | Fault::KillAfter | Fault::OldGone => true,
             Fault::Abort => false,
             Fault::SshDrop => *step >= 5,
         };
