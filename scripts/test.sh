@@ -29,10 +29,10 @@ for d in /var/tmp/cyrdeck-failover-lab /var/tmp/cyrdeck-hardfo-lab "$lab"; do
 done
 scripts/versions.sh slice 2>&1 | tee -a "$out" || status=$?
 # every lab the tests started: nothing of theirs may outlive the suite
-for d in /var/tmp/cyrdeck-failover-lab /var/tmp/cyrdeck-matrix-lab /var/tmp/cyrdeck-logsrc-lab /var/tmp/cyrdeck-hardfo-lab /var/tmp/cyrdeck-upgrade-lab /var/tmp/cyrdeck-versions-lab /var/tmp/cyrdeck-oncall-lab /var/tmp/cyrdeck-fleet-lab /var/tmp/cyrdeck-replicas-lab /var/tmp/cyrdeck-replace-lab /var/tmp/cyrdeck-size-lab /var/tmp/cyrdeck-site-lab "$lab"; do
+for d in /var/tmp/cyrdeck-failover-lab /var/tmp/cyrdeck-matrix-lab /var/tmp/cyrdeck-logsrc-lab /var/tmp/cyrdeck-hardfo-lab /var/tmp/cyrdeck-upgrade-lab /var/tmp/cyrdeck-versions-lab /var/tmp/cyrdeck-oncall-lab /var/tmp/cyrdeck-fleet-lab /var/tmp/cyrdeck-replicas-lab /var/tmp/cyrdeck-replace-lab /var/tmp/cyrdeck-size-lab /var/tmp/cyrdeck-site-lab /var/tmp/cyrdeck-site-replace-lab "$lab"; do
   [ -d "$d" ] && { "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir "$d" || status=1; }
 done
-left=$(pgrep -af '/var/tmp/cyrdeck-(test|failover|matrix|logsrc|iso|hardfo|upgrade|versions|oncall|fleet|replicas|replace|size|site)-lab' || true)
+left=$(pgrep -af '/var/tmp/cyrdeck-(test|failover|matrix|logsrc|iso|hardfo|upgrade|versions|oncall|fleet|replicas|replace|size|site|site-replace)-lab' || true)
 if [ -n "$left" ]; then
   echo "processes of the test labs still running:"; echo "$left"; status=1
 fi

@@ -78,28 +78,6 @@ impl Sampler {
     }
 }
 
-/// The lab as `lab up` makes it again (the master's channels from the
-/// templates), its Cyrus restarted to read them; no pair lock left.
-fn restore(t: &Rehearsal) {
-    let _ = t.run(&["runbook", "unlock", "--pair", "lab", "--yes"]);
-    let _ = lab().down(Some(cyrdeck::lab::Component::Cyrus(Role::Master)));
-    lab().up().expect("lab up");
-    // the old replica missed what came after its channel was retired: one
-    // full pass brings it back (the master's own sync_client, in its
-    // namespace: its log lines go to the lab's syslog)
-    let conf = lab().layout.instance(Role::Master).imapd_conf;
-    let ok = lab()
-        .in_namespace(Role::Master, "timeout")
-        .arg("300")
-        .arg(format!("{}/sync_client", cyrdeck::lab::CYRUS_BIN))
-        .arg("-C")
-        .arg(&conf)
-        .arg("-A")
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "sync_client -A after the restore");
-}
-
 #[test]
 fn replace_the_only_replica_under_delivery_with_no_gap() {
     use_private_lab_with_spare(LAB_NAME, LAB_PORT);
@@ -202,7 +180,7 @@ fn replace_the_only_replica_under_delivery_with_no_gap() {
     assert!(code == 0 || status.contains("bailed out"), "{status}");
     assert!(!status.contains("CRITICAL"), "{status}");
     assert!(status.contains("channel replica2 -> replica2"), "{status}");
-    restore(&t);
+    restore_after_replace(&t);
 }
 
 #[test]
@@ -264,7 +242,7 @@ fn stopped_after_the_channel_was_added_the_master_is_as_before() {
     );
     assert!(!status.contains("CRITICAL"), "{status}");
     assert!(status.contains("channel default -> replica"), "{status}");
-    restore(&t);
+    restore_after_replace(&t);
 }
 
 #[test]
@@ -302,7 +280,7 @@ fn killed_after_the_initial_sync_the_run_resumes_to_the_end() {
         by_msgid(Role::Master, &mailbox),
         by_msgid(Role::Replica2, &mailbox)
     );
-    restore(&t);
+    restore_after_replace(&t);
 }
 
 /// How a case interrupts the run at its step.
@@ -510,7 +488,7 @@ fn case(step: usize, fault: Fault) -> bool {
         accepted.len(),
         if replaced { "replaced" } else { "as before" }
     );
-    restore(&t);
+    restore_after_replace(&t);
     replaced
 }
 

@@ -403,3 +403,35 @@ pub fn figure(out: &str, what: &str) -> Option<f64> {
     let i = out.find(what)? + what.len();
     out[i..].split('s').next()?.trim().parse().ok()
 }
+
+/// The lab as `lab up` makes it again (the master's channels from the
+/// templates), its Cyrus restarted to read them; no pair lock left.
+pub fn restore_after_replace(t: &Rehearsal) {
+    restore_after_replace_of(t, &[])
+}
+
+/// [`restore_after_replace`] when only `users` changed since OLD's channel
+/// was retired: they are synced to it (`-u`), not the whole site (on the
+/// site profile a full pass on 3.6 trips over what other tests left: a
+/// delayed-delete copy of a shared folder, cyrus-imapd #4611's assertion).
+pub fn restore_after_replace_of(t: &Rehearsal, users: &[&str]) {
+    let _ = t.run(&["runbook", "unlock", "--pair", "lab", "--yes"]);
+    let _ = lab().down(Some(cyrdeck::lab::Component::Cyrus(Role::Master)));
+    lab().up().expect("lab up");
+    // the old replica missed what came after its channel was retired: one
+    // full pass brings it back (the master's own sync_client, in its
+    // namespace: its log lines go to the lab's syslog)
+    let conf = lab().layout.instance(Role::Master).imapd_conf;
+    let mut c = lab().in_namespace(Role::Master, "timeout");
+    c.arg("300")
+        .arg(format!("{}/sync_client", cyrdeck::lab::CYRUS_BIN))
+        .arg("-C")
+        .arg(&conf);
+    if users.is_empty() {
+        c.arg("-A");
+    } else {
+        c.arg("-u").args(users);
+    }
+    let ok = c.status().is_ok_and(|s| s.success());
+    assert!(ok, "sync_client after the restore ({users:?})");
+}
