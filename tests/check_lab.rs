@@ -593,3 +593,59 @@ fn sieve_scripts_differing_on_either_side_are_named() {
     let (code, v) = check_json(&["--user", &user]);
     assert_eq!(code, 0, "after the repair: {v:#}");
 }
+
+/// Issue 25: a mailbox annotation (METADATA) set on one side only, the
+/// replica's then the master's (its log lines lost): named with the
+/// entry, whose it is and both values, and nothing else (no
+/// metadata_differs: the annotation explains the modseq); repaired (the
+/// side changed last wins, as for flags: lab, 3.6.1).
+#[test]
+fn an_annotation_set_on_either_side_is_named_and_repaired() {
+    let _g = lock();
+    let user = format!("chk{}an", run_id());
+    let mailbox = format!("user/{user}");
+    let mut admin = login(Role::Master, "admin");
+    admin.create(&mailbox).unwrap();
+    admin.logout();
+    lmtp(Role::Master, &user, &format!("{user}-0@an"));
+    wait_drained();
+    for (side, value) in [
+        (Role::Replica, "from the replica"),
+        (Role::Master, "from the master"),
+    ] {
+        let paused = (side == Role::Master).then(Paused::new);
+        let mut u = login(side, &user);
+        u.command(&format!("SETMETADATA INBOX (/private/comment \"{value}\")"))
+            .unwrap();
+        u.logout();
+        if paused.is_some() {
+            forget_pending(std::slice::from_ref(&user));
+        }
+        drop(paused);
+        let (code, v) = check_json(&["--user", &user]);
+        let want = if side == Role::Replica {
+            format!("/comment (the owner's private): master -, replica \"{value}\"")
+        } else {
+            // the first repair took the replica's value to the master (its
+            // change was the later one)
+            format!(
+                "/comment (the owner's private): master \"{value}\", replica \"from the replica\""
+            )
+        };
+        let d = v["differences"].as_array().unwrap();
+        assert_eq!(d.len(), 1, "{v:#}");
+        assert_eq!(d[0]["kind"], "annotations_differ", "{v:#}");
+        assert_eq!(d[0]["mailbox"], mailbox.as_str(), "{v:#}");
+        assert_eq!(d[0]["detail"], want.as_str(), "{v:#}");
+        assert_eq!(code, 1, "{v:#}");
+        let (code, out) = cli(&["repair", "--user", &user, "--yes"]);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("the annotations of the side changed last win"),
+            "{out}"
+        );
+        wait_drained();
+        let (code, v) = check_json(&["--user", &user]);
+        assert_eq!(code, 0, "after the repair: {v:#}");
+    }
+}

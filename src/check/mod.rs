@@ -422,74 +422,37 @@ async fn pass(
         .iter()
         .map(|(n, e)| format!("{n}: {e}"))
         .collect();
-    // quota limits and subscriptions: per user, from the same two execs
-    let (user_diffs, user_errors) =
-        user_state::compare(&tail.user_state, &replica_tail.user_state, within, replica);
+    // per-user state and mailbox annotations, from the same two execs
+    let (user_diffs, user_errors) = user_state_of(&level1, &tail, &replica_tail, within, replica);
+    // a mailbox whose annotations differ has its modseq moved by them:
+    // metadata_differs stays only for what nothing else explains
+    let explained: BTreeSet<String> = user_diffs
+        .iter()
+        .filter(|d| d.kind == DiffKind::AnnotationsDiffer)
+        .map(|d| d.mailbox.clone())
+        .collect();
     diffs.extend(user_diffs);
     errors.extend(user_errors);
     // level 2 for what differs (UIDVALIDITY differences included: the
     // per-message table shows what each side holds)
-    let (mut mb, mut rb) = (BTreeMap::new(), BTreeMap::new());
-    for (a, b) in boxes {
-        mb.insert(a.name.clone(), a);
-        rb.insert(b.name.clone(), b);
-    }
     if !level1.differing.is_empty() {
         progress(format!(
             "level 2: {} mailbox(es) differ; reading their records",
             level1.differing.len()
         ));
-        let mlist: Vec<&MailboxEntry> = mb.values().collect();
-        let rlist: Vec<&MailboxEntry> = rb.values().collect();
-        let (mr, rr) = tokio::join!(
-            records(conns, &pair.master, &mlist, opts.exec_timeout),
-            records(conns, replica, &rlist, opts.exec_timeout)
-        );
-        let (mr, rr) = (mr?, rr?);
-        for name in &level1.differing {
-            let (Some(a), Some(b)) = (mb.get(name), rb.get(name)) else {
-                continue;
-            };
-            match (mr.get(&a.uniqueid), rr.get(&b.uniqueid)) {
-                (Some(Ok(x)), Some(Ok(y))) => {
-                    let found = compare::level2(name, side(x), side(y));
-                    let uv = diffs.iter().any(|d| {
-                        d.kind == DiffKind::UidvalidityDiffers
-                            && d.mailbox == crate::cyrus::names::external(name)
-                    });
-                    if found.is_empty() && !uv {
-                        diffs.push(Difference {
-                            mailbox: crate::cyrus::names::external(name),
-                            kind: DiffKind::MetadataDiffers,
-                            uid: None,
-                            master: None,
-                            replica: None,
-                            detail: format!(
-                                "same messages and flags; HIGHESTMODSEQ {} vs {}, annotation CRC {:08x} vs {:08x}",
-                                x.header.highestmodseq,
-                                y.header.highestmodseq,
-                                x.header.sync_crc_annot,
-                                y.header.sync_crc_annot
-                            ),
-                        });
-                    }
-                    diffs.extend(found);
-                }
-                (Some(Err(e)), _) => errors.push(format!(
-                    "{}: master: {e}",
-                    crate::cyrus::names::external(name)
-                )),
-                (_, Some(Err(e))) => errors.push(format!(
-                    "{}: {replica}: {e}",
-                    crate::cyrus::names::external(name)
-                )),
-                _ => errors.push(format!(
-                    "{}: records not returned",
-                    crate::cyrus::names::external(name)
-                )),
-            }
-        }
+        level2(
+            conns,
+            pair,
+            replica,
+            &level1,
+            boxes,
+            opts,
+            &mut diffs,
+            &mut errors,
+        )
+        .await?;
     }
+    diffs.retain(|d| !(d.kind == DiffKind::MetadataDiffers && explained.contains(&d.mailbox)));
     let names = names
         .iter()
         .map(|n| {
@@ -505,6 +468,132 @@ async fn pass(
         pending_cut: tail.pending_cut.get(channel).copied().unwrap_or(0),
         names,
     })
+}
+
+/// Per-user state (quota, subscriptions, sieve) and mailbox annotations of
+/// both hosts compared; a mailbox only one side holds is named once.
+fn user_state_of(
+    level1: &Level1,
+    tail: &HeadersTail,
+    replica_tail: &HeadersTail,
+    within: &(dyn Fn(&str) -> bool + Sync),
+    replica: &str,
+) -> (Vec<Difference>, Vec<String>) {
+    let one_sided: BTreeSet<String> = level1
+        .diffs
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.kind,
+                DiffKind::MailboxOnlyOnMaster | DiffKind::MailboxOnlyOnReplica
+            )
+        })
+        .map(internal_of)
+        .collect();
+    user_state::compare(
+        &tail.user_state,
+        &replica_tail.user_state,
+        within,
+        &one_sided,
+        replica,
+    )
+}
+
+/// Level 2: the whole indexes of the mailboxes whose headers differ, read
+/// on both hosts and compared message by message.
+#[allow(clippy::too_many_arguments)]
+async fn level2(
+    conns: &Connections,
+    pair: &PairConfig,
+    replica: &str,
+    level1: &Level1,
+    boxes: Vec<(MailboxEntry, MailboxEntry)>,
+    opts: &CheckOptions,
+    diffs: &mut Vec<Difference>,
+    errors: &mut Vec<String>,
+) -> Result<(), String> {
+    let (mut mb, mut rb) = (BTreeMap::new(), BTreeMap::new());
+    for (a, b) in boxes {
+        mb.insert(a.name.clone(), a);
+        rb.insert(b.name.clone(), b);
+    }
+    let mlist: Vec<&MailboxEntry> = mb.values().collect();
+    let rlist: Vec<&MailboxEntry> = rb.values().collect();
+    let (mr, rr) = tokio::join!(
+        records(conns, &pair.master, &mlist, opts.exec_timeout),
+        records(conns, replica, &rlist, opts.exec_timeout)
+    );
+    let (mr, rr) = (mr?, rr?);
+    for name in &level1.differing {
+        let (Some(a), Some(b)) = (mb.get(name), rb.get(name)) else {
+            continue;
+        };
+        match (mr.get(&a.uniqueid), rr.get(&b.uniqueid)) {
+            (Some(Ok(x)), Some(Ok(y))) => {
+                let found = compare::level2(name, side(x), side(y));
+                let uv = diffs.iter().any(|d| {
+                    d.kind == DiffKind::UidvalidityDiffers
+                        && d.mailbox == crate::cyrus::names::external(name)
+                });
+                if found.is_empty() && !uv {
+                    diffs.push(Difference {
+                        mailbox: crate::cyrus::names::external(name),
+                        kind: DiffKind::MetadataDiffers,
+                        uid: None,
+                        master: None,
+                        replica: None,
+                        detail: header_fields_differing(&x.header, &y.header),
+                    });
+                }
+                diffs.extend(found);
+            }
+            (Some(Err(e)), _) => errors.push(format!(
+                "{}: master: {e}",
+                crate::cyrus::names::external(name)
+            )),
+            (_, Some(Err(e))) => errors.push(format!(
+                "{}: {replica}: {e}",
+                crate::cyrus::names::external(name)
+            )),
+            _ => errors.push(format!(
+                "{}: records not returned",
+                crate::cyrus::names::external(name)
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// Same messages and flags, other index headers: which header fields
+/// differ, with both values (message annotations change the annotation
+/// CRC; a mailbox annotation or a flag change and back only the modseq).
+fn header_fields_differing(
+    m: &crate::cyrus::index::IndexHeader,
+    r: &crate::cyrus::index::IndexHeader,
+) -> String {
+    let mut parts = Vec::new();
+    if m.highestmodseq != r.highestmodseq {
+        parts.push(format!(
+            "HIGHESTMODSEQ {} vs {}",
+            m.highestmodseq, r.highestmodseq
+        ));
+    }
+    if m.sync_crc_annot != r.sync_crc_annot {
+        parts.push(format!(
+            "message annotation CRC {:08x} vs {:08x}",
+            m.sync_crc_annot, r.sync_crc_annot
+        ));
+    }
+    if m.sync_crc_basic != r.sync_crc_basic {
+        parts.push(format!(
+            "sync CRC {:08x} vs {:08x}",
+            m.sync_crc_basic, r.sync_crc_basic
+        ));
+    }
+    if parts.is_empty() {
+        parts.push("header fields other than modseq and CRCs".into());
+    }
+    format!("same messages and flags; {}", parts.join(", "))
 }
 
 /// Per mailbox (external name) in the scope on one host: every live

@@ -9,13 +9,16 @@
 use crate::cyrus::names::external;
 use crate::cyrus::user_state::{QuotaLimits, Sieve, UserState};
 use crate::model::conflicts::{DiffKind, Difference};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Differences and what could not be read, in the scope `within` accepts.
+/// `one_sided`: mailboxes (internal names) only one host holds, already
+/// differences of their own: their annotations are not named again.
 pub fn compare(
     master: &UserState,
     replica: &UserState,
     within: &(dyn Fn(&str) -> bool + Sync),
+    one_sided: &BTreeSet<String>,
     replica_name: &str,
 ) -> (Vec<Difference>, Vec<String>) {
     let mut diffs = Vec::new();
@@ -68,7 +71,49 @@ pub fn compare(
             diffs.push(difference(inbox, DiffKind::SieveDiffers, detail));
         }
     }
+    let boxes: BTreeSet<&String> = master
+        .annotations
+        .keys()
+        .chain(replica.annotations.keys())
+        .collect();
+    let none = BTreeMap::new();
+    for name in boxes {
+        if !within(name) || one_sided.contains(name) {
+            continue;
+        }
+        let m = master.annotations.get(name).unwrap_or(&none);
+        let r = replica.annotations.get(name).unwrap_or(&none);
+        if let Some(detail) = annotations_detail(m, r) {
+            let mut d = difference(name, DiffKind::AnnotationsDiffer, detail);
+            if name.is_empty() {
+                d.mailbox = "(server)".into();
+            }
+            diffs.push(d);
+        }
+    }
     (diffs, errors)
+}
+
+type Annotations = BTreeMap<(String, String), String>;
+
+/// Each entry whose value differs: whose it is and both values.
+fn annotations_detail(m: &Annotations, r: &Annotations) -> Option<String> {
+    let keys: BTreeSet<&(String, String)> = m.keys().chain(r.keys()).collect();
+    let parts: Vec<String> = keys
+        .into_iter()
+        .filter(|k| m.get(*k) != r.get(*k))
+        .map(|(entry, userid)| {
+            let whose = match userid.as_str() {
+                "" => "shared".to_string(),
+                "[.OwNeR.]" => "the owner's private".to_string(),
+                u => format!("{u}'s private"),
+            };
+            let k = (entry.clone(), userid.clone());
+            let v = |a: &Annotations| a.get(&k).cloned().unwrap_or_else(|| "-".into());
+            format!("{entry} ({whose}): master {}, replica {}", v(m), v(r))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// The active script on each side and each source that differs; `None`
@@ -202,7 +247,7 @@ mod tests {
             ],
             &["user.a", "user.b"],
         );
-        let (d, e) = compare(&m, &r, &all, "replica");
+        let (d, e) = compare(&m, &r, &all, &BTreeSet::new(), "replica");
         assert!(e.is_empty());
         let got: Vec<(&str, DiffKind, &str)> = d
             .iter()
@@ -231,9 +276,16 @@ mod tests {
         // usage alone is no difference; a scope leaves the rest out
         let r2 = state(&["Q\tuser.a\t%(S (99 5555) M (7))"], &["user.a"]);
         let m2 = state(&["Q\tuser.a\t%(S (10 5555) M (1))"], &["user.a"]);
-        assert!(compare(&m2, &r2, &all, "replica").0.is_empty());
+        assert!(compare(&m2, &r2, &all, &BTreeSet::new(), "replica")
+            .0
+            .is_empty());
         let only_b = |n: &str| n.starts_with("user.b");
-        assert_eq!(compare(&m, &r, &only_b, "replica").0.len(), 1);
+        assert_eq!(
+            compare(&m, &r, &only_b, &BTreeSet::new(), "replica")
+                .0
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -254,20 +306,51 @@ mod tests {
             &["V\tuser.a\t68616e642e736372697074\t278dfea7730b1f6249f4238c77ab90b4b78c6d06"],
             &["user.a"],
         );
-        let (d, _) = compare(&m, &r, &|_: &str| true, "replica");
+        let (d, _) = compare(&m, &r, &|_: &str| true, &BTreeSet::new(), "replica");
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].kind, DiffKind::SieveDiffers);
         assert_eq!(
             d[0].detail,
             "active script: master away, replica none; script source hand.script: master -, replica 278dfea7730b"
         );
-        assert!(compare(&m, &m, &|_: &str| true, "replica").0.is_empty());
+        assert!(
+            compare(&m, &m, &|_: &str| true, &BTreeSet::new(), "replica")
+                .0
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn annotations_are_named_by_entry_and_owner_unless_the_mailbox_is_one_sided() {
+        let m = state(&["N\tuser.a\t2f636f6d6d656e74\t\t6d"], &["user.a"]);
+        let r = state(
+            &[
+                "N\tuser.a\t2f636f6d6d656e74\t\t72",
+                "N\tuser.a\t2f636f6d6d656e74\t5b2e4f774e65522e5d\t78",
+                "N\tuser.a.New\t2f636f6d6d656e74\t\t78",
+            ],
+            &["user.a"],
+        );
+        let one_sided: BTreeSet<String> = ["user.a.New".to_string()].into();
+        let (d, _) = compare(&m, &r, &|_: &str| true, &one_sided, "replica");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].kind, DiffKind::AnnotationsDiffer);
+        assert_eq!(
+            d[0].detail,
+            "/comment (shared): master \"m\", replica \"r\"; /comment (the owner's private): master -, replica \"x\""
+        );
     }
 
     #[test]
     fn a_store_not_read_makes_the_check_undecided() {
         let m = state(&["@@unread\tquota\tquota_db twoskip"], &[]);
-        let (_, e) = compare(&m, &UserState::default(), &|_: &str| true, "replica");
+        let (_, e) = compare(
+            &m,
+            &UserState::default(),
+            &|_: &str| true,
+            &BTreeSet::new(),
+            "replica",
+        );
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].contains("quota_db twoskip"), "{e:?}");
     }

@@ -8,8 +8,11 @@
 #   holds it ("Q\t<root>\t<line>"), each user's subscriptions ("S\t<inbox>\t<hex of the
 #   sub.db key>", or "X\t<inbox>\tsubscriptions\t<why>"), the sieve script lmtpd runs (the
 #   defaultbc link: "A\t<inbox>\t<hex target>") and each script source in the sieve directory
-#   ("V\t<inbox>\t<hex name>\t<sha1>"), and "@@unread\t<what>\t<why>" for a store this script
-#   cannot read (a quota_db or subscription_db other than the defaults, sieveusehomedir).
+#   ("V\t<inbox>\t<hex name>\t<sha1>"), each mailbox annotation of annotations.db ("N\t<mailbox>\t
+#   <hex entry>\t<hex userid>\t<value>": the value in hex, or "len:<n>:sum:<32-bit sum>" when long;
+#   an empty mailbox is a server annotation), and "@@unread\t<what>\t<why>" for a store this
+#   script cannot read (a quota_db, subscription_db or annotation_db other than the defaults,
+#   sieveusehomedir).
 #   An optional argument after CAP, "user:<INBOX>" or "mailbox:<name>" (internal names), lists
 #   only that user's or that mailbox's entries and state (a scoped check of a big site must not
 #   carry every mailbox's line); the pending lines stay whole (they decide what is in flight).
@@ -30,7 +33,7 @@ while (<$c>) {
     if (/^partition-([^:\s]+):\s*(\S+)/) { $part{$1} = $2 }
     elsif (/^metapartition-([^:\s]+):\s*(\S+)/) { $meta{$1} = $2 }
     elsif (/^configdirectory:\s*(\S+)/) { $cfgdir = $1 }
-    elsif (/^(quota_db|subscription_db|fulldirhash|sievedir|sieveusehomedir):\s*(\S+)/) { $opt{$1} = $2 }
+    elsif (/^(quota_db|subscription_db|annotation_db|annotation_db_path|fulldirhash|sievedir|sieveusehomedir):\s*(\S+)/) { $opt{$1} = $2 }
 }
 close $c;
 
@@ -241,7 +244,51 @@ sub in_scope {
     return $name eq $scope_name || index($name, "$scope_name.") == 0;
 }
 
+# Every mailbox annotation, by mailbox uniqueid: twoskip's records through `cyr_dbtool ... batch`
+# fed SHOW, whose output is length-prefixed ("{n}\r\n<key> {m}\r\n<value>\n": binary-safe). Key:
+# uniqueid NUL entry NUL userid NUL ("" shared, "[.OwNeR.]" the owner's private); value: an
+# unsigned long (8 bytes on a 64-bit host) whose first 4 bytes are the length in network order
+# (annotate.c split_attribs), the value, then its content type and modseq.
+# Returns uniqueid -> [lines].
+sub read_annotations {
+    my $db = $opt{annotation_db} // 'twoskip';
+    if ($db ne 'twoskip') { print "\@\@unread\tannotations\tannotation_db $db\n"; return {} }
+    return {} unless defined $cfgdir;
+    my $path = $opt{annotation_db_path} // "$cfgdir/annotations.db";
+    return {} unless -e $path;
+    my $h;
+    unless (open($h, '-|', 'sh', '-c', 'printf "SHOW\n" | "$0" -C "$1" "$2" twoskip batch', "$bindir/cyr_dbtool", $conf, $path)) {
+        print "\@\@unread\tannotations\tcannot run cyr_dbtool: $!\n";
+        return {};
+    }
+    binmode $h;
+    local $/;
+    my $all = <$h> // '';
+    close $h;
+    my %by;
+    my $pos = 0;
+    while ($all =~ /\G\{(\d+)\}\r\n/gc) {
+        my $klen = $1;
+        my $key = substr($all, pos($all), $klen);
+        pos($all) = pos($all) + $klen;
+        last unless $all =~ /\G \{(\d+)\}\r\n/gc;
+        my $vlen = $1;
+        my $raw = substr($all, pos($all), $vlen);
+        pos($all) = pos($all) + $vlen;
+        $all =~ /\G\n/gc;
+        my ($u, $entry, $userid) = split(/\0/, $key, 4);
+        next unless defined $entry;
+        my $n = length($raw) >= 8 ? unpack('N', $raw) : 0;
+        my $v = substr($raw, 8, $n);
+        my $shown = length($v) <= 512 ? unpack('H*', $v) : 'len:' . length($v) . ':sum:' . unpack('%32C*', $v);
+        push @{ $by{$u // ''} }, join("\t", unpack('H*', $entry), unpack('H*', $userid // ''), $shown);
+    }
+    return \%by;
+}
+
 if ($mode eq 'headers') {
+    my $annotations = read_annotations();
+    my @annotated;
     my $l;
     unless (open($l, '-|', "$bindir/ctl_mboxlist", '-C', $conf, '-d')) {
         print "\@\@error cannot run ctl_mboxlist: $!\n\@\@end\n";
@@ -259,6 +306,7 @@ if ($mode eq 'headers') {
         $type //= 'e';
         next if $type =~ /^.[a-z]*[di]/;    # tombstone or intermediate: no index
         push @inboxes, [$name, $u, $type] if $name =~ /^(?:[^!]+!)?user\.[^.]+$/;
+        push @annotated, [$name, $u] if exists $annotations->{$u};
         my ($p) = $line =~ /"partition": "([^"]+)"/;
         my $d = mailbox_dir($p // '', $u, $type, $name);
         unless (defined $d) { print "E\t$u\tno path for partition ", ($p // '?'), "\n"; next }
@@ -270,6 +318,8 @@ if ($mode eq 'headers') {
     print_quota();
     print_subscriptions(\@inboxes);
     print_sieve(\@inboxes);
+    for my $a (@annotated) { print "N\t$a->[0]\t$_\n" for @{ $annotations->{$a->[1]} } }
+    if (!defined $scope_kind || $scope_kind eq '') { print "N\t\t$_\n" for @{ $annotations->{''} // [] } }
     print_pending($want[0]);
 } elsif ($mode eq 'pending') {
     print_pending($want[0]);

@@ -39,6 +39,9 @@ pub struct UserState {
     pub subscriptions: BTreeMap<String, BTreeSet<String>>,
     /// INBOX (internal name) -> its sieve directory's state.
     pub sieve: BTreeMap<String, Sieve>,
+    /// Mailbox (internal name; "" for the server) -> its annotations in
+    /// annotations.db: (entry, userid) -> value as shown.
+    pub annotations: BTreeMap<String, BTreeMap<(String, String), String>>,
     /// What could not be read: (store, why), and (INBOX, store, why).
     pub unread: Vec<(String, String)>,
     pub unread_users: Vec<(String, String, String)>,
@@ -93,6 +96,21 @@ impl UserState {
                 .or_default()
                 .sources
                 .insert(name, sha1.to_string());
+        } else if let Some(rest) = line.strip_prefix("N\t") {
+            let f: Vec<&str> = rest.splitn(4, '\t').collect();
+            let [mailbox, entry, userid, value] = f[..] else {
+                return Err("bad annotation line".into());
+            };
+            let text =
+                |h: &str| super::hex::unhex(h).map(|b| String::from_utf8_lossy(&b).into_owned());
+            let shown = match value.strip_prefix("len:") {
+                Some(long) => format!("({long})"),
+                None => format!("{:?}", text(value)?),
+            };
+            self.annotations
+                .entry(mailbox.to_string())
+                .or_default()
+                .insert((text(entry)?, text(userid)?), shown);
         } else if let Some(rest) = line.strip_prefix("X\t") {
             let mut f = rest.splitn(3, '\t');
             let (inbox, store, why) = (f.next(), f.next(), f.next());
@@ -229,6 +247,30 @@ mod tests {
         assert_eq!(s.quota["user.qa"]["STORAGE"], Some(10));
         assert_eq!(s.unread_users[0].0, "user.qb");
         assert_eq!(s.unread[0].1, "quota_db twoskip");
+    }
+
+    #[test]
+    fn annotations_are_read_with_who_they_belong_to() {
+        let mut s = UserState::default();
+        for l in [
+            "N\tuser.qa\t2f636f6d6d656e74\t\t736861726564206f6e65",
+            "N\tuser.qa\t2f636f6d6d656e74\t5b2e4f774e65522e5d\t68656c6c6f09746162",
+            "N\t\t2f6d6f7464\t\tlen:600:sum:12345",
+        ] {
+            assert!(s.line(l).unwrap(), "{l}");
+        }
+        let qa = &s.annotations["user.qa"];
+        assert_eq!(qa[&("/comment".into(), "".into())], "\"shared one\"");
+        assert_eq!(
+            qa[&("/comment".into(), "[.OwNeR.]".into())],
+            "\"hello\\ttab\""
+        );
+        assert_eq!(
+            s.annotations[""][&("/motd".into(), "".into())],
+            "(600:sum:12345)"
+        );
+        assert!(s.line("N\tuser.qa\tzz\t\t00").is_err());
+        assert!(s.line("N\tuser.qa\t00").is_err());
     }
 
     #[test]

@@ -38,13 +38,16 @@ pub enum DiffKind {
     /// The sieve script lmtpd runs for a user differs (or a script source
     /// in the sieve directory): filters and vacation replies.
     SieveDiffers,
+    /// A mailbox's annotations (METADATA) in annotations.db differ: the
+    /// entry, whose, and both values.
+    AnnotationsDiffer,
 }
 
 impl DiffKind {
     /// Every kind, in declaration order (the metrics export each one, zero
     /// included). `all_is_complete` below fails to compile when a kind is
     /// added without being listed here.
-    pub const ALL: [DiffKind; 15] = [
+    pub const ALL: [DiffKind; 16] = [
         DiffKind::GuidConflict,
         DiffKind::UidvalidityDiffers,
         DiffKind::MailboxOnlyOnMaster,
@@ -60,6 +63,7 @@ impl DiffKind {
         DiffKind::QuotaDiffers,
         DiffKind::SubscriptionsDiffer,
         DiffKind::SieveDiffers,
+        DiffKind::AnnotationsDiffer,
     ];
 
     pub fn label(self) -> &'static str {
@@ -79,6 +83,7 @@ impl DiffKind {
             DiffKind::QuotaDiffers => "quota_differs",
             DiffKind::SubscriptionsDiffer => "subscriptions_differ",
             DiffKind::SieveDiffers => "sieve_differs",
+            DiffKind::AnnotationsDiffer => "annotations_differ",
         }
     }
     /// Live data differs (what repair, readiness and exit codes care about).
@@ -179,6 +184,7 @@ mod tests {
             DiffKind::QuotaDiffers => 12,
             DiffKind::SubscriptionsDiffer => 13,
             DiffKind::SieveDiffers => 14,
+            DiffKind::AnnotationsDiffer => 15,
         };
         for (i, k) in DiffKind::ALL.iter().enumerate() {
             assert_eq!(pos(*k), i, "{k:?}");

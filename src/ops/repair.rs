@@ -245,6 +245,12 @@ fn action(d: &Difference, copy_back: bool) -> String {
             "{}: the master's sieve scripts and active script made the replica's ({}); a script only the replica had is REMOVED there: put it with ManageSieve on the master first to keep it",
             d.mailbox, d.detail
         ),
+        // lab, 3.6.1: a value set on the replica only went to the master
+        // (the side with the higher modseq wins, as for flags)
+        DiffKind::AnnotationsDiffer => format!(
+            "{}: the annotations of the side changed last win on both sides, as flags do ({})",
+            d.mailbox, d.detail
+        ),
         DiffKind::SubscriptionsDiffer => format!(
             "{}: the master's subscriptions written to the replica ({}); a subscription only the replica had is dropped there: subscribe it on the master as the user to keep it",
             d.mailbox, d.detail
