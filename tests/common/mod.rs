@@ -129,6 +129,20 @@ pub fn lab() -> &'static Lab {
             let _ = std::fs::remove_dir_all(lab_dir());
         }
         let mut lab = Lab::open(&lab_dir(), Some(port)).expect("open lab");
+        // the releases first: a lab that ran others starts from nothing,
+        // and what this binary asks of its lab is set on that one (set
+        // before, a profile or a spare was lost with the old lab)
+        let (m, r) = releases();
+        let recorded = lab.layout.hosts.clone();
+        lab.set_releases(m.as_deref(), r.as_deref())
+            .expect("CYRDECK_TEST_*CYRUS");
+        if lab.layout.hosts != recorded {
+            // the shared lab ran other releases: start it again from nothing
+            let _ = lab.down(None);
+            let _ = std::fs::remove_dir_all(lab_dir());
+            lab = Lab::open(&lab_dir(), Some(port)).expect("open lab");
+            lab.set_releases(m.as_deref(), r.as_deref()).unwrap();
+        }
         if let Some(r) = JOURNAL_HOST.get() {
             lab.set_journal_host(Some(*r));
         }
@@ -142,17 +156,10 @@ pub fn lab() -> &'static Lab {
             lab.set_profile(cyrdeck::lab::layout::Profile::Site)
                 .expect("site profile");
         }
-        let (m, r) = releases();
-        let recorded = lab.layout.hosts.clone();
+        // again, now that a journal host is known (it must run the host's
+        // own release)
         lab.set_releases(m.as_deref(), r.as_deref())
             .expect("CYRDECK_TEST_*CYRUS");
-        if lab.layout.hosts != recorded {
-            // the shared lab ran other releases: start it again from nothing
-            let _ = lab.down(None);
-            let _ = std::fs::remove_dir_all(lab_dir());
-            lab = Lab::open(&lab_dir(), Some(port)).expect("open lab");
-            lab.set_releases(m.as_deref(), r.as_deref()).unwrap();
-        }
         lab.up().expect("lab up");
         seed_lab(&lab);
         lab
