@@ -510,3 +510,71 @@ fn heartbeat_measures_lag_while_replication_is_paused_and_is_refused_in_observe_
     .expect("lag back to 0 after resuming");
     assert_eq!(lag3, 0);
 }
+
+/// Issue 30 (1): a master with a fence (`msg/shutdown`) takes no mail:
+/// `status` is CRITICAL (exit 2, as Nagios reads it) and names the run
+/// that fenced it and how long ago; the site's own message is named as
+/// it is; on a replica a fence is the ex-master's normal state, a note.
+#[test]
+fn a_fenced_master_is_critical_and_names_the_run_a_fenced_replica_is_a_note() {
+    let _g = lock();
+    wait_ok(Duration::from_secs(120));
+    let dir = |r: Role| lab().layout.instance(r).config_dir.join("msg");
+    struct Unfence(Vec<std::path::PathBuf>);
+    impl Drop for Unfence {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+    let _unfence = Unfence(vec![
+        dir(Role::Master).join("shutdown"),
+        dir(Role::Replica).join("shutdown"),
+    ]);
+    let started_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        - 600_000;
+    let run = format!("vm-1-{started_ms}");
+    for r in [Role::Master, Role::Replica] {
+        std::fs::create_dir_all(dir(r)).unwrap();
+    }
+    std::fs::write(
+        dir(Role::Master).join("shutdown"),
+        format!("cyrdeck failover fence (run {run}): writes stopped\n"),
+    )
+    .unwrap();
+    let (code, v) = status_json();
+    let problems = v["pairs"][0]["problems"].to_string();
+    assert_eq!(code, 2, "{v:#}");
+    assert!(
+        problems.contains("writes are stopped on master master"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(&run) && problems.contains("10m ago"),
+        "{problems}"
+    );
+    std::fs::write(dir(Role::Master).join("shutdown"), "down for maintenance\n").unwrap();
+    let (code, v) = status_json();
+    assert_eq!(code, 2, "{v:#}");
+    assert!(v["pairs"][0]["problems"]
+        .to_string()
+        .contains("down for maintenance"));
+    std::fs::remove_file(dir(Role::Master).join("shutdown")).unwrap();
+    std::fs::write(
+        dir(Role::Replica).join("shutdown"),
+        format!("cyrdeck failover fence (run {run}): writes stopped\n"),
+    )
+    .unwrap();
+    let (code, v) = status_json();
+    assert_eq!(code, 0, "a fenced replica alone: {v:#}");
+    assert!(
+        v["pairs"][0]["notes"]
+            .to_string()
+            .contains("normal for an ex-master"),
+        "{v:#}"
+    );
+}

@@ -257,6 +257,7 @@ mod tests {
             log_quiet_secs: None,
             probe_ms: reachable.then_some(180),
             probe_bytes: None,
+            writes_refused: None,
         }
     }
 

@@ -129,7 +129,51 @@ fn host_status(v: &HostView, role: &'static str) -> HostStatus {
         },
         probe_ms: v.probe_ms,
         probe_bytes: v.probe_bytes,
+        writes_refused: r.and_then(|r| r.shutdown.clone()),
     }
+}
+
+/// A master with `msg/shutdown` takes no mail: CRITICAL, naming the
+/// cyrdeck run that fenced it (its id ends in the epoch ms it started) and
+/// how long ago, or the site's own message. On a replica a fence is the
+/// normal state of an ex-master: a note.
+fn fence_finding(
+    h: &HostStatus,
+    is_master: bool,
+    now: Option<u64>,
+) -> Option<Result<String, Problem>> {
+    let line = h.writes_refused.as_ref()?;
+    let run = line
+        .split_once("(run ")
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(id, _)| id.to_string());
+    let ago = run
+        .as_deref()
+        .and_then(|id| id.rsplit('-').next()?.parse::<u64>().ok())
+        .zip(now)
+        .filter(|(ms, now)| *ms / 1000 <= *now && *ms > 1_000_000_000_000)
+        .map(|(ms, now)| format!(", {} ago", super::human::secs((now - ms / 1000) as f64)))
+        .unwrap_or_default();
+    let whose = match &run {
+        Some(id) => format!("the fence of cyrdeck run {id}{ago}: `cyrdeck runbook list` says whether it is still open; an abandoned one is lifted with `cyrdeck runbook unlock`"),
+        None => format!("msg/shutdown says {line:?}"),
+    };
+    Some(if is_master {
+        Err(problem(
+            Health::Critical,
+            &h.name,
+            None,
+            format!(
+                "writes are stopped on master {}: every delivery is refused (LMTP 421): {whose}",
+                h.name
+            ),
+        ))
+    } else {
+        Ok(format!(
+            "{} (replica) refuses writes: {whose} (normal for an ex-master)",
+            h.name
+        ))
+    })
 }
 
 /// A master and a replica on different Cyrus releases: a note (upgrade
@@ -796,14 +840,21 @@ pub fn evaluate_pair<'a>(
     view: &dyn Fn(&str) -> HostView<'a>,
 ) -> PairStatus {
     let mv = view(&pair.master);
+    let now = mv.report().map(|r| r.now);
     let mut hosts = vec![host_status(&mv, "master")];
     let mut problems = host_problems(&hosts[0], true);
     let mut channels = Vec::new();
     let mut notes = Vec::new();
+    if let Some(Err(p)) = fence_finding(&hosts[0], true, now) {
+        problems.push(p);
+    }
     for r in &pair.replicas {
         let rv = view(&r.host);
         let rs = host_status(&rv, "replica");
         problems.extend(host_problems(&rs, false));
+        if let Some(Ok(note)) = fence_finding(&rs, false, now) {
+            notes.push(note);
+        }
         match release_mix(&hosts[0], &rs) {
             Some(Err(p)) => problems.push(p),
             Some(Ok(note)) => notes.push(note),
@@ -938,6 +989,59 @@ fn stuck_problems(mv: &HostView, stuck: &[StuckEntry]) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fence_is_critical_on_a_master_and_a_note_on_a_replica() {
+        let mut h = HostStatus {
+            name: "mx1".into(),
+            role: "master",
+            ssh: "root@mx1:22".into(),
+            reachable: true,
+            error: None,
+            data_age_secs: None,
+            cyrus_version: None,
+            master_running: true,
+            master_pid: None,
+            services: vec![],
+            sync_server: None,
+            log_error: None,
+            log_quiet_secs: None,
+            probe_ms: None,
+            probe_bytes: None,
+            writes_refused: None,
+        };
+        assert!(fence_finding(&h, true, Some(2_000_000_000)).is_none());
+        h.writes_refused = Some("cyrdeck failover fence (run vm-7-1999999400000): stopped".into());
+        let Some(Err(p)) = fence_finding(&h, true, Some(2_000_000_000)) else {
+            panic!("a fenced master is a problem");
+        };
+        assert_eq!(p.severity, Health::Critical);
+        assert!(
+            p.message
+                .contains("cyrdeck run vm-7-1999999400000, 10m ago"),
+            "{}",
+            p.message
+        );
+        let Some(Ok(note)) = fence_finding(&h, false, Some(2_000_000_000)) else {
+            panic!("a fenced replica is a note");
+        };
+        assert!(note.contains("normal for an ex-master"), "{note}");
+        // a run id without a time, or a time in the future: no "ago"
+        h.writes_refused = Some("cyrdeck failover fence (run x-9): stopped".into());
+        let Some(Err(p)) = fence_finding(&h, true, Some(2_000_000_000)) else {
+            panic!()
+        };
+        assert!(p.message.contains("cyrdeck run x-9:"), "{}", p.message);
+        h.writes_refused = Some("maintenance until 6".into());
+        let Some(Err(p)) = fence_finding(&h, true, None) else {
+            panic!()
+        };
+        assert!(
+            p.message.contains("\"maintenance until 6\""),
+            "{}",
+            p.message
+        );
+    }
 
     #[test]
     fn listening_checks() {

@@ -90,6 +90,10 @@ pub struct HostStatus {
     pub log_quiet_secs: Option<u64>,
     pub probe_ms: Option<u64>,
     pub probe_bytes: Option<usize>,
+    /// The first line of `msg/shutdown` when the host has one: Cyrus
+    /// refuses every non-admin write there (LMTP 421, IMAP BYE).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes_refused: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

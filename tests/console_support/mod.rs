@@ -41,6 +41,7 @@ fn host(name: &str, role: &'static str, port: u16, reachable: bool) -> HostStatu
         log_quiet_secs: None,
         probe_ms: Some(180),
         probe_bytes: Some(6500),
+        writes_refused: None,
     }
 }
 
