@@ -649,3 +649,29 @@ fn an_annotation_set_on_either_side_is_named_and_repaired() {
         assert_eq!(code, 0, "after the repair: {v:#}");
     }
 }
+
+/// Issue 30 (6): a user or mailbox neither host has is a clear error
+/// (exit 2), not "IN SYNC, 0 mailboxes"; the dotted form Cyrus's log lines
+/// use names the mailbox it is.
+#[test]
+fn a_name_neither_host_has_is_an_error_and_a_dotted_name_is_understood() {
+    let _g = lock();
+    let user = format!("chk{}dot", run_id());
+    let mut admin = login(Role::Master, "admin");
+    admin.create(&format!("user/{user}")).unwrap();
+    admin.create(&format!("user/{user}/Sent")).unwrap();
+    admin.logout();
+    wait_drained();
+    for args in [
+        vec!["--user".to_string(), format!("{user}x")],
+        vec!["--mailbox".to_string(), format!("user/{user}/Nope")],
+    ] {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, v) = check_json(&a);
+        assert_eq!(code, 2, "{args:?}: {v:#}");
+        assert!(v["error"].as_str().unwrap().starts_with("no "), "{v:#}");
+    }
+    let (code, v) = check_json(&["--mailbox", &format!("user.{user}.Sent")]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["mailboxes_checked"], 1, "{v:#}");
+}

@@ -36,6 +36,21 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// The scope an operator typed: a mailbox in the internal, dotted form
+    /// Cyrus's log lines use (`user.alice.Sent`, `example.com!user.bob`)
+    /// is taken as the mailbox it names (`user/alice/Sent`).
+    pub fn typed(user: Option<String>, mailbox: Option<String>) -> Scope {
+        let mailbox = mailbox.map(|m| {
+            let local = m.split_once('!').map_or(m.as_str(), |(_, l)| l);
+            if !m.contains('/') && local.starts_with("user.") {
+                internal_to_external(&m)
+            } else {
+                m
+            }
+        });
+        Scope { user, mailbox }
+    }
+
     /// A scoped check names its user or mailbox to the operator and to the
     /// repair that follows: one that could be an option is refused here.
     pub fn check(&self) -> Result<(), String> {
@@ -738,6 +753,18 @@ pub async fn run(
         result.differences.extend(diffs);
         result.errors.extend(errors);
     }
+    // a user or mailbox neither host has is a mistyped name, not "in sync"
+    if *scope != Scope::default()
+        && result.mailboxes_checked == 0
+        && result.differences.is_empty()
+        && result.errors.is_empty()
+    {
+        return Err(match (&scope.user, &scope.mailbox) {
+            (_, Some(m)) => format!("no mailbox {m} on {} or its replica(s)", pair.master),
+            (Some(u), None) => format!("no user {u} on {} or its replica(s)", pair.master),
+            (None, None) => unreachable!("a scope names a user or a mailbox"),
+        });
+    }
     result.finished_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -928,6 +955,15 @@ mod verdict_tests {
     /// Issue 25: 20,001 pending entries for other mailboxes made a real
     /// difference "in flight" (exit 0). Only an entry that names the
     /// mailbox or its user covers it; a cut list makes it undecided.
+    #[test]
+    fn a_dotted_mailbox_name_is_taken_as_the_mailbox_it_names() {
+        let s = |m: &str| Scope::typed(None, Some(m.into())).mailbox.unwrap();
+        assert_eq!(s("user.alice.Sent"), "user/alice/Sent");
+        assert_eq!(s("example.com!user.bob.a^b"), "user/bob/a.b@example.com");
+        assert_eq!(s("user/alice/x.y"), "user/alice/x.y");
+        assert_eq!(s("shared.news"), "shared.news");
+    }
+
     #[test]
     fn a_cut_queue_makes_an_uncovered_difference_undecided_never_in_flight() {
         let pending: Vec<_> = (0..25_000)

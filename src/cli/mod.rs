@@ -178,7 +178,7 @@ fn report_command(cmd: Cmd, l: &Loaded) -> Result<i32> {
             drain_wait,
         } => match l.config() {
             Ok(cfg) => {
-                let scope = cyrdeck::check::Scope { user, mailbox };
+                let scope = cyrdeck::check::Scope::typed(user, mailbox);
                 runtime()?.block_on(check::run(cfg, l.observe, pair, scope, json, drain_wait))
             }
             Err(e) => {
