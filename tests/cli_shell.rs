@@ -144,3 +144,43 @@ fn man_dir_writes_a_page_per_command() {
     assert!(dir.join("cyrdeck-lab-up.1").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 30 (7): an error is one plain line on stderr into a pipe (no
+/// colour codes, no "Location:" nor backtrace: it is not a crash) and
+/// exit 2, never 1 (which means "findings").
+#[test]
+fn an_error_is_one_plain_line_and_exit_2() {
+    let dir = std::env::temp_dir().join(format!("cyrdeck-cli-err-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("cyrdeck.toml");
+    std::fs::write(
+        &cfg,
+        "[hosts.a]\nssh = \"root@127.0.0.1:1\"\nimapd_conf = \"/etc/imapd.conf\"\n\n[pairs.p]\nmaster = \"a\"\nreplicas = []\n",
+    )
+    .unwrap();
+    for args in [
+        vec!["--config", "/nonexistent/cyrdeck.toml", "conflicts"],
+        vec![
+            "--config",
+            cfg.to_str().unwrap(),
+            "doctor",
+            "--pair",
+            "nosuch",
+        ],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cyrdeck"))
+            .args(&args)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("cyrdeck: "), "{args:?}: {err}");
+        assert!(
+            !err.contains('\x1b') && !err.contains("Location"),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
