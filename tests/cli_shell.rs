@@ -155,7 +155,7 @@ fn an_error_is_one_plain_line_and_exit_2() {
     let cfg = dir.join("cyrdeck.toml");
     std::fs::write(
         &cfg,
-        "[hosts.a]\nssh = \"root@127.0.0.1:1\"\nimapd_conf = \"/etc/imapd.conf\"\n\n[pairs.p]\nmaster = \"a\"\nreplicas = []\n",
+        "[hosts.a]\nssh = \"root@127.0.0.1:1\"\nimapd_conf = \"/etc/imapd.conf\"\n\n[hosts.b]\nssh = \"root@127.0.0.2:1\"\nimapd_conf = \"/etc/imapd.conf\"\n\n[pairs.p]\nmaster = \"a\"\nreplicas = [ { host = \"b\", channel = \"\" } ]\n",
     )
     .unwrap();
     for args in [

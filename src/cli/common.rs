@@ -24,7 +24,11 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 /// `--pair`, or the only pair configured.
 pub fn only_pair(cfg: &Config, pair: Option<String>) -> Result<String> {
     match pair {
-        Some(p) => Ok(p),
+        Some(p) if cfg.pairs.contains_key(&p) => Ok(p),
+        Some(p) => bail!(
+            "no pair {p:?} in the config (pairs: {:?})",
+            cfg.pairs.keys().collect::<Vec<_>>()
+        ),
         None if cfg.pairs.len() == 1 => Ok(cfg.pairs.keys().next().cloned().unwrap_or_default()),
         None => bail!(
             "several pairs configured, name one with --pair: {:?}",
