@@ -116,3 +116,19 @@ fn a_domain_users_entries_are_held_and_no_one_elses() {
     assert_eq!(held.trim(), "APPEND example.com!user.j^doe", "{out}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Issue 30 (5): nothing of the user's pending (it drained meanwhile): no
+/// empty held file is left (release would refuse it, status would keep
+/// listing it), and every other entry is still requeued.
+#[test]
+fn nothing_pending_leaves_no_empty_held_file() {
+    let d = scratch("none");
+    std::fs::write(d.join("log"), "APPEND user.bob\nAPPEND user.carol\n").unwrap();
+    let (code, out) = run(&d, "alice");
+    assert_eq!(code, 0, "{out}");
+    assert!(!d.join("held-alice").exists(), "{out}");
+    assert!(out.contains("no held file left"), "{out}");
+    let requeued = std::fs::read_to_string(d.join("log")).unwrap();
+    assert_eq!(requeued.lines().count(), 2, "{out}");
+    let _ = std::fs::remove_dir_all(&d);
+}

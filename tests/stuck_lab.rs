@@ -456,3 +456,21 @@ fn traditional_syslog_format_shows_the_hot_loop_and_clears_after_a_minute() {
     let (after, n) = hot_loop_shown_named_and_cleared(cfg, "trd");
     eprintln!("traditional: OK {after} s after the last bail-out ({n} refreshes)");
 }
+
+/// Issue 30 (5): quarantining a user nothing pending names is refused
+/// before anything is set aside: no held file, the run ends (exit 3), and
+/// `status` stays OK.
+#[test]
+fn quarantine_of_a_user_with_nothing_pending_is_refused_and_leaves_nothing() {
+    let _g = lock();
+    let user = format!("qnp{}", run_id());
+    create_users(std::slice::from_ref(&user));
+    wait_drained();
+    let (code, out) = cli(&["run", "quarantine", &user, "--yes"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("nothing to quarantine"), "{out}");
+    let sync = lab().layout.instance(Role::Master).sync_dir();
+    assert!(!sync.join(format!("held-{user}")).exists(), "{out}");
+    let (_, list) = cli(&["runbook", "list"]);
+    assert!(list.contains("no unfinished runbook"), "{list}");
+}

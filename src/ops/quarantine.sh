@@ -89,4 +89,11 @@ if ls quarantine-*."$tag".*.rest >/dev/null 2>&1; then
 fi
 rm -f $aside quarantine-*."$tag".*.rest "quarantine-requeue.$tag"
 after=$(wc -l < "$held")
+if [ "$after" -eq 0 ]; then
+  # nothing of USER's was pending (it drained meanwhile): no empty held
+  # file, which `release` would refuse and status would keep listing
+  rm -f "$held"
+  echo "held 0 entries for $user (none pending): no held file left; requeued $requeued distinct other entries"
+  exit 0
+fi
 echo "held $((after - before)) entries for $user in $dir/$held ($after in all); requeued $requeued distinct other entries"

@@ -255,6 +255,16 @@ async fn quarantine(
     out: &mut Vec<String>,
 ) -> Result<String, StepError> {
     let cfgdir = configdirectory(cx).await?;
+    // nothing to hold: refused before anything is set aside (an empty
+    // held file would make `release` refuse and keep the pair WARNING)
+    let pending = sum_over_sync_dirs(cx, &cfgdir, "user-pending", &[user.to_string()]).await?;
+    if pending == 0 {
+        return Err(StepError::Refused(
+            crate::ops::error::Refusal::Precondition(format!(
+                "no pending entry names {user}: nothing to quarantine (nothing was set aside)"
+            )),
+        ));
+    }
     let h = cx.connection(&cx.pair.master)?.config();
     let mut done = Vec::new();
     for (_, dir) in sync_dirs(cx, &cfgdir) {
