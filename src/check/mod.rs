@@ -439,13 +439,10 @@ async fn pass(
         .collect();
     // per-user state and mailbox annotations, from the same two execs
     let (user_diffs, user_errors) = user_state_of(&level1, &tail, &replica_tail, within, replica);
-    // a mailbox whose annotations differ has its modseq moved by them:
-    // metadata_differs stays only for what nothing else explains
-    let explained: BTreeSet<String> = user_diffs
-        .iter()
-        .filter(|d| d.kind == DiffKind::AnnotationsDiffer)
-        .map(|d| d.mailbox.clone())
-        .collect();
+    // an annotation or a subscription that differs moves the mailbox's
+    // modseq: metadata_differs stays only for what nothing else explains
+    let explained =
+        user_state::explained_modseq(&tail.user_state, &replica_tail.user_state, &user_diffs);
     diffs.extend(user_diffs);
     errors.extend(user_errors);
     // level 2 for what differs (UIDVALIDITY differences included: the
@@ -467,7 +464,11 @@ async fn pass(
         )
         .await?;
     }
-    diffs.retain(|d| !(d.kind == DiffKind::MetadataDiffers && explained.contains(&d.mailbox)));
+    diffs.retain(|d| {
+        !(d.kind == DiffKind::MetadataDiffers
+            && explained.contains(&d.mailbox)
+            && !d.detail.contains("CRC"))
+    });
     let names = names
         .iter()
         .map(|n| {

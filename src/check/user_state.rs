@@ -94,6 +94,50 @@ pub fn compare(
     (diffs, errors)
 }
 
+/// The mailboxes (external names) whose HIGHESTMODSEQ these differences
+/// account for: one whose annotation differs, and (3.12, lab-measured) a
+/// folder subscribed on one side only. A metadata_differs there that is
+/// only the modseq says nothing more.
+pub fn explained_modseq(
+    master: &UserState,
+    replica: &UserState,
+    diffs: &[Difference],
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let none = BTreeSet::new();
+    for d in diffs {
+        match d.kind {
+            DiffKind::AnnotationsDiffer => {
+                out.insert(d.mailbox.clone());
+            }
+            DiffKind::SubscriptionsDiffer => {
+                let Some(inbox) = master.users.iter().find(|i| external(i) == d.mailbox) else {
+                    continue;
+                };
+                let m = master.subscriptions.get(inbox).unwrap_or(&none);
+                let r = replica.subscriptions.get(inbox).unwrap_or(&none);
+                for folder in m.symmetric_difference(r) {
+                    out.insert(external(&folder_of(inbox, folder)));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The internal name of a subscribed folder as the user sees it
+/// (`INBOX/Work` of `user.bob` -> `user.bob.Work`).
+fn folder_of(inbox: &str, shown: &str) -> String {
+    match shown.strip_prefix("INBOX") {
+        Some("") => inbox.to_string(),
+        Some(rest) if rest.starts_with('/') => {
+            format!("{inbox}{}", rest.replace('.', "^").replace('/', "."))
+        }
+        _ => shown.replace('.', "^").replace('/', "."),
+    }
+}
+
 type Annotations = BTreeMap<(String, String), String>;
 
 /// Each entry whose value differs: whose it is and both values.
@@ -339,6 +383,21 @@ mod tests {
             d[0].detail,
             "/comment (shared): master \"m\", replica \"r\"; /comment (the owner's private): master -, replica \"x\""
         );
+    }
+
+    #[test]
+    fn a_differing_subscription_or_annotation_explains_the_modseq() {
+        let m = state(&["S\tuser.a\t4e494e424f58"], &["user.a"]);
+        let r = state(
+            &[
+                "S\tuser.a\t4e494e424f58",
+                "S\tuser.a\t4e494e424f581f576f2e726b",
+            ],
+            &["user.a"],
+        );
+        let (d, _) = compare(&m, &r, &|_: &str| true, &BTreeSet::new(), "replica");
+        let x = explained_modseq(&m, &r, &d);
+        assert_eq!(x.into_iter().collect::<Vec<_>>(), ["user/a/Wo.rk"]);
     }
 
     #[test]
