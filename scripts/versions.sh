@@ -5,7 +5,8 @@
 # finding each divergence kind, stuck user quarantined and released, doctor,
 # failover and fail back under continuous delivery with nothing lost, and
 # a hard failover (promote, then reintegrate the crashed master holding
-# unreplicated mail, under the easy and the soft UID policy) with nothing lost.
+# unreplicated mail, under the easy and the soft UID policy) with nothing lost;
+# in a full run also the site profile's tests and replace-replica on it.
 #
 #   scripts/versions.sh          all of it (about 40 minutes on 2 cores)
 #   scripts/versions.sh slice    what CI runs (scripts/test.sh): one test of
@@ -63,6 +64,17 @@ if [ "$mode" != slice ]; then
   "$bin" lab down --dir /var/tmp/cyrdeck-upgrade-lab >/dev/null 2>&1 || true
   [ "$rc" = 0 ] || status=1
   summary+=("upgrade-via-failover 3.6->3.10: $(grep -Eo '[0-9]+ passed; [0-9]+ failed' /tmp/cyrdeck-upgrade.log | tail -1), $(( $(date +%s) - start ))s")
+  # the site profile (domains, altnamespace, two partitions, archive
+  # partitions, shared folders) on each newer release: every site test and
+  # replace-replica on it (CI runs them on the host's 3.6)
+  for rel in 3.8 3.10 3.12; do
+    start=$(date +%s); rc=0
+    CYRDECK_TEST_CYRUS=$rel cargo test --release --no-fail-fast --test site_lab --test site_replace_lab -- --test-threads=1 \
+      2>&1 | tee /tmp/cyrdeck-site-$rel.log || rc=$?
+    for d in /var/tmp/cyrdeck-site-lab /var/tmp/cyrdeck-site-replace-lab; do "$bin" lab down --dir "$d" >/dev/null 2>&1 || true; done
+    [ "$rc" = 0 ] || status=1
+    summary+=("site profile, cyrus $rel: $(grep -E '^test result' /tmp/cyrdeck-site-$rel.log | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}') passed, rc $rc, $(( $(date +%s) - start ))s")
+  done
 fi
 "$bin" lab roots
 printf '%s\n' "${summary[@]}"
