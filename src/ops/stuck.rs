@@ -256,9 +256,12 @@ async fn quarantine(
 ) -> Result<String, StepError> {
     let cfgdir = configdirectory(cx).await?;
     // nothing to hold: refused before anything is set aside (an empty
-    // held file would make `release` refuse and keep the pair WARNING)
-    let pending = sum_over_sync_dirs(cx, &cfgdir, "user-pending", &[user.to_string()]).await?;
-    if pending == 0 {
+    // held file would make `release` refuse and keep the pair WARNING).
+    // Entries already held (this step run again after a kill) are no
+    // refusal: the step is idempotent
+    let who = [user.to_string()];
+    let pending = sum_over_sync_dirs(cx, &cfgdir, "user-pending", &who).await?;
+    if pending == 0 && sum_over_sync_dirs(cx, &cfgdir, "held-count", &who).await? == 0 {
         return Err(StepError::Refused(
             crate::ops::error::Refusal::Precondition(format!(
                 "no pending entry names {user}: nothing to quarantine (nothing was set aside)"
