@@ -351,6 +351,43 @@ fn a_long_backlog_for_other_mailboxes_never_makes_a_real_difference_in_flight() 
     assert_eq!(code, 0, "{v:#}");
 }
 
+/// A fresh user (INBOX and `folders`) with one message, replicated: the
+/// frame of the tests that plant one kind on each side.
+fn fresh_user(tag: &str, folders: &[&str]) -> (String, String) {
+    let user = format!("chk{}{tag}", run_id());
+    let mailbox = format!("user/{user}");
+    let mut admin = login(Role::Master, "admin");
+    admin.create(&mailbox).unwrap();
+    for f in folders {
+        admin.create(&format!("{mailbox}/{f}")).unwrap();
+    }
+    admin.logout();
+    lmtp(Role::Master, &user, &format!("{user}-0@{tag}"));
+    wait_drained();
+    (user, mailbox)
+}
+
+/// `change` made on `side` only: on the master with the client held and
+/// its log lines dropped afterwards (a lost log), so it stays there.
+fn planted_on(side: Role, user: &str, change: impl FnOnce()) {
+    let paused = (side == Role::Master).then(Paused::new);
+    change();
+    if paused.is_some() {
+        forget_pending(&[user.to_string()]);
+    }
+}
+
+/// `repair --user` succeeds (its output for more checks) and the user's
+/// check is clean once the queue drained.
+fn repaired_clean(user: &str) -> String {
+    let (code, out) = cli(&["repair", "--user", user, "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    wait_drained();
+    let (code, v) = check_json(&["--user", user]);
+    assert_eq!(code, 0, "after the repair: {v:#}");
+    out
+}
+
 /// Issue 25: `SETACL user/B bob lrs` on the replica only was reported as
 /// "metadata differs" (or not at all): after a failover bob reads B's mail.
 /// The check names the identifier with both sides' rights; repair pushes
@@ -359,24 +396,13 @@ fn a_long_backlog_for_other_mailboxes_never_makes_a_real_difference_in_flight() 
 #[test]
 fn an_acl_planted_on_either_side_is_named_and_repaired() {
     let _g = lock();
-    let user = format!("chk{}acl", run_id());
-    let mailbox = format!("user/{user}");
-    let mut admin = login(Role::Master, "admin");
-    admin.create(&mailbox).unwrap();
-    admin.logout();
-    lmtp(Role::Master, &user, &format!("{user}-0@acl"));
-    wait_drained();
+    let (user, mailbox) = fresh_user("acl", &[]);
     for (side, who) in [(Role::Replica, "bob"), (Role::Master, "carol")] {
-        // the master logs its change: with the client held, the log lines
-        // are dropped (a lost log), so the change stays on the master only
-        let paused = (side == Role::Master).then(Paused::new);
-        let mut a = login(side, "admin");
-        a.set_acl(&mailbox, who, "lrs").unwrap();
-        a.logout();
-        if paused.is_some() {
-            forget_pending(std::slice::from_ref(&user));
-        }
-        drop(paused);
+        planted_on(side, &user, || {
+            let mut a = login(side, "admin");
+            a.set_acl(&mailbox, who, "lrs").unwrap();
+            a.logout();
+        });
         let (code, v) = check_json(&["--user", &user]);
         let d: Vec<&Value> = v["differences"]
             .as_array()
@@ -393,11 +419,7 @@ fn an_acl_planted_on_either_side_is_named_and_repaired() {
         assert_eq!(d[0]["mailbox"], mailbox.as_str(), "{v:#}");
         assert!(d[0]["detail"].as_str().unwrap().contains(&want), "{v:#}");
         assert_eq!(code, 1, "{v:#}");
-        let (code, out) = cli(&["repair", "--user", &user, "--yes"]);
-        assert_eq!(code, 0, "{out}");
-        wait_drained();
-        let (code, v) = check_json(&["--user", &user]);
-        assert_eq!(code, 0, "after the repair: {v:#}");
+        repaired_clean(&user);
     }
 }
 
@@ -407,32 +429,25 @@ fn an_acl_planted_on_either_side_is_named_and_repaired() {
 #[test]
 fn quota_and_subscriptions_planted_on_either_side_are_named_and_repaired() {
     let _g = lock();
-    let user = format!("chk{}qs", run_id());
-    let mailbox = format!("user/{user}");
+    let (user, mailbox) = fresh_user("qs", &["Work"]);
     let mut admin = login(Role::Master, "admin");
-    admin.create(&mailbox).unwrap();
-    admin.create(&format!("{mailbox}/Work")).unwrap();
     admin
         .command(&format!("SETQUOTA {mailbox} (STORAGE 5000)"))
         .unwrap();
     admin.logout();
-    lmtp(Role::Master, &user, &format!("{user}-0@qs"));
     wait_drained();
     let (code, v) = check_json(&["--user", &user]);
     assert_eq!(code, 0, "{v:#}");
     for (side, limit) in [(Role::Replica, "7777"), (Role::Master, "9000")] {
-        let paused = (side == Role::Master).then(Paused::new);
-        let mut a = login(side, "admin");
-        a.command(&format!("SETQUOTA {mailbox} (STORAGE {limit})"))
-            .unwrap();
-        a.logout();
-        let mut u = login(side, &user);
-        u.command("SUBSCRIBE INBOX/Work").unwrap();
-        u.logout();
-        if paused.is_some() {
-            forget_pending(std::slice::from_ref(&user));
-        }
-        drop(paused);
+        planted_on(side, &user, || {
+            let mut a = login(side, "admin");
+            a.command(&format!("SETQUOTA {mailbox} (STORAGE {limit})"))
+                .unwrap();
+            a.logout();
+            let mut u = login(side, &user);
+            u.command("SUBSCRIBE INBOX/Work").unwrap();
+            u.logout();
+        });
         let (code, v) = check_json(&["--user", &user]);
         let by_kind = |k: &str| -> Vec<String> {
             v["differences"]
@@ -458,12 +473,8 @@ fn quota_and_subscriptions_planted_on_either_side_are_named_and_repaired() {
         assert_eq!(by_kind("subscriptions_differ"), [subs], "{v:#}");
         assert_eq!(v["differences"].as_array().unwrap().len(), 2, "{v:#}");
         assert_eq!(code, 1, "{v:#}");
-        let (code, out) = cli(&["repair", "--user", &user, "--yes"]);
-        assert_eq!(code, 0, "{out}");
+        let out = repaired_clean(&user);
         assert!(out.contains("quota limits pushed"), "{out}");
-        wait_drained();
-        let (code, v) = check_json(&["--user", &user]);
-        assert_eq!(code, 0, "after the repair: {v:#}");
     }
 }
 
@@ -476,13 +487,7 @@ fn quota_and_subscriptions_planted_on_either_side_are_named_and_repaired() {
 #[test]
 fn sieve_scripts_differing_on_either_side_are_named() {
     let _g = lock();
-    let user = format!("chk{}sv", run_id());
-    let mailbox = format!("user/{user}");
-    let mut admin = login(Role::Master, "admin");
-    admin.create(&mailbox).unwrap();
-    admin.logout();
-    lmtp(Role::Master, &user, &format!("{user}-0@sv"));
-    wait_drained();
+    let (user, mailbox) = fresh_user("sv", &[]);
     let sieve_kind = |v: &Value| -> Vec<String> {
         v["differences"]
             .as_array()
@@ -602,26 +607,17 @@ fn sieve_scripts_differing_on_either_side_are_named() {
 #[test]
 fn an_annotation_set_on_either_side_is_named_and_repaired() {
     let _g = lock();
-    let user = format!("chk{}an", run_id());
-    let mailbox = format!("user/{user}");
-    let mut admin = login(Role::Master, "admin");
-    admin.create(&mailbox).unwrap();
-    admin.logout();
-    lmtp(Role::Master, &user, &format!("{user}-0@an"));
-    wait_drained();
+    let (user, mailbox) = fresh_user("an", &[]);
     for (side, value) in [
         (Role::Replica, "from the replica"),
         (Role::Master, "from the master"),
     ] {
-        let paused = (side == Role::Master).then(Paused::new);
-        let mut u = login(side, &user);
-        u.command(&format!("SETMETADATA INBOX (/private/comment \"{value}\")"))
-            .unwrap();
-        u.logout();
-        if paused.is_some() {
-            forget_pending(std::slice::from_ref(&user));
-        }
-        drop(paused);
+        planted_on(side, &user, || {
+            let mut u = login(side, &user);
+            u.command(&format!("SETMETADATA INBOX (/private/comment \"{value}\")"))
+                .unwrap();
+            u.logout();
+        });
         let (code, v) = check_json(&["--user", &user]);
         let want = if side == Role::Replica {
             format!("/comment (the owner's private): master -, replica \"{value}\"")
@@ -638,15 +634,11 @@ fn an_annotation_set_on_either_side_is_named_and_repaired() {
         assert_eq!(d[0]["mailbox"], mailbox.as_str(), "{v:#}");
         assert_eq!(d[0]["detail"], want.as_str(), "{v:#}");
         assert_eq!(code, 1, "{v:#}");
-        let (code, out) = cli(&["repair", "--user", &user, "--yes"]);
-        assert_eq!(code, 0, "{out}");
+        let out = repaired_clean(&user);
         assert!(
             out.contains("the annotations of the side changed last win"),
             "{out}"
         );
-        wait_drained();
-        let (code, v) = check_json(&["--user", &user]);
-        assert_eq!(code, 0, "after the repair: {v:#}");
     }
 }
 
@@ -656,12 +648,7 @@ fn an_annotation_set_on_either_side_is_named_and_repaired() {
 #[test]
 fn a_name_neither_host_has_is_an_error_and_a_dotted_name_is_understood() {
     let _g = lock();
-    let user = format!("chk{}dot", run_id());
-    let mut admin = login(Role::Master, "admin");
-    admin.create(&format!("user/{user}")).unwrap();
-    admin.create(&format!("user/{user}/Sent")).unwrap();
-    admin.logout();
-    wait_drained();
+    let (user, _) = fresh_user("dot", &["Sent"]);
     for args in [
         vec!["--user".to_string(), format!("{user}x")],
         vec!["--mailbox".to_string(), format!("user/{user}/Nope")],

@@ -591,15 +591,3 @@ fn quarantine_and_release_a_domain_user() {
     // precheck refuses a user failing now)
     wait_steady();
 }
-
-/// Until `status` says OK (a minute and a half at most).
-fn wait_steady() {
-    let ok = wait_for(Duration::from_secs(90), || {
-        (status_json().0 == 0).then_some(())
-    });
-    assert!(
-        ok.is_some(),
-        "the pair never got steady: {:#}",
-        status_json().1
-    );
-}

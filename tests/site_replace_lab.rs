@@ -15,27 +15,6 @@ use std::time::Duration;
 const LAB_NAME: &str = "site-replace";
 const LAB_PORT: u16 = 28500;
 
-fn admin(role: Role) -> cyrdeck::lab::mail::Imap {
-    login(role, "admin")
-}
-
-/// Message-ID -> GUID of a mailbox.
-fn ids(role: Role, mailbox: &str) -> std::collections::BTreeMap<String, String> {
-    by_msgid(role, mailbox)
-}
-
-/// Until `status` says OK (a minute and a half at most).
-fn wait_steady() {
-    let ok = wait_for(Duration::from_secs(90), || {
-        (status_json().0 == 0).then_some(())
-    });
-    assert!(
-        ok.is_some(),
-        "the pair never got steady: {:#}",
-        status_json().1
-    );
-}
-
 /// Replace-replica on the site profile (issue 24): the spare becomes the
 /// pair's replica while mail goes to a domain user, and the check of the
 /// master against it is then clean: domains, shared folders with group
@@ -49,7 +28,7 @@ fn replace_replica_carries_domains_shared_folders_partitions_and_user_state() {
     let _g = lock();
     wait_drained();
     let user = "alice@example.com";
-    let mut a = admin(Role::Master);
+    let mut a = login(Role::Master, "admin");
     a.command("SETQUOTA user/alice@example.com (STORAGE 90000)")
         .unwrap();
     a.logout();
@@ -81,7 +60,10 @@ fn replace_replica_carries_domains_shared_folders_partitions_and_user_state() {
     t.wait_drained();
     let mailbox = "user/alice@example.com";
     let on_both = wait_for(Duration::from_secs(60), || {
-        let (m, r) = (ids(Role::Master, mailbox), ids(Role::Replica2, mailbox));
+        let (m, r) = (
+            by_msgid(Role::Master, mailbox),
+            by_msgid(Role::Replica2, mailbox),
+        );
         accepted
             .iter()
             .all(|id| m.contains_key(id) && m.get(id) == r.get(id))

@@ -396,6 +396,19 @@ pub fn forget_pending(words: &[String]) {
     }
 }
 
+/// Until `status` says OK (a minute and a half at most): a test that broke
+/// a user leaves the pair as it found it (bail-outs count for 60 s).
+pub fn wait_steady() {
+    let ok = wait_for(Duration::from_secs(90), || {
+        (status_json().0 == 0).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "the pair never got steady: {:#}",
+        status_json().1
+    );
+}
+
 /// Wait until the master's queue is empty.
 pub fn wait_drained() {
     wait_for(Duration::from_secs(90), || {
