@@ -661,4 +661,11 @@ fn a_name_neither_host_has_is_an_error_and_a_dotted_name_is_understood() {
     let (code, v) = check_json(&["--mailbox", &format!("user.{user}.Sent")]);
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["mailboxes_checked"], 1, "{v:#}");
+    // resync of a mailbox no host has says so
+    let (code, out) = cli(&["run", "resync", &format!("user/{user}/Nope"), "--yes"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("no mailbox user/{user}/Nope there")),
+        "{out}"
+    );
 }

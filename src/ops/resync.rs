@@ -76,6 +76,14 @@ async fn examine(cx: &StepContext<'_>, host: &str) -> Result<Examined, StepError
     let conn = cx.connection(host)?;
     let cmd = RemoteCommand::read(examine_argv(conn.config(), cx.target)?);
     let o = conn.exec(&cmd).await.map_err(|e| format!("{host}: {e}"))?;
+    // mbexamine of a name the host does not have prints nothing at all
+    if o.stdout.iter().all(u8::is_ascii_whitespace) && o.stderr.is_empty() {
+        return Err(format!(
+            "{host}: no mailbox {} there (mbexamine printed nothing, exit {:?})",
+            cx.target, o.exit_status
+        )
+        .into());
+    }
     mbexamine::parse(&String::from_utf8_lossy(&o.stdout))
         .map_err(|e| format!("{host}: {e} {}", String::from_utf8_lossy(&o.stderr).trim()).into())
 }
