@@ -124,11 +124,12 @@ sub print_quota {
         for my $h (sort grep { !/^\./ } readdir $q) {
             opendir(my $qh, "$t->[1]/$h") or next;
             for my $root (sort grep { !/^\./ && !/NEW$/ } readdir $qh) {
+                my $name = $t->[0] . ($root eq 'root' && $t->[0] ne '' ? '' : $root);
+                next unless in_scope($name);    # a scoped check reads its own root only
                 my ($line, $err) = slurp("$t->[1]/$h/$root", 4096);
                 next unless defined $line;
                 $line =~ s/[\r\n].*//s;
-                my $name = $t->[0] . ($root eq 'root' && $t->[0] ne '' ? '' : $root);
-                print "Q\t$name\t$line\n" if in_scope($name);
+                print "Q\t$name\t$line\n";
             }
             closedir $qh;
         }
@@ -251,6 +252,7 @@ sub in_scope {
 # (annotate.c split_attribs), the value, then its content type and modseq.
 # Returns uniqueid -> [lines].
 sub read_annotations {
+    my ($keep) = @_;    # uniqueid -> anything, or undef for every record
     my $db = $opt{annotation_db} // 'twoskip';
     if ($db ne 'twoskip') { print "\@\@unread\tannotations\tannotation_db $db\n"; return {} }
     return {} unless defined $cfgdir;
@@ -262,33 +264,35 @@ sub read_annotations {
         return {};
     }
     binmode $h;
-    local $/;
-    my $all = <$h> // '';
-    close $h;
+    # streamed, record by record (the whole output is never held), and
+    # only the uniqueids asked for kept when a scope asks for some
     my %by;
-    my $pos = 0;
-    while ($all =~ /\G\{(\d+)\}\r\n/gc) {
-        my $klen = $1;
-        my $key = substr($all, pos($all), $klen);
-        pos($all) = pos($all) + $klen;
-        last unless $all =~ /\G \{(\d+)\}\r\n/gc;
-        my $vlen = $1;
-        my $raw = substr($all, pos($all), $vlen);
-        pos($all) = pos($all) + $vlen;
-        $all =~ /\G\n/gc;
+    while (defined(my $head = <$h>)) {
+        my ($key, $raw, $mid) = ('', '');
+        unless ($head =~ /^\{(\d+)\}\r\n\z/ && read($h, $key, $1) == $1
+            && defined($mid = <$h>) && $mid =~ /^ \{(\d+)\}\r\n\z/ && read($h, $raw, $1) == $1) {
+            print "\@\@unread\tannotations\tcyr_dbtool's output unreadable near ", unpack('H*', substr($head, 0, 20)), "\n";
+            last;
+        }
+        <$h>;    # the record's closing newline
         my ($u, $entry, $userid) = split(/\0/, $key, 4);
         next unless defined $entry;
+        next if defined $keep && !exists $keep->{$u // ''};
         my $n = length($raw) >= 8 ? unpack('N', $raw) : 0;
         my $v = substr($raw, 8, $n);
         my $shown = length($v) <= 512 ? unpack('H*', $v) : 'len:' . length($v) . ':sum:' . unpack('%32C*', $v);
         push @{ $by{$u // ''} }, join("\t", unpack('H*', $entry), unpack('H*', $userid // ''), $shown);
     }
+    close $h;
     return \%by;
 }
 
 if ($mode eq 'headers') {
-    my $annotations = read_annotations();
-    my @annotated;
+    # a whole check reads annotations first (only annotated mailboxes are
+    # then remembered); a scoped one after its few mailboxes are known
+    my $scoped = defined $scope_kind && $scope_kind ne '';
+    my $annotations = $scoped ? {} : read_annotations(undef);
+    my (@annotated, %in_scope_uid);
     my $l;
     unless (open($l, '-|', "$bindir/ctl_mboxlist", '-C', $conf, '-d')) {
         print "\@\@error cannot run ctl_mboxlist: $!\n\@\@end\n";
@@ -306,7 +310,7 @@ if ($mode eq 'headers') {
         $type //= 'e';
         next if $type =~ /^.[a-z]*[di]/;    # tombstone or intermediate: no index
         push @inboxes, [$name, $u, $type] if $name =~ /^(?:[^!]+!)?user\.[^.]+$/;
-        push @annotated, [$name, $u] if exists $annotations->{$u};
+        if ($scoped) { $in_scope_uid{$u} = $name } elsif (exists $annotations->{$u}) { push @annotated, [$name, $u] }
         my ($p) = $line =~ /"partition": "([^"]+)"/;
         my $d = mailbox_dir($p // '', $u, $type, $name);
         unless (defined $d) { print "E\t$u\tno path for partition ", ($p // '?'), "\n"; next }
@@ -318,6 +322,10 @@ if ($mode eq 'headers') {
     print_quota();
     print_subscriptions(\@inboxes);
     print_sieve(\@inboxes);
+    if ($scoped && %in_scope_uid) {
+        $annotations = read_annotations(\%in_scope_uid);
+        @annotated = map { [$in_scope_uid{$_}, $_] } sort grep { exists $annotations->{$_} } keys %in_scope_uid;
+    }
     for my $a (@annotated) { print "N\t$a->[0]\t$_\n" for @{ $annotations->{$a->[1]} } }
     if (!defined $scope_kind || $scope_kind eq '') { print "N\t\t$_\n" for @{ $annotations->{''} // [] } }
     print_pending($want[0]);
