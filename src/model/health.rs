@@ -504,9 +504,23 @@ fn connect_failures(ctx: &ChannelCtx) -> Option<Problem> {
         return None;
     }
     let label = &ctx.label;
+    let n = ctx.connects.len();
+    if ctx.pending == 0 && ctx.client.is_some() {
+        // current evidence wins, as for bail-outs: the queue is empty and a
+        // client runs, so it connects again; the failures stay a note
+        let until = ctx
+            .connects
+            .last()
+            .and_then(|e| e.time)
+            .map(|t| format!(", until {}", super::human::clock(t)))
+            .unwrap_or_default();
+        return Some(ctx.on_master(
+            Health::Warning,
+            format!("channel {label}: recovered (queue empty); sync_client could not connect to the replica {n} times in {RECENT_SECS}s{until}"),
+        ));
+    }
     let mut msg = format!(
-        "channel {label}: sync_client cannot connect to the replica ({} failures in {RECENT_SECS}s",
-        ctx.connects.len()
+        "channel {label}: sync_client cannot connect to the replica ({n} failures in {RECENT_SECS}s"
     );
     if let Some(b) = ctx.backoff_secs {
         msg.push_str(&format!(", retrying every {b}s"));
@@ -1369,6 +1383,36 @@ mod tests {
         let p = pair::evaluate(&cfg, &m, &pair::replica(6342));
         assert_eq!(p.health, Health::Critical, "{:?}", messages(&p));
         assert!(p.problems[0].message.contains("hot loop"));
+    }
+
+    #[test]
+    fn connect_failures_with_the_queue_empty_read_recovered() {
+        let cfg = pair::cfg("");
+        let mut m = HostHistory::default();
+        pair::refresh(&mut m, 6330, "S", vec![], true);
+        pair::refresh(&mut m, 6340, "S", vec![], true);
+        let fail = |t: i64| LogEvent {
+            kind: LineKind::ConnectFailure,
+            text: "connect(127.0.0.3) failed: Connection refused".into(),
+            ..pair::bailout(t)
+        };
+        m.push_events(vec![fail(6300), fail(6310), fail(6320)]);
+        let p = pair::evaluate(&cfg, &m, &pair::replica(6340));
+        assert_eq!(p.health, Health::Warning, "{:?}", messages(&p));
+        assert_eq!(
+            p.problems[0].message,
+            "channel default: recovered (queue empty); sync_client could not connect to the replica 3 times in 60s, until 01:45:20"
+        );
+        // the same failures with entries pending: it still cannot connect
+        pair::refresh(&mut m, 6342, "S", vec![pair::log_run(9, 3)], true);
+        let p = pair::evaluate(&cfg, &m, &pair::replica(6342));
+        assert!(
+            messages(&p).iter().any(|m| m
+                .1
+                .contains("cannot connect to the replica (3 failures in 60s")),
+            "{:?}",
+            messages(&p)
+        );
     }
 
     #[test]
