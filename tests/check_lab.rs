@@ -642,6 +642,112 @@ fn an_annotation_set_on_either_side_is_named_and_repaired() {
     }
 }
 
+/// Issue 25: seen state kept apart from the owner's flags: a reader with
+/// rights on another user's folder keeps what they have read in their own
+/// seen db. Marked read on one side only (the replica's, then the master's
+/// with its log lines lost), it is named on the reader with the folder and
+/// both sides' seen UIDs, and nothing else; repair (sync_client -u of the
+/// reader) writes the master's to the replica.
+#[test]
+fn seen_state_of_another_users_folder_is_named_and_repaired() {
+    let _g = lock();
+    let (owner, mailbox) = fresh_user("sno", &["Team"]);
+    let (reader, _) = fresh_user("snr", &[]);
+    let team = format!("{mailbox}/Team");
+    let mut admin = login(Role::Master, "admin");
+    admin.set_acl(&team, &reader, "lrsw").unwrap();
+    admin.logout();
+    let mut o = login(Role::Master, &owner);
+    for i in 0..3 {
+        o.append(
+            "INBOX/Team",
+            &message(&format!("{reader}-t{i}@sn"), "team", "t"),
+        )
+        .unwrap();
+    }
+    o.logout();
+    let mark = |side: Role, uid: u32| {
+        let mut r = login(side, &reader);
+        r.command(&format!("SELECT \"{team}\"")).unwrap();
+        r.command(&format!("UID STORE {uid} +FLAGS (\\Seen)"))
+            .unwrap();
+        r.logout();
+    };
+    // the reader read the first message on the master: a seen record on both
+    mark(Role::Master, 1);
+    wait_drained();
+    let (code, v) = check_json(&["--user", &reader]);
+    assert_eq!(code, 0, "replicated seen state differs: {v:#}");
+    for (side, uid, want) in [
+        (
+            Role::Replica,
+            2,
+            "master 1 (last UID 3), replica 1:2 (last UID 3)",
+        ),
+        (
+            Role::Master,
+            3,
+            "master 1,3 (last UID 3), replica 1 (last UID 3)",
+        ),
+    ] {
+        planted_on(side, &reader, || mark(side, uid));
+        let (code, v) = check_json(&["--user", &reader]);
+        let d = v["differences"].as_array().unwrap();
+        assert_eq!(d.len(), 1, "{v:#}");
+        assert_eq!(d[0]["kind"], "seen_differs", "{v:#}");
+        assert_eq!(d[0]["mailbox"], format!("user/{reader}").as_str(), "{v:#}");
+        assert_eq!(
+            d[0]["detail"],
+            format!("seen in {team}: {want}").as_str(),
+            "{v:#}"
+        );
+        assert_eq!(code, 1, "{v:#}");
+        let out = repaired_clean(&reader);
+        assert!(out.contains("the master's seen state"), "{out}");
+    }
+    // the owner's own check holds nothing of the reader's
+    let (code, v) = check_json(&["--mailbox", &team]);
+    assert_eq!(code, 0, "{v:#}");
+}
+
+/// Issue 25: a message annotation (RFC 5257 ANNOTATION, kept in the
+/// mailbox's own cyrus.annotations) set on one side only: named on its
+/// UID with the entry, whose it is and both values, and nothing else;
+/// repaired like flags (the side changed last wins).
+#[test]
+fn a_message_annotation_set_on_either_side_is_named_on_its_uid_and_repaired() {
+    let _g = lock();
+    let (user, mailbox) = fresh_user("man", &[]);
+    for (side, value) in [
+        (Role::Replica, "from the replica"),
+        (Role::Master, "from the master"),
+    ] {
+        planted_on(side, &user, || {
+            let mut u = login(side, &user);
+            u.command("SELECT INBOX").unwrap();
+            u.command(&format!(
+                "UID STORE 1 ANNOTATION (/comment (value.shared \"{value}\"))"
+            ))
+            .unwrap();
+            u.logout();
+        });
+        let (code, v) = check_json(&["--user", &user]);
+        let want = if side == Role::Replica {
+            format!("message: /comment (shared): master -, replica \"{value}\"")
+        } else {
+            format!("message: /comment (shared): master \"{value}\", replica \"from the replica\"")
+        };
+        let d = v["differences"].as_array().unwrap();
+        assert_eq!(d.len(), 1, "{v:#}");
+        assert_eq!(d[0]["kind"], "annotations_differ", "{v:#}");
+        assert_eq!(d[0]["mailbox"], mailbox.as_str(), "{v:#}");
+        assert_eq!(d[0]["uid"], 1, "{v:#}");
+        assert_eq!(d[0]["detail"], want.as_str(), "{v:#}");
+        assert_eq!(code, 1, "{v:#}");
+        repaired_clean(&user);
+    }
+}
+
 /// Issue 30 (6): a user or mailbox neither host has is a clear error
 /// (exit 2), not "IN SYNC, 0 mailboxes"; the dotted form Cyrus's log lines
 /// use names the mailbox it is.

@@ -543,7 +543,27 @@ async fn level2(
         };
         match (mr.get(&a.uniqueid), rr.get(&b.uniqueid)) {
             (Some(Ok(x)), Some(Ok(y))) => {
-                let found = compare::level2(name, side(x), side(y));
+                let mut found = compare::level2(name, side(x), side(y));
+                match (&x.annotations, &y.annotations) {
+                    (Ok(xa), Ok(ya)) => {
+                        let theirs: BTreeSet<u32> = y.records.iter().map(|r| r.uid).collect();
+                        let on_both: BTreeSet<u32> = x
+                            .records
+                            .iter()
+                            .map(|r| r.uid)
+                            .filter(|u| theirs.contains(u))
+                            .collect();
+                        found.extend(user_state::message_annotation_diffs(name, xa, ya, &on_both));
+                    }
+                    (Err(e), _) => errors.push(format!(
+                        "{}: master: message annotations: {e}",
+                        crate::cyrus::names::external(name)
+                    )),
+                    (_, Err(e)) => errors.push(format!(
+                        "{}: {replica}: message annotations: {e}",
+                        crate::cyrus::names::external(name)
+                    )),
+                }
                 let uv = diffs.iter().any(|d| {
                     d.kind == DiffKind::UidvalidityDiffers
                         && d.mailbox == crate::cyrus::names::external(name)

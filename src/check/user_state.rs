@@ -6,8 +6,9 @@
 //! own, and a usage that differs follows from messages the check already
 //! names; the limits are what replication must carry.
 
+use crate::cyrus::inventory::MessageAnnotations;
 use crate::cyrus::names::external;
-use crate::cyrus::user_state::{QuotaLimits, Sieve, UserState};
+use crate::cyrus::user_state::{QuotaLimits, SeenState, Sieve, UserState};
 use crate::model::conflicts::{DiffKind, Difference};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -91,7 +92,63 @@ pub fn compare(
             diffs.push(d);
         }
     }
+    let no_seen = BTreeMap::new();
+    for inbox in master.users.intersection(&replica.users) {
+        if !within(inbox) {
+            continue;
+        }
+        let m = master.seen.get(inbox).unwrap_or(&no_seen);
+        let r = replica.seen.get(inbox).unwrap_or(&no_seen);
+        if let Some(detail) = seen_detail(m, r, one_sided) {
+            diffs.push(difference(inbox, DiffKind::SeenDiffers, detail));
+        }
+    }
     (diffs, errors)
+}
+
+/// Each folder whose seen state differs, with both sides' seen UIDs. A
+/// record of a folder its host no longer lists is stale (Cyrus leaves
+/// it when the folder goes) and a folder on one side only is already a
+/// difference of its own: neither is named. No record and a record of
+/// nothing seen are the same to the user.
+fn seen_detail(
+    m: &BTreeMap<String, SeenState>,
+    r: &BTreeMap<String, SeenState>,
+    one_sided: &BTreeSet<String>,
+) -> Option<String> {
+    let live = |s: &SeenState| !s.mailbox.is_empty() && !one_sided.contains(&s.mailbox);
+    let ids: BTreeSet<&String> = m
+        .iter()
+        .chain(r.iter())
+        .filter(|(_, s)| live(s))
+        .map(|(id, _)| id)
+        .collect();
+    let state = |s: Option<&SeenState>| match s.filter(|s| live(s)) {
+        Some(s) if s.last_uid != 0 || !s.uids.is_empty() => Some((s.last_uid, s.uids.clone())),
+        _ => None,
+    };
+    let shown = |s: &Option<(u32, String)>| match s {
+        Some((last, uids)) if uids.is_empty() => format!("none seen (last UID {last})"),
+        Some((last, uids)) => format!("{uids} (last UID {last})"),
+        None => "none".to_string(),
+    };
+    let parts: Vec<String> = ids
+        .into_iter()
+        .filter_map(|id| {
+            let (a, b) = (m.get(id), r.get(id));
+            let (sa, sb) = (state(a), state(b));
+            if sa == sb {
+                return None;
+            }
+            let folder = a.or(b).map(|s| external(&s.mailbox)).unwrap_or_default();
+            Some(format!(
+                "seen in {folder}: master {}, replica {}",
+                shown(&sa),
+                shown(&sb)
+            ))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// The mailboxes (external names) whose HIGHESTMODSEQ these differences
@@ -139,6 +196,43 @@ fn folder_of(inbox: &str, shown: &str) -> String {
 }
 
 type Annotations = BTreeMap<(String, String), String>;
+
+/// Message annotations that differ, one difference per UID, for messages
+/// both sides hold (one on one side only is already a difference; its
+/// annotations go with it). `mailbox`: internal name.
+pub fn message_annotation_diffs(
+    mailbox: &str,
+    m: &MessageAnnotations,
+    r: &MessageAnnotations,
+    on_both: &BTreeSet<u32>,
+) -> Vec<Difference> {
+    let per_uid = |a: &MessageAnnotations| {
+        let mut by: BTreeMap<u32, Annotations> = BTreeMap::new();
+        for ((uid, entry, userid), v) in a {
+            by.entry(*uid)
+                .or_default()
+                .insert((entry.clone(), userid.clone()), v.clone());
+        }
+        by
+    };
+    let (mb, rb) = (per_uid(m), per_uid(r));
+    let none = Annotations::new();
+    let uids: BTreeSet<&u32> = mb.keys().chain(rb.keys()).collect();
+    uids.into_iter()
+        .filter(|u| on_both.contains(u))
+        .filter_map(|uid| {
+            let detail =
+                annotations_detail(mb.get(uid).unwrap_or(&none), rb.get(uid).unwrap_or(&none))?;
+            let mut d = difference(
+                mailbox,
+                DiffKind::AnnotationsDiffer,
+                format!("message: {detail}"),
+            );
+            d.uid = Some(*uid);
+            Some(d)
+        })
+        .collect()
+}
 
 /// Each entry whose value differs: whose it is and both values.
 fn annotations_detail(m: &Annotations, r: &Annotations) -> Option<String> {
@@ -398,6 +492,83 @@ mod tests {
         let (d, _) = compare(&m, &r, &|_: &str| true, &BTreeSet::new(), "replica");
         let x = explained_modseq(&m, &r, &d);
         assert_eq!(x.into_iter().collect::<Vec<_>>(), ["user/a/Wo.rk"]);
+    }
+
+    #[test]
+    fn seen_state_of_others_folders_is_named_unless_stale_or_one_sided() {
+        let m = state(
+            &[
+                "W\tuser.a\tid-team\tshared.team\t5\t1:5",
+                "W\tuser.a\tid-gone\t\t3\t1:3",
+                "W\tuser.a\tid-new\tshared.new\t2\t1:2",
+                "W\tuser.a\tid-same\tuser.b\t4\t2",
+            ],
+            &["user.a"],
+        );
+        let r = state(
+            &[
+                "W\tuser.a\tid-team\tshared.team\t5\t1:3",
+                "W\tuser.a\tid-same\tuser.b\t4\t2",
+                "W\tuser.a\tid-empty\tshared.x\t0\t",
+            ],
+            &["user.a"],
+        );
+        let one_sided: BTreeSet<String> = ["shared.new".to_string()].into();
+        let (d, _) = compare(&m, &r, &|_: &str| true, &one_sided, "replica");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (d[0].kind, d[0].mailbox.as_str()),
+            (DiffKind::SeenDiffers, "user/a")
+        );
+        assert_eq!(
+            d[0].detail,
+            "seen in shared/team: master 1:5 (last UID 5), replica 1:3 (last UID 5)"
+        );
+        // a record only one side has is named against "none"
+        let (d, _) = compare(
+            &r,
+            &state(&[], &["user.a"]),
+            &|_: &str| true,
+            &one_sided,
+            "replica",
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].detail.ends_with("replica none"), "{}", d[0].detail);
+    }
+
+    #[test]
+    fn message_annotations_are_named_per_uid_on_messages_both_sides_hold() {
+        let k = |uid: u32, who: &str| (uid, "/comment".to_string(), who.to_string());
+        let m: MessageAnnotations = [
+            (k(1, ""), "\"a\"".to_string()),
+            (k(2, ""), "\"same\"".to_string()),
+            (k(9, ""), "\"only here\"".to_string()),
+        ]
+        .into();
+        let r: MessageAnnotations = [
+            (k(1, ""), "\"b\"".to_string()),
+            (k(2, ""), "\"same\"".to_string()),
+            (k(2, "[.OwNeR.]"), "\"mine\"".to_string()),
+        ]
+        .into();
+        let d = message_annotation_diffs("user.a", &m, &r, &[1, 2].into());
+        let got: Vec<(Option<u32>, &str)> = d.iter().map(|d| (d.uid, d.detail.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    Some(1),
+                    "message: /comment (shared): master \"a\", replica \"b\""
+                ),
+                (
+                    Some(2),
+                    "message: /comment (the owner's private): master -, replica \"mine\""
+                ),
+            ]
+        );
+        assert!(d
+            .iter()
+            .all(|d| d.kind == DiffKind::AnnotationsDiffer && d.mailbox == "user/a"));
     }
 
     #[test]

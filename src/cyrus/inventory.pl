@@ -12,14 +12,18 @@
 #   <hex entry>\t<hex userid>\t<value>": the value in hex, or "len:<n>:sum:<32-bit sum>" when long;
 #   an empty mailbox is a server annotation), and "@@unread\t<what>\t<why>" for a store this
 #   script cannot read (a quota_db, subscription_db or annotation_db other than the defaults,
-#   sieveusehomedir).
+#   sieveusehomedir), each user's seen state of mailboxes they do not own ("W\t<inbox>\t<uniqueid>
+#   \t<mailbox or ''>\t<lastuid>\t<seenuids>", from the user's twoskip seen db).
 #   An optional argument after CAP, "user:<INBOX>" or "mailbox:<name>" (internal names), lists
 #   only that user's or that mailbox's entries and state (a scoped check of a big site must not
 #   carry every mailbox's line); the pending lines stay whole (they decide what is in flight).
+# MODE twoskip PATH: one twoskip file's live records ("K\t<hex key>\t<hex value>"; tests).
 # MODE pending CAP: only those pending lines (cheap: for waiting on the queue).
 # MODE records: per stdin line PARTITION:UNIQUEID:MBTYPE:HEXNAME (stdin: the list grows with the
 #   site, an argument list or one SSH packet must not) the whole cyrus.index ("R\t<uniqueid>\t<hex>") and cyrus.header
-#   ("C\t<uniqueid>\t<hex>"), or "E\t<uniqueid>\t<why>".
+#   ("C\t<uniqueid>\t<hex>"), or "E\t<uniqueid>\t<why>"; then each message annotation of its
+#   cyrus.annotations ("M\t<uniqueid>\t<uid>\t<hex entry>\t<hex userid>\t<value>"), or
+#   "X\t<uniqueid>\tmessage annotations\t<why>".
 # Paths: <metapartition or partition>/uuid/<u0>/<u1>/<uniqueid>; legacy-dir mailboxes ('l' in
 # their type) ask mbpath -M, one call each (list-form exec: names never reach a shell).
 use strict;
@@ -33,7 +37,7 @@ while (<$c>) {
     if (/^partition-([^:\s]+):\s*(\S+)/) { $part{$1} = $2 }
     elsif (/^metapartition-([^:\s]+):\s*(\S+)/) { $meta{$1} = $2 }
     elsif (/^configdirectory:\s*(\S+)/) { $cfgdir = $1 }
-    elsif (/^(quota_db|subscription_db|annotation_db|annotation_db_path|fulldirhash|sievedir|sieveusehomedir):\s*(\S+)/) { $opt{$1} = $2 }
+    elsif (/^(quota_db|subscription_db|seenstate_db|annotation_db|annotation_db_path|fulldirhash|sievedir|sieveusehomedir):\s*(\S+)/) { $opt{$1} = $2 }
 }
 close $c;
 
@@ -137,18 +141,19 @@ sub print_quota {
     }
 }
 
-# One user's sub.db path: beside the INBOX's uniqueid (the uuid layout, the default since
-# 3.6), or the legacy <cfg>/[domain/<h>/<dom>/]user/<h>/<local>.sub.
-sub sub_path {
-    my ($inbox, $u, $type) = @_;
+# One user's per-user db (SUFFIX "sub" or "seen": mboxname_conf_getpath): beside the INBOX's
+# uniqueid (the uuid layout, the default since 3.6, "<id>/<suffix>.db"), or the legacy
+# <cfg>/[domain/<h>/<dom>/]user/<h>/<local>.<suffix>.
+sub user_db_path {
+    my ($inbox, $u, $type, $suffix) = @_;
     if ($type !~ /^.[a-z]*l/) {
         return undef unless length($u) >= 2;
-        return "$cfgdir/user/uuid/" . substr($u, 0, 1) . "/" . substr($u, 1, 1) . "/$u/sub.db";
+        return "$cfgdir/user/uuid/" . substr($u, 0, 1) . "/" . substr($u, 1, 1) . "/$u/$suffix.db";
     }
     return undef if ($opt{fulldirhash} // 'no') =~ /^(1|yes|on|true)$/i;
     my ($dom, $local) = $inbox =~ /^(?:([^!]+)!)?user\.(.+)$/ or return undef;
     my $base = defined $dom ? "$cfgdir/domain/" . dir_hash($dom) . "/$dom" : $cfgdir;
-    return "$base/user/" . dir_hash($local) . "/$local.sub";
+    return "$base/user/" . dir_hash($local) . "/$local.$suffix";
 }
 
 # Every user's subscriptions (flat sub.db: "<key>\t<value>" lines, keys as Cyrus stores
@@ -160,7 +165,7 @@ sub print_subscriptions {
     return unless defined $cfgdir;
     for my $i (@$inboxes) {
         my ($inbox, $u, $type) = @$i;
-        my $path = sub_path($inbox, $u, $type);
+        my $path = user_db_path($inbox, $u, $type, 'sub');
         unless (defined $path) { print "X\t$inbox\tsubscriptions\tno sub.db path known\n"; next }
         my $f;
         unless (open($f, '<:raw', $path)) {
@@ -235,6 +240,95 @@ sub print_sieve {
     }
 }
 
+# Every live record of a twoskip file, walked as Cyrus's own foreach does (lib/cyrusdb_twoskip.c,
+# the same format 3.6 to 3.12). Header: 64 bytes, current_size (big-endian) at 48. Record: type,
+# level, 16-bit keylen, 32-bit vallen (0xFFFF / 0xFFFFFFFF: a 64-bit length follows), level+1
+# 64-bit pointers, two CRCs, key, value, padding to 8. From the DUMMY at 64 follow level 0: the
+# larger of the first two pointers that lies below current_size (the other is a transaction's
+# in progress); a DELETE record is one hop on to its first pointer. The file is read whole, once
+# (a per-user or per-mailbox db is small; cyr_dbtool would cost a process per file), CRCs unchecked:
+# a walk that leaves the file or loops is an error, never a guess. Returns ([[key, value]...], undef)
+# or (undef, why).
+sub twoskip_records {
+    my ($path) = @_;
+    my ($buf, $err) = slurp($path);
+    return (undef, $err) unless defined $buf;
+    my $size = length $buf;
+    return (undef, "$path: not a twoskip file") unless $size >= 64 && substr($buf, 4, 16) eq "twoskip file\0\0\0\0";
+    my $end = unpack('Q>', substr($buf, 48, 8));
+    my $record = sub {
+        my ($o) = @_;
+        return undef if $o < 64 || $o + 24 > $size;
+        my ($type, $level, $kl, $vl) = unpack('a C n N', substr($buf, $o, 8));
+        my $p = $o + 8;
+        if ($kl == 0xFFFF) { return undef if $p + 8 > $size; $kl = unpack('Q>', substr($buf, $p, 8)); $p += 8 }
+        if ($vl == 0xFFFFFFFF) { return undef if $p + 8 > $size; $vl = unpack('Q>', substr($buf, $p, 8)); $p += 8 }
+        my $n = $level + 1;
+        return undef if $p + 8 * $n + 8 + $kl + $vl > $size;
+        my @ptr = unpack("(Q>)$n", substr($buf, $p, 8 * $n));
+        $p += 8 * $n + 8;
+        return [$type, \@ptr, substr($buf, $p, $kl), substr($buf, $p + $kl, $vl)];
+    };
+    my $level0 = sub {
+        my ($a, $b) = ($_[0][0] // 0, $_[0][1] // 0);
+        return $b if $a >= $end;
+        return $a if $b >= $end;
+        return $a > $b ? $a : $b;
+    };
+    my $r = $record->(64);
+    return (undef, "$path: no DUMMY record at 64") unless $r && $r->[0] eq '=';
+    my (@out, $steps);
+    while (my $o = $level0->($r->[1])) {
+        return (undef, "$path: its records loop") if ++$steps > $size / 24;
+        $r = $record->($o) or return (undef, "$path: a record past its end at $o");
+        if ($r->[0] eq '-') {
+            my $next = $r->[1][0] or last;
+            $r = $record->($next) or return (undef, "$path: a record past its end at $next");
+        }
+        return (undef, "$path: a record of type '$r->[0]' at $o") unless $r->[0] eq '+';
+        push @out, [$r->[2], $r->[3]];
+    }
+    return (\@out, undef);
+}
+
+# An annotation's value as annotate.c stores it: an unsigned long (8 bytes on a 64-bit host) whose
+# first 4 bytes are the length in network order, the value, then its content type and modseq.
+# Shown in hex, or "len:<n>:sum:<32-bit sum>" when long.
+sub annotation_value {
+    my ($raw) = @_;
+    my $n = length($raw) >= 8 ? unpack('N', $raw) : 0;
+    my $v = substr($raw, 8, $n);
+    return length($v) <= 512 ? unpack('H*', $v) : 'len:' . length($v) . ':sum:' . unpack('%32C*', $v);
+}
+
+# Every user's seen state of mailboxes they do not own (an owner's own is the \Seen flag in the
+# index): the user's seen db, key the mailbox uniqueid, value "<version> <lastread> <lastuid>
+# <lastchange> <seenuids>" (imap/seen_db.c). "W\t<inbox>\t<uniqueid>\t<mailbox or ''>\t<lastuid>
+# \t<seenuids>"; the mailbox's name when this listing holds it.
+sub print_seen {
+    my ($inboxes, $name_of) = @_;
+    my $db = $opt{seenstate_db} // 'twoskip';
+    if ($db ne 'twoskip') { print "\@\@unread\tseen\tseenstate_db $db\n"; return }
+    return unless defined $cfgdir;
+    for my $i (@$inboxes) {
+        my ($inbox, $u, $type) = @$i;
+        my $path = user_db_path($inbox, $u, $type, 'seen');
+        unless (defined $path) { print "X\t$inbox\tseen\tno seen db path known\n"; next }
+        next unless -e $path;
+        my ($records, $err) = twoskip_records($path);
+        unless ($records) { print "X\t$inbox\tseen\t$err\n"; next }
+        for my $kv (@$records) {
+            my ($id, $v) = @$kv;
+            my ($lastuid, $uids) = $v =~ /^\d+ \d+ (\d+) \d+ ?([0-9:,]*)$/;
+            unless (defined $lastuid && $id =~ /^[\x21-\x7e]+$/) {
+                print "X\t$inbox\tseen\t$path: a record not as seen_db writes it\n";
+                last;
+            }
+            print "W\t$inbox\t$id\t", ($name_of->{$id} // ''), "\t$lastuid\t$uids\n";
+        }
+    }
+}
+
 # Is this internal name (as ctl_mboxlist -d quotes it) in the scope asked for? A name with a
 # JSON escape is kept: the caller filters exactly, this only trims what is sent.
 my ($scope_kind, $scope_name) = split(/:/, $want[1] // '', 2);
@@ -278,10 +372,7 @@ sub read_annotations {
         my ($u, $entry, $userid) = split(/\0/, $key, 4);
         next unless defined $entry;
         next if defined $keep && !exists $keep->{$u // ''};
-        my $n = length($raw) >= 8 ? unpack('N', $raw) : 0;
-        my $v = substr($raw, 8, $n);
-        my $shown = length($v) <= 512 ? unpack('H*', $v) : 'len:' . length($v) . ':sum:' . unpack('%32C*', $v);
-        push @{ $by{$u // ''} }, join("\t", unpack('H*', $entry), unpack('H*', $userid // ''), $shown);
+        push @{ $by{$u // ''} }, join("\t", unpack('H*', $entry), unpack('H*', $userid // ''), annotation_value($raw));
     }
     close $h;
     return \%by;
@@ -292,7 +383,7 @@ if ($mode eq 'headers') {
     # then remembered); a scoped one after its few mailboxes are known
     my $scoped = defined $scope_kind && $scope_kind ne '';
     my $annotations = $scoped ? {} : read_annotations(undef);
-    my (@annotated, %in_scope_uid);
+    my (@annotated, %in_scope_uid, %name_of);
     my $l;
     unless (open($l, '-|', "$bindir/ctl_mboxlist", '-C', $conf, '-d')) {
         print "\@\@error cannot run ctl_mboxlist: $!\n\@\@end\n";
@@ -302,6 +393,12 @@ if ($mode eq 'headers') {
     while (my $line = <$l>) {
         $line .= "\n" unless $line =~ /\n\z/;
         my ($listed) = $line =~ /^"((?:[^"\\]|\\.)*)": \{/;
+        # every live mailbox's name by uniqueid, in scope or not: a user's seen
+        # records name folders anywhere, and one no longer listed is stale
+        if (defined $listed && $line =~ /"uniqueid": "([^"]+)"/) {
+            my $id = $1;
+            $name_of{$id} = $listed unless ($line =~ /"mbtype": "([^"]*)"/ ? $1 : 'e') =~ /^.[a-z]*[di]/;
+        }
         next if defined $listed && !in_scope($listed);
         print "L\t$line";
         next unless $line =~ /^"((?:[^"\\]|\\.)*)": \{.*"uniqueid": "([^"]+)"/;
@@ -322,6 +419,7 @@ if ($mode eq 'headers') {
     print_quota();
     print_subscriptions(\@inboxes);
     print_sieve(\@inboxes);
+    print_seen(\@inboxes, \%name_of);
     if ($scoped && %in_scope_uid) {
         $annotations = read_annotations(\%in_scope_uid);
         @annotated = map { [$in_scope_uid{$_}, $_] } sort grep { exists $annotations->{$_} } keys %in_scope_uid;
@@ -329,6 +427,11 @@ if ($mode eq 'headers') {
     for my $a (@annotated) { print "N\t$a->[0]\t$_\n" for @{ $annotations->{$a->[1]} } }
     if (!defined $scope_kind || $scope_kind eq '') { print "N\t\t$_\n" for @{ $annotations->{''} // [] } }
     print_pending($want[0]);
+} elsif ($mode eq 'twoskip') {
+    # one twoskip file's live records, the reader above checked against cyr_dbtool by the tests
+    my ($records, $err) = twoskip_records($want[0] // '');
+    if ($records) { print "K\t", unpack('H*', $_->[0]), "\t", unpack('H*', $_->[1]), "\n" for @$records }
+    else { print "\@\@error $err\n" }
 } elsif ($mode eq 'pending') {
     print_pending($want[0]);
 } elsif ($mode eq 'records') {
@@ -348,6 +451,16 @@ if ($mode eq 'headers') {
         my ($hd, $err2) = slurp("$d/cyrus.header");
         print "R\t$u\t", unpack('H*', $ix), "\n";
         print "C\t$u\t", unpack('H*', $hd // ''), "\n";
+        # message annotations: the mailbox's own twoskip db, key "<uid>\0<entry>\0<userid>\0"
+        # (annotate.c make_key; "" shared, "[.OwNeR.]" the owner's private)
+        next unless -e "$d/cyrus.annotations";
+        my ($records, $err3) = twoskip_records("$d/cyrus.annotations");
+        unless ($records) { print "X\t$u\tmessage annotations\t$err3\n"; next }
+        for my $kv (@$records) {
+            my ($uid, $entry, $userid) = split(/\0/, $kv->[0], 4);
+            next unless defined $entry && $uid =~ /^\d+$/;
+            print "M\t$u\t$uid\t", unpack('H*', $entry), "\t", unpack('H*', $userid // ''), "\t", annotation_value($kv->[1]), "\n";
+        }
     }
 }
 print "\@\@end\n";

@@ -6,13 +6,13 @@
 
 use super::hex::unhex;
 use super::index::{self, IndexHeader, IndexRecord};
-use super::user_state::{is_inbox, UserState};
+use super::user_state::{annotation_shown, hex_text, is_inbox, UserState};
 
 use crate::config::HostConfig;
 use crate::remote::RemoteCommand;
 use std::collections::BTreeMap;
 
-pub(crate) const SCRIPT: &str = include_str!("inventory.pl");
+pub const SCRIPT: &str = include_str!("inventory.pl");
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct MailboxEntry {
@@ -57,7 +57,14 @@ pub struct MailboxRecords {
     /// Expunged records still in the index (uid, guid).
     pub expunged: Vec<(u32, String)>,
     pub flag_names: Vec<String>,
+    /// Message annotations (its cyrus.annotations), or why they could not
+    /// be read.
+    pub annotations: Result<MessageAnnotations, String>,
 }
+
+/// (uid, entry, userid) -> value as shown ("" shared, "[.OwNeR.]" the
+/// owner's private).
+pub type MessageAnnotations = BTreeMap<(u32, String, String), String>;
 
 fn perl(h: &HostConfig, mode: &str, args: impl IntoIterator<Item = String>) -> RemoteCommand {
     let mut argv = vec![
@@ -410,6 +417,7 @@ pub fn parse_records(
 ) -> Result<BTreeMap<String, Result<MailboxRecords, String>>, String> {
     let mut index: BTreeMap<String, Result<index::Records, String>> = BTreeMap::new();
     let mut flags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut annotations: BTreeMap<String, Result<MessageAnnotations, String>> = BTreeMap::new();
     for line in framed(out)? {
         let mut f = line.splitn(3, '\t');
         let (tag, u, rest) = (f.next(), f.next(), f.next().unwrap_or(""));
@@ -429,6 +437,20 @@ pub fn parse_records(
             Some("E") => {
                 index.insert(u.into(), Err(rest.to_string()));
             }
+            Some("M") => {
+                let a = annotations.entry(u.into()).or_insert(Ok(BTreeMap::new()));
+                match (message_annotation(rest), a) {
+                    (Ok((k, v)), Ok(map)) => {
+                        map.insert(k, v);
+                    }
+                    (Err(e), a) => *a = Err(e),
+                    (Ok(_), Err(_)) => {}
+                }
+            }
+            Some("X") => {
+                let why = rest.split_once('\t').map_or(rest, |(_, w)| w);
+                annotations.insert(u.into(), Err(why.to_string()));
+            }
             _ => {}
         }
     }
@@ -436,15 +458,30 @@ pub fn parse_records(
         .into_iter()
         .map(|(u, r)| {
             let names = flags.remove(&u).unwrap_or_default();
+            let notes = annotations.remove(&u).unwrap_or(Ok(BTreeMap::new()));
             let v = r.map(|r| MailboxRecords {
                 header: r.header,
                 records: r.live,
                 expunged: r.expunged,
                 flag_names: names,
+                annotations: notes,
             });
             (u, v)
         })
         .collect())
+}
+
+/// `<uid>\t<hex entry>\t<hex userid>\t<value>` of an `M` line.
+fn message_annotation(rest: &str) -> Result<((u32, String, String), String), String> {
+    let f: Vec<&str> = rest.splitn(4, '\t').collect();
+    let [uid, entry, userid, value] = f[..] else {
+        return Err("bad message annotation line".into());
+    };
+    let uid = uid.parse().map_err(|_| format!("bad UID {uid:?}"))?;
+    Ok((
+        (uid, hex_text(entry)?, hex_text(userid)?),
+        annotation_shown(value)?,
+    ))
 }
 
 #[cfg(test)]

@@ -20,6 +20,13 @@
 //!   The .bc files are each host's own cache (lab, 3.6.1: a sync that
 //!   deactivates a script removes its .bc on the replica only), so only the
 //!   link and hand-placed `.script` sources (with their sha1) are compared.
+//! - seen state of folders a user does not own (an owner's own is the
+//!   \Seen flag in the index): `seenstate_db: twoskip` (the default), the
+//!   user's `seen.db` beside the INBOX's uniqueid (legacy `<local>.seen`),
+//!   key the folder's uniqueid, value `1 <lastread> <lastuid> <lastchange>
+//!   <seenuids>` (imap/seen_db.c). inventory.pl walks the twoskip file
+//!   itself (one cyr_dbtool per user would cost a process each).
+//!   sync_client -u carries it (APPLY SEEN).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,6 +49,9 @@ pub struct UserState {
     /// Mailbox (internal name; "" for the server) -> its annotations in
     /// annotations.db: (entry, userid) -> value as shown.
     pub annotations: BTreeMap<String, BTreeMap<(String, String), String>>,
+    /// Reader's INBOX (internal name) -> folder uniqueid -> that user's
+    /// seen state of it.
+    pub seen: BTreeMap<String, BTreeMap<String, SeenState>>,
     /// What could not be read: (store, why), and (INBOX, store, why).
     pub unread: Vec<(String, String)>,
     pub unread_users: Vec<(String, String, String)>,
@@ -54,6 +64,17 @@ pub struct Sieve {
     pub active: Option<String>,
     /// Script sources in the directory (name without `.script`) -> sha1.
     pub sources: BTreeMap<String, String>,
+}
+
+/// One user's seen state of a folder they do not own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeenState {
+    /// The folder's internal name, when the listing held it (a scoped
+    /// check lists only its own mailboxes).
+    pub mailbox: String,
+    pub last_uid: u32,
+    /// Seen UIDs as Cyrus keeps them (`1:3,5`).
+    pub uids: String,
 }
 
 /// Is this internal name a user's INBOX (`user.bob`, `example.com!user.bob`)?
@@ -101,16 +122,29 @@ impl UserState {
             let [mailbox, entry, userid, value] = f[..] else {
                 return Err("bad annotation line".into());
             };
-            let text =
-                |h: &str| super::hex::unhex(h).map(|b| String::from_utf8_lossy(&b).into_owned());
-            let shown = match value.strip_prefix("len:") {
-                Some(long) => format!("({long})"),
-                None => format!("{:?}", text(value)?),
-            };
             self.annotations
                 .entry(mailbox.to_string())
                 .or_default()
-                .insert((text(entry)?, text(userid)?), shown);
+                .insert(
+                    (hex_text(entry)?, hex_text(userid)?),
+                    annotation_shown(value)?,
+                );
+        } else if let Some(rest) = line.strip_prefix("W\t") {
+            let f: Vec<&str> = rest.splitn(5, '\t').collect();
+            let [inbox, id, mailbox, last, uids] = f[..] else {
+                return Err("bad seen line".into());
+            };
+            let last_uid = last
+                .parse()
+                .map_err(|_| format!("bad last seen UID {last:?}"))?;
+            self.seen.entry(inbox.to_string()).or_default().insert(
+                id.to_string(),
+                SeenState {
+                    mailbox: mailbox.to_string(),
+                    last_uid,
+                    uids: uids.to_string(),
+                },
+            );
         } else if let Some(rest) = line.strip_prefix("X\t") {
             let mut f = rest.splitn(3, '\t');
             let (inbox, store, why) = (f.next(), f.next(), f.next());
@@ -127,6 +161,20 @@ impl UserState {
         }
         Ok(true)
     }
+}
+
+/// Hex of bytes, as text (invalid UTF-8 replaced).
+pub fn hex_text(h: &str) -> Result<String, String> {
+    super::hex::unhex(h).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// An annotation value as inventory.pl sends it (hex, or `len:<n>:sum:<s>`
+/// for a long one), as the operator reads it: quoted, or `(<n>:sum:<s>)`.
+pub fn annotation_shown(value: &str) -> Result<String, String> {
+    Ok(match value.strip_prefix("len:") {
+        Some(long) => format!("({long})"),
+        None => format!("{:?}", hex_text(value)?),
+    })
 }
 
 /// `%(S (0 5555) M (12) MODSEQ 3)` -> {S: 5555, M: none}: each resource
@@ -289,6 +337,27 @@ mod tests {
             "278dfea7730b1f6249f4238c77ab90b4b78c6d06"
         );
         assert!(s.line("V\tuser.qa\t00").is_err());
+    }
+
+    #[test]
+    fn seen_state_is_read_per_reader_and_folder() {
+        let mut s = UserState::default();
+        assert!(s
+            .line("W\tuser.qa\t8e1c0a3f-uid\tshared.team\t5\t1:3,5")
+            .unwrap());
+        assert!(s.line("W\tuser.qa\tother-uid\t\t0\t").unwrap());
+        let qa = &s.seen["user.qa"];
+        assert_eq!(qa["8e1c0a3f-uid"].mailbox, "shared.team");
+        assert_eq!(
+            (
+                qa["8e1c0a3f-uid"].last_uid,
+                qa["8e1c0a3f-uid"].uids.as_str()
+            ),
+            (5, "1:3,5")
+        );
+        assert_eq!(qa["other-uid"].uids, "");
+        assert!(s.line("W\tuser.qa\tx\tshared.team\tfive\t1").is_err());
+        assert!(s.line("W\tuser.qa\tx").is_err());
     }
 
     #[test]

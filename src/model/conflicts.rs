@@ -41,13 +41,17 @@ pub enum DiffKind {
     /// A mailbox's annotations (METADATA) in annotations.db differ: the
     /// entry, whose, and both values.
     AnnotationsDiffer,
+    /// A user's seen state of a folder they do not own (the user's seen
+    /// db; an owner's own is the \Seen flag): the folder and both sides'
+    /// seen UIDs.
+    SeenDiffers,
 }
 
 impl DiffKind {
     /// Every kind, in declaration order (the metrics export each one, zero
     /// included). `all_is_complete` below fails to compile when a kind is
     /// added without being listed here.
-    pub const ALL: [DiffKind; 16] = [
+    pub const ALL: [DiffKind; 17] = [
         DiffKind::GuidConflict,
         DiffKind::UidvalidityDiffers,
         DiffKind::MailboxOnlyOnMaster,
@@ -64,6 +68,7 @@ impl DiffKind {
         DiffKind::SubscriptionsDiffer,
         DiffKind::SieveDiffers,
         DiffKind::AnnotationsDiffer,
+        DiffKind::SeenDiffers,
     ];
 
     pub fn label(self) -> &'static str {
@@ -84,6 +89,7 @@ impl DiffKind {
             DiffKind::SubscriptionsDiffer => "subscriptions_differ",
             DiffKind::SieveDiffers => "sieve_differs",
             DiffKind::AnnotationsDiffer => "annotations_differ",
+            DiffKind::SeenDiffers => "seen_differs",
         }
     }
     /// Live data differs (what repair, readiness and exit codes care about).
@@ -185,6 +191,7 @@ mod tests {
             DiffKind::SubscriptionsDiffer => 13,
             DiffKind::SieveDiffers => 14,
             DiffKind::AnnotationsDiffer => 15,
+            DiffKind::SeenDiffers => 16,
         };
         for (i, k) in DiffKind::ALL.iter().enumerate() {
             assert_eq!(pos(*k), i, "{k:?}");

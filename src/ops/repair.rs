@@ -251,6 +251,13 @@ fn action(d: &Difference, copy_back: bool) -> String {
             "{}: the annotations of the side changed last win on both sides, as flags do ({})",
             d.mailbox, d.detail
         ),
+        // sync_support.c sync_do_user_seen: the master's records are sent
+        // (APPLY SEEN) where they differ; one only the replica holds is
+        // never deleted ("XXX - delete seen on the replica ...")
+        DiffKind::SeenDiffers => format!(
+            "{}: the master's seen state of others' folders written to the replica ({}); a record only the replica holds is LEFT there (sync_client never deletes one): the user marks those messages on the master to keep it",
+            d.mailbox, d.detail
+        ),
         DiffKind::SubscriptionsDiffer => format!(
             "{}: the master's subscriptions written to the replica ({}); a subscription only the replica had is dropped there: subscribe it on the master as the user to keep it",
             d.mailbox, d.detail

@@ -470,6 +470,7 @@ mod tests {
                 .map(|(u, g)| (u, std::iter::repeat_n(g, 40).collect()))
                 .collect(),
             flag_names: vec![],
+            annotations: Ok(Default::default()),
         })
     }
 
