@@ -6,8 +6,8 @@
 //! the fleet's other pairs.
 
 use crate::config::Config;
-use crate::cyrus::host_facts::channel_clients;
-use crate::cyrus::loglines::classify_chunk;
+use crate::cyrus::host_facts::{channel_clients, service_channel};
+use crate::cyrus::loglines::{child_exit, classify_chunk};
 use crate::cyrus::logtime::LineClock;
 use crate::cyrus::probe::{self, ProbeReport};
 use crate::model::health::{self, HostView};
@@ -280,6 +280,15 @@ impl Poller {
                 zone: report.zone.clone().unwrap_or_default(),
             };
             h.observe_log(report.now, !chunk.text.trim().is_empty());
+            // a client's end ties its pid to its channel before its lines
+            // are judged (a restart loop outlives no probe)
+            for line in chunk.text.lines() {
+                if let Some((service, pid)) = child_exit(line, prefix.as_deref(), &clock) {
+                    if let Some(ch) = service_channel(&report, &service) {
+                        h.observe_exit(pid, ch);
+                    }
+                }
+            }
             h.push_events(classify_chunk(&chunk.text, prefix.as_deref(), &clock));
             // a journal read that found no new entry keeps the old cursor
             if chunk.cursor.journal.is_some() || h.cursor.journal.is_none() {

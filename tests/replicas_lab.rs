@@ -102,6 +102,32 @@ fn one_replica_down_the_other_stays_current_and_the_first_catches_up_on_return()
     .expect("replica2's channel queues while it is down");
     assert_eq!(channel(&v, "replica")["queue"]["pending"], 0, "{v}");
     assert_ne!(channel(&v, "replica2")["health"], "ok", "{v}");
+    // its client's log lines count on its channel only, by the pid that
+    // wrote them (issue 30, item 3: they were shown on the default one)
+    let from_log = |p: &serde_json::Value| {
+        let m = p["message"].as_str().unwrap_or("");
+        m.contains("connect") || m.contains("bailed out")
+    };
+    let v = wait_for(Duration::from_secs(60), || {
+        let (_, v) = status_json();
+        let problems = v["pairs"][0]["problems"].as_array()?;
+        problems
+            .iter()
+            .any(|p| p["channel"] == "replica2" && from_log(p))
+            .then_some(v)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "replica2's client's failures never shown: {}",
+            status_json().1
+        )
+    });
+    let problems = v["pairs"][0]["problems"].as_array().unwrap();
+    assert!(
+        !problems.iter().any(|p| p["channel"] == "" && from_log(p)),
+        "the default channel's client is fine: {v:#}"
+    );
+    assert_eq!(channel(&v, "replica")["health"], "ok", "{v:#}");
     let (code, human) = cli(&["status"]);
     assert_ne!(code, 0, "{human}");
     assert!(human.contains("replica2"), "{human}");

@@ -214,6 +214,16 @@ pub fn channel_clients<'r>(
     })
 }
 
+/// The channel of the sync_client a cyrus.conf entry named `service`
+/// starts (its `-n`; "" without); none for another program or name.
+pub fn service_channel(report: &ProbeReport, service: &str) -> Option<String> {
+    report
+        .services
+        .iter()
+        .find(|s| s.name == service && is_program(&s.cmd, &["sync_client"]))
+        .map(|s| client_channel(&s.cmd))
+}
+
 /// This instance's Cyrus master: `cyrmaster` (Debian's name) or a `master`
 /// that is Cyrus's (its path says so, or it is the parent of a sync_server
 /// or sync_client) — Postfix's master has the same name and no `-C`.

@@ -126,6 +126,28 @@ pub fn classify(line: &str, prefix: Option<&str>, clock: &LineClock) -> Option<L
     })
 }
 
+/// Cyrus's master reporting a child's end: `process type:DAEMON
+/// name:syncclientr2 path:/usr/lib/cyrus/bin/sync_client age:0.5s
+/// pid:25344 exited, status 1` (or `signaled to death by ...`): the
+/// service name and the pid. A rolling client that bails out exits and is
+/// started again under a new pid, often between two probes: this line is
+/// what ties its log lines to its channel (issue 30, item 3).
+pub fn child_exit(line: &str, prefix: Option<&str>, clock: &LineClock) -> Option<(String, u32)> {
+    let (_, tag, msg) = split_line(line, clock)?;
+    let ident = tag.split_once('[').map_or(tag, |(i, _)| i);
+    let (pfx, service) = ident.rsplit_once('/').unwrap_or(("", ident));
+    if prefix.is_some_and(|want| pfx != want) || service != "master" {
+        return None;
+    }
+    let rest = msg.strip_prefix("process type:")?;
+    let word = |key: &str| {
+        rest.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .map(str::to_string)
+    };
+    Some((word("name:")?, word("pid:")?.parse().ok()?))
+}
+
 /// Classify every complete line of a chunk.
 pub fn classify_chunk(text: &str, prefix: Option<&str>, clock: &LineClock) -> Vec<LogEvent> {
     text.lines()
@@ -138,6 +160,21 @@ mod tests {
     use super::*;
 
     const REAL: &str = include_str!("../../tests/fixtures/syslog_replica_down.txt");
+
+    #[test]
+    fn a_childs_end_names_its_service_and_pid() {
+        let clock = LineClock::default();
+        let line = "2026-12-07T21:06:56.494285+00:00 vm cyrlab24300-master/master[25333]: process type:DAEMON name:syncclient path:/usr/lib/cyrus/bin/sync_client age:44.825s pid:25344 signaled to death by signal 15 (Terminated)";
+        assert_eq!(
+            child_exit(line, Some("cyrlab24300-master"), &clock),
+            Some(("syncclient".to_string(), 25344))
+        );
+        assert_eq!(child_exit(line, Some("other"), &clock), None);
+        let client = line.replace("/master[25333]", "/sync_client[25333]");
+        assert_eq!(child_exit(&client, None, &clock), None);
+        let garbage = line.replace("pid:25344", "pid:x");
+        assert_eq!(child_exit(&garbage, None, &clock), None);
+    }
 
     #[test]
     fn a_hostile_timestamp_is_no_panic() {

@@ -265,7 +265,7 @@ impl<'a> ChannelCtx<'a> {
         let history = master.history;
         let report = master.report();
         let now = report.map(|r| r.now).unwrap_or(0);
-        let recent = recent_client_events(history, now);
+        let recent = recent_client_events(history, now, channel);
         let connects: Vec<&LogEvent> = recent
             .iter()
             .copied()
@@ -319,14 +319,27 @@ impl<'a> ChannelCtx<'a> {
     }
 }
 
-/// The master's sync_client events younger than RECENT_SECS (undated ones
-/// count): only current lines raise problems, so a healed pair turns OK.
-fn recent_client_events(history: &HostHistory, now: u64) -> Vec<&LogEvent> {
+/// The master's sync_client events of this channel younger than
+/// RECENT_SECS (undated ones count): only current lines raise problems, so
+/// a healed pair turns OK. A line is the channel's whose client pid wrote
+/// it (issue 30, item 3: another channel's bail-outs were shown here);
+/// a line of a pid never tied to a channel counts only where the master
+/// has one channel.
+fn recent_client_events<'h>(
+    history: &'h HostHistory,
+    now: u64,
+    channel: &str,
+) -> Vec<&'h LogEvent> {
+    let alone = history.channels_watched() <= 1;
     history
         .events
         .iter()
         .filter(|e| e.service == "sync_client")
         .filter(|e| e.time.is_none_or(|t| now as i64 - t <= RECENT_SECS))
+        .filter(|e| match e.pid.and_then(|p| history.channel_of_pid(p)) {
+            Some(ch) => ch == channel,
+            None => alone,
+        })
         .collect()
 }
 
@@ -1383,6 +1396,39 @@ mod tests {
         let p = pair::evaluate(&cfg, &m, &pair::replica(6342));
         assert_eq!(p.health, Health::Critical, "{:?}", messages(&p));
         assert!(p.problems[0].message.contains("hot loop"));
+    }
+
+    #[test]
+    fn a_log_line_counts_on_the_channel_whose_client_pid_wrote_it() {
+        let mut h = HostHistory::default();
+        h.observe_client("", [100]);
+        h.observe_client("replica2", [200]);
+        // a client of replica2 that bailed out and ended between probes
+        h.observe_exit(300, "replica2".into());
+        let at = |pid: u32, t: i64| LogEvent {
+            pid: Some(pid),
+            ..pair::bailout(t)
+        };
+        h.push_events(vec![
+            at(100, 990),
+            at(200, 991),
+            at(300, 992),
+            at(300, 993),
+            at(400, 994),
+        ]);
+        let pids = |ch: &str| -> Vec<u32> {
+            recent_client_events(&h, 1000, ch)
+                .iter()
+                .filter_map(|e| e.pid)
+                .collect()
+        };
+        assert_eq!(pids(""), [100]);
+        assert_eq!(pids("replica2"), [200, 300, 300]);
+        // one channel only: a pid never tied to it still counts there
+        let mut one = HostHistory::default();
+        one.observe_client("", [100]);
+        one.push_events(vec![at(100, 990), at(400, 994)]);
+        assert_eq!(recent_client_events(&one, 1000, "").len(), 2);
     }
 
     #[test]

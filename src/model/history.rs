@@ -9,6 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Events kept per host between refreshes (for watch mode and the console).
 const MAX_EVENTS: usize = 2000;
+/// Client ends remembered (pid -> channel): a restart loop's for longer
+/// than the events it logged are kept.
+const MAX_EXITED: usize = 4096;
 /// The drain rate is entries drained over (at most) this many seconds: one
 /// refresh that happens to see a whole `log-run` vanish must not show
 /// thousands a second, nor a pause of one refresh "not draining".
@@ -25,6 +28,10 @@ pub struct HostHistory {
     first_seen: BTreeMap<String, BTreeMap<u64, u64>>,
     /// (channel) -> sync_client pids seen.
     client_pids: BTreeMap<String, BTreeSet<u32>>,
+    /// sync_client pid -> its channel, from Cyrus master's lines on its
+    /// children's ends (a client in a restart loop lives between probes),
+    /// the newest MAX_EXITED kept.
+    exited: VecDeque<(u32, String)>,
     /// (channel) -> (epoch, entries drained since watching began), oldest
     /// first, reaching back one sample beyond DRAIN_WINDOW_SECS.
     drained: BTreeMap<String, VecDeque<(u64, u64)>>,
@@ -235,6 +242,35 @@ impl HostHistory {
             .get(channel)
             .map(|s| s.len().saturating_sub(1))
             .unwrap_or(0)
+    }
+
+    /// A sync_client of `channel` with this pid ended (Cyrus master's line).
+    pub fn observe_exit(&mut self, pid: u32, channel: String) {
+        self.exited.push_back((pid, channel));
+        while self.exited.len() > MAX_EXITED {
+            self.exited.pop_front();
+        }
+    }
+
+    /// The channel whose sync_client had this pid, when known: seen running
+    /// by a probe, or its end logged by Cyrus master.
+    pub fn channel_of_pid(&self, pid: u32) -> Option<&str> {
+        self.client_pids
+            .iter()
+            .find(|(_, pids)| pids.contains(&pid))
+            .map(|(ch, _)| ch.as_str())
+            .or_else(|| {
+                self.exited
+                    .iter()
+                    .rev()
+                    .find(|(p, _)| *p == pid)
+                    .map(|(_, ch)| ch.as_str())
+            })
+    }
+
+    /// The channels this host's clients were watched for.
+    pub fn channels_watched(&self) -> usize {
+        self.client_pids.len()
     }
 
     pub fn observe_client(&mut self, channel: &str, pids: impl IntoIterator<Item = u32>) -> usize {
