@@ -244,7 +244,10 @@ fn a_healed_user_does_not_block_and_the_check_age_shows() {
     let mut a = with(healed_user());
     a.update(Action::Check(clean_check()));
     let s = screen(&a, 80, 24);
-    assert!(s.contains("failover now: SAFE (check 2m old)"), "{s}");
+    assert!(
+        s.contains("failover now: SAFE to replica (check 2m old)"),
+        "{s}"
+    );
     assert!(
         s.contains("identical: yes, 5000 mailboxes at 22:28:00 (2m ago)"),
         "{s}"
@@ -434,12 +437,43 @@ fn saved(c: &cyrdeck::model::conflicts::CheckResult) -> Action {
     Action::SavedChecks(vec![cyrdeck::check::last::LastCheck::of(c)])
 }
 
+/// Issue 30 (4): entries held by a quarantine have not reached the replica:
+/// a clean check before them proves nothing now ("identical: yes (saved)"
+/// was shown beside held files).
+#[test]
+fn held_entries_void_a_clean_check() {
+    let mut r = healed_user();
+    r.pairs[0].channels[0]
+        .queue
+        .held
+        .push(cyrdeck::model::snapshot::FileStatus {
+            name: "held-carol".into(),
+            lines: 4,
+            bytes: 120,
+            mtime: 0,
+        });
+    let mut a = with(r);
+    a.update(saved(&clean_check()));
+    let s = screen(&a, 200, 50);
+    assert!(
+        s.contains(
+            "identical: no longer known: entries held by a quarantine (1 held file(s) for replica)"
+        ),
+        "{s}"
+    );
+    assert!(!s.contains("identical: yes"), "{s}");
+    assert!(!s.contains("failover now: SAFE"), "{s}");
+}
+
 #[test]
 fn a_recorded_check_answers_failover_with_no_key_and_says_its_age() {
     let mut a = with(healed_user());
     a.update(saved(&clean_check()));
     let s = screen(&a, 80, 24);
-    assert!(s.contains("failover now: SAFE (saved check 2m old)"), "{s}");
+    assert!(
+        s.contains("failover now: SAFE to replica (saved check 2m old)"),
+        "{s}"
+    );
     assert!(
         s.contains("identical: yes, 5000 mailboxes at 22:28:00 (2m ago, saved)"),
         "{s}"
@@ -450,7 +484,7 @@ fn a_recorded_check_answers_failover_with_no_key_and_says_its_age() {
     own.finished_at += 60;
     a.update(Action::Check(own));
     let s = screen(&a, 80, 24);
-    assert!(s.contains("failover now: SAFE (check "), "{s}");
+    assert!(s.contains("failover now: SAFE to replica (check "), "{s}");
     assert!(s.contains("at 22:29:00"), "{s}");
     assert!(!s.contains("saved"), "{s}");
     // a recorded check with differences: NOT SAFE, and how many

@@ -61,6 +61,37 @@ fn failover_and_back_with_continuous_deliveries_loses_no_accepted_message() {
     let window = figure(&out, "writes unavailable ").expect("window printed");
     let total = figure(&out, "failover took ").expect("total printed");
     println!("failover (deliveries running): total {total:.1}s, writes unavailable {window:.1}s");
+    // its final check is the pair's record (issue 30, item 4: only a CLI
+    // check was, so the console said "NOT SAFE" from an older one)
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - total as i64
+        - 5;
+    let saved: Vec<serde_json::Value> = std::fs::read_dir(t.state.join("cyrdeck"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("last-check-lab-")
+        })
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(saved[0]["exit_code"], 0, "{saved:?}");
+    assert!(
+        saved[0]["finished_at"].as_i64().unwrap() >= started,
+        "{saved:?}"
+    );
+    assert!(
+        saved[0]["key"]
+            .as_str()
+            .unwrap()
+            .contains("cyrdeck.toml lab:"),
+        "{saved:?}"
+    );
     // the ex-master refuses users: no split brain
     assert!(!deliver_to("master", &user, &unique("split")));
     std::thread::sleep(Duration::from_secs(2));

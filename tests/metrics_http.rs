@@ -162,7 +162,18 @@ fn exporter_serves_and_writes_the_textfile_with_the_last_check() {
         errors: vec![],
         mailboxes: vec![],
     };
-    let saved = last::save(&cyrdeck::state::dir(), &LastCheck::of(&check)).unwrap();
+    // keyed as the exporter asks for it; another config's "lab" is not it
+    let lab = last::PairRef {
+        name: "lab".into(),
+        key: "/etc/cyrdeck.toml lab: root@m:22 root@r:22".into(),
+    };
+    let mut rec = LastCheck::of(&check);
+    rec.key = lab.key.clone();
+    let saved = last::save(&cyrdeck::state::dir(), &rec).unwrap();
+    let mut other = LastCheck::of(&check);
+    other.key = "/var/tmp/other/cyrdeck.toml lab: root@127.0.0.1:24320".into();
+    other.finished_at -= 999;
+    last::save(&cyrdeck::state::dir(), &other).unwrap();
     assert!(saved.starts_with(dir.join("state/cyrdeck")));
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -172,7 +183,7 @@ fn exporter_serves_and_writes_the_textfile_with_the_last_check() {
         .block_on(Exporter::start(
             Some(listen),
             Some(textfile.clone()),
-            vec!["lab".into()],
+            vec![lab],
         ))
         .unwrap();
     let addr = exporter.local_addr().unwrap();

@@ -67,7 +67,7 @@ fn the_on_call_questions_are_answered_from_launch_at_80x24() {
     // the check `cyrdeck check` records is read at launch: 0 keys
     let (code, out) = cli(&["check"]);
     assert_eq!(code, 0, "{out}");
-    let (_t, s, took) = launch(|s| s.contains("failover now: SAFE (saved check"));
+    let (_t, s, took) = launch(|s| s.contains("failover now: SAFE to replica (saved check"));
     assert!(s.contains("identical: yes"), "{s}");
     assert!(s.contains(", saved)"), "{s}");
     figures.push(("healthy, recorded check", took));

@@ -108,9 +108,10 @@ pub fn from_report(pair: &str, run_id: &str, d: &Divergence) -> Vec<GuidConflict
 
 /// Every GUID conflict of `pairs` known in the state dir `dir`: the newest
 /// reintegrate report's, then the last check's.
-pub fn collect(dir: &Path, pairs: &[String]) -> Vec<GuidConflict> {
+pub fn collect(dir: &Path, pairs: &[super::last::PairRef]) -> Vec<GuidConflict> {
     let mut out = Vec::new();
-    for pair in pairs {
+    for keyed in pairs {
+        let pair = &keyed.name;
         if let Some((run, path)) = crate::state::newest_reintegrate_report(dir, pair) {
             if let Some(d) = std::fs::read(&path)
                 .ok()
@@ -119,7 +120,7 @@ pub fn collect(dir: &Path, pairs: &[String]) -> Vec<GuidConflict> {
                 out.extend(from_report(pair, &run, &d));
             }
         }
-        if let Some(l) = super::last::load(dir, pair) {
+        if let Some(l) = super::last::load(dir, keyed) {
             out.extend(from_last_check(&l));
         }
     }
@@ -165,7 +166,11 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("reintegrate-other-r2.json"), b"{}").unwrap();
-        let all = collect(&dir, &["lab".to_string()]);
+        let lab = crate::check::last::PairRef {
+            name: "lab".into(),
+            key: String::new(),
+        };
+        let all = collect(&dir, &[lab]);
         assert_eq!(all.len(), 3);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -435,7 +435,12 @@ async fn pass(
     let mut errors: Vec<String> = level1
         .unreadable
         .iter()
-        .map(|(n, e)| format!("{n}: {e}"))
+        // the join says "replica"; the operator needs which one (issue 30,
+        // item 4: replica2's unreadable index was blamed on replica)
+        .map(|(n, e)| match e.strip_prefix("replica: ") {
+            Some(why) => format!("{n}: {replica}: {why}"),
+            None => format!("{n}: {e}"),
+        })
         .collect();
     // per-user state and mailbox annotations, from the same two execs
     let (user_diffs, user_errors) = user_state_of(&level1, &tail, &replica_tail, within, replica);

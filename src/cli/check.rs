@@ -61,8 +61,7 @@ pub async fn run(
             // a whole-pair check is the record the metrics export (a scoped
             // one says nothing about the rest of the pair)
             if scope == cyrdeck::check::Scope::default() {
-                let rec = cyrdeck::check::last::LastCheck::of(&r);
-                if let Err(e) = cyrdeck::check::last::save(&cyrdeck::state::dir(), &rec) {
+                if let Err(e) = cyrdeck::check::last::record(&cfg, &r) {
                     eprintln!("check: result not recorded for the metrics: {e}");
                 }
             }

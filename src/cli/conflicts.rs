@@ -5,9 +5,10 @@ use color_eyre::eyre::Result;
 use cyrdeck::config::Config;
 
 pub fn run(cfg: &Config, pair: Option<String>, json: bool) -> Result<i32> {
-    let pairs: Vec<String> = match pair {
-        Some(p) => vec![only_pair(cfg, Some(p))?],
-        None => cfg.pairs.keys().cloned().collect(),
+    use cyrdeck::check::last::PairRef;
+    let pairs: Vec<PairRef> = match pair {
+        Some(p) => vec![PairRef::of(cfg, &only_pair(cfg, Some(p))?)],
+        None => PairRef::all(cfg),
     };
     let all = cyrdeck::check::guid_conflicts::collect(&cyrdeck::state::dir(), &pairs);
     if json {

@@ -17,7 +17,7 @@ pub async fn run(
         .map(std::time::Duration::from_secs_f64)
         .unwrap_or(cfg.refresh);
     let exporter = if metrics_listen.is_some() || metrics_textfile.is_some() {
-        let pairs = cfg.pairs.keys().cloned().collect();
+        let pairs = cyrdeck::check::last::PairRef::all(&cfg);
         Some(cyrdeck::metrics::Exporter::start(metrics_listen, metrics_textfile, pairs).await?)
     } else {
         None

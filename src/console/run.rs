@@ -61,7 +61,7 @@ pub async fn run(opts: Options) -> Result<()> {
 
     let refresh_now = Arc::new(Notify::new());
     let interval = opts.config.refresh;
-    let pairs: Vec<String> = opts.config.pairs.keys().cloned().collect();
+    let pairs = crate::check::last::PairRef::all(&opts.config);
     tokio::spawn(poll_loop(
         poller,
         tx.clone(),
@@ -90,7 +90,7 @@ async fn poll_loop(
     tx: mpsc::UnboundedSender<Action>,
     interval: Duration,
     refresh_now: Arc<Notify>,
-    pairs: Vec<String>,
+    pairs: Vec<crate::check::last::PairRef>,
 ) {
     let mut generation = 0;
     loop {
@@ -198,6 +198,13 @@ impl Effects {
                     };
                     let res =
                         crate::check::run(&cfg, &conns, &pair, &scope, &opts, &progress).await;
+                    // a whole-pair check is the pair's record, as the CLI's
+                    // is (issue 30, item 4: the console's own was lost)
+                    if let (Ok(r), true) = (&res, scope == crate::check::Scope::default()) {
+                        if let Err(e) = crate::check::last::record(&cfg, r) {
+                            let _ = tx.send(Action::CheckProgress(format!("check not saved: {e}")));
+                        }
+                    }
                     let _ = tx.send(match res {
                         Ok(r) => Action::Check(r),
                         Err(e) => Action::CheckFailed(e),

@@ -376,6 +376,7 @@ mod tests {
             .collect();
         vec![LastCheck {
             pair: "main".into(),
+            key: String::new(),
             finished_at: NOW - 7200,
             exit_code: 1,
             mailboxes_checked: 40,

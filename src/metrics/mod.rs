@@ -20,7 +20,7 @@ pub struct Exporter {
     latest: watch::Sender<Option<Arc<str>>>,
     textfile: Option<PathBuf>,
     /// Pairs whose last check is exported, and where the records are.
-    pairs: Vec<String>,
+    pairs: Vec<last::PairRef>,
     state_dir: PathBuf,
     listening: Option<SocketAddr>,
     _server: Option<tokio::task::JoinHandle<()>>,
@@ -31,7 +31,7 @@ impl Exporter {
     pub async fn start(
         listen: Option<SocketAddr>,
         textfile: Option<PathBuf>,
-        pairs: Vec<String>,
+        pairs: Vec<last::PairRef>,
     ) -> std::io::Result<Exporter> {
         let (latest, rx) = watch::channel(None);
         let (server, listening) = match listen {

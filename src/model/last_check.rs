@@ -8,6 +8,11 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastCheck {
     pub pair: String,
+    /// What the pair is (check/last.rs `PairRef`): a record of another
+    /// config's pair of the same name is not this pair's. Empty in records
+    /// written before it was kept: those are never read as any pair's.
+    #[serde(default)]
+    pub key: String,
     /// When the check finished (epoch seconds).
     pub finished_at: i64,
     /// `check`'s exit code: 0 in sync, 1 differences, 2 mailboxes unreadable.
@@ -30,6 +35,7 @@ impl LastCheck {
     pub fn of(r: &CheckResult) -> LastCheck {
         LastCheck {
             pair: r.pair.clone(),
+            key: String::new(),
             finished_at: r.finished_at,
             exit_code: r.exit_code(),
             mailboxes_checked: r.mailboxes_checked,

@@ -258,6 +258,21 @@ impl From<&LastCheck> for CheckFacts {
 /// flows does not void it: a busy pair always has a few entries.
 pub fn check_voided(pair: &PairStatus, check: &CheckFacts, now: i64) -> Option<String> {
     let age = (now - check.finished_at).max(0) as u64;
+    // held entries are changes the replica has not got: whatever the check
+    // found, the pair is not identical while they are held (issue 30, item 4)
+    let held: Vec<String> = pair
+        .channels
+        .iter()
+        .filter(|c| !c.queue.held.is_empty())
+        .map(|c| format!("{} held file(s) for {}", c.queue.held.len(), c.replica))
+        .collect();
+    if !held.is_empty() {
+        return Some(format!(
+            "entries held by a quarantine ({}) have not reached the replica (check at {})",
+            held.join(", "),
+            clock(check.finished_at)
+        ));
+    }
     let backlog: u64 = pair
         .channels
         .iter()

@@ -355,10 +355,19 @@ fn failover_lines(
     width: usize,
 ) -> Vec<Line<'static>> {
     let ready = failover_readiness(p, check, now);
+    // SAFE names where to: the replica a failover goes to by default
+    // (issue 30, item 4)
+    let target = p
+        .hosts
+        .iter()
+        .find(|h| h.role == "replica")
+        .map(|h| h.name.clone())
+        .unwrap_or_default();
     let (word, h) = match ready.verdict {
-        Verdict::Safe => ("SAFE", Health::Ok),
-        Verdict::Unproven => ("UNPROVEN", Health::Warning),
-        Verdict::NotSafe => ("NOT SAFE", Health::Critical),
+        Verdict::Safe if !target.is_empty() => (format!("SAFE to {target}"), Health::Ok),
+        Verdict::Safe => ("SAFE".to_string(), Health::Ok),
+        Verdict::Unproven => ("UNPROVEN".to_string(), Health::Warning),
+        Verdict::NotSafe => ("NOT SAFE".to_string(), Health::Critical),
     };
     // a recorded check says so: it was not run in this console
     let saved = if check.is_some_and(|c| c.recorded) {

@@ -330,6 +330,11 @@ async fn final_check(
     let c = cx
         .scoped_check(&Scope::default(), Duration::from_secs(10))
         .await?;
+    // the pair's record, as a CLI check's is: after the failover the
+    // console's verdict rests on it (issue 30, item 4)
+    if let Err(e) = crate::check::last::record(cx.cfg, &c) {
+        out.push(format!("  check not saved: {e}"));
+    }
     // in-flight entries cannot remain after the drain; a delayed-delete
     // mailbox purged on one host only is not live mail (defect 13)
     for d in c
