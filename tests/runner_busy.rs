@@ -125,7 +125,7 @@ fn no_step_while_an_undo_runs() {
         ..Default::default()
     };
     run.memo = serde_json::json!({ "roles": roles });
-    let path = journal::path("failover", "p", "p");
+    let path = journal::path("failover", "p", "p", &cfg.file);
     Journal::of(&run, &cfg.file).save(&path).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

@@ -148,7 +148,9 @@ fn runbook_command(cmd: Cmd, l: &Loaded) -> Result<i32> {
             let pair = only_pair(&cfg, pair)?;
             runtime()?.block_on(runbook::unlock(cfg, l.observe, pair, yes))?
         }
-        Cmd::Runbook { action } => runtime()?.block_on(runbook::journalled(l.observe, action))?,
+        Cmd::Runbook { action } => {
+            runtime()?.block_on(runbook::journalled(l.observe, &l.path, action))?
+        }
         _ => unreachable!("not a runbook command"),
     })
 }

@@ -287,13 +287,41 @@ pub async fn failover(
 }
 
 /// `cyrdeck runbook list|resume|discard`.
-pub async fn journalled(observe: bool, action: super::args::RunbookAction) -> Result<i32> {
+/// Runs are this config's (`config`: the one given) or another's: a run
+/// of another config's pair of the same name is listed as such, and never
+/// resumed or discarded from here (issue 30, item 4).
+pub async fn journalled(
+    observe: bool,
+    config: &std::path::Path,
+    action: super::args::RunbookAction,
+) -> Result<i32> {
     use super::args::RunbookAction;
-    let pending = journal::unfinished();
+    let same = |p: &std::path::Path| {
+        let c = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        c(p) == c(config)
+    };
+    let all = journal::unfinished();
+    let of_config =
+        |p: &std::path::PathBuf| journal::Journal::load(p).is_ok_and(|j| same(&j.config));
+    let (pending, others): (Vec<_>, Vec<_>) = all.into_iter().partition(of_config);
     match action {
         RunbookAction::List => {
             if pending.is_empty() {
                 println!("no unfinished runbook");
+            }
+            for p in &others {
+                match journal::Journal::load(p) {
+                    Ok(j) => println!(
+                        "(another config, {}: {} {} on {}, run {}, {})",
+                        j.config.display(),
+                        j.runbook,
+                        j.target,
+                        j.pair,
+                        j.run_id,
+                        p.display()
+                    ),
+                    Err(e) => println!("(unreadable journal {}: {e})", p.display()),
+                }
             }
             for p in &pending {
                 let j = journal::Journal::load(p).map_err(|e| eyre!(e))?;

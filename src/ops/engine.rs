@@ -86,7 +86,17 @@ impl Engine {
             lock_checked: AtomicBool::new(false),
         };
         if journalled(&spec) {
-            let path = journal::path(spec.id(), pair, target);
+            let file = &engine.cfg.file;
+            let mut path = journal::path(spec.id(), pair, target, file);
+            // a run journalled by an older cyrdeck (not keyed by config)
+            // of this config is still this run
+            let legacy = journal::legacy_path(spec.id(), pair, target);
+            if !path.exists()
+                && Journal::load(&legacy)
+                    .is_ok_and(|j| std::fs::canonicalize(file).is_ok_and(|c| c == j.config))
+            {
+                path = legacy;
+            }
             engine._flock = Some(journal::Lock::acquire(&path)?);
             if path.exists() {
                 match Journal::load(&path).and_then(|j| j.resume(false)) {

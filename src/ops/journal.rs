@@ -34,7 +34,25 @@ pub struct Journal {
 }
 
 /// Where the run of `runbook` on `pair` is journalled.
-pub fn path(runbook: &str, pair: &str, target: &str) -> PathBuf {
+/// `<runbook>-<pair>-<target>-<16 hex of the config file>.json`: two
+/// configs' pairs of one name (a test lab's `lab` and the demo's) never
+/// share a journal (issue 30, item 4).
+pub fn path(runbook: &str, pair: &str, target: &str, config: &Path) -> PathBuf {
+    let config = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_path_buf());
+    let hash = config
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let legacy = legacy_path(runbook, pair, target);
+    let stem = legacy.file_stem().unwrap_or_default().to_string_lossy();
+    legacy.with_file_name(format!("{stem}-{hash:016x}.json"))
+}
+
+/// The name a journal had before it was keyed by config: a run journalled
+/// by an older cyrdeck is still found (and resumed) under it.
+pub fn legacy_path(runbook: &str, pair: &str, target: &str) -> PathBuf {
     let safe = |s: &str| -> String {
         s.chars()
             .map(|c| {

@@ -76,8 +76,12 @@ impl Rehearsal {
             .clone()
     }
 
+    /// The failover's journal: `failover-lab-lab-<config hash>.json`.
     pub fn journal(&self) -> PathBuf {
-        self.state.join("cyrdeck/journal/failover-lab-lab.json")
+        let name = cyrdeck::ops::journal::path("failover", "lab", "lab", &self.config);
+        self.state
+            .join("cyrdeck/journal")
+            .join(name.file_name().unwrap())
     }
 
     /// The finished journals, oldest first.
