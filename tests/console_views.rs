@@ -437,6 +437,21 @@ fn saved(c: &cyrdeck::model::conflicts::CheckResult) -> Action {
     Action::SavedChecks(vec![cyrdeck::check::last::LastCheck::of(c)])
 }
 
+/// Issue 30 (4): "identical: NO (4 Conflicts)" from a saved check led to a
+/// Conflicts view that said no check had run: it shows the saved counts.
+#[test]
+fn the_conflicts_view_shows_a_saved_checks_counts() {
+    let mut a = with(healed_user());
+    a.update(saved(&check()));
+    let s = screen(&a, 120, 30);
+    assert!(s.contains("identical: NO"), "{s}");
+    press(&mut a, "4");
+    let s = screen(&a, 120, 30);
+    assert!(!s.contains("No integrity check has run"), "{s}");
+    assert!(s.contains("last whole-pair check saved at"), "{s}");
+    assert!(s.contains("by kind:") && s.contains("guid_conflict 1"), "{s}");
+}
+
 /// Issue 30 (4): entries held by a quarantine have not reached the replica:
 /// a clean check before them proves nothing now ("identical: yes (saved)"
 /// was shown beside held files).

@@ -128,6 +128,50 @@ fn with_guid_panel(app: &App, theme: &Theme, f: &mut Frame, area: Rect) -> Rect 
     top
 }
 
+/// No check in this console, but a saved one (the CLI's, a failover's, or
+/// this console's before a restart): what it counted, by kind. The
+/// Overview's "identical: NO (4 Conflicts)" leads here (issue 30, item 4:
+/// this view said no check had run).
+fn saved_summary(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    let mut lines = Vec::new();
+    for c in app.data.saved_checks.values() {
+        let kinds: Vec<String> = c
+            .differences
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        lines.push(Line::from(format!(
+            "Pair {}: last whole-pair check saved at {}: {} mailboxes, {}{}.",
+            c.pair,
+            clock(c.finished_at),
+            c.mailboxes_checked,
+            match c.divergences {
+                0 => "no divergence".to_string(),
+                n => format!("{n} difference(s)"),
+            },
+            match c.unreadable {
+                0 => String::new(),
+                n => format!(", {n} mailbox(es) unreadable"),
+            }
+        )));
+        if !kinds.is_empty() {
+            lines.push(Line::from(format!("  by kind: {}", kinds.join(", "))));
+        }
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::styled(
+        "It ran outside this console (cyrdeck check, a failover, or before a restart): only its \
+         counts are kept. Press c (or :check [user | mailbox]) to check again here and list each \
+         difference; it only reads.",
+        theme.dim(),
+    ));
+    let p = Paragraph::new(lines)
+        .wrap(ratatui::widgets::Wrap { trim: true })
+        .block(Block::bordered().title(" Conflicts: saved check "));
+    f.render_widget(p, area);
+}
+
 pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let area = match app.detail {
         Some(_) => area,
@@ -148,6 +192,9 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         }
     }
     let Some(check) = &app.data.check else {
+        if !app.data.saved_checks.is_empty() {
+            return saved_summary(app, theme, f, area);
+        }
         let p = Paragraph::new(
             "No integrity check has run in this console yet, so whether the pair is identical is \
              not known. The check (level 1: every mailbox's UIDVALIDITY, LAST_UID, HIGHESTMODSEQ, \
