@@ -165,3 +165,41 @@ fn no_step_while_an_undo_runs() {
     let j = Journal::load(&path).unwrap();
     assert!(j.undo.pending());
 }
+
+/// Issue 30 (5): starting the runbook again right after `x` was refused
+/// ("another cyrdeck is running this runbook"): the console's runner still
+/// held the stopped run's journal lock.
+#[test]
+fn a_runbook_starts_again_right_after_it_was_stopped() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let port = silent_host();
+    let cfg = Arc::new(config(port));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (runner, seen, notify) = runner_on(&cfg);
+        runner
+            .start("failover", "p", "p", &[], notify.clone())
+            .await;
+        runner.abort(notify.clone()).await;
+        for _ in 0..100 {
+            if !runner.busy() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let stopped = seen.lock().unwrap().last().cloned().unwrap();
+        assert!(stopped.finished(), "{:?}", stopped.steps);
+        runner
+            .start("failover", "p", "p", &[], notify.clone())
+            .await;
+        let again = seen.lock().unwrap().last().cloned().unwrap();
+        assert!(
+            !again.steps[0].label().contains("fail"),
+            "{:?} {:?}",
+            again.steps,
+            again.output
+        );
+        assert!(again.next_step() == Some(0), "{:?}", again.steps);
+        runner.leave(Duration::from_secs(10)).await;
+    });
+}

@@ -55,6 +55,13 @@ impl Runner {
             notify(run);
             return;
         }
+        // a finished (or undone) run's engine still holds its journal's
+        // lock: give it up first, or starting again right after `x` is
+        // refused as "another cyrdeck is running this runbook" (issue 30,
+        // item 5)
+        if let Some((engine, mut run)) = guard.take() {
+            engine.leave(&mut run).await;
+        }
         let opened = Engine::open(self.cfg.clone(), self.conns.clone(), spec, pair, target)
             .and_then(|(engine, mut run)| {
                 run.set_options(options)?;
