@@ -449,7 +449,10 @@ fn the_conflicts_view_shows_a_saved_checks_counts() {
     let s = screen(&a, 120, 30);
     assert!(!s.contains("No integrity check has run"), "{s}");
     assert!(s.contains("last whole-pair check saved at"), "{s}");
-    assert!(s.contains("by kind:") && s.contains("guid_conflict 1"), "{s}");
+    assert!(
+        s.contains("by kind:") && s.contains("guid_conflict 1"),
+        "{s}"
+    );
 }
 
 /// Issue 30 (4): entries held by a quarantine have not reached the replica:

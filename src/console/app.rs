@@ -665,8 +665,10 @@ impl App {
         // runbooks need a target: prefill the command line
         self.mode = Mode::Command(Input::new(format!("{} ", spec.id())));
         self.message = Some(format!(
-            "name the {} and press Enter (Tab completes)",
-            spec.target
+            "START {}: type the {} it works on after \"{} \", Enter starts it, Esc cancels (Tab completes)",
+            spec.id(),
+            spec.target,
+            spec.id()
         ));
         vec![]
     }

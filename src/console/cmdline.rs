@@ -64,6 +64,21 @@ pub const HELP: &[(&str, &str)] = &[
 
 pub fn parse(line: &str, runbooks: &[String]) -> Result<Parsed, String> {
     let line = line.trim();
+    // a command line typed over a prefilled one (`repair :repair alice`,
+    // Enter on a runbook then `:` out of habit): the typed one is meant,
+    // never a target named ":repair alice" (issue 30, item 5)
+    const VERBS: [&str; 9] = [
+        "q", "quit", "help", "refresh", "doctor", "check", "mailbox", "user", "failover",
+    ];
+    let verb_of = |t: &str| t.split_whitespace().next().unwrap_or("").to_string();
+    let line = match line.split_once(" :") {
+        Some((_, typed))
+            if VERBS.contains(&verb_of(typed).as_str()) || runbooks.contains(&verb_of(typed)) =>
+        {
+            typed.trim()
+        }
+        _ => line.strip_prefix(':').unwrap_or(line).trim(),
+    };
     let (verb, arg) = match line.split_once(char::is_whitespace) {
         Some((v, a)) => (v, a.trim()),
         None => (line, ""),
@@ -216,6 +231,26 @@ mod tests {
                 "user/alice/Sent".into(),
                 "user/bob".into(),
             ],
+        }
+    }
+
+    /// Issue 30 (5): Enter on a runbook prefilled `repair `; a reflexive
+    /// `:repair alice` made ":repair alice" the mailbox to repair.
+    #[test]
+    fn a_command_typed_over_a_prefilled_line_is_the_command() {
+        let rb = vec!["repair".to_string(), "resync".to_string()];
+        let want = || Parsed::Runbook {
+            id: "repair".into(),
+            target: "user/alice".into(),
+            pair: None,
+            options: vec![],
+        };
+        assert_eq!(parse("repair :repair user/alice", &rb), Ok(want()));
+        assert_eq!(parse(":repair user/alice", &rb), Ok(want()));
+        // a name with " :" in it that is no command stays the name
+        match parse("resync user/bob/a :b", &rb) {
+            Ok(Parsed::Runbook { target, .. }) => assert_eq!(target, "user/bob/a :b"),
+            other => panic!("{other:?}"),
         }
     }
 
