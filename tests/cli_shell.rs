@@ -50,6 +50,28 @@ fn bash_completion_names_the_subcommands_and_parses() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Issue 30 (9): `run --help` listed four runbooks of ten and completion
+/// offered none: both now come from the registry.
+#[test]
+fn run_help_and_completion_name_every_runbook_of_the_registry() {
+    let help = run(&["run", "--help"]);
+    let bash = run(&["completions", "bash"]);
+    for spec in cyrdeck::ops::registry::available() {
+        assert!(
+            help.contains(&format!("- {}:", spec.id())),
+            "{} missing from run --help:\n{help}",
+            spec.id()
+        );
+        assert!(
+            bash.contains(spec.id()),
+            "{} missing from completion",
+            spec.id()
+        );
+    }
+    assert!(!help.contains("the only policy"), "{help}");
+    assert!(run(&["run", "--help"]).contains("[possible values: easy, soft]"));
+}
+
 #[test]
 fn zsh_and_fish_completions() {
     let zsh = run(&["completions", "zsh"]);

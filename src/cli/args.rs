@@ -29,6 +29,7 @@ pub struct Cli {
 pub enum Cmd {
     /// Replication health per pair. Exit 0 OK, 1 warning, 2 critical, 3 unknown.
     Status {
+        /// Print the report as JSON (the same exit codes).
         #[arg(long)]
         json: bool,
         /// Refresh every interval until interrupted (or --count refreshes).
@@ -53,6 +54,7 @@ pub enum Cmd {
         /// Only this mailbox (external name, e.g. user/alice/Sent).
         #[arg(long)]
         mailbox: Option<String>,
+        /// Print the result as JSON (the same exit codes).
         #[arg(long)]
         json: bool,
         /// Seconds to wait for the queue to drain before re-checking differences.
@@ -64,10 +66,13 @@ pub enum Cmd {
     /// before each step that changes a host unless --yes. Exit 0 repaired,
     /// 1 a step failed, 3 stopped by the operator or refused (observe mode).
     Repair {
+        /// The pair (default: the only pair configured).
         #[arg(long)]
         pair: Option<String>,
+        /// Repair this user's mailboxes and per-user state.
         #[arg(long, conflicts_with = "mailbox", required_unless_present = "mailbox")]
         user: Option<String>,
+        /// Repair this mailbox (external name, e.g. user/alice/Sent).
         #[arg(long)]
         mailbox: Option<String>,
         /// Run every step without asking.
@@ -80,17 +85,21 @@ pub enum Cmd {
         #[arg(long, value_parser = ["report", "copy-back"])]
         replica_only: Option<String>,
     },
-    /// Run any runbook headless, step by step: resync MAILBOX, repair
-    /// USER|MAILBOX, quarantine USER, release USER, restart CHANNEL|default,
-    /// failover PAIR, upgrade-via-failover PAIR, promote PAIR, reintegrate
-    /// PAIR, replace-replica OLD:NEW. Asks before each step
-    /// that changes a host unless --yes. Exit 0 done, 1 a step failed, 3
-    /// stopped by the operator or refused (observe mode).
+    /// Run any runbook headless, step by step (the runbooks and what each
+    /// takes as TARGET: below, from the runbook registry). Asks before each
+    /// step that changes a host unless --yes. Exit 0 done, 1 a step failed,
+    /// 3 stopped by the operator or refused (observe mode).
     Run {
+        /// The runbook to run.
+        #[arg(value_parser = runbook_ids())]
         runbook: String,
+        /// What it works on: a mailbox, a user, a pair, a channel, OLD:NEW
+        /// (see RUNBOOK's values).
         target: String,
+        /// The pair (default: the only pair configured).
         #[arg(long)]
         pair: Option<String>,
+        /// Run every step without asking.
         #[arg(long)]
         yes: bool,
         /// repair: a folder or user only the replica has (report|copy-back).
@@ -98,7 +107,7 @@ pub enum Cmd {
         replica_only: Option<String>,
         /// reintegrate: a same-UID/different-GUID pair gets new UIDs on both
         /// sides (easy), or the new master's keeps its UID (soft).
-        #[arg(long)]
+        #[arg(long, value_parser = ["easy", "soft"])]
         uid_policy: Option<String>,
         /// Only the read-only precheck and the steps that would run.
         #[arg(long)]
@@ -107,8 +116,10 @@ pub enum Cmd {
     /// Replication anti-patterns in each host's effective config, with the
     /// fix (read-only). Exit 0 none, 1 findings, 2 a host could not be read.
     Doctor {
+        /// The pair (default: every pair configured).
         #[arg(long)]
         pair: Option<String>,
+        /// Print the findings as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -117,11 +128,13 @@ pub enum Cmd {
     /// `runbook resume` continues after a crash. Exit 0 done, 1 a step
     /// failed (the output says what state the pair is in), 3 stopped.
     Failover {
+        /// The pair (default: the only pair configured).
         #[arg(long)]
         pair: Option<String>,
         /// Only the prechecks and the exact steps and commands.
         #[arg(long)]
         dry_run: bool,
+        /// Run every step without asking.
         #[arg(long)]
         yes: bool,
         /// Go on although entries are held (quarantined users).
@@ -250,18 +263,24 @@ pub enum HelpersAction {
 
 #[derive(Subcommand)]
 pub enum RunbookAction {
+    /// The unfinished runs of this config (another config's are named as such).
     List,
+    /// Go on with the one unfinished run of this config, from its journal.
     Resume {
+        /// Run every step without asking.
         #[arg(long)]
         yes: bool,
         /// Run a failed step again (after fixing its cause).
         #[arg(long)]
         retry: bool,
     },
+    /// Drop the one unfinished run's journal (kept in done/); the hosts
+    /// are NOT changed back.
     Discard,
     /// Show who holds the pair's runbook lock (on its master) and break it
     /// after asking: only when that run is gone for good.
     Unlock {
+        /// The pair (default: the only pair configured).
         #[arg(long)]
         pair: Option<String>,
         /// Break it without asking.
@@ -367,4 +386,16 @@ pub struct UpArgs {
     /// folders with group ACLs once seeded. Fixed when the lab is built.
     #[arg(long)]
     pub profile: Option<String>,
+}
+
+/// The runbook ids, each with what it takes as TARGET and its title: from
+/// the registry, so `run --help` and completion cannot go stale (issue 30,
+/// item 9).
+fn runbook_ids() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(cyrdeck::ops::registry::available().into_iter().map(
+        |s| {
+            clap::builder::PossibleValue::new(s.id())
+                .help(format!("TARGET: {}. {}", s.target, s.title))
+        },
+    ))
 }
