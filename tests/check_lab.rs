@@ -748,6 +748,72 @@ fn a_message_annotation_set_on_either_side_is_named_on_its_uid_and_repaired() {
     }
 }
 
+/// Issue 25: the same name with another mailbox uniqueid (deleted and
+/// created again on the replica only, as a half-finished split brain
+/// leaves it): named mailbox_recreated with both uniqueids, beside only
+/// what follows from it (the new folder's UIDVALIDITY and the messages it
+/// lacks). sync_client cannot settle two mailboxes under one name (lab,
+/// 3.6.1: `sync_client -u` exits 1), so the mend is the operator's, as the
+/// repair plan says: the replica's copy deleted, then repair recreates the
+/// master's there.
+#[test]
+fn a_folder_deleted_and_created_again_on_the_replica_is_named_recreated_and_repaired() {
+    let _g = lock();
+    let (user, mailbox) = fresh_user("rec", &["Work"]);
+    let work = format!("{mailbox}/Work");
+    let mut o = login(Role::Master, &user);
+    for i in 0..2 {
+        o.append(
+            "INBOX/Work",
+            &message(&format!("{user}-w{i}@rec"), "work", "w"),
+        )
+        .unwrap();
+    }
+    o.logout();
+    wait_drained();
+    planted_on(Role::Replica, &user, || {
+        let mut a = login(Role::Replica, "admin");
+        a.set_acl(&work, "admin", "lrswipkxtecda").unwrap();
+        a.command(&format!("DELETE \"{work}\"")).unwrap();
+        a.create(&work).unwrap();
+        a.logout();
+    });
+    let (code, v) = check_json(&["--user", &user]);
+    assert_eq!(code, 1, "{v:#}");
+    let d = v["differences"].as_array().unwrap();
+    let recreated: Vec<&Value> = d
+        .iter()
+        .filter(|d| d["kind"] == "mailbox_recreated")
+        .collect();
+    assert_eq!(recreated.len(), 1, "{v:#}");
+    assert_eq!(recreated[0]["mailbox"], work.as_str(), "{v:#}");
+    let detail = recreated[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("on master") && detail.contains("on replica"),
+        "{v:#}"
+    );
+    for x in d {
+        let k = x["kind"].as_str().unwrap();
+        assert!(
+            x["mailbox"] == work.as_str()
+                && [
+                    "mailbox_recreated",
+                    "uidvalidity_differs",
+                    "missing_on_replica"
+                ]
+                .contains(&k),
+            "only what follows from the re-creation: {v:#}"
+        );
+    }
+    // delayed delete names the deleted copy by the second: not the first's
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let mut a = login(Role::Replica, "admin");
+    a.set_acl(&work, "admin", "lrswipkxtecda").unwrap();
+    a.command(&format!("DELETE \"{work}\"")).unwrap();
+    a.logout();
+    repaired_clean(&user);
+}
+
 /// Issue 30 (6): a user or mailbox neither host has is a clear error
 /// (exit 2), not "IN SYNC, 0 mailboxes"; the dotted form Cyrus's log lines
 /// use names the mailbox it is.

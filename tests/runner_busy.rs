@@ -59,6 +59,16 @@ fn runner_on(cfg: &Arc<Config>) -> (Arc<Runner>, Arc<Mutex<Vec<RunbookRun>>>, No
     (runner, seen, notify)
 }
 
+/// Until the runner has no step or undo running (10 s at most).
+async fn idle(runner: &Runner) {
+    for _ in 0..100 {
+        if !runner.busy() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[test]
 fn no_step_and_no_second_undo_while_a_step_runs() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -85,12 +95,7 @@ fn no_step_and_no_second_undo_while_a_step_runs() {
         assert_eq!(busy_notes, 2, "both keys refused while the step runs");
         // the step ends (refused: the pair lock could not be taken), then
         // the runner takes keys again
-        for _ in 0..100 {
-            if !runner.busy() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        idle(&runner).await;
         assert!(!runner.busy());
         let last = seen.lock().unwrap().last().cloned().unwrap();
         assert_eq!(last.steps[0].label(), "refused", "{:?}", last.output);
@@ -148,12 +153,7 @@ fn no_step_while_an_undo_runs() {
                 .is_some_and(|l| l.starts_with("busy:")),
             "Enter during the undo is refused"
         );
-        for _ in 0..100 {
-            if !runner.busy() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        idle(&runner).await;
         let last = seen.lock().unwrap().last().cloned().unwrap();
         // the undo could not reach the host: it failed, the run stays open,
         // and step 3 never started
@@ -181,12 +181,7 @@ fn a_runbook_starts_again_right_after_it_was_stopped() {
             .start("failover", "p", "p", &[], notify.clone())
             .await;
         runner.abort(notify.clone()).await;
-        for _ in 0..100 {
-            if !runner.busy() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        idle(&runner).await;
         let stopped = seen.lock().unwrap().last().cloned().unwrap();
         assert!(stopped.finished(), "{:?}", stopped.steps);
         runner

@@ -227,8 +227,9 @@ fn action(d: &Difference, copy_back: bool) -> String {
             d.mailbox
         ),
         DiffKind::AclDiffers => format!("{}: the master's ACL pushed to the replica ({})", d.mailbox, d.detail),
+        // lab, 3.6.1: sync_client -u exits 1 on it and changes nothing
         DiffKind::MailboxRecreated => format!(
-            "{}: two different mailboxes under one name ({}): the sync pushes the master's; the per-message lines say what only the replica holds",
+            "{}: two different mailboxes under one name ({}): sync_client cannot settle this (it fails): copy back what only the replica's holds (the per-message lines), delete the replica's copy, then repair again to create the master's there",
             d.mailbox, d.detail
         ),
         DiffKind::QuotaDiffers => format!(
