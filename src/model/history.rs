@@ -31,7 +31,9 @@ pub struct HostHistory {
     /// sync_client pid -> its channel, from Cyrus master's lines on its
     /// children's ends (a client in a restart loop lives between probes),
     /// the newest MAX_EXITED kept.
-    exited: VecDeque<(u32, String)>,
+    exited: BTreeMap<u32, String>,
+    /// Those pids, oldest first: which to forget past MAX_EXITED.
+    exited_order: VecDeque<u32>,
     /// (channel) -> (epoch, entries drained since watching began), oldest
     /// first, reaching back one sample beyond DRAIN_WINDOW_SECS.
     drained: BTreeMap<String, VecDeque<(u64, u64)>>,
@@ -246,9 +248,15 @@ impl HostHistory {
 
     /// A sync_client of `channel` with this pid ended (Cyrus master's line).
     pub fn observe_exit(&mut self, pid: u32, channel: String) {
-        self.exited.push_back((pid, channel));
-        while self.exited.len() > MAX_EXITED {
-            self.exited.pop_front();
+        // a pid used again: its newest channel counts, its old place goes
+        if self.exited.insert(pid, channel).is_some() {
+            self.exited_order.retain(|p| *p != pid);
+        }
+        self.exited_order.push_back(pid);
+        while self.exited_order.len() > MAX_EXITED {
+            if let Some(old) = self.exited_order.pop_front() {
+                self.exited.remove(&old);
+            }
         }
     }
 
@@ -259,13 +267,8 @@ impl HostHistory {
             .iter()
             .find(|(_, pids)| pids.contains(&pid))
             .map(|(ch, _)| ch.as_str())
-            .or_else(|| {
-                self.exited
-                    .iter()
-                    .rev()
-                    .find(|(p, _)| *p == pid)
-                    .map(|(_, ch)| ch.as_str())
-            })
+            // a lookup per recent line: a map, not a scan of every end kept
+            .or_else(|| self.exited.get(&pid).map(String::as_str))
     }
 
     /// The channels this host's clients were watched for.
