@@ -13,7 +13,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 scripts/setup.sh
 status=0
 CYRDECK_SIZE_USERS=${CYRDECK_SIZE_USERS:-10000} cargo test --release --test size_lab -- \
-  --test-threads=1 --nocapture 2>&1 | tee /tmp/cyrdeck-size.log || status=$?
+  --test-threads=1 --include-ignored --nocapture 2>&1 | tee /tmp/cyrdeck-size.log || status=$?
 "${CARGO_TARGET_DIR:-target}/release/cyrdeck" lab down --dir /var/tmp/cyrdeck-size-lab 2>/dev/null || true
 grep -E '^\[|^seed|survey:|took|writes unavailable|^test result' /tmp/cyrdeck-size.log || true
 exit $status

@@ -144,7 +144,7 @@ impl fmt::Display for SshTarget {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HostConfig {
     pub name: String,
     pub target: SshTarget,

@@ -6,6 +6,7 @@ pub mod config;
 pub mod console;
 pub mod cyrus;
 pub mod lab;
+pub mod live_config;
 pub mod metrics;
 pub mod model;
 pub mod ops;

@@ -47,6 +47,44 @@ fn bash_completion_names_the_subcommands_and_parses() {
         .output()
         .unwrap();
     assert!(registered.status.success(), "{registered:?}");
+    // --pair and a failover's TARGET complete from the config's names
+    // (issue 30, item 9: bash offered no pair or host name)
+    let cfg = dir.join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[defaults]\nknown_hosts = \"/tmp/kh\"\n[hosts.mx1]\nssh = \"root@127.0.0.1:2201\"\n\
+         [hosts.mx2]\nssh = \"root@127.0.0.1:2202\"\n[pairs.east]\nmaster = \"mx1\"\n\
+         replicas = [ { host = \"mx2\" } ]\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_cyrdeck");
+    let bin_dir = std::path::Path::new(bin).parent().unwrap();
+    let complete = |words: &str| -> String {
+        let script = format!(
+            "source \"$0\"; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _cyrdeck_config_names cyrdeck; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let o = Command::new("bash")
+            .args(["-c", &script])
+            .arg(&file)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let c = cfg.display();
+    assert_eq!(
+        complete(&format!("cyrdeck --config {c} status --pair e")),
+        "east\n"
+    );
+    assert_eq!(
+        complete(&format!("cyrdeck --config {c} run failover ''")),
+        "east\n"
+    );
+    assert_eq!(
+        complete(&format!("cyrdeck --config {c} run replace-replica mx")),
+        "mx1\nmx2\n"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -397,6 +397,50 @@ fn a_hung_host_never_freezes_the_screen() {
     t.keys(&["q"]);
 }
 
+/// A master whose sshd hangs from the console's start: nothing is known of
+/// its queue or client, and the channel says so instead of `pending 0`,
+/// `lag 0s` and `NO CLIENT` (issue 30, item 8: red before).
+#[test]
+fn a_master_that_never_answered_is_unknown_not_zeros() {
+    use cyrdeck::lab::layout::Role;
+    use cyrdeck::lab::Component;
+    let _g = lock();
+    let cfg = lab().layout.config_file().display().to_string();
+    let sshd = lab()
+        .pid(Component::Sshd(Role::Master))
+        .expect("master sshd");
+    let frozen = descendants(sshd);
+    for p in &frozen {
+        cyrdeck::lab::process::send(*p, libc::SIGSTOP);
+    }
+    struct Thaw(Vec<i32>);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                cyrdeck::lab::process::send(*p, libc::SIGCONT);
+            }
+        }
+    }
+    let thaw = Thaw(frozen);
+    let t = Tmux::start(&["--config", &cfg], 80, 24);
+    let s = t.wait_for("the first refresh", Duration::from_secs(30), |s| {
+        s.contains("updated") && s.contains("channel default")
+    });
+    let channel: Vec<&str> = s
+        .lines()
+        .skip_while(|l| !l.contains("channel default"))
+        .take(2)
+        .collect();
+    let channel = channel.join("\n");
+    assert!(channel.contains("UNKNOWN"), "{s}");
+    assert!(
+        !channel.contains("NO CLIENT") && !channel.contains("pending 0"),
+        "zeros for a host that never answered: {s}"
+    );
+    t.keys(&["q"]);
+    drop(thaw);
+}
+
 /// SIGTERM leaves the terminal restored (alternate screen off).
 #[test]
 fn sigterm_restores_the_terminal() {

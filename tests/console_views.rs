@@ -596,3 +596,63 @@ fn a_pair_with_two_replicas_shows_each_channel_with_its_own_client_and_queue() {
     assert!(s.contains("pending 240"), "{s}");
     snap17("overview_two_replicas", &a);
 }
+
+/// Issue 30 (item 8): at 80x24 the Overview showed 1 of 8 problems with no
+/// marker. Lines that do not fit are counted, and j scrolls to them.
+#[test]
+fn an_overview_that_does_not_fit_says_how_much_is_below_and_scrolls() {
+    use cyrdeck::model::snapshot::{Health, Problem};
+    let mut r = report(true, 6);
+    for i in 0..8 {
+        r.pairs[0].problems.push(Problem {
+            severity: Health::Warning,
+            host: Some("master".into()),
+            channel: None,
+            message: format!("planted problem number {i}"),
+        });
+    }
+    r.pairs[0].notes.push(
+        "master (replica) refuses writes: fenced by cyrdeck run x (normal for an ex-master)".into(),
+    );
+    let mut a = with(r);
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("more line(s) below (j / PgDn)"), "{s}");
+    assert!(!s.contains("planted problem number 7"), "{s}");
+    for _ in 0..30 {
+        press(&mut a, "j");
+    }
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("more line(s) above (k / PgUp)"), "{s}");
+    assert!(s.contains("planted problem number 7"), "{s}");
+    assert!(
+        s.contains("note     master (replica) refuses writes"),
+        "{s}"
+    );
+    assert!(!s.contains("more line(s) below"), "{s}");
+    // a screen that fits everything has no marker
+    let s = screen(&a, 160, 60);
+    assert!(!s.contains("more line(s)"), "{s}");
+}
+
+/// Issue 30 (item 8): the run panel showed steps 1-5 of 9 at 80x24 and no
+/// key scrolled it: it follows the step the run is at, and says what is
+/// above.
+#[test]
+fn the_run_panel_keeps_the_current_step_in_view_at_80x24() {
+    use cyrdeck::ops::runbook::{RunbookRun, StepState};
+    let mut a = loaded_app(false);
+    let mut run = RunbookRun::new(cyrdeck::ops::failover::SPEC, "lab", "lab");
+    for i in 0..7 {
+        run.steps[i] = StepState::Done(format!("step {} said its piece", i + 1));
+    }
+    run.output = (0..20).map(|i| format!("output line {i}")).collect();
+    a.update(Action::Runbook(Box::new(run)));
+    press(&mut a, "6");
+    let s = screen(&a, 80, 24);
+    assert!(s.contains("7. done"), "{s}");
+    assert!(s.contains("8. pending"), "{s}");
+    assert!(s.contains("line(s) above"), "{s}");
+    assert!(s.contains("Enter: run step 8"), "{s}");
+    // the list of runbooks says it holds more than it shows
+    assert!(s.contains("Runbooks 1/"), "{s}");
+}

@@ -432,6 +432,97 @@ fn console_x_after_the_switch_undoes_it_from_what_the_hosts_say() {
     assert_eq!(j["undo"]["state"], "done", "{j:#}");
 }
 
+/// Issue 30 (item 2): the console that ran a failover kept its old roles
+/// and called the new master's missing client of the old direction
+/// CRITICAL. At 80x24, the whole failover from the console, then the
+/// Overview: the new roles, no CRITICAL, the new replica's fence said as
+/// normal; then a fail back run elsewhere (the CLI) is followed too.
+#[test]
+fn the_console_that_ran_a_failover_shows_the_new_roles() {
+    use_private_lab(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("console-roles", None);
+    t.wait_drained();
+    let (cfg, state) = (
+        t.config.display().to_string(),
+        t.state.display().to_string(),
+    );
+    let tm =
+        common::tmux::Tmux::start_env(&[("XDG_STATE_HOME", &state)], &["--config", &cfg], 80, 24);
+    tm.wait_for("the first refresh", Duration::from_secs(30), |s| {
+        s.contains("updated")
+    });
+    tm.keys(&[":"]);
+    tm.text("failover lab");
+    tm.keys(&["Enter"]);
+    for k in 1..=9 {
+        tm.keys(&["Enter"]);
+        let s = tm.wait_for(&format!("step {k}"), Duration::from_secs(90), |s| {
+            s.contains(&format!("{k}. done")) || s.contains("FAILED") || s.contains("refused ")
+        });
+        assert!(s.contains(&format!("{k}. done")), "{s}");
+    }
+    assert_eq!(t.master(), "replica", "the config names the new master");
+    tm.keys(&["1"]);
+    // the new roles, settled: the new master's client running, no CRITICAL
+    let settled = |want_master: &str, want_replica: &str| {
+        let until = Instant::now() + Duration::from_secs(60);
+        let mut last = String::new();
+        while Instant::now() < until {
+            let s = tm.capture();
+            let roles = s.contains(&format!(" master  {want_master:<9} up"))
+                && s.contains(&format!(" replica {want_replica:<9} up"));
+            if roles && !s.contains("CRITICAL") && !s.contains("NO CLIENT") {
+                return s;
+            }
+            last = s;
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!("the Overview did not settle on master {want_master}: {last}");
+    };
+    let mut s = settled("replica", "master");
+    // the ex-master's fence is a note, not a problem (scroll to it if the
+    // 80x24 Overview has more lines below)
+    for _ in 0..10 {
+        if s.contains("normal for an ex-master") {
+            break;
+        }
+        assert!(
+            s.contains("more line(s) below"),
+            "no fence note and nothing below: {s}"
+        );
+        tm.keys(&["j"]);
+        std::thread::sleep(Duration::from_millis(300));
+        s = tm.capture();
+    }
+    assert!(s.contains("normal for an ex-master"), "{s}");
+    // issue 26 (item 3): a cyrdeck whose config still has the old roles
+    // (the lab's own file) is refused before it locks the ex-master
+    let stale = std::process::Command::new(bin())
+        .arg("--config")
+        .arg(lab().layout.config_file())
+        .args(["repair", "--user", "alice", "--yes"])
+        .env("XDG_STATE_HOME", &t.state)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stale.stdout),
+        String::from_utf8_lossy(&stale.stderr)
+    );
+    assert_ne!(stale.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("the config says master master; the servers say replica"),
+        "{said}"
+    );
+    // a fail back run by another cyrdeck rewrites the file: followed too
+    let (code, out) = t.run(&["failover", "--yes"]);
+    assert_eq!(code, 0, "fail back: {}", failed_first(&out));
+    tm.keys(&["k", "k", "k", "k", "k", "k", "k", "k", "k", "k"]);
+    settled("master", "replica");
+    tm.keys(&["q"]);
+}
+
 /// Least privilege: the whole failover and the fail back through the lab's
 /// `cyrdeck` account and its sudo rules, with mail delivered throughout.
 /// sudo's own log on each host shows every command allowed, the config

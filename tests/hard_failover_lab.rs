@@ -583,6 +583,7 @@ fn reintegrate_with_the_soft_uid_policy_keeps_the_uids_the_owner_saw() {
 /// sync_reset run as cyrus, nothing refused, only the failover helper as
 /// root.
 #[test]
+#[ignore = "CI time: scripts/matrix.sh (and versions.sh, size.sh) run it"]
 fn the_soft_policy_runs_through_the_sudo_account() {
     use common::sudo_log;
     use_private_lab(LAB_NAME, LAB_PORT);
@@ -664,17 +665,16 @@ fn promote_and_reintegrate_survive_every_interruption_at_every_writing_step() {
         }
     }
     if !full {
-        // CI time: six cases, each kind of interruption once (their
-        // promote runs whole but one); scripts/matrix.sh runs every case
+        // CI time: three cases (a kill after the remote action under the
+        // soft policy, the SSH connection dropped, the host gone; the
+        // promote and reintegrate tests above run each step whole);
+        // scripts/matrix.sh runs every case
         cases.retain(|c| {
             matches!(
                 c,
-                ("reintegrate", "easy", 3, KillBefore)
-                    | ("reintegrate", "soft", 5, KillAfter)
+                ("reintegrate", "soft", 5, KillAfter)
                     | ("reintegrate", "soft", 3, SshDrop)
-                    | ("reintegrate", "easy", 6, StepFails)
                     | ("reintegrate", "easy", 3, HostGone)
-                    | ("promote", "easy", 3, Abort)
             )
         });
     }

@@ -190,6 +190,7 @@ fn replace_the_only_replica_under_delivery_with_no_gap() {
 }
 
 #[test]
+#[ignore = "CI time: scripts/matrix.sh (and versions.sh, size.sh) run it"]
 fn stopped_after_the_channel_was_added_the_master_is_as_before() {
     use_private_lab_with_spare(LAB_NAME, LAB_PORT);
     let _g = lock();

@@ -52,7 +52,8 @@ fn silent_host() -> u16 {
 /// A runner on `cfg`, and every run it reports, in order.
 fn runner_on(cfg: &Arc<Config>) -> (Arc<Runner>, Arc<Mutex<Vec<RunbookRun>>>, Notify) {
     let conns = Poller::new(cfg.clone(), false).connections();
-    let runner = Arc::new(Runner::new(cfg.clone(), conns));
+    let live = cyrdeck::live_config::LiveConfig::new(cfg.clone());
+    let runner = Arc::new(Runner::new(live, conns));
     let seen: Arc<Mutex<Vec<RunbookRun>>> = Arc::default();
     let s = seen.clone();
     let notify: Notify = Arc::new(move |r| s.lock().unwrap().push(r));
@@ -184,6 +185,14 @@ fn a_runbook_starts_again_right_after_it_was_stopped() {
         idle(&runner).await;
         let stopped = seen.lock().unwrap().last().cloned().unwrap();
         assert!(stopped.finished(), "{:?}", stopped.steps);
+        // what the stopped run held is given back at once: another cyrdeck
+        // (the CLI) can take the runbook's journal while the console still
+        // shows the stopped run (issue 30, item 5)
+        let path = cyrdeck::ops::journal::path("failover", "p", "p", &cfg.file);
+        assert!(
+            cyrdeck::ops::journal::Lock::acquire(&path).is_ok(),
+            "the console kept the stopped run's journal lock"
+        );
         runner
             .start("failover", "p", "p", &[], notify.clone())
             .await;

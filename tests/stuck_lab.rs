@@ -433,6 +433,7 @@ fn supervise_auto_quarantines_a_blocking_user_and_requarantines_its_new_mail() {
 /// 01:24:21 host tag[pid]: ...`: no year, local time) the lab's rsyslogd
 /// writes beside the RFC 3339 one: shown, named, and cleared on its own.
 #[test]
+#[ignore = "CI time: scripts/matrix.sh (and versions.sh, size.sh) run it"]
 fn traditional_syslog_format_shows_the_hot_loop_and_clears_after_a_minute() {
     let _g = lock();
     let mut cfg = config();

@@ -785,7 +785,7 @@ pub async fn run(
         };
         if pair.replicas.len() > 1 {
             for d in diffs.iter_mut() {
-                d.detail = format!("[{}] {}", rep.host, d.detail);
+                d.tag_replica(&rep.host);
             }
         }
         result.differences.extend(diffs);

@@ -241,7 +241,15 @@ pub enum Cmd {
         action: LabAction,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    /// Bash's completes --pair, --to and runbook targets from the config.
     Completions { shell: clap_complete::Shell },
+    /// The config's pair or host names, one a line (bash completion's
+    /// source; reads the config file only, contacts no host).
+    #[command(hide = true)]
+    Names {
+        #[arg(value_parser = ["pairs", "hosts"])]
+        what: String,
+    },
     /// Print the man page (roff): `cyrdeck man | man -l -`.
     Man {
         /// Instead, write every page (cyrdeck.1, cyrdeck-status.1, ...) into DIR.
@@ -310,9 +318,9 @@ pub enum LabAction {
     Down {
         #[command(flatten)]
         lab: LabArgs,
-        /// syslog, master-cyrus, replica-cyrus, master-sshd, replica-sshd,
-        /// master-journal, replica-journal
-        #[arg(long)]
+        /// Only this component (the lab's rsyslogd, one host's Cyrus,
+        /// sshd or journald).
+        #[arg(long, value_parser = lab_components())]
         only: Option<String>,
     },
     /// What runs, and each instance's config, addresses and ports.
@@ -346,7 +354,8 @@ pub enum LabAction {
 pub struct UpArgs {
     #[command(flatten)]
     pub lab: LabArgs,
-    /// First of the lab's ports (it uses base..base+21).
+    /// First of the lab's ports (it uses base..base+43: each host's IMAP,
+    /// LMTP, sync and sieve ports, and the sshds).
     #[arg(long)]
     pub base_port: Option<u16>,
     /// master or replica: that host's Cyrus logs to a private
@@ -386,6 +395,16 @@ pub struct UpArgs {
     /// folders with group ACLs once seeded. Fixed when the lab is built.
     #[arg(long)]
     pub profile: Option<String>,
+}
+
+/// Every lab component's name, from the lab (`lab down --only`).
+fn lab_components() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        cyrdeck::lab::Component::every()
+            .into_iter()
+            // clap keeps 'static names; a handful, once per process
+            .map(|c| clap::builder::PossibleValue::new(&*c.name().leak())),
+    )
 }
 
 /// The runbook ids, each with what it takes as TARGET and its title: from

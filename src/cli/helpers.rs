@@ -59,7 +59,61 @@ pub fn completions(shell: clap_complete::Shell) -> Result<()> {
     let mut cmd = <Cli as clap::CommandFactory>::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "cyrdeck", &mut out);
+    if shell == clap_complete::Shell::Bash {
+        out.extend_from_slice(bash_names().as_bytes());
+    }
     print_all(&out)
+}
+
+/// Bash: `--pair`, `--to` and a runbook's TARGET complete from the config
+/// (`cyrdeck names`), which clap's static script cannot know. Which
+/// runbooks take a pair or hosts comes from the registry.
+fn bash_names() -> String {
+    let ids = |word: &str| -> String {
+        cyrdeck::ops::registry::available()
+            .into_iter()
+            .filter(|s| s.target.contains(word))
+            .map(|s| s.id())
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    format!(
+        r#"
+# config names: pairs and hosts (cyrdeck names)
+_cyrdeck_config_names() {{
+    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
+    local cfg="" what="" sub=0 i
+    # the subcommand is the first word that is no option (nor --config's value)
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "${{COMP_WORDS[i]}}" in
+            --config) cfg="${{COMP_WORDS[i+1]}}"; ((i++)) ;;
+            -*) ;;
+            *) [[ $sub -eq 0 ]] && sub=$i ;;
+        esac
+    done
+    case "$prev" in
+        --pair) what=pairs ;;
+        --to) what=hosts ;;
+    esac
+    if [[ -z $what && $sub -gt 0 && ${{COMP_WORDS[sub]}} == run && $COMP_CWORD -eq $((sub + 2)) ]]; then
+        case "${{COMP_WORDS[sub+1]}}" in
+            {pairs}) what=pairs ;;
+            {hosts}) what=hosts ;;
+        esac
+    fi
+    if [[ -n $what ]]; then
+        local names
+        names=$(cyrdeck ${{cfg:+--config "$cfg"}} names "$what" 2>/dev/null)
+        mapfile -t COMPREPLY < <(compgen -W "$names" -- "$cur")
+        return 0
+    fi
+    _cyrdeck "$@"
+}}
+complete -F _cyrdeck_config_names -o bashdefault -o default cyrdeck
+"#,
+        pairs = ids("pair"),
+        hosts = ids("host"),
+    )
 }
 
 /// `cyrdeck man [--dir DIR]`: one page to stdout, or every page into DIR.

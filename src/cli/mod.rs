@@ -76,6 +76,7 @@ pub fn try_main() -> Result<ExitCode> {
         | Cmd::Man { .. }
         | Cmd::Helpers { .. }
         | Cmd::Sudoers { .. }
+        | Cmd::Names { .. }
         | Cmd::Trust { .. } => setup_command(cmd, &l)?,
         _ => report_command(cmd, &l)?,
     };
@@ -231,6 +232,17 @@ fn setup_command(cmd: Cmd, l: &Loaded) -> Result<i32> {
     Ok(match cmd {
         Cmd::Lab { action } => lab::run(action).map(|()| 0)?,
         Cmd::Completions { shell } => helpers::completions(shell).map(|()| 0)?,
+        Cmd::Names { what } => {
+            let cfg = l.config()?;
+            let names: Vec<&String> = match what.as_str() {
+                "pairs" => cfg.pairs.keys().collect(),
+                _ => cfg.hosts.keys().collect(),
+            };
+            for n in names {
+                println!("{n}");
+            }
+            0
+        }
         Cmd::Man { dir } => helpers::man(dir).map(|()| 0)?,
         Cmd::Sudoers {
             host,

@@ -2,6 +2,7 @@
 
 use color_eyre::eyre::Result;
 use cyrdeck::config::Config;
+use cyrdeck::live_config::Reload;
 use cyrdeck::poll::Poller;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,12 +28,21 @@ pub async fn run(
             eprintln!("supervise: metrics not written: {e}");
         }
     };
-    let mut poller = Poller::new(Arc::new(cfg), observe)
+    let live = cyrdeck::live_config::LiveConfig::new(Arc::new(cfg));
+    let mut poller = Poller::new(live.get(), observe)
         .supervising()
         .wait_at_most(every.max(std::time::Duration::from_secs(1)));
     let mut n = 0u64;
     loop {
         let started = std::time::Instant::now();
+        // a failover run elsewhere rewrote the roles: follow them
+        match poller.follow(&live) {
+            Reload::Unchanged => {}
+            Reload::Applied(changes) => {
+                eprintln!("supervise: config re-read: {}", changes.join("; "))
+            }
+            Reload::Refused(why) => eprintln!("supervise: {why}"),
+        }
         let report = poller.refresh().await;
         n += 1;
         publish(&report);

@@ -98,6 +98,9 @@ pub enum Action {
     /// The GUID conflicts saved in the state dir.
     GuidConflicts(Vec<crate::check::guid_conflicts::GuidConflict>),
     SavedChecks(Vec<crate::check::last::LastCheck>),
+    /// The config file was re-read (roles followed) or could not be: the
+    /// words to show.
+    ConfigReloaded(String),
     /// The wall clock, for data ages.
     Tick(i64),
     /// Rows of list area on screen (for paging).
@@ -149,6 +152,9 @@ pub struct App {
     pub help: bool,
     /// First help line shown (the help scrolls when it does not fit).
     pub help_scroll: usize,
+    /// First Overview line shown (it scrolls when a fleet or many problems
+    /// do not fit; the view says how many lines are above and below).
+    pub overview_scroll: usize,
     cycle: Option<Cycle>,
     /// Conflicts: the mailbox opened into its side-by-side table.
     pub detail: Option<String>,
@@ -190,6 +196,7 @@ impl App {
             mode: Mode::Normal,
             help: false,
             help_scroll: 0,
+            overview_scroll: 0,
             cycle: None,
             detail: None,
             log_filter: LogFilter::default(),
@@ -232,7 +239,22 @@ impl App {
                 self.message = Some(format!("check failed: {e}"));
             }
             Action::CheckFailed(_) => {}
-            Action::Runbook(run) => self.data.runbooks.active = Some(*run),
+            Action::Runbook(run) => {
+                let was_open = self
+                    .data
+                    .runbooks
+                    .active
+                    .as_ref()
+                    .is_some_and(|r| !r.finished());
+                let ended = was_open && run.finished();
+                self.data.runbooks.active = Some(*run);
+                // a failover rewrote the roles: the next refresh re-reads
+                // them now, not one interval later
+                if ended {
+                    return vec![Effect::Refresh];
+                }
+            }
+            Action::ConfigReloaded(m) => self.message = Some(m),
             Action::Doctor(d) => {
                 self.data.doctor.insert(d.pair.clone(), d);
             }
@@ -481,6 +503,11 @@ impl App {
 
     fn move_by(&mut self, delta: isize) {
         let v = self.view;
+        if v == ViewId::Overview {
+            // clamped when drawn (the height is the renderer's)
+            self.overview_scroll = self.overview_scroll.saturating_add_signed(delta);
+            return;
+        }
         self.lists[v.index()].step(delta);
     }
 
@@ -746,6 +773,25 @@ impl App {
             .collect();
         names.sort();
         names.dedup();
+        // a user is known from the queue, the stuck list or a mailbox name
+        let mut users: Vec<String> = users
+            .into_iter()
+            .chain(names.iter().filter_map(|n| {
+                let rest = n.strip_prefix("user/")?;
+                Some(rest.split('/').next()?.to_string())
+            }))
+            .filter(|u| !u.is_empty())
+            .collect();
+        users.sort();
+        users.dedup();
+        let pairs = self.data.report.iter().flat_map(|r| r.pairs.iter());
+        let mut channels: Vec<String> = pairs
+            .clone()
+            .flat_map(|p| p.channels.iter())
+            .map(|c| crate::model::health::channel_label(&c.channel))
+            .collect();
+        channels.sort();
+        channels.dedup();
         cmdline::Words {
             runbooks: self
                 .data
@@ -755,6 +801,10 @@ impl App {
                 .map(|s| s.id().to_string())
                 .collect(),
             names,
+            users,
+            pairs: pairs.map(|p| p.name.clone()).collect(),
+            hosts: self.host_names(),
+            channels,
         }
     }
 

@@ -4,9 +4,49 @@
 use super::keymap::Command;
 use super::view_id::ViewId;
 
+#[derive(Default)]
 pub struct Words {
     pub runbooks: Vec<String>,
+    /// Mailbox names (and users' INBOX forms).
     pub names: Vec<String>,
+    pub users: Vec<String>,
+    pub pairs: Vec<String>,
+    pub hosts: Vec<String>,
+    /// Sync log channels ("default" for `""`).
+    pub channels: Vec<String>,
+}
+
+impl Words {
+    /// What the argument of `verb` is: each runbook's from its spec's
+    /// target (so a new runbook completes right with no change here), a
+    /// view's filter and `:check` from the names.
+    fn for_argument(&self, verb: &str) -> Vec<&str> {
+        fn all(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        if let Some(spec) = crate::ops::registry::by_id(verb) {
+            let t = spec.target;
+            return if t.contains("pair") {
+                all(&self.pairs)
+            } else if t.contains("mailbox") {
+                all(&self.names)
+            } else if t.contains("user") {
+                all(&self.users)
+            } else if t.contains("channel") {
+                all(&self.channels)
+            } else if t.contains("host") {
+                all(&self.hosts)
+            } else {
+                vec![]
+            };
+        }
+        match verb {
+            "user" => all(&self.users),
+            "mailbox" | "check" => all(&self.names),
+            v if ViewId::from_name(v).is_some() => all(&self.names),
+            _ => vec![],
+        }
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -179,14 +219,26 @@ pub fn complete(line: &str, words: &Words) -> Completion {
         Some(i) => (&line[..=i], &line[i + 1..]),
         None => ("", line),
     };
+    let verb = head.split_whitespace().next().unwrap_or("");
+    let prev = head.split_whitespace().last().unwrap_or("");
+    // replace-replica's OLD:NEW: the part after the colon is a host too
+    let host_pair = crate::ops::registry::by_id(verb).is_some_and(|s| s.target.contains("host"));
+    let (head, last) = match last.rsplit_once(':') {
+        Some((old, new)) if host_pair => (format!("{head}{old}:"), new),
+        _ => (head.to_string(), last),
+    };
+    let head = head.as_str();
     let pool: Vec<&str> = if head.is_empty() {
         VERBS
             .iter()
             .copied()
+            .chain(["check"])
             .chain(words.runbooks.iter().map(String::as_str))
             .collect()
+    } else if prev == "--pair" {
+        words.pairs.iter().map(String::as_str).collect()
     } else {
-        words.names.iter().map(String::as_str).collect()
+        words.for_argument(verb)
     };
     let mut cands: Vec<String> = pool
         .into_iter()
@@ -225,13 +277,38 @@ mod tests {
 
     fn words() -> Words {
         Words {
-            runbooks: vec!["resync".into()],
+            runbooks: vec!["resync".into(), "failover".into(), "quarantine".into()],
             names: vec![
                 "user/alice".into(),
                 "user/alice/Sent".into(),
                 "user/bob".into(),
             ],
+            users: vec!["alice".into(), "bob".into(), "carol".into()],
+            pairs: vec!["lab".into(), "east".into()],
+            hosts: vec!["replica".into(), "replica2".into(), "spare".into()],
+            channels: vec!["default".into(), "replica2".into()],
         }
+    }
+
+    /// Issue 30 (9): Tab after `:failover` offered mailbox names, after
+    /// `:user ca` nothing.
+    #[test]
+    fn each_argument_completes_from_its_own_kind() {
+        assert_eq!(complete("failover l", &words()).line, "failover lab");
+        assert_eq!(complete("failover u", &words()).line, "failover u");
+        assert_eq!(complete("user ca", &words()).line, "user carol");
+        assert_eq!(complete("quarantine b", &words()).line, "quarantine bob");
+        assert_eq!(
+            complete("quarantine bob --pair e", &words()).line,
+            "quarantine bob --pair east"
+        );
+        assert_eq!(
+            complete("replace-replica replica2:sp", &words()).line,
+            "replace-replica replica2:spare"
+        );
+        assert_eq!(complete("restart re", &words()).line, "restart replica2");
+        assert_eq!(complete("quit x", &words()).line, "quit x");
+        assert_eq!(complete("che", &words()).line, "check ");
     }
 
     /// Issue 30 (5): Enter on a runbook prefilled `repair `; a reflexive

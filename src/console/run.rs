@@ -6,6 +6,7 @@ use super::app::{Action, App, Effect};
 use super::keymap::Keymap;
 use super::theme::Theme;
 use crate::config::Config;
+use crate::live_config::{LiveConfig, Reload};
 use crate::ops::runbook::RunbookBoard;
 use crate::ops::runner::Runner;
 use crate::poll::Poller;
@@ -45,11 +46,12 @@ pub async fn run(opts: Options) -> Result<()> {
         }
     };
     let observe = opts.observe;
-    let poller = Poller::new(opts.config.clone(), observe)
+    let live = crate::live_config::LiveConfig::new(opts.config.clone());
+    let poller = Poller::new(live.get(), observe)
         .supervising()
         .wait_at_most(opts.config.refresh.max(Duration::from_secs(1)));
     let conns = poller.connections();
-    let runner = Arc::new(Runner::new(opts.config.clone(), conns.clone()));
+    let runner = Arc::new(Runner::new(live.clone(), conns.clone()));
     let board = RunbookBoard {
         available: crate::ops::registry::available(),
         active: None,
@@ -61,18 +63,17 @@ pub async fn run(opts: Options) -> Result<()> {
 
     let refresh_now = Arc::new(Notify::new());
     let interval = opts.config.refresh;
-    let pairs = crate::check::last::PairRef::all(&opts.config);
     tokio::spawn(poll_loop(
         poller,
         tx.clone(),
         interval,
         refresh_now.clone(),
-        pairs,
+        live.clone(),
     ));
     let effects = Effects {
         refresh_now,
         runner,
-        config: opts.config.clone(),
+        config: live,
         conns,
         check: Default::default(),
     };
@@ -90,10 +91,22 @@ async fn poll_loop(
     tx: mpsc::UnboundedSender<Action>,
     interval: Duration,
     refresh_now: Arc<Notify>,
-    pairs: Vec<crate::check::last::PairRef>,
+    live: Arc<LiveConfig>,
 ) {
     let mut generation = 0;
     loop {
+        // roles as the file says now (a failover rewrote them)
+        match poller.follow(&live) {
+            Reload::Unchanged => {}
+            Reload::Applied(changes) => {
+                let m = format!("roles re-read from the config: {}", changes.join("; "));
+                let _ = tx.send(Action::ConfigReloaded(m));
+            }
+            Reload::Refused(why) => {
+                let _ = tx.send(Action::ConfigReloaded(why));
+            }
+        }
+        let pairs = crate::check::last::PairRef::all(&live.get());
         // before the first report, so the verdict needs no key
         let dir = crate::state::dir();
         let saved = pairs
@@ -141,7 +154,7 @@ fn notify(tx: &mpsc::UnboundedSender<Action>) -> crate::ops::runner::Notify {
 struct Effects {
     refresh_now: Arc<Notify>,
     runner: Arc<Runner>,
-    config: Arc<Config>,
+    config: Arc<LiveConfig>,
     conns: crate::check::Connections,
     /// The check in progress, so Esc can stop it (it only reads).
     check: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
@@ -171,7 +184,7 @@ impl Effects {
             Effect::RunStep => self.runner.step(notify(tx)).await,
             Effect::AbortRunbook => self.runner.abort(notify(tx)).await,
             Effect::Doctor => {
-                for pair in self.config.pairs.values() {
+                for pair in self.config.get().pairs.values() {
                     let (conns, tx, pair) = (self.conns.clone(), tx.clone(), pair.clone());
                     tokio::spawn(async move {
                         let d = crate::check::doctor::run(&conns, &pair).await;
@@ -185,7 +198,7 @@ impl Effects {
                 }
             }
             Effect::Check { pair, scope } => {
-                let (cfg, conns, tx) = (self.config.clone(), self.conns.clone(), tx.clone());
+                let (cfg, conns, tx) = (self.config.get(), self.conns.clone(), tx.clone());
                 let task = tokio::spawn(async move {
                     let ptx = tx.clone();
                     let progress = move |line: String| {

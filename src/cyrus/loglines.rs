@@ -53,6 +53,38 @@ fn split_line<'a>(line: &'a str, clock: &LineClock) -> Option<(Option<i64>, &'a 
     Some((time, tag, msg))
 }
 
+/// A syslog line in the words an operator reads on 80 columns: the time
+/// of day, the service and the message (`00:12:33 sync_client[812]:
+/// IOERROR ...`): no date, no host name (said once above the lines), no
+/// `cyrus/` prefix. A line of another shape is returned as it was.
+pub fn compact(line: &str) -> String {
+    let parts = || -> Option<(String, &str)> {
+        let (time, rest) = if line.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+            let (ts, rest) = line.split_once(' ')?;
+            let (_, t) = ts.split_once('T')?;
+            (t.get(..8)?.to_string(), rest)
+        } else {
+            // "Dec  8 00:12:33 host ..."
+            let mut it = line.splitn(2, ' ');
+            let (_month, rest) = (it.next()?, it.next()?.trim_start());
+            let (_day, rest) = rest.split_once(' ')?;
+            let (t, rest) = rest.split_once(' ')?;
+            (t.get(..8)?.to_string(), rest)
+        };
+        if !time.bytes().all(|b| b.is_ascii_digit() || b == b':') {
+            return None;
+        }
+        let (_host, rest) = rest.split_once(' ')?;
+        let (tag, msg) = rest.split_once(": ")?;
+        let service = tag.rsplit_once('/').map(|(_, s)| s).unwrap_or(tag);
+        Some((format!("{time} {service}: "), msg))
+    };
+    match parts() {
+        Some((head, msg)) => format!("{head}{msg}"),
+        None => line.to_string(),
+    }
+}
+
 fn classify_text(msg: &str) -> Option<LineKind> {
     let lower = msg.to_ascii_lowercase();
     if lower.contains("guid mismatch") {
@@ -157,6 +189,22 @@ pub fn classify_chunk(text: &str, prefix: Option<&str>, clock: &LineClock) -> Ve
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn compact_keeps_time_service_and_message() {
+        assert_eq!(
+            super::compact(
+                "2026-12-08T00:12:33.123456+00:00 mx1 cyrus/sync_client[812]: IOERROR: x y"
+            ),
+            "00:12:33 sync_client[812]: IOERROR: x y"
+        );
+        assert_eq!(
+            super::compact("Dec  8 00:12:33 mx1 cyrus/imap[9]: SYNCERROR: a"),
+            "00:12:33 imap[9]: SYNCERROR: a"
+        );
+        assert_eq!(super::compact("garbage"), "garbage");
+        assert_eq!(super::compact("9 not a time"), "9 not a time");
+    }
+
     use super::*;
 
     const REAL: &str = include_str!("../../tests/fixtures/syslog_replica_down.txt");

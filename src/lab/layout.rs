@@ -354,3 +354,27 @@ impl Layout {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `lab up --base-port`'s help says base..base+43: keep it true.
+    #[test]
+    fn ports_stay_within_the_span_the_help_states() {
+        let l = Layout::new(Path::new("/nonexistent"), 1000);
+        for r in Role::ALL {
+            let i = l.instance(r);
+            for p in [
+                i.imap_port,
+                i.lmtp_port,
+                i.sync_port,
+                i.sieve_port,
+                i.ssh_port,
+            ] {
+                assert!((1000..=1043).contains(&p), "{r:?} port {p}");
+            }
+        }
+        assert_eq!(l.instance(Role::Replica3).sieve_port, 1043);
+    }
+}

@@ -73,8 +73,9 @@ impl Component {
         }
         v
     }
-    /// Every component any lab can have (a journal on any host).
-    fn every() -> Vec<Component> {
+    /// Every component any lab can have (a journal on any host): `lab down
+    /// --only` takes these names (its help lists them from here).
+    pub fn every() -> Vec<Component> {
         let mut v = Component::all_for(None, &Role::ALL);
         v.extend(Role::ALL.map(Component::Journal));
         v

@@ -129,6 +129,20 @@ pub struct Difference {
     pub detail: String,
 }
 
+impl Difference {
+    /// On a pair with several replicas, name the replica this difference
+    /// is with: a `[host] ` prefix of the detail (its JSON shape is kept).
+    pub fn tag_replica(&mut self, host: &str) {
+        self.detail = format!("[{host}] {}", self.detail);
+    }
+    /// The replica `tag_replica` named, if any.
+    pub fn replica_host(&self) -> Option<&str> {
+        let rest = self.detail.strip_prefix('[')?;
+        let (host, _) = rest.split_once("] ")?;
+        (!host.is_empty() && !host.contains(char::is_whitespace)).then_some(host)
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CheckResult {
     pub pair: String,
@@ -170,6 +184,22 @@ impl CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tagged_replica_is_read_back() {
+        let mut d = Difference {
+            mailbox: "user/a".into(),
+            kind: DiffKind::FlagsDiffer,
+            uid: Some(1),
+            master: None,
+            replica: None,
+            detail: "flags differ".into(),
+        };
+        assert_eq!(d.replica_host(), None);
+        d.tag_replica("replica2");
+        assert_eq!(d.replica_host(), Some("replica2"));
+        assert_eq!(d.detail, "[replica2] flags differ");
+    }
 
     /// Stops compiling when a kind is added: add it to `DiffKind::ALL` too.
     #[test]

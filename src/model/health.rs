@@ -169,8 +169,14 @@ fn fence_finding(
             ),
         ))
     } else {
+        // a replica's fence keeps clients that still reach it from writing
+        // there: nothing to lift, so no unlock advice
+        let by = match &run {
+            Some(id) => format!("fenced by cyrdeck run {id}{ago}"),
+            None => format!("msg/shutdown says {line:?}"),
+        };
         Ok(format!(
-            "{} (replica) refuses writes: {whose} (normal for an ex-master)",
+            "{} (replica) refuses writes: {by} (normal for an ex-master)",
             h.name
         ))
     })
@@ -1053,6 +1059,14 @@ mod tests {
             panic!("a fenced replica is a note");
         };
         assert!(note.contains("normal for an ex-master"), "{note}");
+        assert!(
+            note.contains("fenced by cyrdeck run vm-7-1999999400000, 10m ago"),
+            "{note}"
+        );
+        assert!(
+            !note.contains("unlock"),
+            "a replica's fence is not to be lifted: {note}"
+        );
         // a run id without a time, or a time in the future: no "ago"
         h.writes_refused = Some("cyrdeck failover fence (run x-9): stopped".into());
         let Some(Err(p)) = fence_finding(&h, true, Some(2_000_000_000)) else {

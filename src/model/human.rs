@@ -12,6 +12,16 @@ pub fn secs(s: f64) -> String {
     }
 }
 
+/// A rate per second: one decimal below 10 (0.8/s is not "0/s": the
+/// queue is draining), whole numbers above.
+pub fn rate(r: f64) -> String {
+    if r < 10.0 {
+        format!("{r:.1}/s")
+    } else {
+        format!("{r:.0}/s")
+    }
+}
+
 /// A byte count for humans: 812 B, 14.2 KB, 3.1 MB (powers of 1,000).
 pub fn bytes(n: u64) -> String {
     match n {
@@ -39,6 +49,13 @@ pub fn date_time(t: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slow_rates_keep_a_decimal() {
+        assert_eq!(rate(0.8), "0.8/s");
+        assert_eq!(rate(0.0), "0.0/s");
+        assert_eq!(rate(12.4), "12/s");
+    }
 
     #[test]
     fn bytes_are_readable() {

@@ -314,6 +314,9 @@ pub fn failover_readiness(pair: &PairStatus, check: Option<&CheckFacts>, now: i6
             format!("last check could not read {} mailbox(es)", c.unreadable)
         });
     }
+    // two rules (or two channels) can say the same words: once is enough
+    let mut seen = std::collections::BTreeSet::new();
+    reasons.retain(|r| seen.insert(r.clone()));
     if !reasons.is_empty() {
         return Readiness {
             verdict: Verdict::NotSafe,

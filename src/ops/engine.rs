@@ -116,6 +116,12 @@ impl Engine {
         Ok((engine, run))
     }
 
+    /// The run is over as far as this machine knows: its journal was
+    /// archived (or it never had one).
+    pub fn closed(&self) -> bool {
+        self.journal.as_ref().is_none_or(|p| !p.exists())
+    }
+
     /// The journalled run at `path` (`cyrdeck runbook resume`).
     pub fn reopen(
         cfg: Arc<Config>,
@@ -218,6 +224,12 @@ impl Engine {
         };
         let holder = Holder::new(&run.run_id, run.spec.id(), &run.pair);
         let mut out = Vec::new();
+        // a fresh lock on the master: the servers must agree that it is the
+        // master (a stale config would lock the free ex-master)
+        if run.lock_host.is_none() && run.spec.lock_on == LockOn::Master {
+            let cx = self.context(run)?;
+            super::roles_check::servers_agree(&cx).await?;
+        }
         let res = {
             let cx = self.context(run)?;
             pair_lock::acquire(&cx, &host, &holder, &mut out).await

@@ -18,6 +18,7 @@ pub mod repair;
 pub mod replace_replica;
 pub mod restart;
 pub mod resync;
+pub mod roles_check;
 pub mod runbook;
 pub mod runner;
 pub mod step;

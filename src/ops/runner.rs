@@ -6,7 +6,7 @@
 
 use super::engine::{Engine, Event};
 use super::runbook::{RunbookRun, StepState};
-use crate::config::Config;
+use crate::live_config::LiveConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -14,7 +14,8 @@ use tokio::sync::Mutex;
 pub type Notify = Arc<dyn Fn(RunbookRun) + Send + Sync>;
 
 pub struct Runner {
-    cfg: Arc<Config>,
+    /// Read at each start: a run uses the roles the file says now.
+    cfg: Arc<LiveConfig>,
     conns: super::engine::Connections,
     active: Mutex<Option<(Arc<Engine>, RunbookRun)>>,
     /// A step or an undo is running.
@@ -22,7 +23,7 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub fn new(cfg: Arc<Config>, conns: super::engine::Connections) -> Self {
+    pub fn new(cfg: Arc<LiveConfig>, conns: super::engine::Connections) -> Self {
         Runner {
             cfg,
             conns,
@@ -62,15 +63,16 @@ impl Runner {
         if let Some((engine, mut run)) = guard.take() {
             engine.leave(&mut run).await;
         }
-        let opened = Engine::open(self.cfg.clone(), self.conns.clone(), spec, pair, target)
-            .and_then(|(engine, mut run)| {
+        let opened = Engine::open(self.cfg.get(), self.conns.clone(), spec, pair, target).and_then(
+            |(engine, mut run)| {
                 run.set_options(options)?;
                 for o in spec.options() {
                     run.output
                         .push(format!("--{} {} ({})", o.name, run.option(o.name), o.help));
                 }
                 Ok((engine, run))
-            });
+            },
+        );
         match opened {
             Ok((engine, run)) => {
                 notify(run.clone());
@@ -145,9 +147,18 @@ impl Runner {
             } else {
                 engine.step(&mut work, &sink).await;
             }
-            if let Some((_, run)) = me.active.lock().await.as_mut() {
-                *run = work.clone();
+            {
+                let mut active = me.active.lock().await;
+                if work.finished() && engine.closed() {
+                    // over (journal archived, pair lock given back): its
+                    // journal lock goes too, so another cyrdeck can start
+                    // it at once; the console keeps showing the run
+                    *active = None;
+                } else if let Some((_, run)) = active.as_mut() {
+                    *run = work.clone();
+                }
             }
+            drop(engine);
             me.busy.store(false, Ordering::SeqCst);
             notify(work);
         });

@@ -173,10 +173,22 @@ async fn errors_for(
     let (verb, source) = match (cfg.log_source, &cfg.syslog_file) {
         (crate::config::LogSource::Journal, _) => ("errors-journal", cfg.log_prefix().to_string()),
         (_, Some(log)) => ("errors", log.display().to_string()),
-        (_, None) => return Ok(vec![format!("{host}: no syslog file configured")]),
+        (_, None) => return Ok(vec![format!("on {host}: no syslog file configured")]),
     };
-    let out = read(cx, host, verb, &[source, user.to_string()]).await?;
-    Ok(out.lines().map(|l| format!("{host}: {l}")).collect())
+    let text = read(cx, host, verb, &[source, user.to_string()]).await?;
+    // the host once, then each line as time, service and message: at 80
+    // columns the date and host name took most of the width (issue 30,
+    // item 8)
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| format!("  {}", crate::cyrus::loglines::compact(l)))
+        .collect();
+    if lines.is_empty() {
+        return Ok(lines);
+    }
+    Ok(std::iter::once(format!("on {host}:"))
+        .chain(lines)
+        .collect())
 }
 
 /// The quarantine runbook, for the engine's dispatch.
@@ -242,10 +254,10 @@ async fn evidence(
     for r in &cx.pair.replicas {
         lines.extend(errors_for(cx, &r.host, user).await?);
     }
+    let shown = lines.iter().filter(|l| l.starts_with("  ")).count();
     out.extend(lines.iter().map(|l| format!("  {l}")));
     Ok(format!(
-        "{pending} pending entries name {user}; {} recent error line(s) shown",
-        lines.len()
+        "{pending} pending entries name {user}; {shown} recent error line(s) shown"
     ))
 }
 

@@ -46,7 +46,8 @@ fn diff_detail(d: &crate::model::conflicts::Difference) -> Vec<Line<'static>> {
     ))];
     if d.master.is_some() || d.replica.is_some() {
         v.push(Line::from(side("master ", d.master.as_ref())));
-        v.push(Line::from(side("replica", d.replica.as_ref())));
+        let name = d.replica_host().unwrap_or("replica");
+        v.push(Line::from(side(name, d.replica.as_ref())));
     }
     v
 }
@@ -272,6 +273,18 @@ fn detail(app: &App, theme: &Theme, f: &mut Frame, area: Rect, mailbox: &str) {
             .collect(),
         ..Default::default()
     };
+    // with several replicas the table names the one compared
+    let replica = list
+        .matched
+        .first()
+        .and_then(|&i| rows[i].diff.replica_host())
+        .filter(|h| {
+            list.matched
+                .iter()
+                .all(|&i| rows[i].diff.replica_host() == Some(*h))
+        })
+        .unwrap_or("replica");
+    let (rguid, rflags) = (format!("{replica} guid"), format!("{replica} flags"));
     let cols = Columns {
         title: Line::default(),
         empty: "",
@@ -282,8 +295,8 @@ fn detail(app: &App, theme: &Theme, f: &mut Frame, area: Rect, mailbox: &str) {
             "uid",
             "master guid",
             "master flags",
-            "replica guid",
-            "replica flags",
+            &rguid,
+            &rflags,
             "kind",
         ],
         widths: &[
@@ -300,7 +313,7 @@ fn detail(app: &App, theme: &Theme, f: &mut Frame, area: Rect, mailbox: &str) {
         area,
         theme,
         Columns {
-            title: Line::from(format!(" {mailbox}: master | replica (Esc back) ")),
+            title: Line::from(format!(" {mailbox}: master | {replica} (Esc back) ")),
             empty: "No message-level differences in this mailbox.",
             ..cols
         },

@@ -154,8 +154,49 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     for p in pairs {
         pair_lines(app, theme, p, width, age_extra, &mut lines);
     }
+    let height = area.height.saturating_sub(2) as usize;
+    let lines = scrolled(theme, lines, app.overview_scroll, height);
     let p = Paragraph::new(lines).block(Block::bordered().title(" Overview "));
     f.render_widget(p, area);
+}
+
+/// The lines that fit `height` from `scroll` on: when some do not fit, a
+/// marker line says how many are above or below and which keys scroll
+/// (at 80x24 two faults' problems would otherwise vanish unmentioned).
+pub fn scrolled<'a>(
+    theme: &Theme,
+    mut lines: Vec<Line<'a>>,
+    scroll: usize,
+    height: usize,
+) -> Vec<Line<'a>> {
+    while lines.last().is_some_and(|l| l.width() == 0) {
+        lines.pop();
+    }
+    if lines.len() <= height || height < 3 {
+        return lines;
+    }
+    // each marker takes a line of its own
+    let max_first = lines.len() - (height - 1);
+    let first = scroll.min(max_first);
+    let top = (first > 0).then(|| {
+        Line::styled(
+            format!(" ▲ {first} more line(s) above (k / PgUp)"),
+            theme.dim(),
+        )
+    });
+    let room = height - usize::from(top.is_some());
+    let below = lines.len().saturating_sub(first + room);
+    let shown = if below > 0 { room - 1 } else { room };
+    let below = lines.len() - first - shown;
+    let mut out: Vec<Line> = top.into_iter().collect();
+    out.extend(lines.drain(first..first + shown));
+    if below > 0 {
+        out.push(Line::styled(
+            format!(" ▼ {below} more line(s) below (j / PgDn)"),
+            theme.health(Health::Warning),
+        ));
+    }
+    out
 }
 
 /// "fleet: 20 pairs  1 CRITICAL (f07)  19 OK", worst first.
@@ -257,6 +298,7 @@ fn pair_lines<'a>(
     out.extend(identical_lines(app, theme, p, check, now, width));
     out.push(stuck_line(theme, p, now));
     out.extend(problem_lines(theme, p, width));
+    out.extend(note_lines(theme, p, width));
     doctor_lines(app, theme, p, width, out);
     out.push(Line::raw(""));
 }
@@ -298,6 +340,33 @@ fn channel_lines(
     c: &ChannelStatus,
     width: usize,
 ) -> Vec<Line<'static>> {
+    // a master that never answered (a hung sshd): nothing is known of
+    // its queue or client, and zeros would read as "in sync, no client"
+    let unknown = p
+        .hosts
+        .iter()
+        .find(|h| h.name == c.master)
+        .filter(|h| !h.reachable && h.data_age_secs.is_none());
+    if let Some(m) = unknown {
+        return wrapped(
+            vec![
+                Span::raw(format!(
+                    " channel {} → {}: ",
+                    channel_label(&c.channel),
+                    c.replica
+                )),
+                Span::styled("UNKNOWN", theme.health(Health::Unknown)),
+                Span::raw("  "),
+            ],
+            &format!(
+                "no data from master {} yet: pending, lag and client unknown",
+                m.name
+            ),
+            theme.dim(),
+            width,
+            3,
+        );
+    }
     let (word, h) = flow(c);
     let mut out = wrapped(
         vec![
@@ -317,7 +386,7 @@ fn channel_lines(
     let q = &c.queue;
     let rate = q
         .drain_rate_per_sec
-        .map(|r| format!("{r:.0}/s"))
+        .map(crate::model::human::rate)
         .unwrap_or_else(|| "?".into());
     let ttd = q
         .time_to_drain_secs
@@ -488,6 +557,23 @@ fn problem_lines(theme: &Theme, p: &PairStatus, width: usize) -> Vec<Line<'stati
                 )],
                 &pr.message,
                 Style::default(),
+                width,
+                10,
+            )
+        })
+        .collect()
+}
+
+/// Notes: normal states worth knowing (a replica's fence after a
+/// failover), said as such so they are not mistaken for problems.
+fn note_lines(theme: &Theme, p: &PairStatus, width: usize) -> Vec<Line<'static>> {
+    p.notes
+        .iter()
+        .flat_map(|n| {
+            wrapped(
+                vec![Span::styled(" note     ", theme.dim())],
+                n,
+                theme.dim(),
                 width,
                 10,
             )

@@ -52,8 +52,19 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     if lines.is_empty() {
         lines.push(Line::styled(" No runbooks available.", theme.dim()));
     }
+    // at 80x24 the list shows a few of the runbooks: say so, and how to
+    // see the rest
+    let title = if list.matched.len() > fits {
+        format!(
+            " Runbooks {}/{} (j/k: the others, Enter: start) ",
+            list.selected + 1,
+            list.matched.len()
+        )
+    } else {
+        " Runbooks (Enter: start) ".to_string()
+    };
     f.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Runbooks (Enter: start) ")),
+        Paragraph::new(lines).block(Block::bordered().title(title)),
         top,
     );
     let width = bottom.width.saturating_sub(2) as usize;
@@ -67,7 +78,18 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         return;
     };
     let mut lines = Vec::new();
+    // the step the operator is at: the next to run, else the last that moved
+    let focus_step = run.next_step().unwrap_or_else(|| {
+        run.steps
+            .iter()
+            .rposition(|s| !matches!(s, StepState::Pending))
+            .unwrap_or(0)
+    });
+    let mut focus = 0;
     for (i, (spec, state)) in run.spec.steps.iter().zip(&run.steps).enumerate() {
+        if i == focus_step {
+            focus = lines.len();
+        }
         let mark = if spec.mutating {
             if app.observe {
                 " [writes: refused, RO]"
@@ -90,7 +112,16 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             ));
         }
     }
-    let room = (bottom.height as usize).saturating_sub(lines.len() + 3);
+    // steps beyond the panel: a window that keeps the current step in
+    // view, with how many are above and below; the output keeps a third
+    let inner = (bottom.height as usize).saturating_sub(2);
+    let output_room = if run.output.is_empty() {
+        0
+    } else {
+        (run.output.len() + 1).min(inner / 3)
+    };
+    let mut lines = focus_window(theme, lines, focus, inner - output_room);
+    let room = inner.saturating_sub(lines.len() + 1);
     if !run.output.is_empty() && room > 0 {
         lines.push(Line::raw(""));
         let skip = run.output.len().saturating_sub(room);
@@ -118,6 +149,37 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         ),
         bottom,
     );
+}
+
+/// `lines` cut to `height` around line `focus`, a marker line for what is
+/// hidden above and below (it always shows the step the run is at).
+pub fn focus_window<'a>(
+    theme: &Theme,
+    lines: Vec<Line<'a>>,
+    focus: usize,
+    height: usize,
+) -> Vec<Line<'a>> {
+    if lines.len() <= height || height < 3 {
+        return lines;
+    }
+    // a step's detail line follows it: keep it in view too
+    let r = super::format::window(lines.len(), (focus + 1).min(lines.len() - 1), height - 2);
+    let mut out = Vec::new();
+    if r.start > 0 {
+        out.push(Line::styled(
+            format!(" ▲ {} line(s) above", r.start),
+            theme.dim(),
+        ));
+    }
+    let (start, end, total) = (r.start, r.end, lines.len());
+    out.extend(lines.into_iter().skip(start).take(end - start));
+    if end < total {
+        out.push(Line::styled(
+            format!(" ▼ {} line(s) below", total - end),
+            theme.dim(),
+        ));
+    }
+    out
 }
 
 /// How a run that goes no further ended, in words: "finished" only when

@@ -62,7 +62,7 @@ fn render_pair(out: &mut String, p: &PairStatus) {
             let _ = write!(line, "; oldest {}", secs(a as f64));
         }
         if let Some(r) = q.drain_rate_per_sec {
-            let _ = write!(line, "; drain {r:.1}/s");
+            let _ = write!(line, "; drain {}", crate::model::human::rate(r));
         }
         if let Some(t) = q.time_to_drain_secs {
             let _ = write!(line, "; empty in ~{}", secs(t));

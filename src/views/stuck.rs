@@ -19,8 +19,8 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         titles: &[
             "user/mailbox",
             "host",
+            "channel",
             "tries",
-            "first",
             "last",
             "held",
             "last error",
@@ -28,8 +28,8 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         widths: &[
             Constraint::Fill(2),
             Constraint::Length(8),
-            Constraint::Length(5),
             Constraint::Length(8),
+            Constraint::Length(5),
             Constraint::Length(8),
             Constraint::Length(12),
             Constraint::Fill(3),
@@ -60,8 +60,8 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             Row::new(vec![
                 e.subject().to_string(),
                 e.host.clone(),
+                channel(e),
                 e.attempts.to_string(),
-                t(e.first_seen),
                 t(e.last_seen),
                 held,
                 e.last_error.clone(),
@@ -71,17 +71,19 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             let e = &rows[i].entry;
             let mut v = vec![Line::from(match &e.held_file {
                 Some(h) => format!(
-                    "{}: {} entries held in {h} on {} since {}",
+                    "{}: {} entries held in {h} on {}{} since {}",
                     e.subject(),
                     e.held_entries,
                     e.host,
+                    on_channel(e),
                     t(e.last_seen)
                 ),
                 None => format!(
-                    "{}: {} failures on {} from {} to {}",
+                    "{}: {} failures on {}{} from {} to {}",
                     e.subject(),
                     e.attempts,
                     e.host,
+                    on_channel(e),
                     t(e.first_seen),
                     t(e.last_seen)
                 ),
@@ -92,4 +94,21 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             v
         },
     );
+}
+
+/// The channel whose client failed or whose queue holds it ("-" when the
+/// log line could not be tied to one client).
+fn channel(e: &crate::model::snapshot::StuckEntry) -> String {
+    e.channel
+        .as_deref()
+        .map(crate::model::health::channel_label)
+        .unwrap_or_else(|| "-".into())
+}
+
+/// " (channel X)" when the entry is tied to a channel.
+fn on_channel(e: &crate::model::snapshot::StuckEntry) -> String {
+    e.channel
+        .as_deref()
+        .map(|c| format!(" (channel {})", crate::model::health::channel_label(c)))
+        .unwrap_or_default()
 }

@@ -124,9 +124,10 @@ async fn version_gate(
     memo: &mut Memo,
 ) -> Result<(), StepError> {
     let pair = cx.pair;
-    let Some(replica) = pair.replicas.first() else {
-        return Err(format!("pair {} has no replica", pair.name).into());
-    };
+    // the replica the failover will promote (`PAIR:HOST`), not the first
+    // listed: gating on one and promoting another could "upgrade" the
+    // pair to an older release (issue 26, item 5)
+    let replica = super::precheck::chosen_replica(pair, cx.target)?;
     let (m, r) = (
         version_of(cx, &pair.master).await?,
         version_of(cx, &replica.host).await?,
