@@ -656,3 +656,25 @@ fn the_run_panel_keeps_the_current_step_in_view_at_80x24() {
     // the list of runbooks says it holds more than it shows
     assert!(s.contains("Runbooks 1/"), "{s}");
 }
+
+/// Issue 30 (item 8): with two replicas, a difference with replica2 was
+/// shown under `master | replica`. The mailbox table names the replica the
+/// check compared.
+#[test]
+fn the_mailbox_table_names_the_replica_a_difference_is_with() {
+    let mut a = app(false);
+    a.update(Action::Report {
+        generation: 1,
+        report: report(true, 6),
+    });
+    let mut c = check();
+    for d in c.differences.iter_mut() {
+        d.tag_replica("replica2");
+    }
+    a.update(Action::Check(c));
+    press(&mut a, "4 <Enter>");
+    let s = screen(&a, 120, 30);
+    assert!(s.contains(": master | replica2 (Esc back)"), "{s}");
+    assert!(s.contains("replica2 guid"), "{s}");
+    assert!(s.contains("replica2: UID"), "{s}");
+}

@@ -303,7 +303,8 @@ fn detail(app: &App, theme: &Theme, f: &mut Frame, area: Rect, mailbox: &str) {
             Constraint::Length(6),
             Constraint::Length(12),
             Constraint::Fill(1),
-            Constraint::Length(12),
+            // "replica2 guid" is wider than a cut GUID
+            Constraint::Length(rguid.chars().count().max(12) as u16),
             Constraint::Fill(1),
             Constraint::Length(20),
         ],
