@@ -338,35 +338,42 @@ fn descendants(pid: i32) -> Vec<i32> {
     all
 }
 
+/// A host's sshd and its sessions stopped (SIGSTOP: TCP open, nothing
+/// answers) until the returned guard is dropped.
+struct Thaw(Vec<i32>);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            cyrdeck::lab::process::send(*p, libc::SIGCONT);
+        }
+    }
+}
+
+fn freeze_sshd(role: cyrdeck::lab::layout::Role) -> Thaw {
+    let sshd = lab()
+        .pid(cyrdeck::lab::Component::Sshd(role))
+        .expect("the host's sshd");
+    let frozen = descendants(sshd);
+    for p in &frozen {
+        cyrdeck::lab::process::send(*p, libc::SIGSTOP);
+    }
+    Thaw(frozen)
+}
+
 /// A hung SSH call (the replica's sshd and its sessions frozen: TCP open,
 /// nothing answers) never freezes the screen: keys act at once, the data
 /// shows its growing age, the host turns UNREACHABLE, then recovers.
 #[test]
 fn a_hung_host_never_freezes_the_screen() {
     use cyrdeck::lab::layout::Role;
-    use cyrdeck::lab::Component;
     let _g = lock();
     let cfg = lab().layout.config_file().display().to_string();
     let t = Tmux::start(&["--config", &cfg], 120, 36);
     t.wait_for("the first refresh", Duration::from_secs(30), |s| {
         s.contains("updated") && s.contains(" replica replica   up")
     });
-    let sshd = lab()
-        .pid(Component::Sshd(Role::Replica))
-        .expect("replica sshd");
-    let frozen = descendants(sshd);
-    for p in &frozen {
-        cyrdeck::lab::process::send(*p, libc::SIGSTOP);
-    }
-    struct Thaw(Vec<i32>);
-    impl Drop for Thaw {
-        fn drop(&mut self) {
-            for p in &self.0 {
-                cyrdeck::lab::process::send(*p, libc::SIGCONT);
-            }
-        }
-    }
-    let thaw = Thaw(frozen);
+    let thaw = freeze_sshd(Role::Replica);
     // keys act while a refresh hangs
     for (key, shows) in [("5", "Log:"), ("2", "Queue:"), ("1", "pair lab")] {
         let t0 = Instant::now();
@@ -403,25 +410,9 @@ fn a_hung_host_never_freezes_the_screen() {
 #[test]
 fn a_master_that_never_answered_is_unknown_not_zeros() {
     use cyrdeck::lab::layout::Role;
-    use cyrdeck::lab::Component;
     let _g = lock();
     let cfg = lab().layout.config_file().display().to_string();
-    let sshd = lab()
-        .pid(Component::Sshd(Role::Master))
-        .expect("master sshd");
-    let frozen = descendants(sshd);
-    for p in &frozen {
-        cyrdeck::lab::process::send(*p, libc::SIGSTOP);
-    }
-    struct Thaw(Vec<i32>);
-    impl Drop for Thaw {
-        fn drop(&mut self) {
-            for p in &self.0 {
-                cyrdeck::lab::process::send(*p, libc::SIGCONT);
-            }
-        }
-    }
-    let thaw = Thaw(frozen);
+    let thaw = freeze_sshd(Role::Master);
     let t = Tmux::start(&["--config", &cfg], 80, 24);
     let s = t.wait_for("the first refresh", Duration::from_secs(30), |s| {
         s.contains("updated") && s.contains("channel default")

@@ -273,11 +273,16 @@ fn console_killed_at_each_step_resumes_without_repeating_a_completed_step() {
 /// The console on the rehearsal's config and journals, the failover of
 /// pair lab started (no step run yet); the tmux session and the config path.
 fn console_failover(t: &Rehearsal) -> (common::tmux::Tmux, String) {
+    console_failover_at(t, 140, 45)
+}
+
+/// [`console_failover`] on a terminal of `w` x `h`.
+fn console_failover_at(t: &Rehearsal, w: u16, h: u16) -> (common::tmux::Tmux, String) {
     t.wait_drained();
     let cfg = t.config.display().to_string();
     let state = t.state.display().to_string();
     let tm =
-        common::tmux::Tmux::start_env(&[("XDG_STATE_HOME", &state)], &["--config", &cfg], 140, 45);
+        common::tmux::Tmux::start_env(&[("XDG_STATE_HOME", &state)], &["--config", &cfg], w, h);
     tm.wait_for("the first refresh", Duration::from_secs(30), |s| {
         s.contains("updated")
     });
@@ -442,19 +447,7 @@ fn the_console_that_ran_a_failover_shows_the_new_roles() {
     use_private_lab(LAB_NAME, LAB_PORT);
     let _g = lock();
     let t = Rehearsal::new("console-roles", None);
-    t.wait_drained();
-    let (cfg, state) = (
-        t.config.display().to_string(),
-        t.state.display().to_string(),
-    );
-    let tm =
-        common::tmux::Tmux::start_env(&[("XDG_STATE_HOME", &state)], &["--config", &cfg], 80, 24);
-    tm.wait_for("the first refresh", Duration::from_secs(30), |s| {
-        s.contains("updated")
-    });
-    tm.keys(&[":"]);
-    tm.text("failover lab");
-    tm.keys(&["Enter"]);
+    let (tm, _cfg) = console_failover_at(&t, 80, 24);
     for k in 1..=9 {
         tm.keys(&["Enter"]);
         let s = tm.wait_for(&format!("step {k}"), Duration::from_secs(90), |s| {

@@ -252,6 +252,34 @@ fn stopped_after_the_channel_was_added_the_master_is_as_before() {
     restore_after_replace(&t);
 }
 
+/// Issue 26 (item 7): a NEW that holds mailboxes (a reused old replica,
+/// an ex-master) would get `sync_client -A`, which copies its records back
+/// to the live master. The precheck refuses it, naming what it holds, and
+/// nothing changes on the master; emptied, the same NEW passes.
+#[test]
+fn a_new_replica_that_holds_mailboxes_is_refused() {
+    use_private_lab_with_spare(LAB_NAME, LAB_PORT);
+    let _g = lock();
+    let t = Rehearsal::new("replace-full", None);
+    let spare = lab().layout.spare_role().expect("the lab's spare");
+    let left = format!("left{}", run_id());
+    let mut admin = login(spare, "admin");
+    admin.create(&format!("user/{left}")).unwrap();
+    admin.logout();
+    let conf_before = master_conf();
+    let (code, out) = t.run(&["run", "replace-replica", TARGET, "--dry-run"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("replica2 already holds mailboxes (user/{left}")),
+        "{out}"
+    );
+    assert_eq!(master_conf(), conf_before, "a refused run changes nothing");
+    lab().wipe_host_data(spare).unwrap();
+    lab().up().unwrap();
+    let (code, out) = t.run(&["run", "replace-replica", TARGET, "--dry-run"]);
+    assert_eq!(code, 0, "emptied, the spare passes: {}", failed_first(&out));
+}
+
 #[test]
 fn killed_after_the_initial_sync_the_run_resumes_to_the_end() {
     use_private_lab_with_spare(LAB_NAME, LAB_PORT);

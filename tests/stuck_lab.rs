@@ -479,4 +479,46 @@ fn quarantine_of_a_user_with_nothing_pending_is_refused_and_leaves_nothing() {
     assert!(!sync.join(format!("held-{user}")).exists(), "{out}");
     let (_, list) = cli(&["runbook", "list"]);
     assert!(list.contains("no unfinished runbook"), "{list}");
+    // issue 26 (item 4): the lock of a supervise that died between acquire
+    // and release (its autopilot's lease) ends by itself; a lease still
+    // running is respected. The run here is the refused quarantine above:
+    // it takes the pair lock before its writing step, then gives it back.
+    let file = lab()
+        .layout
+        .instance(Role::Master)
+        .config_dir
+        .join("cyrdeck-runbook.lock");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let plant = |until: u64| {
+        std::fs::write(
+            &file,
+            format!(
+                "cyrdeck-runbook-lock 1\nrun_id=dead-supervise-{until}\noperator=supervise\nmachine=gone\n\
+                 runbook=autopilot quarantine\npair=lab\nstarted={}\nlease_until={until}\n",
+                until - 3600
+            ),
+        )
+        .unwrap()
+    };
+    plant(now + 600);
+    let (code, out) = cli(&["run", "quarantine", &user, "--yes"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("pair locked on master: autopilot quarantine"),
+        "{out}"
+    );
+    assert!(out.contains("lease until"), "{out}");
+    assert!(file.exists(), "a running lease is never taken over");
+    plant(now - 5);
+    let (code, out) = cli(&["run", "quarantine", &user, "--yes"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("taken over from autopilot quarantine"),
+        "{out}"
+    );
+    assert!(out.contains("nothing to quarantine"), "{out}");
+    assert!(!file.exists(), "the run gave the lock back at its end");
 }

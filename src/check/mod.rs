@@ -160,6 +160,46 @@ pub(crate) async fn inventory_of(
     Ok(Inventory::from_entries(boxes, tail))
 }
 
+/// Up to `n` of `host`'s live mailboxes (tombstones and intermediates
+/// left out), reading its listing only until it has them: what a host
+/// that should be empty holds, at a cost that does not grow with it (the
+/// stream is dropped, which closes the channel).
+pub async fn some_mailboxes(
+    conns: &Connections,
+    host: &str,
+    n: usize,
+    t: Duration,
+) -> Result<Vec<String>, String> {
+    let c = conns
+        .get(host)
+        .ok_or(format!("host {host} is not configured"))?;
+    let mut s = c
+        .exec_stream(&inventory::headers_command(c.config(), None), t)
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let mut reader = HeadersReader::default();
+    let mut boxes = Vec::new();
+    let mut found = Vec::new();
+    while let Some(chunk) = s.next().await.map_err(|e| format!("{host}: {e}"))? {
+        reader
+            .push(&chunk, &mut boxes)
+            .map_err(|e| format!("{host}: {e}"))?;
+        found.extend(boxes.drain(..).filter(|b| !b.tombstone).map(|b| b.name));
+        if found.len() >= n {
+            found.truncate(n);
+            return Ok(found);
+        }
+    }
+    let stderr = String::from_utf8_lossy(s.stderr()).trim().to_string();
+    s.finish().await.map_err(|e| format!("{host}: {e}"))?;
+    reader
+        .finish(&mut boxes)
+        .map_err(|e| format!("{host}: {e} {stderr}"))?;
+    found.extend(boxes.into_iter().filter(|b| !b.tombstone).map(|b| b.name));
+    found.truncate(n);
+    Ok(found)
+}
+
 /// How many entries one host's stream may run ahead of the other's before
 /// the reader waits for the slower one (SSH flow control then holds the
 /// faster host back): bounds what waits in the join when the hosts are

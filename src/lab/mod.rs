@@ -689,6 +689,29 @@ impl Lab {
         Ok(())
     }
 
+    /// Stop `role`'s Cyrus and remove its data (config directory with
+    /// mailboxes.db, spools, archives, sieve): the next `up` starts it as
+    /// an empty Cyrus. A spare host reused by the next replace-replica
+    /// rehearsal must be empty (the runbook refuses one that holds mail).
+    pub fn wipe_host_data(&self, role: Role) -> Result<()> {
+        self.down(Some(Component::Cyrus(role)))?;
+        let inst = self.layout.instance(role);
+        for d in [
+            &inst.config_dir,
+            &inst.partition,
+            &inst.partition2,
+            &inst.archive,
+            &inst.archive2,
+            &inst.sieve_dir,
+        ] {
+            // the lab's own directories only
+            if d.starts_with(&self.layout.dir) && d.exists() {
+                std::fs::remove_dir_all(d)?;
+            }
+        }
+        Ok(())
+    }
+
     /// This lab has been brought up before (its files are rendered).
     pub fn rendered(&self) -> bool {
         self.layout.config_file().exists()

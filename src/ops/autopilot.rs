@@ -25,6 +25,13 @@ use std::sync::{Arc, Mutex};
 /// old error lines stay "recent" for RECENT_SECS).
 const COOLDOWN_SECS: i64 = RECENT_SECS;
 
+/// The autopilot's pair lock is a lease of this long: longer than its
+/// bounded work (quarantine and unstick: each command at most 300 s, one
+/// per channel and replica, three replicas at most: 30 minutes), so a live
+/// supervise's never ends, and a dead one's frees the pair within an hour
+/// (`runbook unlock` sooner).
+pub const AUTOPILOT_LEASE_SECS: u64 = 3600;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     pub pair: String,
@@ -182,7 +189,10 @@ async fn quarantine(
     if let Err(e) = run.spec.check_target(&d.user) {
         return format!("{said} not done: {e}");
     }
-    let holder = super::pair_lock::Holder::new(&run.run_id, "autopilot quarantine", &d.pair);
+    // a lease: nothing journals the autopilot's run, so a supervise killed
+    // between acquire and release must not lock the pair for good
+    let holder = super::pair_lock::Holder::new(&run.run_id, "autopilot quarantine", &d.pair)
+        .with_lease(AUTOPILOT_LEASE_SECS);
     let mut out = Vec::new();
     let cx = super::StepContext::new(cfg, pair, &d.user, super::Actor::Autopilot, conns);
     if let Err(e) = super::pair_lock::acquire(&cx, &pair.master, &holder, &mut out).await {

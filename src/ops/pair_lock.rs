@@ -6,6 +6,14 @@
 //! end. A run that crashed keeps it: resuming the same run (same run id)
 //! takes it back; anyone else is refused, and `cyrdeck runbook unlock`
 //! shows the holder and asks before breaking it. Never broken silently.
+//!
+//! A holder with no journal (the autopilot inside `supervise`) takes it as
+//! a lease (`lease_until=`): if its process dies between acquire and
+//! release, nothing would ever resume it, so the next acquirer takes over
+//! a lease that has ended, under a mutex, and says whose it was (issue 26,
+//! item 4). The lease is longer than the holder's bounded work, so a live
+//! holder's never ends. Journalled runbooks take no lease: their crash
+//! leaves the lock to `runbook resume`, by design.
 
 use super::StepContext;
 use crate::ops::error::StepError;
@@ -25,6 +33,8 @@ pub struct Holder {
     pub pair: String,
     /// Epoch seconds.
     pub started: u64,
+    /// Epoch seconds after which a dead holder's lock may be taken over.
+    pub lease_until: Option<u64>,
 }
 
 impl Holder {
@@ -39,14 +49,25 @@ impl Holder {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            lease_until: None,
         }
+    }
+
+    /// The lock as a lease of `secs` from now (a holder with no journal).
+    pub fn with_lease(mut self, secs: u64) -> Holder {
+        self.lease_until = Some(self.started + secs);
+        self
     }
 
     /// The lock file's text: `key=value` lines, values on one line.
     pub fn to_text(&self) -> String {
         let one = |s: &str| s.replace(['\n', '\r'], " ");
+        let lease = self
+            .lease_until
+            .map(|t| format!("\nlease_until={t}"))
+            .unwrap_or_default();
         format!(
-            "cyrdeck-runbook-lock 1\nrun_id={}\noperator={}\nmachine={}\nrunbook={}\npair={}\nstarted={}",
+            "cyrdeck-runbook-lock 1\nrun_id={}\noperator={}\nmachine={}\nrunbook={}\npair={}\nstarted={}{lease}",
             one(&self.run_id),
             one(&self.operator),
             one(&self.machine),
@@ -66,11 +87,18 @@ impl Holder {
             runbook: String::new(),
             pair: String::new(),
             started: 0,
+            lease_until: None,
         };
         let mut fields = 0;
         // keys are fixed words: split on " key=" boundaries as well as lines
         let keys = [
-            "run_id", "operator", "machine", "runbook", "pair", "started",
+            "run_id",
+            "operator",
+            "machine",
+            "runbook",
+            "pair",
+            "started",
+            "lease_until",
         ];
         let mut rest = text.replace('\n', " ");
         rest.insert(0, ' ');
@@ -90,6 +118,7 @@ impl Holder {
                 "machine" => h.machine = v,
                 "runbook" => h.runbook = v,
                 "pair" => h.pair = v,
+                "lease_until" => h.lease_until = v.parse().ok(),
                 _ => h.started = v.parse().unwrap_or(0),
             }
         }
@@ -98,8 +127,12 @@ impl Holder {
 
     /// "failover by alice on deck1 since 2026-12-02 04:31:05 UTC (run …)".
     pub fn describe(&self) -> String {
+        let lease = self
+            .lease_until
+            .map(|t| format!(", lease until {}", utc(t)))
+            .unwrap_or_default();
         format!(
-            "{} of pair {} by {} on {} since {} (run {})",
+            "{} of pair {} by {} on {} since {} (run {}{lease})",
             self.runbook,
             self.pair,
             self.operator,
@@ -215,9 +248,18 @@ pub async fn acquire(
     holder: &Holder,
     out: &mut Vec<String>,
 ) -> Result<(), LockError> {
-    write_action(cx, host, "acquire", holder, out)
-        .await
-        .map(|said| out.push(format!("  pair lock on {host}: {said}")))
+    let said = write_action(cx, host, "acquire", holder, out).await?;
+    // "taken-over" then the ended lease's text: whose lock this was
+    match said.strip_prefix("taken-over") {
+        Some(old) => out.push(format!(
+            "  pair lock on {host}: taken over from {} (its lease had ended: its holder is gone)",
+            Holder::parse(old)
+                .map(|h| h.describe())
+                .unwrap_or_else(|| old.trim().to_string())
+        )),
+        None => out.push(format!("  pair lock on {host}: {said}")),
+    }
+    Ok(())
 }
 
 /// Give the pair lock on `host` back (only if `holder` holds it).
@@ -275,8 +317,17 @@ mod tests {
             runbook: "failover".into(),
             pair: "lab".into(),
             started: 1_764_650_000,
+            lease_until: None,
         };
         assert_eq!(Holder::parse(&h.to_text()), Some(h.clone()));
+        let leased = h.clone().with_lease(3600);
+        assert_eq!(leased.lease_until, Some(1_764_653_600));
+        assert_eq!(Holder::parse(&leased.to_text()), Some(leased.clone()));
+        assert_eq!(
+            Holder::parse(&leased.to_text().replace('\n', " ")),
+            Some(leased.clone())
+        );
+        assert!(leased.describe().contains(", lease until 2025-12-02"));
         let probe_line = h.to_text().replace('\n', " ");
         assert_eq!(Holder::parse(&probe_line), Some(h.clone()));
         assert!(h

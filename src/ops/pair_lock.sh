@@ -6,7 +6,9 @@
 #   sh -c <this> cyrdeck-lock ACTION CONF RUNID TEXT
 # ACTION:
 #   acquire  take it (exit 0 "taken"), or find it already ours (exit 0
-#            "ours": a resumed run), or print the holder and exit 10
+#            "ours": a resumed run), or take over a lock whose lease_until
+#            has passed (exit 0 "taken-over" and its text), or print the
+#            holder and exit 10
 #   release  remove it when RUNID holds it (exit 0), print the holder and
 #            exit 10 when another run holds it; absent is fine
 #   read     print it (nothing when free); read-only
@@ -32,8 +34,27 @@ case $action in
       echo taken
       exit 0
     fi
+    if holds "$runid"; then rm -f "$tmp"; echo ours; exit 0; fi
+    # a lease that ended (a holder with no journal whose process died):
+    # taken over under a mutex (mkdir is atomic), only if it is still the
+    # same ended lease once the mutex is held
+    until=$(sed -n 's/^lease_until=//p' "$lock" 2>/dev/null | head -n 1)
+    case $until in ''|*[!0-9]*) until=0 ;; esac
+    if [ "$until" -gt 0 ] && [ "$until" -lt "$(date +%s)" ] && mkdir "$lock.takeover" 2>/dev/null; then
+      old=$(cat "$lock" 2>/dev/null || true)
+      if [ "$(printf '%s\n' "$old" | sed -n 's/^lease_until=//p' | head -n 1)" = "$until" ]; then
+        rm -f "$lock"
+        if ln "$tmp" "$lock" 2>/dev/null; then
+          rm -f "$tmp"
+          rmdir "$lock.takeover"
+          echo taken-over
+          printf '%s\n' "$old"
+          exit 0
+        fi
+      fi
+      rmdir "$lock.takeover"
+    fi
     rm -f "$tmp"
-    if holds "$runid"; then echo ours; exit 0; fi
     cat "$lock" 2>/dev/null || echo "(unreadable lock $lock)"
     exit 10
     ;;
@@ -48,6 +69,8 @@ case $action in
     exit 0
     ;;
   break)
+    # a takeover cut short leaves its mutex: breaking clears it too
+    rmdir "$lock.takeover" 2>/dev/null || true
     [ -e "$lock" ] || { echo absent; exit 0; }
     if holds "$runid"; then rm -f "$lock"; echo broken; exit 0; fi
     cat "$lock"

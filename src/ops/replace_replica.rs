@@ -197,6 +197,27 @@ pub fn plan(cx: &StepContext<'_>) -> Vec<String> {
     }
 }
 
+/// NEW must hold no mailbox: `sync_client -A` towards a reused replica or
+/// an ex-master copies its records back to the live master, renumbers
+/// clashes and pushes a higher UIDVALIDITY (issue 26, item 7). Refused,
+/// naming a few of them; emptying NEW is the operator's call.
+async fn new_is_empty(cx: &StepContext<'_>, new: &str) -> Result<(), StepError> {
+    let some = crate::check::some_mailboxes(cx.conns, new, 3, INVENTORY_TIMEOUT).await?;
+    if some.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> = some
+        .iter()
+        .map(|m| crate::cyrus::names::external(m))
+        .collect();
+    Err(StepError::Refused(crate::ops::error::Refusal::Precondition(format!(
+        "{new} already holds mailboxes ({}{}): an initial sync towards it would copy them back to the live master. \
+         Give it an empty Cyrus (stop it; remove its mailboxes.db, spool and metadata; start it) and run again; nothing was changed",
+        named.join(", "),
+        if some.len() >= 3 { ", ..." } else { "" }
+    ))))
+}
+
 async fn precheck(
     cx: &StepContext<'_>,
     out: &mut Vec<String>,
@@ -266,6 +287,7 @@ async fn precheck(
         queue_lines(&master, old_channel)
     ));
     let rep = probe_host(cx, &new).await?;
+    new_is_empty(cx, &new).await?;
     let sync = precheck::sync_server_of(cx, &new, &rep)?;
     let banner = precheck::reaches(cx, &pair.master, &sync.0, sync.1).await?;
     out.push(format!(

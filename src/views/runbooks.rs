@@ -22,12 +22,19 @@ fn state_style(theme: &Theme, s: &StepState) -> ratatui::style::Style {
 
 pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let board = &app.data.runbooks;
-    let list = app.list(ViewId::Runbooks);
     let avail_height = (board.available.len() as u16 * 2 + 2)
         .min(area.height / 2)
         .max(3);
     let [top, bottom] =
         Layout::vertical([Constraint::Length(avail_height), Constraint::Min(3)]).areas(area);
+    render_list(app, theme, f, top);
+    render_run(app, theme, f, bottom);
+}
+
+/// The runbooks available, two lines each, the selected one in view.
+fn render_list(app: &App, theme: &Theme, f: &mut Frame, top: Rect) {
+    let board = &app.data.runbooks;
+    let list = app.list(ViewId::Runbooks);
     let mut lines = Vec::new();
     // two lines a runbook; keep the selected one in view
     let fits = (top.height.saturating_sub(2) / 2).max(1) as usize;
@@ -67,6 +74,11 @@ pub fn render(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         Paragraph::new(lines).block(Block::bordered().title(title)),
         top,
     );
+}
+
+/// The run in progress: its steps around the current one, its output.
+fn render_run(app: &App, theme: &Theme, f: &mut Frame, bottom: Rect) {
+    let board = &app.data.runbooks;
     let width = bottom.width.saturating_sub(2) as usize;
     let Some(run) = &board.active else {
         f.render_widget(

@@ -421,6 +421,11 @@ pub fn restore_after_replace(t: &Rehearsal) {
 pub fn restore_after_replace_of(t: &Rehearsal, users: &[&str]) {
     let _ = t.run(&["runbook", "unlock", "--pair", "lab", "--yes"]);
     let _ = lab().down(Some(cyrdeck::lab::Component::Cyrus(Role::Master)));
+    // the spare was the new replica: the next rehearsal needs it empty
+    // (replace-replica refuses a NEW that holds mailboxes)
+    if let Some(spare) = lab().layout.spare_role() {
+        lab().wipe_host_data(spare).expect("wipe the spare");
+    }
     lab().up().expect("lab up");
     // the old replica missed what came after its channel was retired: one
     // full pass brings it back (the master's own sync_client, in its
