@@ -72,41 +72,13 @@ fn rule(ok: bool, what: String) -> Rule {
     Rule { ok, what }
 }
 
-/// Which users have entries pending, when every one is known (None when
-/// a channel's per-user list was cut: absence from it proves nothing).
-pub type PendingUsers = Option<std::collections::BTreeSet<String>>;
-
-/// Every user with entries pending on any of `channels`' queues: each
-/// channel's list and its uncapped count.
-pub fn pending_users<'a>(
-    channels: impl IntoIterator<Item = (&'a [(u64, String)], u64)>,
-) -> PendingUsers {
-    let mut all = std::collections::BTreeSet::new();
-    for (users, total) in channels {
-        if total > users.len() as u64 {
-            return None;
-        }
-        all.extend(users.iter().map(|(_, u)| u.clone()));
-    }
-    Some(all)
-}
-
 /// The stuck rule: a user or mailbox blocks a failover while it keeps
 /// failing now (an error within RECENT_SECS of `now`). One that failed
 /// earlier and has healed since does not; held entries are their own rule.
-/// A user with no entry pending any more replicated since its last error
-/// (its entries left the queue: a release verified, the client moved on)
-/// and is not failing now, whatever the last minute's log says (issue 26,
-/// item 10: a healed user blocked the failover for a minute).
-pub fn failing_now(stuck: &[StuckEntry], now: i64, pending: &PendingUsers) -> Vec<String> {
-    let replicated = |s: &StuckEntry| match (&s.user, pending) {
-        (Some(u), Some(p)) => s.held_file.is_none() && !p.contains(u),
-        _ => false,
-    };
+pub fn failing_now(stuck: &[StuckEntry], now: i64) -> Vec<String> {
     let mut v: Vec<String> = stuck
         .iter()
         .filter(|s| s.attempts > 0 && s.last_seen.is_some_and(|t| now - t <= RECENT_SECS))
-        .filter(|s| !replicated(s))
         .map(|s| s.subject().to_string())
         .collect();
     v.sort();
@@ -229,20 +201,11 @@ impl Facts {
                         .collect(),
                 })
                 .collect(),
-            failing: failing_now(&pair.stuck, now, &pending_users_of(pair)),
+            failing: failing_now(&pair.stuck, now),
             max_pending: pair.failover_max_pending,
             allow_held: false,
         }
     }
-}
-
-/// [`pending_users`] of a pair's channels as status reports them.
-pub fn pending_users_of(pair: &PairStatus) -> PendingUsers {
-    pending_users(
-        pair.channels
-            .iter()
-            .map(|c| (c.queue.users.as_slice(), c.queue.users_total)),
-    )
 }
 
 /// What the verdict needs of a check: the console's own, or the one
@@ -428,30 +391,9 @@ mod tests {
     fn a_healed_user_does_not_block_one_failing_now_does() {
         let now = 10_000;
         let s = vec![stuck("bob", now - 300, 40), stuck("carol", now - 5, 3)];
-        assert_eq!(failing_now(&s, now, &None), vec!["carol".to_string()]);
-        let f = facts(0, Some((7, false)), failing_now(&s, now, &None));
+        assert_eq!(failing_now(&s, now), vec!["carol".to_string()]);
+        let f = facts(0, Some((7, false)), failing_now(&s, now));
         assert_eq!(failed(&f), vec!["1 failing now: carol"]);
-    }
-
-    /// Issue 26 (10): carol's last error was 5 s ago, but nothing of hers
-    /// is pending any more: she replicated since, and does not block. With
-    /// her entries still queued, or a per-user list that was cut, she does.
-    #[test]
-    fn a_user_with_nothing_pending_is_not_failing_now() {
-        let now = 10_000;
-        let s = vec![stuck("carol", now - 5, 3)];
-        let listed = |users: &[&str], total: u64| {
-            let v: Vec<(u64, String)> = users.iter().map(|u| (1, u.to_string())).collect();
-            pending_users([(v.as_slice(), total)])
-        };
-        assert!(failing_now(&s, now, &listed(&["dave"], 1)).is_empty());
-        assert_eq!(failing_now(&s, now, &listed(&["carol"], 1)), vec!["carol"]);
-        // a cut list proves nothing about who is absent from it
-        assert_eq!(listed(&["dave"], 5000), None);
-        assert_eq!(
-            failing_now(&s, now, &listed(&["dave"], 5000)),
-            vec!["carol"]
-        );
     }
 
     #[test]

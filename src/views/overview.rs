@@ -528,8 +528,7 @@ fn identical_lines(
 fn stuck_line(theme: &Theme, p: &PairStatus, now: i64) -> Line<'static> {
     // the list keeps who failed; what blocks is who fails now (readiness)
     let stuck = p.stuck.len();
-    let pending = crate::model::readiness::pending_users_of(p);
-    let failing = crate::model::readiness::failing_now(&p.stuck, now, &pending).len();
+    let failing = crate::model::readiness::failing_now(&p.stuck, now).len();
     Line::from(vec![
         Span::raw(" stuck: "),
         match (stuck, failing) {

@@ -248,22 +248,6 @@ fn reachable_verdict(s: &Survey<'_>) -> (bool, String) {
     )
 }
 
-/// Who has entries pending on the master, over the channels the failover
-/// moves (the probe's per-user lists and their uncapped counts).
-fn pending_of(m: &crate::cyrus::probe::ProbeReport, s: &Survey<'_>) -> readiness::PendingUsers {
-    let empty = Vec::new();
-    readiness::pending_users(
-        std::iter::once(s.replica)
-            .chain(s.others.iter().copied())
-            .map(|r| {
-                (
-                    m.pending_users.get(&r.channel).unwrap_or(&empty).as_slice(),
-                    m.pending_users_total.get(&r.channel).copied().unwrap_or(0),
-                )
-            }),
-    )
-}
-
 /// The facts the console's "failover now" verdict judges, read fresh.
 fn readiness_facts(cx: &StepContext<'_>, s: &Survey<'_>, allow_held: bool) -> Facts {
     let (pair, replica) = (s.pair, s.replica);
@@ -311,7 +295,7 @@ fn readiness_facts(cx: &StepContext<'_>, s: &Survey<'_>, allow_held: bool) -> Fa
                 held: held(m, &r.channel),
             })
             .collect(),
-        failing: readiness::failing_now(&stuck, m.now as i64, &pending_of(m, s)),
+        failing: readiness::failing_now(&stuck, m.now as i64),
         max_pending: pair
             .failover_max_pending
             .unwrap_or(crate::model::health::DEFAULT_MAX_PENDING),
