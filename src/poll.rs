@@ -93,18 +93,13 @@ impl Poller {
         self
     }
 
-    /// Roles re-read from the config file (`LiveConfig`): the hosts are the
-    /// same (it refuses otherwise), so connections and history are kept.
-    pub fn set_config(&mut self, cfg: Arc<Config>) {
-        self.cfg = cfg;
-    }
-
     /// Re-read the config file if it changed and follow its roles; the
-    /// reload's outcome for the caller to say.
+    /// reload's outcome for the caller to say. The hosts are the same
+    /// (`LiveConfig` refuses otherwise), so connections and history stay.
     pub fn follow(&mut self, live: &crate::live_config::LiveConfig) -> crate::live_config::Reload {
         let r = live.reload_if_changed();
         if matches!(r, crate::live_config::Reload::Applied(_)) {
-            self.set_config(live.get());
+            self.cfg = live.get();
         }
         r
     }
